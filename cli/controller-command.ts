@@ -1,0 +1,21 @@
+import type { Command } from "./command.js";
+import { parseCommandLine, usageError } from "./command.js";
+
+export const controllerCommand: Command = {
+  name: "controller",
+  summary: "run the controller (gRPC server, store, Telegram bridge)",
+  usage: `Usage: secarc controller --config FILE
+
+Runs the controller: accepts agents over mutual TLS, stores their alerts in
+SQLite and shows them in Telegram with one button per answer.
+
+Options:
+  -c, --config FILE   controller config (YAML or JSON); see deploy/controller.example.yaml
+  -h, --help          show this help
+`,
+  async run(args) {
+    const { values } = parseCommandLine("controller", args, { config: { type: "string", short: "c" } }, false);
+    if (!values.config) throw usageError("secarc controller: --config FILE is required");
+    throw usageError("secarc controller: not available in this build yet");
+  },
+};

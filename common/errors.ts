@@ -1,0 +1,47 @@
+/**
+ * The one error type SecARC code throws on purpose. Every error carries a
+ * stable code (for logs, metrics and tests), whether retrying may help, and
+ * the underlying cause.
+ */
+export type ErrorCode =
+  | "config_invalid"
+  | "config_unreadable"
+  | "tls_invalid"
+  | "usage"
+  | "input_invalid"
+  | "refused"
+  | "unavailable"
+  | "internal"
+  | "telegram"
+  | "command_failed"
+  | "timeout";
+
+export interface SecarcErrorOptions {
+  /** Whether the same operation may succeed if tried again later. Default: false. */
+  retryable?: boolean;
+  /** The error that caused this one. */
+  cause?: unknown;
+}
+
+export class SecarcError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: SecarcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SecarcError";
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** True when `err` is a SecarcError with the given code. */
+export function isSecarcError(err: unknown, code?: ErrorCode): err is SecarcError {
+  return err instanceof SecarcError && (code === undefined || err.code === code);
+}
+
+/** A one-line description of any thrown value, for logs and results. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
