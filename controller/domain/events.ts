@@ -1,0 +1,36 @@
+/**
+ * What the controller core tells its views (the Telegram bridge, metrics)
+ * after a change is durably stored. Views read the current state from the
+ * store; an event only says what to look at.
+ */
+export type ControllerEvent =
+  | { type: "alert"; alertId: string; agentId: string; outcome: "inserted" | "updated" }
+  | { type: "action"; actionId: string; alertId: string | undefined; agentId: string }
+  | { type: "agent"; agentId: string; online: boolean };
+
+export type ControllerEventListener = (event: ControllerEvent) => void;
+
+/** A small synchronous fan-out; a throwing listener does not stop the others. */
+export interface EventBus {
+  publish(event: ControllerEvent): void;
+  subscribe(listener: ControllerEventListener): () => void;
+}
+
+export function createEventBus(onListenerError: (err: unknown) => void = () => {}): EventBus {
+  const listeners = new Set<ControllerEventListener>();
+  return {
+    publish(event) {
+      for (const listener of listeners) {
+        try {
+          listener(event);
+        } catch (err) {
+          onListenerError(err);
+        }
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import type { ActionResult, Answer, ActionOptions, ActionTarget, Operator, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
+
+/**
+ * The controller's storage, behind one narrow interface so that a PostgreSQL
+ * implementation can follow the SQLite one. Methods return plain records;
+ * proto messages inside records are plain data too.
+ *
+ * Every write is durable when the method returns (the link acks only after).
+ */
+export interface Store {
+  // --- agents ---
+  /** Records that an agent connected (or reconnected); creates it on first sight. */
+  agentConnected(input: { agentId: string; version: string; hostname: string; addresses: string[]; actions: Answer[]; detectors: number[]; at: Date }): AgentRecord;
+  /** Records that an agent's stream ended. */
+  agentDisconnected(agentId: string, at: Date): void;
+  /** Refreshes an agent's last-seen time (heartbeats, any message). */
+  agentSeen(agentId: string, at: Date): void;
+  getAgent(agentId: string): AgentRecord | undefined;
+  listAgents(): AgentRecord[];
+
+  // --- alerts ---
+  /**
+   * Stores an alert revision: inserts a new id, replaces a lower revision,
+   * ignores an equal or lower one. Returns what happened and the stored record.
+   */
+  upsertAlert(agentId: string, alert: Alert, at: Date): { outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord };
+  getAlert(alertId: string): AlertRecord | undefined;
+  /** Alerts whose state is open, newest first. */
+  listOpenAlerts(limit: number): AlertRecord[];
+
+  // --- actions ---
+  /** Stores a new action in state "pending" (before any attempt to send it). */
+  createAction(input: NewAction): ActionRecord;
+  getAction(actionId: string): ActionRecord | undefined;
+  /** Actions of an agent that have no result yet, oldest first: to send on (re)connect. */
+  listUnfinishedActions(agentId: string): ActionRecord[];
+  /** Actions answering an alert, oldest first. */
+  listActionsForAlert(alertId: string): ActionRecord[];
+  /** Marks an action as handed to a live stream (state pending → sent). */
+  markActionSent(actionId: string, at: Date): void;
+  /**
+   * Stores an action's result once: the first result wins, later ones for the
+   * same action return `false` and change nothing. Unknown action ids or
+   * actions of another agent also return `false`.
+   */
+  recordResult(agentId: string, result: ActionResult, at: Date): boolean;
+
+  // --- audit ---
+  audit(entry: { at: Date; actor: string; event: string; detail: string }): void;
+  listAudit(limit: number): AuditRecord[];
+
+  close(): void;
+}
+
+export interface AgentRecord {
+  agentId: string;
+  version: string;
+  hostname: string;
+  addresses: string[];
+  /** Answers the agent said it can carry out in its last Hello. */
+  actions: Answer[];
+  detectors: number[];
+  online: boolean;
+  firstSeen: Date;
+  lastSeen: Date;
+  /** Number of times the agent has connected. */
+  connects: number;
+}
+
+export interface AlertRecord {
+  alertId: string;
+  agentId: string;
+  /** The highest stored revision, whole. */
+  alert: Alert;
+  receivedAt: Date;
+  updatedAt: Date;
+  /** Grows by one with every change to the alert or its actions; views use it to know they are stale. */
+  version: number;
+}
+
+export type ActionState = "pending" | "sent" | "done" | "failed" | "refused";
+
+export interface NewAction {
+  actionId: string;
+  agentId: string;
+  alertId: string | undefined;
+  answer: Answer;
+  operator: Operator;
+  requestedAt: Date;
+  options: ActionOptions | undefined;
+  target: ActionTarget | undefined;
+}
+
+export interface ActionRecord extends NewAction {
+  state: ActionState;
+  sentAt: Date | undefined;
+  resultStatus: ResultStatus | undefined;
+  detail: string;
+  dryRun: boolean;
+  finishedAt: Date | undefined;
+  expiresAt: Date | undefined;
+}
+
+export interface AuditRecord {
+  id: number;
+  at: Date;
+  actor: string;
+  event: string;
+  detail: string;
+}
