@@ -1,0 +1,234 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { encodeCallback } from "./callback-data.js";
+import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
+import { isRenderableKind } from "./alert-view.js";
+import type { Translations } from "./i18n/translations.js";
+import { clip, escapeHtml, fitMessage, formatTime, humanDuration, operatorName } from "./text-format.js";
+
+export interface InlineButton {
+  text: string;
+  callback_data: string;
+}
+
+/** Rows of inline buttons, as Telegram's reply_markup.inline_keyboard. */
+export type InlineKeyboard = InlineButton[][];
+
+/** A message ready to send: HTML text (≤ 4096 characters) and its buttons. */
+export interface RenderedMessage {
+  text: string;
+  keyboard: InlineKeyboard;
+}
+
+type BodyRenderer = (alert: Alert, t: Translations) => string;
+
+const MAX_FIELD = 64;
+const MAX_PATHS = 5;
+
+/** One line in plain words per kind; every untrusted field is clipped and escaped. */
+export const bodyRenderers = {
+  [AlertKind.SSH_SESSION]: (alert, t) => {
+    if (alert.subject.case !== "sshSession") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    return t.alert.sshSession({ user: field(s.user), ip: field(s.sourceIp), port: String(s.sourcePort), method: field(s.authMethod) });
+  },
+  [AlertKind.SSH_BRUTE_FORCE]: (alert, t) => {
+    if (alert.subject.case !== "sshFailures") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    return t.alert.sshBruteForce({
+      count: String(s.count),
+      window: humanDuration(durationMs(s.window), t),
+      ip: field(s.sourceIp),
+      users: s.usernames.slice(-MAX_PATHS).map((text) => field(text)).join(", "),
+    });
+  },
+  [AlertKind.CPU_SUSTAINED]: (alert, t) => {
+    if (alert.subject.case !== "cpu") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    const top = s.top[0];
+    return t.alert.cpuSustained({
+      percent: String(Math.round(s.percent)),
+      duration: humanDuration(durationMs(s.sustained), t),
+      top: top ? `${field(top.name)} ${Math.round(top.cpuPercent)} %` : "",
+    });
+  },
+  [AlertKind.HTTP_404_BURST]: (alert, t) => {
+    if (alert.subject.case !== "httpErrors") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    const paths = s.recentPaths.slice(-MAX_PATHS).map((text) => field(text));
+    return t.alert.http404Burst({
+      count: String(s.count),
+      status: String(s.status || 404),
+      window: humanDuration(durationMs(s.window), t),
+      ip: field(s.clientIp),
+      paths: paths.length > 0 ? `${paths.join(" ")} …` : "",
+    });
+  },
+} satisfies Record<RenderableKind, BodyRenderer>;
+
+const SEVERITY_MARKER: Record<Severity, string> = {
+  [Severity.UNSPECIFIED]: "⚪",
+  [Severity.INFO]: "🔵",
+  [Severity.WARNING]: "🟠",
+  [Severity.CRITICAL]: "🔴",
+};
+
+/** The one-line description of an alert (HTML), as used in messages, /alerts and digests. */
+export function alertBody(alert: Alert, t: Translations): string {
+  return isRenderableKind(alert.kind) ? bodyRenderers[alert.kind](alert, t) : unknownBody(alert, t);
+}
+
+export function severityLabel(severity: Severity, t: Translations): string {
+  switch (severity) {
+    case Severity.CRITICAL:
+      return t.severity.critical;
+    case Severity.WARNING:
+      return t.severity.warning;
+    default:
+      return t.severity.info;
+  }
+}
+
+export function severityMarker(severity: Severity): string {
+  return SEVERITY_MARKER[severity] ?? SEVERITY_MARKER[Severity.UNSPECIFIED];
+}
+
+/** The short name of a kind ("HTTP 404 burst"), plain text. */
+export function kindName(kind: AlertKind, t: Translations): string {
+  switch (kind) {
+    case AlertKind.SSH_SESSION:
+      return t.kindName.sshSession;
+    case AlertKind.SSH_BRUTE_FORCE:
+      return t.kindName.sshBruteForce;
+    case AlertKind.CPU_SUSTAINED:
+      return t.kindName.cpuSustained;
+    case AlertKind.HTTP_404_BURST:
+      return t.kindName.http404Burst;
+    default:
+      return t.kindName.unknown;
+  }
+}
+
+/** A button's label for an answer (plain text). */
+export function answerLabel(answer: Answer, t: Translations, alert?: Alert): string {
+  switch (answer) {
+    case Answer.ALLOW:
+      return t.answer.allow;
+    case Answer.IGNORE:
+      return t.answer.ignore;
+    case Answer.CLOSE_SESSION:
+      return t.answer.closeSession;
+    case Answer.BLOCK_IP:
+      return t.answer.blockIp;
+    case Answer.UNBLOCK_IP:
+      return t.answer.unblockIp;
+    case Answer.KILL_PROCESS: {
+      const top = alert?.subject.case === "cpu" ? alert.subject.value.top[0] : undefined;
+      return t.answer.killProcess({ name: top ? clip(top.name, 24) : "?" });
+    }
+    case Answer.REBOOT:
+      return t.answer.reboot;
+    case Answer.SHUTDOWN:
+      return t.answer.shutdown;
+    default:
+      return "?";
+  }
+}
+
+/** The lifecycle line(s) of a view (HTML). */
+export function lifecycleLines(view: AlertView, t: Translations): string[] {
+  const lines: string[] = [];
+  if (view.escalatedFrom !== undefined) {
+    lines.push(`⬆️ ${t.lifecycle.escalated({ from: severityLabel(view.escalatedFrom, t), to: severityLabel(view.severity, t) })}`);
+  }
+  const phase = view.phase;
+  switch (phase.type) {
+    case "open":
+      lines.push(`⏳ ${t.lifecycle.awaiting}`);
+      break;
+    case "expired":
+      lines.push(`⌛ ${t.lifecycle.expired}`);
+      break;
+    case "answered":
+      lines.push(...outcomeLines(phase.outcome, t));
+      break;
+    case "resolved":
+      if (phase.outcome) lines.push(...outcomeLines(phase.outcome, t));
+      lines.push(`✔️ ${t.lifecycle.resolved}`);
+      break;
+  }
+  return lines;
+}
+
+function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {
+  const chosen = `👤 ${t.lifecycle.chosen({ answer: escapeHtml(answerLabel(outcome.answer, t)), by: escapeHtml(operatorName(outcome.operator)) })}`;
+  const detail = field(outcome.detail, 400);
+  const lines = [chosen];
+  switch (outcome.progress) {
+    case "sent":
+      lines.push(`📤 ${t.lifecycle.sent}`);
+      break;
+    case "queued":
+      lines.push(`🕓 ${t.lifecycle.queued}`);
+      break;
+    case "done":
+      lines.push(`✅ ${t.lifecycle.done({ detail })}`);
+      break;
+    case "failed":
+      lines.push(`❌ ${t.lifecycle.failed({ detail })}`);
+      break;
+    case "refused":
+      lines.push(`🚫 ${t.lifecycle.refused({ detail })}`);
+      break;
+  }
+  if (outcome.dryRun) lines.push(`🧪 ${t.lifecycle.dryRun}`);
+  return lines;
+}
+
+/** The whole message of an alert: header, body, time, lifecycle; and its buttons. */
+export function renderAlertMessage(view: AlertView, alert: Alert, t: Translations): RenderedMessage {
+  const detectedAt = alert.detectedAt ? timestampMs(alert.detectedAt) : 0;
+  const lines = [
+    `${severityMarker(view.severity)} <b>${severityLabel(view.severity, t)}</b> · ${escapeHtml(kindName(view.kind, t))}`,
+    `${t.server}: <b>${escapeHtml(view.agentId)}</b>`,
+    alertBody(alert, t),
+    `🕒 ${formatTime(detectedAt)}`,
+    ...lifecycleLines(view, t).map((line) => `<i>${line}</i>`),
+  ];
+  return { text: fitMessage(lines.join("\n"), t.truncated), keyboard: alertKeyboard(view, alert, t) };
+}
+
+/** One row of answer buttons (two rows when there are more than three). */
+export function alertKeyboard(view: AlertView, alert: Alert, t: Translations): InlineKeyboard {
+  const buttons: InlineButton[] = [];
+  for (const answer of view.answers) {
+    const data = encodeCallback({ type: "answer", alertId: view.alertId, answer });
+    if (data !== undefined) buttons.push({ text: answerLabel(answer, t, alert), callback_data: data });
+  }
+  if (buttons.length === 0) return [];
+  return buttons.length > 3 ? [buttons.slice(0, 2), buttons.slice(2)] : [buttons];
+}
+
+/** The buttons shown after a first tap on Reboot / Shut down. */
+export function confirmKeyboard(alertId: string, answer: Answer, t: Translations): InlineKeyboard {
+  const confirm = encodeCallback({ type: "confirm", alertId, answer });
+  const cancel = encodeCallback({ type: "cancel", alertId });
+  if (confirm === undefined || cancel === undefined) return [];
+  const label = answer === Answer.SHUTDOWN ? t.confirm.shutdown : t.confirm.reboot;
+  return [[{ text: label, callback_data: confirm }, { text: t.confirm.cancel, callback_data: cancel }]];
+}
+
+function unknownBody(alert: Alert, t: Translations): string {
+  return t.alert.unknown({ summary: field(alert.summary, 300) });
+}
+
+function field(text: string, max: number = MAX_FIELD): string {
+  return escapeHtml(clip(text, max));
+}
+
+function durationMs(duration: Duration | undefined): number {
+  if (!duration) return 0;
+  return Number(duration.seconds) * 1000 + Math.round(duration.nanos / 1e6);
+}

@@ -1,0 +1,142 @@
+import { Answer, ResultStatus, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import type { ActionRecord, AlertRecord } from "../store/store.js";
+
+/** Alert kinds the bridge renders (UNSPECIFIED is not a kind). */
+export type RenderableKind = Exclude<AlertKind, AlertKind.UNSPECIFIED>;
+
+/**
+ * The buttons each kind offers, in display order. A button is shown only if
+ * the alert allows the answer and the agent said (in Hello) it can carry it
+ * out.
+ */
+export const answersByKind = {
+  [AlertKind.SSH_SESSION]: [Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP],
+  [AlertKind.SSH_BRUTE_FORCE]: [Answer.BLOCK_IP, Answer.IGNORE],
+  [AlertKind.CPU_SUSTAINED]: [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS],
+  [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP],
+} as const satisfies Record<RenderableKind, readonly Answer[]>;
+
+/** How an operator's answer stands. */
+export type AnswerProgress = "sent" | "queued" | "done" | "failed" | "refused";
+
+export interface AnswerOutcome {
+  answer: Answer;
+  operator: Operator | undefined;
+  progress: AnswerProgress;
+  /** The agent's detail for done / failed / refused. */
+  detail: string;
+  dryRun: boolean;
+}
+
+/** Where the alert's message stands in its life. */
+export type AlertPhase =
+  /** Waiting for an answer; buttons offered. */
+  | { type: "open" }
+  /** Answered: who chose what, and how it went. No buttons. */
+  | { type: "answered"; outcome: AnswerOutcome }
+  /** The condition ended (possibly after an answer). No buttons. */
+  | { type: "resolved"; outcome: AnswerOutcome | undefined }
+  /** Nobody answered within the answer window. No buttons. */
+  | { type: "expired" };
+
+export interface AlertView {
+  alertId: string;
+  agentId: string;
+  kind: AlertKind;
+  severity: Severity;
+  /** The severity first shown, when the alert has since risen above it. */
+  escalatedFrom: Severity | undefined;
+  phase: AlertPhase;
+  /** The buttons to show; empty unless the phase is "open". */
+  answers: Answer[];
+}
+
+export interface AlertViewInput {
+  record: AlertRecord;
+  /** The actions answering this alert, oldest first. */
+  actions: readonly ActionRecord[];
+  /** The agent as last seen: online, and the answers it supports. Undefined if unknown. */
+  agent: { online: boolean; actions: readonly Answer[] } | undefined;
+  /** The severity the alert had when first shown (undefined: not shown yet). */
+  firstSeverity: Severity | undefined;
+  now: number;
+  /** How long an unanswered open alert offers its answers, in ms. */
+  answerWindowMs: number;
+}
+
+/** Derives what an alert's message must show now. Pure: same input, same view. */
+export function deriveAlertView(input: AlertViewInput): AlertView {
+  const { record, actions, agent, now } = input;
+  const alert = record.alert;
+  const latest = actions.length > 0 ? actions[actions.length - 1] : undefined;
+  const outcome = latest ? answerOutcome(latest, agent?.online ?? false) : undefined;
+  let phase: AlertPhase;
+  if (alert.state === AlertState.RESOLVED) phase = { type: "resolved", outcome };
+  else if (outcome) phase = { type: "answered", outcome };
+  else if (now - record.receivedAt.getTime() >= input.answerWindowMs) phase = { type: "expired" };
+  else phase = { type: "open" };
+  const escalatedFrom =
+    input.firstSeverity !== undefined && input.firstSeverity !== Severity.UNSPECIFIED && alert.severity > input.firstSeverity ? input.firstSeverity : undefined;
+  return {
+    alertId: record.alertId,
+    agentId: record.agentId,
+    kind: alert.kind,
+    severity: alert.severity,
+    escalatedFrom,
+    phase,
+    answers: phase.type === "open" ? offeredAnswers(record, agent?.actions ?? []) : [],
+  };
+}
+
+/** The answers shown as buttons: the kind's, allowed by the alert and supported by the agent. */
+export function offeredAnswers(record: AlertRecord, agentActions: readonly Answer[]): Answer[] {
+  const alert = record.alert;
+  if (!isRenderableKind(alert.kind)) return [];
+  const allowed = new Set(alert.answers);
+  const supported = new Set(agentActions);
+  return answersByKind[alert.kind].filter((answer) => {
+    if (!allowed.has(answer) || !supported.has(answer)) return false;
+    if (answer === Answer.KILL_PROCESS) return alert.subject.case === "cpu" && alert.subject.value.top.length > 0;
+    return true;
+  });
+}
+
+export function isRenderableKind(kind: AlertKind): kind is RenderableKind {
+  return kind in answersByKind;
+}
+
+/** A short key of the phase, stored with each rendered message (e.g. to find open ones to expire). */
+export function phaseKey(view: AlertView): string {
+  switch (view.phase.type) {
+    case "answered":
+      return `answered:${view.phase.outcome.progress}`;
+    default:
+      return view.phase.type;
+  }
+}
+
+function answerOutcome(action: ActionRecord, agentOnline: boolean): AnswerOutcome {
+  return {
+    answer: action.answer,
+    operator: action.operator,
+    progress: progressOf(action, agentOnline),
+    detail: action.detail,
+    dryRun: action.dryRun,
+  };
+}
+
+function progressOf(action: ActionRecord, agentOnline: boolean): AnswerProgress {
+  switch (action.state) {
+    case "done":
+      return "done";
+    case "failed":
+      return "failed";
+    case "refused":
+      return "refused";
+    case "pending":
+    case "sent":
+      if (action.resultStatus === ResultStatus.DONE) return "done";
+      return agentOnline ? "sent" : "queued";
+  }
+}

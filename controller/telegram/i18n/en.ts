@@ -1,0 +1,100 @@
+/**
+ * English texts: the reference table. Every other language must have the same
+ * keys with the same parameters (`satisfies Translations`), so a missing or
+ * misspelt key fails the build.
+ *
+ * Parameters arrive already HTML-escaped where they end up in message text;
+ * button labels and callback-query notices are plain text.
+ */
+export const en = {
+  severity: { info: "INFO", warning: "WARNING", critical: "CRITICAL" },
+  units: { s: "s", min: "min", h: "h", d: "d" },
+  server: "Server",
+  kindName: {
+    sshSession: "SSH login",
+    sshBruteForce: "SSH brute force",
+    cpuSustained: "CPU sustained",
+    http404Burst: "HTTP 404 burst",
+    unknown: "alert",
+  },
+  answer: {
+    allow: "Allow",
+    ignore: "Ignore",
+    closeSession: "Close session",
+    blockIp: "Block IP",
+    unblockIp: "Unblock",
+    killProcess: (p: { name: string }) => `Kill ${p.name}`,
+    reboot: "Reboot",
+    shutdown: "Shut down",
+  },
+  alert: {
+    sshSession: (p: { user: string; ip: string; port: string; method: string }) =>
+      `New SSH login: ${p.user} from ${p.ip} port ${p.port} (${p.method})`,
+    sshBruteForce: (p: { count: string; window: string; ip: string; users: string }) =>
+      `${p.count} failed SSH logins in ${p.window} from ${p.ip}${p.users ? ` — users tried: ${p.users}` : ""}`,
+    cpuSustained: (p: { percent: string; duration: string; top: string }) =>
+      `CPU at ${p.percent} % for ${p.duration}${p.top ? ` — top: ${p.top}` : ""}`,
+    http404Burst: (p: { count: string; status: string; window: string; ip: string; paths: string }) =>
+      `${p.count} HTTP ${p.status}s in ${p.window} from ${p.ip}${p.paths ? ` — last paths: ${p.paths}` : ""}`,
+    unknown: (p: { summary: string }) => p.summary || "Alert of a kind this controller does not know",
+  },
+  lifecycle: {
+    awaiting: "Waiting for an answer",
+    chosen: (p: { answer: string; by: string }) => `${p.answer} chosen by ${p.by}`,
+    sent: "sent to the server, waiting for its result",
+    queued: "queued: server offline, will run when it reconnects",
+    done: (p: { detail: string }) => `done: ${p.detail}`,
+    failed: (p: { detail: string }) => `failed: ${p.detail}`,
+    refused: (p: { detail: string }) => `refused: ${p.detail}`,
+    dryRun: "dry run: nothing was changed",
+    escalated: (p: { from: string; to: string }) => `escalated: ${p.from} → ${p.to}`,
+    resolved: "resolved: the condition ended",
+    expired: "expired: answers no longer offered",
+  },
+  confirm: {
+    reboot: "Confirm reboot?",
+    shutdown: "Confirm shut down?",
+    cancel: "Cancel",
+  },
+  notice: {
+    notAllowed: "You are not allowed to do this.",
+    invalidButton: "This button is not valid.",
+    unknownAlert: "This alert is not known (any more).",
+    alreadyAnswered: (p: { answer: string; by: string }) => `Already answered: ${p.answer} chosen by ${p.by}.`,
+    resolved: "This alert is resolved; nothing to answer.",
+    expired: "This alert has expired; answers are no longer offered.",
+    unsupported: "This server cannot carry out that answer.",
+    sent: (p: { answer: string; server: string }) => `${p.answer}: sent to ${p.server}.`,
+    queued: (p: { answer: string; server: string }) => `${p.answer}: queued, ${p.server} is offline.`,
+    confirmFirst: "Tap again to confirm.",
+    confirmExpired: "Confirmation expired; tap the answer again.",
+    cancelled: "Cancelled.",
+    failed: "Something went wrong; nothing was changed.",
+  },
+  command: {
+    description: {
+      status: "Servers and whether they are online",
+      alerts: "Open alerts",
+      blocks: "Active IP blocks, with Unblock buttons",
+      help: "What this bot does",
+    },
+    help:
+      "SecARC shows security alerts from your servers here. Tap a button under an alert to answer it.\n" +
+      "/status — servers and whether they are online\n/alerts — open alerts\n/blocks — active IP blocks\n/help — this text",
+    statusHeader: (p: { count: string }) => `Servers (${p.count}):`,
+    statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, last seen ${p.lastSeen}`,
+    online: "online",
+    offline: "offline",
+    noServers: "No server has connected yet.",
+    alertsHeader: (p: { count: string }) => `Open alerts (${p.count}):`,
+    noAlerts: "No open alerts.",
+    blocksHeader: (p: { count: string }) => `Active blocks (${p.count}):`,
+    blockLine: (p: { ip: string; server: string; until: string }) => `${p.ip} on ${p.server}, until ${p.until}`,
+    untilUnblocked: "unblocked",
+    noBlocks: "No active blocks.",
+    unblockButton: (p: { ip: string; server: string }) => `Unblock ${p.ip} (${p.server})`,
+    openButton: (p: { n: string }) => `Show #${p.n}`,
+  },
+  digest: (p: { count: string; server: string; parts: string }) => `${p.count} new alerts from ${p.server}: ${p.parts} — /alerts`,
+  truncated: "… (truncated)",
+};
