@@ -16,6 +16,8 @@ describe("telegram callback data", () => {
       { type: "cancel", alertId: uuid },
       { type: "unblock", actionId: uuid },
       { type: "open", alertId: ulid },
+      { type: "alerts", offset: 0 },
+      { type: "alerts", offset: 25 },
     ];
     for (const command of commands) {
       const data = encodeCallback(command);
@@ -62,6 +64,10 @@ describe("telegram callback data", () => {
       `1|a|a b|4`,
       `1|u|${"x".repeat(70)}`,
       "1|a|<script>|4",
+      "1|p|-1",
+      "1|p|01",
+      "1|p|1e3",
+      "1|p|25|x",
     ];
     for (const data of bad) expect(decodeCallback(data), String(data)).to.equal(undefined);
   });

@@ -14,13 +14,15 @@ export type CallbackCommand =
   /** Unblock the address blocked by a done BLOCK_IP action (from /blocks). */
   | { type: "unblock"; actionId: string }
   /** Show an alert's own message (from /alerts or a digest). */
-  | { type: "open"; alertId: string };
+  | { type: "open"; alertId: string }
+  /** A further page of /alerts, starting at `offset`. */
+  | { type: "alerts"; offset: number };
 
 /** Telegram's limit on callback data, in bytes. */
 export const MAX_CALLBACK_BYTES = 64;
 
 const VERSION = "1";
-const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o" } as const satisfies Record<CallbackCommand["type"], string>;
+const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o", alerts: "p" } as const satisfies Record<CallbackCommand["type"], string>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RAW_ID = /^[A-Za-z0-9._-]{1,48}$/;
 const COMPACT_UUID = /^~[A-Za-z0-9_-]{22}$/;
@@ -52,6 +54,9 @@ export function expandId(compact: string): string | undefined {
 
 /** Encodes a command; undefined when its id cannot be made to fit (such a button is not offered). */
 export function encodeCallback(command: CallbackCommand): string | undefined {
+  if (command.type === "alerts") {
+    return Number.isSafeInteger(command.offset) && command.offset >= 0 && command.offset < 1_000_000 ? `${VERSION}|${TYPE_CODES.alerts}|${command.offset}` : undefined;
+  }
   const id = compactId(command.type === "unblock" ? command.actionId : command.alertId);
   if (id === undefined) return undefined;
   const parts: string[] = [VERSION, TYPE_CODES[command.type], id];
@@ -66,6 +71,9 @@ export function decodeCallback(data: unknown): CallbackCommand | undefined {
   const parts = data.split("|");
   if (parts[0] !== VERSION) return undefined;
   const [, code, compact, answerText] = parts;
+  if (code === TYPE_CODES.alerts) {
+    return parts.length === 3 && compact !== undefined && /^(0|[1-9]\d{0,5})$/.test(compact) ? { type: "alerts", offset: Number(compact) } : undefined;
+  }
   if (compact === undefined) return undefined;
   const id = expandId(compact);
   if (id === undefined) return undefined;

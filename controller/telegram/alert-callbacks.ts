@@ -1,0 +1,206 @@
+import { create } from "@bufbuild/protobuf";
+import { Composer, type Context } from "telegraf";
+import { ActionTargetSchema, Answer, OperatorSchema, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import type { ActionRequestOutcome } from "../domain/action-requests.js";
+import { confirmKeyboard, answerLabel } from "./alert-message.js";
+import { chatTranslations } from "./alert-renderer.js";
+import { optionsFor, targetFor } from "./action-target.js";
+import { telegramActor, type BridgeServices } from "./bridge-services.js";
+import { decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
+import type { Translations } from "./i18n/translations.js";
+import { Priority } from "./message-store.js";
+import { operatorName } from "./text-format.js";
+
+export interface AlertCallbacks {
+  composer: Composer<Context>;
+  /** Clears pending confirmations and their timers. */
+  stop(): void;
+}
+
+interface PendingConfirmation {
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+type Tap = { chatId: number; messageId: number | undefined; from: { id: number; username?: string; first_name: string; last_name?: string }; t: Translations };
+
+/**
+ * Button presses: decode the callback data (untrusted) or refuse it; answers
+ * go to ActionRequests (stored first, sent or queued); Reboot / Shut down
+ * need a confirming second tap within confirmTimeout. Every callback query
+ * is answered, and the message itself is updated by the send queue.
+ */
+export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => void): AlertCallbacks {
+  const { config, store, now } = services;
+  const pending = new Map<string, PendingConfirmation>();
+  const composer = new Composer<Context>();
+
+  composer.on("callback_query", async (ctx) => {
+    const query = ctx.callbackQuery;
+    const chatId = ctx.chat?.id ?? query.message?.chat.id ?? 0;
+    const tap: Tap = { chatId, messageId: query.message?.message_id, from: query.from, t: chatTranslations(config, chatId) };
+    const command = decodeCallback("data" in query ? query.data : undefined);
+    if (!command) {
+      services.audit(telegramActor(query.from), "telegram.callback_invalid", `chat ${chatId}`);
+      await ctx.answerCbQuery(tap.t.notice.invalidButton, { show_alert: true });
+      return;
+    }
+    const notice = await handle(command, tap, (markup) => ctx.editMessageReplyMarkup(markup));
+    await ctx.answerCbQuery(notice);
+  });
+
+  async function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => Promise<unknown>): Promise<string | undefined> {
+    const { t } = tap;
+    switch (command.type) {
+      case "alerts":
+        showAlerts(tap.chatId, command.offset);
+        return undefined;
+      case "open":
+        if (!store.getAlert(command.alertId)) return t.notice.unknownAlert;
+        services.messages.invalidate(command.alertId, tap.chatId);
+        services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
+        return undefined;
+      case "cancel":
+        clearPending(command.alertId, tap);
+        services.messages.invalidate(command.alertId, tap.chatId);
+        services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
+        return t.notice.cancelled;
+      case "unblock":
+        return unblock(command.actionId, tap);
+      case "confirm": {
+        const key = pendingKey(command.alertId, command.answer, tap);
+        const entry = pending.get(key);
+        clearPending(command.alertId, tap, command.answer);
+        if (!entry || entry.expiresAt < now()) {
+          services.messages.invalidate(command.alertId, tap.chatId);
+          services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
+          return t.notice.confirmExpired;
+        }
+        return answer(command.alertId, command.answer, tap);
+      }
+      case "answer": {
+        const refusal = precheck(command.alertId, command.answer, tap);
+        if (refusal !== undefined) return refusal;
+        if (!needsConfirmation(command.answer)) return answer(command.alertId, command.answer, tap);
+        const key = pendingKey(command.alertId, command.answer, tap);
+        clearPending(command.alertId, tap, command.answer);
+        const timer = setTimeout(() => {
+          if (pending.get(key)?.timer !== timer) return;
+          pending.delete(key);
+          services.messages.invalidate(command.alertId, tap.chatId);
+          services.refreshAlert(command.alertId, Priority.update, tap.chatId);
+        }, config.confirmTimeout);
+        timer.unref();
+        pending.set(key, { expiresAt: now() + config.confirmTimeout, timer });
+        services.messages.invalidate(command.alertId, tap.chatId);
+        await editMarkup({ inline_keyboard: confirmKeyboard(command.alertId, command.answer, t) }).catch((err: unknown) => {
+          services.logger.warn({ err }, "telegram: could not show the confirmation buttons");
+        });
+        return t.notice.confirmFirst;
+      }
+    }
+  }
+
+  /** Why an answer cannot be taken now, from the alert's current view; undefined if it can. */
+  function precheck(alertId: string, answer: Answer, tap: Tap): string | undefined {
+    const { t } = tap;
+    const found = services.renderer.view(alertId, tap.chatId);
+    if (!found) return t.notice.unknownAlert;
+    const phase = found.view.phase;
+    if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t), by: operatorName(phase.outcome.operator) });
+    if (phase.type === "resolved") return t.notice.resolved;
+    if (phase.type === "expired") return t.notice.expired;
+    if (!found.view.answers.includes(answer)) return t.notice.unsupported;
+    return undefined;
+  }
+
+  function answer(alertId: string, chosen: Answer, tap: Tap): string {
+    const { t } = tap;
+    const refusal = precheck(alertId, chosen, tap);
+    if (refusal !== undefined) {
+      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      return refusal;
+    }
+    const record = store.getAlert(alertId)!;
+    const operator = operatorOf(tap.from);
+    const outcome = services.actions.request({
+      agentId: record.agentId,
+      alertId,
+      answer: chosen,
+      operator,
+      options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay }),
+      target: targetFor(record.alert, chosen),
+    });
+    if (outcome.ok && chosen === Answer.BLOCK_IP) {
+      const target = outcome.action.target?.target;
+      services.messages.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
+    }
+    services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+    services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[chosen]} for alert ${alertId} on ${record.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    return noticeFor(outcome, chosen, record.agentId, t);
+  }
+
+  function unblock(actionId: string, tap: Tap): string {
+    const { t } = tap;
+    const block = store.getAction(actionId);
+    const ip = block?.target?.target.case === "ip" ? block.target.target.value : undefined;
+    if (!block || block.answer !== Answer.BLOCK_IP || block.state !== "done" || !ip) return t.notice.invalidButton;
+    const outcome = services.actions.request({
+      agentId: block.agentId,
+      alertId: undefined,
+      answer: Answer.UNBLOCK_IP,
+      operator: operatorOf(tap.from),
+      target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
+    });
+    if (outcome.ok) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: block.agentId, answer: Answer.UNBLOCK_IP, ip, createdAt: now() });
+    services.audit(telegramActor(tap.from), "telegram.answer", `UNBLOCK_IP ${ip} on ${block.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    return noticeFor(outcome, Answer.UNBLOCK_IP, block.agentId, t);
+  }
+
+  function pendingKey(alertId: string, chosen: Answer, tap: Tap): string {
+    return `${alertId}|${chosen}|${tap.chatId}|${tap.from.id}`;
+  }
+
+  function clearPending(alertId: string, tap: Tap, only?: Answer): void {
+    for (const chosen of only === undefined ? [Answer.REBOOT, Answer.SHUTDOWN] : [only]) {
+      const key = pendingKey(alertId, chosen, tap);
+      const entry = pending.get(key);
+      if (entry) clearTimeout(entry.timer);
+      pending.delete(key);
+    }
+  }
+
+  return {
+    composer,
+    stop() {
+      for (const entry of pending.values()) clearTimeout(entry.timer);
+      pending.clear();
+    },
+  };
+}
+
+function operatorOf(from: Tap["from"]): Operator {
+  return create(OperatorSchema, {
+    telegramUserId: BigInt(from.id),
+    username: from.username ?? "",
+    displayName: [from.first_name, from.last_name].filter(Boolean).join(" "),
+  });
+}
+
+function noticeFor(outcome: ActionRequestOutcome, chosen: Answer, agentId: string, t: Translations): string {
+  const label = answerLabel(chosen, t);
+  if (outcome.ok) return outcome.delivered ? t.notice.sent({ answer: label, server: agentId }) : t.notice.queued({ answer: label, server: agentId });
+  switch (outcome.reason) {
+    case "already_answered":
+      return outcome.existing
+        ? t.notice.alreadyAnswered({ answer: answerLabel(outcome.existing.answer, t), by: operatorName(outcome.existing.operator) })
+        : t.notice.alreadyAnswered({ answer: "?", by: "?" });
+    case "resolved":
+      return t.notice.resolved;
+    case "unsupported":
+      return t.notice.unsupported;
+    case "unknown_alert":
+    case "unknown_agent":
+      return t.notice.unknownAlert;
+  }
+}

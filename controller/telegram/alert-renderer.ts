@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import type { AlertRecord, Store } from "../store/store.js";
+import { renderAlertMessage, type RenderedMessage } from "./alert-message.js";
+import { deriveAlertView, type AlertView } from "./alert-view.js";
+import type { TelegramConfig } from "./config.js";
+import { translationsFor, type Locale, type Translations } from "./i18n/translations.js";
+import type { MessageStore } from "./message-store.js";
+
+export interface RenderedAlert {
+  record: AlertRecord;
+  view: AlertView;
+  message: RenderedMessage;
+  /** A hash of text and buttons: an unchanged hash needs no edit. */
+  hash: string;
+}
+
+export interface AlertRenderer {
+  /** What the alert's message in this chat must show now; undefined for an unknown alert. */
+  render(alertId: string, chatId: number): RenderedAlert | undefined;
+  /** The derived view only (for decisions on taps). */
+  view(alertId: string, chatId: number): { record: AlertRecord; view: AlertView } | undefined;
+}
+
+/** The language of a chat: its own, else the configured default. */
+export function chatLocale(config: TelegramConfig, chatId: number): Locale {
+  return config.chats.find((chat) => chat.id === chatId)?.locale ?? config.defaultLocale;
+}
+
+export function chatTranslations(config: TelegramConfig, chatId: number): Translations {
+  return translationsFor(chatLocale(config, chatId));
+}
+
+/** Reads the alert, its actions and its agent from the store and derives the message. */
+export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number }): AlertRenderer {
+  const { store, messages, config, now } = deps;
+  function view(alertId: string, chatId: number) {
+    const record = store.getAlert(alertId);
+    if (!record) return undefined;
+    const agent = store.getAgent(record.agentId);
+    const row = messages.getMessage(alertId, chatId);
+    const derived = deriveAlertView({
+      record,
+      actions: store.listActionsForAlert(alertId),
+      agent: agent ? { online: agent.online, actions: agent.actions } : undefined,
+      firstSeverity: row?.firstSeverity,
+      now: now(),
+      answerWindowMs: config.answerWindow,
+    });
+    return { record, view: derived };
+  }
+  return {
+    view,
+    render(alertId, chatId) {
+      const found = view(alertId, chatId);
+      if (!found) return undefined;
+      const message = renderAlertMessage(found.view, found.record.alert, chatTranslations(config, chatId));
+      const hash = createHash("sha256").update(message.text).update("\u0000").update(JSON.stringify(message.keyboard)).digest("base64url").slice(0, 22);
+      return { ...found, message, hash };
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import type { Logger } from "../../common/log.js";
+import type { ActionRequests } from "../domain/action-requests.js";
+import type { Store } from "../store/store.js";
+import type { AlertRenderer } from "./alert-renderer.js";
+import type { TelegramConfig } from "./config.js";
+import type { MessageStore, OutgoingText } from "./message-store.js";
+
+/** What the bot's features share; built once in bridge.ts. */
+export interface BridgeServices {
+  config: TelegramConfig;
+  store: Store;
+  actions: ActionRequests;
+  messages: MessageStore;
+  renderer: AlertRenderer;
+  logger: Logger;
+  now: () => number;
+  /** Re-renders an alert's message in every configured chat, and in `alsoChat` if given. */
+  refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
+  /** Sends a prepared message to a chat through the send queue. */
+  reply(chatId: number, payload: OutgoingText): void;
+  /** Writes an audit entry. */
+  audit(actor: string, event: string, detail: string): void;
+}
+
+/** "telegram:123 (@alice)": who did something, for the audit log. */
+export function telegramActor(from: { id: number; username?: string } | undefined): string {
+  if (!from) return "telegram:unknown";
+  return `telegram:${from.id}${from.username ? ` (@${from.username})` : ""}`;
+}

@@ -1,0 +1,211 @@
+import type { Database } from "better-sqlite3";
+import { Telegraf } from "telegraf";
+import { SecarcError, describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import type { ActionRequests } from "../domain/action-requests.js";
+import type { ControllerEvent, EventBus } from "../domain/events.js";
+import type { Store } from "../store/store.js";
+import { createAccessControl } from "./access-control.js";
+import { createAlertCallbacks } from "./alert-callbacks.js";
+import { createAlertRenderer } from "./alert-renderer.js";
+import type { BridgeServices } from "./bridge-services.js";
+import { commandList, createCommands } from "./commands.js";
+import { resolveBotToken, type TelegramConfig } from "./config.js";
+import { localeNames } from "./i18n/translations.js";
+import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
+import { createSendPace } from "./send-pace.js";
+import { createSendQueue, type BotApi } from "./send-queue.js";
+
+export interface TelegramBridgeDeps {
+  config: TelegramConfig;
+  store: Store & { db: Database };
+  events: EventBus;
+  actions: ActionRequests;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface TelegramBridge {
+  stop(): Promise<void>;
+}
+
+/** Rows rendered within this window are checked for staleness on start. */
+const RESUME_WINDOW_MS = 7 * 86_400_000;
+const EXPIRY_SWEEP_MS = 60_000;
+
+/**
+ * Starts the Telegram bridge: the bot (long polling, or a webhook), its
+ * features installed in one place behind the allow-list, the durable send
+ * queue, and the reconciler that keeps every alert's message showing the
+ * alert's current state — including after a restart.
+ */
+export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<TelegramBridge> {
+  const { config, store, events, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const token = resolveBotToken(config);
+  if (!token) throw new SecarcError("config_invalid", "telegram: no bot token (set telegram.token or TELEGRAM_BOT_TOKEN)");
+  const messages = createMessageStore(store.db);
+  const renderer = createAlertRenderer({ store, messages, config, now });
+  const chatIds = config.chats.map((chat) => chat.id);
+
+  const bot = new Telegraf(token, {
+    telegram: { ...(config.apiRoot ? { apiRoot: config.apiRoot } : {}), webhookReply: false },
+    handlerTimeout: 30_000,
+  });
+
+  const api: BotApi = {
+    async sendMessage(chatId, text, keyboard) {
+      const sent = await bot.telegram.sendMessage(chatId, text, {
+        parse_mode: "HTML",
+        link_preview_options: { is_disabled: true },
+        ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
+      });
+      return { messageId: sent.message_id };
+    },
+    async editMessage(chatId, messageId, text, keyboard) {
+      await bot.telegram.editMessageText(chatId, messageId, undefined, text, {
+        parse_mode: "HTML",
+        link_preview_options: { is_disabled: true },
+        reply_markup: { inline_keyboard: keyboard },
+      });
+    },
+  };
+  const queue = createSendQueue({ api, store, messages, renderer, pace: createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond }), config, logger, now });
+
+  function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
+    const targets = alsoChat !== undefined && !chatIds.includes(alsoChat) ? [...chatIds, alsoChat] : chatIds;
+    for (const chatId of targets) {
+      const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
+      const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;
+      messages.enqueueAlert(chatId, alertId, effective, now());
+    }
+    queue.kick();
+  }
+
+  const services: BridgeServices = {
+    config,
+    store,
+    actions: deps.actions,
+    messages,
+    renderer,
+    logger,
+    now,
+    refreshAlert,
+    reply(chatId, payload) {
+      messages.enqueueText(chatId, payload, Priority.interactive, now());
+      queue.kick();
+    },
+    audit(actor, event, detail) {
+      store.audit({ at: new Date(now()), actor, event, detail });
+    },
+  };
+
+  const callbacks = createAlertCallbacks(services, (chatId, offset) => commands.showAlerts(chatId, offset));
+  const commands = createCommands(services);
+  bot.use(createAccessControl(services));
+  bot.use(callbacks.composer);
+  bot.use(commands.composer);
+  bot.catch((err, ctx) => {
+    logger.error({ err: describeError(err), updateId: ctx.update.update_id }, "telegram: update handling failed");
+    // Every callback query is answered, even when handling it failed.
+    if (ctx.callbackQuery) void ctx.answerCbQuery().catch(() => {});
+  });
+
+  const unsubscribe = events.subscribe((event) => onEvent(event));
+  function onEvent(event: ControllerEvent): void {
+    try {
+      switch (event.type) {
+        case "alert":
+          refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update);
+          break;
+        case "action": {
+          trackBlock(messages, store, event.actionId, now());
+          if (event.alertId) refreshAlert(event.alertId, Priority.update);
+          break;
+        }
+        case "agent":
+          for (const action of store.listUnfinishedActions(event.agentId)) if (action.alertId) refreshAlert(action.alertId, Priority.update);
+          break;
+      }
+    } catch (err) {
+      logger.error({ err: describeError(err), event: event.type }, "telegram: could not queue an update");
+    }
+  }
+
+  resume(messages, store, chatIds, now());
+  queue.kick();
+  const sweep = setInterval(() => {
+    for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
+    queue.kick();
+  }, EXPIRY_SWEEP_MS);
+  sweep.unref();
+
+  // Commands menu, in every language (best effort: the bot works without it).
+  try {
+    await bot.telegram.setMyCommands(commandList(config.defaultLocale));
+    for (const locale of localeNames) if (locale !== config.defaultLocale) await bot.telegram.setMyCommands(commandList(locale), { language_code: locale });
+  } catch (err) {
+    logger.warn({ err: describeError(err) }, "telegram: setMyCommands failed");
+  }
+
+  let launched: Promise<void>;
+  await new Promise<void>((resolve, reject) => {
+    const webhook = config.webhook;
+    launched = bot
+      .launch(
+        webhook
+          ? { webhook: { domain: webhook.domain, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } }
+          : { dropPendingUpdates: false },
+        () => resolve(),
+      )
+      .catch((err: unknown) => {
+        reject(new SecarcError("telegram", `telegram: bot failed: ${describeError(err)}`, { retryable: true, cause: err }));
+        logger.error({ err: describeError(err) }, "telegram: bot stopped");
+      });
+    launched.then(() => resolve());
+  }).catch(async (err: unknown) => {
+    unsubscribe();
+    clearInterval(sweep);
+    await queue.stop();
+    throw err;
+  });
+  logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling" }, "telegram bridge started");
+
+  return {
+    async stop() {
+      unsubscribe();
+      clearInterval(sweep);
+      callbacks.stop();
+      try {
+        bot.stop("controller stopping");
+      } catch {
+        // not running
+      }
+      await launched;
+      await queue.stop();
+    },
+  };
+}
+
+/** On start: queue every alert whose stored version is newer than what its messages show. */
+function resume(messages: MessageStore, store: Store, chatIds: number[], at: number): void {
+  for (const row of messages.listRecentRows(at - RESUME_WINDOW_MS)) {
+    const record = store.getAlert(row.alertId);
+    if (!record) continue;
+    const stale = record.version > row.renderedVersion || row.renderedPhase === "answered:sent" || row.renderedPhase === "answered:queued";
+    if (stale) messages.enqueueAlert(row.chatId, row.alertId, row.messageId !== undefined ? Priority.update : Priority.fresh, at);
+  }
+  for (const record of store.listOpenAlerts(10_000)) {
+    for (const chatId of chatIds) {
+      if (!messages.getMessage(record.alertId, chatId)) messages.enqueueAlert(chatId, record.alertId, Priority.fresh, at);
+    }
+  }
+}
+
+function trackBlock(messages: MessageStore, store: Store, actionId: string, at: number): void {
+  const action = store.getAction(actionId);
+  if (!action || (action.answer !== Answer.BLOCK_IP && action.answer !== Answer.UNBLOCK_IP)) return;
+  const target = action.target?.target;
+  messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: target?.case === "ip" ? target.value : target?.case === "session" ? target.value.sourceIp : undefined, createdAt: at });
+}

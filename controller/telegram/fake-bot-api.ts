@@ -1,0 +1,473 @@
+import { EventEmitter } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { SecarcError } from "../../common/errors.js";
+
+/**
+ * A local stand-in for Telegram's Bot API, for tests and for the demo (there is
+ * no internet here). It speaks the same HTTP protocol as api.telegram.org for
+ * the methods the bridge uses, keeps the chats' messages, lets a test push
+ * updates (button taps, commands) and inject HTTP 429 answers.
+ */
+
+export interface FakeUser {
+  id: number;
+  username?: string;
+  first_name?: string;
+}
+
+export interface InlineKeyboardMarkup {
+  inline_keyboard: Array<Array<{ text: string; callback_data?: string }>>;
+}
+
+/** A message as the fake holds it now (after edits). */
+export interface FakeMessage {
+  chatId: number;
+  messageId: number;
+  text: string;
+  replyMarkup: InlineKeyboardMarkup | undefined;
+  sentAt: number;
+  deleted: boolean;
+  /** Every text the message has had, first to last. */
+  history: string[];
+}
+
+export interface FakeCall {
+  method: string;
+  params: Record<string, unknown>;
+  at: number;
+  /** The HTTP status answered. */
+  status: number;
+}
+
+export interface AnsweredCallback {
+  callbackQueryId: string;
+  text: string | undefined;
+  showAlert: boolean;
+}
+
+export interface FakeBotApiOptions {
+  /** The bot token the fake accepts. Default: a fixed test token. */
+  token?: string;
+  /** The bot's @username. Default: "secarc_test_bot". */
+  username?: string;
+}
+
+export interface FakeBotApi {
+  /** Pass as `telegram.apiRoot`, e.g. "http://127.0.0.1:40123". Valid after start(). */
+  readonly apiRoot: string;
+  readonly token: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Every API call, in order. */
+  readonly calls: readonly FakeCall[];
+  /** Every message ever sent, in order (with its current text and buttons). */
+  readonly messages: readonly FakeMessage[];
+  /** Answered callback queries, in order. */
+  readonly answeredCallbacks: readonly AnsweredCallback[];
+  /** The commands of the last setMyCommands. */
+  readonly commands: ReadonlyArray<{ command: string; description: string }>;
+  /** Messages of one chat that are not deleted. */
+  messagesIn(chatId: number): FakeMessage[];
+  message(chatId: number, messageId: number): FakeMessage | undefined;
+  /** Queues an update for getUpdates; returns its update_id. */
+  pushUpdate(update: Record<string, unknown>): number;
+  /** A user taps an inline button; returns the callback query id. */
+  tapButton(chatId: number, messageId: number, callbackData: string, from: FakeUser): string;
+  /** A user sends a text (e.g. "/status") in a chat; returns the new message's id. */
+  sendCommand(chatId: number, from: FakeUser, text: string): number;
+  /** The next `count` calls of the given methods (default: sending and editing) answer HTTP 429 with retry_after. */
+  failNext(count: number, options?: { retryAfter?: number; methods?: string[]; errorCode?: number; description?: string }): void;
+  /** Resolves when the predicate holds (checked after every call and update), rejects after timeoutMs. */
+  waitFor<T>(predicate: () => T | undefined | false, timeoutMs: number): Promise<T>;
+  /** Emits "call" (FakeCall) after every API call. */
+  readonly events: EventEmitter;
+}
+
+const DEFAULT_TOKEN = "123456:TEST-fake-bot-api-token";
+const SEND_METHODS = ["sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage"];
+const MAX_TEXT = 4096;
+const MAX_CALLBACK_BYTES = 64;
+const ALLOWED_TAGS = new Set(["b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a", "tg-spoiler", "blockquote"]);
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly description: string,
+    readonly parameters?: Record<string, unknown>,
+  ) {
+    super(description);
+  }
+}
+
+export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
+  const token = options.token ?? DEFAULT_TOKEN;
+  const username = options.username ?? "secarc_test_bot";
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  const calls: FakeCall[] = [];
+  const messages: FakeMessage[] = [];
+  const byKey = new Map<string, FakeMessage>();
+  const nextMessageId = new Map<number, number>();
+  const answeredCallbacks: AnsweredCallback[] = [];
+  let commands: Array<{ command: string; description: string }> = [];
+  let updates: Array<{ update_id: number } & Record<string, unknown>> = [];
+  let nextUpdateId = 1;
+  let nextCallbackId = 1;
+  const pollers = new Set<() => void>();
+  const failures: Array<{ retryAfter: number; methods: Set<string>; errorCode: number; description: string | undefined }> = [];
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let apiRoot = "";
+  let stopped = false;
+
+  function notify(): void {
+    events.emit("change");
+  }
+
+  function allocateMessageId(chatId: number): number {
+    const id = nextMessageId.get(chatId) ?? 1;
+    nextMessageId.set(chatId, id + 1);
+    return id;
+  }
+
+  function pushUpdate(update: Record<string, unknown>): number {
+    const updateId = nextUpdateId++;
+    updates.push({ ...update, update_id: updateId });
+    for (const wake of [...pollers]) wake();
+    notify();
+    return updateId;
+  }
+
+  function chatOf(chatId: number): Record<string, unknown> {
+    return chatId < 0 ? { id: chatId, type: "supergroup", title: `group ${chatId}` } : { id: chatId, type: "private", first_name: `chat ${chatId}` };
+  }
+
+  function userOf(from: FakeUser): Record<string, unknown> {
+    return { id: from.id, is_bot: false, first_name: from.first_name ?? from.username ?? `user${from.id}`, ...(from.username ? { username: from.username } : {}) };
+  }
+
+  function messageJson(message: FakeMessage): Record<string, unknown> {
+    return {
+      message_id: message.messageId,
+      date: Math.floor(message.sentAt / 1000),
+      chat: chatOf(message.chatId),
+      from: { id: 1, is_bot: true, first_name: "SecARC", username },
+      text: message.text,
+      ...(message.replyMarkup ? { reply_markup: message.replyMarkup } : {}),
+    };
+  }
+
+  function requireMessage(params: Record<string, unknown>): FakeMessage {
+    const message = byKey.get(`${Number(params.chat_id)}:${Number(params.message_id)}`);
+    if (!message || message.deleted) throw new ApiError(400, "Bad Request: message to edit not found");
+    return message;
+  }
+
+  const methods: Record<string, (params: Record<string, unknown>) => unknown | Promise<unknown>> = {
+    getMe: () => ({ id: 1, is_bot: true, first_name: "SecARC", username, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false }),
+    deleteWebhook: () => true,
+    setWebhook: () => true,
+    setMyCommands: (params) => {
+      commands = parseJson(params.commands) as typeof commands;
+      return true;
+    },
+    getMyCommands: () => commands,
+    getUpdates: (params) => getUpdates(params),
+    sendMessage: (params) => {
+      const chatId = Number(params.chat_id);
+      if (!Number.isSafeInteger(chatId) || chatId === 0) throw new ApiError(400, "Bad Request: chat not found");
+      const text = checkText(params);
+      const replyMarkup = checkMarkup(params.reply_markup);
+      const message: FakeMessage = { chatId, messageId: allocateMessageId(chatId), text, replyMarkup, sentAt: Date.now(), deleted: false, history: [text] };
+      messages.push(message);
+      byKey.set(`${chatId}:${message.messageId}`, message);
+      return messageJson(message);
+    },
+    editMessageText: (params) => {
+      const message = requireMessage(params);
+      const text = checkText(params);
+      const replyMarkup = checkMarkup(params.reply_markup);
+      if (text === message.text && JSON.stringify(replyMarkup) === JSON.stringify(message.replyMarkup)) {
+        throw new ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message");
+      }
+      message.text = text;
+      message.replyMarkup = replyMarkup;
+      message.history.push(text);
+      return messageJson(message);
+    },
+    editMessageReplyMarkup: (params) => {
+      const message = requireMessage(params);
+      const replyMarkup = checkMarkup(params.reply_markup);
+      if (JSON.stringify(replyMarkup) === JSON.stringify(message.replyMarkup)) throw new ApiError(400, "Bad Request: message is not modified");
+      message.replyMarkup = replyMarkup;
+      return messageJson(message);
+    },
+    deleteMessage: (params) => {
+      const message = requireMessage(params);
+      message.deleted = true;
+      return true;
+    },
+    answerCallbackQuery: (params) => {
+      answeredCallbacks.push({ callbackQueryId: String(params.callback_query_id), text: params.text === undefined ? undefined : String(params.text), showAlert: params.show_alert === true || params.show_alert === "true" });
+      return true;
+    },
+  };
+
+  async function getUpdates(params: Record<string, unknown>): Promise<unknown> {
+    const offset = Number(params.offset ?? 0);
+    const limit = Math.min(100, Math.max(1, Number(params.limit ?? 100)));
+    const timeoutMs = Math.min(50, Math.max(0, Number(params.timeout ?? 0))) * 1000;
+    if (offset > 0) updates = updates.filter((u) => u.update_id >= offset);
+    const take = () => updates.filter((u) => u.update_id >= offset).slice(0, limit);
+    let ready = take();
+    if (ready.length > 0 || timeoutMs === 0 || stopped) return ready;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        pollers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      pollers.add(wake);
+    });
+    ready = take();
+    return ready;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake");
+    const match = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
+    let params: Record<string, unknown> = Object.fromEntries(url.searchParams);
+    const send = (status: number, body: unknown, method: string) => {
+      calls.push({ method, params, at: Date.now(), status });
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+      events.emit("call", calls[calls.length - 1]);
+      notify();
+    };
+    try {
+      params = { ...params, ...(await readBody(req)) };
+    } catch {
+      send(400, { ok: false, error_code: 400, description: "Bad Request: cannot parse body" }, match?.[2] ?? "?");
+      return;
+    }
+    if (!match) return send(404, { ok: false, error_code: 404, description: "Not Found" }, "?");
+    const [, givenToken, method] = match as unknown as [string, string, string];
+    if (givenToken !== token) return send(401, { ok: false, error_code: 401, description: "Unauthorized" }, method);
+    const failure = failures[0];
+    if (failure && failure.methods.has(method)) {
+      failures.shift();
+      const code = failure.errorCode;
+      const description = failure.description ?? (code === 429 ? `Too Many Requests: retry after ${failure.retryAfter}` : "Error");
+      return send(code, { ok: false, error_code: code, description, ...(code === 429 ? { parameters: { retry_after: failure.retryAfter } } : {}) }, method);
+    }
+    const implementation = methods[method];
+    if (!implementation) return send(404, { ok: false, error_code: 404, description: "Not Found: method not found" }, method);
+    try {
+      const result = await implementation(params);
+      send(200, { ok: true, result }, method);
+    } catch (err) {
+      if (err instanceof ApiError) send(err.status, { ok: false, error_code: err.status, description: err.description }, method);
+      else send(500, { ok: false, error_code: 500, description: "Internal Server Error" }, method);
+    }
+  }
+
+  return {
+    get apiRoot() {
+      return apiRoot;
+    },
+    token,
+    calls,
+    messages,
+    answeredCallbacks,
+    get commands() {
+      return commands;
+    },
+    events,
+    async start() {
+      const srv = createServer((req, res) => void handle(req, res));
+      srv.on("connection", (socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+      });
+      await new Promise<void>((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", () => resolve());
+      });
+      server = srv;
+      apiRoot = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    },
+    async stop() {
+      stopped = true;
+      for (const wake of [...pollers]) wake();
+      const srv = server;
+      server = undefined;
+      if (!srv) return;
+      await new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, 50).unref();
+      });
+    },
+    messagesIn(chatId) {
+      return messages.filter((m) => m.chatId === chatId && !m.deleted);
+    },
+    message(chatId, messageId) {
+      return byKey.get(`${chatId}:${messageId}`);
+    },
+    pushUpdate,
+    tapButton(chatId, messageId, callbackData, from) {
+      const message = byKey.get(`${chatId}:${messageId}`);
+      const id = `cbq-${nextCallbackId++}`;
+      pushUpdate({
+        callback_query: {
+          id,
+          from: userOf(from),
+          chat_instance: `ci-${chatId}`,
+          data: callbackData,
+          message: message ? messageJson(message) : { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: chatOf(chatId), text: "" },
+        },
+      });
+      return id;
+    },
+    sendCommand(chatId, from, text) {
+      const messageId = allocateMessageId(chatId);
+      const command = /^\/[A-Za-z0-9_]+/.exec(text);
+      pushUpdate({
+        message: {
+          message_id: messageId,
+          date: Math.floor(Date.now() / 1000),
+          chat: chatOf(chatId),
+          from: userOf(from),
+          text,
+          ...(command ? { entities: [{ type: "bot_command", offset: 0, length: command[0].length }] } : {}),
+        },
+      });
+      return messageId;
+    },
+    failNext(count, failOptions = {}) {
+      for (let i = 0; i < count; i++) {
+        failures.push({
+          retryAfter: failOptions.retryAfter ?? 1,
+          methods: new Set(failOptions.methods ?? SEND_METHODS),
+          errorCode: failOptions.errorCode ?? 429,
+          description: failOptions.description,
+        });
+      }
+    },
+    waitFor<T>(predicate: () => T | undefined | false, timeoutMs: number): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const check = () => {
+          let value: T | undefined | false;
+          try {
+            value = predicate();
+          } catch (err) {
+            done();
+            reject(err);
+            return;
+          }
+          if (value !== undefined && value !== false) {
+            done();
+            resolve(value);
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new SecarcError("timeout", `fake Bot API: condition not met within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          events.off("change", check);
+        };
+        events.on("change", check);
+        check();
+      });
+    },
+  };
+}
+
+function checkText(params: Record<string, unknown>): string {
+  const text = typeof params.text === "string" ? params.text : "";
+  if (text.length === 0) throw new ApiError(400, "Bad Request: message text is empty");
+  if (params.parse_mode === "HTML") checkHtml(text);
+  const visible = params.parse_mode === "HTML" ? visibleLength(text) : text.length;
+  if (visible > MAX_TEXT) throw new ApiError(400, "Bad Request: message is too long");
+  return text;
+}
+
+/** Refuses what Telegram refuses in HTML mode: unknown tags, unbalanced tags, bare '<' or unknown entities. */
+function checkHtml(text: string): void {
+  const stack: string[] = [];
+  const token = /<\/?([a-z-]+)(\s[^>]*)?>|<|&(#\d+|#x[0-9a-f]+|[a-z]+);|&/gi;
+  for (const match of text.matchAll(token)) {
+    const whole = match[0];
+    if (whole === "<") throw new ApiError(400, `Bad Request: can't parse entities: unsupported start tag at byte offset ${match.index}`);
+    if (whole === "&") throw new ApiError(400, `Bad Request: can't parse entities: unexpected & at byte offset ${match.index}`);
+    if (whole.startsWith("&")) {
+      if (!/^&(lt|gt|amp|quot|#\d+|#x[0-9a-f]+);$/i.test(whole)) throw new ApiError(400, `Bad Request: can't parse entities: unsupported entity ${whole}`);
+      continue;
+    }
+    const tag = match[1]!.toLowerCase();
+    if (!ALLOWED_TAGS.has(tag)) throw new ApiError(400, `Bad Request: can't parse entities: unsupported start tag "${tag}"`);
+    if (whole.startsWith("</")) {
+      if (stack.pop() !== tag) throw new ApiError(400, `Bad Request: can't parse entities: unmatched end tag "${tag}"`);
+    } else stack.push(tag);
+  }
+  if (stack.length > 0) throw new ApiError(400, `Bad Request: can't parse entities: can't find end tag corresponding to start tag "${stack[stack.length - 1]}"`);
+}
+
+function visibleLength(html: string): number {
+  return html.replace(/<[^>]*>/g, "").replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, "x").length;
+}
+
+function checkMarkup(value: unknown): InlineKeyboardMarkup | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const markup = parseJson(value) as InlineKeyboardMarkup;
+  if (!markup || !Array.isArray(markup.inline_keyboard)) throw new ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object");
+  for (const row of markup.inline_keyboard) {
+    for (const button of row) {
+      if (typeof button.text !== "string" || button.text.length === 0) throw new ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard");
+      if (button.callback_data !== undefined && (typeof button.callback_data !== "string" || Buffer.byteLength(button.callback_data) > MAX_CALLBACK_BYTES || button.callback_data.length === 0)) {
+        throw new ApiError(400, "Bad Request: BUTTON_DATA_INVALID");
+      }
+    }
+  }
+  return markup.inline_keyboard.length === 0 ? undefined : markup;
+}
+
+function parseJson(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new ApiError(400, "Bad Request: can't parse JSON");
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks).toString("utf8");
+  if (body.length === 0) return {};
+  const type = req.headers["content-type"] ?? "";
+  if (type.includes("application/json")) return JSON.parse(body) as Record<string, unknown>;
+  if (type.includes("application/x-www-form-urlencoded")) return Object.fromEntries(new URLSearchParams(body));
+  if (type.includes("multipart/form-data")) return parseMultipart(body, type);
+  return JSON.parse(body) as Record<string, unknown>;
+}
+
+function parseMultipart(body: string, type: string): Record<string, unknown> {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(type);
+  const mark = boundary?.[1] ?? boundary?.[2];
+  if (!mark) throw new Error("no boundary");
+  const result: Record<string, unknown> = {};
+  for (const part of body.split(`--${mark}`)) {
+    const name = /name="([^"]+)"/.exec(part)?.[1];
+    const split = part.indexOf("\r\n\r\n");
+    if (!name || split < 0) continue;
+    result[name] = part.slice(split + 4).replace(/\r\n$/, "");
+  }
+  return result;
+}

@@ -1,0 +1,53 @@
+import { SecarcError } from "../../common/errors.js";
+
+/** What the send queue does with a failed Bot API call. */
+export type SendFailure =
+  /** Telegram asks to slow down: wait retry_after, then retry. */
+  | { type: "rate_limited"; retryAfterMs: number }
+  /** Network trouble or a 5xx: retry with backoff. */
+  | { type: "transient" }
+  /** The edit would change nothing: the message already shows it. */
+  | { type: "not_modified" }
+  /** The message to edit is gone: send a new one instead. */
+  | { type: "message_gone" }
+  /** Retrying cannot help (bad request, bot blocked, chat not found). */
+  | { type: "permanent" };
+
+interface TelegramLikeError {
+  code?: unknown;
+  response?: { error_code?: unknown; description?: unknown; parameters?: { retry_after?: unknown } };
+  name?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Classifies an error thrown by telegraf's API client. The notifier never
+ * retries by itself; the queue's one retry stage acts on this.
+ */
+export function classifySendError(err: unknown): SendFailure {
+  const e = (err ?? {}) as TelegramLikeError;
+  const code = typeof e.response?.error_code === "number" ? e.response.error_code : typeof e.code === "number" ? e.code : undefined;
+  const description = String(e.response?.description ?? e.message ?? "");
+  if (code === 429) {
+    const retryAfter = Number(e.response?.parameters?.retry_after);
+    return { type: "rate_limited", retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 5_000 };
+  }
+  if (code === undefined) return { type: "transient" };
+  if (code >= 500) return { type: "transient" };
+  if (code === 400 && /message is not modified/i.test(description)) return { type: "not_modified" };
+  if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(description)) return { type: "message_gone" };
+  return { type: "permanent" };
+}
+
+/** A SecarcError for logs, saying whether retrying may help. */
+export function toSecarcError(err: unknown, what: string): SecarcError {
+  const failure = classifySendError(err);
+  const retryable = failure.type === "rate_limited" || failure.type === "transient";
+  const message = err instanceof Error ? err.message : String(err);
+  return new SecarcError("telegram", `${what}: ${message}`, { retryable, cause: err });
+}
+
+/** Exponential backoff for transient failures: 1 s doubling, capped at 60 s. */
+export function backoffMs(attempts: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.min(attempts, 6));
+}

@@ -1,0 +1,475 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { expect } from "chai";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ActionResultSchema, Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { newId } from "../common/ids.js";
+import { silentLogger } from "../common/log.js";
+import { createEventBus, type EventBus } from "../controller/domain/events.js";
+import type { ActionRequests } from "../controller/domain/action-requests.js";
+import type { ActionRecord, AgentRecord, AlertRecord, AuditRecord, Store } from "../controller/store/store.js";
+import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { startTelegramBridge, type TelegramBridge } from "../controller/telegram/bridge.js";
+import { decodeCallback, encodeCallback } from "../controller/telegram/callback-data.js";
+import { telegramConfigSchema } from "../controller/telegram/config.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+
+/**
+ * A small Store kept in memory (with a real SQLite `db` for the bridge's own
+ * tables) and the ActionRequests contract, until the controller core's
+ * SQLite store is available to these tests.
+ */
+function createTestStore(db: Database.Database): Store & { db: Database.Database } {
+  const agents = new Map<string, AgentRecord>();
+  const alerts = new Map<string, AlertRecord>();
+  const actions = new Map<string, ActionRecord>();
+  const audits: AuditRecord[] = [];
+  const bump = (alertId: string | undefined) => {
+    const record = alertId ? alerts.get(alertId) : undefined;
+    if (record) record.version += 1;
+  };
+  return {
+    db,
+    agentConnected(input) {
+      const existing = agents.get(input.agentId);
+      const record: AgentRecord = { ...input, online: true, firstSeen: existing?.firstSeen ?? input.at, lastSeen: input.at, connects: (existing?.connects ?? 0) + 1 };
+      agents.set(input.agentId, record);
+      return record;
+    },
+    agentDisconnected(agentId, at) {
+      const a = agents.get(agentId);
+      if (a) Object.assign(a, { online: false, lastSeen: at });
+    },
+    agentSeen(agentId, at) {
+      const a = agents.get(agentId);
+      if (a) a.lastSeen = at;
+    },
+    getAgent: (id) => agents.get(id),
+    listAgents: () => [...agents.values()],
+    upsertAlert(agentId, alert, at) {
+      const existing = alerts.get(alert.id);
+      if (existing && existing.alert.revision >= alert.revision) return { outcome: "unchanged", record: existing };
+      const record: AlertRecord = { alertId: alert.id, agentId, alert, receivedAt: existing?.receivedAt ?? at, updatedAt: at, version: (existing?.version ?? 0) + 1 };
+      alerts.set(alert.id, record);
+      return { outcome: existing ? "updated" : "inserted", record };
+    },
+    getAlert: (id) => alerts.get(id),
+    listOpenAlerts: (limit) =>
+      [...alerts.values()]
+        .filter((a) => a.alert.state !== AlertState.RESOLVED)
+        .reverse()
+        .slice(0, limit),
+    createAction(input) {
+      const record: ActionRecord = { ...input, state: "pending", sentAt: undefined, resultStatus: undefined, detail: "", dryRun: false, finishedAt: undefined, expiresAt: undefined };
+      actions.set(input.actionId, record);
+      bump(input.alertId);
+      return record;
+    },
+    getAction: (id) => actions.get(id),
+    listUnfinishedActions: (agentId) => [...actions.values()].filter((a) => a.agentId === agentId && (a.state === "pending" || a.state === "sent")),
+    listActionsForAlert: (alertId) => [...actions.values()].filter((a) => a.alertId === alertId),
+    markActionSent(actionId, at) {
+      const a = actions.get(actionId);
+      if (a && a.state === "pending") Object.assign(a, { state: "sent", sentAt: at });
+      bump(a?.alertId);
+    },
+    recordResult(agentId, result, at) {
+      const a = actions.get(result.actionId);
+      if (!a || a.agentId !== agentId || a.resultStatus !== undefined) return false;
+      const state = result.status === ResultStatus.DONE ? "done" : result.status === ResultStatus.FAILED ? "failed" : "refused";
+      Object.assign(a, { state, resultStatus: result.status, detail: result.detail, finishedAt: at, dryRun: result.dryRun, expiresAt: result.expiresAt ? new Date(Number(result.expiresAt.seconds) * 1000) : undefined });
+      bump(a.alertId);
+      return true;
+    },
+    audit(entry) {
+      audits.push({ id: audits.length + 1, ...entry });
+    },
+    listAudit: (limit) => audits.slice(-limit).reverse(),
+    close() {},
+  };
+}
+
+/** The ActionRequests contract: stored first, "sent" when the agent is online. Records deliveries. */
+function createTestActionRequests(store: Store, events: EventBus, delivered: ActionRecord[]): ActionRequests {
+  return {
+    request(input) {
+      const alert = input.alertId ? store.getAlert(input.alertId) : undefined;
+      if (input.alertId && !alert) return { ok: false, reason: "unknown_alert", detail: "unknown alert" };
+      const agent = store.getAgent(input.agentId);
+      if (!agent) return { ok: false, reason: "unknown_agent", detail: "unknown agent" };
+      if (!agent.actions.includes(input.answer)) return { ok: false, reason: "unsupported", detail: "unsupported" };
+      if (alert) {
+        const existing = store.listActionsForAlert(alert.alertId)[0];
+        if (existing) return { ok: false, reason: "already_answered", detail: "already answered", existing };
+        if (alert.alert.state === AlertState.RESOLVED) return { ok: false, reason: "resolved", detail: "resolved" };
+      }
+      const action = store.createAction({ actionId: newId(), agentId: input.agentId, alertId: input.alertId, answer: input.answer, operator: input.operator, requestedAt: new Date(), options: input.options, target: input.target });
+      if (agent.online) {
+        store.markActionSent(action.actionId, new Date());
+        delivered.push(store.getAction(action.actionId)!);
+      }
+      events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+      return { ok: true, action: store.getAction(action.actionId)!, delivered: agent.online };
+    },
+  };
+}
+
+const CHAT = 1001;
+const CHAT_ES = 1002;
+const OPERATOR = { id: 77, username: "op" };
+const STRANGER = { id: 666, username: "mallory" };
+
+interface Harness {
+  api: FakeBotApi;
+  store: Store & { db: Database.Database };
+  events: EventBus;
+  delivered: ActionRecord[];
+  bridge: TelegramBridge;
+  dbPath: string;
+  raise(alert: Alert, agentId?: string): AlertRecord;
+  connectAgent(agentId?: string, actions?: readonly Answer[]): void;
+  disconnectAgent(agentId?: string): void;
+  finish(action: ActionRecord, status: ResultStatus, detail: string): void;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startHarness(overrides: Record<string, unknown> = {}, api?: FakeBotApi): Promise<Harness> {
+  const fake = api ?? createFakeBotApi();
+  if (!api) await fake.start();
+  const dir = mkdtempSync(join(tmpdir(), "secarc-telegram-"));
+  const dbPath = join(dir, "controller.db");
+  const store = createTestStore(new Database(dbPath));
+  const events = createEventBus();
+  const delivered: ActionRecord[] = [];
+  const actions = createTestActionRequests(store, events, delivered);
+  const config = telegramConfigSchema.parse({
+    token: fake.token,
+    apiRoot: fake.apiRoot,
+    chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" }],
+    allowedUsers: [OPERATOR.id],
+    confirmTimeout: "2s",
+    pace: { perChat: "50ms" },
+    ...overrides,
+  });
+  const start = () => startTelegramBridge({ config, store, events, actions, logger: silentLogger() });
+  const h: Harness = {
+    api: fake,
+    store,
+    events,
+    delivered,
+    bridge: await start(),
+    dbPath,
+    raise(alert, agentId = "web-1") {
+      const { outcome, record } = store.upsertAlert(agentId, alert, new Date());
+      if (outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome });
+      return record;
+    },
+    connectAgent(agentId = "web-1", answers = ALL_ANSWERS) {
+      store.agentConnected({ agentId, version: "1", hostname: agentId, addresses: [], actions: [...answers], detectors: [], at: new Date() });
+      for (const action of store.listUnfinishedActions(agentId)) {
+        store.markActionSent(action.actionId, new Date());
+        delivered.push(store.getAction(action.actionId)!);
+      }
+      events.publish({ type: "agent", agentId, online: true });
+    },
+    disconnectAgent(agentId = "web-1") {
+      store.agentDisconnected(agentId, new Date());
+      events.publish({ type: "agent", agentId, online: false });
+    },
+    finish(action, status, detail) {
+      const ok = store.recordResult(action.agentId, create(ActionResultSchema, { actionId: action.actionId, status, detail, finishedAt: timestampFromMs(Date.now()), expiresAt: timestampFromMs(Date.now() + 86_400_000) }), new Date());
+      expect(ok).to.equal(true);
+      events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+    },
+    async restart() {
+      await h.bridge.stop();
+      h.bridge = await start();
+    },
+    async stop() {
+      await h.bridge.stop();
+      if (!api) await fake.stop();
+      store.db.close();
+    },
+  };
+  return h;
+}
+
+function button(message: FakeMessage, label: string): string {
+  const found = message.replyMarkup?.inline_keyboard.flat().find((b) => b.text === label);
+  if (!found?.callback_data) throw new Error(`no button "${label}" in ${JSON.stringify(message.replyMarkup)}`);
+  return found.callback_data;
+}
+
+function labels(message: FakeMessage | undefined): string[] {
+  return message?.replyMarkup?.inline_keyboard.flat().map((b) => b.text) ?? [];
+}
+
+/** The message showing an alert: found by the alert's buttons, or by the text once buttons are gone. */
+async function firstMessage(api: FakeBotApi, chatId: number, includes: string): Promise<FakeMessage> {
+  return api.waitFor(() => api.messagesIn(chatId).find((m) => m.text.includes(includes)), 5000);
+}
+
+describe("telegram bridge against the fake Bot API", function () {
+  this.timeout(20_000);
+  let h: Harness;
+  afterEach(async () => {
+    await h?.stop();
+  });
+
+  it("sends each alert kind to every configured chat, in its language, with the right buttons", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const kinds = [AlertKind.SSH_SESSION, AlertKind.SSH_BRUTE_FORCE, AlertKind.CPU_SUSTAINED, AlertKind.HTTP_404_BURST];
+    for (const kind of kinds) h.raise(sampleAlert(kind));
+    await h.api.waitFor(() => h.api.messagesIn(CHAT).length === 4 && h.api.messagesIn(CHAT_ES).length === 4, 5000);
+    const en = h.api.messagesIn(CHAT);
+    expect(en.find((m) => m.text.includes("New SSH login: alice from 203.0.113.7 port 51234 (publickey)"))).to.satisfy((m: FakeMessage) => labels(m).join() === "Allow,Close session,Block IP");
+    expect(labels(en.find((m) => m.text.includes("CPU at 93 % for 2 min — top: xmrig 180 %")))).to.deep.equal(["Ignore", "Reboot", "Shut down", "Kill xmrig"]);
+    expect(labels(en.find((m) => m.text.includes("185 HTTP 404s in 60 s from 198.51.100.23")))).to.deep.equal(["Ignore", "Block IP"]);
+    expect(labels(en.find((m) => m.text.includes("57 failed SSH logins")))).to.deep.equal(["Block IP", "Ignore"]);
+    const es = h.api.messagesIn(CHAT_ES);
+    expect(labels(es.find((m) => m.text.includes("Nuevo acceso SSH: alice")))).to.deep.equal(["Permitir", "Cerrar sesión", "Bloquear IP"]);
+    expect(es.every((m) => m.text.includes("Servidor: <b>web-1</b>"))).to.equal(true);
+    expect(h.api.commands.map((c) => c.command)).to.include.members(["status", "alerts", "blocks", "help"]);
+    // Nobody else got anything.
+    expect(h.api.messages.filter((m) => m.chatId !== CHAT && m.chatId !== CHAT_ES)).to.deep.equal([]);
+  });
+
+  it("offers only the answers the agent supports", async () => {
+    h = await startHarness();
+    h.connectAgent("web-1", [Answer.IGNORE]);
+    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
+    expect(labels(message)).to.deep.equal(["Ignore"]);
+  });
+
+  it("Block IP: the agent receives the action and the message ends in done, with who chose it", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
+    expect(answered.text).to.equal("Block IP: sent to web-1.");
+    expect(h.delivered).to.have.length(1);
+    const action = h.delivered[0]!;
+    expect(action.answer).to.equal(Answer.BLOCK_IP);
+    expect(action.target?.target).to.deep.include({ case: "ip", value: "198.51.100.23" });
+    expect(Number(action.options?.duration?.seconds)).to.equal(86_400);
+    expect(action.operator.telegramUserId).to.equal(77n);
+    await h.api.waitFor(() => message.text.includes("Block IP chosen by @op") && message.text.includes("sent to the server"), 5000);
+    expect(labels(message)).to.deep.equal([]);
+    h.finish(action, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
+    await h.api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 5000);
+    expect(message.text).to.include("Block IP chosen by @op");
+    const es = await firstMessage(h.api, CHAT_ES, "185 respuestas");
+    await h.api.waitFor(() => es.text.includes("hecho: 198.51.100.23 blocked for 24h") && es.text.includes("Bloquear IP elegido por @op"), 5000);
+    // One message per alert per chat, edited in place.
+    expect(h.api.messagesIn(CHAT)).to.have.length(1);
+  });
+
+  it("while the agent is offline the answer is queued, then done after it reconnects", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.SSH_BRUTE_FORCE);
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "57 failed SSH logins");
+    h.disconnectAgent();
+    const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
+    expect(answered.text).to.equal("Block IP: queued, web-1 is offline.");
+    await h.api.waitFor(() => message.text.includes("queued: server offline, will run when it reconnects"), 5000);
+    expect(h.delivered).to.have.length(0);
+    h.connectAgent();
+    expect(h.delivered).to.have.length(1);
+    await h.api.waitFor(() => message.text.includes("sent to the server"), 5000);
+    h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.9 blocked for 24h");
+    await h.api.waitFor(() => message.text.includes("done: 198.51.100.9 blocked for 24h"), 5000);
+    expect(message.text).to.not.include("queued");
+  });
+
+  it("a second tap on an answered alert changes nothing and says who answered", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.SSH_SESSION);
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "New SSH login");
+    const allow = button(message, "Allow");
+    const block = button(message, "Block IP");
+    h.api.tapButton(CHAT, message.messageId, allow, OPERATOR);
+    await h.api.waitFor(() => message.text.includes("Allow chosen by @op"), 5000);
+    const second = h.api.tapButton(CHAT, message.messageId, block, { id: OPERATOR.id, username: "op" });
+    const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === second), 5000);
+    expect(answered.text).to.equal("Already answered: Allow chosen by @op.");
+    expect(h.delivered.map((a) => a.answer)).to.deep.equal([Answer.ALLOW]);
+  });
+
+  it("refuses and audits taps and commands from users not on the allow-list; nothing changes", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    const before = message.text;
+    const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), STRANGER);
+    const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
+    expect(answered.text).to.equal("You are not allowed to do this.");
+    h.api.sendCommand(CHAT, STRANGER, "/blocks");
+    await h.api.waitFor(() => h.api.messagesIn(CHAT).find((m) => m.text === "You are not allowed to do this."), 5000);
+    expect(h.delivered).to.deep.equal([]);
+    expect(message.text).to.equal(before);
+    expect(labels(message)).to.deep.equal(["Ignore", "Block IP"]);
+    const audit = h.store.listAudit(10);
+    expect(audit.filter((a) => a.event === "telegram.refused" && a.actor.includes("666"))).to.have.length(2);
+  });
+
+  it("refuses forged and garbled callback data", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.CPU_SUSTAINED);
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
+    const forged = [
+      "garbage",
+      "2|a|x|4",
+      `1|c|${encodeCallback({ type: "open", alertId: alert.id })!.split("|")[2]}|${Answer.BLOCK_IP}`,
+      encodeCallback({ type: "answer", alertId: newId(), answer: Answer.REBOOT })!,
+      encodeCallback({ type: "answer", alertId: alert.id, answer: Answer.BLOCK_IP })!,
+    ];
+    const ids = forged.map((data) => h.api.tapButton(CHAT, message.messageId, data, OPERATOR));
+    const answers = await h.api.waitFor(() => {
+      const found = ids.map((id) => h.api.answeredCallbacks.find((a) => a.callbackQueryId === id));
+      return found.every(Boolean) ? found : undefined;
+    }, 5000);
+    expect(answers.map((a) => a!.text)).to.deep.equal([
+      "This button is not valid.",
+      "This button is not valid.",
+      "This button is not valid.",
+      "This alert is not known (any more).",
+      "This server cannot carry out that answer.",
+    ]);
+    expect(h.delivered).to.deep.equal([]);
+    expect(h.store.listAudit(10).filter((a) => a.event === "telegram.callback_invalid")).to.have.length(3);
+  });
+
+  it("Reboot needs a confirming second tap; a single tap executes nothing", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
+    const first = h.api.tapButton(CHAT, message.messageId, button(message, "Reboot"), OPERATOR);
+    expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === first), 5000)).text).to.equal("Tap again to confirm.");
+    await h.api.waitFor(() => labels(message).join() === "Confirm reboot?,Cancel", 5000);
+    expect(h.delivered).to.deep.equal([]);
+    // Cancel restores the answers, and nothing ran.
+    const cancel = h.api.tapButton(CHAT, message.messageId, button(message, "Cancel"), OPERATOR);
+    await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === cancel), 5000);
+    await h.api.waitFor(() => labels(message).includes("Reboot"), 5000);
+    expect(h.delivered).to.deep.equal([]);
+    // A confirm without a first tap is not enough.
+    const stale = encodeCallback({ type: "confirm", alertId: decodeCallback(button(message, "Reboot"))!.type === "answer" ? (decodeCallback(button(message, "Reboot")) as { alertId: string }).alertId : "", answer: Answer.REBOOT })!;
+    const lone = h.api.tapButton(CHAT, message.messageId, stale, OPERATOR);
+    expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === lone), 5000)).text).to.equal("Confirmation expired; tap the answer again.");
+    expect(h.delivered).to.deep.equal([]);
+    // Tap, then confirm: exactly one reboot.
+    h.api.tapButton(CHAT, message.messageId, button(message, "Reboot"), OPERATOR);
+    await h.api.waitFor(() => labels(message).includes("Confirm reboot?"), 5000);
+    const confirm = h.api.tapButton(CHAT, message.messageId, button(message, "Confirm reboot?"), OPERATOR);
+    expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === confirm), 5000)).text).to.equal("Reboot: sent to web-1.");
+    expect(h.delivered.map((a) => a.answer)).to.deep.equal([Answer.REBOOT]);
+    await h.api.waitFor(() => message.text.includes("Reboot chosen by @op"), 5000);
+  });
+
+  it("the confirmation lapses after confirmTimeout and the answers come back", async () => {
+    h = await startHarness({ confirmTimeout: "300ms" });
+    h.connectAgent();
+    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
+    h.api.tapButton(CHAT, message.messageId, button(message, "Shut down"), OPERATOR);
+    await h.api.waitFor(() => labels(message).includes("Confirm shut down?"), 5000);
+    const confirmData = button(message, "Confirm shut down?");
+    await h.api.waitFor(() => labels(message).includes("Shut down"), 5000);
+    const late = h.api.tapButton(CHAT, message.messageId, confirmData, OPERATOR);
+    expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === late), 5000)).text).to.equal("Confirmation expired; tap the answer again.");
+    expect(h.delivered).to.deep.equal([]);
+  });
+
+  it("edits the same message on escalation and resolution; answers are withdrawn when resolved", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING });
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    expect(message.text).to.include("WARNING");
+    h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 2 }));
+    await h.api.waitFor(() => message.text.includes("escalated: WARNING → CRITICAL"), 5000);
+    expect(labels(message)).to.deep.equal(["Ignore", "Block IP"]);
+    h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 3, state: AlertState.RESOLVED }));
+    await h.api.waitFor(() => message.text.includes("resolved: the condition ended"), 5000);
+    expect(labels(message)).to.deep.equal([]);
+    expect(h.api.messagesIn(CHAT)).to.have.length(1);
+  });
+
+  it("answers /status, /alerts, /help and /blocks with an Unblock button that sends UNBLOCK_IP", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    h.raise(alert);
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    h.api.sendCommand(CHAT, OPERATOR, "/status");
+    await firstMessage(h.api, CHAT, "🟢 <b>web-1</b>: online");
+    h.api.sendCommand(CHAT, OPERATOR, "/help");
+    await firstMessage(h.api, CHAT, "/blocks — active IP blocks");
+    h.api.sendCommand(CHAT, OPERATOR, "/alerts");
+    const list = await firstMessage(h.api, CHAT, "Open alerts (1):");
+    expect(list.text).to.include("185 HTTP 404s");
+    h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    await h.api.waitFor(() => h.delivered.length === 1, 5000);
+    h.api.sendCommand(CHAT, OPERATOR, "/blocks");
+    await firstMessage(h.api, CHAT, "No active blocks.");
+    h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
+    h.api.sendCommand(CHAT, OPERATOR, "/blocks");
+    const blocks = await firstMessage(h.api, CHAT, "Active blocks (1):");
+    expect(blocks.text).to.include("198.51.100.23");
+    const unblock = h.api.tapButton(CHAT, blocks.messageId, button(blocks, "Unblock 198.51.100.23 (web-1)"), OPERATOR);
+    await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === unblock), 5000);
+    expect(h.delivered.map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP, Answer.UNBLOCK_IP]);
+    expect(h.delivered[1]!.target?.target).to.deep.include({ case: "ip", value: "198.51.100.23" });
+    expect(h.delivered[1]!.alertId).to.equal(undefined);
+    h.finish(h.delivered[1]!, ResultStatus.DONE, "198.51.100.23 unblocked");
+    const count = h.api.messagesIn(CHAT).filter((m) => m.text === "No active blocks.").length;
+    h.api.sendCommand(CHAT, OPERATOR, "/blocks");
+    await h.api.waitFor(() => h.api.messagesIn(CHAT).filter((m) => m.text === "No active blocks.").length === count + 1, 5000);
+  });
+
+  it("after a restart, buttons of earlier messages still work and unsent alerts go out once", async () => {
+    h = await startHarness();
+    h.connectAgent();
+    const first = sampleAlert(AlertKind.HTTP_404_BURST);
+    h.raise(first);
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    await h.bridge.stop();
+    // Stored while the bridge was down: no event reached it.
+    const second = sampleAlert(AlertKind.SSH_SESSION);
+    h.store.upsertAlert("web-1", second, new Date());
+    h.bridge = await startTelegramBridge({
+      config: telegramConfigSchema.parse({ token: h.api.token, apiRoot: h.api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } }),
+      store: h.store,
+      events: h.events,
+      actions: createTestActionRequests(h.store, h.events, h.delivered),
+      logger: silentLogger(),
+    });
+    await firstMessage(h.api, CHAT, "New SSH login");
+    const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
+    expect(h.delivered.map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP]);
+    await h.api.waitFor(() => message.text.includes("Block IP chosen by @op"), 5000);
+    expect(h.api.messagesIn(CHAT).filter((m) => m.text.includes("New SSH login"))).to.have.length(1);
+    expect(h.api.messagesIn(CHAT).filter((m) => m.text.includes("185 HTTP 404s"))).to.have.length(1);
+  });
+});
