@@ -1,0 +1,131 @@
+import { isIP } from "node:net";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertState, HttpErrorsSchema, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
+import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracker.js";
+import type { Nginx404Config } from "./config.js";
+import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
+import { newLineStats } from "./line-processor.js";
+import { MALFORMED, QuoteFinder, clientField, latin1ToUtf8, parseNginxTime, requestPath, scanStatus, timeFieldStart } from "./nginx-log-parser.js";
+
+/**
+ * HTTP 404 bursts: counts responses whose status field is 404 per client
+ * address in a sliding window of the log's own time; one alert per client
+ * per burst, escalated once (warning → critical), resolved when the window
+ * empties. Answers: IGNORE, BLOCK_IP.
+ */
+
+export const NGINX_404_ANSWERS = [Answer.IGNORE, Answer.BLOCK_IP] as const;
+const STATUS = 404;
+const MAX_PATH_CHARS = 200;
+
+export type Nginx404Settings = Pick<Nginx404Config, "window" | "warning" | "critical" | "recentPaths" | "maxClients">;
+
+interface ClientBurst {
+  track: AlertTrack | undefined;
+  /** Recent paths (UTF-8, own copies); a ring of `recentPaths` entries. */
+  paths: string[];
+  nextPath: number;
+}
+
+export function createNginx404Processor(settings: Nginx404Settings, deps: LineProcessorDeps): LineProcessor {
+  const stats = newLineStats();
+  const quotes = new QuoteFinder();
+  const shape = { open: 0, close: 0 };
+  const keepPaths = settings.recentPaths;
+
+  function recentPaths(extra: ClientBurst): string[] {
+    const { paths, nextPath } = extra;
+    return paths.length < keepPaths ? [...paths] : [...paths.slice(nextPath), ...paths.slice(0, nextPath)];
+  }
+
+  function onChange(change: BurstChange, burst: Burst<ClientBurst>, at: number): void {
+    const extra = burst.extra;
+    if (extra.track === undefined) extra.track = newTrack(at, Severity.WARNING);
+    const resolved = change === "resolved";
+    const severity = burst.level === 2 ? Severity.CRITICAL : Severity.WARNING;
+    const count = resolved ? burst.peak : burst.count;
+    const what = resolved ? "ended" : severity === Severity.CRITICAL ? "critical" : "warning";
+    deps.emit(
+      buildAlert(extra.track, AlertKind.HTTP_404_BURST, NGINX_404_ANSWERS, at, {
+        severity,
+        state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
+        summary: `${count} HTTP 404 responses to ${burst.key} within ${settings.window / 1000}s (${what})`,
+        subject: {
+          case: "httpErrors",
+          value: create(HttpErrorsSchema, {
+            clientIp: burst.key,
+            status: STATUS,
+            count,
+            window: durationFromMs(settings.window),
+            recentPaths: recentPaths(extra),
+            firstSeen: timestampFromMs(burst.firstSeen),
+            lastSeen: timestampFromMs(burst.lastSeen),
+          }),
+        },
+      }),
+    );
+  }
+
+  let pendingPath = "";
+  function keepPath(burst: Burst<ClientBurst>): void {
+    const extra = burst.extra;
+    if (extra.paths.length < keepPaths) extra.paths.push(pendingPath);
+    else {
+      extra.paths[extra.nextPath] = pendingPath;
+      extra.nextPath = (extra.nextPath + 1) % keepPaths;
+    }
+  }
+
+  const tracker = createBurstTracker<ClientBurst>({
+    windowMs: settings.window,
+    warning: settings.warning,
+    critical: settings.critical,
+    maxKeys: settings.maxClients,
+    newExtra: () => ({ track: undefined, paths: [], nextPath: 0 }),
+    onChange,
+  });
+
+  return {
+    stats,
+    line(text, start, end) {
+      stats.lines += 1;
+      const status = scanStatus(text, start, end, quotes, shape);
+      if (status !== STATUS) {
+        if (status === MALFORMED) stats.malformed += 1;
+        return;
+      }
+      const { open, close } = shape;
+      const ip = clientField(text, start, open);
+      const timeAt = timeFieldStart(text, open);
+      const time = timeAt < 0 ? Number.NaN : parseNginxTime(text, timeAt);
+      if (Number.isNaN(time)) {
+        stats.malformed += 1;
+        return;
+      }
+      let key = ip;
+      if (tracker.get(ip) === undefined) {
+        if (isIP(ip) === 0) {
+          stats.malformed += 1;
+          return;
+        }
+        // A slice would keep the whole chunk alive as long as the key lives.
+        key = latin1ToUtf8(ip);
+      }
+      stats.events += 1;
+      if (keepPaths === 0) tracker.record(key, time);
+      else {
+        pendingPath = latin1ToUtf8(requestPath(text, open, close, MAX_PATH_CHARS));
+        tracker.record(key, time, keepPath);
+      }
+    },
+    tick(now) {
+      tracker.sweep(now);
+    },
+    finish() {
+      tracker.flush();
+    },
+  };
+}

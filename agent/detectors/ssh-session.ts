@@ -1,0 +1,118 @@
+import { create } from "@bufbuild/protobuf";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertState, Severity, SshSessionSchema } from "../../gen/secarc/v1/alert_pb.js";
+import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
+import type { SshSessionConfig } from "./config.js";
+import { newLineStats } from "./line-processor.js";
+import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcessor } from "./ssh-record-processor.js";
+
+/**
+ * SSH sessions: an INFO alert for each "Accepted <method> for <user> from
+ * <ip> port <port> ssh2" line, with sshd's PID; resolved (new revision,
+ * RESOLVED) when the session ends: "Disconnected from user X IP port P",
+ * "Received disconnect from IP port P" or pam's "session closed for user X"
+ * (matched by PID). Answers: ALLOW, CLOSE_SESSION, BLOCK_IP.
+ *
+ * Only sshd's log is read, so outgoing SSH connections never count.
+ */
+
+export const SSH_SESSION_ANSWERS = [Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP] as const;
+
+export type SshSessionSettings = Pick<SshSessionConfig, "maxSessions">;
+
+/** Finds the PID of the sshd serving a client connection when the log line has none (`sshd -E` logs). */
+export type SshdPidResolver = (ip: string, port: number) => number | undefined;
+
+export interface SshSessionDeps extends SshProcessorDeps {
+  resolvePid?: SshdPidResolver;
+}
+
+interface Session {
+  track: AlertTrack;
+  key: string;
+  pid: number;
+  user: string;
+  ip: string;
+  port: number;
+  method: string;
+}
+
+function connectionKey(ip: string, port: number): string {
+  return `${ip} ${port}`;
+}
+
+export function createSshSessionProcessor(settings: SshSessionSettings, deps: SshSessionDeps): SshRecordProcessor {
+  const stats = newLineStats();
+  const byConnection = new Map<string, Session>();
+  const byPid = new Map<number, Session>();
+
+  function subject(s: Session) {
+    return create(SshSessionSchema, { user: s.user, sourceIp: s.ip, sourcePort: s.port, authMethod: s.method, sshdPid: s.pid });
+  }
+
+  function forget(s: Session): void {
+    byConnection.delete(s.key);
+    if (s.pid > 0 && byPid.get(s.pid) === s) byPid.delete(s.pid);
+  }
+
+  function close(s: Session, at: number): void {
+    forget(s);
+    deps.emit(
+      buildAlert(s.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
+        severity: Severity.INFO,
+        state: AlertState.RESOLVED,
+        summary: `SSH session of ${s.user} from ${s.ip} port ${s.port} closed`,
+        subject: { case: "sshSession", value: subject(s) },
+      }),
+    );
+  }
+
+  return createSshRecordProcessor(
+    deps,
+    {
+      event(event, at, logPid) {
+        switch (event.type) {
+          case "accepted": {
+            stats.events += 1;
+            const key = connectionKey(event.ip, event.port);
+            const pid = logPid ?? deps.resolvePid?.(event.ip, event.port) ?? 0;
+            const previous = byConnection.get(key);
+            if (previous) forget(previous);
+            if (byConnection.size >= settings.maxSessions) {
+              const oldest = byConnection.values().next().value;
+              if (oldest) forget(oldest);
+            }
+            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip: event.ip, port: event.port, method: event.method };
+            byConnection.set(key, session);
+            if (pid > 0) byPid.set(pid, session);
+            deps.emit(
+              buildAlert(session.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
+                severity: Severity.INFO,
+                state: AlertState.OPEN,
+                summary: `SSH login of ${event.user} from ${event.ip} port ${event.port} (${event.method})`,
+                subject: { case: "sshSession", value: subject(session) },
+              }),
+            );
+            return;
+          }
+          case "disconnected":
+          case "received-disconnect": {
+            const session = byConnection.get(connectionKey(event.ip, event.port));
+            if (session) close(session, at);
+            return;
+          }
+          case "session-closed": {
+            const session = logPid === undefined ? undefined : byPid.get(logPid);
+            if (session) close(session, at);
+            return;
+          }
+          default:
+            return;
+        }
+      },
+      tick() {},
+      finish() {},
+    },
+    stats,
+  );
+}
