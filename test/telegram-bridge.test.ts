@@ -473,3 +473,69 @@ describe("telegram bridge against the fake Bot API", function () {
     expect(h.api.messagesIn(CHAT).filter((m) => m.text.includes("185 HTTP 404s"))).to.have.length(1);
   });
 });
+
+describe("telegram send queue under pressure", function () {
+  this.timeout(60_000);
+  let h: Harness;
+  afterEach(async () => {
+    await h?.stop();
+  });
+
+  it("waits out HTTP 429 retry_after and loses nothing", async () => {
+    h = await startHarness({ chats: [{ id: CHAT }] });
+    h.connectAgent();
+    h.api.failNext(2, { retryAfter: 2 });
+    const started = Date.now();
+    const alerts = [sampleAlert(AlertKind.SSH_SESSION), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.CPU_SUSTAINED)];
+    for (const alert of alerts) h.raise(alert);
+    await h.api.waitFor(() => h.api.messagesIn(CHAT).length === 3, 15_000);
+    const limited = h.api.calls.filter((c) => c.status === 429);
+    expect(limited).to.have.length(2);
+    // No send was tried again before retry_after had passed.
+    const firstOk = h.api.calls.find((c) => c.method === "sendMessage" && c.status === 200)!;
+    expect(firstOk.at - limited[0]!.at).to.be.at.least(1_900);
+    expect(Date.now() - started).to.be.at.least(1_900);
+    const texts = h.api.messagesIn(CHAT).map((m) => m.text);
+    expect(texts.filter((t) => t.includes("New SSH login"))).to.have.length(1);
+    expect(texts.filter((t) => t.includes("185 HTTP 404s"))).to.have.length(1);
+    expect(texts.filter((t) => t.includes("CPU at 93 %"))).to.have.length(1);
+  });
+
+  it("1,000 alerts in 10 s: a bounded number of messages at Telegram's pace, every alert reachable", async () => {
+    h = await startHarness({ chats: [{ id: CHAT }, { id: -100200 }], pace: {} });
+    h.connectAgent("web-1");
+    h.connectAgent("db-1");
+    const total = 1000;
+    const started = Date.now();
+    for (let i = 0; i < total; i++) {
+      const kind = i % 20 === 5 ? AlertKind.SSH_SESSION : AlertKind.HTTP_404_BURST;
+      h.raise(sampleAlert(kind), i % 10 === 0 ? "db-1" : "web-1");
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // Everything is accounted for in each chat: own messages plus digest counts.
+    const accounted = (chatId: number) => {
+      let n = 0;
+      for (const m of h.api.messagesIn(chatId)) {
+        if (m.text.startsWith("📦")) for (const match of m.text.matchAll(/📦 (\d+) new alerts from/g)) n += Number(match[1]);
+        else if (m.text.includes("Server: <b>")) n += 1;
+      }
+      return n;
+    };
+    await h.api.waitFor(() => accounted(CHAT) === total && accounted(-100200) === total, 40_000);
+    const elapsed = Date.now() - started;
+    for (const chatId of [CHAT, -100200]) {
+      const sends = h.api.calls.filter((c) => c.method === "sendMessage" && c.status === 200 && Number(c.params.chat_id) === chatId).map((c) => c.at);
+      // Bounded: about one message per second per chat at most, far fewer than the alerts.
+      expect(sends.length).to.be.at.most(Math.ceil(elapsed / 1000) + 2);
+      for (let i = 1; i < sends.length; i++) expect(sends[i]! - sends[i - 1]!, `chat ${chatId} gap ${i}`).to.be.at.least(990);
+      if (chatId < 0) for (let i = 20; i < sends.length; i++) expect(sends[i]! - sends[i - 20]!).to.be.at.least(59_000);
+      expect(h.api.messagesIn(chatId).some((m) => /📦 \d+ new alerts from <b>web-1<\/b>: \d+ × HTTP 404 burst, \d+ × SSH login — \/alerts/.test(m.text))).to.equal(true);
+    }
+    // /alerts reaches every open alert, page by page.
+    h.api.sendCommand(CHAT, OPERATOR, "/alerts");
+    const page = await firstMessage(h.api, CHAT, `Open alerts (${total}):`);
+    expect(page.text.split("\n").filter((line) => line.includes("<code>"))).to.have.length(20);
+    const more = page.replyMarkup!.inline_keyboard.flat().find((b) => b.text === "➡️")!;
+    expect(decodeCallback(more.callback_data)).to.deep.equal({ type: "alerts", offset: 20 });
+  });
+});

@@ -35,6 +35,7 @@ export interface FakeMessage {
 export interface FakeCall {
   method: string;
   params: Record<string, unknown>;
+  /** When the request arrived. */
   at: number;
   /** The HTTP status answered. */
   status: number;
@@ -236,11 +237,12 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrivedAt = Date.now();
     const url = new URL(req.url ?? "/", "http://fake");
     const match = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
     let params: Record<string, unknown> = Object.fromEntries(url.searchParams);
     const send = (status: number, body: unknown, method: string) => {
-      calls.push({ method, params, at: Date.now(), status });
+      calls.push({ method, params, at: arrivedAt, status });
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
       events.emit("call", calls[calls.length - 1]);

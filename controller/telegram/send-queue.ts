@@ -231,11 +231,11 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
 
   /** Makes one API call; on failure decides (once, here) whether and when to retry. */
   async function call<T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => void, onGone?: () => void): Promise<void> {
-    pace.record(job.chatId, now());
+    let result: T;
     try {
-      const result = await send();
-      onSuccess(result);
+      result = await send();
     } catch (err) {
+      pace.record(job.chatId, now());
       const failure = classifySendError(err);
       switch (failure.type) {
         case "not_modified":
@@ -264,6 +264,9 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
           return;
       }
     }
+    // Counted when Telegram has answered, so the gap holds on its side too.
+    pace.record(job.chatId, now());
+    onSuccess(result);
   }
 
   return {
