@@ -1,0 +1,88 @@
+import { expect } from "chai";
+import { Telegraf, TelegramError } from "telegraf";
+import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+
+describe("fake Bot API", function () {
+  this.timeout(10_000);
+  let api: FakeBotApi;
+  beforeEach(async () => {
+    api = createFakeBotApi();
+    await api.start();
+  });
+  afterEach(async () => {
+    await api.stop();
+  });
+
+  function client(token = api.token) {
+    return new Telegraf(token, { telegram: { apiRoot: api.apiRoot } }).telegram;
+  }
+
+  it("serves telegraf: getMe, sendMessage, edits, setMyCommands, deleteMessage", async () => {
+    const tg = client();
+    expect((await tg.getMe()).username).to.equal("secarc_test_bot");
+    const sent = await tg.sendMessage(5, "<b>hi</b> &amp; bye", { parse_mode: "HTML", reply_markup: { inline_keyboard: [[{ text: "A", callback_data: "1|x|a" }]] } });
+    expect(sent.message_id).to.equal(1);
+    await tg.editMessageText(5, sent.message_id, undefined, "edited", { reply_markup: { inline_keyboard: [] } });
+    expect(api.message(5, 1)).to.deep.include({ text: "edited", replyMarkup: undefined });
+    expect(api.message(5, 1)!.history).to.deep.equal(["<b>hi</b> &amp; bye", "edited"]);
+    await tg.editMessageReplyMarkup(5, 1, undefined, { inline_keyboard: [[{ text: "B", callback_data: "b" }]] });
+    expect(api.message(5, 1)!.replyMarkup!.inline_keyboard[0]![0]!.text).to.equal("B");
+    await tg.setMyCommands([{ command: "status", description: "s" }]);
+    expect(api.commands).to.deep.equal([{ command: "status", description: "s" }]);
+    await tg.deleteMessage(5, 1);
+    expect(api.messagesIn(5)).to.deep.equal([]);
+  });
+
+  it("refuses what Telegram refuses: bad HTML, long texts, long callback data, unchanged edits, wrong token", async () => {
+    const tg = client();
+    const refused = async (p: Promise<unknown>) => {
+      try {
+        await p;
+      } catch (err) {
+        return err as TelegramError;
+      }
+      throw new Error("not refused");
+    };
+    expect((await refused(tg.sendMessage(5, "a < b", { parse_mode: "HTML" }))).code).to.equal(400);
+    expect((await refused(tg.sendMessage(5, "<b>open", { parse_mode: "HTML" }))).description).to.match(/can't parse entities/);
+    expect((await refused(tg.sendMessage(5, "x".repeat(4097)))).description).to.match(/too long/);
+    expect((await refused(tg.sendMessage(5, "x", { reply_markup: { inline_keyboard: [[{ text: "A", callback_data: "y".repeat(65) }]] } }))).description).to.match(/BUTTON_DATA_INVALID/);
+    await tg.sendMessage(5, "same");
+    expect((await refused(tg.editMessageText(5, 1, undefined, "same"))).description).to.match(/not modified/);
+    expect((await refused(tg.editMessageText(5, 99, undefined, "x"))).description).to.match(/not found/);
+    expect((await refused(client("1:wrong").getMe())).code).to.equal(401);
+  });
+
+  it("answers 429 with retry_after for the next N sends only", async () => {
+    const tg = client();
+    api.failNext(2, { retryAfter: 3 });
+    for (let i = 0; i < 2; i++) {
+      const err = await tg.sendMessage(5, "x").catch((e: unknown) => e as TelegramError);
+      expect(err).to.be.instanceOf(TelegramError);
+      expect((err as TelegramError).code).to.equal(429);
+      expect((err as TelegramError).parameters?.retry_after).to.equal(3);
+    }
+    await tg.getMe();
+    expect((await tg.sendMessage(5, "x")).message_id).to.equal(1);
+  });
+
+  it("long-polls getUpdates, honouring offset and timeout", async () => {
+    const tg = client();
+    const started = Date.now();
+    expect(await tg.callApi("getUpdates", { timeout: 1, offset: 0 })).to.deep.equal([]);
+    expect(Date.now() - started).to.be.at.least(900);
+    const waiting = tg.callApi("getUpdates", { timeout: 5, offset: 0 });
+    setTimeout(() => api.sendCommand(5, { id: 7, username: "op" }, "/status"), 100);
+    const updates = await waiting;
+    expect(updates).to.have.length(1);
+    const first = updates[0]!;
+    expect((first as { message: { text: string; entities: unknown[] } }).message.text).to.equal("/status");
+    const tap = api.tapButton(5, 1, "1|x|abc", { id: 7 });
+    const next = await tg.callApi("getUpdates", { timeout: 0, offset: first.update_id + 1 });
+    expect(next.map((u) => (u as { callback_query: { id: string } }).callback_query.id)).to.deep.equal([tap]);
+    // Confirmed updates are gone.
+    expect(await tg.callApi("getUpdates", { timeout: 0, offset: next[0]!.update_id + 1 })).to.deep.equal([]);
+    await tg.answerCbQuery(tap, "ok");
+    expect(api.answeredCallbacks).to.deep.equal([{ callbackQueryId: tap, text: "ok", showAlert: false }]);
+  });
+});
