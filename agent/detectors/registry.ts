@@ -1,8 +1,98 @@
 import type { Logger } from "../../common/log.js";
+import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import type { DetectorsConfig } from "./config.js";
+import type { CpuSampler } from "./cpu-sampler.js";
+import { createCpuSustainedDetector, type Schedule } from "./cpu-sustained.js";
 import type { Detector } from "./detector.js";
+import { chooseSshSource, createLogDetector } from "./log-detector.js";
+import { createNginx404Processor } from "./nginx-404.js";
+import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
+import { createSshSessionProcessor, type SshdPidResolver } from "./ssh-session.js";
+import { resolveSshdPid } from "./sshd-pid-resolver.js";
 
-/** Builds the detectors the config enables. */
-export function createDetectors(_config: DetectorsConfig, _deps: { logger: Logger; now: () => number }): Detector[] {
-  return [];
+/**
+ * The detectors, by name. Each entry says whether the config enables it and
+ * how to build it; `DETECTOR_FOR_KIND` maps every alert kind of the proto to
+ * the detector that raises it, so a new AlertKind fails the build until a
+ * detector handles it.
+ */
+
+export const DETECTOR_NAMES = ["ssh-session", "ssh-brute-force", "cpu-sustained", "nginx-404"] as const;
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
+
+export interface DetectorDeps {
+  logger: Logger;
+  now: () => number;
+  /** CPU sampler (tests). Default: /proc. */
+  cpuSampler?: CpuSampler;
+  /** CPU schedule (tests). Default: node-cron. */
+  cpuSchedule?: Schedule;
+  /** How to find sshd's PID for log lines without one. Default: /proc lookup. */
+  resolveSshdPid?: SshdPidResolver;
+}
+
+interface DetectorEntry {
+  enabled(config: DetectorsConfig): boolean;
+  create(config: DetectorsConfig, deps: DetectorDeps): Detector;
+}
+
+export const DETECTOR_FACTORIES = {
+  "ssh-session": {
+    enabled: (c) => c.sshSession.enabled,
+    create: (c, deps) =>
+      createLogDetector({
+        name: "ssh-session",
+        kinds: [AlertKind.SSH_SESSION],
+        source: chooseSshSource(c.sshSession),
+        maxLineBytes: c.maxLineBytes,
+        pollMs: c.pollInterval,
+        makeProcessor: (p) => createSshSessionProcessor(c.sshSession, { ...p, resolvePid: deps.resolveSshdPid ?? resolveSshdPid }),
+      }),
+  },
+  "ssh-brute-force": {
+    enabled: (c) => c.sshBruteForce.enabled,
+    create: (c) =>
+      createLogDetector({
+        name: "ssh-brute-force",
+        kinds: [AlertKind.SSH_BRUTE_FORCE],
+        source: chooseSshSource(c.sshBruteForce),
+        maxLineBytes: c.maxLineBytes,
+        pollMs: c.pollInterval,
+        makeProcessor: (p) => createSshBruteForceProcessor(c.sshBruteForce, p),
+      }),
+  },
+  "cpu-sustained": {
+    enabled: (c) => c.cpuSustained.enabled,
+    create: (c, deps) => {
+      const cpuDeps: Parameters<typeof createCpuSustainedDetector>[1] = { topProcesses: c.cpuSustained.topProcesses };
+      if (deps.cpuSampler) cpuDeps.sampler = deps.cpuSampler;
+      if (deps.cpuSchedule) cpuDeps.schedule = deps.cpuSchedule;
+      return createCpuSustainedDetector(c.cpuSustained, cpuDeps);
+    },
+  },
+  "nginx-404": {
+    enabled: (c) => c.nginx404.enabled,
+    create: (c) =>
+      createLogDetector({
+        name: "nginx-404",
+        kinds: [AlertKind.HTTP_404_BURST],
+        source: { type: "file", path: c.nginx404.accessLog },
+        maxLineBytes: c.maxLineBytes,
+        pollMs: c.pollInterval,
+        makeProcessor: (p) => createNginx404Processor(c.nginx404, p),
+      }),
+  },
+} satisfies Record<DetectorName, DetectorEntry>;
+
+/** Which detector raises each alert kind. */
+export const DETECTOR_FOR_KIND = {
+  [AlertKind.SSH_SESSION]: "ssh-session",
+  [AlertKind.SSH_BRUTE_FORCE]: "ssh-brute-force",
+  [AlertKind.CPU_SUSTAINED]: "cpu-sustained",
+  [AlertKind.HTTP_404_BURST]: "nginx-404",
+} as const satisfies Record<Exclude<AlertKind, AlertKind.UNSPECIFIED>, DetectorName>;
+
+/** Builds the detectors the config enables, in DETECTOR_NAMES order. */
+export function createDetectors(config: DetectorsConfig, deps: DetectorDeps): Detector[] {
+  return DETECTOR_NAMES.filter((name) => DETECTOR_FACTORIES[name].enabled(config)).map((name) => DETECTOR_FACTORIES[name].create(config, deps));
 }

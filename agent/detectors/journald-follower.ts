@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { SecarcError } from "../../common/errors.js";
+import type { SshRecord } from "./ssh-log-parser.js";
+
+/**
+ * Follows sshd's messages in the systemd journal: `journalctl -f -o json
+ * -n 0 -u ssh -u sshd` (argument vector, no shell), one JSON object per
+ * line. The journal gives the PID (_PID) and the time (__REALTIME_TIMESTAMP)
+ * as fields, so no prefix parsing is needed. journalctl exiting is a failure
+ * for the supervisor to restart.
+ */
+export interface JournaldFollowerOptions {
+  /** systemd units to follow. */
+  units: readonly string[];
+  onRecord(record: SshRecord): void;
+  /** journalctl could not start or exited. */
+  onError(err: SecarcError): void;
+  /** The program to run. Default: "journalctl". */
+  command?: string;
+}
+
+export interface JournaldFollower {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Arguments for journalctl: follow, JSON, only new entries, the given units. */
+export function journalctlArgs(units: readonly string[]): string[] {
+  return ["--follow", "--output=json", "--lines=0", "--no-pager", ...units.flatMap((unit) => ["--unit", unit])];
+}
+
+/** One journal entry (journalctl -o json) as an sshd record, or undefined. */
+export function recordFromJournalJson(line: string): SshRecord | undefined {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const raw = entry.MESSAGE;
+  // journalctl writes non-UTF-8 messages as arrays of byte values.
+  const message = typeof raw === "string" ? raw : Array.isArray(raw) ? Buffer.from(raw as number[]).toString("utf8") : undefined;
+  if (message === undefined) return undefined;
+  const record: SshRecord = { message };
+  const pid = Number(entry._PID);
+  if (Number.isInteger(pid) && pid > 0) record.pid = pid;
+  const micros = Number(entry.__REALTIME_TIMESTAMP);
+  if (Number.isFinite(micros) && micros > 0) record.time = Math.floor(micros / 1000);
+  return record;
+}
+
+export function createJournaldFollower(options: JournaldFollowerOptions): JournaldFollower {
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  return {
+    async start() {
+      stopping = false;
+      const command = options.command ?? "journalctl";
+      const proc = spawn(command, journalctlArgs(options.units), { stdio: ["ignore", "pipe", "pipe"] });
+      child = proc;
+      let stderr = "";
+      proc.stderr?.on("data", (chunk: Buffer) => {
+        if (stderr.length < 2000) stderr += chunk.toString("utf8");
+      });
+      createInterface({ input: proc.stdout!, crlfDelay: Infinity }).on("line", (line) => {
+        const record = recordFromJournalJson(line);
+        if (record) options.onRecord(record);
+      });
+      proc.on("error", (err) => {
+        if (!stopping) options.onError(new SecarcError("unavailable", `cannot run ${command}: ${err.message}`, { retryable: true, cause: err }));
+      });
+      proc.on("exit", (code, signal) => {
+        if (!stopping) {
+          options.onError(new SecarcError("unavailable", `${command} exited (${signal ?? code}): ${stderr.trim().slice(0, 300)}`, { retryable: true }));
+        }
+      });
+    },
+    async stop() {
+      stopping = true;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child!.once("exit", () => resolve()));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      child = undefined;
+    },
+  };
+}
