@@ -1,0 +1,132 @@
+import type { Database as Db, Statement } from "better-sqlite3";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ActionResultSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
+import { AlertSchema, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+
+/** One message waiting for the controller's acknowledgement. */
+export type OutboxEntry =
+  | { kind: "alert"; seq: number; alert: Alert }
+  | { kind: "result"; seq: number; result: ActionResult };
+
+/**
+ * The durable outbox: alerts and action results stay here, on disk, from
+ * before they are first sent until the controller acknowledges them.
+ *
+ * - An alert is keyed by id. A newer revision replaces a pending older one
+ *   (the controller keeps the highest revision anyway); an equal or older
+ *   revision of a pending alert is ignored.
+ * - `AlertAck(id, revision)` removes the alert when the pending revision is
+ *   at or below the acknowledged one.
+ * - A result is keyed by action id and removed by `ResultAck`.
+ *
+ * Writes are synchronous and durable when they return (synchronous=FULL).
+ * Acknowledgements are batched: they are applied together in one transaction
+ * at the end of the current turn of the event loop (`flushAcks`), since an
+ * acknowledgement lost in a crash only causes a harmless resend.
+ */
+export interface Outbox {
+  /** Stores an alert revision; returns false when an equal or newer revision is already pending. */
+  putAlert(alert: Alert): boolean;
+  /** Stores (or replaces) the result of an action. */
+  putResult(result: ActionResult): void;
+  /** Queues the removal of an alert whose revision ≤ `revision` is pending. */
+  ackAlert(alertId: string, revision: number): void;
+  /** Queues the removal of an action's result. */
+  ackResult(actionId: string): void;
+  /** Applies queued acknowledgements now. */
+  flushAcks(): void;
+  /** Everything pending, oldest first. */
+  pending(): OutboxEntry[];
+  /** Action ids whose results are pending. */
+  pendingResultIds(): string[];
+  /** Number of pending entries. */
+  depth(): number;
+}
+
+export interface OutboxDeps {
+  db: Db;
+  now: () => number;
+}
+
+interface Row {
+  seq: number;
+  kind: "alert" | "result";
+  payload: Buffer;
+}
+
+export function createOutbox({ db, now }: OutboxDeps): Outbox {
+  const selectRevision: Statement<[string], { revision: number }> = db.prepare("SELECT revision FROM outbox WHERE kind = 'alert' AND key = ?");
+  const deleteKey = db.prepare("DELETE FROM outbox WHERE kind = ? AND key = ?");
+  const insert = db.prepare("INSERT INTO outbox (kind, key, revision, payload, created_at) VALUES (?, ?, ?, ?, ?)");
+  const deleteAlertUpTo = db.prepare("DELETE FROM outbox WHERE kind = 'alert' AND key = ? AND revision <= ?");
+  const selectAll: Statement<[], Row> = db.prepare("SELECT seq, kind, payload FROM outbox ORDER BY seq");
+  const selectResultIds: Statement<[], { key: string }> = db.prepare("SELECT key FROM outbox WHERE kind = 'result' ORDER BY seq");
+  const count: Statement<[], { n: number }> = db.prepare("SELECT COUNT(*) AS n FROM outbox");
+
+  const putAlertTx = db.transaction((alert: Alert): boolean => {
+    const existing = selectRevision.get(alert.id);
+    if (existing && existing.revision >= alert.revision) return false;
+    if (existing) deleteKey.run("alert", alert.id);
+    insert.run("alert", alert.id, alert.revision, Buffer.from(toBinary(AlertSchema, alert)), now());
+    return true;
+  });
+  const putResultTx = db.transaction((result: ActionResult) => {
+    deleteKey.run("result", result.actionId);
+    insert.run("result", result.actionId, 0, Buffer.from(toBinary(ActionResultSchema, result)), now());
+  });
+
+  let alertAcks = new Map<string, number>();
+  let resultAcks = new Set<string>();
+  let scheduled = false;
+  const applyAcks = db.transaction((alerts: Map<string, number>, results: Set<string>) => {
+    for (const [id, revision] of alerts) deleteAlertUpTo.run(id, revision);
+    for (const id of results) deleteKey.run("result", id);
+  });
+
+  const flushAcks = (): void => {
+    scheduled = false;
+    if (alertAcks.size === 0 && resultAcks.size === 0) return;
+    const alerts = alertAcks;
+    const results = resultAcks;
+    alertAcks = new Map();
+    resultAcks = new Set();
+    applyAcks(alerts, results);
+  };
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      if (scheduled && db.open) flushAcks();
+    });
+  };
+
+  return {
+    putAlert: (alert) => putAlertTx(alert),
+    putResult: (result) => putResultTx(result),
+    ackAlert(alertId, revision) {
+      alertAcks.set(alertId, Math.max(revision, alertAcks.get(alertId) ?? 0));
+      schedule();
+    },
+    ackResult(actionId) {
+      resultAcks.add(actionId);
+      schedule();
+    },
+    flushAcks,
+    pending() {
+      flushAcks();
+      return selectAll.all().map((row): OutboxEntry =>
+        row.kind === "alert"
+          ? { kind: "alert", seq: row.seq, alert: fromBinary(AlertSchema, row.payload) }
+          : { kind: "result", seq: row.seq, result: fromBinary(ActionResultSchema, row.payload) },
+      );
+    },
+    pendingResultIds() {
+      flushAcks();
+      return selectResultIds.all().map((row) => row.key);
+    },
+    depth() {
+      flushAcks();
+      return count.get()!.n;
+    },
+  };
+}
