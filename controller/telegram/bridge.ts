@@ -24,6 +24,8 @@ export interface TelegramBridgeDeps {
   actions: ActionRequests;
   logger: Logger;
   now?: () => number;
+  /** Hooks for the controller's metrics (queue depth, 429 answers). Default: none. */
+  metrics?: { setTelegramQueueDepth(depth: number): void; countTelegramRateLimited(): void };
 }
 
 export interface TelegramBridge {
@@ -71,7 +73,19 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       });
     },
   };
-  const queue = createSendQueue({ api, store, messages, renderer, pace: createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond }), config, logger, now });
+  const pace = createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond });
+  const queue = createSendQueue({
+    api,
+    store,
+    messages,
+    renderer,
+    pace,
+    config,
+    logger,
+    now,
+    onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
+    onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
+  });
 
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
     const targets = alsoChat !== undefined && !chatIds.includes(alsoChat) ? [...chatIds, alsoChat] : chatIds;

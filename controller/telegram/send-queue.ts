@@ -36,6 +36,8 @@ export interface SendQueueDeps {
   now: () => number;
   /** Called after each 429 answer (for metrics). */
   onRateLimited?: () => void;
+  /** Called with the queue depth whenever the queue goes idle or waits (for metrics). */
+  onDepth?: (depth: number) => void;
 }
 
 const SCAN = 500;
@@ -99,6 +101,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
         wakeAt = Math.min(wakeAt, allowed);
       }
       if (!next) {
+        deps.onDepth?.(messages.depth());
         if (wakeAt < Infinity) schedule(wakeAt);
         return;
       }
