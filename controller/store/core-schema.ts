@@ -1,0 +1,67 @@
+import type { Migration } from "./migrate.js";
+
+/**
+ * The controller core's tables (component "core"). Times are Unix
+ * milliseconds; proto messages are stored as their binary encoding next to
+ * the few columns that queries filter or sort on.
+ */
+export const coreMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE agents (
+        agent_id   TEXT PRIMARY KEY,
+        version    TEXT NOT NULL,
+        hostname   TEXT NOT NULL,
+        addresses  TEXT NOT NULL,
+        actions    TEXT NOT NULL,
+        detectors  TEXT NOT NULL,
+        online     INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        connects   INTEGER NOT NULL
+      );
+      CREATE TABLE alerts (
+        alert_id    TEXT PRIMARY KEY,
+        agent_id    TEXT NOT NULL,
+        revision    INTEGER NOT NULL,
+        kind        INTEGER NOT NULL,
+        severity    INTEGER NOT NULL,
+        state       INTEGER NOT NULL,
+        body        BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        version     INTEGER NOT NULL
+      );
+      CREATE INDEX alerts_open ON alerts (state, received_at);
+      CREATE INDEX alerts_agent ON alerts (agent_id, received_at);
+      CREATE TABLE actions (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        action_id     TEXT NOT NULL UNIQUE,
+        agent_id      TEXT NOT NULL,
+        alert_id      TEXT,
+        answer        INTEGER NOT NULL,
+        operator      BLOB NOT NULL,
+        requested_at  INTEGER NOT NULL,
+        options       BLOB,
+        target        BLOB,
+        state         TEXT NOT NULL,
+        sent_at       INTEGER,
+        result_status INTEGER,
+        detail        TEXT NOT NULL DEFAULT '',
+        dry_run       INTEGER NOT NULL DEFAULT 0,
+        finished_at   INTEGER,
+        expires_at    INTEGER
+      );
+      CREATE INDEX actions_unfinished ON actions (agent_id, state);
+      CREATE INDEX actions_alert ON actions (alert_id);
+      CREATE TABLE audit (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     INTEGER NOT NULL,
+        actor  TEXT NOT NULL,
+        event  TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,157 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { expect } from "chai";
+import { ActionResultSchema, ActionTargetSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { isSecarcError } from "../../common/errors.js";
+import { openSqliteStore, type SqliteStore } from "./sqlite-store.js";
+
+function alert(id: string, revision: number, state = AlertState.OPEN): Alert {
+  return create(AlertSchema, {
+    id,
+    revision,
+    kind: AlertKind.SSH_SESSION,
+    severity: revision > 1 ? Severity.CRITICAL : Severity.WARNING,
+    state,
+    detectedAt: timestampFromMs(1_700_000_000_000),
+    answers: [Answer.ALLOW, Answer.BLOCK_IP],
+    summary: `rev ${revision}`,
+    subject: { case: "sshSession", value: { user: "root", sourceIp: "198.51.100.7", sourcePort: 50000, sshdPid: 1234 } },
+  });
+}
+
+const at = (ms: number) => new Date(1_700_000_000_000 + ms);
+
+describe("openSqliteStore", () => {
+  let dir: string;
+  let path: string;
+  let store: SqliteStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-store-"));
+    path = join(dir, "controller.db");
+    store = openSqliteStore(path);
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("uses WAL with full sync and records the core schema version", () => {
+    expect(store.db.pragma("journal_mode", { simple: true })).to.equal("wal");
+    expect(store.db.pragma("synchronous", { simple: true })).to.equal(2);
+    const row = store.db.prepare("SELECT version FROM schema_versions WHERE component = 'core'").get() as { version: number };
+    expect(row.version).to.be.greaterThan(0);
+  });
+
+  it("tracks agents online and offline with last-seen and connect counts", () => {
+    const first = store.agentConnected({ agentId: "web-1", version: "1.0", hostname: "web", addresses: ["10.0.0.2"], actions: [Answer.BLOCK_IP], detectors: [1], at: at(0) });
+    expect(first).to.include({ agentId: "web-1", online: true, connects: 1 });
+    store.agentSeen("web-1", at(5_000));
+    store.agentDisconnected("web-1", at(6_000));
+    let agent = store.getAgent("web-1")!;
+    expect(agent.online).to.equal(false);
+    expect(agent.lastSeen.getTime()).to.equal(at(6_000).getTime());
+    store.agentConnected({ agentId: "web-1", version: "1.1", hostname: "web", addresses: [], actions: [Answer.REBOOT], detectors: [], at: at(10_000) });
+    agent = store.getAgent("web-1")!;
+    expect(agent).to.include({ online: true, connects: 2, version: "1.1" });
+    expect(agent.firstSeen.getTime()).to.equal(at(0).getTime());
+    expect(agent.actions).to.deep.equal([Answer.REBOOT]);
+    expect(store.listAgents().map((a) => a.agentId)).to.deep.equal(["web-1"]);
+  });
+
+  it("upserts alerts by id and revision: higher wins, equal or lower leaves it unchanged", () => {
+    expect(store.upsertAlert("a", alert("x1", 1), at(0)).outcome).to.equal("inserted");
+    expect(store.upsertAlert("a", alert("x1", 1), at(1)).outcome).to.equal("unchanged");
+    const updated = store.upsertAlert("a", alert("x1", 3), at(2));
+    expect(updated.outcome).to.equal("updated");
+    expect(updated.record.alert.severity).to.equal(Severity.CRITICAL);
+    expect(updated.record.version).to.equal(2);
+    const older = store.upsertAlert("a", alert("x1", 2), at(3));
+    expect(older.outcome).to.equal("unchanged");
+    expect(older.record.alert.revision).to.equal(3);
+    const count = store.db.prepare("SELECT COUNT(*) AS n FROM alerts").get() as { n: number };
+    expect(count.n).to.equal(1);
+    expect(store.getAlert("x1")!.alert.subject.case).to.equal("sshSession");
+  });
+
+  it("refuses an alert id that belongs to another agent", () => {
+    store.upsertAlert("a", alert("x1", 1), at(0));
+    try {
+      store.upsertAlert("b", alert("x1", 2), at(1));
+      expect.fail("expected a refusal");
+    } catch (err) {
+      expect(isSecarcError(err, "refused")).to.equal(true);
+    }
+    expect(store.getAlert("x1")!.alert.revision).to.equal(1);
+  });
+
+  it("lists open alerts newest first and leaves resolved ones out", () => {
+    store.upsertAlert("a", alert("x1", 1), at(0));
+    store.upsertAlert("a", alert("x2", 1), at(1));
+    store.upsertAlert("a", alert("x3", 1), at(2));
+    store.upsertAlert("a", alert("x2", 2, AlertState.RESOLVED), at(3));
+    expect(store.listOpenAlerts(10).map((r) => r.alertId)).to.deep.equal(["x3", "x1"]);
+    expect(store.listOpenAlerts(1).map((r) => r.alertId)).to.deep.equal(["x3"]);
+  });
+
+  it("keeps actions pending until sent, lists unfinished ones oldest first, and bumps the alert version", () => {
+    store.upsertAlert("a", alert("x1", 1), at(0));
+    const operator = create(OperatorSchema, { telegramUserId: 42n, username: "op" });
+    const base = { agentId: "a", alertId: "x1", operator, requestedAt: at(1), options: undefined };
+    const one = store.createAction({ ...base, actionId: "act-1", answer: Answer.BLOCK_IP, target: create(ActionTargetSchema, { target: { case: "ip", value: "198.51.100.7" } }) });
+    store.createAction({ ...base, actionId: "act-2", answer: Answer.ALLOW, target: undefined });
+    expect(one.state).to.equal("pending");
+    expect(one.target?.target).to.deep.equal({ case: "ip", value: "198.51.100.7" });
+    expect(one.operator.telegramUserId).to.equal(42n);
+    expect(store.getAlert("x1")!.version).to.equal(3);
+    store.markActionSent("act-1", at(2));
+    expect(store.getAction("act-1")).to.include({ state: "sent" });
+    expect(store.getAlert("x1")!.version).to.equal(4);
+    expect(store.listUnfinishedActions("a").map((r) => r.actionId)).to.deep.equal(["act-1", "act-2"]);
+    expect(store.listActionsForAlert("x1")).to.have.length(2);
+    expect(store.listUnfinishedActions("b")).to.deep.equal([]);
+  });
+
+  it("records a result once: the first wins, repeats and other agents change nothing", () => {
+    store.upsertAlert("a", alert("x1", 1), at(0));
+    store.createAction({ actionId: "act-1", agentId: "a", alertId: "x1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: at(1), options: undefined, target: undefined });
+    const done = create(ActionResultSchema, { actionId: "act-1", status: ResultStatus.DONE, detail: "blocked", finishedAt: timestampFromMs(at(5).getTime()), expiresAt: timestampFromMs(at(86_400_000).getTime()) });
+    expect(store.recordResult("b", done, at(6))).to.equal(false);
+    expect(store.recordResult("a", done, at(6))).to.equal(true);
+    const version = store.getAlert("x1")!.version;
+    expect(store.recordResult("a", create(ActionResultSchema, { actionId: "act-1", status: ResultStatus.FAILED, detail: "late" }), at(7))).to.equal(false);
+    expect(store.recordResult("a", create(ActionResultSchema, { actionId: "nope", status: ResultStatus.DONE }), at(7))).to.equal(false);
+    const action = store.getAction("act-1")!;
+    expect(action).to.include({ state: "done", detail: "blocked", resultStatus: ResultStatus.DONE });
+    expect(action.finishedAt!.getTime()).to.equal(at(5).getTime());
+    expect(action.expiresAt!.getTime()).to.equal(at(86_400_000).getTime());
+    expect(store.getAlert("x1")!.version).to.equal(version);
+    expect(store.listUnfinishedActions("a")).to.deep.equal([]);
+  });
+
+  it("keeps everything across a reopen of the same file", () => {
+    store.upsertAlert("a", alert("x1", 2), at(0));
+    store.audit({ at: at(1), actor: "telegram:42", event: "answer", detail: "block" });
+    store.close();
+    store = openSqliteStore(path);
+    expect(store.getAlert("x1")!.alert.revision).to.equal(2);
+    expect(store.listAudit(5)).to.have.length(1);
+    expect(store.listAudit(5)[0]).to.include({ actor: "telegram:42", event: "answer" });
+  });
+
+  it("commits a batch of writes in one transaction", () => {
+    store.transaction(() => {
+      for (let i = 0; i < 50; i += 1) store.upsertAlert("a", alert(`b${i}`, 1), at(i));
+    });
+    expect((store.db.prepare("SELECT COUNT(*) AS n FROM alerts").get() as { n: number }).n).to.equal(50);
+    expect(() => store.transaction(() => {
+      store.upsertAlert("a", alert("rolled-back", 1), at(0));
+      throw new Error("abort");
+    })).to.throw("abort");
+    expect(store.getAlert("rolled-back")).to.equal(undefined);
+  });
+});

@@ -1,0 +1,249 @@
+import Database from "better-sqlite3";
+import type { Database as SqliteDatabase } from "better-sqlite3";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { SecarcError, describeError } from "../../common/errors.js";
+import {
+  ActionOptionsSchema,
+  ActionTargetSchema,
+  OperatorSchema,
+  ResultStatus,
+  type ActionResult,
+  type Answer,
+} from "../../gen/secarc/v1/action_pb.js";
+import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { coreMigrations } from "./core-schema.js";
+import { migrate } from "./migrate.js";
+import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, NewAction, Store } from "./store.js";
+
+/**
+ * The SQLite Store. `db` is exposed so that other parts of the controller
+ * (the Telegram bridge) keep their own tables, migrated as their own
+ * component, in the same file.
+ */
+export interface SqliteStore extends Store {
+  readonly db: SqliteDatabase;
+  /**
+   * Runs `fn` in one transaction: every store write inside it becomes durable
+   * together, with one WAL sync. The link uses it to commit a batch of alerts
+   * before acking all of them.
+   */
+  transaction<T>(fn: () => T): T;
+}
+
+interface AgentRow {
+  agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
+  online: number; first_seen: number; last_seen: number; connects: number;
+}
+interface AlertRow { alert_id: string; agent_id: string; revision: number; body: Uint8Array; received_at: number; updated_at: number; version: number }
+interface ActionRow {
+  action_id: string; agent_id: string; alert_id: string | null; answer: number; operator: Uint8Array; requested_at: number;
+  options: Uint8Array | null; target: Uint8Array | null; state: string; sent_at: number | null; result_status: number | null;
+  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null;
+}
+interface AuditRow { id: number; at: number; actor: string; event: string; detail: string }
+
+const STATE_OF_RESULT: Record<ResultStatus, ActionState> = {
+  [ResultStatus.UNSPECIFIED]: "failed",
+  [ResultStatus.DONE]: "done",
+  [ResultStatus.FAILED]: "failed",
+  [ResultStatus.REFUSED]: "refused",
+};
+
+/**
+ * Opens (creating if needed) the controller database at `path` and brings
+ * the core tables up to date.
+ *
+ * Journal mode WAL with `synchronous = FULL`: every commit syncs the WAL to
+ * disk before it returns. The link acknowledges an alert or a result only
+ * after its commit, and the agent then forgets it, so a commit must survive
+ * a power loss, not only a crash of the process (NORMAL would only give the
+ * latter). The cost of one sync per commit is shared by batching: the link
+ * commits the alerts that arrive together in one transaction.
+ */
+export function openSqliteStore(path: string): SqliteStore {
+  let db: SqliteDatabase;
+  try {
+    db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("busy_timeout = 5000");
+    db.pragma("foreign_keys = ON");
+    migrate(db, "core", coreMigrations);
+  } catch (err) {
+    throw new SecarcError("unavailable", `cannot open the controller store ${path}: ${describeError(err)}`, { cause: err });
+  }
+
+  const q = {
+    getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
+    listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
+    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects)
+      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1)
+      ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
+        actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1`),
+    agentOffline: db.prepare("UPDATE agents SET online = 0, last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
+    agentSeen: db.prepare("UPDATE agents SET last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
+    getAlert: db.prepare("SELECT alert_id, agent_id, revision, body, received_at, updated_at, version FROM alerts WHERE alert_id = ?"),
+    insertAlert: db.prepare(`INSERT INTO alerts (alert_id, agent_id, revision, kind, severity, state, body, received_at, updated_at, version)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`),
+    updateAlert: db.prepare("UPDATE alerts SET revision = ?, kind = ?, severity = ?, state = ?, body = ?, updated_at = ?, version = version + 1 WHERE alert_id = ?"),
+    bumpAlert: db.prepare("UPDATE alerts SET version = version + 1 WHERE alert_id = ?"),
+    listOpenAlerts: db.prepare(`SELECT alert_id, agent_id, revision, body, received_at, updated_at, version FROM alerts
+      WHERE state <> ${AlertState.RESOLVED} ORDER BY received_at DESC, rowid DESC LIMIT ?`),
+    insertAction: db.prepare(`INSERT INTO actions (action_id, agent_id, alert_id, answer, operator, requested_at, options, target, state)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`),
+    getAction: db.prepare("SELECT * FROM actions WHERE action_id = ?"),
+    listUnfinished: db.prepare("SELECT * FROM actions WHERE agent_id = ? AND state IN ('pending', 'sent') ORDER BY seq"),
+    listForAlert: db.prepare("SELECT * FROM actions WHERE alert_id = ? ORDER BY seq"),
+    markSent: db.prepare("UPDATE actions SET state = 'sent', sent_at = ? WHERE action_id = ? AND state = 'pending'"),
+    recordResult: db.prepare(`UPDATE actions SET state = ?, result_status = ?, detail = ?, dry_run = ?, finished_at = ?, expires_at = ?
+      WHERE action_id = ? AND agent_id = ? AND state IN ('pending', 'sent')`),
+    insertAudit: db.prepare("INSERT INTO audit (at, actor, event, detail) VALUES (?, ?, ?, ?)"),
+    listAudit: db.prepare("SELECT * FROM audit ORDER BY id DESC LIMIT ?"),
+  };
+
+  const agentRecord = (row: AgentRow): AgentRecord => ({
+    agentId: row.agent_id,
+    version: row.version,
+    hostname: row.hostname,
+    addresses: JSON.parse(row.addresses) as string[],
+    actions: JSON.parse(row.actions) as Answer[],
+    detectors: JSON.parse(row.detectors) as number[],
+    online: row.online === 1,
+    firstSeen: new Date(row.first_seen),
+    lastSeen: new Date(row.last_seen),
+    connects: row.connects,
+  });
+  const alertRecord = (row: AlertRow): AlertRecord => ({
+    alertId: row.alert_id,
+    agentId: row.agent_id,
+    alert: fromBinary(AlertSchema, row.body),
+    receivedAt: new Date(row.received_at),
+    updatedAt: new Date(row.updated_at),
+    version: row.version,
+  });
+  const actionRecord = (row: ActionRow): ActionRecord => ({
+    actionId: row.action_id,
+    agentId: row.agent_id,
+    alertId: row.alert_id ?? undefined,
+    answer: row.answer as Answer,
+    operator: fromBinary(OperatorSchema, row.operator),
+    requestedAt: new Date(row.requested_at),
+    options: row.options ? fromBinary(ActionOptionsSchema, row.options) : undefined,
+    target: row.target ? fromBinary(ActionTargetSchema, row.target) : undefined,
+    state: row.state as ActionState,
+    sentAt: row.sent_at === null ? undefined : new Date(row.sent_at),
+    resultStatus: row.result_status === null ? undefined : (row.result_status as ResultStatus),
+    detail: row.detail,
+    dryRun: row.dry_run === 1,
+    finishedAt: row.finished_at === null ? undefined : new Date(row.finished_at),
+    expiresAt: row.expires_at === null ? undefined : new Date(row.expires_at),
+  });
+  const bump = (alertId: string | undefined | null) => {
+    if (alertId) q.bumpAlert.run(alertId);
+  };
+
+  const upsertAlert = db.transaction((agentId: string, alert: Alert, at: Date): { outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord } => {
+    if (!alert.id) throw new SecarcError("input_invalid", "an alert without id cannot be stored");
+    const existing = q.getAlert.get(alert.id) as AlertRow | undefined;
+    if (existing && existing.agent_id !== agentId) {
+      throw new SecarcError("refused", `alert ${alert.id} belongs to agent ${existing.agent_id}, not ${agentId}`);
+    }
+    const state = alert.state === AlertState.UNSPECIFIED ? AlertState.OPEN : alert.state;
+    if (!existing) {
+      q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), at.getTime());
+      return { outcome: "inserted", record: alertRecord(q.getAlert.get(alert.id) as AlertRow) };
+    }
+    if (alert.revision <= existing.revision) return { outcome: "unchanged", record: alertRecord(existing) };
+    q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), alert.id);
+    return { outcome: "updated", record: alertRecord(q.getAlert.get(alert.id) as AlertRow) };
+  });
+
+  const createAction = db.transaction((input: NewAction): ActionRecord => {
+    q.insertAction.run(
+      input.actionId,
+      input.agentId,
+      input.alertId ?? null,
+      input.answer,
+      toBinary(OperatorSchema, input.operator),
+      input.requestedAt.getTime(),
+      input.options ? toBinary(ActionOptionsSchema, input.options) : null,
+      input.target ? toBinary(ActionTargetSchema, input.target) : null,
+    );
+    bump(input.alertId);
+    return actionRecord(q.getAction.get(input.actionId) as ActionRow);
+  });
+
+  const markActionSent = db.transaction((actionId: string, at: Date) => {
+    const changed = q.markSent.run(at.getTime(), actionId).changes > 0;
+    if (changed) bump((q.getAction.get(actionId) as ActionRow).alert_id);
+  });
+
+  const recordResult = db.transaction((agentId: string, result: ActionResult, at: Date): boolean => {
+    const finishedAt = result.finishedAt ? timestampMs(result.finishedAt) : at.getTime();
+    const expiresAt = result.expiresAt ? timestampMs(result.expiresAt) : null;
+    const changed = q.recordResult.run(STATE_OF_RESULT[result.status] ?? "failed", result.status, result.detail, result.dryRun ? 1 : 0, finishedAt, expiresAt, result.actionId, agentId).changes > 0;
+    if (changed) bump((q.getAction.get(result.actionId) as ActionRow).alert_id);
+    return changed;
+  });
+
+  return {
+    db,
+    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
+    agentConnected(input) {
+      q.insertAgent.run({
+        agentId: input.agentId,
+        version: input.version,
+        hostname: input.hostname,
+        addresses: JSON.stringify(input.addresses),
+        actions: JSON.stringify(input.actions),
+        detectors: JSON.stringify(input.detectors),
+        at: input.at.getTime(),
+      });
+      return agentRecord(q.getAgent.get(input.agentId) as AgentRow);
+    },
+    agentDisconnected(agentId, at) {
+      q.agentOffline.run(at.getTime(), agentId);
+    },
+    agentSeen(agentId, at) {
+      q.agentSeen.run(at.getTime(), agentId);
+    },
+    getAgent(agentId) {
+      const row = q.getAgent.get(agentId) as AgentRow | undefined;
+      return row ? agentRecord(row) : undefined;
+    },
+    listAgents() {
+      return (q.listAgents.all() as AgentRow[]).map(agentRecord);
+    },
+    upsertAlert: (agentId, alert, at) => upsertAlert(agentId, alert, at),
+    getAlert(alertId) {
+      const row = q.getAlert.get(alertId) as AlertRow | undefined;
+      return row ? alertRecord(row) : undefined;
+    },
+    listOpenAlerts(limit) {
+      return (q.listOpenAlerts.all(limit) as AlertRow[]).map(alertRecord);
+    },
+    createAction: (input) => createAction(input),
+    getAction(actionId) {
+      const row = q.getAction.get(actionId) as ActionRow | undefined;
+      return row ? actionRecord(row) : undefined;
+    },
+    listUnfinishedActions(agentId) {
+      return (q.listUnfinished.all(agentId) as ActionRow[]).map(actionRecord);
+    },
+    listActionsForAlert(alertId) {
+      return (q.listForAlert.all(alertId) as ActionRow[]).map(actionRecord);
+    },
+    markActionSent: (actionId, at) => markActionSent(actionId, at),
+    recordResult: (agentId, result, at) => recordResult(agentId, result, at),
+    audit(entry) {
+      q.insertAudit.run(entry.at.getTime(), entry.actor, entry.event, entry.detail);
+    },
+    listAudit(limit) {
+      return (q.listAudit.all(limit) as AuditRow[]).map((row) => ({ id: row.id, at: new Date(row.at), actor: row.actor, event: row.event, detail: row.detail }));
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
