@@ -36,7 +36,7 @@ const MIGRATIONS: readonly Migration[] = [
         attempts INTEGER NOT NULL DEFAULT 0,
         UNIQUE (chat_id, alert_id)
       );
-      CREATE INDEX telegram_queue_order ON telegram_queue (priority, id);
+      CREATE INDEX telegram_queue_chat ON telegram_queue (chat_id, priority, id);
       CREATE TABLE telegram_actions (
         action_id TEXT PRIMARY KEY,
         agent_id TEXT NOT NULL,
@@ -112,7 +112,7 @@ export interface MessageStore {
   /** Queues (or re-queues) rendering an alert in a chat; keeps the higher priority. Returns true if new. */
   enqueueAlert(chatId: number, alertId: string, priority: number, now: number): void;
   enqueueText(chatId: number, payload: OutgoingText, priority: number, now: number): void;
-  /** Due jobs, most urgent first. */
+  /** The most urgent due job of each chat, most urgent first. */
   listDue(now: number, limit: number): QueueJob[];
   /** Fresh alert jobs of a chat whose alert has no message yet, oldest first. */
   listFresh(chatId: number, now: number, limit: number): QueueJob[];
@@ -175,7 +175,9 @@ export function createMessageStore(db: Database): MessageStore {
     enqueueAlert: db.prepare(`INSERT INTO telegram_queue (chat_id, alert_id, priority, enqueued_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (chat_id, alert_id) DO UPDATE SET priority = min(priority, excluded.priority), seq = seq + 1`),
     enqueueText: db.prepare("INSERT INTO telegram_queue (chat_id, payload, priority, enqueued_at) VALUES (?, ?, ?, ?)"),
-    due: db.prepare("SELECT * FROM telegram_queue WHERE not_before <= ? ORDER BY priority, id LIMIT ?"),
+    // The most urgent due job of each chat, so that one busy chat never hides another.
+    due: db.prepare(`SELECT q.* FROM telegram_queue q WHERE q.id = (SELECT q2.id FROM telegram_queue q2 WHERE q2.chat_id = q.chat_id AND q2.not_before <= @now ORDER BY q2.priority, q2.id LIMIT 1)
+      ORDER BY q.priority, q.id LIMIT @limit`),
     fresh: db.prepare(`SELECT q.* FROM telegram_queue q LEFT JOIN telegram_messages m ON m.alert_id = q.alert_id AND m.chat_id = q.chat_id
       WHERE q.chat_id = ? AND q.alert_id IS NOT NULL AND q.priority = ${Priority.fresh} AND q.not_before <= ?
         AND (m.alert_id IS NULL OR (m.message_id IS NULL AND m.digest_message_id IS NULL)) ORDER BY q.id LIMIT ?`),
@@ -208,7 +210,7 @@ export function createMessageStore(db: Database): MessageStore {
     listOpenRenderedBefore: (beforeMs) => (stmt.openBefore.all(beforeMs) as RawRow[]).map((r) => toRow(r)!),
     enqueueAlert: (chatId, alertId, priority, now) => void stmt.enqueueAlert.run(chatId, alertId, priority, now),
     enqueueText: (chatId, payload, priority, now) => void stmt.enqueueText.run(chatId, JSON.stringify(payload), priority, now),
-    listDue: (now, limit) => (stmt.due.all(now, limit) as RawJob[]).map(toJob),
+    listDue: (now, limit) => (stmt.due.all({ now, limit }) as RawJob[]).map(toJob),
     listFresh: (chatId, now, limit) => (stmt.fresh.all(chatId, now, limit) as RawJob[]).map(toJob),
     nextNotBefore() {
       const row = stmt.nextNotBefore.get() as { t: number | null };
