@@ -1,0 +1,97 @@
+import { expect } from "chai";
+import { fileURLToPath } from "node:url";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { detectorsConfigSchema } from "./config.js";
+import { replayFile } from "./replay.js";
+import { parseSshLogLine, parseSshMessage } from "./ssh-log-parser.js";
+
+const FIXTURES = fileURLToPath(new URL("../../test/fixtures/detectors/ssh-session/", import.meta.url));
+
+function replay(name: string): Alert[] {
+  const alerts: Alert[] = [];
+  replayFile({
+    detector: "ssh-session",
+    path: `${FIXTURES}${name}`,
+    config: detectorsConfigSchema.parse(undefined),
+    startTime: new Date(2026, 2, 20).getTime(),
+    onAlert: (a) => alerts.push(a),
+  });
+  return alerts;
+}
+
+function session(alert: Alert) {
+  if (alert.subject.case !== "sshSession") throw new Error(`unexpected subject ${alert.subject.case}`);
+  return alert.subject.value;
+}
+
+describe("ssh-session detector over fixture logs", () => {
+  it("raises an INFO alert per login with user, address, port, method and sshd PID, and resolves it when it closes", () => {
+    const alerts = replay("accepted-and-closed-syslog.log");
+    expect(alerts.map((a) => `${session(a).user}:${AlertState[a.state]}#${a.revision}`)).to.deep.equal([
+      "alice:OPEN#1",
+      "bob:OPEN#1",
+      "alice:RESOLVED#2",
+      "bob:RESOLVED#2",
+    ]);
+    const alice = session(alerts[0]!);
+    expect({ ...alice, $typeName: undefined }).to.deep.include({ user: "alice", sourceIp: "192.0.2.10", sourcePort: 50022, authMethod: "publickey", sshdPid: 4242 });
+    expect(alerts[0]!.severity).to.equal(Severity.INFO);
+    expect(alerts[0]!.answers).to.deep.equal([Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP]);
+    expect(alerts[0]!.detectedAt?.seconds).to.equal(BigInt(new Date(2026, 2, 14, 9, 26, 1).getTime() / 1000));
+    expect(alerts[2]!.id).to.equal(alerts[0]!.id);
+    const bob = session(alerts[1]!);
+    expect([bob.sourceIp, bob.sourcePort, bob.authMethod, bob.sshdPid]).to.deep.equal(["2001:db8::beef", 61000, "password", 4250]);
+    // bob's session closes by PID (pam's line has no address)
+    expect(alerts[3]!.id).to.equal(alerts[1]!.id);
+  });
+
+  it("reads RFC 3339 timestamps with their offset", () => {
+    const [alert] = replay("accepted-rfc3339.log");
+    expect(session(alert!).authMethod).to.equal("keyboard-interactive/pam");
+    expect(session(alert!).sshdPid).to.equal(777);
+    expect(alert!.detectedAt?.seconds).to.equal(BigInt(Date.UTC(2026, 2, 14, 8, 26, 1) / 1000));
+  });
+
+  it("reads `sshd -E` logs (no prefix, CR LF) — no PID in the line, so 0 in a replay", () => {
+    const alerts = replay("sshd-E-without-prefix.log");
+    expect(alerts.map((a) => AlertState[a.state])).to.deep.equal(["OPEN", "RESOLVED"]);
+    expect(session(alerts[0]!)).to.deep.include({ user: "root", sourceIp: "10.200.1.2", sourcePort: 53412, sshdPid: 0 });
+  });
+
+  it("takes the address from sshd's own fields, not from an injected user name", () => {
+    const alerts = replay("injected-usernames.log");
+    expect(alerts).to.have.length(2);
+    expect(session(alerts[0]!)).to.deep.include({ user: "mallory from 6.6.6.6 port 22 ssh2", sourceIp: "192.0.2.55", sourcePort: 41000 });
+    expect(session(alerts[1]!)).to.deep.include({ user: "eve from 6.6.6.6 port 22 ssh2: x", sourceIp: "192.0.2.56", sourcePort: 41001 });
+    // "Received disconnect from 6.6.6.6 port 22" matches no real session: nothing is resolved
+    expect(alerts.every((a) => a.state === AlertState.OPEN)).to.equal(true);
+  });
+});
+
+describe("sshd log parsing", () => {
+  it("splits syslog prefixes and ignores other programs", () => {
+    const ref = new Date(2026, 0, 5).getTime();
+    expect(parseSshLogLine("Jan  4 10:00:00 h sshd[12]: hello", ref)).to.deep.equal({ message: "hello", time: new Date(2026, 0, 4, 10).getTime(), pid: 12 });
+    expect(parseSshLogLine("Jan  4 10:00:00 h sudo[12]: hello", ref)).to.equal(undefined);
+    // a December stamp read in January is last year's
+    expect(parseSshLogLine("Dec 31 23:00:00 h sshd[1]: x", ref)?.time).to.equal(new Date(2025, 11, 31, 23).getTime());
+    expect(parseSshLogLine("sshd-session[99]: x", ref)).to.deep.equal({ message: "x", pid: 99 });
+  });
+
+  it("refuses addresses that are not IPs and names the parse as malformed", () => {
+    expect(parseSshMessage("Accepted password for a from 1.2.3 port 22 ssh2")).to.equal(undefined);
+    expect(parseSshMessage("Failed password for a from 10.0.0.1 port 99999 ssh2")).to.equal(undefined);
+    expect(parseSshMessage("Server listening on :: port 22.")).to.equal(null);
+  });
+
+  it("keeps the last 'from IP port N' when a user name repeats the pattern", () => {
+    expect(parseSshMessage("Invalid user a from 1.1.1.1 port 1 from 9.9.9.9 port 2")).to.deep.equal({ type: "invalid-user", user: "a from 1.1.1.1 port 1", ip: "9.9.9.9", port: 2 });
+    expect(parseSshMessage("Connection closed by invalid user b 1.1.1.1 port 1 [preauth] 9.9.9.9 port 3 [preauth]")).to.deep.equal({
+      type: "preauth-closed",
+      user: "b 1.1.1.1 port 1 [preauth]",
+      ip: "9.9.9.9",
+      port: 3,
+    });
+  });
+});
