@@ -1,7 +1,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { expect } from "chai";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -11,89 +10,15 @@ import { newId } from "../common/ids.js";
 import { silentLogger } from "../common/log.js";
 import { createEventBus, type EventBus } from "../controller/domain/events.js";
 import type { ActionRequests } from "../controller/domain/action-requests.js";
-import type { ActionRecord, AgentRecord, AlertRecord, AuditRecord, Store } from "../controller/store/store.js";
+import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
+import type { ActionRecord, AlertRecord, Store } from "../controller/store/store.js";
 import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
 import { startTelegramBridge, type TelegramBridge } from "../controller/telegram/bridge.js";
 import { decodeCallback, encodeCallback } from "../controller/telegram/callback-data.js";
 import { telegramConfigSchema } from "../controller/telegram/config.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
 
-/**
- * A small Store kept in memory (with a real SQLite `db` for the bridge's own
- * tables) and the ActionRequests contract, until the controller core's
- * SQLite store is available to these tests.
- */
-function createTestStore(db: Database.Database): Store & { db: Database.Database } {
-  const agents = new Map<string, AgentRecord>();
-  const alerts = new Map<string, AlertRecord>();
-  const actions = new Map<string, ActionRecord>();
-  const audits: AuditRecord[] = [];
-  const bump = (alertId: string | undefined) => {
-    const record = alertId ? alerts.get(alertId) : undefined;
-    if (record) record.version += 1;
-  };
-  return {
-    db,
-    agentConnected(input) {
-      const existing = agents.get(input.agentId);
-      const record: AgentRecord = { ...input, online: true, firstSeen: existing?.firstSeen ?? input.at, lastSeen: input.at, connects: (existing?.connects ?? 0) + 1 };
-      agents.set(input.agentId, record);
-      return record;
-    },
-    agentDisconnected(agentId, at) {
-      const a = agents.get(agentId);
-      if (a) Object.assign(a, { online: false, lastSeen: at });
-    },
-    agentSeen(agentId, at) {
-      const a = agents.get(agentId);
-      if (a) a.lastSeen = at;
-    },
-    getAgent: (id) => agents.get(id),
-    listAgents: () => [...agents.values()],
-    upsertAlert(agentId, alert, at) {
-      const existing = alerts.get(alert.id);
-      if (existing && existing.alert.revision >= alert.revision) return { outcome: "unchanged", record: existing };
-      const record: AlertRecord = { alertId: alert.id, agentId, alert, receivedAt: existing?.receivedAt ?? at, updatedAt: at, version: (existing?.version ?? 0) + 1 };
-      alerts.set(alert.id, record);
-      return { outcome: existing ? "updated" : "inserted", record };
-    },
-    getAlert: (id) => alerts.get(id),
-    listOpenAlerts: (limit) =>
-      [...alerts.values()]
-        .filter((a) => a.alert.state !== AlertState.RESOLVED)
-        .reverse()
-        .slice(0, limit),
-    createAction(input) {
-      const record: ActionRecord = { ...input, state: "pending", sentAt: undefined, resultStatus: undefined, detail: "", dryRun: false, finishedAt: undefined, expiresAt: undefined };
-      actions.set(input.actionId, record);
-      bump(input.alertId);
-      return record;
-    },
-    getAction: (id) => actions.get(id),
-    listUnfinishedActions: (agentId) => [...actions.values()].filter((a) => a.agentId === agentId && (a.state === "pending" || a.state === "sent")),
-    listActionsForAlert: (alertId) => [...actions.values()].filter((a) => a.alertId === alertId),
-    markActionSent(actionId, at) {
-      const a = actions.get(actionId);
-      if (a && a.state === "pending") Object.assign(a, { state: "sent", sentAt: at });
-      bump(a?.alertId);
-    },
-    recordResult(agentId, result, at) {
-      const a = actions.get(result.actionId);
-      if (!a || a.agentId !== agentId || a.resultStatus !== undefined) return false;
-      const state = result.status === ResultStatus.DONE ? "done" : result.status === ResultStatus.FAILED ? "failed" : "refused";
-      Object.assign(a, { state, resultStatus: result.status, detail: result.detail, finishedAt: at, dryRun: result.dryRun, expiresAt: result.expiresAt ? new Date(Number(result.expiresAt.seconds) * 1000) : undefined });
-      bump(a.alertId);
-      return true;
-    },
-    audit(entry) {
-      audits.push({ id: audits.length + 1, ...entry });
-    },
-    listAudit: (limit) => audits.slice(-limit).reverse(),
-    close() {},
-  };
-}
-
-/** The ActionRequests contract: stored first, "sent" when the agent is online. Records deliveries. */
+/** The ActionRequests contract (until the controller core's is available here): stored first, "sent" when the agent is online. Records deliveries. */
 function createTestActionRequests(store: Store, events: EventBus, delivered: ActionRecord[]): ActionRequests {
   return {
     request(input) {
@@ -125,7 +50,7 @@ const STRANGER = { id: 666, username: "mallory" };
 
 interface Harness {
   api: FakeBotApi;
-  store: Store & { db: Database.Database };
+  store: SqliteStore;
   events: EventBus;
   delivered: ActionRecord[];
   bridge: TelegramBridge;
@@ -143,7 +68,7 @@ async function startHarness(overrides: Record<string, unknown> = {}, api?: FakeB
   if (!api) await fake.start();
   const dir = mkdtempSync(join(tmpdir(), "secarc-telegram-"));
   const dbPath = join(dir, "controller.db");
-  const store = createTestStore(new Database(dbPath));
+  const store = openSqliteStore(dbPath);
   const events = createEventBus();
   const delivered: ActionRecord[] = [];
   const actions = createTestActionRequests(store, events, delivered);
@@ -193,7 +118,7 @@ async function startHarness(overrides: Record<string, unknown> = {}, api?: FakeB
     async stop() {
       await h.bridge.stop();
       if (!api) await fake.stop();
-      store.db.close();
+      store.close();
     },
   };
   return h;
