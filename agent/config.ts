@@ -1,0 +1,80 @@
+import { z } from "zod";
+import { durationMs } from "../common/config.js";
+import { isValidAgentId } from "../common/ids.js";
+import { detectorsConfigSchema } from "./detectors/config.js";
+import { respondersConfigSchema } from "./responders/config.js";
+
+/**
+ * The agent's config file (YAML or JSON), validated strictly: unknown keys
+ * are errors. Every key is documented with its default; durations are
+ * written as "500ms", "30s", "5m" or a number of seconds.
+ */
+
+/** The link to the controller: reconnects, keepalive, message size. */
+export const agentLinkConfigSchema = z
+  .strictObject({
+    /** First wait before reconnecting after a stream ends; doubles on every failure (full jitter). Default: 500ms. */
+    backoffInitial: durationMs().default(500),
+    /** Longest wait between reconnect attempts. Default: 30s. */
+    backoffMax: durationMs().default(30_000),
+    /** How often an HTTP/2 ping checks that the controller is still there. Default: 10s. */
+    keepaliveTime: durationMs().default(10_000),
+    /** How long a ping may go unanswered before the connection counts as dead. Default: 5s. */
+    keepaliveTimeout: durationMs().default(5_000),
+    /** Largest message sent or accepted, in bytes; larger alerts are refused at emit. Default: 1048576 (1 MiB). */
+    maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(1_048_576),
+    /** How long to wait for Welcome after opening a stream before giving up on it. Default: 15s. */
+    connectTimeout: durationMs().default(15_000),
+  })
+  .refine((link) => link.backoffInitial > 0 && link.backoffInitial <= link.backoffMax, {
+    message: "backoffInitial must be above 0 and at most backoffMax",
+    path: ["backoffInitial"],
+  })
+  .prefault({});
+
+export const agentConfigSchema = z.strictObject({
+  /**
+   * This agent's id. Optional: by default the common name of the client
+   * certificate (`tls.cert`); when given it must equal it, or the controller
+   * refuses the stream. Letters, digits, '.', '_' and '-', 1-64 characters.
+   */
+  agentId: z.string().refine(isValidAgentId, "letters, digits, '.', '_' and '-', 1-64 characters").optional(),
+  /** Where the controller listens. */
+  controller: z.strictObject({
+    /** "host:port" (IPv6 as "[::1]:port"). Required. */
+    address: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port"'),
+    /** The name to check the controller's certificate against, when it differs from the host in `address`. Default: the host. */
+    serverName: z.string().min(1).optional(),
+  }),
+  /** PEM files from `secarc certs` (all required). */
+  tls: z.strictObject({
+    /** The SecARC CA certificate (ca.pem). */
+    ca: z.string().min(1),
+    /** This agent's certificate (agents/NAME.pem). */
+    cert: z.string().min(1),
+    /** This agent's private key (agents/NAME-key.pem). */
+    key: z.string().min(1),
+  }),
+  /** Directory for the agent's state (outbox and action journal in agent.db, responder state). Default: /var/lib/secarc. */
+  stateDir: z.string().min(1).default("/var/lib/secarc"),
+  /** The link to the controller. */
+  link: agentLinkConfigSchema,
+  /** Detectors (see agent/detectors/config.ts); all enabled by default. */
+  detectors: detectorsConfigSchema,
+  /** Responders (see agent/responders/config.ts). */
+  responders: respondersConfigSchema,
+  /** Logging. */
+  log: z
+    .strictObject({
+      /** Lowest level written: trace, debug, info, warn, error, fatal or silent. Default: info. */
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+      /** "json" (one object per line) or "pretty" (for a terminal). Default: json. */
+      format: z.enum(["json", "pretty"]).default("json"),
+    })
+    .prefault({}),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+/** The config as written in a file (before defaults). */
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+export type AgentLinkConfig = z.output<typeof agentLinkConfigSchema>;
