@@ -1,27 +1,166 @@
+import { isIP } from "node:net";
+import { relative } from "node:path";
+import { isValidAgentId } from "../common/ids.js";
+import { revokeCertificateFile } from "./certs/crl.js";
+import { initCaFiles, issueAgentFiles, issueControllerFiles, pkiLayout, type WrittenCertificate } from "./certs/pki-files.js";
+import { DEFAULT_CA_DAYS, DEFAULT_CERTIFICATE_DAYS, isDnsName } from "./certs/pki.js";
+import { showFile } from "./certs/show.js";
 import type { Command } from "./command.js";
-import { parseCommandLine } from "./command.js";
+import { parseCommandLine, usageError } from "./command.js";
 
-export const certsCommand: Command = {
-  name: "certs",
-  summary: "create the CA and issue controller and agent certificates",
-  usage: `Usage: secarc certs <init|issue|show> [options]
+const USAGE = `Usage: secarc certs <init|issue|show|revoke> [options]
 
-  secarc certs init [--dir DIR]
-      create a new certificate authority (ca.pem, ca-key.pem) in DIR
-  secarc certs issue controller --host NAME [--host NAME...] [--dir DIR]
-      issue the controller's server certificate for the given DNS names / IPs
-  secarc certs issue agent NAME [--dir DIR]
-      issue an agent's client certificate; NAME becomes the agent's identity
-  secarc certs show FILE
-      print a certificate's subject, names and expiry
+  secarc certs init [--dir DIR] [--days N] [--force]
+      create a new certificate authority (ECDSA P-256, 10 years): ca.pem, ca-key.pem
+  secarc certs issue controller --host NAME [--host NAME...] [--dir DIR] [--days N] [--force]
+      issue the controller's server certificate for the DNS names and IP
+      addresses agents use to reach it (the first becomes its CN)
+  secarc certs issue agent NAME [--dir DIR] [--days N] [--force]
+      issue an agent's client certificate; NAME (letters, digits, '.', '_',
+      '-') becomes the agent's identity
+  secarc certs show FILE [FILE...]
+      print a certificate's subject, names, serial and expiry (warns within
+      30 days of expiry), or the serials a crl.pem revokes
+  secarc certs revoke FILE [--dir DIR]
+      add the certificate in FILE to DIR/crl.pem; a controller whose
+      tls.crl points at it refuses that certificate from its next start
+
+Files in DIR:
+  ca.pem, ca-key.pem                      the CA (keep ca-key.pem offline)
+  controller.pem, controller-key.pem      the controller's certificate
+  agents/NAME.pem, agents/NAME-key.pem    one certificate per agent
+  crl.pem                                 revoked certificates
+Private keys are written with mode 0600. Existing files are never
+replaced without --force.
 
 Options:
   -d, --dir DIR     where the CA and certificates live (default: current directory)
-      --days N      validity of an issued certificate in days (default: 397)
+      --host NAME   a DNS name or IP address of the controller (repeatable)
+      --days N      validity in days (default: ${DEFAULT_CERTIFICATE_DAYS}; ${DEFAULT_CA_DAYS} for init)
+  -f, --force       replace existing files
   -h, --help        show this help
-`,
-  async run(args) {
-    parseCommandLine("certs", args, { dir: { type: "string", short: "d" }, host: { type: "string", multiple: true }, days: { type: "string" } });
-    throw new Error("not available in this build yet");
-  },
-};
+`;
+
+const OPTIONS = {
+  dir: { type: "string", short: "d" },
+  host: { type: "string", multiple: true },
+  days: { type: "string" },
+  force: { type: "boolean", short: "f" },
+} as const;
+
+export interface CertsCommandDeps {
+  /** Where results go. Default: standard output. */
+  out?: (text: string) => void;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+}
+
+/** `secarc certs`: the SecARC PKI without openssl. */
+export function createCertsCommand(deps: CertsCommandDeps = {}): Command {
+  const out = deps.out ?? ((text: string) => void process.stdout.write(text));
+  const clock = deps.now ?? Date.now;
+  const print = (lines: string[]): void => out(lines.map((l) => `${l}\n`).join(""));
+
+  return {
+    name: "certs",
+    summary: "create the CA, issue and revoke controller and agent certificates",
+    usage: USAGE,
+    async run(args) {
+      const { values, positionals } = parseCommandLine("certs", args, OPTIONS);
+      const [sub, ...rest] = positionals;
+      const dir = values.dir ?? ".";
+      const now = new Date(clock());
+      const force = values.force ?? false;
+      const onlyFor = (allowed: string, ...names: (keyof typeof values)[]): void => {
+        for (const name of names) {
+          if (values[name] !== undefined) throw usageError(`secarc certs: --${name} is not an option of ${allowed}`);
+        }
+      };
+      const extra = (count: number, what: string): void => {
+        if (rest.length > count) throw usageError(`secarc certs ${what}: unexpected argument "${rest[count]}"`);
+      };
+
+      switch (sub) {
+        case "init": {
+          extra(0, "init");
+          onlyFor("init", "host");
+          const ca = await initCaFiles(dir, { days: parseDays(values.days, DEFAULT_CA_DAYS), now, force });
+          print([...written(ca, dir), `next: secarc certs issue controller --host NAME${dirFlag(dir)}`]);
+          return 0;
+        }
+        case "issue": {
+          const [kind, name] = rest;
+          const days = parseDays(values.days, DEFAULT_CERTIFICATE_DAYS);
+          if (kind === "controller") {
+            extra(1, "issue controller");
+            const hosts = values.host ?? [];
+            if (hosts.length === 0) throw usageError("secarc certs issue controller: give at least one --host NAME (a DNS name or IP address agents use)");
+            for (const host of hosts) {
+              if (!isIP(host) && !isDnsName(host)) throw usageError(`secarc certs issue controller: --host "${host}" is neither a DNS name nor an IP address`);
+            }
+            const cert = await issueControllerFiles(dir, { hosts, days, now, force });
+            print([...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the controller host (tls.ca, tls.cert, tls.key)`]);
+            return 0;
+          }
+          if (kind === "agent") {
+            extra(2, "issue agent");
+            onlyFor("issue agent", "host");
+            if (name === undefined) throw usageError("secarc certs issue agent: missing NAME");
+            if (!isValidAgentId(name)) throw usageError(`secarc certs issue agent: "${name}" is not a valid agent name (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)`);
+            const cert = await issueAgentFiles(dir, { name, days, now, force });
+            print([...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the agent host "${name}" (tls.ca, tls.cert, tls.key)`]);
+            return 0;
+          }
+          throw usageError(kind === undefined ? "secarc certs issue: say what to issue: controller or agent" : `secarc certs issue: unknown kind "${kind}" (controller or agent)`);
+        }
+        case "show": {
+          onlyFor("show", "host", "days", "force", "dir");
+          if (rest.length === 0) throw usageError("secarc certs show: missing FILE");
+          const blocks = rest.map((file) => showFile(file, now));
+          print(blocks.flatMap((lines, i) => (i === 0 ? lines : ["", ...lines])));
+          return 0;
+        }
+        case "revoke": {
+          onlyFor("revoke", "host", "days", "force");
+          if (rest.length === 0) throw usageError("secarc certs revoke: missing FILE (the certificate to revoke)");
+          extra(1, "revoke");
+          const result = await revokeCertificateFile(dir, rest[0]!, now);
+          print([
+            result.alreadyRevoked ? `${result.subject} (serial ${result.serial}) was already revoked` : `revoked ${result.subject} (serial ${result.serial})`,
+            `wrote ${result.crlPath} (${result.total} revoked); copy it to the controller host (tls.crl) and restart the controller`,
+          ]);
+          return 0;
+        }
+        case undefined:
+          throw usageError("secarc certs: missing subcommand (init, issue, show or revoke)");
+        default:
+          throw usageError(`secarc certs: unknown subcommand "${sub}" (init, issue, show or revoke)`);
+      }
+    },
+  };
+}
+
+export const certsCommand: Command = createCertsCommand();
+
+function parseDays(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 36_500) {
+    throw usageError(`secarc certs: --days must be a whole number of days from 1 to 36500 (got "${value}")`);
+  }
+  return Number(value);
+}
+
+function written(cert: WrittenCertificate, dir: string): string[] {
+  return [
+    `wrote ${rel(cert.certPath, dir)} (CN=${cert.commonName}, serial ${cert.serial}, valid until ${cert.notAfter.toISOString()})`,
+    `wrote ${rel(cert.keyPath, dir)} (private key, mode 0600)`,
+  ];
+}
+
+function rel(path: string, dir: string): string {
+  return dir === "." ? relative(".", path) : path;
+}
+
+function dirFlag(dir: string): string {
+  return dir === "." ? "" : ` --dir ${dir}`;
+}
