@@ -1,5 +1,6 @@
 import type { Command } from "./command.js";
 import { parseCommandLine, usageError } from "./command.js";
+import { runAgent } from "../agent/main.js";
 
 export const agentCommand: Command = {
   name: "agent",
@@ -16,6 +17,6 @@ Options:
   async run(args) {
     const { values } = parseCommandLine("agent", args, { config: { type: "string", short: "c" } }, false);
     if (!values.config) throw usageError("secarc agent: --config FILE is required");
-    throw usageError("secarc agent: not available in this build yet");
+    return runAgent(values.config);
   },
 };

@@ -1,0 +1,197 @@
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
+import { create, toBinary } from "@bufbuild/protobuf";
+import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
+import { AgentMessageSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { SecarcError } from "../common/errors.js";
+import { createLogger, type Logger } from "../common/log.js";
+import { certificateIdentity, loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
+import type { AgentConfig } from "./config.js";
+import type { Detector } from "./detectors/detector.js";
+import { createDetectors } from "./detectors/registry.js";
+import { createActionExecutor } from "./journal/action-executor.js";
+import { readBootId } from "./journal/boot-id.js";
+import { createJournal } from "./journal/journal.js";
+import { createLinkClient } from "./link/link-client.js";
+import { createOutbox, type OutboxEntry } from "./outbox/outbox.js";
+import { openStateDb } from "./outbox/state-db.js";
+import { createResponders } from "./responders/registry.js";
+import type { Responder } from "./responders/responder.js";
+import { createDetectorSupervisor } from "./supervisor.js";
+
+/** The agent software's version, sent in Hello. */
+export const AGENT_VERSION = "0.1.0";
+
+/** Finished actions whose results the controller acknowledged are forgotten after this long. */
+export const JOURNAL_RETENTION_MS = 30 * 86_400_000;
+
+/** How long `close` waits for running actions to finish and store their result. */
+const CLOSE_ACTIONS_WAIT_MS = 5_000;
+
+export interface StartAgentOptions {
+  config: AgentConfig;
+  /** Default: a logger built from config.log. */
+  logger?: Logger;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+  /** Default: built from config.detectors by the detector registry. */
+  detectors?: Detector[];
+  /** Default: built from config.responders by the responder registry. */
+  responders?: Map<Answer, Responder>;
+  /** The current boot's id (tests simulate a reboot with it). Default: /proc/sys/kernel/random/boot_id. */
+  bootId?: string;
+}
+
+export interface RunningAgent {
+  /** The id in Hello: config.agentId, or the certificate's common name. */
+  agentId: string;
+  /** Stores an alert durably in the outbox, then sends it if connected. Throws for an invalid or oversized alert. */
+  emit(alert: Alert): void;
+  isConnected(): boolean;
+  /** Resolves once connected and welcomed; rejects after `timeoutMs`. */
+  waitConnected(timeoutMs: number): Promise<void>;
+  /** Alerts and results waiting for the controller's acknowledgement. */
+  outboxDepth(): number;
+  /** Stops detectors, the link, waits (bounded) for running actions, closes the state file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an agent: state file (outbox + journal), recovery of actions an
+ * earlier run left unfinished, responders, the link to the controller, and
+ * the detector supervisor.
+ */
+export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
+  const tls = loadTlsMaterial(config.tls);
+  logCertificateExpiry(logger, "agent", tls.cert, now());
+  const certId = certificateIdentity(tls.cert);
+  const agentId = config.agentId ?? certId;
+  if (!agentId) throw new SecarcError("config_invalid", `agent certificate ${config.tls.cert} has no common name; set agentId`);
+  if (certId !== undefined && agentId !== certId) {
+    throw new SecarcError("config_invalid", `agentId "${agentId}" differs from the certificate's identity "${certId}"; the controller would refuse it`);
+  }
+
+  const db = openStateDb(config.stateDir);
+  const bootId = options.bootId ?? readBootId();
+  const outbox = createOutbox({ db, now });
+  const journal = createJournal({ db, now, bootId });
+  for (const result of journal.recover((r) => outbox.putResult(r))) {
+    logger.warn({ actionId: result.actionId, detail: result.detail }, "action left unfinished by the previous run; not executing again");
+  }
+  const pruned = journal.prune(now() - JOURNAL_RETENTION_MS);
+  if (pruned > 0) logger.debug({ pruned }, "old journal entries pruned");
+
+  const controllerHost = config.controller.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  const responders =
+    options.responders ??
+    createResponders(config.responders, { logger, now, controllerAddresses: await resolveAddresses(controllerHost), stateDir: config.stateDir });
+  const detectors = options.detectors ?? createDetectors(config.detectors, { logger, now });
+
+  const resultMessage = (result: ActionResult): AgentMessage => create(AgentMessageSchema, { payload: { case: "actionResult", value: result } });
+  const alertMessage = (alert: Alert): AgentMessage => create(AgentMessageSchema, { payload: { case: "alert", value: alert } });
+  const entryMessage = (entry: OutboxEntry): AgentMessage => (entry.kind === "alert" ? alertMessage(entry.alert) : resultMessage(entry.result));
+
+  const executor = createActionExecutor({ journal, outbox, responders, bootId, logger, now, send: (result) => void link.send(resultMessage(result)) });
+
+  const onMessage = (message: ControllerMessage): void => {
+    switch (message.payload.case) {
+      case "alertAck":
+        outbox.ackAlert(message.payload.value.alertId, message.payload.value.revision);
+        return;
+      case "responseAction":
+        void executor.handle(message.payload.value).catch((err) => logger.error({ err }, "action handling failed"));
+        return;
+      case "resultAck":
+        executor.acknowledged(message.payload.value.actionId);
+        return;
+      default:
+        logger.warn({ payload: message.payload.case }, "unexpected controller message; ignored");
+    }
+  };
+
+  const kinds = [...new Set(detectors.flatMap((d) => d.kinds))].filter((k) => k !== AlertKind.UNSPECIFIED);
+  const link = createLinkClient({
+    address: config.controller.address,
+    serverName: config.controller.serverName,
+    tls,
+    link: config.link,
+    hello: () =>
+      create(HelloSchema, {
+        agentId,
+        agentVersion: AGENT_VERSION,
+        hostname: hostname(),
+        detectors: kinds,
+        actions: [...responders.keys()],
+        finishedActionIds: outbox.pendingResultIds(),
+        addresses: localAddresses(),
+      }),
+    pending: () => outbox.pending().map(entryMessage),
+    outboxDepth: () => outbox.depth(),
+    onMessage,
+    logger: logger.child({ component: "link" }),
+    now,
+  });
+
+  const emit = (alert: Alert): void => {
+    if (!alert.id) throw new SecarcError("input_invalid", "alert without id");
+    if (alert.kind === AlertKind.UNSPECIFIED) throw new SecarcError("input_invalid", `alert ${alert.id} without kind`);
+    const message = alertMessage(alert);
+    const size = toBinary(AgentMessageSchema, message).byteLength;
+    if (size > config.link.maxMessageBytes) {
+      throw new SecarcError("input_invalid", `alert ${alert.id} is ${size} bytes, above link.maxMessageBytes ${config.link.maxMessageBytes}`);
+    }
+    if (!outbox.putAlert(alert)) return;
+    link.send(message);
+  };
+
+  const supervisor = createDetectorSupervisor({ detectors, emit, logger, now });
+  logger.info(
+    { agentId, controller: config.controller.address, stateDir: config.stateDir, pending: outbox.depth(), detectors: detectors.map((d) => d.name), answers: [...responders.keys()] },
+    "agent starting",
+  );
+  link.start();
+  await supervisor.start();
+
+  let closed: Promise<void> | undefined;
+  return {
+    agentId,
+    emit,
+    isConnected: () => link.isConnected(),
+    waitConnected: (timeoutMs) => link.waitConnected(timeoutMs),
+    outboxDepth: () => outbox.depth(),
+    close() {
+      closed ??= (async () => {
+        await supervisor.stop();
+        await executor.idle(CLOSE_ACTIONS_WAIT_MS);
+        await link.close();
+        outbox.flushAcks();
+        db.close();
+        logger.info({ agentId }, "agent stopped");
+      })();
+      return closed;
+    },
+  };
+}
+
+/** The host's own non-loopback addresses, for Hello (informational). */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((info) => !info.internal)
+    .map((info) => info.address);
+}
+
+/** The controller's addresses (never blocked by responders); a name is resolved once at start. */
+async function resolveAddresses(host: string): Promise<string[]> {
+  if (isIP(host)) return [host];
+  try {
+    return (await lookup(host, { all: true })).map((entry) => entry.address);
+  } catch {
+    return [];
+  }
+}

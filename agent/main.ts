@@ -1,0 +1,22 @@
+import { loadConfigFile } from "../common/config.js";
+import { createLogger } from "../common/log.js";
+import { startAgent } from "./agent.js";
+import { agentConfigSchema } from "./config.js";
+
+/**
+ * The agent's composition root: loads the config file, starts the agent and
+ * runs until SIGINT or SIGTERM, then stops it gracefully. Resolves to the
+ * process exit code.
+ */
+export async function runAgent(configPath: string): Promise<number> {
+  const config = loadConfigFile(agentConfigSchema, configPath);
+  const logger = createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
+  const agent = await startAgent({ config, logger });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  logger.info({ signal }, "stopping");
+  await agent.close();
+  return 0;
+}
