@@ -399,6 +399,55 @@ describe("telegram bridge against the fake Bot API", function () {
   });
 });
 
+describe("telegram bridge start-up", function () {
+  this.timeout(20_000);
+
+  it("refuses to start with a token the Bot API rejects", async () => {
+    const api = createFakeBotApi();
+    await api.start();
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-telegram-")), "c.db"));
+    try {
+      const config = telegramConfigSchema.parse({ token: "1:wrong", apiRoot: api.apiRoot, chats: [{ id: CHAT }] });
+      const events = createEventBus();
+      let error: unknown;
+      await startTelegramBridge({ config, store, events, actions: createTestActionRequests(store, events, []), logger: silentLogger() }).catch((err: unknown) => (error = err));
+      expect(String(error)).to.match(/refused the bot.*401/);
+      expect(String(error)).to.not.include("1:wrong");
+    } finally {
+      await api.stop();
+      store.close();
+    }
+  });
+
+  it("starts while Telegram is unreachable, keeps alerts queued, and delivers them once it is back", async () => {
+    const probe = createFakeBotApi();
+    await probe.start();
+    const port = Number(new URL(probe.apiRoot).port);
+    await probe.stop();
+    const api = createFakeBotApi({ port });
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-telegram-")), "c.db"));
+    const events = createEventBus();
+    const config = telegramConfigSchema.parse({ token: api.token, apiRoot: probe.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
+    const bridge = await startTelegramBridge({ config, store, events, actions: createTestActionRequests(store, events, []), logger: silentLogger() });
+    try {
+      store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+      const alert = sampleAlert(AlertKind.SSH_SESSION);
+      store.upsertAlert("web-1", alert, new Date());
+      events.publish({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted" });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await api.start();
+      const message = await firstMessage(api, CHAT, "New SSH login");
+      const tap = api.tapButton(CHAT, message.messageId, button(message, "Allow"), OPERATOR);
+      await api.waitFor(() => api.answeredCallbacks.find((a) => a.callbackQueryId === tap), 10_000);
+      expect(api.messagesIn(CHAT)).to.have.length(1);
+    } finally {
+      await bridge.stop();
+      await api.stop();
+      store.close();
+    }
+  });
+});
+
 describe("telegram send queue under pressure", function () {
   this.timeout(60_000);
   let h: Harness;

@@ -9,6 +9,7 @@ import type { Store } from "../store/store.js";
 import { createAccessControl } from "./access-control.js";
 import { createAlertCallbacks } from "./alert-callbacks.js";
 import { createAlertRenderer } from "./alert-renderer.js";
+import { runBot } from "./bot-runner.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { commandList, createCommands } from "./commands.js";
 import { resolveBotToken, type TelegramConfig } from "./config.js";
@@ -163,24 +164,10 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     logger.warn({ err: describeError(err) }, "telegram: setMyCommands failed");
   }
 
-  let launched: Promise<void>;
-  await new Promise<void>((resolve, reject) => {
-    const webhook = config.webhook;
-    launched = bot
-      .launch(
-        webhook
-          ? { webhook: { domain: webhook.domain, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } }
-          : { dropPendingUpdates: false },
-        () => resolve(),
-      )
-      .catch((err: unknown) => {
-        reject(new SecarcError("telegram", `telegram: bot failed: ${describeError(err)}`, { retryable: true, cause: err }));
-        logger.error({ err: describeError(err) }, "telegram: bot stopped");
-      });
-    launched.then(() => resolve());
-  }).catch(async (err: unknown) => {
+  const runner = await runBot(bot, config, logger).catch(async (err: unknown) => {
     unsubscribe();
     clearInterval(sweep);
+    callbacks.stop();
     await queue.stop();
     throw err;
   });
@@ -191,12 +178,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       unsubscribe();
       clearInterval(sweep);
       callbacks.stop();
-      try {
-        bot.stop("controller stopping");
-      } catch {
-        // not running
-      }
-      await launched;
+      await runner.stop();
       await queue.stop();
     },
   };

@@ -52,6 +52,8 @@ export interface FakeBotApiOptions {
   token?: string;
   /** The bot's @username. Default: "secarc_test_bot". */
   username?: string;
+  /** Port on 127.0.0.1. Default: 0 (any free port). */
+  port?: number;
 }
 
 export interface FakeBotApi {
@@ -288,6 +290,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     },
     events,
     async start() {
+      stopped = false;
       const srv = createServer((req, res) => void handle(req, res));
       srv.on("connection", (socket) => {
         sockets.add(socket);
@@ -295,7 +298,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       });
       await new Promise<void>((resolve, reject) => {
         srv.once("error", reject);
-        srv.listen(0, "127.0.0.1", () => resolve());
+        srv.listen(options.port ?? 0, "127.0.0.1", () => resolve());
       });
       server = srv;
       apiRoot = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
