@@ -1,0 +1,42 @@
+import { expect } from "chai";
+import { parseConfig } from "../common/config.js";
+import { agentConfigSchema } from "./config.js";
+
+const minimal = {
+  controller: { address: "controller.example.net:7443" },
+  tls: { ca: "/etc/secarc/ca.pem", cert: "/etc/secarc/agent.pem", key: "/etc/secarc/agent-key.pem" },
+};
+
+describe("agent config", () => {
+  it("fills in every default from a minimal file", () => {
+    const config = parseConfig(agentConfigSchema, minimal, "agent.yaml");
+    expect(config.agentId).to.equal(undefined);
+    expect(config.stateDir).to.equal("/var/lib/secarc");
+    expect(config.link).to.deep.equal({
+      backoffInitial: 500,
+      backoffMax: 30_000,
+      keepaliveTime: 10_000,
+      keepaliveTimeout: 5_000,
+      maxMessageBytes: 1_048_576,
+      connectTimeout: 15_000,
+    });
+    expect(config.log).to.deep.equal({ level: "info", format: "json" });
+    expect(config.detectors.sshSession.enabled).to.equal(true);
+  });
+
+  it("parses durations and IPv6 addresses", () => {
+    const config = parseConfig(agentConfigSchema, { ...minimal, controller: { address: "[::1]:7443", serverName: "localhost" }, link: { backoffInitial: "1s", backoffMax: "2m" } }, "x");
+    expect(config.link.backoffInitial).to.equal(1_000);
+    expect(config.link.backoffMax).to.equal(120_000);
+    expect(config.controller.serverName).to.equal("localhost");
+  });
+
+  it("names unknown and invalid keys", () => {
+    expect(() => parseConfig(agentConfigSchema, { ...minimal, link: { keepalive: "1s" } }, "agent.yaml")).to.throw(/link\.keepalive: unknown key/);
+    expect(() => parseConfig(agentConfigSchema, { ...minimal, extra: 1 }, "agent.yaml")).to.throw(/extra: unknown key/);
+    expect(() => parseConfig(agentConfigSchema, { ...minimal, controller: { address: "no-port" } }, "agent.yaml")).to.throw(/controller\.address/);
+    expect(() => parseConfig(agentConfigSchema, { tls: minimal.tls }, "agent.yaml")).to.throw(/controller/);
+    expect(() => parseConfig(agentConfigSchema, { ...minimal, agentId: "bad id!" }, "agent.yaml")).to.throw(/agentId/);
+    expect(() => parseConfig(agentConfigSchema, { ...minimal, link: { backoffInitial: "1m", backoffMax: "10s" } }, "agent.yaml")).to.throw(/link\.backoffInitial/);
+  });
+});
