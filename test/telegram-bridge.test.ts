@@ -372,6 +372,26 @@ describe("telegram bridge against the fake Bot API", function () {
     await h.api.waitFor(() => h.api.messagesIn(CHAT).filter((m) => m.text === "No active blocks.").length === count + 1, 5000);
   });
 
+  it("an alert grouped into a digest can be opened from /alerts and answered", async () => {
+    h = await startHarness({ chats: [{ id: CHAT }], digestThreshold: 1, pace: { perChat: "300ms" } });
+    h.connectAgent();
+    const alerts = [sampleAlert(AlertKind.SSH_SESSION), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.SSH_BRUTE_FORCE)];
+    for (const alert of alerts) h.raise(alert);
+    const digest = await firstMessage(h.api, CHAT, "📦 3 new alerts from <b>web-1</b>: 2 × HTTP 404 burst, 1 × SSH brute force — /alerts");
+    expect(digest.replyMarkup).to.equal(undefined);
+    expect(h.api.messagesIn(CHAT)).to.have.length(2);
+    h.api.sendCommand(CHAT, OPERATOR, "/alerts");
+    const list = await firstMessage(h.api, CHAT, "Open alerts (4):");
+    const brute = alerts[3]!;
+    const show = list.replyMarkup!.inline_keyboard.flat().find((b) => decodeCallback(b.callback_data)?.type === "open" && (decodeCallback(b.callback_data) as { alertId: string }).alertId === brute.id)!;
+    expect(show.text).to.match(/^Show #[0-9a-f]{8}$/);
+    h.api.tapButton(CHAT, list.messageId, show.callback_data!, OPERATOR);
+    const opened = await firstMessage(h.api, CHAT, "Server: <b>web-1</b>\n57 failed SSH logins");
+    h.api.tapButton(CHAT, opened.messageId, button(opened, "Block IP"), OPERATOR);
+    await h.api.waitFor(() => opened.text.includes("Block IP chosen by @op"), 5000);
+    expect(h.delivered.map((a) => a.alertId)).to.deep.equal([brute.id]);
+  });
+
   it("after a restart, buttons of earlier messages still work and unsent alerts go out once", async () => {
     h = await startHarness();
     h.connectAgent();
@@ -509,7 +529,7 @@ describe("telegram send queue under pressure", function () {
     h.api.sendCommand(CHAT, OPERATOR, "/alerts");
     const page = await firstMessage(h.api, CHAT, `Open alerts (${total}):`);
     expect(page.text.split("\n").filter((line) => line.includes("<code>"))).to.have.length(20);
-    const more = page.replyMarkup!.inline_keyboard.flat().find((b) => b.text === "➡️")!;
+    const more = page.replyMarkup!.inline_keyboard.flat().find((b) => b.text === "More ➡️")!;
     expect(decodeCallback(more.callback_data)).to.deep.equal({ type: "alerts", offset: 20 });
   });
 });

@@ -14,7 +14,7 @@ export interface BridgeServices {
   renderer: AlertRenderer;
   logger: Logger;
   now: () => number;
-  /** Re-renders an alert's message in every configured chat, and in `alsoChat` if given. */
+  /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
   refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;

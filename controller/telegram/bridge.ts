@@ -89,7 +89,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   });
 
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
-    const targets = alsoChat !== undefined && !chatIds.includes(alsoChat) ? [...chatIds, alsoChat] : chatIds;
+    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])]);
     for (const chatId of targets) {
       const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
       const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;

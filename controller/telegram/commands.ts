@@ -98,7 +98,7 @@ export function createCommands(services: BridgeServices): Commands {
     for (let i = 0; i < buttons.length; i += 4) keyboard.push(buttons.slice(i, i + 4));
     if (open.length > offset + ALERTS_PAGE_SIZE) {
       const more = encodeCallback({ type: "alerts", offset: offset + ALERTS_PAGE_SIZE });
-      if (more) keyboard.push([{ text: "➡️", callback_data: more }]);
+      if (more) keyboard.push([{ text: t.command.moreButton, callback_data: more }]);
     }
     const parts = splitMessage(lines.join("\n"), t.truncated);
     parts.forEach((text, index) => services.reply(chatId, index === parts.length - 1 ? { text, keyboard } : { text }));

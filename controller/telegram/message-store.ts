@@ -100,6 +100,8 @@ export interface TrackedAction {
 export interface MessageStore {
   getMessage(alertId: string, chatId: number): MessageRow | undefined;
   findByMessage(chatId: number, messageId: number): MessageRow | undefined;
+  /** Chats that show (or showed) an alert, configured or not. */
+  chatsShowing(alertId: string): number[];
   /** Records what was shown: message id, version, phase, content hash. */
   saveRendered(row: Omit<MessageRow, "digestMessageId"> & { digestMessageId?: number | undefined }): void;
   /** Forgets the content hash so that the next render edits the message even if unchanged. */
@@ -164,6 +166,7 @@ export function createMessageStore(db: Database): MessageStore {
   const stmt = {
     get: db.prepare("SELECT * FROM telegram_messages WHERE alert_id = ? AND chat_id = ?"),
     byMessage: db.prepare("SELECT * FROM telegram_messages WHERE chat_id = ? AND message_id = ?"),
+    chatsShowing: db.prepare("SELECT chat_id FROM telegram_messages WHERE alert_id = ? AND message_id IS NOT NULL"),
     save: db.prepare(`INSERT INTO telegram_messages (alert_id, chat_id, message_id, digest_message_id, rendered_version, rendered_phase, rendered_hash, first_severity, rendered_at)
       VALUES (@alertId, @chatId, @messageId, @digestMessageId, @renderedVersion, @renderedPhase, @renderedHash, @firstSeverity, @renderedAt)
       ON CONFLICT (alert_id, chat_id) DO UPDATE SET message_id = excluded.message_id, digest_message_id = coalesce(excluded.digest_message_id, digest_message_id),
@@ -192,6 +195,7 @@ export function createMessageStore(db: Database): MessageStore {
   return {
     getMessage: (alertId, chatId) => toRow(stmt.get.get(alertId, chatId) as RawRow | undefined),
     findByMessage: (chatId, messageId) => toRow(stmt.byMessage.get(chatId, messageId) as RawRow | undefined),
+    chatsShowing: (alertId) => (stmt.chatsShowing.all(alertId) as Array<{ chat_id: number }>).map((r) => r.chat_id),
     saveRendered(row) {
       stmt.save.run({
         alertId: row.alertId,

@@ -94,6 +94,7 @@ export const en = {
     noBlocks: "No active blocks.",
     unblockButton: (p: { ip: string; server: string }) => `Unblock ${p.ip} (${p.server})`,
     openButton: (p: { n: string }) => `Show #${p.n}`,
+    moreButton: "More ➡️",
   },
   digest: (p: { count: string; server: string; parts: string }) => `${p.count} new alerts from ${p.server}: ${p.parts} — /alerts`,
   truncated: "… (truncated)",

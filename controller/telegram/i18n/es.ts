@@ -89,6 +89,7 @@ export const es = {
     noBlocks: "No hay bloqueos activos.",
     unblockButton: (p: { ip: string; server: string }) => `Desbloquear ${p.ip} (${p.server})`,
     openButton: (p: { n: string }) => `Ver #${p.n}`,
+    moreButton: "Más ➡️",
   },
   digest: (p: { count: string; server: string; parts: string }) => `${p.count} alertas nuevas de ${p.server}: ${p.parts} — /alerts`,
   truncated: "… (recortado)",
