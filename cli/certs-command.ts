@@ -1,7 +1,9 @@
+import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { relative } from "node:path";
+import { SecarcError } from "../common/errors.js";
 import { isValidAgentId } from "../common/ids.js";
-import { revokeCertificateFile } from "./certs/crl.js";
+import { revokeCertificateFile, writeEmptyCrlFile } from "./certs/crl.js";
 import { initCaFiles, issueAgentFiles, issueControllerFiles, pkiLayout, type WrittenCertificate } from "./certs/pki-files.js";
 import { DEFAULT_CA_DAYS, DEFAULT_CERTIFICATE_DAYS, isDnsName } from "./certs/pki.js";
 import { showFile } from "./certs/show.js";
@@ -11,7 +13,8 @@ import { parseCommandLine, usageError } from "./command.js";
 const USAGE = `Usage: secarc certs <init|issue|show|revoke> [options]
 
   secarc certs init [--dir DIR] [--days N] [--force]
-      create a new certificate authority (ECDSA P-256, 10 years): ca.pem, ca-key.pem
+      create a new certificate authority (ECDSA P-256, 10 years): ca.pem,
+      ca-key.pem, and an empty crl.pem
   secarc certs issue controller --host NAME [--host NAME...] [--dir DIR] [--days N] [--force]
       issue the controller's server certificate for the DNS names and IP
       addresses agents use to reach it (the first becomes its CN)
@@ -84,8 +87,12 @@ export function createCertsCommand(deps: CertsCommandDeps = {}): Command {
         case "init": {
           extra(0, "init");
           onlyFor("init", "host");
+          const layout = pkiLayout(dir);
+          const existing = [layout.caKey, layout.ca, layout.crl].filter((path) => existsSync(path));
+          if (!force && existing.length > 0) throw new SecarcError("refused", `${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""}; use --force to replace`);
           const ca = await initCaFiles(dir, { days: parseDays(values.days, DEFAULT_CA_DAYS), now, force });
-          print([...written(ca, dir), `next: secarc certs issue controller --host NAME${dirFlag(dir)}`]);
+          const crl = await writeEmptyCrlFile(dir, { now, force });
+          print([...written(ca, dir), `wrote ${rel(crl, dir)} (revocation list, empty)`, `next: secarc certs issue controller --host NAME${dirFlag(dir)}`]);
           return 0;
         }
         case "issue": {

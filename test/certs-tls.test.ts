@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCrl } from "../cli/certs/crl.js";
+import { loadCa } from "../cli/certs/pki.js";
+import { x509 } from "../cli/certs/x509.js";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
 import { isIP, type AddressInfo } from "node:net";
 import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
@@ -176,6 +181,41 @@ describe("certificates in real TLS handshakes", function () {
       expect(await handshake(port, agent)).to.deep.equal({ ok: true });
     } finally {
       server.close();
+    }
+  });
+
+  it("accepts every valid agent with the empty CRL of secarc certs init, and refuses everyone with a stale CRL", async function () {
+    const crls = mkdtempSync(join(tmpdir(), "secarc-crl-"));
+    try {
+      const ca = { cert: readFileSync(pki.ca, "utf8"), key: readFileSync(pki.caKey, "utf8") };
+      const fresh = join(crls, "fresh.pem");
+      writeFileSync(fresh, await createCrl(ca, []));
+      let { server, port } = await startServer(fresh);
+      try {
+        expect(await handshake(port, agent)).to.deep.equal({ ok: true });
+      } finally {
+        server.close();
+      }
+      // What would happen if crl.pem carried a short nextUpdate that then passed.
+      const authority = await loadCa(ca);
+      const stale = await x509.X509CrlGenerator.create({
+        issuer: authority.cert.subjectName,
+        thisUpdate: new Date(Date.now() - 10 * 86_400_000),
+        nextUpdate: new Date(Date.now() - 86_400_000),
+        signingKey: authority.key,
+        signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+        entries: [],
+      });
+      const stalePath = join(crls, "stale.pem");
+      writeFileSync(stalePath, x509.PemConverter.encode(stale.rawData, "X509 CRL"));
+      ({ server, port } = await startServer(stalePath));
+      try {
+        expect((await handshake(port, agent)).ok).to.equal(false);
+      } finally {
+        server.close();
+      }
+    } finally {
+      rmSync(crls, { recursive: true, force: true });
     }
   });
 

@@ -93,6 +93,17 @@ export async function revokeCertificateFile(dir: string, certPath: string, now: 
   return { crlPath, serial, subject: cert.subject, alreadyRevoked, total: entries.length };
 }
 
+/**
+ * Writes DIR/crl.pem listing no certificate (for `secarc certs init`), so that
+ * the controller can be given `tls.crl` from the start.
+ */
+export async function writeEmptyCrlFile(dir: string, options: { force?: boolean; now?: Date } = {}): Promise<string> {
+  const crlPath = pkiLayout(dir).crl;
+  const content = await createCrl(readCaFiles(dir), [], options.now ?? new Date());
+  writePemFiles([{ path: crlPath, content, private: false }], { force: options.force ?? false });
+  return crlPath;
+}
+
 function wholeSeconds(date: Date): Date {
   return new Date(Math.floor(date.getTime() / 1000) * 1000);
 }

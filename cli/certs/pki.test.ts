@@ -8,6 +8,7 @@ import { createCrl, readCrl } from "./crl.js";
 import { readCaFiles, writePemFiles } from "./pki-files.js";
 import { createCa, issueAgentCertificate, issueControllerCertificate, loadCa, type IssuedCertificate } from "./pki.js";
 import { summarizeCertificate } from "./show.js";
+import { x509 } from "./x509.js";
 
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -124,6 +125,7 @@ describe("certs: PKI", function () {
       { serial: a.serial, date: new Date("2030-05-05T05:05:05Z") },
       { serial: b.serial, date: new Date("2030-05-05T05:05:05Z") },
     ]);
+    expect(new x509.X509Crl(pem).nextUpdate?.getTime()).to.equal(new Date(new X509Certificate(ca.cert).validTo).getTime());
     const err = await rejects(readCrl(foreign, pem));
     expect(err.message).to.contain("not signed by this CA");
   });
