@@ -1,21 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import Database from "better-sqlite3";
 import { STATE_DB_FILE } from "../agent/outbox/state-db.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { startAgentProcess } from "./support/agent-process.js";
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freeLoopbackPort, startAgentProcess } from "./support/agent-process.js";
 
 describe("agent outbox durability (real process, SIGKILL)", function () {
   this.timeout(60_000);
@@ -35,7 +25,7 @@ describe("agent outbox durability (real process, SIGKILL)", function () {
     const certs = await pki.issueAgent("durable-1");
     const stateDir = join(dir, "state");
     const config = {
-      controller: { address: `127.0.0.1:${await closedPort()}` },
+      controller: { address: `127.0.0.1:${await freeLoopbackPort()}` },
       tls: { ca: pki.ca, cert: certs.cert, key: certs.key },
       stateDir,
       link: { backoffInitial: "100ms", backoffMax: "500ms" },

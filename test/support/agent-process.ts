@@ -147,3 +147,33 @@ export function readExecutions(recordFile: string): ExecutionRecord[] {
     .filter((line) => line.trim())
     .map((line) => JSON.parse(line) as ExecutionRecord);
 }
+
+/** An agent config for tests: loopback controller on `port`, fast reconnects, no detectors' files needed. */
+export function testAgentConfig(input: { ca: string; cert: string; key: string; stateDir: string; port: number; logLevel?: "debug" | "info" | "warn" | "error" }): AgentConfigInput {
+  return {
+    controller: { address: `127.0.0.1:${input.port}`, serverName: "localhost" },
+    tls: { ca: input.ca, cert: input.cert, key: input.key },
+    stateDir: input.stateDir,
+    link: { backoffInitial: "50ms", backoffMax: "300ms", keepaliveTime: "2s", keepaliveTimeout: "2s", connectTimeout: "5s" },
+    log: { level: input.logLevel ?? "warn" },
+  };
+}
+
+/** A loopback TCP port that nothing listens on right now (to start a controller there later). */
+export async function freeLoopbackPort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Polls `condition` every 20 ms until it holds; throws with `what` after `timeoutMs`. */
+export async function eventually(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,137 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { startAgent, type RunningAgent } from "../agent/agent.js";
+import { agentConfigSchema, type AgentConfig } from "../agent/config.js";
+import { parseConfig } from "../common/config.js";
+import { silentLogger } from "../common/log.js";
+import { startController, type RunningController } from "../controller/controller.js";
+import { create } from "@bufbuild/protobuf";
+import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
+import { AlertState } from "../gen/secarc/v1/alert_pb.js";
+import { createRecordingResponder, respondersFor } from "./fixtures/agent/recording-responder.js";
+import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
+import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
+import { createTestPki, type TestPki } from "./support/pki.js";
+
+/**
+ * Issue 3 acceptance 1 and 3, agent and controller in this process over
+ * real mutual TLS on loopback, each with its real SQLite file.
+ */
+describe("link delivery: agent ↔ controller", function () {
+  this.timeout(30_000);
+  let pki: TestPki;
+  let dir: string;
+  let controller: RunningController | undefined;
+  const agents: RunningAgent[] = [];
+
+  before(async () => {
+    pki = await createTestPki();
+  });
+  after(() => pki.cleanup());
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-link-delivery-"));
+  });
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) await agent.close();
+    await controller?.close();
+    controller = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function agentConfig(name: string, port: number): Promise<AgentConfig> {
+    const certs = await pki.issueAgent(name);
+    return parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), "test");
+  }
+
+  async function runAgent(config: AgentConfig, responder = createRecordingResponder()): Promise<RunningAgent> {
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(responder) });
+    agents.push(agent);
+    return agent;
+  }
+
+  async function runController(port: number): Promise<RunningController> {
+    controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port } }), logger: silentLogger() });
+    return controller;
+  }
+
+  async function stopAgent(agent: RunningAgent): Promise<void> {
+    agents.splice(agents.indexOf(agent), 1);
+    await agent.close();
+  }
+
+  it("1. delivers an alert emitted while the controller is down once it starts: exactly one stored", async () => {
+    const port = await freeLoopbackPort();
+    const agent = await runAgent(await agentConfig("delivery-1", port));
+    const alert = sshAlert();
+    agent.emit(alert);
+    expect(agent.outboxDepth()).to.equal(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(agent.isConnected()).to.equal(false);
+
+    const running = await runController(port);
+    await agent.waitConnected(10_000);
+    await eventually("the alert is acknowledged", () => agent.outboxDepth() === 0);
+    const stored = running.store.listOpenAlerts(100).filter((r) => r.agentId === "delivery-1");
+    expect(stored.map((r) => r.alertId)).to.deep.equal([alert.id]);
+    expect(stored[0]!.alert.summary).to.equal(alert.summary);
+    expect(running.onlineAgents()).to.include("delivery-1");
+  });
+
+  it("1b. a later revision emitted while the controller is down replaces the pending one", async () => {
+    const port = await freeLoopbackPort();
+    const agent = await runAgent(await agentConfig("delivery-1b", port));
+    const alert = sshAlert();
+    agent.emit(alert);
+    agent.emit(sshAlert({ id: alert.id, revision: 2, state: AlertState.RESOLVED }));
+    expect(agent.outboxDepth()).to.equal(1);
+    const running = await runController(port);
+    await eventually("the revision is acknowledged", () => agent.outboxDepth() === 0);
+    const record = running.store.getAlert(alert.id)!;
+    expect(record.alert.revision).to.equal(2);
+    expect(record.alert.state).to.equal(AlertState.RESOLVED);
+  });
+
+  it("3. delivers an action requested while the agent is offline on reconnect, executed exactly once", async () => {
+    const port = await freeLoopbackPort();
+    const running = await runController(port);
+    const config = await agentConfig("delivery-3", port);
+    const first = await runAgent(config);
+    const alert = sshAlert();
+    first.emit(alert);
+    await eventually("the alert is stored", () => first.outboxDepth() === 0);
+    await stopAgent(first);
+    await eventually("the controller sees the agent offline", () => !running.onlineAgents().includes("delivery-3"));
+
+    const outcome = running.actions.request({ agentId: "delivery-3", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
+    expect(outcome.delivered).to.equal(false);
+    const actionId = outcome.action.actionId;
+
+    const responder = createRecordingResponder();
+    const second = await runAgent(config, responder);
+    await eventually("the result is stored", () => running.store.getAction(actionId)?.resultStatus !== undefined);
+    await eventually("the result is acknowledged", () => second.outboxDepth() === 0);
+    expect(responder.executions.map((e) => [e.actionId, e.answer])).to.deep.equal([[actionId, "BLOCK_IP"]]);
+    const stored = running.store.getAction(actionId)!;
+    expect(stored.resultStatus).to.equal(ResultStatus.DONE);
+    expect(stored.detail).to.equal("recorded BLOCK_IP");
+
+    // Reconnecting again neither redelivers nor re-executes it.
+    await stopAgent(second);
+    const third = createRecordingResponder();
+    const again = await runAgent(config, third);
+    await again.waitConnected(10_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(third.executions).to.have.length(0);
+    expect(running.store.listUnfinishedActions("delivery-3")).to.have.length(0);
+  });
+
+  it("refuses to start with an agentId other than the certificate's", async () => {
+    const config = await agentConfig("delivery-id", await freeLoopbackPort());
+    let error: unknown;
+    await startAgent({ config: { ...config, agentId: "someone-else" }, logger: silentLogger(), detectors: [], responders: new Map() }).catch((err) => (error = err));
+    expect(String(error)).to.match(/differs from the certificate's identity "delivery-id"/);
+  });
+});
