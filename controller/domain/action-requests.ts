@@ -1,5 +1,9 @@
-import type { ActionOptions, ActionTarget, Answer, Operator } from "../../gen/secarc/v1/action_pb.js";
-import type { ActionRecord } from "../store/store.js";
+import { newId } from "../../common/ids.js";
+import { Answer, type ActionOptions, type ActionTarget, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import { AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import type { ActionRecord, Store } from "../store/store.js";
+import { answerNeedsTarget, deriveActionTarget } from "./action-target.js";
+import type { EventBus } from "./events.js";
 
 /** An operator's request, as the Telegram bridge (or another view) makes it. */
 export interface ActionRequest {
@@ -23,4 +27,76 @@ export type ActionRequestOutcome =
  */
 export interface ActionRequests {
   request(input: ActionRequest): ActionRequestOutcome;
+}
+
+/** Hands a stored action to the agent's live stream, if it has one. */
+export interface ActionDelivery {
+  /** True when the action was written to a live stream (and marked sent). */
+  deliver(action: ActionRecord): boolean;
+}
+
+export interface ActionRequestsDeps {
+  store: Store;
+  delivery: ActionDelivery;
+  events: EventBus;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+  /** Makes action ids. Default: UUIDv7 (common/ids.ts newId). */
+  newId?: (now: number) => string;
+}
+
+/**
+ * ActionRequests over the store: checks the request (the alert is this
+ * agent's and open, the answer is among the alert's answers and the agent's
+ * Hello.actions, the alert has no answer yet), derives the target from the
+ * alert, stores the action, and only then delivers it if the agent is online.
+ * An offline agent gets it on its next connect (the link sends every
+ * unfinished action then).
+ */
+export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
+  const { store, delivery, events } = deps;
+  const now = deps.now ?? Date.now;
+  const makeId = deps.newId ?? newId;
+
+  return {
+    request(input) {
+      const agent = store.getAgent(input.agentId);
+      if (!agent) return { ok: false, reason: "unknown_agent", detail: `agent ${input.agentId} has never connected` };
+      let alert: Alert | undefined;
+      if (input.alertId !== undefined) {
+        const record = store.getAlert(input.alertId);
+        if (!record || record.agentId !== input.agentId) {
+          return { ok: false, reason: "unknown_alert", detail: `alert ${input.alertId} of agent ${input.agentId} is not stored` };
+        }
+        const existing = store.listActionsForAlert(input.alertId)[0];
+        if (existing) return { ok: false, reason: "already_answered", detail: `alert ${input.alertId} was already answered`, existing };
+        if (record.alert.state === AlertState.RESOLVED) return { ok: false, reason: "resolved", detail: `alert ${input.alertId} is resolved` };
+        if (!record.alert.answers.includes(input.answer)) {
+          return { ok: false, reason: "unsupported", detail: `alert ${input.alertId} does not offer ${Answer[input.answer]}` };
+        }
+        alert = record.alert;
+      }
+      if (!agent.actions.includes(input.answer)) {
+        return { ok: false, reason: "unsupported", detail: `agent ${input.agentId} cannot carry out ${Answer[input.answer]}` };
+      }
+      const target = input.target ?? (alert ? deriveActionTarget(alert, input.answer) : undefined);
+      if (!target && answerNeedsTarget(input.answer)) {
+        return { ok: false, reason: "unsupported", detail: `${Answer[input.answer]} needs a target the request does not name` };
+      }
+      const at = now();
+      const action = store.createAction({
+        actionId: makeId(at),
+        agentId: input.agentId,
+        alertId: input.alertId,
+        answer: input.answer,
+        operator: input.operator,
+        requestedAt: new Date(at),
+        options: input.options,
+        target,
+      });
+      events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+      const delivered = delivery.deliver(action);
+      return { ok: true, action: store.getAction(action.actionId) ?? action, delivered };
+    },
+  };
 }

@@ -1,0 +1,85 @@
+import { z } from "zod";
+import { durationMs } from "../common/config.js";
+import { telegramConfigSchema } from "./telegram/config.js";
+
+/** Where the controller accepts agents. */
+export const controllerListenSchema = z.strictObject({
+  /** Address to listen on. Default: "0.0.0.0" (all IPv4 addresses; "::" for IPv6 as well). */
+  host: z.string().min(1).default("0.0.0.0"),
+  /** TCP port; 0 picks a free one. Default: 8443. */
+  port: z.number().int().min(0).max(65535).default(8443),
+});
+
+/** PEM files made by `secarc certs`. */
+export const controllerTlsSchema = z.strictObject({
+  /** The SecARC CA certificate agents' certificates must chain to. Required. */
+  ca: z.string().min(1),
+  /** The controller's server certificate. Required. */
+  cert: z.string().min(1),
+  /** The controller's private key (readable by the owner only). Required. */
+  key: z.string().min(1),
+  /** A PEM CRL (`secarc certs revoke`); revoked agent certificates are refused at the handshake. Default: none. */
+  crl: z.string().min(1).optional(),
+});
+
+/** The SQLite database. */
+export const controllerStoreSchema = z.strictObject({
+  /** Path of the SQLite file (created if missing). Default: "/var/lib/secarc/controller.db". */
+  path: z.string().min(1).default("/var/lib/secarc/controller.db"),
+});
+
+/** The agent link's timing and limits. */
+export const controllerLinkSchema = z.strictObject({
+  /** How often agents are asked to send a Heartbeat. Default: "10s". */
+  heartbeatInterval: durationMs().default(10_000),
+  /** How long a connection may stay quiet before the controller pings it (HTTP/2 PING). Default: "10s". */
+  pingInterval: durationMs().default(10_000),
+  /** How long an unanswered ping is awaited before the connection is closed as dead. Default: "10s". */
+  pingTimeout: durationMs().default(10_000),
+  /** Largest message accepted from an agent, in bytes; larger ones end the stream with RESOURCE_EXHAUSTED. Default: 1048576 (1 MiB). */
+  maxMessageBytes: z.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576),
+});
+
+/** Logging. */
+export const controllerLogSchema = z.strictObject({
+  /** Lowest level written: trace, debug, info, warn, error, fatal or silent. Default: "info". */
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** "json" (one object per line, for journald) or "pretty" (for a terminal). Default: "json". */
+  format: z.enum(["json", "pretty"]).default("json"),
+});
+
+/** Prometheus metrics endpoint. */
+export const controllerMetricsSchema = z.strictObject({
+  /** Where GET /metrics is served. */
+  listen: z
+    .strictObject({
+      /** Address. Default: "127.0.0.1". */
+      host: z.string().min(1).default("127.0.0.1"),
+      /** Port; 0 picks a free one. Default: 9464. */
+      port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .default({ host: "127.0.0.1", port: 9464 }),
+});
+
+/** The controller's config file. */
+export const controllerConfigSchema = z.strictObject({
+  /** Where agents connect. Default: 0.0.0.0:8443. */
+  listen: controllerListenSchema.default({ host: "0.0.0.0", port: 8443 }),
+  /** Mutual TLS material. Required. */
+  tls: controllerTlsSchema,
+  /** The SQLite store. Default: /var/lib/secarc/controller.db. */
+  store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller.db" }),
+  /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages. */
+  link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576 }),
+  /** The Telegram bridge. Default: none (alerts are stored, not shown). */
+  telegram: telegramConfigSchema.optional(),
+  /** Logging. Default: info, json. */
+  log: controllerLogSchema.default({ level: "info", format: "json" }),
+  /** Prometheus metrics. Default: none. */
+  metrics: controllerMetricsSchema.optional(),
+});
+
+/** The validated config (durations in milliseconds, defaults filled in). */
+export type ControllerConfig = z.output<typeof controllerConfigSchema>;
+/** The config as written in a file (before defaults). */
+export type ControllerConfigInput = z.input<typeof controllerConfigSchema>;

@@ -1,0 +1,132 @@
+import { readFileSync } from "node:fs";
+import { SecarcError, describeError } from "../common/errors.js";
+import { createLogger, type Logger } from "../common/log.js";
+import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
+import type { ControllerConfig } from "./config.js";
+import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
+import { createEventBus, type EventBus } from "./domain/events.js";
+import type { LinkTestHooks } from "./link/agent-stream.js";
+import { startLinkServer } from "./link/link-server.js";
+import { createSessionRegistry } from "./link/session-registry.js";
+import { createControllerMetrics } from "./metrics/metrics.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { openSqliteStore } from "./store/sqlite-store.js";
+import type { Store } from "./store/store.js";
+import { startTelegramBridge } from "./telegram/bridge.js";
+
+/** The controller software's version, sent to agents in Welcome. */
+export const CONTROLLER_VERSION = "0.1.0";
+
+export interface StartControllerOptions {
+  config: ControllerConfig;
+  /** Default: a logger built from config.log. */
+  logger?: Logger;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+  /** Start the Telegram bridge when config.telegram is set. Default: true. */
+  startTelegram?: boolean;
+  /** Test-only hooks into the link; never set in production. */
+  testHooks?: LinkTestHooks;
+}
+
+export interface RunningController {
+  /** The port agents connect to (the real one when config.listen.port is 0). */
+  port: number;
+  store: Store;
+  events: EventBus;
+  actions: ActionRequests;
+  /** Agents with a live stream now. */
+  onlineAgents(): string[];
+  /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * The controller's composition root: store, event bus, session registry,
+ * action requests, the agents' TLS endpoint, and the optional Telegram
+ * bridge and metrics endpoint, started in that order and stopped in reverse.
+ */
+export async function startController(options: StartControllerOptions): Promise<RunningController> {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "controller" });
+
+  const tls = loadTlsMaterial(config.tls);
+  let crl: Buffer | undefined;
+  if (config.tls.crl) {
+    try {
+      crl = readFileSync(config.tls.crl);
+    } catch (err) {
+      throw new SecarcError("tls_invalid", `cannot read the CRL ${config.tls.crl}: ${describeError(err)}`, { cause: err });
+    }
+  }
+  logCertificateExpiry(logger, "controller", tls.cert, now());
+
+  const store = openSqliteStore(config.store.path);
+  const events = createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
+  const registry = createSessionRegistry();
+  const actions = createActionRequests({ store, delivery: registry, events, now });
+  const stops: Array<() => Promise<void> | void> = [() => store.close()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err: describeError(err) }, "error while stopping the controller");
+      }
+    }
+    stops.length = 0;
+  };
+
+  try {
+    // Agents seen online by a previous run whose stream ended with the process.
+    for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
+
+    const link = await startLinkServer({
+      host: config.listen.host,
+      port: config.listen.port,
+      tls: { ...tls, ...(crl ? { crl } : {}) },
+      store,
+      registry,
+      events,
+      logger,
+      now,
+      heartbeatIntervalMs: config.link.heartbeatInterval,
+      pingIntervalMs: config.link.pingInterval,
+      pingTimeoutMs: config.link.pingTimeout,
+      maxMessageBytes: config.link.maxMessageBytes,
+      controllerVersion: CONTROLLER_VERSION,
+      ...(options.testHooks ? { hooks: options.testHooks } : {}),
+    });
+    stops.push(() => link.close());
+
+    if (config.metrics) {
+      const metrics = createControllerMetrics({ events, store });
+      stops.push(() => metrics.close());
+      const server = await startMetricsServer({ registry: metrics.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
+      stops.push(() => server.close());
+      logger.info({ host: config.metrics.listen.host, port: server.port }, "metrics served");
+    }
+
+    if (config.telegram && (options.startTelegram ?? true)) {
+      const bridge = await startTelegramBridge({ config: config.telegram, store, events, actions, logger: logger.child({ component: "telegram" }), now });
+      stops.push(() => bridge.stop());
+    }
+
+    let closing: Promise<void> | undefined;
+    return {
+      port: link.port,
+      store,
+      events,
+      actions,
+      onlineAgents: () => registry.agentIds(),
+      close() {
+        closing ??= stopAll().then(() => logger.info("controller stopped"));
+        return closing;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,251 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { describeError, isSecarcError } from "../../common/errors.js";
+import { newId } from "../../common/ids.js";
+import type { Logger } from "../../common/log.js";
+import { ResponseActionSchema } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
+import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, type Hello } from "../../gen/secarc/v1/agent_service_pb.js";
+import type { EventBus } from "../domain/events.js";
+import type { ActionRecord, Store } from "../store/store.js";
+import { createMessageChannel } from "./message-channel.js";
+import type { LiveSession, SessionRegistry } from "./session-registry.js";
+import type { WriteBatcher } from "./write-batcher.js";
+
+/** What the TLS layer knows about the peer of a stream, set by the server through contextValues. */
+export interface PeerInfo {
+  /** The verified client certificate's identity (common name), if any. */
+  identity: string | undefined;
+  /** The remote address, for logs. */
+  remote: string;
+}
+
+export const peerKey = createContextKey<PeerInfo>({ identity: undefined, remote: "unknown" }, { description: "secarc peer" });
+
+/** Test-only hooks; never set in production. */
+export interface LinkTestHooks {
+  /** Runs after an alert's commit and before its AlertAck is queued (a test kills the process here). */
+  afterAlertStored?: (alertId: string) => void;
+}
+
+export interface AgentStreamDeps {
+  store: Store;
+  registry: SessionRegistry;
+  events: EventBus;
+  batcher: WriteBatcher;
+  logger: Logger;
+  now: () => number;
+  /** Told to agents in Welcome. */
+  heartbeatIntervalMs: number;
+  /** Told to agents in Welcome; enforced by the adapter's readMaxBytes. */
+  maxMessageBytes: number;
+  controllerVersion: string;
+  hooks?: LinkTestHooks;
+  /** Tracks running handlers so that shutdown can wait for them. */
+  onHandlerStart?: (done: Promise<void>) => void;
+}
+
+/** Unacknowledged writes one stream may have in flight before its reader waits. */
+const MAX_IN_FLIGHT = 1_024;
+
+export function toResponseAction(action: ActionRecord) {
+  return create(ResponseActionSchema, {
+    actionId: action.actionId,
+    alertId: action.alertId ?? "",
+    answer: action.answer,
+    requestedBy: action.operator,
+    requestedAt: timestampFromMs(action.requestedAt.getTime()),
+    ...(action.options ? { options: action.options } : {}),
+    ...(action.target ? { target: action.target } : {}),
+  });
+}
+
+/**
+ * The AgentService.Connect handler. One call is one stream: Hello first
+ * (checked against the certificate identity), then alerts, results and
+ * heartbeats from the agent; Welcome, acks and actions to it. Every ack is
+ * queued only after the write it confirms has committed.
+ */
+export function createAgentStreamHandler(deps: AgentStreamDeps) {
+  const { store, registry, events, batcher, logger, now } = deps;
+
+  return function connect(requests: AsyncIterable<AgentMessage>, ctx: HandlerContext): AsyncIterable<ControllerMessage> {
+    const peer = ctx.values.get(peerKey);
+    const out = createMessageChannel<ControllerMessage>();
+    const sessionId = newId(now());
+    const log = logger.child({ sessionId, remote: peer.remote, identity: peer.identity });
+    let session: LiveSession | undefined;
+    let inFlight = 0;
+    let lastWrite: Promise<unknown> = Promise.resolve();
+    let lastSeenWritten = 0;
+
+    const refuse = (code: Code, reason: string): never => {
+      log.warn({ reason, status: Code[code] }, `stream refused: ${reason}`);
+      throw new ConnectError(reason, code);
+    };
+    const send = (payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]) => out.push(create(ControllerMessageSchema, { payload }));
+
+    const sendAction = (action: ActionRecord): boolean => {
+      if (!send({ case: "responseAction", value: toResponseAction(action) })) return false;
+      if (action.state === "pending") {
+        store.markActionSent(action.actionId, new Date(now()));
+        events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+      }
+      log.info({ actionId: action.actionId, alertId: action.alertId, answer: action.answer }, "action sent");
+      return true;
+    };
+
+    const track = <T>(write: () => T, then: (value: T) => void): void => {
+      inFlight += 1;
+      lastWrite = batcher.run(write).then(
+        (value) => {
+          inFlight -= 1;
+          then(value);
+        },
+        (err: unknown) => {
+          inFlight -= 1;
+          if (isSecarcError(err, "refused")) out.close(new ConnectError(describeError(err), Code.PermissionDenied));
+          else out.close(new ConnectError(`store write failed: ${describeError(err)}`, Code.Unavailable));
+          log.error({ err: describeError(err) }, "store write failed; ending the stream");
+        },
+      );
+    };
+
+    const accept = (hello: Hello): void => {
+      if (!peer.identity) refuse(Code.Unauthenticated, "no verified client certificate identity");
+      if (hello.agentId !== peer.identity) refuse(Code.PermissionDenied, `Hello claims agent id "${hello.agentId}" but the certificate is for "${peer.identity}"`);
+      const agentId = hello.agentId;
+      const at = new Date(now());
+      store.agentConnected({ agentId, version: hello.agentVersion, hostname: hello.hostname, addresses: hello.addresses, actions: hello.actions, detectors: hello.detectors, at });
+      lastSeenWritten = at.getTime();
+      const live: LiveSession = {
+        agentId,
+        sessionId,
+        sendAction,
+        end(error) {
+          out.close(error);
+        },
+      };
+      const replaced = registry.attach(live);
+      session = live;
+      if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
+      send({
+        case: "welcome",
+        value: {
+          controllerVersion: deps.controllerVersion,
+          serverTime: timestampFromMs(at.getTime()),
+          heartbeatInterval: durationFromMs(deps.heartbeatIntervalMs),
+          maxMessageBytes: deps.maxMessageBytes,
+          sessionId,
+        },
+      });
+      events.publish({ type: "agent", agentId, online: true });
+      log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
+      // Actions whose results the agent says it holds are not resent now: the
+      // results follow on this stream. Should they not arrive, the action is
+      // still unfinished in the store and is resent on the next connect.
+      const finished = new Set(hello.finishedActionIds);
+      for (const action of store.listUnfinishedActions(agentId)) {
+        if (!finished.has(action.actionId)) sendAction(action);
+      }
+    };
+
+    const handle = (message: AgentMessage, agentId: string): void => {
+      const at = new Date(now());
+      if (at.getTime() - lastSeenWritten >= deps.heartbeatIntervalMs / 2) {
+        lastSeenWritten = at.getTime();
+        track(() => store.agentSeen(agentId, at), () => {});
+      }
+      switch (message.payload.case) {
+        case "alert": {
+          const alert = message.payload.value;
+          if (!alert.id || alert.kind === AlertKind.UNSPECIFIED) refuse(Code.InvalidArgument, "an alert without id or kind");
+          track(
+            () => store.upsertAlert(agentId, alert, at),
+            (stored) => {
+              deps.hooks?.afterAlertStored?.(alert.id);
+              if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: stored.outcome });
+              send({ case: "alertAck", value: { alertId: alert.id, revision: alert.revision } });
+            },
+          );
+          return;
+        }
+        case "actionResult": {
+          const result = message.payload.value;
+          track(
+            () => store.recordResult(agentId, result, at),
+            (recorded) => {
+              if (recorded) {
+                const action = store.getAction(result.actionId);
+                events.publish({ type: "action", actionId: result.actionId, alertId: action?.alertId, agentId });
+                log.info({ actionId: result.actionId, status: result.status }, "action result recorded");
+              }
+              send({ case: "resultAck", value: { actionId: result.actionId } });
+            },
+          );
+          return;
+        }
+        case "heartbeat":
+          return;
+        case "hello":
+          refuse(Code.InvalidArgument, "a second Hello on the same stream");
+          return;
+        default:
+          refuse(Code.InvalidArgument, "a message without payload");
+      }
+    };
+
+    const read = async (): Promise<void> => {
+      try {
+        for await (const message of requests) {
+          if (out.closed) break;
+          if (!session) {
+            if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
+            else accept(message.payload.value);
+            continue;
+          }
+          handle(message, session.agentId);
+          if (inFlight >= MAX_IN_FLIGHT) await lastWrite;
+        }
+        out.close();
+      } catch (err) {
+        const error = ConnectError.from(err);
+        if (error.code === Code.ResourceExhausted) log.warn({ reason: error.rawMessage, status: "RESOURCE_EXHAUSTED" }, `stream refused: ${error.rawMessage}`);
+        else if (!(err instanceof ConnectError) || (error.code !== Code.Canceled && error.code !== Code.Aborted)) log.debug({ err: error.message }, "stream read ended");
+        out.close(error);
+      }
+    };
+
+    const finish = async (): Promise<void> => {
+      await lastWrite.catch(() => {});
+      if (session && registry.detach(session)) {
+        const at = new Date(now());
+        try {
+          store.agentDisconnected(session.agentId, at);
+          events.publish({ type: "agent", agentId: session.agentId, online: false });
+        } catch (err) {
+          log.error({ err: describeError(err) }, "could not record the agent offline");
+        }
+        log.info({ agentId: session.agentId }, "agent disconnected");
+      }
+    };
+
+    async function* stream(): AsyncGenerator<ControllerMessage> {
+      let resolveDone!: () => void;
+      deps.onHandlerStart?.(new Promise<void>((resolve) => (resolveDone = resolve)));
+      const onAbort = () => out.close(new ConnectError("stream ended", Code.Canceled));
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      void read();
+      try {
+        yield* out;
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
+        out.close();
+        await finish();
+        resolveDone();
+      }
+    }
+    return stream();
+  };
+}

@@ -1,0 +1,178 @@
+import http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import { certificateIdentity } from "../../common/tls.js";
+import { AgentService } from "../../gen/secarc/v1/agent_service_pb.js";
+import type { EventBus } from "../domain/events.js";
+import type { Store } from "../store/store.js";
+import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo } from "./agent-stream.js";
+import { createPeerPinger } from "./peer-pinger.js";
+import type { SessionRegistry } from "./session-registry.js";
+import { createWriteBatcher } from "./write-batcher.js";
+
+export interface LinkServerOptions {
+  host: string;
+  /** 0 picks a free port; the real one is in LinkServer.port. */
+  port: number;
+  /** PEM: the SecARC CA, the controller's certificate and key, and optionally a CRL. */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer; crl?: Buffer };
+  store: Store & { transaction?: <T>(fn: () => T) => T };
+  registry: SessionRegistry;
+  events: EventBus;
+  logger: Logger;
+  now: () => number;
+  heartbeatIntervalMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  maxMessageBytes: number;
+  controllerVersion: string;
+  hooks?: LinkTestHooks;
+}
+
+export interface LinkServer {
+  port: number;
+  /** Live HTTP/2 connections (not streams). */
+  connectionCount(): number;
+  /** Ends every stream with UNAVAILABLE, closes every connection, waits for pending writes. */
+  close(): Promise<void>;
+}
+
+/**
+ * The agents' endpoint: AgentService.Connect over HTTP/2 with mutual TLS.
+ * A client without a certificate, or with one that does not chain to the CA
+ * (or is expired or revoked), fails the handshake; the reason is logged from
+ * `tlsClientError`. Every connection is pinged to find dead peers, and
+ * tracked so that shutdown can close it.
+ */
+export async function startLinkServer(options: LinkServerOptions): Promise<LinkServer> {
+  const { logger, registry } = options;
+  const log = logger.child({ component: "link" });
+  const batcher = createWriteBatcher(options.store.transaction ? { transaction: options.store.transaction } : {});
+  const handlers = new Set<Promise<void>>();
+  const identities = new WeakMap<object, string | undefined>();
+
+  const peerOf = (socket: TLSSocket): PeerInfo => {
+    const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    if (!identities.has(socket)) {
+      let identity: string | undefined;
+      try {
+        const raw = socket.authorized ? socket.getPeerCertificate()?.raw : undefined;
+        identity = raw ? certificateIdentity(raw) : undefined;
+      } catch {
+        identity = undefined;
+      }
+      identities.set(socket, identity);
+    }
+    return { identity: identities.get(socket), remote };
+  };
+
+  const connect = createAgentStreamHandler({
+    store: options.store,
+    registry,
+    events: options.events,
+    batcher,
+    logger: log,
+    now: options.now,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    maxMessageBytes: options.maxMessageBytes,
+    controllerVersion: options.controllerVersion,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    onHandlerStart(done) {
+      handlers.add(done);
+      void done.then(() => handlers.delete(done));
+    },
+  });
+
+  const adapter = connectNodeAdapter({
+    grpc: true,
+    connect: false,
+    grpcWeb: false,
+    readMaxBytes: options.maxMessageBytes,
+    routes: (router) => router.service(AgentService, { connect }),
+    contextValues: (req) => {
+      // The compatibility request's socket proxies the connection's TLS socket.
+      const socket = (req as http2.Http2ServerRequest).stream.session?.socket as TLSSocket | undefined;
+      const values = createContextValues();
+      if (socket) values.set(peerKey, peerOf(socket));
+      return values;
+    },
+  });
+
+  const server = http2.createSecureServer(
+    {
+      key: options.tls.key,
+      cert: options.tls.cert,
+      ca: options.tls.ca,
+      ...(options.tls.crl ? { crl: options.tls.crl } : {}),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+      allowHTTP1: false,
+    },
+    adapter,
+  );
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const pinger = createPeerPinger({
+    intervalMs: options.pingIntervalMs,
+    timeoutMs: options.pingTimeoutMs,
+    now: options.now,
+    onDead(session) {
+      const socket = session.socket as TLSSocket | undefined;
+      log.warn({ remote: socket ? `${socket.remoteAddress}:${socket.remotePort}` : "?", identity: socket ? peerOf(socket).identity : undefined, reason: `no HTTP/2 ping answer within ${options.pingTimeoutMs} ms` }, "closing a dead connection");
+      session.destroy();
+    },
+  });
+  server.on("session", (session) => {
+    sessions.add(session);
+    pinger.add(session);
+    session.on("close", () => {
+      sessions.delete(session);
+      pinger.remove(session);
+    });
+    session.on("error", (err) => log.debug({ err: describeError(err) }, "connection error"));
+  });
+  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    log.warn({ remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, reason: describeError(err), code: err.code }, `TLS handshake refused: ${describeError(err)}`);
+  });
+  server.on("sessionError", (err) => log.debug({ err: describeError(err) }, "session error"));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log.error({ err: describeError(err) }, "link server error"));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  log.info({ host: options.host, port }, "listening for agents");
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    connectionCount: () => sessions.size,
+    close() {
+      closing ??= (async () => {
+        pinger.stop();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        registry.endAll(new ConnectError("the controller is shutting down", Code.Unavailable));
+        for (const session of sessions) session.close();
+        const grace = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, 2_000);
+        grace.unref();
+        await closed;
+        clearTimeout(grace);
+        await Promise.allSettled([...handlers]);
+        await batcher.flush();
+      })();
+      return closing;
+    },
+  };
+}
