@@ -1,0 +1,159 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { expect } from "chai";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CHAT = 1001;
+const OPERATOR = { id: 77, username: "op" };
+
+/**
+ * A controller-side process: the SQLite store and the Telegram bridge, driven
+ * by lines on stdin, reporting on stdout. It can be SIGKILLed at any point.
+ *   raise <id> <publish:0|1> <kill:0|1>  store an SSH-login alert (and tell the bridge; and die right after)
+ *   exit                                 stop cleanly
+ * It prints "ready", "stored <id>" and "delivered <alertId> <answer>".
+ */
+const CHILD = `
+import { writeSync } from "node:fs";
+import { createInterface } from "node:readline";
+const root = ${JSON.stringify(ROOT)};
+const { openSqliteStore } = await import(root + "controller/store/sqlite-store.js");
+const { createEventBus } = await import(root + "controller/domain/events.js");
+const { startTelegramBridge } = await import(root + "controller/telegram/bridge.js");
+const { telegramConfigSchema } = await import(root + "controller/telegram/config.js");
+const { ALL_ANSWERS, sampleAlert } = await import(root + "controller/telegram/alert-fixtures.js");
+const { silentLogger } = await import(root + "common/log.js");
+const { newId } = await import(root + "common/ids.js");
+const say = (line) => writeSync(1, line + "\\n");
+const store = openSqliteStore(process.env.DB_PATH);
+const events = createEventBus();
+store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+const actions = {
+  request(input) {
+    if (store.listActionsForAlert(input.alertId).length > 0) return { ok: false, reason: "already_answered", detail: "", existing: store.listActionsForAlert(input.alertId)[0] };
+    const action = store.createAction({ actionId: newId(), agentId: input.agentId, alertId: input.alertId, answer: input.answer, operator: input.operator, requestedAt: new Date(), options: input.options, target: input.target });
+    store.markActionSent(action.actionId, new Date());
+    events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+    say("delivered " + input.alertId + " " + input.answer);
+    return { ok: true, action: store.getAction(action.actionId), delivered: true };
+  },
+};
+const config = telegramConfigSchema.parse({ token: process.env.BOT_TOKEN, apiRoot: process.env.API_ROOT, chats: [{ id: ${CHAT} }], allowedUsers: [${OPERATOR.id}], pace: { perChat: "50ms" } });
+const bridge = await startTelegramBridge({ config, store, events, actions, logger: silentLogger() });
+say("ready");
+for await (const line of createInterface({ input: process.stdin })) {
+  const [command, id, publish, kill] = line.split(" ");
+  if (command === "raise") {
+    const alert = sampleAlert(1, { id });
+    alert.subject.value.user = "user-" + id.slice(-4);
+    const { outcome } = store.upsertAlert("web-1", alert, new Date());
+    if (publish === "1") events.publish({ type: "alert", alertId: id, agentId: "web-1", outcome });
+    say("stored " + id);
+    if (kill === "1") process.kill(process.pid, "SIGKILL");
+  }
+  if (command === "exit") {
+    await bridge.stop();
+    store.close();
+    process.exit(0);
+  }
+}
+`;
+
+interface ControllerChild {
+  process: ChildProcess;
+  lines: string[];
+  waitLine(prefix: string, timeoutMs?: number): Promise<string>;
+  send(line: string): void;
+  exited: Promise<NodeJS.Signals | number | null>;
+}
+
+function startChild(env: Record<string, string>): ControllerChild {
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", CHILD], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    lines.push(line);
+    for (const wake of [...waiters]) wake();
+  });
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+  return {
+    process: child,
+    lines,
+    send: (line) => child.stdin!.write(`${line}\n`),
+    exited,
+    waitLine(prefix, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find((l) => l.startsWith(prefix));
+          if (found) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(found);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no line "${prefix}" within ${timeoutMs} ms; got ${JSON.stringify(lines)}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+function messagesAbout(api: FakeBotApi, id: string): FakeMessage[] {
+  return api.messagesIn(CHAT).filter((m) => m.text.includes(`user-${id.slice(-4)}`));
+}
+
+describe("telegram bridge across a controller SIGKILL", function () {
+  this.timeout(60_000);
+  let api: FakeBotApi;
+  let children: ControllerChild[] = [];
+  afterEach(async () => {
+    for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill("SIGKILL");
+    await Promise.all(children.map((c) => c.exited));
+    children = [];
+    await api?.stop();
+  });
+
+  it("exactly one message per alert after a restart, and earlier buttons still work", async () => {
+    api = createFakeBotApi();
+    await api.start();
+    const env = { DB_PATH: join(mkdtempSync(join(tmpdir(), "secarc-telegram-kill-")), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
+    const first = startChild(env);
+    children.push(first);
+    await first.waitLine("ready");
+    const shown = "0195a1b2-0000-7000-8000-00000000aaaa";
+    first.send(`raise ${shown} 1 0`);
+    const shownMessage = await api.waitFor(() => messagesAbout(api, shown)[0], 10_000);
+    // Stored, then killed before the bridge heard of it.
+    const unheard = "0195a1b2-0000-7000-8000-00000000bbbb";
+    first.send(`raise ${unheard} 0 0`);
+    await first.waitLine(`stored ${unheard}`);
+    // Stored and queued, then killed before the message went out.
+    const queued = "0195a1b2-0000-7000-8000-00000000cccc";
+    first.send(`raise ${queued} 1 1`);
+    expect(await first.exited).to.equal("SIGKILL");
+    expect(messagesAbout(api, queued)).to.have.length(0);
+
+    const second = startChild(env);
+    children.push(second);
+    await second.waitLine("ready");
+    await api.waitFor(() => messagesAbout(api, unheard).length === 1 && messagesAbout(api, queued).length === 1, 10_000);
+    // A button of a message sent by the killed process works in the new one.
+    const block = shownMessage.replyMarkup!.inline_keyboard.flat().find((b) => b.text === "Block IP")!;
+    api.tapButton(CHAT, shownMessage.messageId, block.callback_data!, OPERATOR);
+    expect(await second.waitLine(`delivered ${shown}`)).to.equal(`delivered ${shown} 4`);
+    await api.waitFor(() => shownMessage.text.includes("Block IP chosen by @op"), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const id of [shown, unheard, queued]) expect(messagesAbout(api, id), id).to.have.length(1);
+    second.send("exit");
+    expect(await second.exited).to.equal(0);
+  });
+});
