@@ -1,0 +1,95 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { ControllerConfigInput } from "../../controller/config.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, "..", "..");
+const MAIN = join(here, "controller-process-main.ts");
+
+export interface ControllerProcessOptions {
+  /** The controller config as it would be written in a file (durations as "10s" or seconds). */
+  config: ControllerConfigInput;
+  /**
+   * Extra environment. SECARC_TEST_CRASH_AFTER_STORE=1 makes the controller
+   * SIGKILL itself after storing the first alert and before acking it.
+   */
+  env?: Record<string, string>;
+  /** How long to wait for the port line. Default: 20 s. */
+  startTimeoutMs?: number;
+  /** Copy the child's stderr (its log) to this process's stderr. Default: false. */
+  echoLog?: boolean;
+}
+
+export interface ControllerProcess {
+  port: number;
+  pid: number;
+  /** Sends a signal to the process (default SIGTERM, a clean stop). */
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  stopped: Promise<number | null>;
+  /** The child's stderr lines (its log) so far. */
+  log: string[];
+}
+
+/**
+ * Starts a controller in a child process (`node --import tsx`) from a JSON
+ * config file, and resolves once it listens. For tests that need to kill
+ * the controller for real (SIGKILL between store and ack, restarts).
+ */
+export async function startControllerProcess(options: ControllerProcessOptions): Promise<ControllerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "secarc-controller-process-"));
+  const configPath = join(dir, "controller.json");
+  writeFileSync(configPath, JSON.stringify(options.config));
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, configPath], {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log: string[] = [];
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    log.push(line);
+    if (options.echoLog) process.stderr.write(`${line}\n`);
+  });
+  const stopped = new Promise<number | null>((resolveExit) => {
+    child.once("exit", (code) => {
+      rmSync(dir, { recursive: true, force: true });
+      resolveExit(code);
+    });
+  });
+
+  const started = await new Promise<{ port: number; pid: number }>((resolveStart, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`controller process did not start within ${options.startTimeoutMs ?? 20_000} ms:\n${log.join("\n")}`));
+    }, options.startTimeoutMs ?? 20_000);
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      try {
+        const parsed = JSON.parse(line) as { port: number; pid: number };
+        if (typeof parsed.port === "number") {
+          clearTimeout(timer);
+          resolveStart(parsed);
+        }
+      } catch {
+        // not the port line
+      }
+    });
+    void stopped.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`controller process exited (${code}) before listening:\n${log.join("\n")}`));
+    });
+  });
+
+  return {
+    port: started.port,
+    pid: started.pid,
+    kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    stopped,
+    log,
+  };
+}
