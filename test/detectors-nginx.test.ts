@@ -1,16 +1,14 @@
 // System test (acceptance 2): real nginx (Debian package) serving in a
-// network namespace, clients in a second namespace; the nginx-404 detector
-// follows nginx's real access log.
+// network namespace, clients in a second namespace; a real agent (detectors
+// from its config) follows nginx's real access log and sends its alerts over
+// mutual TLS to a real controller, whose store the test reads.
 import { expect } from "chai";
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../common/log.js";
-import { AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
-import { detectorsConfigSchema } from "../agent/detectors/config.js";
-import type { Detector } from "../agent/detectors/detector.js";
-import { createDetectors } from "../agent/detectors/registry.js";
+import { AlertKind, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { startLinkedAgent, type LinkedAgent } from "./support/detectors-link.js";
 import { createNetnsPair, stopChild, waitFor, type NetnsPair } from "./support/detectors-netns.js";
 
 function nginxConf(dir: string, listen: string): string {
@@ -39,9 +37,9 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
   this.timeout(60_000);
   let pair: NetnsPair | undefined;
   let nginx: ChildProcess | undefined;
-  let detector: Detector | undefined;
+  let linked: LinkedAgent | undefined;
   let dir: string;
-  const alerts: Alert[] = [];
+  const stored = (): Alert[] => linked!.stored(AlertKind.HTTP_404_BURST).map((r) => r.alert);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-nginx-sys-"));
@@ -62,18 +60,16 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
       "nginx to answer",
       10_000,
     );
-    const config = detectorsConfigSchema.parse({
+    linked = await startLinkedAgent({
       sshSession: { enabled: false },
       sshBruteForce: { enabled: false },
       cpuSustained: { enabled: false },
       nginx404: { accessLog: join(dir, "access.log") },
     });
-    [detector] = createDetectors(config, { logger: silentLogger(), now: Date.now });
-    await detector!.start({ emit: (a) => alerts.push(a), onFailure: (e) => alerts.push(e as Alert), logger: silentLogger(), now: Date.now });
   });
 
   after(async () => {
-    await detector?.stop();
+    await linked?.close();
     await stopChild(nginx, "SIGQUIT");
     await pair?.remove();
     rmSync(dir, { recursive: true, force: true });
@@ -94,18 +90,21 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
     expect(codes).to.deep.equal(Array(10).fill("404"));
     // give the follower time to read them (it reads on file events, and polls every second)
     await new Promise((r) => setTimeout(r, 1500));
-    expect(alerts).to.deep.equal([]);
+    expect(stored()).to.deep.equal([]);
   });
 
-  it("60 missing pages from another client raise one critical alert for that client's address", async () => {
+  it("60 missing pages from another client: one critical alert for that client's address reaches the controller", async () => {
     const codes = await missing(pair!.clientIp, 60);
     expect(codes).to.deep.equal(Array(60).fill("404"));
-    await waitFor(() => alerts.some((a) => a.severity === Severity.CRITICAL), "a critical alert", 5000);
+    await waitFor(() => stored().some((a) => a.severity === Severity.CRITICAL), "a critical alert in the controller's store", 5000);
     await new Promise((r) => setTimeout(r, 500));
-    expect(new Set(alerts.map((a) => a.id)).size).to.equal(1);
-    expect(alerts.map((a) => ipOf(a))).to.deep.equal([pair!.clientIp, pair!.clientIp]);
-    expect(alerts.map((a) => `${Severity[a.severity]}/${AlertState[a.state]}#${a.revision}`)).to.deep.equal(["WARNING/OPEN#1", "CRITICAL/OPEN#2"]);
-    const subject = alerts[1]!.subject.case === "httpErrors" ? alerts[1]!.subject.value : undefined;
+    const alerts = stored();
+    expect(alerts).to.have.length(1);
+    expect(ipOf(alerts[0]!)).to.equal(pair!.clientIp);
+    // the same alert, escalated: revision 2 is the critical one
+    expect(`${Severity[alerts[0]!.severity]}/${AlertState[alerts[0]!.state]}#${alerts[0]!.revision}`).to.equal("CRITICAL/OPEN#2");
+    expect(linked!.agent.outboxDepth()).to.equal(0);
+    const subject = alerts[0]!.subject.case === "httpErrors" ? alerts[0]!.subject.value : undefined;
     expect(subject?.count).to.equal(50);
     expect(subject?.recentPaths.at(-1)).to.equal(`/missing/${pair!.clientIp}/49.php`);
   });

@@ -1,28 +1,24 @@
 // System test (acceptance 3): real sshd (Debian openssh-server) in a network
 // namespace, logging to a file with `sshd -E` (no syslog here); clients in
-// a second namespace. The ssh-session and ssh-brute-force detectors follow
-// that file; sshd -E lines carry no PID, so the session's sshd is found
-// through /proc by its connection.
+// a second namespace. A real agent runs the ssh-session and ssh-brute-force
+// detectors on that file and sends their alerts over mutual TLS to a real
+// controller, whose store the test reads. sshd -E lines carry no PID, so the
+// agent finds the session's sshd through /proc by its connection.
 import { expect } from "chai";
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../common/log.js";
-import { AlertKind, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
-import { detectorsConfigSchema } from "../agent/detectors/config.js";
-import type { Detector } from "../agent/detectors/detector.js";
-import { createDetectors } from "../agent/detectors/registry.js";
+import { AlertKind, AlertState, Severity } from "../gen/secarc/v1/alert_pb.js";
+import { startLinkedAgent, type LinkedAgent } from "./support/detectors-link.js";
 import { createNetnsPair, run, stopChild, waitFor, type NetnsPair } from "./support/detectors-netns.js";
 
 describe("SSH detectors against real sshd in a network namespace", function () {
   this.timeout(90_000);
   let pair: NetnsPair | undefined;
   let sshd: ChildProcess | undefined;
-  let detectors: Detector[] = [];
+  let linked: LinkedAgent | undefined;
   let dir: string;
-  const alerts: { alert: Alert; at: number }[] = [];
-  const failures: unknown[] = [];
 
   const clientSsh = (extra: string[]) => [
     "-F",
@@ -89,26 +85,22 @@ describe("SSH detectors against real sshd in a network namespace", function () {
       15_000,
     );
     // Start following only now: the probe login above is history.
-    const config = detectorsConfigSchema.parse({
+    linked = await startLinkedAgent({
       sshSession: { source: "file", authLog: log },
       sshBruteForce: { source: "file", authLog: log },
       cpuSustained: { enabled: false },
       nginx404: { enabled: false },
     });
-    detectors = createDetectors(config, { logger: silentLogger(), now: Date.now });
-    for (const d of detectors) {
-      await d.start({ emit: (alert) => alerts.push({ alert, at: Date.now() }), onFailure: (e) => failures.push(e), logger: silentLogger(), now: Date.now });
-    }
   });
 
   after(async () => {
-    for (const d of detectors) await d.stop();
+    await linked?.close();
     await stopChild(sshd);
     await pair?.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a key-based login raises an SSH session alert with the right user, address, port and PID within 1 s", async () => {
+  it("a key-based login: an SSH session alert with the right user, address, port and PID is in the controller's store within 1 s", async () => {
     const p = pair!;
     const child = p.spawn(
       p.client,
@@ -126,9 +118,10 @@ describe("SSH detectors against real sshd in a network namespace", function () {
       await waitFor(() => output.includes("\n"), "the remote command's output", 15_000);
       // "$SSH_CONNECTION $PPID" = "client_ip client_port server_ip server_port sshd_pid"
       const [clientIp, clientPort, , , sshdPid] = output.trim().split(" ");
-      await waitFor(() => alerts.some((a) => a.alert.kind === AlertKind.SSH_SESSION), "the session alert", 3000);
-      const { alert, at } = alerts.find((a) => a.alert.kind === AlertKind.SSH_SESSION)!;
-      expect(at - loggedInAt).to.be.below(1000);
+      await waitFor(() => linked!.stored(AlertKind.SSH_SESSION).length > 0, "the session alert in the controller's store", 3000);
+      const storedAt = Date.now();
+      expect(storedAt - loggedInAt).to.be.below(1000);
+      const { alert } = linked!.stored(AlertKind.SSH_SESSION)[0]!;
       expect(alert.severity).to.equal(Severity.INFO);
       expect(alert.state).to.equal(AlertState.OPEN);
       const s = alert.subject.case === "sshSession" ? alert.subject.value : undefined;
@@ -136,13 +129,15 @@ describe("SSH detectors against real sshd in a network namespace", function () {
       expect(clientIp).to.equal(p.clientIp);
       // the session ends: the same alert is resolved
       await waitFor(() => child.exitCode !== null, "the ssh client to finish", 10_000);
-      await waitFor(() => alerts.some((a) => a.alert.id === alert.id && a.alert.state === AlertState.RESOLVED), "the resolution", 3000);
+      await waitFor(() => linked!.stored(AlertKind.SSH_SESSION)[0]!.alert.state === AlertState.RESOLVED, "the resolution in the store", 3000);
+      expect(linked!.stored(AlertKind.SSH_SESSION)).to.have.length(1);
+      expect(linked!.stored(AlertKind.SSH_SESSION)[0]!.alert.revision).to.equal(2);
     } finally {
       await stopChild(child);
     }
   });
 
-  it("25 failed password attempts raise a brute-force alert for the client's address", async () => {
+  it("25 failed password attempts: a brute-force alert for the client's address reaches the controller", async () => {
     const p = pair!;
     // 5 connections × 5 password prompts, answered wrongly by an askpass script.
     const attempts = Array.from({ length: 5 }, () =>
@@ -165,17 +160,15 @@ describe("SSH detectors against real sshd in a network namespace", function () {
     expect(await Promise.all(attempts)).to.deep.equal(Array(5).fill("refused"));
     const failedLines = readFileSync(join(dir, "sshd.log"), "utf8").split("\n").filter((l) => l.startsWith("Failed password for root from "));
     expect(failedLines).to.have.length(25);
-    await waitFor(() => alerts.some((a) => a.alert.kind === AlertKind.SSH_BRUTE_FORCE && a.alert.severity === Severity.CRITICAL), "a critical brute-force alert", 5000);
-    const brute = alerts.filter((a) => a.alert.kind === AlertKind.SSH_BRUTE_FORCE).map((a) => a.alert);
-    expect(new Set(brute.map((a) => a.id)).size).to.equal(1);
-    expect(brute.map((a) => Severity[a.severity])).to.deep.equal(["WARNING", "CRITICAL"]);
-    const s = brute[1]!.subject.case === "sshFailures" ? brute[1]!.subject.value : undefined;
+    const critical = () => linked!.stored(AlertKind.SSH_BRUTE_FORCE).some((r) => r.alert.severity === Severity.CRITICAL);
+    await waitFor(critical, "a critical brute-force alert in the controller's store", 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    const brute = linked!.stored(AlertKind.SSH_BRUTE_FORCE).map((r) => r.alert);
+    expect(brute).to.have.length(1); // one alert per address per burst, escalated in place
+    expect(`${Severity[brute[0]!.severity]}/${AlertState[brute[0]!.state]}#${brute[0]!.revision}`).to.equal("CRITICAL/OPEN#2");
+    const s = brute[0]!.subject.case === "sshFailures" ? brute[0]!.subject.value : undefined;
     expect(s?.sourceIp).to.equal(p.clientIp);
     expect(s?.count).to.equal(20);
     expect(s?.usernames).to.deep.equal(["root"]);
-    await new Promise((r) => setTimeout(r, 300));
-    const last = alerts.filter((a) => a.alert.kind === AlertKind.SSH_BRUTE_FORCE).length;
-    expect(last).to.equal(2); // no repeat while the burst goes on
-    expect(failures).to.deep.equal([]);
   });
 });
