@@ -1,9 +1,10 @@
 import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCrl } from "../cli/certs/crl.js";
-import { loadCa } from "../cli/certs/pki.js";
+import { createCa, issueAgentCertificate, loadCa } from "../cli/certs/pki.js";
 import { x509 } from "../cli/certs/x509.js";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
 import { isIP, type AddressInfo } from "node:net";
@@ -216,6 +217,44 @@ describe("certificates in real TLS handshakes", function () {
       }
     } finally {
       rmSync(crls, { recursive: true, force: true });
+    }
+  });
+
+  it("during a CA change, checks each CA's clients against that CA's CRL when the CRLs are given as separate entries", async function () {
+    const ca = { cert: readFileSync(pki.ca, "utf8"), key: readFileSync(pki.caKey, "utf8") };
+    const next = await createCa({ commonName: "SecARC next CA" });
+    const nextAgent = await issueAgentCertificate(next, { name: "web-9" });
+    const lost = await pki.issueAgent("lost-9");
+    const crls = [await createCrl(ca, [{ serial: new X509Certificate(readFileSync(lost.cert)).serialNumber.toLowerCase(), date: new Date() }]), await createCrl(next, [])];
+    const dir = mkdtempSync(join(tmpdir(), "secarc-next-"));
+    const nextPaths = { cert: join(dir, "web-9.pem"), key: join(dir, "web-9-key.pem") };
+    writeFileSync(nextPaths.cert, nextAgent.cert);
+    writeFileSync(nextPaths.key, nextAgent.key, { mode: 0o600 });
+    const listen = async (crl: string | string[]) => {
+      const server = createServer({ ca: ca.cert + next.cert, cert: readFileSync(pki.controller.cert), key: readFileSync(pki.controller.key), requestCert: true, rejectUnauthorized: true, crl }, (socket) => socket.end("hello\n"));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return { server, port: (server.address() as AddressInfo).port };
+    };
+    try {
+      // One entry per CRL: both CAs' agents are checked against their own list.
+      let { server, port } = await listen(crls);
+      try {
+        expect(await handshake(port, agent)).to.deep.equal({ ok: true });
+        expect(await handshake(port, nextPaths)).to.deep.equal({ ok: true });
+        expect((await handshake(port, lost)).ok).to.equal(false);
+      } finally {
+        server.close();
+      }
+      // Node reads only the first CRL of one PEM string: the second CA's agents then have no CRL and are refused.
+      ({ server, port } = await listen(crls.join("")));
+      try {
+        expect(await handshake(port, agent)).to.deep.equal({ ok: true });
+        expect((await handshake(port, nextPaths)).ok).to.equal(false);
+      } finally {
+        server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

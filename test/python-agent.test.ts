@@ -124,4 +124,30 @@ describe("Python example agent against the controller", function () {
     expect(run.code).to.equal(2);
     expect(run.stderr).to.contain("--ca");
   });
+
+  it("is refused by a controller whose tls.crl lists its certificate, while other agents still connect", async function () {
+    const revoked = await pki.issueAgent("py-revoked");
+    const other = await pki.issueAgent("py-agent-2");
+    const crl = await pki.revoke(revoked.cert);
+    const config = controllerConfigSchema.parse({
+      listen: { host: "127.0.0.1", port: 0 },
+      tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, crl },
+      store: { path: join(stateDir, "controller-crl.db") },
+      log: { level: "silent" },
+    });
+    const withCrl = await startController({ config });
+    try {
+      const target = ["--target", `127.0.0.1:${withCrl.port}`, "--ca", pki.ca, "--timeout", "15"];
+      const refused = await runFile(PYTHON, [join(EXAMPLE, "agent.py"), ...target, "--cert", revoked.cert, "--key", revoked.key, "--agent-id", "py-revoked"], 30_000);
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.match(/waiting for Welcome: UNAVAILABLE/);
+      const accepted = await runFile(PYTHON, [join(EXAMPLE, "agent.py"), ...target, "--cert", other.cert, "--key", other.key, "--agent-id", "py-agent-2"], 30_000);
+      expect(accepted.code, accepted.stderr).to.equal(0);
+      const acked = (JSON.parse(accepted.stdout) as { acked: string }).acked;
+      expect(withCrl.store.getAlert(acked)?.agentId).to.equal("py-agent-2");
+      expect(withCrl.store.listAgents().map((a) => a.agentId)).to.deep.equal(["py-agent-2"]);
+    } finally {
+      await withCrl.close();
+    }
+  });
 });
