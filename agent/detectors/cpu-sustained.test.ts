@@ -103,7 +103,7 @@ describe("cpu-sustained on this machine (real /proc, real busy loop)", function 
     expect(first.percent).to.be.at.least(5);
     expect(first.top.map((p) => p.pid)).to.include(child.pid);
     const busy = first.top.find((p) => p.pid === child.pid)!;
-    expect(busy.cpuPercent).to.be.greaterThan(50);
+    expect(busy.cpuPercent).to.be.greaterThan(10); // a full core when the machine is idle; less when shared
     expect(busy.startTicks > 0n).to.equal(true);
     expect(busy.user).to.equal("root");
   });
