@@ -46,6 +46,11 @@ export interface AgentStreamDeps {
   onHandlerStart?: (done: Promise<void>) => void;
 }
 
+/** "PERMISSION_DENIED" for Code.PermissionDenied: the gRPC spelling, as agents see it. */
+export function statusName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
 /** Unacknowledged writes one stream may have in flight before its reader waits. */
 const MAX_IN_FLIGHT = 1_024;
 
@@ -81,7 +86,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     let lastSeenWritten = 0;
 
     const refuse = (code: Code, reason: string): never => {
-      log.warn({ reason, status: Code[code] }, `stream refused: ${reason}`);
+      log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
       throw new ConnectError(reason, code);
     };
     const send = (payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]) => out.push(create(ControllerMessageSchema, { payload }));
@@ -211,7 +216,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         out.close();
       } catch (err) {
         const error = ConnectError.from(err);
-        if (error.code === Code.ResourceExhausted) log.warn({ reason: error.rawMessage, status: "RESOURCE_EXHAUSTED" }, `stream refused: ${error.rawMessage}`);
+        if (error.code === Code.ResourceExhausted) log.warn({ reason: error.rawMessage, status: statusName(Code.ResourceExhausted) }, `stream refused: ${error.rawMessage}`);
         else if (!(err instanceof ConnectError) || (error.code !== Code.Canceled && error.code !== Code.Aborted)) log.debug({ err: error.message }, "stream read ended");
         out.close(error);
       }

@@ -14,6 +14,20 @@ import { createPeerPinger } from "./peer-pinger.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
+/** OpenSSL verification codes of refused client certificates, in words. */
+const VERIFY_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "client certificate has expired",
+  CERT_NOT_YET_VALID: "client certificate is not valid yet",
+  CERT_REVOKED: "client certificate is revoked (listed in the CRL)",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "client certificate is not signed by the SecARC CA",
+  UNABLE_TO_GET_ISSUER_CERT: "client certificate is not signed by the SecARC CA",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "client certificate is not signed by the SecARC CA",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "client certificate is self-signed, not signed by the SecARC CA",
+  SELF_SIGNED_CERT_IN_CHAIN: "client certificate chains to another CA",
+  CERT_SIGNATURE_FAILURE: "client certificate signature is invalid",
+  UNABLE_TO_GET_CRL: "no CRL for the client certificate's CA",
+};
+
 export interface LinkServerOptions {
   host: string;
   /** 0 picks a free port; the real one is in LinkServer.port. */
@@ -137,7 +151,11 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     session.on("error", (err) => log.debug({ err: describeError(err) }, "connection error"));
   });
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
-    log.warn({ remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, reason: describeError(err), code: err.code }, `TLS handshake refused: ${describeError(err)}`);
+    // With TLS 1.3 the error itself is often just "socket hang up"; the
+    // verification result on the socket says why the certificate was refused.
+    const verification = socket.authorizationError ? String(socket.authorizationError) : undefined;
+    const reason = verification ? (VERIFY_REASONS[verification] ?? `client certificate refused: ${verification}`) : describeError(err);
+    log.warn({ remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, reason, code: verification ?? err.code }, `TLS handshake refused: ${reason}`);
   });
   server.on("sessionError", (err) => log.debug({ err: describeError(err) }, "session error"));
 
