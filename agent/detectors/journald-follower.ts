@@ -79,8 +79,18 @@ export function createJournaldFollower(options: JournaldFollowerOptions): Journa
     async stop() {
       stopping = true;
       if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => child!.once("exit", () => resolve()));
-        child.kill("SIGTERM");
+        const proc = child;
+        const exited = new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            proc.kill("SIGKILL");
+            resolve();
+          }, 3000);
+          proc.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        proc.kill("SIGTERM");
         await exited;
       }
       child = undefined;

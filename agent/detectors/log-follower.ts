@@ -111,6 +111,7 @@ export function createLogFollower(options: LogFollowerOptions): LogFollower {
   }
 
   function poll(): Promise<void> {
+    if (!running) return Promise.resolve();
     if (busy) {
       again = true;
       return busy;

@@ -6,7 +6,7 @@ import { silentLogger } from "../../common/log.js";
 import { AlertKind, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { detectorsConfigSchema } from "./config.js";
 import type { Detector } from "./detector.js";
-import { recordFromJournalJson, journalctlArgs } from "./journald-follower.js";
+import { createJournaldFollower, recordFromJournalJson, journalctlArgs } from "./journald-follower.js";
 import { DETECTOR_FOR_KIND, createDetectors } from "./registry.js";
 
 async function until(check: () => boolean, what: string, ms = 4000): Promise<void> {
@@ -40,6 +40,22 @@ describe("detector registry", () => {
     expect(recordFromJournalJson(entry)).to.deep.equal({ message: "Accepted publickey for a from 10.0.0.1 port 2 ssh2", pid: 321, time: 1773480361123 });
     expect(recordFromJournalJson(JSON.stringify({ MESSAGE: [104, 105], _PID: "1" }))).to.deep.equal({ message: "hi", pid: 1 });
     expect(recordFromJournalJson("not json")).to.equal(undefined);
+  });
+
+  it("journald: a journalctl that cannot start or that exits is reported as a retryable failure", async () => {
+    const errors: { code: string; retryable: boolean; message: string }[] = [];
+    const missing = createJournaldFollower({ units: ["ssh"], command: "/nonexistent/journalctl", onRecord: () => {}, onError: (e) => errors.push(e) });
+    await missing.start();
+    const exits = createJournaldFollower({ units: ["ssh"], command: "false", onRecord: () => {}, onError: (e) => errors.push(e) });
+    await exits.start();
+    await until(() => errors.length >= 2, "two failures");
+    await missing.stop();
+    await exits.stop();
+    expect(errors.map((e) => [e.code, e.retryable])).to.deep.equal([
+      ["unavailable", true],
+      ["unavailable", true],
+    ]);
+    expect(errors.map((e) => e.message).join("\n")).to.match(/cannot run \/nonexistent\/journalctl/).and.match(/false exited \(1\)/);
   });
 
   describe("nginx-404 running live on a real file", () => {
