@@ -9,7 +9,7 @@ import { AlertKind, AlertState, Severity, type Alert } from "../gen/secarc/v1/al
 import { newId } from "../common/ids.js";
 import { silentLogger } from "../common/log.js";
 import { createEventBus, type EventBus } from "../controller/domain/events.js";
-import type { ActionRequests } from "../controller/domain/action-requests.js";
+import { createActionRequests, type ActionRequests } from "../controller/domain/action-requests.js";
 import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
 import type { ActionRecord, AlertRecord, Store } from "../controller/store/store.js";
 import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
@@ -18,29 +18,20 @@ import { decodeCallback, encodeCallback } from "../controller/telegram/callback-
 import { telegramConfigSchema } from "../controller/telegram/config.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
 
-/** The ActionRequests contract (until the controller core's is available here): stored first, "sent" when the agent is online. Records deliveries. */
+/** The core's ActionRequests with a delivery point that hands actions to an online agent and records them. */
 function createTestActionRequests(store: Store, events: EventBus, delivered: ActionRecord[]): ActionRequests {
-  return {
-    request(input) {
-      const alert = input.alertId ? store.getAlert(input.alertId) : undefined;
-      if (input.alertId && !alert) return { ok: false, reason: "unknown_alert", detail: "unknown alert" };
-      const agent = store.getAgent(input.agentId);
-      if (!agent) return { ok: false, reason: "unknown_agent", detail: "unknown agent" };
-      if (!agent.actions.includes(input.answer)) return { ok: false, reason: "unsupported", detail: "unsupported" };
-      if (alert) {
-        const existing = store.listActionsForAlert(alert.alertId)[0];
-        if (existing) return { ok: false, reason: "already_answered", detail: "already answered", existing };
-        if (alert.alert.state === AlertState.RESOLVED) return { ok: false, reason: "resolved", detail: "resolved" };
-      }
-      const action = store.createAction({ actionId: newId(), agentId: input.agentId, alertId: input.alertId, answer: input.answer, operator: input.operator, requestedAt: new Date(), options: input.options, target: input.target });
-      if (agent.online) {
+  return createActionRequests({
+    store,
+    events,
+    delivery: {
+      deliver(action) {
+        if (!store.getAgent(action.agentId)?.online) return false;
         store.markActionSent(action.actionId, new Date());
         delivered.push(store.getAction(action.actionId)!);
-      }
-      events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
-      return { ok: true, action: store.getAction(action.actionId)!, delivered: agent.online };
+        return true;
+      },
     },
-  };
+  });
 }
 
 const CHAT = 1001;

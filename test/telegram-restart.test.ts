@@ -28,21 +28,22 @@ const { startTelegramBridge } = await import(root + "controller/telegram/bridge.
 const { telegramConfigSchema } = await import(root + "controller/telegram/config.js");
 const { ALL_ANSWERS, sampleAlert } = await import(root + "controller/telegram/alert-fixtures.js");
 const { silentLogger } = await import(root + "common/log.js");
-const { newId } = await import(root + "common/ids.js");
 const say = (line) => writeSync(1, line + "\\n");
 const store = openSqliteStore(process.env.DB_PATH);
 const events = createEventBus();
 store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
-const actions = {
-  request(input) {
-    if (store.listActionsForAlert(input.alertId).length > 0) return { ok: false, reason: "already_answered", detail: "", existing: store.listActionsForAlert(input.alertId)[0] };
-    const action = store.createAction({ actionId: newId(), agentId: input.agentId, alertId: input.alertId, answer: input.answer, operator: input.operator, requestedAt: new Date(), options: input.options, target: input.target });
-    store.markActionSent(action.actionId, new Date());
-    events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
-    say("delivered " + input.alertId + " " + input.answer);
-    return { ok: true, action: store.getAction(action.actionId), delivered: true };
+const { createActionRequests } = await import(root + "controller/domain/action-requests.js");
+const actions = createActionRequests({
+  store,
+  events,
+  delivery: {
+    deliver(action) {
+      store.markActionSent(action.actionId, new Date());
+      say("delivered " + action.alertId + " " + action.answer);
+      return true;
+    },
   },
-};
+});
 const config = telegramConfigSchema.parse({ token: process.env.BOT_TOKEN, apiRoot: process.env.API_ROOT, chats: [{ id: ${CHAT} }], allowedUsers: [${OPERATOR.id}], pace: { perChat: "50ms" } });
 const bridge = await startTelegramBridge({ config, store, events, actions, logger: silentLogger() });
 say("ready");

@@ -4,7 +4,7 @@ import { ActionTargetSchema, Answer, OperatorSchema, type Operator } from "../..
 import type { ActionRequestOutcome } from "../domain/action-requests.js";
 import { confirmKeyboard, answerLabel } from "./alert-message.js";
 import { chatTranslations } from "./alert-renderer.js";
-import { optionsFor, targetFor } from "./action-target.js";
+import { optionsFor } from "./action-options.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import { decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
@@ -129,7 +129,6 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       answer: chosen,
       operator,
       options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay }),
-      target: targetFor(record.alert, chosen),
     });
     if (outcome.ok && chosen === Answer.BLOCK_IP) {
       const target = outcome.action.target?.target;
