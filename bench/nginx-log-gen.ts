@@ -5,7 +5,7 @@
 // over exactly one window, bursts straddling minute boundaries), malformed
 // and oversized lines, and "404" in places other than the status field.
 // It returns the alerts a correct detector must raise: the ground truth.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 
 export interface GeneratorOptions {
   /** Total lines written. Default: 1,000,000. */
@@ -142,6 +142,7 @@ export function generateNginxLog(path: string, options: GeneratorOptions = {}): 
   const normal404 = new Map<string, number[]>();
   const normalIps = (i: number) => (i % 10 === 9 ? `2001:db8:ffff::${(i % 4096).toString(16)}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const normalLinesTotal = total - scannerLines;
+  if (normalLinesTotal < duration) throw new Error(`${total} lines cannot hold the ${scannerLines} scanner lines and normal traffic; ask for more`);
   let written = 0;
   let malformed = 0;
   for (let second = 0; second < duration; second++) {
@@ -195,4 +196,20 @@ export function generateNginxLog(path: string, options: GeneratorOptions = {}): 
   closeSync(fd);
   expected.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.firstSeen - b.firstSeen));
   return { lines: written, malformedLines: malformed, expected };
+}
+
+// `tsx bench/nginx-log-gen.ts FILE [LINES] [SEED]` writes FILE and FILE.truth.json.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const [file, lines, seed] = process.argv.slice(2);
+  if (!file) {
+    process.stderr.write("usage: tsx bench/nginx-log-gen.ts FILE [LINES] [SEED]\n");
+    process.exitCode = 2;
+  } else {
+    const options: GeneratorOptions = {};
+    if (lines) options.lines = Number(lines);
+    if (seed) options.seed = Number(seed);
+    const generated = generateNginxLog(file, options);
+    writeFileSync(`${file}.truth.json`, `${JSON.stringify(generated, null, 1)}\n`);
+    process.stdout.write(`${generated.lines} lines, ${generated.malformedLines} malformed, ${generated.expected.length} expected alerts → ${file}.truth.json\n`);
+  }
 }
