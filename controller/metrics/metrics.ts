@@ -1,0 +1,86 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Answer, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import type { EventBus } from "../domain/events.js";
+import type { Store } from "../store/store.js";
+
+/** The controller's Prometheus metrics, on a registry of their own. */
+export interface ControllerMetrics {
+  readonly registry: Registry;
+  /** For the Telegram bridge: how many sends and edits wait in its queue. */
+  setTelegramQueueDepth(depth: number): void;
+  /** For the Telegram bridge: an HTTP 429 from the Bot API. */
+  countTelegramRateLimited(): void;
+  /** Stops listening to controller events. */
+  close(): void;
+}
+
+export interface MetricsDeps {
+  events: EventBus;
+  store: Pick<Store, "listAgents" | "getAlert" | "getAction">;
+  /** Also export Node's process metrics (memory, event loop lag). Default: true. */
+  processMetrics?: boolean;
+}
+
+const label = (names: Record<string, string | number>, value: number, prefix: string): string =>
+  (names[value] as string | undefined)?.toLowerCase() ?? `${prefix}_${value}`;
+
+export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
+  const registry = new Registry();
+  if (deps.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "secarc_controller_" });
+
+  new Gauge({
+    name: "secarc_agents_connected",
+    help: "Agents with a live stream.",
+    registers: [registry],
+    collect() {
+      this.set(deps.store.listAgents().filter((agent) => agent.online).length);
+    },
+  });
+  new Gauge({
+    name: "secarc_agents_known",
+    help: "Agents that have ever connected.",
+    registers: [registry],
+    collect() {
+      this.set(deps.store.listAgents().length);
+    },
+  });
+  const connects = new Counter({ name: "secarc_agent_connects_total", help: "Streams opened by agents (first connects and reconnects).", registers: [registry] });
+  const disconnects = new Counter({ name: "secarc_agent_disconnects_total", help: "Agent streams that ended.", registers: [registry] });
+  const alerts = new Counter({ name: "secarc_alerts_total", help: "New alerts stored, by kind and severity.", labelNames: ["kind", "severity"], registers: [registry] });
+  const alertUpdates = new Counter({ name: "secarc_alert_revisions_total", help: "Later revisions of alerts stored (escalations, resolutions), by kind.", labelNames: ["kind"], registers: [registry] });
+  const actions = new Counter({ name: "secarc_actions_total", help: "Actions that reached a final result, by answer and result.", labelNames: ["answer", "result"], registers: [registry] });
+  const queueDepth = new Gauge({ name: "secarc_telegram_queue_depth", help: "Telegram sends and edits waiting in the queue.", registers: [registry] });
+  const rateLimited = new Counter({ name: "secarc_telegram_rate_limited_total", help: "HTTP 429 answers from the Telegram Bot API.", registers: [registry] });
+
+  const counted = new Set<string>();
+  const unsubscribe = deps.events.subscribe((event) => {
+    switch (event.type) {
+      case "agent":
+        (event.online ? connects : disconnects).inc();
+        return;
+      case "alert": {
+        const alert = deps.store.getAlert(event.alertId)?.alert;
+        if (!alert) return;
+        const kind = label(AlertKind, alert.kind, "kind");
+        if (event.outcome === "inserted") alerts.inc({ kind, severity: label(Severity, alert.severity, "severity") });
+        else alertUpdates.inc({ kind });
+        return;
+      }
+      case "action": {
+        const action = deps.store.getAction(event.actionId);
+        if (!action || action.resultStatus === undefined || counted.has(action.actionId)) return;
+        counted.add(action.actionId);
+        actions.inc({ answer: label(Answer, action.answer, "answer"), result: label(ResultStatus, action.resultStatus, "result") });
+        return;
+      }
+    }
+  });
+
+  return {
+    registry,
+    setTelegramQueueDepth: (depth) => queueDepth.set(depth),
+    countTelegramRateLimited: () => rateLimited.inc(),
+    close: unsubscribe,
+  };
+}
