@@ -1,5 +1,6 @@
 import type { Command } from "./command.js";
 import { parseCommandLine, usageError } from "./command.js";
+import { runController } from "../controller/main.js";
 
 export const controllerCommand: Command = {
   name: "controller",
@@ -16,6 +17,6 @@ Options:
   async run(args) {
     const { values } = parseCommandLine("controller", args, { config: { type: "string", short: "c" } }, false);
     if (!values.config) throw usageError("secarc controller: --config FILE is required");
-    throw usageError("secarc controller: not available in this build yet");
+    return runController(values.config);
   },
 };
