@@ -53,7 +53,8 @@ export const replayCommand: Command = {
 
 Runs a detector over a past log as fast as it can, using the log's own
 timestamps, and prints one JSON line per alert revision (kind, severity,
-state, subject). A summary (lines, malformed, alerts, lines/s, peak RSS)
+state, subject). A summary (lines, malformed, alerts, lines/s of wall and of
+CPU time, peak RSS)
 goes to standard error. Use it to tune thresholds.
 
 Detectors: ${REPLAY_DETECTORS.join(", ")}
@@ -105,6 +106,8 @@ Options:
         alerts: stats.alerts,
         seconds: Number((stats.elapsedMs / 1000).toFixed(3)),
         linesPerSecond: stats.linesPerSecond,
+        cpuSeconds: Number((stats.cpuMs / 1000).toFixed(3)),
+        linesPerCpuSecond: stats.linesPerCpuSecond,
         peakRssMb: Number(peakRssMb.toFixed(1)),
       })}\n`,
     );
