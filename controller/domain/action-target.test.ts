@@ -1,0 +1,33 @@
+import { create } from "@bufbuild/protobuf";
+import { expect } from "chai";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { alertAddress, deriveActionTarget } from "./action-target.js";
+
+const ssh: Alert = create(AlertSchema, { id: "a", kind: AlertKind.SSH_SESSION, subject: { case: "sshSession", value: { user: "deploy", sourceIp: "2001:db8::5", sourcePort: 40000, sshdPid: 777 } } });
+const brute: Alert = create(AlertSchema, { id: "b", kind: AlertKind.SSH_BRUTE_FORCE, subject: { case: "sshFailures", value: { sourceIp: "198.51.100.20", count: 30 } } });
+const http: Alert = create(AlertSchema, { id: "c", kind: AlertKind.HTTP_404_BURST, subject: { case: "httpErrors", value: { clientIp: "203.0.113.4", status: 404, count: 60 } } });
+const cpuIdle: Alert = create(AlertSchema, { id: "d", kind: AlertKind.CPU_SUSTAINED, subject: { case: "cpu", value: { percent: 95, top: [] } } });
+
+describe("deriveActionTarget", () => {
+  it("takes the address of SSH, brute-force and HTTP alerts for block, unblock and allow", () => {
+    expect(alertAddress(ssh)).to.equal("2001:db8::5");
+    for (const answer of [Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW]) {
+      expect(deriveActionTarget(brute, answer)?.target).to.deep.equal({ case: "ip", value: "198.51.100.20" });
+      expect(deriveActionTarget(http, answer)?.target).to.deep.equal({ case: "ip", value: "203.0.113.4" });
+    }
+  });
+
+  it("names the SSH session for CLOSE_SESSION and nothing for other subjects", () => {
+    const target = deriveActionTarget(ssh, Answer.CLOSE_SESSION)?.target;
+    expect(target?.case).to.equal("session");
+    expect(target?.case === "session" && target.value).to.include({ sshdPid: 777, sourceIp: "2001:db8::5", sourcePort: 40000, user: "deploy" });
+    expect(deriveActionTarget(brute, Answer.CLOSE_SESSION)).to.equal(undefined);
+  });
+
+  it("has no target for host-wide answers or a CPU alert without processes", () => {
+    for (const answer of [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN]) expect(deriveActionTarget(ssh, answer)).to.equal(undefined);
+    expect(deriveActionTarget(cpuIdle, Answer.KILL_PROCESS)).to.equal(undefined);
+    expect(deriveActionTarget(cpuIdle, Answer.BLOCK_IP)).to.equal(undefined);
+  });
+});
