@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { openSqliteStore } from "../store/sqlite-store.js";
+import { createMessageChannel } from "./message-channel.js";
+import { createWriteBatcher } from "./write-batcher.js";
+
+describe("createWriteBatcher", () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "secarc-batch-"))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("commits writes queued together in one transaction and settles them only after the commit", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ transaction: store.transaction });
+    const committedAtSettle: number[] = [];
+    const count = () => (store.db.prepare("SELECT COUNT(*) AS n FROM audit").get() as { n: number }).n;
+    const writes = Array.from({ length: 100 }, (_, i) =>
+      batcher.run(() => store.audit({ at: new Date(i), actor: "t", event: "e", detail: String(i) })).then(() => committedAtSettle.push(count())),
+    );
+    expect(store.db.inTransaction).to.equal(false);
+    await Promise.all(writes);
+    expect(committedAtSettle.every((n) => n === 100)).to.equal(true);
+    expect(batcher.stats()).to.deep.equal({ writes: 100, batches: 1 });
+    store.close();
+  });
+
+  it("rejects only the write that failed; the rest of its batch commits", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ transaction: store.transaction });
+    const ok = batcher.run(() => store.audit({ at: new Date(0), actor: "t", event: "ok", detail: "" }));
+    const bad = batcher.run(() => {
+      throw new Error("refused");
+    });
+    await ok;
+    await bad.then(() => expect.fail("should reject"), (err: Error) => expect(err.message).to.equal("refused"));
+    expect(store.listAudit(10).map((a) => a.event)).to.deep.equal(["ok"]);
+    await batcher.flush();
+    store.close();
+  });
+
+  it("splits a large queue into batches of maxBatch", async () => {
+    const batcher = createWriteBatcher({ maxBatch: 10 });
+    await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.run(() => i)));
+    expect(batcher.stats()).to.deep.equal({ writes: 35, batches: 4 });
+  });
+});
+
+describe("createMessageChannel", () => {
+  it("yields pushed messages in order and then the closing error", async () => {
+    const channel = createMessageChannel<number>();
+    const seen: number[] = [];
+    const consumed = (async () => {
+      for await (const n of channel) seen.push(n);
+    })();
+    channel.push(1);
+    channel.push(2);
+    await new Promise((r) => setImmediate(r));
+    channel.push(3);
+    channel.close(new Error("ended"));
+    expect(channel.push(4)).to.equal(false);
+    await consumed.then(() => expect.fail("should throw"), (err: Error) => expect(err.message).to.equal("ended"));
+    expect(seen).to.deep.equal([1, 2, 3]);
+  });
+});
