@@ -128,6 +128,16 @@ describe("link delivery: agent ↔ controller", function () {
     expect(running.store.listUnfinishedActions("delivery-3")).to.have.length(0);
   });
 
+  it("refuses an alert larger than link.maxMessageBytes at emit, keeping the outbox clean", async () => {
+    const agent = await runAgent(await agentConfig("delivery-big", await freeLoopbackPort()));
+    const big = sshAlert();
+    big.summary = "x".repeat(1_100_000);
+    expect(() => agent.emit(big)).to.throw(/above link.maxMessageBytes 1048576/);
+    expect(agent.outboxDepth()).to.equal(0);
+    const unnamed = sshAlert({ id: "" });
+    expect(() => agent.emit(unnamed)).to.throw(/without id/);
+  });
+
   it("refuses to start with an agentId other than the certificate's", async () => {
     const config = await agentConfig("delivery-id", await freeLoopbackPort());
     let error: unknown;
