@@ -23,12 +23,15 @@ interface Scripted {
   streams: AgentMessage[][];
   /** Ends the newest stream with ABORTED after its next message. */
   abortNext(): void;
+  /** Whether Hello gets a Welcome (default: true). */
+  welcoming: boolean;
   close(): Promise<void>;
 }
 
 async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0): Promise<Scripted> {
   const streams: AgentMessage[][] = [];
   let abort = false;
+  let welcoming = true;
   const routes = (router: ConnectRouter) =>
     router.service(AgentService, {
       async *connect(requests) {
@@ -41,6 +44,7 @@ async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0):
             throw new ConnectError("replaced", Code.Aborted);
           }
           if (message.payload.case === "hello") {
+            if (!welcoming) continue;
             yield { payload: { case: "welcome", value: { sessionId: `s${streams.length}`, heartbeatInterval: durationFromMs(heartbeatMs), maxMessageBytes: 1 << 20, serverTime: timestampFromMs(Date.now()) } } } as ControllerMessage;
           } else if (message.payload.case === "alert") {
             yield { payload: { case: "alertAck", value: { alertId: message.payload.value.id, revision: message.payload.value.revision } } } as ControllerMessage;
@@ -59,6 +63,12 @@ async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0):
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
+    get welcoming() {
+      return welcoming;
+    },
+    set welcoming(value: boolean) {
+      welcoming = value;
+    },
     port: (server.address() as AddressInfo).port,
     streams,
     abortNext: () => {
@@ -98,13 +108,13 @@ describe("link client (real mTLS on loopback)", function () {
     server = undefined;
   });
 
-  async function connect(port: number, pending: () => AgentMessage[], received: ControllerMessage[]) {
+  async function connect(port: number, pending: () => AgentMessage[], received: ControllerMessage[], connectTimeout = 5_000) {
     const certs = await pki.issueAgent("link-unit");
     return createLinkClient({
       address: `127.0.0.1:${port}`,
       serverName: "localhost",
       tls: { ca: readFileSync(pki.ca), cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
-      link: { backoffInitial: 50, backoffMax: 200, keepaliveTime: 10_000, keepaliveTimeout: 5_000, maxMessageBytes: 1 << 20, connectTimeout: 5_000 },
+      link: { backoffInitial: 50, backoffMax: 200, keepaliveTime: 10_000, keepaliveTimeout: 5_000, maxMessageBytes: 1 << 20, connectTimeout },
       hello: () => create(HelloSchema, { agentId: "link-unit", finishedActionIds: ["done-1"] }),
       pending,
       outboxDepth: () => 7,
@@ -172,5 +182,16 @@ describe("link client (real mTLS on loopback)", function () {
     server = await startScriptedServer(pki, 60_000, port);
     await client.waitConnected(5_000);
     expect(server.streams).to.have.length(1);
+  });
+
+  it("gives up on a stream that gets no Welcome within connectTimeout and opens a new one", async () => {
+    server = await startScriptedServer(pki, 60_000);
+    server.welcoming = false;
+    client = await connect(server.port, () => [], [], 200);
+    client.start();
+    await until(() => server!.streams.length >= 2, 5_000);
+    expect(client.isConnected()).to.equal(false);
+    server.welcoming = true;
+    await client.waitConnected(5_000);
   });
 });

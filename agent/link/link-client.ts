@@ -227,7 +227,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     session.client.close();
     const delay = backoff.next();
     const fields = { reason, attempt: backoff.attempts, retryInMs: delay, sessionMs: lasted };
-    if (session.welcomedAt === undefined) logger.warn(fields, "cannot reach the controller");
+    if (session.welcomedAt === undefined) logger.warn(fields, "could not open a stream to the controller");
     else logger.warn(fields, "stream to the controller ended");
     const timer = setTimeout(open, delay);
     setState({ kind: "waiting", timer });
