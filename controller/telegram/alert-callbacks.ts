@@ -130,12 +130,15 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       operator,
       options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay }),
     });
-    if (outcome.ok && chosen === Answer.BLOCK_IP) {
-      const target = outcome.action.target?.target;
-      services.messages.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
-    }
-    services.refreshAlert(alertId, Priority.interactive, tap.chatId);
-    services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[chosen]} for alert ${alertId} on ${record.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    // Bookkeeping after the action is on its way: one transaction, off the delivery path.
+    services.later(() => {
+      if (outcome.ok && chosen === Answer.BLOCK_IP) {
+        const target = outcome.action.target?.target;
+        services.messages.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
+      }
+      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[chosen]} for alert ${alertId} on ${record.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    });
     return noticeFor(outcome, chosen, record.agentId, t);
   }
 
@@ -151,8 +154,10 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       operator: operatorOf(tap.from),
       target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
     });
-    if (outcome.ok) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: block.agentId, answer: Answer.UNBLOCK_IP, ip, createdAt: now() });
-    services.audit(telegramActor(tap.from), "telegram.answer", `UNBLOCK_IP ${ip} on ${block.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    services.later(() => {
+      if (outcome.ok) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: block.agentId, answer: Answer.UNBLOCK_IP, ip, createdAt: now() });
+      services.audit(telegramActor(tap.from), "telegram.answer", `UNBLOCK_IP ${ip} on ${block.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    });
     return noticeFor(outcome, Answer.UNBLOCK_IP, block.agentId, t);
   }
 

@@ -18,6 +18,12 @@ export interface BridgeServices {
   refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;
+  /**
+   * Runs bookkeeping (the bridge's own tables, audit entries) after the
+   * current turn of the event loop, batched into one transaction, so that it
+   * never delays an action on its way to the agent.
+   */
+  later(work: () => void): void;
   /** Writes an audit entry. */
   audit(actor: string, event: string, detail: string): void;
 }

@@ -98,6 +98,27 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     queue.kick();
   }
 
+  // Work deferred to the end of the event loop turn, committed in one transaction.
+  const deferred: Array<() => void> = [];
+  let flushing: NodeJS.Immediate | undefined;
+  let stopped = false;
+  function later(work: () => void): void {
+    deferred.push(work);
+    flushing ??= setImmediate(flushDeferred);
+  }
+  function flushDeferred(): void {
+    flushing = undefined;
+    const batch = deferred.splice(0);
+    try {
+      messages.transaction(() => {
+        for (const work of batch) work();
+      });
+    } catch (err) {
+      logger.error({ err: describeError(err) }, "telegram: bookkeeping failed; the next start re-renders from the store");
+    }
+    if (!stopped) queue.kick();
+  }
+
   const services: BridgeServices = {
     config,
     store,
@@ -107,6 +128,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     logger,
     now,
     refreshAlert,
+    later,
     reply(chatId, payload) {
       messages.enqueueText(chatId, payload, Priority.interactive, now());
       queue.kick();
@@ -127,7 +149,10 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     if (ctx.callbackQuery) void ctx.answerCbQuery().catch(() => {});
   });
 
-  const unsubscribe = events.subscribe((event) => onEvent(event));
+  // Events are handled after the turn that published them (batched): the
+  // change is already durable in the store, and a start re-renders anything
+  // whose version is newer than what Telegram shows.
+  const unsubscribe = events.subscribe((event) => later(() => onEvent(event)));
   function onEvent(event: ControllerEvent): void {
     try {
       switch (event.type) {
@@ -176,6 +201,9 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   return {
     async stop() {
       unsubscribe();
+      stopped = true;
+      if (flushing) clearImmediate(flushing);
+      flushDeferred();
       clearInterval(sweep);
       callbacks.stop();
       await runner.stop();
