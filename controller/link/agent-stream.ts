@@ -84,6 +84,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     let inFlight = 0;
     let lastWrite: Promise<unknown> = Promise.resolve();
     let lastSeenWritten = 0;
+    let ready = false;
 
     const refuse = (code: Code, reason: string): never => {
       log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
@@ -92,6 +93,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const send = (payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]) => out.push(create(ControllerMessageSchema, { payload }));
 
     const sendAction = (action: ActionRecord): boolean => {
+      if (!ready) return false;
       if (!send({ case: "responseAction", value: toResponseAction(action) })) return false;
       if (action.state === "pending") {
         store.markActionSent(action.actionId, new Date(now()));
@@ -122,7 +124,6 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       if (hello.agentId !== peer.identity) refuse(Code.PermissionDenied, `Hello claims agent id "${hello.agentId}" but the certificate is for "${peer.identity}"`);
       const agentId = hello.agentId;
       const at = new Date(now());
-      store.agentConnected({ agentId, version: hello.agentVersion, hostname: hello.hostname, addresses: hello.addresses, actions: hello.actions, detectors: hello.detectors, at });
       lastSeenWritten = at.getTime();
       const live: LiveSession = {
         agentId,
@@ -132,28 +133,39 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           out.close(error);
         },
       };
+      // The newest stream owns the agent from now on; until its Welcome is
+      // out, actions stay queued in the store (sendAction returns false) and
+      // go out with the unfinished ones right after the Welcome.
       const replaced = registry.attach(live);
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
-      send({
-        case: "welcome",
-        value: {
-          controllerVersion: deps.controllerVersion,
-          serverTime: timestampFromMs(at.getTime()),
-          heartbeatInterval: durationFromMs(deps.heartbeatIntervalMs),
-          maxMessageBytes: deps.maxMessageBytes,
-          sessionId,
+      track(
+        () => store.agentConnected({ agentId, version: hello.agentVersion, hostname: hello.hostname, addresses: hello.addresses, actions: hello.actions, detectors: hello.detectors, at }),
+        () => {
+          if (out.closed) return;
+          send({
+            case: "welcome",
+            value: {
+              controllerVersion: deps.controllerVersion,
+              serverTime: timestampFromMs(at.getTime()),
+              heartbeatInterval: durationFromMs(deps.heartbeatIntervalMs),
+              maxMessageBytes: deps.maxMessageBytes,
+              sessionId,
+            },
+          });
+          ready = true;
+          events.publish({ type: "agent", agentId, online: true });
+          log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
+          // Actions whose results the agent says it holds are not resent now:
+          // the results follow on this stream. Should they not arrive, the
+          // action is still unfinished in the store and is resent on the next
+          // connect.
+          const finished = new Set(hello.finishedActionIds);
+          for (const action of store.listUnfinishedActions(agentId)) {
+            if (!finished.has(action.actionId)) sendAction(action);
+          }
         },
-      });
-      events.publish({ type: "agent", agentId, online: true });
-      log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
-      // Actions whose results the agent says it holds are not resent now: the
-      // results follow on this stream. Should they not arrive, the action is
-      // still unfinished in the store and is resent on the next connect.
-      const finished = new Set(hello.finishedActionIds);
-      for (const action of store.listUnfinishedActions(agentId)) {
-        if (!finished.has(action.actionId)) sendAction(action);
-      }
+      );
     };
 
     const handle = (message: AgentMessage, agentId: string): void => {
@@ -225,10 +237,11 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const finish = async (): Promise<void> => {
       await lastWrite.catch(() => {});
       if (session && registry.detach(session)) {
+        const { agentId } = session;
         const at = new Date(now());
         try {
-          store.agentDisconnected(session.agentId, at);
-          events.publish({ type: "agent", agentId: session.agentId, online: false });
+          await batcher.run(() => store.agentDisconnected(agentId, at));
+          events.publish({ type: "agent", agentId, online: false });
         } catch (err) {
           log.error({ err: describeError(err) }, "could not record the agent offline");
         }
