@@ -10,6 +10,7 @@ import { newId } from "../common/ids.js";
 import { silentLogger } from "../common/log.js";
 import { createEventBus, type EventBus } from "../controller/domain/events.js";
 import { createActionRequests, type ActionRequests } from "../controller/domain/action-requests.js";
+import { freeLoopbackPort } from "./support/agent-process.js";
 import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
 import type { ActionRecord, AlertRecord, Store } from "../controller/store/store.js";
 import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
@@ -456,6 +457,40 @@ describe("telegram bridge start-up", function () {
       await api.stop();
       store.close();
     }
+  });
+});
+
+describe("telegram bridge with a webhook", function () {
+  this.timeout(20_000);
+  let h: Harness;
+  afterEach(async () => {
+    await h?.stop();
+  });
+
+  it("registers the webhook and handles updates that carry the secret token; others are refused", async () => {
+    const port = await freeLoopbackPort();
+    h = await startHarness({ chats: [{ id: CHAT }], webhook: { domain: "bot.example.org", port, path: "/tg", secretToken: "s3cret-token" } });
+    const setWebhook = h.api.calls.find((c) => c.method === "setWebhook")!;
+    expect(setWebhook.params.url).to.equal("https://bot.example.org/tg");
+    expect(setWebhook.params.secret_token).to.equal("s3cret-token");
+    expect(h.api.calls.filter((c) => c.method === "getUpdates")).to.deep.equal([]);
+    h.connectAgent();
+    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
+    const update = (id: number) => ({
+      update_id: id,
+      callback_query: { id: `wh-${id}`, from: { id: OPERATOR.id, is_bot: false, first_name: "Op", username: "op" }, chat_instance: "x", data: button(message, "Block IP"), message: { message_id: message.messageId, date: 0, chat: { id: CHAT, type: "private" }, text: "" } },
+    });
+    const post = (body: unknown, secret?: string) =>
+      fetch(`http://127.0.0.1:${port}/tg`, { method: "POST", headers: { "content-type": "application/json", ...(secret ? { "x-telegram-bot-api-secret-token": secret } : {}) }, body: JSON.stringify(body) });
+    const forged = await post(update(1), "wrong");
+    expect(forged.status).to.equal(403);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(h.delivered).to.deep.equal([]);
+    const real = await post(update(2), "s3cret-token");
+    expect(real.status).to.equal(200);
+    await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === "wh-2"), 5000);
+    expect(h.delivered.map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP]);
   });
 });
 

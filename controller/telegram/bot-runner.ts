@@ -19,7 +19,7 @@ export interface BotRunner {
 export async function runBot(bot: Telegraf, config: TelegramConfig, logger: Logger): Promise<BotRunner> {
   const webhook = config.webhook;
   if (webhook) {
-    await bot.launch({ webhook: { domain: webhook.domain, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } });
+    await bot.launch({ webhook: { domain: webhook.domain, host: webhook.host, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } });
     return { stop: async () => bot.stop("controller stopping") };
   }
   let stopping = false;

@@ -29,8 +29,10 @@ export const telegramPaceSchema = z.strictObject({
 export const telegramWebhookSchema = z.strictObject({
   /** Public https domain Telegram calls, e.g. "bot.example.org". */
   domain: z.string().min(1),
+  /** Local address the webhook server listens on (a reverse proxy terminates TLS in front). Default: "127.0.0.1". */
+  host: z.string().min(1).default("127.0.0.1"),
   /** Local port the webhook server listens on. Default: 8443. */
-  port: z.number().int().min(1).max(65535).default(8443),
+  port: z.number().int().min(0).max(65535).default(8443),
   /** Path of the webhook. Default: "/telegram". */
   path: z.string().startsWith("/").default("/telegram"),
   /** Secret Telegram echoes in a header so forged calls are refused. Never logged. */
