@@ -69,12 +69,23 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
     );
   }
 
-  let pendingPath = "";
+  // The line being counted, for `keepPath` (called by the tracker before it reports a change).
+  let lineText = "";
+  let lineOpen = 0;
+  let lineClose = 0;
+  /**
+   * Paths only matter in alerts, so they are kept only for bursts that have
+   * an alert or are within `recentPaths` events of one: the count grows by
+   * one per event, so the last `recentPaths` events before a raise all had a
+   * count above warning - recentPaths. Normal traffic pays nothing.
+   */
   function keepPath(burst: Burst<ClientBurst>): void {
+    if (burst.level === 0 && burst.count <= settings.warning - keepPaths) return;
+    const path = latin1ToUtf8(requestPath(lineText, lineOpen, lineClose, MAX_PATH_CHARS));
     const extra = burst.extra;
-    if (extra.paths.length < keepPaths) extra.paths.push(pendingPath);
+    if (extra.paths.length < keepPaths) extra.paths.push(path);
     else {
-      extra.paths[extra.nextPath] = pendingPath;
+      extra.paths[extra.nextPath] = path;
       extra.nextPath = (extra.nextPath + 1) % keepPaths;
     }
   }
@@ -111,13 +122,17 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
           stats.malformed += 1;
           return;
         }
-        // A slice would keep the whole chunk alive as long as the key lives.
-        key = latin1ToUtf8(ip);
+        // A slice of 13 chars or more shares the chunk's memory (V8's sliced
+        // strings) and would keep the whole chunk alive as long as the key
+        // lives; shorter slices are already copies.
+        if (ip.length >= 13) key = latin1ToUtf8(ip);
       }
       stats.events += 1;
       if (keepPaths === 0) tracker.record(key, time);
       else {
-        pendingPath = latin1ToUtf8(requestPath(text, open, close, MAX_PATH_CHARS));
+        lineText = text;
+        lineOpen = open;
+        lineClose = close;
         tracker.record(key, time, keepPath);
       }
     },
