@@ -5,7 +5,19 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
+import { startAgent, type RunningAgent } from "../agent/agent.js";
+import { agentConfigSchema } from "../agent/config.js";
+import type { Responder } from "../agent/responders/responder.js";
+import { parseConfig } from "../common/config.js";
+import { silentLogger } from "../common/log.js";
+import type { ControllerConfigInput } from "../controller/config.js";
+import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { Answer, ResultStatus, type ResponseAction } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
+import { freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
+import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
+import { createTestPki, type TestPki } from "./support/pki.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHAT = 1001;
@@ -156,5 +168,77 @@ describe("telegram bridge across a controller SIGKILL", function () {
     for (const id of [shown, unheard, queued]) expect(messagesAbout(api, id), id).to.have.length(1);
     second.send("exit");
     expect(await second.exited).to.equal(0);
+  });
+});
+
+describe("telegram with the real controller process SIGKILLed", function () {
+  this.timeout(90_000);
+  let pki: TestPki;
+  let api: FakeBotApi;
+  let agent: RunningAgent | undefined;
+  const controllers: ControllerProcess[] = [];
+
+  before(async () => {
+    pki = await createTestPki();
+  });
+  after(() => pki.cleanup());
+  afterEach(async () => {
+    await agent?.close();
+    agent = undefined;
+    for (const c of controllers.splice(0)) {
+      c.kill("SIGKILL");
+      await c.stopped;
+    }
+    await api?.stop();
+  });
+
+  it("killed between storing an alert and sending its message: exactly one message after restart; its buttons work after another kill", async () => {
+    api = createFakeBotApi();
+    await api.start();
+    const dir = mkdtempSync(join(tmpdir(), "secarc-telegram-controller-kill-"));
+    const port = await freeLoopbackPort();
+    const config: ControllerConfigInput = {
+      listen: { host: "127.0.0.1", port },
+      tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key },
+      store: { path: join(dir, "controller.db") },
+      log: { level: "warn" },
+      telegram: { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } },
+    };
+    const crashing = await startControllerProcess({ config, env: { SECARC_TEST_CRASH_AFTER_STORE: "1" } });
+    controllers.push(crashing);
+    const executed: ResponseAction[] = [];
+    const firewall: Responder = {
+      name: "recording-firewall",
+      answers: [Answer.IGNORE, Answer.BLOCK_IP],
+      async execute(action) {
+        executed.push(action);
+        return { status: ResultStatus.DONE, detail: `${action.target?.target.value as string} blocked for 24h` };
+      },
+    };
+    const certs = await pki.issueAgent("tg-kill-1");
+    const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent"), port }), "test");
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: new Map(firewall.answers.map((a) => [a, firewall])) });
+    await agent.waitConnected(15_000);
+    agent.emit(sampleAlert(AlertKind.HTTP_404_BURST));
+    expect(await crashing.stopped).to.equal(null);
+    expect(api.messagesIn(CHAT)).to.deep.equal([]);
+
+    const second = await startControllerProcess({ config });
+    controllers.push(second);
+    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("185 HTTP 404s")), 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(api.messagesIn(CHAT)).to.have.length(1);
+
+    second.kill("SIGKILL");
+    await second.stopped;
+    const third = await startControllerProcess({ config });
+    controllers.push(third);
+    await agent.waitConnected(15_000);
+    const block = message.replyMarkup!.inline_keyboard.flat().find((b) => b.text === "Block IP")!;
+    const tap = api.tapButton(CHAT, message.messageId, block.callback_data!, OPERATOR);
+    await api.waitFor(() => api.answeredCallbacks.find((a) => a.callbackQueryId === tap), 20_000);
+    await api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 20_000);
+    expect(executed.map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
+    expect(api.messagesIn(CHAT)).to.have.length(1);
   });
 });
