@@ -13,13 +13,14 @@ import { createTestPki, type TestPki } from "./support/pki.js";
 
 const SECARC = fileURLToPath(new URL("../bin/secarc.js", import.meta.url));
 
-function runSecarc(args: string[]): { exited: Promise<{ code: number | null; stderr: string }>; kill(signal: NodeJS.Signals): void } {
+function runSecarc(args: string[]): { exited: Promise<{ code: number | null; stderr: string }>; kill(signal: NodeJS.Signals): void; stderr(): string } {
   const child = spawn(process.execPath, [SECARC, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   return {
     exited: new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr }))),
     kill: (signal) => void child.kill(signal),
+    stderr: () => stderr,
   };
 }
 
@@ -59,11 +60,11 @@ describe("secarc agent (command line)", function () {
       }),
     );
     const agent = runSecarc(["agent", "--config", configPath]);
-    await eventually("the agent is online", () => controller!.onlineAgents().includes("cli-agent"), 30_000);
+    await eventually("the agent is welcomed", () => agent.stderr().includes("connected to the controller"), 30_000);
+    expect(controller.onlineAgents()).to.include("cli-agent");
     agent.kill("SIGTERM");
     const { code, stderr } = await agent.exited;
     expect(code, stderr).to.equal(0);
-    expect(stderr).to.contain("connected to the controller");
     expect(stderr).to.contain("agent stopped");
     await eventually("the agent is offline", () => !controller!.onlineAgents().includes("cli-agent"));
   });

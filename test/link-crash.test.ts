@@ -103,7 +103,7 @@ describe("link across crashes: agent process ↔ controller", function () {
   it("4b. stream cut and restored while the action still runs: the redelivered action waits for the running one, executed once", async () => {
     const running = await startCtl();
     const base = await agentOptions("crash-4b");
-    const { agent, alertId } = await agentWithStoredAlert({ ...base, executeDelayMs: 2_500 }, running);
+    const { agent, alertId } = await agentWithStoredAlert({ ...base, executeDelayMs: 4_000 }, running);
     await agent.waitFor("connected", 10_000);
     const outcome = running.actions.request({ agentId: "crash-4b", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
