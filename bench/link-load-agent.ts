@@ -1,0 +1,73 @@
+import http2 from "node:http2";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { AgentMessageSchema, ControllerMessageSchema, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+
+export interface LoadAgentOptions {
+  port: number;
+  ca: string;
+  cert: string;
+  key: string;
+  name: string;
+  onMessage(message: ControllerMessage): void;
+  /** The stream or connection ended (for any reason). */
+  onEnd(): void;
+}
+
+export interface LoadAgent {
+  send(message: MessageInitShape<typeof AgentMessageSchema>): void;
+  close(): void;
+}
+
+/**
+ * A minimal agent for load: one HTTP/2 connection with mutual TLS and one
+ * gRPC Connect stream framed by hand (5-byte prefix + protobuf), so that
+ * thousands fit in one process without a gRPC library's per-channel cost.
+ */
+export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    options.onEnd();
+  };
+  const session = http2.connect(`https://127.0.0.1:${options.port}`, { ca: options.ca, cert: options.cert, key: options.key, servername: "localhost" });
+  session.on("error", () => {});
+  session.on("close", end);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/secarc.v1.AgentService/Connect",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+  });
+  stream.on("error", () => {});
+  stream.on("close", () => {
+    end();
+    session.close();
+  });
+  let buffer: Buffer = Buffer.alloc(0);
+  stream.on("data", (chunk: Buffer) => {
+    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    while (buffer.length >= 5) {
+      const length = buffer.readUInt32BE(1);
+      if (buffer.length < 5 + length) break;
+      options.onMessage(fromBinary(ControllerMessageSchema, buffer.subarray(5, 5 + length)));
+      buffer = buffer.subarray(5 + length);
+    }
+  });
+  return {
+    send(message) {
+      if (ended) return;
+      const bytes = toBinary(AgentMessageSchema, create(AgentMessageSchema, message));
+      const frame = Buffer.allocUnsafe(5 + bytes.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(bytes.length, 1);
+      frame.set(bytes, 5);
+      stream.write(frame);
+    },
+    close() {
+      ended = true;
+      stream.close();
+      session.destroy();
+    },
+  };
+}
