@@ -8,7 +8,7 @@ import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracke
 import type { Nginx404Config } from "./config.js";
 import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 import { newLineStats } from "./line-processor.js";
-import { MALFORMED, QuoteFinder, clientField, latin1ToUtf8, parseNginxTime, requestPath, scanStatus, timeFieldStart } from "./nginx-log-parser.js";
+import { MALFORMED, QuoteFinder, clientField, ownField, parseNginxTime, requestPath, scanStatus, timeFieldStart } from "./nginx-log-parser.js";
 
 /**
  * HTTP 404 bursts: counts responses whose status field is 404 per client
@@ -81,7 +81,7 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
    */
   function keepPath(burst: Burst<ClientBurst>): void {
     if (burst.level === 0 && burst.count <= settings.warning - keepPaths) return;
-    const path = latin1ToUtf8(requestPath(lineText, lineOpen, lineClose, MAX_PATH_CHARS));
+    const path = ownField(requestPath(lineText, lineOpen, lineClose, MAX_PATH_CHARS));
     const extra = burst.extra;
     if (extra.paths.length < keepPaths) extra.paths.push(path);
     else {
@@ -122,10 +122,8 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
           stats.malformed += 1;
           return;
         }
-        // A slice of 13 chars or more shares the chunk's memory (V8's sliced
-        // strings) and would keep the whole chunk alive as long as the key
-        // lives; shorter slices are already copies.
-        if (ip.length >= 13) key = latin1ToUtf8(ip);
+        // The key lives as long as the burst: it must not keep the chunk alive.
+        key = ownField(ip);
       }
       stats.events += 1;
       if (keepPaths === 0) tracker.record(key, time);

@@ -179,3 +179,18 @@ export function requestPath(text: string, open: number, close: number, maxLength
 export function latin1ToUtf8(text: string): string {
   return Buffer.from(text, "latin1").toString("utf8");
 }
+
+const NON_ASCII = /[\x80-\xff]/;
+
+/**
+ * A copy of a field cut from a chunk that shares no memory with the chunk
+ * (so that keeping it does not keep the whole chunk alive), as UTF-8 text.
+ * V8 makes slices of 13 chars or more "sliced strings" pointing into their
+ * parent; shorter ones are copies already. Pure-ASCII fields (nearly all)
+ * are flattened through a concatenation, which is far cheaper than a round
+ * trip through a Buffer.
+ */
+export function ownField(text: string): string {
+  if (NON_ASCII.test(text)) return latin1ToUtf8(text);
+  return text.length < 13 ? text : ` ${text}`.slice(1);
+}
