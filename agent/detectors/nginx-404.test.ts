@@ -118,6 +118,21 @@ describe("nginx-404 detector over fixture logs", () => {
     expect(replay("exactly-20-in-window.log", { window: "30s" }).alerts).to.deep.equal([]);
   });
 
+  it("reports recent paths as UTF-8 text, cut to 200 characters", () => {
+    const alerts: Alert[] = [];
+    const config = detectorsConfigSchema.parse({ nginx404: { warning: 2, critical: 3, recentPaths: 3 } });
+    const processor = createNginx404Processor(config.nginx404, { emit: (a) => alerts.push(a), now: () => 0 });
+    const splitter = createLineSplitter((text, s, e) => processor.line(text, s, e));
+    const t = "14/Mar/2026:09:26:00 +0000";
+    for (const path of ["/caf\u00e9/men\u00fc", `/${"x".repeat(300)}`, "/plain"]) {
+      splitter.push(Buffer.from(`2001:db8::42 - - [${t}] "GET ${path} HTTP/1.1" 404 1 "-" "-"\n`, "utf8"));
+    }
+    expect(alerts.map((a) => http(a).recentPaths)).to.deep.equal([
+      ["/caf\u00e9/men\u00fc", `/${"x".repeat(199)}`],
+      ["/caf\u00e9/men\u00fc", `/${"x".repeat(199)}`, "/plain"],
+    ]);
+  });
+
   it("resolves on the clock's tick when no more lines come (live mode)", () => {
     const alerts: Alert[] = [];
     const config = detectorsConfigSchema.parse(undefined);
