@@ -47,7 +47,9 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         context.logger.error({ detector: options.name, err }, "detector failed");
         context.onFailure(err);
       };
+      let oversized = (): number => 0;
       if (options.source.type === "file") {
+        const path = options.source.path;
         const splitter = createLineSplitter((text, start, end) => processor.line(text, start, end), options.maxLineBytes);
         const follower = createLogFollower({
           path: options.source.path,
@@ -55,12 +57,13 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
           onData: (chunk) => splitter.push(chunk),
           onReset: (reason) => {
             splitter.reset();
-            context.logger.info({ detector: options.name, path: options.source.type === "file" ? options.source.path : "", reason }, "log file replaced");
+            context.logger.info({ detector: options.name, path, reason }, "log file replaced");
           },
           onError: fail,
         });
         await follower.start();
         stopFollowing = () => follower.stop();
+        oversized = () => splitter.oversized;
       } else {
         const record = processor.record?.bind(processor);
         if (record === undefined) throw new SecarcError("config_invalid", `${options.name} cannot read the journal`);
@@ -68,7 +71,21 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         await follower.start();
         stopFollowing = () => follower.stop();
       }
-      timer = setInterval(() => processor.tick(context.now()), options.tickMs ?? 1000);
+      // Skipped lines are reported at most once a minute, as counts.
+      let reported = { malformed: 0, oversized: 0, at: context.now() };
+      timer = setInterval(() => {
+        const now = context.now();
+        processor.tick(now);
+        if (now - reported.at < 60_000) return;
+        const counts = { malformed: processor.stats.malformed, oversized: oversized() };
+        if (counts.malformed !== reported.malformed || counts.oversized !== reported.oversized) {
+          context.logger.warn(
+            { detector: options.name, malformed: counts.malformed - reported.malformed, oversized: counts.oversized - reported.oversized, lines: processor.stats.lines },
+            "skipped malformed lines / cut oversized lines",
+          );
+        }
+        reported = { ...counts, at: now };
+      }, options.tickMs ?? 1000);
       timer.unref();
     },
     async stop() {
