@@ -30,7 +30,7 @@ export function journalctlArgs(units: readonly string[]): string[] {
   return ["--follow", "--output=json", "--lines=0", "--no-pager", ...units.flatMap((unit) => ["--unit", unit])];
 }
 
-/** One journal entry (journalctl -o json) as an sshd record, or undefined. */
+/** One journal entry (journalctl -o json) as an sshd record, or undefined (not JSON, no message, not from sshd). */
 export function recordFromJournalJson(line: string): SshRecord | undefined {
   let entry: Record<string, unknown>;
   try {
@@ -38,6 +38,9 @@ export function recordFromJournalJson(line: string): SshRecord | undefined {
   } catch {
     return undefined;
   }
+  // _COMM is a trusted field (set by journald from the sender's process):
+  // a local user who logs with the tag "sshd" cannot fake it.
+  if (typeof entry._COMM === "string" && !/^sshd(-session|-auth)?$/.test(entry._COMM)) return undefined;
   const raw = entry.MESSAGE;
   // journalctl writes non-UTF-8 messages as arrays of byte values.
   const message = typeof raw === "string" ? raw : Array.isArray(raw) ? Buffer.from(raw as number[]).toString("utf8") : undefined;

@@ -40,6 +40,9 @@ describe("detector registry", () => {
     expect(recordFromJournalJson(entry)).to.deep.equal({ message: "Accepted publickey for a from 10.0.0.1 port 2 ssh2", pid: 321, time: 1773480361123 });
     expect(recordFromJournalJson(JSON.stringify({ MESSAGE: [104, 105], _PID: "1" }))).to.deep.equal({ message: "hi", pid: 1 });
     expect(recordFromJournalJson("not json")).to.equal(undefined);
+    // a message sent with the tag "sshd" by another program (logger -t sshd) is not sshd's
+    expect(recordFromJournalJson(JSON.stringify({ MESSAGE: "Accepted password for x from 10.0.0.1 port 2 ssh2", SYSLOG_IDENTIFIER: "sshd", _COMM: "logger", _PID: "5" }))).to.equal(undefined);
+    expect(recordFromJournalJson(JSON.stringify({ MESSAGE: "m", _COMM: "sshd-session", _PID: "5" }))).to.deep.equal({ message: "m", pid: 5 });
   });
 
   it("journald: a journalctl that cannot start or that exits is reported as a retryable failure", async () => {
