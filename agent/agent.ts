@@ -130,7 +130,10 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         finishedActionIds: outbox.pendingResultIds(),
         addresses: localAddresses(),
       }),
-    pending: () => outbox.pending().map(entryMessage),
+    pending: {
+      page: (afterSeq, limit) => outbox.page(afterSeq, limit).map((entry) => ({ seq: entry.seq, message: entryMessage(entry) })),
+      lastSeq: () => outbox.lastSeq(),
+    },
     outboxDepth: () => outbox.depth(),
     onMessage,
     logger: logger.child({ component: "link" }),

@@ -93,6 +93,23 @@ describe("link delivery: agent ↔ controller", function () {
     expect(record.alert.state).to.equal(AlertState.RESOLVED);
   });
 
+  it("1c. delivers a backlog of 1,000 alerts built while the controller was down, each stored once", async () => {
+    const port = await freeLoopbackPort();
+    const agent = await runAgent(await agentConfig("delivery-1c", port));
+    const ids = new Set<string>();
+    for (let i = 0; i < 1_000; i++) {
+      const alert = sshAlert();
+      ids.add(alert.id);
+      agent.emit(alert);
+    }
+    expect(agent.outboxDepth()).to.equal(1_000);
+    const running = await runController(port);
+    await eventually("the backlog is acknowledged", () => agent.outboxDepth() === 0, 30_000);
+    const stored = running.store.listOpenAlerts(5_000).filter((r) => r.agentId === "delivery-1c");
+    expect(stored).to.have.length(1_000);
+    expect(stored.every((r) => ids.has(r.alertId))).to.equal(true);
+  });
+
   it("3. delivers an action requested while the agent is offline on reconnect, executed exactly once", async () => {
     const port = await freeLoopbackPort();
     const running = await runController(port);

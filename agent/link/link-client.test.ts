@@ -108,7 +108,11 @@ describe("link client (real mTLS on loopback)", function () {
     server = undefined;
   });
 
-  async function connect(port: number, pending: () => AgentMessage[], received: ControllerMessage[], connectTimeout = 5_000) {
+  async function connect(port: number, messages: () => AgentMessage[], received: ControllerMessage[], connectTimeout = 5_000) {
+    const pending = {
+      page: (after: number, limit: number) => messages().map((message, i) => ({ seq: i + 1, message })).filter((e) => e.seq > after).slice(0, limit),
+      lastSeq: () => messages().length,
+    };
     const certs = await pki.issueAgent("link-unit");
     return createLinkClient({
       address: `127.0.0.1:${port}`,

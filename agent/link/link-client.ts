@@ -50,8 +50,12 @@ export interface LinkClientOptions {
   link: AgentLinkConfig;
   /** Builds the Hello of each new session (it lists the results still unacknowledged). */
   hello(): Hello;
-  /** Messages to resend after Welcome, oldest first (the outbox). */
-  pending(): AgentMessage[];
+  /**
+   * The outbox to resend after Welcome: pages of up to `limit` messages with
+   * seq > `afterSeq`, oldest first, up to `lastSeq()` as it was at Welcome
+   * (later entries are sent live).
+   */
+  pending: PendingSource;
   /** Current outbox depth, for heartbeats. */
   outboxDepth(): number;
   /** Every controller message after Welcome. */
@@ -65,6 +69,15 @@ export interface LinkClientOptions {
   /** Random source for backoff jitter. Default: Math.random. */
   random?: () => number;
 }
+
+/** Where the messages to resend after a reconnect come from (the outbox). */
+export interface PendingSource {
+  page(afterSeq: number, limit: number): Array<{ seq: number; message: AgentMessage }>;
+  lastSeq(): number;
+}
+
+/** Messages read from the outbox at a time when resending. */
+const RESEND_PAGE = 256;
 
 /** The session's state, as a discriminated union. */
 type State =
@@ -197,23 +210,49 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     }, intervalMs);
     heartbeat.unref();
     setState({ kind: "connected", session, welcome, heartbeat });
-    const pending = options.pending();
+    const upTo = options.pending.lastSeq();
     logger.info(
       {
         sessionId: welcome.sessionId,
         controllerVersion: welcome.controllerVersion,
         serverTime: welcome.serverTime ? new Date(timestampMs(welcome.serverTime)).toISOString() : undefined,
         heartbeatMs: intervalMs,
-        resending: pending.length,
       },
       "connected to the controller",
     );
-    const limit = sendLimit(welcome);
-    for (const message of pending) {
-      if (!current(session)) return;
-      write(session, message, limit);
-    }
+    void resend(session, upTo, sendLimit(welcome));
   };
+
+  /** Resends the outbox up to `upTo`, page by page, waiting for 'drain' when grpc-js buffers are full. */
+  const resend = async (session: Session, upTo: number, limit: number): Promise<void> => {
+    let after = 0;
+    let sent = 0;
+    while (current(session) && after < upTo) {
+      const page = options.pending.page(after, RESEND_PAGE).filter((entry) => entry.seq <= upTo);
+      if (page.length === 0) break;
+      for (const entry of page) {
+        if (!current(session)) return;
+        after = entry.seq;
+        if (write(session, entry.message, limit)) sent += 1;
+      }
+      if (session.call.writableNeedDrain) await drained(session);
+    }
+    if (sent > 0) logger.info({ resent: sent }, "outbox resent");
+  };
+
+  const drained = (session: Session): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        clearInterval(poll);
+        session.call.off("drain", done);
+        resolve();
+      };
+      session.call.once("drain", done);
+      // The session may end instead of draining.
+      const poll = setInterval(() => {
+        if (!current(session)) done();
+      }, 100);
+    });
 
   const end = (session: Session, reason: string): void => {
     if (!current(session)) return;

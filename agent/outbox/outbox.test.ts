@@ -91,6 +91,24 @@ describe("outbox", () => {
     }
   });
 
+  it("pages through pending entries oldest first", () => {
+    const ids = Array.from({ length: 7 }, () => newId());
+    for (const id of ids) outbox.putAlert(alert(id, 1));
+    expect(outbox.lastSeq()).to.equal(outbox.pending().at(-1)!.seq);
+    const seen: string[] = [];
+    let after = 0;
+    for (let guard = 0; guard < 10; guard++) {
+      const page = outbox.page(after, 3);
+      if (page.length === 0) break;
+      expect(page.length).to.be.at.most(3);
+      for (const entry of page) if (entry.kind === "alert") seen.push(entry.alert.id);
+      after = page.at(-1)!.seq;
+    }
+    expect(seen).to.deep.equal(ids);
+    for (const id of ids) outbox.ackAlert(id, 1);
+    expect(outbox.lastSeq()).to.equal(0);
+  });
+
   it("opens the state file with WAL and synchronous FULL", () => {
     expect(db.pragma("journal_mode", { simple: true })).to.equal("wal");
     expect(db.pragma("synchronous", { simple: true })).to.equal(2);

@@ -37,6 +37,10 @@ export interface Outbox {
   flushAcks(): void;
   /** Everything pending, oldest first. */
   pending(): OutboxEntry[];
+  /** Up to `limit` pending entries with seq > `afterSeq`, oldest first (to resend a large outbox in pages). */
+  page(afterSeq: number, limit: number): OutboxEntry[];
+  /** The seq of the newest pending entry; 0 when empty. */
+  lastSeq(): number;
   /** Action ids whose results are pending. */
   pendingResultIds(): string[];
   /** Number of pending entries. */
@@ -60,6 +64,8 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
   const insert = db.prepare("INSERT INTO outbox (kind, key, revision, payload, created_at) VALUES (?, ?, ?, ?, ?)");
   const deleteAlertUpTo = db.prepare("DELETE FROM outbox WHERE kind = 'alert' AND key = ? AND revision <= ?");
   const selectAll: Statement<[], Row> = db.prepare("SELECT seq, kind, payload FROM outbox ORDER BY seq");
+  const selectPage: Statement<[number, number], Row> = db.prepare("SELECT seq, kind, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+  const selectLastSeq: Statement<[], { seq: number | null }> = db.prepare("SELECT MAX(seq) AS seq FROM outbox");
   const selectResultIds: Statement<[], { key: string }> = db.prepare("SELECT key FROM outbox WHERE kind = 'result' ORDER BY seq");
   const count: Statement<[], { n: number }> = db.prepare("SELECT COUNT(*) AS n FROM outbox");
 
@@ -114,11 +120,15 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
     flushAcks,
     pending() {
       flushAcks();
-      return selectAll.all().map((row): OutboxEntry =>
-        row.kind === "alert"
-          ? { kind: "alert", seq: row.seq, alert: fromBinary(AlertSchema, row.payload) }
-          : { kind: "result", seq: row.seq, result: fromBinary(ActionResultSchema, row.payload) },
-      );
+      return selectAll.all().map(toEntry);
+    },
+    page(afterSeq, limit) {
+      flushAcks();
+      return selectPage.all(afterSeq, limit).map(toEntry);
+    },
+    lastSeq() {
+      flushAcks();
+      return selectLastSeq.get()?.seq ?? 0;
     },
     pendingResultIds() {
       flushAcks();
@@ -129,4 +139,10 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
       return count.get()!.n;
     },
   };
+}
+
+function toEntry(row: Row): OutboxEntry {
+  return row.kind === "alert"
+    ? { kind: "alert", seq: row.seq, alert: fromBinary(AlertSchema, row.payload) }
+    : { kind: "result", seq: row.seq, result: fromBinary(ActionResultSchema, row.payload) };
 }
