@@ -332,6 +332,19 @@ describe("telegram bridge against the fake Bot API", function () {
     expect(h.api.messagesIn(CHAT)).to.have.length(1);
   });
 
+  it("withdraws the answers of an alert nobody answered within the answer window", async () => {
+    h = await startHarness({ chats: [{ id: CHAT }], answerWindow: "600ms" });
+    h.connectAgent();
+    h.raise(sampleAlert(AlertKind.SSH_SESSION));
+    const message = await firstMessage(h.api, CHAT, "New SSH login");
+    const allow = button(message, "Allow");
+    await h.api.waitFor(() => message.text.includes("expired: answers no longer offered"), 5000);
+    expect(labels(message)).to.deep.equal([]);
+    const late = h.api.tapButton(CHAT, message.messageId, allow, OPERATOR);
+    expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === late), 5000)).text).to.equal("This alert has expired; answers are no longer offered.");
+    expect(h.delivered).to.deep.equal([]);
+  });
+
   it("answers /status, /alerts, /help and /blocks with an Unblock button that sends UNBLOCK_IP", async () => {
     h = await startHarness();
     h.connectAgent();

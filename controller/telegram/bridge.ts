@@ -35,6 +35,7 @@ export interface TelegramBridge {
 
 /** Rows rendered within this window are checked for staleness on start. */
 const RESUME_WINDOW_MS = 7 * 86_400_000;
+/** How often open messages are checked for expiry (more often when the answer window is shorter). */
 const EXPIRY_SWEEP_MS = 60_000;
 
 /**
@@ -178,7 +179,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const sweep = setInterval(() => {
     for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
     queue.kick();
-  }, EXPIRY_SWEEP_MS);
+  }, Math.max(100, Math.min(EXPIRY_SWEEP_MS, config.answerWindow)));
   sweep.unref();
 
   // Commands menu, in every language (best effort: the bot works without it).

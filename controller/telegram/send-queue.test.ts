@@ -1,0 +1,151 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { TelegramError } from "telegraf";
+import { silentLogger } from "../../common/log.js";
+import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
+import { ALL_ANSWERS, sampleAlert } from "./alert-fixtures.js";
+import { createAlertRenderer } from "./alert-renderer.js";
+import { telegramConfigSchema } from "./config.js";
+import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
+import { createSendPace } from "./send-pace.js";
+import { createSendQueue, type BotApi, type SendQueue } from "./send-queue.js";
+
+type Call = { method: "send" | "edit"; chatId: number; messageId?: number; text: string; at: number };
+
+/** A Bot API that records calls and fails the ones a test scripts. */
+function scriptedApi(failures: Array<{ method: "send" | "edit"; error: Error }>): BotApi & { calls: Call[] } {
+  const calls: Call[] = [];
+  let nextId = 100;
+  const maybeFail = (method: "send" | "edit") => {
+    const index = failures.findIndex((f) => f.method === method);
+    if (index >= 0) throw failures.splice(index, 1)[0]!.error;
+  };
+  return {
+    calls,
+    async sendMessage(chatId, text) {
+      calls.push({ method: "send", chatId, text, at: Date.now() });
+      maybeFail("send");
+      return { messageId: nextId++ };
+    },
+    async editMessage(chatId, messageId, text) {
+      calls.push({ method: "edit", chatId, messageId, text, at: Date.now() });
+      maybeFail("edit");
+    },
+  };
+}
+
+const tgError = (code: number, description: string, retryAfter?: number) =>
+  new TelegramError({ ok: false, error_code: code, description, ...(retryAfter ? { parameters: { retry_after: retryAfter } } : {}) } as never);
+
+describe("telegram send queue", function () {
+  this.timeout(10_000);
+  let store: SqliteStore;
+  let messages: MessageStore;
+  let queue: SendQueue | undefined;
+
+  beforeEach(() => {
+    store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-send-queue-")), "c.db"));
+    messages = createMessageStore(store.db);
+    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+  });
+  afterEach(async () => {
+    await queue?.stop();
+    store.close();
+  });
+
+  function start(api: BotApi) {
+    const config = telegramConfigSchema.parse({ chats: [{ id: 1 }], pace: { perChat: 0 } });
+    const renderer = createAlertRenderer({ store, messages, config, now: Date.now });
+    queue = createSendQueue({ api, store, messages, renderer, pace: createSendPace({ perChatMs: 0, perGroupPerMinute: 20, globalPerSecond: 30 }), config, logger: silentLogger(), now: Date.now });
+    return queue;
+  }
+
+  function raise(): string {
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    store.upsertAlert("web-1", alert, new Date());
+    messages.enqueueAlert(1, alert.id, Priority.fresh, Date.now());
+    return alert.id;
+  }
+
+  const idle = (q: SendQueue) => new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + 8_000;
+    const check = () => (q.depth() === 0 ? resolve() : Date.now() > deadline ? reject(new Error("queue not drained")) : setTimeout(check, 20));
+    check();
+  });
+
+  it("sends once, then edits only when the rendered message changes", async () => {
+    const api = scriptedApi([]);
+    const q = start(api);
+    const id = raise();
+    q.kick();
+    await idle(q);
+    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    q.kick();
+    await idle(q);
+    expect(api.calls.map((c) => c.method)).to.deep.equal(["send"]);
+    store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, revision: 2, severity: Severity.WARNING }), new Date());
+    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    q.kick();
+    await idle(q);
+    expect(api.calls.map((c) => [c.method, c.messageId])).to.deep.equal([["send", undefined], ["edit", 100]]);
+    expect(messages.getMessage(id, 1)).to.deep.include({ messageId: 100, renderedVersion: 2 });
+  });
+
+  it("retries a transient failure after a backoff, and drops a permanent one", async () => {
+    const api = scriptedApi([{ method: "send", error: tgError(502, "Bad Gateway") }]);
+    const q = start(api);
+    raise();
+    q.kick();
+    await idle(q);
+    expect(api.calls.map((c) => c.method)).to.deep.equal(["send", "send"]);
+    expect(api.calls[1]!.at - api.calls[0]!.at).to.be.at.least(900);
+
+    const refusing = scriptedApi([{ method: "send", error: tgError(403, "Forbidden: bot was blocked by the user") }]);
+    await q.stop();
+    const q2 = start(refusing);
+    const dropped = raise();
+    q2.kick();
+    await idle(q2);
+    expect(refusing.calls).to.have.length(1);
+    expect(messages.getMessage(dropped, 1)).to.equal(undefined);
+  });
+
+  it("waits retry_after on 429 before trying again", async () => {
+    const api = scriptedApi([{ method: "send", error: tgError(429, "Too Many Requests: retry after 1", 1) }]);
+    const q = start(api);
+    raise();
+    q.kick();
+    await idle(q);
+    expect(api.calls).to.have.length(2);
+    expect(api.calls[1]!.at - api.calls[0]!.at).to.be.at.least(950);
+  });
+
+  it("sends a new message when the one to edit is gone, and treats 'not modified' as done", async () => {
+    const api = scriptedApi([
+      { method: "edit", error: tgError(400, "Bad Request: message to edit not found") },
+    ]);
+    const q = start(api);
+    const id = raise();
+    q.kick();
+    await idle(q);
+    messages.invalidate(id, 1);
+    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    q.kick();
+    await idle(q);
+    expect(api.calls.map((c) => c.method)).to.deep.equal(["send", "edit", "send"]);
+    expect(messages.getMessage(id, 1)?.messageId).to.equal(101);
+
+    const unchanged = scriptedApi([{ method: "edit", error: tgError(400, "Bad Request: message is not modified: specified new message content") }]);
+    await q.stop();
+    const q2 = start(unchanged);
+    messages.invalidate(id, 1);
+    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    q2.kick();
+    await idle(q2);
+    expect(unchanged.calls.map((c) => c.method)).to.deep.equal(["edit"]);
+    expect(messages.getMessage(id, 1)?.renderedHash).to.be.a("string");
+  });
+});
