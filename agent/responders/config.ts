@@ -1,6 +1,78 @@
 import { z } from "zod";
+import { durationMs } from "../../common/config.js";
+import { isValidAllowlistEntry } from "./ip-policy.js";
 
-/** The `responders` section of the agent config (filled in with the responders). */
-export const respondersConfigSchema = z.strictObject({}).default({});
+/**
+ * The `responders` section of the agent config. Every key has a default, so
+ * an empty section gives nftables blocks of 24h, a reboot delay of 1 minute
+ * and real (not dry-run) execution. Unknown keys are errors.
+ */
+
+export const firewallConfigSchema = z
+  .strictObject({
+    /**
+     * "nftables" (table `inet secarc`, sets with timeouts), "iptables"
+     * (iptables/ip6tables with ipset `hash:ip timeout`), or "auto": nftables
+     * when `nft` runs, else iptables. Default: "auto".
+     */
+    backend: z.enum(["auto", "nftables", "iptables"]).default("auto"),
+    /** How long a block lasts when the action gives no duration; "0" = until unblocked. Default: 24h. */
+    defaultBlockDuration: durationMs().default(86_400_000),
+    /** Addresses and networks (CIDR) never blocked, besides loopback, the controller's and this host's addresses. Default: []. */
+    allowlist: z
+      .array(z.string().refine(isValidAllowlistEntry, "expected an IP address or a network in CIDR notation"))
+      .default([]),
+    /** Whether a block may name a network (CIDR) rather than one address. Default: false. */
+    allowCidr: z.boolean().default(false),
+    /** Whether blocking an address also closes its open SSH sessions. Default: true. */
+    closeSessionsOnBlock: z.boolean().default(true),
+  })
+  .prefault({});
+
+export const powerConfigSchema = z
+  .strictObject({
+    /** Wait before rebooting or shutting down when the action gives no delay; "0" = at once. Default: 1m. */
+    delay: durationMs().default(60_000),
+    /**
+     * "systemctl" (`systemctl reboot|poweroff`, through `systemd-run
+     * --on-active` when delayed), "shutdown" (`shutdown -r|-h +MINUTES`), or
+     * "auto": systemctl when systemd runs (/run/systemd/system), else
+     * shutdown. Default: "auto".
+     */
+    method: z.enum(["auto", "systemctl", "shutdown"]).default("auto"),
+  })
+  .prefault({});
+
+export const sessionsConfigSchema = z
+  .strictObject({
+    /** How long a process has to end after SIGTERM before SIGKILL (sessions and killed processes). Default: 2000 (ms). */
+    graceMs: z.number().int().min(0).max(60_000).default(2000),
+  })
+  .prefault({});
+
+export const decisionsConfigSchema = z
+  .strictObject({
+    /** How long ALLOW mutes re-alerts for the address when the action gives no duration; "0" = no mute. Default: 24h. */
+    defaultAllowDuration: durationMs().default(86_400_000),
+  })
+  .prefault({});
+
+export const respondersConfigSchema = z
+  .strictObject({
+    /** Report what every responder would run (the argument vectors) without running anything. Default: false. */
+    dryRun: z.boolean().default(false),
+    /** Blocking addresses. */
+    firewall: firewallConfigSchema,
+    /** Reboot and shut down. */
+    power: powerConfigSchema,
+    /** Closing SSH sessions and killing processes. */
+    sessions: sessionsConfigSchema,
+    /** ALLOW and IGNORE: time-boxed decisions that mute re-alerts. */
+    decisions: decisionsConfigSchema,
+  })
+  .prefault({});
 
 export type RespondersConfig = z.output<typeof respondersConfigSchema>;
+export type RespondersConfigInput = z.input<typeof respondersConfigSchema>;
+export type FirewallConfig = z.output<typeof firewallConfigSchema>;
+export type PowerConfig = z.output<typeof powerConfigSchema>;

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { normalizeIp } from "./ip-policy.js";
 
@@ -27,6 +27,8 @@ export interface TcpConnection {
 export interface ProcInfo {
   pid: number;
   ppid: number;
+  /** Field 3 of /proc/PID/stat: "R", "S", "Z" (zombie)... */
+  state: string;
   /** /proc/PID/comm, e.g. "sshd". */
   comm: string;
   /** /proc/PID/cmdline with NULs as spaces, e.g. "sshd: alice [priv]". */
@@ -58,7 +60,7 @@ export function readProc(pid: number, procRoot = "/proc"): ProcInfo | undefined 
   const cmdline = (readText(`${procRoot}/${pid}/cmdline`) ?? "").replace(/\0+$/, "").replace(/\0/g, " ");
   const status = readText(`${procRoot}/${pid}/status`) ?? "";
   const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
-  return { pid, ppid, comm, cmdline, startTicks, uid };
+  return { pid, ppid, state: fields[0] ?? "", comm, cmdline, startTicks, uid };
 }
 
 /** All pids currently in /proc. */
@@ -137,6 +139,15 @@ export function tcpConnectionsOf(pid: number, procRoot = "/proc"): TcpConnection
     ...parseTcpTable(readText(`${procRoot}/${pid}/net/tcp6`) ?? ""),
   ];
   return table.filter((conn) => conn.inode !== "0" && inodes.has(conn.inode));
+}
+
+/** Inode of the network namespace PID lives in (or of a namespace file such as /run/netns/NAME). */
+export function netnsInode(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when `a` and `b` are the same address (IPv4-mapped IPv6 equals its IPv4). */

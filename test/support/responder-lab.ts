@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Answer, ResponseActionSchema, type ActionTarget, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
+import { silentLogger } from "../../common/log.js";
+import { respondersConfigSchema, type RespondersConfigInput } from "../../agent/responders/config.js";
+import { createNetnsExecutor } from "../../agent/responders/executor.js";
+import { createResponderSet, type ResponderSet } from "../../agent/responders/registry.js";
+import { createLab, nsExec, type Lab } from "./netns.js";
+
+/**
+ * A lab for responder system tests: a server namespace and clients (see
+ * createLab), and responders acting on the server namespace — commands
+ * through `ip netns exec SERVER`, SSH sessions looked up among the server
+ * namespace's processes, the server's addresses as "own addresses", and a
+ * controller address inside the lab network (.200 / ::200).
+ */
+export interface ResponderLab {
+  lab: Lab;
+  stateDir: string;
+  controller4: string;
+  controller6: string;
+  /** A responder set on the lab's state dir (a second call = an agent restart). */
+  responders(config?: RespondersConfigInput, now?: () => number): ResponderSet;
+  /** `nft list ruleset` in the server namespace, with the ever-changing "expires ..." of set elements left out. */
+  ruleset(): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function createResponderLab(clients = 2): Promise<ResponderLab> {
+  const lab = await createLab({ clients });
+  const stateDir = mkdtempSync(join(tmpdir(), "secarc-responders-"));
+  const base4 = lab.network4.replace(/\.0\/24$/, "");
+  const base6 = lab.network6.replace(/::\/64$/, "");
+  const controller4 = `${base4}.200`;
+  const controller6 = `${base6}::200`;
+  return {
+    lab,
+    stateDir,
+    controller4,
+    controller6,
+    responders(config = {}, now = Date.now) {
+      return createResponderSet(respondersConfigSchema.parse(config), {
+        logger: silentLogger(),
+        now,
+        controllerAddresses: [controller4, controller6],
+        stateDir,
+        executor: createNetnsExecutor(lab.server.ns),
+        ownAddresses: () => ["127.0.0.1", "::1", lab.server.ipv4, lab.server.ipv6],
+        procScope: { netnsPath: `/run/netns/${lab.server.ns}` },
+        hasSystemd: () => true,
+      });
+    },
+    async ruleset() {
+      const result = await nsExec(lab.server.ns, "nft", ["list", "ruleset"]);
+      if (result.code !== 0) throw new Error(`nft list ruleset: ${result.stderr}`);
+      return result.stdout.replace(/ expires [0-9dhms]+/g, "");
+    },
+    async cleanup() {
+      await lab.cleanup();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+let counter = 0;
+
+/** A ResponseAction for tests. */
+export function action(
+  answer: Answer,
+  target?: ActionTarget["target"],
+  options: { durationMs?: number; delayMs?: number; actionId?: string; alertId?: string } = {},
+): ResponseAction {
+  counter += 1;
+  return create(ResponseActionSchema, {
+    actionId: options.actionId ?? `test-action-${process.pid}-${counter}`,
+    alertId: options.alertId ?? `test-alert-${counter}`,
+    answer,
+    ...(target ? { target: { target } } : {}),
+    options: {
+      ...(options.durationMs !== undefined ? { duration: durationFromMs(options.durationMs) } : {}),
+      ...(options.delayMs !== undefined ? { delay: durationFromMs(options.delayMs) } : {}),
+    },
+  });
+}
+
+/** Shorthands for targets. */
+export const ipTarget = (ip: string) => ({ case: "ip" as const, value: ip });
+export const sessionTarget = (sshdPid: number, sourceIp: string, sourcePort: number) => ({
+  case: "session" as const,
+  value: { sshdPid, sourceIp, sourcePort, user: "secarc-test" },
+});
+export const processTarget = (pid: number, startTicks: bigint, name = "") => ({ case: "process" as const, value: { pid, startTicks, name } });
