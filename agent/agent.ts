@@ -5,7 +5,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
 import { AgentMessageSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
-import { SecarcError } from "../common/errors.js";
+import { SecarcError, describeError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/log.js";
 import { certificateIdentity, loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import type { AgentConfig } from "./config.js";
@@ -47,8 +47,15 @@ export interface StartAgentOptions {
 export interface RunningAgent {
   /** The id in Hello: config.agentId, or the certificate's common name. */
   agentId: string;
-  /** Stores an alert durably in the outbox, then sends it if connected. Throws for an invalid or oversized alert. */
+  /**
+   * Accepts an alert: it is written durably to the outbox at the end of the
+   * current event-loop turn, together with the other alerts of that turn
+   * (one disk sync), and only then sent if connected. Throws for an invalid
+   * or oversized alert, or once the agent is stopping.
+   */
   emit(alert: Alert): void;
+  /** Writes the alerts accepted in this turn to the outbox now. */
+  flush(): void;
   isConnected(): boolean;
   /** Resolves once connected and welcomed; rejects after `timeoutMs`. */
   waitConnected(timeoutMs: number): Promise<void>;
@@ -140,16 +147,35 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     now,
   });
 
+  // Group commit: alerts emitted in one turn of the event loop are written to
+  // the outbox in one transaction (one disk sync) at the end of the turn, and
+  // only then sent. A storm of alerts costs one sync, not one per alert.
+  let queued: Alert[] = [];
+  let closing = false;
+  const flush = (): void => {
+    if (queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    let stored: Alert[];
+    try {
+      stored = outbox.putAlerts(batch);
+    } catch (err) {
+      logger.error({ err: describeError(err), alerts: batch.length }, "alerts could not be written to the outbox; dropped");
+      return;
+    }
+    for (const alert of stored) link.send(alertMessage(alert));
+  };
+
   const emit = (alert: Alert): void => {
     if (!alert.id) throw new SecarcError("input_invalid", "alert without id");
     if (alert.kind === AlertKind.UNSPECIFIED) throw new SecarcError("input_invalid", `alert ${alert.id} without kind`);
-    const message = alertMessage(alert);
-    const size = toBinary(AgentMessageSchema, message).byteLength;
+    const size = toBinary(AgentMessageSchema, alertMessage(alert)).byteLength;
     if (size > config.link.maxMessageBytes) {
       throw new SecarcError("input_invalid", `alert ${alert.id} is ${size} bytes, above link.maxMessageBytes ${config.link.maxMessageBytes}`);
     }
-    if (!outbox.putAlert(alert)) return;
-    link.send(message);
+    if (closing) throw new SecarcError("unavailable", `agent is stopping; alert ${alert.id} not accepted`);
+    queued.push(alert);
+    if (queued.length === 1) setImmediate(flush);
   };
 
   const supervisor = createDetectorSupervisor({ detectors, emit, logger, now });
@@ -164,12 +190,15 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   return {
     agentId,
     emit,
+    flush,
     isConnected: () => link.isConnected(),
     waitConnected: (timeoutMs) => link.waitConnected(timeoutMs),
-    outboxDepth: () => outbox.depth(),
+    outboxDepth: () => outbox.depth() + queued.length,
     close() {
       closed ??= (async () => {
         await supervisor.stop();
+        closing = true;
+        flush();
         await executor.idle(CLOSE_ACTIONS_WAIT_MS);
         await link.close();
         outbox.flushAcks();

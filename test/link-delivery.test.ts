@@ -84,7 +84,10 @@ describe("link delivery: agent ↔ controller", function () {
     const agent = await runAgent(await agentConfig("delivery-1b", port));
     const alert = sshAlert();
     agent.emit(alert);
+    agent.flush();
     agent.emit(sshAlert({ id: alert.id, revision: 2, state: AlertState.RESOLVED }));
+    agent.emit(sshAlert({ id: alert.id, revision: 1 }));
+    agent.flush();
     expect(agent.outboxDepth()).to.equal(1);
     const running = await runController(port);
     await eventually("the revision is acknowledged", () => agent.outboxDepth() === 0);

@@ -55,6 +55,21 @@ describe("outbox", () => {
     expect(pending[0]!.kind === "alert" && pending[0]!.alert.revision).to.equal(3);
   });
 
+  it("stores a batch in one transaction, skipping revisions already superseded", () => {
+    const a = newId();
+    const b = newId();
+    outbox.putAlert(alert(a, 2));
+    const stored = outbox.putAlerts([alert(a, 1), alert(b, 1), alert(b, 2)]);
+    expect(stored.map((x) => [x.id, x.revision])).to.deep.equal([
+      [b, 1],
+      [b, 2],
+    ]);
+    expect(outbox.pending().map((e) => e.kind === "alert" && [e.alert.id, e.alert.revision])).to.deep.equal([
+      [a, 2],
+      [b, 2],
+    ]);
+  });
+
   it("keeps a newer revision when an older one is acknowledged", () => {
     const id = newId();
     outbox.putAlert(alert(id, 2));

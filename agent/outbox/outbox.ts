@@ -27,6 +27,8 @@ export type OutboxEntry =
 export interface Outbox {
   /** Stores an alert revision; returns false when an equal or newer revision is already pending. */
   putAlert(alert: Alert): boolean;
+  /** Stores several alert revisions in one transaction (one disk sync); returns those stored. */
+  putAlerts(alerts: readonly Alert[]): Alert[];
   /** Stores (or replaces) the result of an action. */
   putResult(result: ActionResult): void;
   /** Queues the removal of an alert whose revision ≤ `revision` is pending. */
@@ -76,6 +78,7 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
     insert.run("alert", alert.id, alert.revision, Buffer.from(toBinary(AlertSchema, alert)), now());
     return true;
   });
+  const putAlertsTx = db.transaction((alerts: readonly Alert[]): Alert[] => alerts.filter((alert) => putAlertTx(alert)));
   const putResultTx = db.transaction((result: ActionResult) => {
     deleteKey.run("result", result.actionId);
     insert.run("result", result.actionId, 0, Buffer.from(toBinary(ActionResultSchema, result)), now());
@@ -108,6 +111,7 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
 
   return {
     putAlert: (alert) => putAlertTx(alert),
+    putAlerts: (alerts) => putAlertsTx(alerts),
     putResult: (result) => putResultTx(result),
     ackAlert(alertId, revision) {
       alertAcks.set(alertId, Math.max(revision, alertAcks.get(alertId) ?? 0));
