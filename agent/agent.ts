@@ -83,21 +83,30 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     throw new SecarcError("config_invalid", `agentId "${agentId}" differs from the certificate's identity "${certId}"; the controller would refuse it`);
   }
 
+  const controllerHost = config.controller.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  const controllerAddresses = options.responders ? [] : await resolveAddresses(controllerHost);
+
   const db = openStateDb(config.stateDir);
+  /** Runs a start-up step; on failure the state file is closed before the error propagates. */
+  const step = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  };
   const bootId = options.bootId ?? readBootId();
   const outbox = createOutbox({ db, now });
   const journal = createJournal({ db, now, bootId });
-  for (const result of journal.recover((r) => outbox.putResult(r))) {
+  for (const result of step(() => journal.recover((r) => outbox.putResult(r)))) {
     logger.warn({ actionId: result.actionId, detail: result.detail }, "action left unfinished by the previous run; not executing again");
   }
-  const pruned = journal.prune(now() - JOURNAL_RETENTION_MS);
+  const pruned = step(() => journal.prune(now() - JOURNAL_RETENTION_MS));
   if (pruned > 0) logger.debug({ pruned }, "old journal entries pruned");
 
-  const controllerHost = config.controller.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-  const responders =
-    options.responders ??
-    createResponders(config.responders, { logger, now, controllerAddresses: await resolveAddresses(controllerHost), stateDir: config.stateDir });
-  const detectors = options.detectors ?? createDetectors(config.detectors, { logger, now });
+  const responders = options.responders ?? step(() => createResponders(config.responders, { logger, now, controllerAddresses, stateDir: config.stateDir }));
+  const detectors = options.detectors ?? step(() => createDetectors(config.detectors, { logger, now }));
 
   const resultMessage = (result: ActionResult): AgentMessage => create(AgentMessageSchema, { payload: { case: "actionResult", value: result } });
   const alertMessage = (alert: Alert): AgentMessage => create(AgentMessageSchema, { payload: { case: "alert", value: alert } });
