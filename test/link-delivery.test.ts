@@ -9,7 +9,8 @@ import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { create } from "@bufbuild/protobuf";
 import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
-import { AlertState } from "../gen/secarc/v1/alert_pb.js";
+import { AlertKind, AlertState } from "../gen/secarc/v1/alert_pb.js";
+import type { Detector } from "../agent/detectors/detector.js";
 import { createRecordingResponder, respondersFor } from "./fixtures/agent/recording-responder.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
@@ -146,6 +147,33 @@ describe("link delivery: agent ↔ controller", function () {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(third.executions).to.have.length(0);
     expect(running.store.listUnfinishedActions("delivery-3")).to.have.length(0);
+  });
+
+  it("carries a detector's alerts through the supervisor to the controller, restarting the detector after a failure", async () => {
+    const port = await freeLoopbackPort();
+    const running = await runController(port);
+    const certs = await pki.issueAgent("delivery-detector");
+    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "detector-state"), port }), "test");
+    const emitted: string[] = [];
+    let starts = 0;
+    const detector: Detector = {
+      name: "scripted",
+      kinds: [AlertKind.SSH_SESSION],
+      async start(context) {
+        starts += 1;
+        const alert = sshAlert();
+        emitted.push(alert.id);
+        context.emit(alert);
+        if (starts === 1) setTimeout(() => context.onFailure(new Error("log file vanished")), 50);
+      },
+      async stop() {},
+    };
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: [detector], responders: new Map() });
+    agents.push(agent);
+    await eventually("the detector ran twice", () => starts === 2, 10_000);
+    await eventually("both alerts are acknowledged", () => agent.outboxDepth() === 0);
+    expect(emitted.every((id) => running.store.getAlert(id)?.agentId === "delivery-detector")).to.equal(true);
+    expect(running.store.getAgent("delivery-detector")?.detectors).to.deep.equal([AlertKind.SSH_SESSION]);
   });
 
   it("refuses an alert larger than link.maxMessageBytes at emit, keeping the outbox clean", async () => {
