@@ -108,7 +108,7 @@ describe("link client (real mTLS on loopback)", function () {
     server = undefined;
   });
 
-  async function connect(port: number, messages: () => AgentMessage[], received: ControllerMessage[], connectTimeout = 5_000) {
+  async function connect(port: number, messages: () => AgentMessage[], received: ControllerMessage[], connectTimeout = 5_000, serverName = "localhost", ca = pki.ca) {
     const pending = {
       page: (after: number, limit: number) => messages().map((message, i) => ({ seq: i + 1, message })).filter((e) => e.seq > after).slice(0, limit),
       lastSeq: () => messages().length,
@@ -116,8 +116,8 @@ describe("link client (real mTLS on loopback)", function () {
     const certs = await pki.issueAgent("link-unit");
     return createLinkClient({
       address: `127.0.0.1:${port}`,
-      serverName: "localhost",
-      tls: { ca: readFileSync(pki.ca), cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
+      serverName,
+      tls: { ca: readFileSync(ca), cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
       link: { backoffInitial: 50, backoffMax: 200, keepaliveTime: 10_000, keepaliveTimeout: 5_000, maxMessageBytes: 1 << 20, connectTimeout },
       hello: () => create(HelloSchema, { agentId: "link-unit", finishedActionIds: ["done-1"] }),
       pending,
@@ -196,6 +196,29 @@ describe("link client (real mTLS on loopback)", function () {
     await until(() => server!.streams.length >= 2, 5_000);
     expect(client.isConnected()).to.equal(false);
     server.welcoming = true;
+    await client.waitConnected(5_000);
+  });
+
+  it("verifies the controller's certificate against serverName and the configured CA", async () => {
+    server = await startScriptedServer(pki, 60_000);
+    client = await connect(server.port, () => [], [], 5_000, "not-the-controller.example");
+    client.start();
+    let refused = false;
+    await client.waitConnected(1_500).catch(() => (refused = true));
+    expect(refused, "wrong name").to.equal(true);
+    expect(server.streams).to.have.length(0);
+    await client.close();
+
+    client = await connect(server.port, () => [], [], 5_000, "localhost", pki.foreign.ca);
+    client.start();
+    refused = false;
+    await client.waitConnected(1_500).catch(() => (refused = true));
+    expect(refused, "foreign CA").to.equal(true);
+    expect(server.streams).to.have.length(0);
+    await client.close();
+
+    client = await connect(server.port, () => [], [], 5_000, "localhost");
+    client.start();
     await client.waitConnected(5_000);
   });
 });
