@@ -11,6 +11,7 @@ import { silentLogger } from "../common/log.js";
 import { createEventBus, type EventBus } from "../controller/domain/events.js";
 import { createActionRequests, type ActionRequests } from "../controller/domain/action-requests.js";
 import { freeLoopbackPort } from "./support/agent-process.js";
+import { captureLog } from "./support/controller-harness.js";
 import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
 import type { ActionRecord, AlertRecord, Store } from "../controller/store/store.js";
 import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
@@ -453,7 +454,8 @@ describe("telegram bridge start-up", function () {
     const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-telegram-")), "c.db"));
     const events = createEventBus();
     const config = telegramConfigSchema.parse({ token: api.token, apiRoot: probe.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
-    const bridge = await startTelegramBridge({ config, store, events, actions: createTestActionRequests(store, events, []), logger: silentLogger() });
+    const log = captureLog();
+    const bridge = await startTelegramBridge({ config, store, events, actions: createTestActionRequests(store, events, []), logger: log.logger });
     try {
       store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
       const alert = sampleAlert(AlertKind.SSH_SESSION);
@@ -465,6 +467,10 @@ describe("telegram bridge start-up", function () {
       const tap = api.tapButton(CHAT, message.messageId, button(message, "Allow"), OPERATOR);
       await api.waitFor(() => api.answeredCallbacks.find((a) => a.callbackQueryId === tap), 10_000);
       expect(api.messagesIn(CHAT)).to.have.length(1);
+      // Failures were logged, and the token never was.
+      expect(log.lines.length).to.be.greaterThan(0);
+      expect(JSON.stringify(log.lines)).to.include("ECONNREFUSED");
+      expect(JSON.stringify(log.lines)).to.not.include(api.token.split(":")[1]!);
     } finally {
       await bridge.stop();
       await api.stop();
