@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { Answer, ResponseActionSchema, type ActionTarget, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
+import { ActionTargetSchema, Answer, ResponseActionSchema, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { silentLogger } from "../../common/log.js";
 import { respondersConfigSchema, type RespondersConfigInput } from "../../agent/responders/config.js";
 import { createNetnsExecutor } from "../../agent/responders/executor.js";
@@ -70,7 +70,7 @@ let counter = 0;
 /** A ResponseAction for tests. */
 export function action(
   answer: Answer,
-  target?: ActionTarget["target"],
+  target?: MessageInitShape<typeof ActionTargetSchema>["target"],
   options: { durationMs?: number; delayMs?: number; actionId?: string; alertId?: string } = {},
 ): ResponseAction {
   counter += 1;
