@@ -56,6 +56,18 @@ describe("telegram message store", () => {
     expect(messages.getMessage("a", -5)?.renderedHash).to.equal(undefined);
   });
 
+  it("on start, rescans live rows of any age and other rows only if recent", () => {
+    const { messages } = open();
+    const row = (alertId: string, renderedPhase: string, renderedAt: number) =>
+      messages.saveRendered({ alertId, chatId: 1, messageId: 1, renderedVersion: 1, renderedPhase, renderedHash: "h", firstSeverity: 1, renderedAt });
+    row("old-open", "open", 10);
+    row("old-queued", "answered:queued", 10);
+    row("old-done", "answered:done", 10);
+    row("old-digest", "digest:open", 10);
+    row("new-resolved", "resolved", 1_000);
+    expect(messages.listRecentRows(500).map((r) => r.alertId).sort()).to.deep.equal(["new-resolved", "old-open", "old-queued"]);
+  });
+
   it("migrates once: reopening the same database keeps the rows", () => {
     const { db, messages } = open();
     messages.enqueueText(1, { text: "x" }, Priority.fresh, 1);

@@ -106,7 +106,7 @@ export interface MessageStore {
   saveRendered(row: Omit<MessageRow, "digestMessageId"> & { digestMessageId?: number | undefined }): void;
   /** Forgets the content hash so that the next render edits the message even if unchanged. */
   invalidate(alertId: string, chatId: number): void;
-  /** Rows whose alert may need another render: not final, or rendered within `sinceMs`. */
+  /** Rows whose alert may need another render: in a live phase, or rendered since `sinceMs`. */
   listRecentRows(sinceMs: number): MessageRow[];
   /** Open rows rendered before `beforeMs` (candidates for expiry). */
   listOpenRenderedBefore(beforeMs: number): MessageRow[];
@@ -159,7 +159,8 @@ interface RawJob {
   attempts: number;
 }
 
-const FINAL_PHASES = ["resolved", "expired"];
+/** Phases that may still change without a new alert revision (an answer in flight, an expiry to come). */
+const LIVE_PHASES = ["open", "answered:sent", "answered:queued"];
 
 export function createMessageStore(db: Database): MessageStore {
   migrate(db, "telegram", MIGRATIONS);
@@ -173,7 +174,7 @@ export function createMessageStore(db: Database): MessageStore {
         rendered_version = excluded.rendered_version, rendered_phase = excluded.rendered_phase, rendered_hash = excluded.rendered_hash,
         first_severity = coalesce(first_severity, excluded.first_severity), rendered_at = excluded.rendered_at`),
     invalidate: db.prepare("UPDATE telegram_messages SET rendered_hash = NULL WHERE alert_id = ? AND chat_id = ?"),
-    recent: db.prepare(`SELECT * FROM telegram_messages WHERE rendered_phase NOT IN (${FINAL_PHASES.map(() => "?").join(",")}) OR rendered_at >= ?`),
+    recent: db.prepare(`SELECT * FROM telegram_messages WHERE rendered_phase IN (${LIVE_PHASES.map(() => "?").join(",")}) OR rendered_at >= ?`),
     openBefore: db.prepare("SELECT * FROM telegram_messages WHERE rendered_phase = 'open' AND rendered_at < ? AND message_id IS NOT NULL"),
     enqueueAlert: db.prepare(`INSERT INTO telegram_queue (chat_id, alert_id, priority, enqueued_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (chat_id, alert_id) DO UPDATE SET priority = min(priority, excluded.priority), seq = seq + 1`),
@@ -210,7 +211,7 @@ export function createMessageStore(db: Database): MessageStore {
       });
     },
     invalidate: (alertId, chatId) => void stmt.invalidate.run(alertId, chatId),
-    listRecentRows: (sinceMs) => (stmt.recent.all(...FINAL_PHASES, sinceMs) as RawRow[]).map((r) => toRow(r)!),
+    listRecentRows: (sinceMs) => (stmt.recent.all(...LIVE_PHASES, sinceMs) as RawRow[]).map((r) => toRow(r)!),
     listOpenRenderedBefore: (beforeMs) => (stmt.openBefore.all(beforeMs) as RawRow[]).map((r) => toRow(r)!),
     enqueueAlert: (chatId, alertId, priority, now) => void stmt.enqueueAlert.run(chatId, alertId, priority, now),
     enqueueText: (chatId, payload, priority, now) => void stmt.enqueueText.run(chatId, JSON.stringify(payload), priority, now),
