@@ -160,8 +160,13 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
     return recorder.commands.map(formatCommand).join(" && ");
   }
 
-  const load = (): StoredBlock[] => readJsonState<BlockFile>(file, { version: 1, blocks: [] }).blocks;
-  const save = (blocks: StoredBlock[]): void => writeJsonState(file, { version: 1, blocks } satisfies BlockFile);
+  // This instance is the file's only writer: read it once, then keep it in memory.
+  let stored: StoredBlock[] | undefined;
+  const load = (): StoredBlock[] => (stored ??= readJsonState<BlockFile>(file, { version: 1, blocks: [] }).blocks);
+  const save = (blocks: StoredBlock[]): void => {
+    writeJsonState(file, { version: 1, blocks } satisfies BlockFile);
+    stored = blocks;
+  };
 
   function remember(targets: readonly IpTarget[], durationMs: number): void {
     const now = deps.now();
@@ -291,13 +296,13 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
     reapply() {
       return serial(async () => {
         const now = deps.now();
-        let stored: StoredBlock[];
+        let all: StoredBlock[];
         try {
-          stored = load();
+          all = load();
         } catch (err) {
           return { restored: 0, expired: 0, refused: 0, error: describeError(err) };
         }
-        const live = stored.filter((b) => b.expiresAt === null || b.expiresAt > now);
+        const live = all.filter((b) => b.expiresAt === null || b.expiresAt > now);
         const specs: BlockSpec[] = [];
         const keep: StoredBlock[] = [];
         let refusedCount = 0;
@@ -312,10 +317,10 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
           specs.push({ target: checked.target, timeoutMs: b.expiresAt === null ? 0 : b.expiresAt - now });
           keep.push(b);
         }
-        const expired = stored.length - live.length;
+        const expired = all.length - live.length;
         if (options.dryRun) return { restored: 0, expired, refused: refusedCount };
         // Nothing stored: leave the firewall alone until the first block.
-        if (stored.length === 0) return { restored: 0, expired: 0, refused: 0 };
+        if (all.length === 0) return { restored: 0, expired: 0, refused: 0 };
         try {
           await withBackend((bk) => bk.block(specs));
           save(keep);

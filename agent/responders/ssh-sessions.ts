@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { listPids, netnsInode, readProc, tcpConnectionsOf, type ProcInfo, type TcpConnection } from "./proc-sockets.js";
 
 /**
@@ -14,6 +15,14 @@ import { listPids, netnsInode, readProc, tcpConnectionsOf, type ProcInfo, type T
  */
 
 const SSHD_COMMS = new Set(["sshd", "sshd-session"]);
+
+function readComm(pid: number, procRoot = "/proc"): string {
+  try {
+    return readFileSync(`${procRoot}/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
 
 export interface SshSessionProcess {
   info: ProcInfo;
@@ -54,6 +63,8 @@ export function findSshSessions(match: (connection: TcpConnection) => boolean, s
   const inScope = scopeFilter(scope);
   const out: SshSessionProcess[] = [];
   for (const pid of listPids(scope.procRoot)) {
+    // The name first: one small read per process, the rest only for sshd.
+    if (!SSHD_COMMS.has(readComm(pid, scope.procRoot))) continue;
     const info = readProc(pid, scope.procRoot);
     if (info === undefined || !SSHD_COMMS.has(info.comm) || !inScope(pid)) continue;
     const connections = tcpConnectionsOf(pid, scope.procRoot);
