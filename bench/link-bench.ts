@@ -6,9 +6,11 @@
 //
 //   node --import tsx bench/link-bench.ts            # 1,000 then 5,000 agents
 //   LINK_BENCH_AGENTS=2000 node --import tsx bench/link-bench.ts
+//   LINK_BENCH_CONTROLLER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ...   # profile the controller
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { newId } from "../common/ids.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity } from "../gen/secarc/v1/alert_pb.js";
@@ -42,7 +44,7 @@ const fdLimit = (): string => /Max open files\s+(\d+)/.exec(readFileSync("/proc/
 
 interface Slot {
   name: string;
-  cert: string;
+  context: SecureContext;
   agent: LoadAgent | undefined;
   welcomed: boolean;
   attempts: number;
@@ -55,15 +57,11 @@ let reconnect = false;
 const slots: Slot[] = [];
 let welcomed = 0;
 let acks = 0;
-let key = "";
-let ca = "";
 
 function connect(slot: Slot, port: () => number): void {
   slot.agent = openLoadAgent({
     port: port(),
-    ca,
-    cert: slot.cert,
-    key,
+    secureContext: slot.context,
     name: slot.name,
     onMessage(message: ControllerMessage) {
       if (message.payload.case === "welcome" && !slot.welcomed) {
@@ -110,9 +108,12 @@ async function main(): Promise<void> {
   let t = Date.now();
   const pki = await createBenchPki(TOTAL);
   out(`  ${TOTAL} agent certificates issued in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  ca = pki.ca.cert;
-  key = pki.agents[0]!.key;
-  for (const a of pki.agents) slots.push({ name: a.name, cert: a.cert, agent: undefined, welcomed: false, attempts: 0, acks: 0 });
+  t = Date.now();
+  for (const a of pki.agents) {
+    const context = createSecureContext({ ca: pki.ca.cert, cert: a.cert, key: a.key });
+    slots.push({ name: a.name, context, agent: undefined, welcomed: false, attempts: 0, acks: 0 });
+  }
+  out(`  ${TOTAL} client TLS contexts made in ${((Date.now() - t) / 1000).toFixed(1)} s (once; reused across reconnects)`);
   writeFileSync(join(dir, "ca.pem"), pki.ca.cert);
   writeFileSync(join(dir, "controller.pem"), pki.controller.cert);
   writeFileSync(join(dir, "controller-key.pem"), pki.controller.key, { mode: 0o600 });
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     link: { heartbeatInterval: "30s" },
     log: { level: "warn" as const },
   });
-  controller = await startControllerProcess({ config: config(0) });
+  controller = await startControllerProcess({ config: config(0), nodeArgs: ["--expose-gc", ...(process.env.LINK_BENCH_CONTROLLER_ARGS?.split(" ").filter(Boolean) ?? [])] });
   const port = controller.port;
   await sleep(300);
   const baseRss = rssMiB(controller.pid);
@@ -143,7 +144,10 @@ async function main(): Promise<void> {
     connected = step;
     await sleep(500);
     const rss = rssMiB(controller.pid);
+    const mem = await controller.memoryUsage();
+    const mib = (n: number) => (n / 1_048_576).toFixed(1);
     out(`  ${welcomed} agents connected at once (Hello→Welcome for the new ones in ${((Date.now() - t - 500) / 1000).toFixed(1)} s); controller RSS ${rss.toFixed(1)} MiB = ${(((rss - baseRss) * 1024) / welcomed).toFixed(1)} KiB per agent above rest`);
+    out(`    (after GC: V8 heap used ${mib(mem.heapUsed)} of ${mib(mem.heapTotal)} MiB, external ${mib(mem.external)} MiB, RSS ${mib(mem.rss)} MiB)`);
   }
 
   // Alerts: ALERT_AGENTS agents each send a burst; count until every one is acked.
@@ -181,7 +185,7 @@ async function main(): Promise<void> {
   controller.kill("SIGTERM");
   await controller.stopped;
   const stoppedIn = Date.now() - t;
-  controller = await startControllerProcess({ config: config(port) });
+  controller = await startControllerProcess({ config: config(port), nodeArgs: ["--expose-gc", ...(process.env.LINK_BENCH_CONTROLLER_ARGS?.split(" ").filter(Boolean) ?? [])] });
   const upIn = Date.now() - t;
   await until(() => welcomed >= lastStep, `${lastStep} agents to reconnect`, 90_000);
   out(`  restart: old controller stopped in ${(stoppedIn / 1000).toFixed(1)} s, new one listening after ${(upIn / 1000).toFixed(1)} s; all ${lastStep} agents reconnected ${((Date.now() - t) / 1000).toFixed(1)} s after the stop began`);

@@ -1,4 +1,4 @@
-import { randomBytes, type webcrypto } from "node:crypto";
+import { createPrivateKey, randomBytes, sign, X509Certificate as NodeX509, type webcrypto } from "node:crypto";
 import { createCa, issueControllerCertificate, loadCa, type CertificatePem } from "../cli/certs/pki.js";
 import { crypto, x509 } from "../cli/certs/x509.js";
 
@@ -8,15 +8,38 @@ const SIGNING_ALGORITHM: webcrypto.EcdsaParams = { name: "ECDSA", hash: "SHA-256
 export interface BenchPki {
   ca: CertificatePem;
   controller: CertificatePem;
-  /** Agent client certificates (CN = name), all sharing one key: identity is the CN, and a key per agent would only slow the set-up. */
+  /** Agent client certificates (CN = name); all share one key (see createBenchPki). */
   agents: Array<{ name: string; cert: string; key: string }>;
 }
 
+/** DER length octets. */
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  if (length < 0x100) return Buffer.from([0x81, length]);
+  return Buffer.from([0x82, length >> 8, length & 0xff]);
+}
+
+/** Offset and total size of the DER element starting at `offset`. */
+function derElement(der: Buffer, offset: number): { start: number; end: number } {
+  let length = der[offset + 1]!;
+  let header = 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    length = 0;
+    for (let i = 0; i < octets; i += 1) length = (length << 8) | der[offset + 2 + i]!;
+    header += octets;
+  }
+  return { start: offset, end: offset + header + length };
+}
+
 /**
- * Many agent certificates fast, for the link benchmark: the CA is loaded
- * once and one key pair serves every agent, so each certificate costs one
- * signature. `secarc certs issue agent` makes a fresh key per agent, as
- * production should.
+ * Many agent certificates fast, for the link benchmark. One certificate is
+ * made properly with @peculiar/x509 as a template; every other one is the
+ * template's to-be-signed part with its CN and serial replaced (same
+ * lengths) and a fresh CA signature. All agents share one key pair: the
+ * identity is the CN, and a key per agent would only slow the set-up.
+ * `secarc certs issue agent` makes a fresh key per agent, as production
+ * should. Each certificate is checked against the CA with node:crypto.
  */
 export async function createBenchPki(agentCount: number, prefix = "bench"): Promise<BenchPki> {
   const ca = await createCa({ commonName: "SecARC bench CA" });
@@ -24,35 +47,59 @@ export async function createBenchPki(agentCount: number, prefix = "bench"): Prom
   const authority = await loadCa(ca);
   const keys = await crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
   const keyPem = x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY");
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey);
-  const aki = await x509.AuthorityKeyIdentifierExtension.create(authority.cert.publicKey);
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 86_400_000);
+  const width = String(Math.max(agentCount - 1, 0)).length;
+  const nameOf = (i: number) => `${prefix}-${String(i).padStart(width, "0")}`;
+  const serialBytes = randomBytes(16);
+  serialBytes[0] = (serialBytes[0]! & 0x3f) | 0x40;
+  const serial = serialBytes.toString("hex");
+  const template = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: [{ CN: [nameOf(0)] }],
+    issuer: authority.cert.subjectName,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    publicKey: keys.publicKey,
+    signingKey: authority.key,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(authority.cert.publicKey),
+    ],
+  });
+  const der = Buffer.from(template.rawData);
+  const outer = derElement(der, 0);
+  const contentStart = outer.start + (der[1]! & 0x80 ? 2 + (der[1]! & 0x7f) : 2);
+  const tbsRange = derElement(der, contentStart);
+  const algRange = derElement(der, tbsRange.end);
+  const tbsTemplate = der.subarray(tbsRange.start, tbsRange.end);
+  const algorithm = der.subarray(algRange.start, algRange.end);
+  const nameAt = tbsTemplate.indexOf(Buffer.from(nameOf(0)));
+  const serialAt = tbsTemplate.indexOf(Buffer.from(serial, "hex"));
+  if (nameAt < 0 || serialAt < 0) throw new Error("bench certificate template: CN or serial not found");
+  const caKey = createPrivateKey(ca.key);
+  const caCert = new NodeX509(ca.cert);
+
   const agents: BenchPki["agents"] = [];
-  const issue = async (i: number) => {
-    const name = `${prefix}-${i}`;
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: `4${randomBytes(15).toString("hex")}`,
-      subject: [{ CN: [name] }],
-      issuer: authority.cert.subjectName,
-      notBefore,
-      notAfter,
-      publicKey: keys.publicKey,
-      signingKey: authority.key,
-      signingAlgorithm: SIGNING_ALGORITHM,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-        ski,
-        aki,
-      ],
-    });
-    agents[i] = { name, cert: cert.toString("pem"), key: keyPem };
-  };
-  // Signatures run in libuv's thread pool: a few at a time use both cores.
-  for (let i = 0; i < agentCount; i += 64) {
-    await Promise.all(Array.from({ length: Math.min(64, agentCount - i) }, (_, j) => issue(i + j)));
+  for (let i = 0; i < agentCount; i += 1) {
+    const name = nameOf(i);
+    const tbs = Buffer.from(tbsTemplate);
+    tbs.write(name, nameAt, "latin1");
+    const fresh = randomBytes(16);
+    fresh[0] = (fresh[0]! & 0x3f) | 0x40;
+    fresh.copy(tbs, serialAt);
+    const signature = sign("sha256", tbs, caKey);
+    const bitString = Buffer.concat([Buffer.from([0x03]), derLength(signature.length + 1), Buffer.from([0x00]), signature]);
+    const body = Buffer.concat([tbs, algorithm, bitString]);
+    const certDer = Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+    const pem = `-----BEGIN CERTIFICATE-----\n${certDer.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
+    if (i === 0 || i === agentCount - 1) {
+      const check = new NodeX509(pem);
+      if (!check.verify(caCert.publicKey) || !check.subject.includes(`CN=${name}`)) throw new Error(`bench certificate ${name} does not verify`);
+    }
+    agents.push({ name, cert: pem, key: keyPem });
   }
   return { ca, controller, agents };
 }

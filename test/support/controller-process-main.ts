@@ -8,6 +8,9 @@
  * environment, the process kills itself with SIGKILL right after the first
  * alert is committed to the store and before its AlertAck is sent. This is
  * the one place the variable is read; the product never looks at it.
+ *
+ * Diagnostics: SIGUSR2 prints process.memoryUsage() (after a GC when the
+ * process runs with --expose-gc) as a JSON line {"memory": ...} on stdout.
  */
 import { loadConfigFile } from "../../common/config.js";
 import { describeError } from "../../common/errors.js";
@@ -37,6 +40,10 @@ try {
       },
     );
   };
+  process.on("SIGUSR2", () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    process.stdout.write(`${JSON.stringify({ memory: process.memoryUsage() })}\n`);
+  });
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
 } catch (err) {

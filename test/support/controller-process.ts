@@ -22,6 +22,8 @@ export interface ControllerProcessOptions {
   startTimeoutMs?: number;
   /** Copy the child's stderr (its log) to this process's stderr. Default: false. */
   echoLog?: boolean;
+  /** Extra node options, e.g. ["--expose-gc"]. Default: none. */
+  nodeArgs?: string[];
 }
 
 export interface ControllerProcess {
@@ -33,6 +35,8 @@ export interface ControllerProcess {
   stopped: Promise<number | null>;
   /** The child's stderr lines (its log) so far. */
   log: string[];
+  /** process.memoryUsage() of the child (it answers SIGUSR2), after a GC when started with --expose-gc. */
+  memoryUsage(): Promise<NodeJS.MemoryUsage>;
 }
 
 /**
@@ -44,7 +48,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
   const dir = mkdtempSync(join(tmpdir(), "secarc-controller-process-"));
   const configPath = join(dir, "controller.json");
   writeFileSync(configPath, JSON.stringify(options.config));
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, configPath], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", MAIN, configPath], {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -61,6 +65,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     });
   });
 
+  const memoryWaiters: Array<(usage: NodeJS.MemoryUsage) => void> = [];
   const started = await new Promise<{ port: number; pid: number }>((resolveStart, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -68,8 +73,9 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     }, options.startTimeoutMs ?? 20_000);
     createInterface({ input: child.stdout }).on("line", (line) => {
       try {
-        const parsed = JSON.parse(line) as { port: number; pid: number };
-        if (typeof parsed.port === "number") {
+        const parsed = JSON.parse(line) as { port: number; pid: number; memory?: NodeJS.MemoryUsage };
+        if (parsed.memory) memoryWaiters.shift()?.(parsed.memory);
+        else if (typeof parsed.port === "number") {
           clearTimeout(timer);
           resolveStart(parsed);
         }
@@ -91,5 +97,11 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     },
     stopped,
     log,
+    memoryUsage() {
+      return new Promise((resolveUsage) => {
+        memoryWaiters.push(resolveUsage);
+        child.kill("SIGUSR2");
+      });
+    },
   };
 }
