@@ -153,4 +153,27 @@ describe("controller link: one live session per agent, dead peers found by pings
       relay.close();
     }
   });
+
+  it("ends a stream whose agent stopped sending heartbeats, and keeps one that sends them", async () => {
+    h = await startControllerHarness({ link: { heartbeatInterval: "200ms", pingTimeout: "200ms" } });
+    const silent = connectRawAgent({ port: h.controller.port, ca: h.pki.ca, ...(await h.pki.issueAgent("hung")) });
+    const lively = connectRawAgent({ port: h.controller.port, ca: h.pki.ca, ...(await h.pki.issueAgent("lively")) });
+    clients.push(silent, lively);
+    silent.hello({ agentId: "hung" });
+    lively.hello({ agentId: "lively" });
+    await silent.waitFor(isCase("welcome"));
+    await lively.waitFor(isCase("welcome"));
+    const beat = setInterval(() => lively.send({ payload: { case: "heartbeat", value: { outboxDepth: 0 } } }), 100);
+    try {
+      const status = await Promise.race([silent.ended, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("silent stream not ended within 3 s")), 3_000))]);
+      expect(status.code).to.equal(GrpcStatus.UNAVAILABLE);
+      expect(status.details).to.include("no message for");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.controller.onlineAgents()).to.deep.equal(["lively"]);
+      expect(h.controller.store.getAgent("hung")!.online).to.equal(false);
+      expect(h.log.matching("ending a silent stream").map((l) => l.agentId)).to.deep.equal(["hung"]);
+    } finally {
+      clearInterval(beat);
+    }
+  });
 });

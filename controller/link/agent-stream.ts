@@ -85,6 +85,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     let lastWrite: Promise<unknown> = Promise.resolve();
     let lastSeenWritten = 0;
     let ready = false;
+    let lastMessageAt = now();
 
     const refuse = (code: Code, reason: string): never => {
       log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
@@ -128,6 +129,9 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       const live: LiveSession = {
         agentId,
         sessionId,
+        get lastMessageAt() {
+          return lastMessageAt;
+        },
         sendAction,
         end(error) {
           out.close(error);
@@ -217,6 +221,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       try {
         for await (const message of requests) {
           if (out.closed) break;
+          lastMessageAt = now();
           if (!session) {
             if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
             else accept(message.payload.value);

@@ -141,6 +141,22 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       session.destroy();
     },
   });
+  // A connection can stay alive (pings answered) while the agent on it has
+  // hung: a stream silent for three heartbeat intervals (plus the ping
+  // timeout, as slack) is ended, and the agent recorded offline.
+  const silenceLimitMs = 3 * options.heartbeatIntervalMs + options.pingTimeoutMs;
+  const silenceWatch = setInterval(() => {
+    const now = options.now();
+    for (const live of registry.sessions()) {
+      const silentMs = now - live.lastMessageAt;
+      if (silentMs <= silenceLimitMs) continue;
+      const reason = `no message for ${silentMs} ms (heartbeats every ${options.heartbeatIntervalMs} ms expected)`;
+      log.warn({ agentId: live.agentId, sessionId: live.sessionId, reason }, "ending a silent stream");
+      live.end(new ConnectError(reason, Code.Unavailable));
+    }
+  }, Math.max(100, Math.min(5_000, Math.floor(options.heartbeatIntervalMs / 2))));
+  silenceWatch.unref();
+
   server.on("session", (session) => {
     sessions.add(session);
     pinger.add(session);
@@ -178,6 +194,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     close() {
       closing ??= (async () => {
         pinger.stop();
+        clearInterval(silenceWatch);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         registry.endAll(new ConnectError("the controller is shutting down", Code.Unavailable));
         for (const session of sessions) session.close();

@@ -6,6 +6,8 @@ import type { ActionRecord } from "../store/store.js";
 export interface LiveSession {
   readonly agentId: string;
   readonly sessionId: string;
+  /** When the agent last sent anything on this stream (clock of the controller). */
+  readonly lastMessageAt: number;
   /** Writes the action to this stream and marks it sent; false when the stream has ended. */
   sendAction(action: ActionRecord): boolean;
   /** Ends the stream with `error` as its status. */
@@ -24,6 +26,8 @@ export interface SessionRegistry extends ActionDelivery {
   detach(session: LiveSession): boolean;
   get(agentId: string): LiveSession | undefined;
   agentIds(): string[];
+  /** Every live session. */
+  sessions(): LiveSession[];
   /** Ends every live session with `error`; each detaches itself as its stream ends. */
   endAll(error: ConnectError): void;
 }
@@ -47,6 +51,7 @@ export function createSessionRegistry(): SessionRegistry {
     },
     get: (agentId) => live.get(agentId),
     agentIds: () => [...live.keys()],
+    sessions: () => [...live.values()],
     deliver(action: ActionRecord) {
       return live.get(action.agentId)?.sendAction(action) ?? false;
     },
