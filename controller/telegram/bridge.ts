@@ -103,12 +103,21 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const deferred: Array<() => void> = [];
   let flushing: NodeJS.Immediate | undefined;
   let stopped = false;
-  function later(work: () => void): void {
+  let flushSoon = false;
+  /** `soon`: right after the current task (new alerts); otherwise after pending I/O (taps, so the action leaves first). */
+  function later(work: () => void, soon = false): void {
     deferred.push(work);
+    if (soon && !flushSoon) {
+      flushSoon = true;
+      queueMicrotask(flushDeferred);
+    }
     flushing ??= setImmediate(flushDeferred);
   }
   function flushDeferred(): void {
+    flushSoon = false;
+    if (flushing) clearImmediate(flushing);
     flushing = undefined;
+    if (deferred.length === 0) return;
     const batch = deferred.splice(0);
     try {
       messages.transaction(() => {
@@ -153,7 +162,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   // Events are handled after the turn that published them (batched): the
   // change is already durable in the store, and a start re-renders anything
   // whose version is newer than what Telegram shows.
-  const unsubscribe = events.subscribe((event) => later(() => onEvent(event)));
+  const unsubscribe = events.subscribe((event) => later(() => onEvent(event), event.type === "alert"));
   function onEvent(event: ControllerEvent): void {
     try {
       switch (event.type) {
@@ -203,7 +212,6 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     async stop() {
       unsubscribe();
       stopped = true;
-      if (flushing) clearImmediate(flushing);
       flushDeferred();
       clearInterval(sweep);
       callbacks.stop();
