@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
@@ -31,6 +31,8 @@ describe("responders: firewall (nftables, network namespaces)", function () {
     const [h, s] = await Promise.all([http(from, family), ssh(from, family)]);
     return { http: h, ssh: s };
   }
+
+  const sshdLog = () => readFileSync(sshd.authLog, "utf8");
 
   before(async () => {
     rl = await createResponderLab(2);
@@ -113,26 +115,33 @@ describe("responders: firewall (nftables, network namespaces)", function () {
     expect(permanent).to.deep.equal([{ ip: attacker.ipv4, family: 4 }]);
   });
 
-  it("blocking an address closes its open SSH session, not another client's", async () => {
-    const mine = sshLogin(attacker.ns, sshd, { host: rl.lab.server.ipv4 });
-    const theirs = sshLogin(other.ns, sshd, { host: rl.lab.server.ipv4 });
-    try {
-      await waitForAccepted(sshd, attacker.ipv4);
-      await waitForAccepted(sshd, other.ipv4);
-      const ended = new Promise<number | null>((resolve) => mine.once("exit", (code) => resolve(code)));
-      const set = rl.responders();
-      const outcome = await set.responders.get(Answer.BLOCK_IP)!.execute(action(Answer.BLOCK_IP, ipTarget(attacker.ipv4)));
-      expect(outcome.status, outcome.detail).to.equal(ResultStatus.DONE);
-      expect(outcome.detail).to.equal(`${attacker.ipv4} blocked for 24h; closed 1 SSH session`);
-      const code = await Promise.race([ended, new Promise((r) => setTimeout(() => r("still running"), 5000))]);
-      expect(code).to.not.equal("still running");
-      expect(theirs.exitCode).to.equal(null);
-      expect(await ssh(other, "ipv4")).to.equal(true);
-    } finally {
-      mine.kill("SIGKILL");
-      theirs.kill("SIGKILL");
-    }
-  });
+  for (const family of ["ipv4", "ipv6"] as const) {
+    it(`blocking an ${family} address closes its open SSH session, not another client's`, async () => {
+      const server = serverAddr(family);
+      const mineIp = family === "ipv4" ? attacker.ipv4 : attacker.ipv6;
+      const theirIp = family === "ipv4" ? other.ipv4 : other.ipv6;
+      const seen = (ip: string) => sshdLog().split("\n").filter((l) => l.startsWith("Accepted") && l.includes(` from ${ip} `)).length;
+      const [mineBefore, theirsBefore] = [seen(mineIp), seen(theirIp)];
+      const mine = sshLogin(attacker.ns, sshd, { host: server });
+      const theirs = sshLogin(other.ns, sshd, { host: server });
+      try {
+        await waitForAccepted(sshd, mineIp, 10_000, mineBefore);
+        await waitForAccepted(sshd, theirIp, 10_000, theirsBefore);
+        const ended = new Promise<number | null>((resolve) => mine.once("exit", (code) => resolve(code)));
+        const set = rl.responders();
+        const outcome = await set.responders.get(Answer.BLOCK_IP)!.execute(action(Answer.BLOCK_IP, ipTarget(mineIp)));
+        expect(outcome.status, outcome.detail).to.equal(ResultStatus.DONE);
+        expect(outcome.detail).to.equal(`${mineIp} blocked for 24h; closed 1 SSH session`);
+        const code = await Promise.race([ended, new Promise((r) => setTimeout(() => r("still running"), 5000))]);
+        expect(code).to.not.equal("still running");
+        expect(theirs.exitCode).to.equal(null);
+        expect(await ssh(other, family)).to.equal(true);
+      } finally {
+        mine.kill("SIGKILL");
+        theirs.kill("SIGKILL");
+      }
+    });
+  }
 
   it("refuses unsafe or invalid targets with a reason and leaves the ruleset unchanged", async () => {
     const set = rl.responders({ firewall: { allowlist: ["192.0.2.0/24", "2001:db8:5::/48"] } });
