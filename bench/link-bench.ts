@@ -177,7 +177,11 @@ async function main(): Promise<void> {
   await until(() => acks - acksBefore >= alertCount, `${alertCount} alert acks`, 60_000);
   const alertSeconds = (Date.now() - t) / 1000;
   out(`  ${alertCount} alerts from ${ALERT_AGENTS} agents stored and acked in ${alertSeconds.toFixed(2)} s = ${Math.round(alertCount / alertSeconds)} alerts/s (SQLite WAL, synchronous FULL, ack after commit)`);
-  out(`  controller RSS after the alerts ${rssMiB(controller.pid).toFixed(1)} MiB`);
+  {
+    const rss = rssMiB(controller.pid);
+    const mem = await controller.memoryUsage();
+    out(`  controller RSS after the alerts ${rss.toFixed(1)} MiB (after GC: V8 heap used ${(mem.heapUsed / 1_048_576).toFixed(1)} of ${(mem.heapTotal / 1_048_576).toFixed(1)} MiB, RSS ${(mem.rss / 1_048_576).toFixed(1)} MiB)`);
+  }
 
   // Restart: SIGTERM, a new process on the same port, every agent reconnects with backoff.
   reconnect = true;

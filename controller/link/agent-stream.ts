@@ -51,8 +51,14 @@ export function statusName(code: Code): string {
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-/** Unacknowledged writes one stream may have in flight before its reader waits. */
-const MAX_IN_FLIGHT = 1_024;
+/**
+ * Back-pressure: a stream's reader stops pulling messages while it has this
+ * many writes waiting for their commit, or while all streams together have
+ * MAX_QUEUED. HTTP/2 flow control then holds the rest at the agent, so an
+ * alert storm costs bounded memory here.
+ */
+const MAX_IN_FLIGHT = 256;
+const MAX_QUEUED = 8_192;
 
 export function toResponseAction(action: ActionRecord) {
   return create(ResponseActionSchema, {
@@ -228,7 +234,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             continue;
           }
           handle(message, session.agentId);
-          if (inFlight >= MAX_IN_FLIGHT) await lastWrite;
+          if (inFlight >= MAX_IN_FLIGHT || batcher.pending() >= MAX_QUEUED) await lastWrite;
         }
         out.close();
       } catch (err) {

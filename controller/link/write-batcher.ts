@@ -10,6 +10,8 @@ export interface WriteBatcher {
   run<T>(write: () => T): Promise<T>;
   /** Resolves once everything queued so far is committed. */
   flush(): Promise<void>;
+  /** Writes queued and not yet committed. */
+  pending(): number;
   /** Writes committed so far, and batches. */
   stats(): { writes: number; batches: number };
 }
@@ -87,6 +89,7 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
         }
       });
     },
+    pending: () => queue.length,
     stats: () => ({ writes, batches }),
   };
 }

@@ -150,13 +150,15 @@ export function openSqliteStore(path: string): SqliteStore {
       throw new SecarcError("refused", `alert ${alert.id} belongs to agent ${existing.agent_id}, not ${agentId}`);
     }
     const state = alert.state === AlertState.UNSPECIFIED ? AlertState.OPEN : alert.state;
+    // The record is built from what was written rather than read back: the
+    // link stores thousands of alerts a second.
     if (!existing) {
       q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), at.getTime());
-      return { outcome: "inserted", record: alertRecord(q.getAlert.get(alert.id) as AlertRow) };
+      return { outcome: "inserted", record: { alertId: alert.id, agentId, alert, receivedAt: at, updatedAt: at, version: 1 } };
     }
     if (alert.revision <= existing.revision) return { outcome: "unchanged", record: alertRecord(existing) };
     q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), alert.id);
-    return { outcome: "updated", record: alertRecord(q.getAlert.get(alert.id) as AlertRow) };
+    return { outcome: "updated", record: { alertId: alert.id, agentId, alert, receivedAt: new Date(existing.received_at), updatedAt: at, version: existing.version + 1 } };
   });
 
   const createAction = db.transaction((input: NewAction): ActionRecord => {
