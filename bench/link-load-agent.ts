@@ -46,6 +46,8 @@ export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
     te: "trailers",
   });
   stream.on("error", () => {});
+  // The server ended the call (trailers): end our side too, as gRPC clients do.
+  stream.on("end", () => stream.close());
   stream.on("close", () => {
     end();
     session.close();

@@ -126,6 +126,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
       allowHTTP1: false,
+      // An agent needs one stream (two while a replacement overlaps).
+      settings: { maxConcurrentStreams: 16 },
     },
     adapter,
   );
