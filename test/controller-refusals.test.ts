@@ -116,6 +116,28 @@ describe("controller link: refusals are logged with their reason while other age
     expect((h.controller.store as SqliteStore).db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE alert_id = ?").get(alert.id)).to.deep.equal({ n: 0 });
     await goodAgentStillWorks();
   });
+
+  it("ends a stream that sends an alert without id or kind with INVALID_ARGUMENT, storing nothing", async () => {
+    const client = open(await h.pki.issueAgent("sloppy"));
+    client.hello({ agentId: "sloppy" });
+    await client.waitFor(isCase("welcome"));
+    const alert = sshAlert();
+    alert.id = "";
+    client.send({ payload: { case: "alert", value: alert } });
+    const status = await client.ended;
+    expect(status.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
+    expect(status.details).to.include("without id or kind");
+    expect((h.controller.store as SqliteStore).db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE agent_id = 'sloppy'").get()).to.deep.equal({ n: 0 });
+    await goodAgentStillWorks();
+  });
+
+  it("acks a result for an action it never sent, and records nothing", async () => {
+    good.send({ payload: { case: "actionResult", value: { actionId: "made-up", status: 1, detail: "done?" } } });
+    const ack = await good.waitFor(isCase("resultAck"));
+    expect(ack.payload.value).to.include({ actionId: "made-up" });
+    expect(h.controller.store.getAction("made-up")).to.equal(undefined);
+    await goodAgentStillWorks();
+  });
 });
 
 describe("controller link: revoked certificates", function () {
