@@ -207,4 +207,18 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     expect(message.payload.value).to.include({ actionId: outcome.action.actionId });
     expect(h.controller.store.getAgent("web-4")).to.include({ online: true, connects: 2 });
   });
+
+  it("refuses to start on a port already in use, naming it, and leaves the store closed", async () => {
+    const { startController } = await import("../controller/controller.js");
+    const config = { ...h.config, listen: { host: "127.0.0.1", port: h.controller.port }, store: { path: `${h.dir}/second.db` } };
+    try {
+      await startController({ config, logger: h.log.logger });
+      expect.fail("expected the second controller to fail");
+    } catch (err) {
+      expect((err as Error).message).to.include(`cannot listen for agents on 127.0.0.1:${h.controller.port}`);
+    }
+    const { openSqliteStore } = await import("../controller/store/sqlite-store.js");
+    const reopened = openSqliteStore(`${h.dir}/second.db`);
+    reopened.close();
+  });
 });

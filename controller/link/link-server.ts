@@ -3,7 +3,7 @@ import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { describeError } from "../../common/errors.js";
+import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { certificateIdentity } from "../../common/tls.js";
 import { AgentService } from "../../gen/secarc/v1/agent_service_pb.js";
@@ -178,9 +178,14 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   server.on("sessionError", (err) => log.debug({ err: describeError(err) }, "session error"));
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (err: Error) => {
+      pinger.stop();
+      clearInterval(silenceWatch);
+      reject(new SecarcError("unavailable", `cannot listen for agents on ${options.host}:${options.port}: ${describeError(err)}`, { cause: err }));
+    };
+    server.once("error", failed);
     server.listen(options.port, options.host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve();
     });
   });
