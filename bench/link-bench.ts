@@ -24,6 +24,7 @@ const STEPS = (process.env.LINK_BENCH_AGENTS ?? "1000,5000").split(",").map(Numb
 const TOTAL = Math.max(...STEPS);
 const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
+const BACKLOG = 10_000;
 const CONNECTING_AT_ONCE = 200;
 const DEADLINE_MS = 170_000;
 
@@ -85,6 +86,18 @@ function connect(slot: Slot, port: () => number): void {
     },
   });
   slot.agent.send({ payload: { case: "hello", value: { agentId: slot.name, agentVersion: "bench", hostname: slot.name, actions: [Answer.BLOCK_IP] } } });
+}
+
+function benchAlert(now: number, j: number) {
+  return {
+    id: newId(now),
+    revision: 1,
+    kind: AlertKind.HTTP_404_BURST,
+    severity: Severity.WARNING,
+    state: AlertState.OPEN,
+    answers: [Answer.IGNORE, Answer.BLOCK_IP],
+    subject: { case: "httpErrors" as const, value: { clientIp: `198.51.100.${j % 250}`, status: 404, count: 25, recentPaths: ["/wp-login.php", "/.env"] } },
+  };
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
@@ -151,32 +164,29 @@ async function main(): Promise<void> {
   }
 
   // Alerts: ALERT_AGENTS agents each send a burst; count until every one is acked.
-  const alertCount = ALERT_AGENTS * ALERTS_PER_AGENT;
+  const burstCount = ALERT_AGENTS * ALERTS_PER_AGENT;
+  const alertCount = burstCount + BACKLOG;
   const now = Date.now();
   const acksBefore = acks;
   t = Date.now();
   for (let i = 0; i < ALERT_AGENTS; i += 1) {
     const slot = slots[i]!;
     for (let j = 0; j < ALERTS_PER_AGENT; j += 1) {
-      slot.agent?.send({
-        payload: {
-          case: "alert",
-          value: {
-            id: newId(now),
-            revision: 1,
-            kind: AlertKind.HTTP_404_BURST,
-            severity: Severity.WARNING,
-            state: AlertState.OPEN,
-            answers: [Answer.IGNORE, Answer.BLOCK_IP],
-            subject: { case: "httpErrors", value: { clientIp: `198.51.100.${j % 250}`, status: 404, count: 25, recentPaths: ["/wp-login.php", "/.env"] } },
-          },
-        },
-      });
+      slot.agent?.send({ payload: { case: "alert", value: benchAlert(now, j) } });
     }
   }
-  await until(() => acks - acksBefore >= alertCount, `${alertCount} alert acks`, 60_000);
+  await until(() => acks - acksBefore >= burstCount, `${burstCount} alert acks`, 60_000);
   const alertSeconds = (Date.now() - t) / 1000;
-  out(`  ${alertCount} alerts from ${ALERT_AGENTS} agents stored and acked in ${alertSeconds.toFixed(2)} s = ${Math.round(alertCount / alertSeconds)} alerts/s (SQLite WAL, synchronous FULL, ack after commit)`);
+  out(`  ${burstCount} alerts from ${ALERT_AGENTS} agents stored and acked in ${alertSeconds.toFixed(2)} s = ${Math.round(burstCount / alertSeconds)} alerts/s (SQLite WAL, synchronous FULL, ack after commit)`);
+
+  // One agent's backlog (as after a long outage), sent back to back on one stream.
+  const backlogSlot = slots[ALERT_AGENTS % slots.length]!;
+  const backlogAcksBefore = backlogSlot.acks;
+  t = Date.now();
+  for (let j = 0; j < BACKLOG; j += 1) backlogSlot.agent?.send({ payload: { case: "alert", value: benchAlert(now, j) } });
+  await until(() => backlogSlot.acks - backlogAcksBefore >= BACKLOG, `${BACKLOG} backlog acks`, 60_000);
+  const backlogSeconds = (Date.now() - t) / 1000;
+  out(`  a backlog of ${BACKLOG} alerts on one stream stored and acked in ${backlogSeconds.toFixed(2)} s = ${Math.round(BACKLOG / backlogSeconds)} alerts/s`);
   {
     const rss = rssMiB(controller.pid);
     const mem = await controller.memoryUsage();
