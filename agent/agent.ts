@@ -20,9 +20,10 @@ import { openStateDb } from "./outbox/state-db.js";
 import { createResponders } from "./responders/registry.js";
 import type { Responder } from "./responders/responder.js";
 import { createDetectorSupervisor } from "./supervisor.js";
+import { SECARC_VERSION } from "../common/version.js";
 
 /** The agent software's version, sent in Hello. */
-export const AGENT_VERSION = "0.1.0";
+export const AGENT_VERSION = SECARC_VERSION;
 
 /** Finished actions whose results the controller acknowledged are forgotten after this long. */
 export const JOURNAL_RETENTION_MS = 30 * 86_400_000;

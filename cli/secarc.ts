@@ -1,4 +1,5 @@
 import { isSecarcError, describeError } from "../common/errors.js";
+import { SECARC_VERSION } from "../common/version.js";
 import type { Command } from "./command.js";
 import { agentCommand } from "./agent-command.js";
 import { certsCommand } from "./certs-command.js";
@@ -7,7 +8,7 @@ import { replayCommand } from "./replay-command.js";
 
 export const COMMANDS: readonly Command[] = [controllerCommand, agentCommand, certsCommand, replayCommand];
 
-export const VERSION = "0.1.0";
+export const VERSION = SECARC_VERSION;
 
 export function mainUsage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -13,9 +13,10 @@ import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 import type { Store } from "./store/store.js";
 import { startTelegramBridge } from "./telegram/bridge.js";
+import { SECARC_VERSION } from "../common/version.js";
 
 /** The controller software's version, sent to agents in Welcome. */
-export const CONTROLLER_VERSION = "0.1.0";
+export const CONTROLLER_VERSION = SECARC_VERSION;
 
 export interface StartControllerOptions {
   config: ControllerConfig;

@@ -1,0 +1,2 @@
+/** SecARC's release version: reported by `secarc --version`, in Hello and in Welcome. Keep in step with package.json. */
+export const SECARC_VERSION = "0.1.0";
