@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { ChildProcess } from "node:child_process";
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
-import { readProc } from "../agent/responders/proc-sockets.js";
+import { readProc } from "../agent/proc/proc-sockets.js";
 import { tcpConnects, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { startSshd, sshLogin, waitForAccepted, type SshdServer } from "./support/sshd.js";

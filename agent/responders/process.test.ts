@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Answer, ResponseActionSchema, ResultStatus, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { silentLogger } from "../../common/log.js";
 import { createProcessResponder } from "./process.js";
-import { readProc } from "./proc-sockets.js";
+import { readProc } from "../proc/proc-sockets.js";
 
 function kill(pid: number, startTicks: bigint): ResponseAction {
   return create(ResponseActionSchema, { actionId: "k", answer: Answer.KILL_PROCESS, target: { target: { case: "process", value: { pid, startTicks, name: "x" } } } });

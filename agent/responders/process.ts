@@ -2,7 +2,7 @@ import { Answer, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { done, dryRunDone, failed, refused } from "./outcome.js";
-import { readProc } from "./proc-sockets.js";
+import { readProc } from "../proc/proc-sockets.js";
 import type { ActionOutcome, Responder } from "./responder.js";
 import { terminateProcesses } from "./terminate.js";
 

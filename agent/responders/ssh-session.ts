@@ -3,7 +3,7 @@ import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { parseIp } from "./ip-policy.js";
 import { done, dryRunDone, failed, refused } from "./outcome.js";
-import { netnsInode, readProc, sameIp, tcpConnectionsOf, listPids } from "./proc-sockets.js";
+import { netnsInode, readProc, sameIp, tcpConnectionsOf, listPids } from "../proc/proc-sockets.js";
 import type { ActionOutcome, Responder } from "./responder.js";
 import { isSshdSessionProcess, type ProcScope } from "./ssh-sessions.js";
 import { terminateProcesses, type TerminateTarget } from "./terminate.js";

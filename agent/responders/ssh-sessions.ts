@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { listPids, netnsInode, readProc, tcpConnectionsOf, type ProcInfo, type TcpConnection } from "./proc-sockets.js";
+import { listPids, netnsInode, readProc, tcpConnectionsOf, type ProcInfo, type TcpConnection } from "../proc/proc-sockets.js";
 
 /**
  * Finding sshd session processes through /proc.

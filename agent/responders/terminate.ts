@@ -1,4 +1,4 @@
-import { readProc } from "./proc-sockets.js";
+import { readProc } from "../proc/proc-sockets.js";
 
 /**
  * Ends processes: SIGTERM, then SIGKILL to those still there after the

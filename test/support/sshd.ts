@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { listPids, readProc, sameIp, tcpConnectionsOf } from "../../agent/responders/proc-sockets.js";
+import { listPids, readProc, sameIp, tcpConnectionsOf } from "../../agent/proc/proc-sockets.js";
 import { nsExec, nsSpawn, run, runOk, tcpConnects, type ExecResult } from "./netns.js";
 
 /**

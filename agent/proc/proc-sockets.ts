@@ -1,9 +1,10 @@
 import { readFileSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { isIP } from "node:net";
-import { normalizeIp } from "./ip-policy.js";
+import { normalizeIp } from "../responders/ip-policy.js";
 
 /**
- * TCP connections of processes, read from /proc without running programs.
+ * TCP connections of processes, read from /proc without running programs:
+ * the SSH responders and the detectors' sshd PID lookup share them.
  *
  * /proc/PID/net/tcp and tcp6 list the sockets of the network namespace
  * PID lives in, so reading them through the process (not /proc/net) finds
