@@ -64,4 +64,15 @@ export const coreMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // When an alert reached its current severity (the no-answer policy's
+    // clock starts there), and the no-answer policy's mark on the actions it
+    // chose.
+    version: 2,
+    sql: `
+      ALTER TABLE alerts ADD COLUMN severity_since INTEGER;
+      UPDATE alerts SET severity_since = received_at;
+      ALTER TABLE actions ADD COLUMN policy_after_ms INTEGER;
+    `,
+  },
 ];

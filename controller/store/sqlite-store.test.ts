@@ -1,12 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { expect } from "chai";
 import { ActionResultSchema, ActionTargetSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { isSecarcError } from "../../common/errors.js";
+import { coreMigrations } from "./core-schema.js";
+import { migrate } from "./migrate.js";
 import { openSqliteStore, type SqliteStore } from "./sqlite-store.js";
 
 function alert(id: string, revision: number, state = AlertState.OPEN): Alert {
@@ -141,6 +144,34 @@ describe("openSqliteStore", () => {
     expect(store.getAlert("x1")!.alert.revision).to.equal(2);
     expect(store.listAudit(5)).to.have.length(1);
     expect(store.listAudit(5)[0]).to.include({ actor: "telegram:42", event: "answer" });
+  });
+
+  it("keeps when an alert reached its severity: set on insert, moved only by a revision that changes it", () => {
+    expect(store.upsertAlert("a", alert("s1", 1), at(0)).record.severitySince.getTime()).to.equal(at(0).getTime());
+    expect(store.upsertAlert("a", alert("s1", 2), at(10)).record.severitySince.getTime()).to.equal(at(10).getTime());
+    expect(store.upsertAlert("a", alert("s1", 3), at(20)).record.severitySince.getTime()).to.equal(at(10).getTime());
+    expect(store.getAlert("s1")!.severitySince.getTime()).to.equal(at(10).getTime());
+    expect(store.listOpenAlerts(1)[0]!.severitySince.getTime()).to.equal(at(10).getTime());
+  });
+
+  it("stores the no-answer policy's mark on the actions it chose, and none on the others", () => {
+    store.upsertAlert("a", alert("p1", 1), at(0));
+    const base = { agentId: "a", alertId: "p1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, { username: "policy" }), requestedAt: at(1), options: undefined, target: undefined };
+    expect(store.createAction({ ...base, actionId: "auto", policy: { afterMs: 300_000 } }).policy).to.deep.equal({ afterMs: 300_000 });
+    expect(store.createAction({ ...base, actionId: "human" }).policy).to.equal(undefined);
+    expect(store.getAction("auto")!.policy).to.deep.equal({ afterMs: 300_000 });
+  });
+
+  it("migrates a version-1 file: an alert's severity clock starts at its receipt", () => {
+    store.close();
+    rmSync(path);
+    const old = new Database(path);
+    migrate(old, "core", coreMigrations.filter((m) => m.version === 1));
+    old.prepare("INSERT INTO alerts (alert_id, agent_id, revision, kind, severity, state, body, received_at, updated_at, version) VALUES (?, ?, 1, 1, 2, 1, ?, ?, ?, 1)")
+      .run("old-1", "a", toBinary(AlertSchema, alert("old-1", 1)), at(5).getTime(), at(7).getTime());
+    old.close();
+    store = openSqliteStore(path);
+    expect(store.getAlert("old-1")!.severitySince.getTime()).to.equal(at(5).getTime());
   });
 
   it("commits a batch of writes in one transaction", () => {

@@ -35,11 +35,13 @@ interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
   online: number; first_seen: number; last_seen: number; connects: number;
 }
-interface AlertRow { alert_id: string; agent_id: string; revision: number; body: Uint8Array; received_at: number; updated_at: number; version: number }
+interface AlertRow {
+  alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
+}
 interface ActionRow {
   action_id: string; agent_id: string; alert_id: string | null; answer: number; operator: Uint8Array; requested_at: number;
   options: Uint8Array | null; target: Uint8Array | null; state: string; sent_at: number | null; result_status: number | null;
-  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null;
+  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null;
 }
 interface AuditRow { id: number; at: number; actor: string; event: string; detail: string }
 
@@ -83,15 +85,17 @@ export function openSqliteStore(path: string): SqliteStore {
         actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1`),
     agentOffline: db.prepare("UPDATE agents SET online = 0, last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
     agentSeen: db.prepare("UPDATE agents SET last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
-    getAlert: db.prepare("SELECT alert_id, agent_id, revision, body, received_at, updated_at, version FROM alerts WHERE alert_id = ?"),
-    insertAlert: db.prepare(`INSERT INTO alerts (alert_id, agent_id, revision, kind, severity, state, body, received_at, updated_at, version)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`),
-    updateAlert: db.prepare("UPDATE alerts SET revision = ?, kind = ?, severity = ?, state = ?, body = ?, updated_at = ?, version = version + 1 WHERE alert_id = ?"),
+    getAlert: db.prepare("SELECT alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version FROM alerts WHERE alert_id = ?"),
+    insertAlert: db.prepare(`INSERT INTO alerts (alert_id, agent_id, revision, kind, severity, state, body, received_at, severity_since, updated_at, version)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`),
+    updateAlert: db.prepare(
+      "UPDATE alerts SET revision = ?, kind = ?, severity = ?, state = ?, body = ?, severity_since = ?, updated_at = ?, version = version + 1 WHERE alert_id = ?",
+    ),
     bumpAlert: db.prepare("UPDATE alerts SET version = version + 1 WHERE alert_id = ?"),
-    listOpenAlerts: db.prepare(`SELECT alert_id, agent_id, revision, body, received_at, updated_at, version FROM alerts
+    listOpenAlerts: db.prepare(`SELECT alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version FROM alerts
       WHERE state <> ${AlertState.RESOLVED} ORDER BY received_at DESC, rowid DESC LIMIT ?`),
-    insertAction: db.prepare(`INSERT INTO actions (action_id, agent_id, alert_id, answer, operator, requested_at, options, target, state)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`),
+    insertAction: db.prepare(`INSERT INTO actions (action_id, agent_id, alert_id, answer, operator, requested_at, options, target, state, policy_after_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`),
     getAction: db.prepare("SELECT * FROM actions WHERE action_id = ?"),
     listUnfinished: db.prepare("SELECT * FROM actions WHERE agent_id = ? AND state IN ('pending', 'sent') ORDER BY seq"),
     listForAlert: db.prepare("SELECT * FROM actions WHERE alert_id = ? ORDER BY seq"),
@@ -119,6 +123,7 @@ export function openSqliteStore(path: string): SqliteStore {
     agentId: row.agent_id,
     alert: fromBinary(AlertSchema, row.body),
     receivedAt: new Date(row.received_at),
+    severitySince: new Date(row.severity_since ?? row.received_at),
     updatedAt: new Date(row.updated_at),
     version: row.version,
   });
@@ -138,6 +143,7 @@ export function openSqliteStore(path: string): SqliteStore {
     dryRun: row.dry_run === 1,
     finishedAt: row.finished_at === null ? undefined : new Date(row.finished_at),
     expiresAt: row.expires_at === null ? undefined : new Date(row.expires_at),
+    ...(row.policy_after_ms === null ? {} : { policy: { afterMs: row.policy_after_ms } }),
   });
   const bump = (alertId: string | undefined | null) => {
     if (alertId) q.bumpAlert.run(alertId);
@@ -153,12 +159,17 @@ export function openSqliteStore(path: string): SqliteStore {
     // The record is built from what was written rather than read back: the
     // link stores thousands of alerts a second.
     if (!existing) {
-      q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), at.getTime());
-      return { outcome: "inserted", record: { alertId: alert.id, agentId, alert, receivedAt: at, updatedAt: at, version: 1 } };
+      q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), at.getTime(), at.getTime());
+      return { outcome: "inserted", record: { alertId: alert.id, agentId, alert, receivedAt: at, severitySince: at, updatedAt: at, version: 1 } };
     }
     if (alert.revision <= existing.revision) return { outcome: "unchanged", record: alertRecord(existing) };
-    q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), alert.id);
-    return { outcome: "updated", record: { alertId: alert.id, agentId, alert, receivedAt: new Date(existing.received_at), updatedAt: at, version: existing.version + 1 } };
+    // A revision that changes the severity (an escalation) restarts the severity's clock.
+    const severitySince = alert.severity === existing.severity ? (existing.severity_since ?? existing.received_at) : at.getTime();
+    q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), severitySince, at.getTime(), alert.id);
+    return {
+      outcome: "updated",
+      record: { alertId: alert.id, agentId, alert, receivedAt: new Date(existing.received_at), severitySince: new Date(severitySince), updatedAt: at, version: existing.version + 1 },
+    };
   });
 
   const createAction = db.transaction((input: NewAction): ActionRecord => {
@@ -171,6 +182,7 @@ export function openSqliteStore(path: string): SqliteStore {
       input.requestedAt.getTime(),
       input.options ? toBinary(ActionOptionsSchema, input.options) : null,
       input.target ? toBinary(ActionTargetSchema, input.target) : null,
+      input.policy ? input.policy.afterMs : null,
     );
     bump(input.alertId);
     return actionRecord(q.getAction.get(input.actionId) as ActionRow);

@@ -74,6 +74,8 @@ export interface AlertRecord {
   /** The highest stored revision, whole. */
   alert: Alert;
   receivedAt: Date;
+  /** When the alert reached its current severity: receivedAt, or the time of the revision that changed it. */
+  severitySince: Date;
   updatedAt: Date;
   /** Grows by one with every change to the alert or its actions; views use it to know they are stale. */
   version: number;
@@ -90,6 +92,14 @@ export interface NewAction {
   requestedAt: Date;
   options: ActionOptions | undefined;
   target: ActionTarget | undefined;
+  /** Set when the no-answer policy chose the answer (no human did): the rule's waiting time. */
+  policy?: PolicyMark | undefined;
+}
+
+/** The no-answer policy's mark on an action it chose. */
+export interface PolicyMark {
+  /** How long the rule waits for a human answer, in ms. */
+  afterMs: number;
 }
 
 export interface ActionRecord extends NewAction {

@@ -13,7 +13,7 @@ import { MAX_MESSAGE_CHARS } from "./text-format.js";
 const T0 = Date.UTC(2026, 10, 29, 4, 41, 0);
 
 function viewOf(alert: Alert): AlertView {
-  const record: AlertRecord = { alertId: alert.id, agentId: "web-1", alert, receivedAt: new Date(T0), updatedAt: new Date(T0), version: 1 };
+  const record: AlertRecord = { alertId: alert.id, agentId: "web-1", alert, receivedAt: new Date(T0), severitySince: new Date(T0), updatedAt: new Date(T0), version: 1 };
   return deriveAlertView({ record, actions: [], agent: { online: true, actions: ALL_ANSWERS }, firstSeverity: undefined, now: T0, answerWindowMs: 60_000 });
 }
 

@@ -10,7 +10,7 @@ const T0 = Date.UTC(2026, 10, 29, 4, 0, 0);
 const WINDOW = 86_400_000;
 
 function recordOf(alert: Alert, receivedAt = T0): AlertRecord {
-  return { alertId: alert.id, agentId: "web-1", alert, receivedAt: new Date(receivedAt), updatedAt: new Date(receivedAt), version: 1 };
+  return { alertId: alert.id, agentId: "web-1", alert, receivedAt: new Date(receivedAt), severitySince: new Date(receivedAt), updatedAt: new Date(receivedAt), version: 1 };
 }
 
 function actionOf(alert: Alert, answer: Answer, state: ActionState, detail = ""): ActionRecord {
