@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { durationMs } from "../common/config.js";
+import { checkPolicyAgainstExpiry, noAnswerPolicySchema } from "./domain/no-answer-policy-config.js";
 import { telegramConfigSchema } from "./telegram/config.js";
 
 /** Where the controller accepts agents. */
@@ -77,7 +78,9 @@ export const controllerConfigSchema = z.strictObject({
   log: controllerLogSchema.default({ level: "info", format: "json" }),
   /** Prometheus metrics. Default: none. */
   metrics: controllerMetricsSchema.optional(),
-});
+  /** What happens to alerts nobody answers. Default: nothing (they wait for a human until they expire). */
+  policy: noAnswerPolicySchema.default({ rules: [] }),
+}).superRefine(checkPolicyAgainstExpiry);
 
 /** The validated config (durations in milliseconds, defaults filled in). */
 export type ControllerConfig = z.output<typeof controllerConfigSchema>;

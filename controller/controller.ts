@@ -5,6 +5,8 @@ import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import type { ControllerConfig } from "./config.js";
 import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
+import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
+import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
 import type { LinkTestHooks } from "./link/agent-stream.js";
 import { startLinkServer } from "./link/link-server.js";
 import { createSessionRegistry } from "./link/session-registry.js";
@@ -28,6 +30,8 @@ export interface StartControllerOptions {
   startTelegram?: boolean;
   /** Test-only hooks into the link; never set in production. */
   testHooks?: LinkTestHooks;
+  /** Timers of the no-answer policy (tests drive them). Default: setTimeout. */
+  policyTimers?: PolicyTimers;
 }
 
 export interface RunningController {
@@ -113,6 +117,21 @@ export async function startController(options: StartControllerOptions): Promise<
       const bridge = await startTelegramBridge({ config: config.telegram, store, events, actions, logger: logger.child({ component: "telegram" }), now });
       stops.push(() => bridge.stop());
     }
+
+    // Last, so that its answers reach a running bridge; it looks at the stored alerts first.
+    const policy = startNoAnswerPolicy({
+      rules: config.policy.rules,
+      store,
+      events,
+      actions,
+      logger: logger.child({ component: "policy" }),
+      answerWindowMs: config.telegram?.answerWindow ?? DEFAULT_ANSWER_WINDOW_MS,
+      blockDurationMs: config.telegram?.defaultBlockDuration ?? 86_400_000,
+      powerDelayMs: config.telegram?.powerDelay ?? 5_000,
+      now,
+      ...(options.policyTimers ? { timers: options.policyTimers } : {}),
+    });
+    stops.push(() => policy.stop());
 
     let closing: Promise<void> | undefined;
     return {

@@ -1,7 +1,7 @@
 import { newId } from "../../common/ids.js";
 import { Answer, type ActionOptions, type ActionTarget, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import type { ActionRecord, Store } from "../store/store.js";
+import type { ActionRecord, PolicyMark, Store } from "../store/store.js";
 import { answerNeedsTarget, deriveActionTarget } from "./action-target.js";
 import type { EventBus } from "./events.js";
 
@@ -15,6 +15,8 @@ export interface ActionRequest {
   options?: ActionOptions;
   /** Defaults to the target derived from the alert's subject. */
   target?: ActionTarget;
+  /** Set by the no-answer policy when it answers in place of a human; stored with the action. */
+  policy?: PolicyMark;
 }
 
 export type ActionRequestOutcome =
@@ -93,6 +95,7 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
         requestedAt: new Date(at),
         options: input.options,
         target,
+        ...(input.policy ? { policy: input.policy } : {}),
       });
       events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
       const delivered = delivery.deliver(action);

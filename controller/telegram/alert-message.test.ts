@@ -115,6 +115,19 @@ describe("telegram alert messages", () => {
     expect(renderAlertMessage(view, alert, translations.es).text).to.include("caducada");
   });
 
+  it("says when the no-answer policy applied the answer, in every language, then the usual progress", () => {
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    const view = viewOf(alert);
+    view.answers = [];
+    const operator = create(OperatorSchema, { telegramUserId: 0n, username: "policy", displayName: "policy: block_ip critical http_404_burst after 5m" });
+    view.phase = { type: "answered", outcome: { answer: Answer.BLOCK_IP, operator, progress: "done", detail: "198.51.100.23 blocked for 24h", dryRun: false, policy: { afterMs: 300_000 } } };
+    const en = renderAlertMessage(view, alert, translations.en).text;
+    expect(en).to.include("Block IP applied automatically by policy after 5 min");
+    expect(en).to.include("done: 198.51.100.23 blocked for 24h");
+    expect(en).to.not.include("chosen by");
+    expect(renderAlertMessage(view, alert, translations.es).text).to.include("aplicado automáticamente por la política tras 5 min");
+  });
+
   it("builds a confirm / cancel keyboard for reboot and shut down", () => {
     const kb = confirmKeyboard("01JDQ5Z8K3M4N5P6Q7R8S9T0VW", Answer.REBOOT, translations.en);
     expect(kb.flat().map((b) => b.text)).to.deep.equal(["Confirm reboot?", "Cancel"]);

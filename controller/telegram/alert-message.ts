@@ -163,7 +163,10 @@ export function lifecycleLines(view: AlertView, t: Translations): string[] {
 }
 
 function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {
-  const chosen = `👤 ${t.lifecycle.chosen({ answer: escapeHtml(answerLabel(outcome.answer, t)), by: escapeHtml(operatorName(outcome.operator)) })}`;
+  const answer = escapeHtml(answerLabel(outcome.answer, t));
+  const chosen = outcome.policy
+    ? `🤖 ${t.lifecycle.appliedByPolicy({ answer, after: humanDuration(outcome.policy.afterMs, t) })}`
+    : `👤 ${t.lifecycle.chosen({ answer, by: escapeHtml(operatorName(outcome.operator)) })}`;
   const detail = field(outcome.detail, 400);
   const lines = [chosen];
   switch (outcome.progress) {

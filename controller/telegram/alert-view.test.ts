@@ -49,6 +49,15 @@ describe("telegram alert view", () => {
     }
   });
 
+  it("carries the no-answer policy's mark into the outcome; a human's answer has none", () => {
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    const automatic = { ...actionOf(alert, Answer.BLOCK_IP, "sent"), policy: { afterMs: 300_000 } };
+    const phase = deriveAlertView(input(alert, { actions: [automatic] })).phase;
+    expect(phase.type === "answered" && phase.outcome.policy).to.deep.equal({ afterMs: 300_000 });
+    const human = deriveAlertView(input(alert, { actions: [actionOf(alert, Answer.BLOCK_IP, "sent")] })).phase;
+    expect(human.type === "answered" && human.outcome.policy).to.equal(undefined);
+  });
+
   it("offers only answers that are in the alert AND in the agent's Hello", () => {
     const alert = sampleAlert(AlertKind.CPU_SUSTAINED);
     expect(offeredAnswers(recordOf(alert), [Answer.IGNORE, Answer.REBOOT])).to.deep.equal([Answer.IGNORE, Answer.REBOOT]);

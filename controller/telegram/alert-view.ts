@@ -27,6 +27,8 @@ export interface AnswerOutcome {
   /** The agent's detail for done / failed / refused. */
   detail: string;
   dryRun: boolean;
+  /** Set when the no-answer policy chose the answer because nobody did in time. */
+  policy?: { afterMs: number };
 }
 
 /** Where the alert's message stands in its life. */
@@ -123,6 +125,7 @@ function answerOutcome(action: ActionRecord, agentOnline: boolean): AnswerOutcom
     progress: progressOf(action, agentOnline),
     detail: action.detail,
     dryRun: action.dryRun,
+    ...(action.policy ? { policy: { afterMs: action.policy.afterMs } } : {}),
   };
 }
 

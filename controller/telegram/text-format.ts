@@ -1,4 +1,5 @@
 import type { Operator } from "../../gen/secarc/v1/action_pb.js";
+import { isPolicyOperator } from "../domain/no-answer-policy.js";
 import type { Translations } from "./i18n/translations.js";
 
 /** Telegram's limit on a message text, in UTF-16 code units after entity parsing. */
@@ -73,9 +74,10 @@ export function formatTime(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
-/** "@alice", else the display name, else "user 123": plain text, not escaped. */
+/** "@alice", else the display name, else "user 123"; the no-answer policy by its rule: plain text, not escaped. */
 export function operatorName(operator: Operator | undefined): string {
   if (!operator) return "?";
+  if (isPolicyOperator(operator)) return operator.displayName || operator.username;
   if (operator.username) return `@${operator.username}`;
   if (operator.displayName) return operator.displayName;
   return `user ${operator.telegramUserId.toString()}`;

@@ -41,6 +41,7 @@ export const en = {
   lifecycle: {
     awaiting: "Waiting for an answer",
     chosen: (p: { answer: string; by: string }) => `${p.answer} chosen by ${p.by}`,
+    appliedByPolicy: (p: { answer: string; after: string }) => `${p.answer} applied automatically by policy after ${p.after}`,
     sent: "sent to the server, waiting for its result",
     queued: "queued: server offline, will run when it reconnects",
     done: (p: { detail: string }) => `done: ${p.detail}`,

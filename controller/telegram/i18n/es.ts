@@ -36,6 +36,7 @@ export const es = {
   lifecycle: {
     awaiting: "Esperando una respuesta",
     chosen: (p: { answer: string; by: string }) => `${p.answer} elegido por ${p.by}`,
+    appliedByPolicy: (p: { answer: string; after: string }) => `${p.answer} aplicado automáticamente por la política tras ${p.after}`,
     sent: "enviado al servidor, esperando su resultado",
     queued: "en cola: servidor desconectado, se ejecutará cuando vuelva a conectar",
     done: (p: { detail: string }) => `hecho: ${p.detail}`,

@@ -1,0 +1,339 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import { ActionOptionsSchema, Answer, OperatorSchema, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import { AlertState, type AlertKind, type Severity } from "../../gen/secarc/v1/alert_pb.js";
+import type { AlertRecord, Store } from "../store/store.js";
+import type { ActionRequests } from "./action-requests.js";
+import type { EventBus } from "./events.js";
+
+/** One rule of the `policy` config section, validated. */
+export interface NoAnswerRule {
+  kind: AlertKind;
+  /** The severity the alert has now; its clock starts when the alert reached it. */
+  severity: Severity;
+  answer: Answer;
+  /** How long a human has to answer, in ms (> 0). */
+  afterMs: number;
+  /** BLOCK_IP: block length; ALLOW / IGNORE: how long re-alerts are muted. Undefined: the answer's default. */
+  durationMs: number | undefined;
+  /** A short description, e.g. "block_ip critical http_404_burst after 5m". */
+  label: string;
+}
+
+/** The Operator.username of actions the policy chose; their telegram_user_id is 0, which no Telegram user has. */
+export const POLICY_USERNAME = "policy";
+
+/** Who asked, as agents see it in ResponseAction.requested_by. */
+export function policyOperator(rule: NoAnswerRule): Operator {
+  return create(OperatorSchema, { telegramUserId: 0n, username: POLICY_USERNAME, displayName: `policy: ${rule.label}` });
+}
+
+/** True for the Operator of an action the no-answer policy chose. */
+export function isPolicyOperator(operator: Operator | undefined): boolean {
+  return operator !== undefined && operator.telegramUserId === 0n && operator.username === POLICY_USERNAME;
+}
+
+/** What the policy does with one alert now. */
+export type NoAnswerDecision =
+  /** Nothing: no rule for its kind and severity, already answered, or resolved. */
+  | { type: "none" }
+  /** Wait until dueAt, then decide again. */
+  | { type: "wait"; rule: NoAnswerRule; dueAt: number }
+  /** Apply the rule's answer now. */
+  | { type: "apply"; rule: NoAnswerRule }
+  /** A rule names the alert but will not act on it; `why` says why (logged once). */
+  | { type: "skip"; rule: NoAnswerRule; why: SkipReason; detail: string };
+
+export type SkipReason = "expires_first" | "expired" | "not_offered" | "agent_cannot";
+
+export interface NoAnswerInput {
+  record: AlertRecord;
+  /** True when an action (a human's or the policy's) answers the alert already. */
+  answered: boolean;
+  /** The answers the agent announced in its last Hello; undefined for an unknown agent. */
+  agentActions: readonly Answer[] | undefined;
+  now: number;
+  /** How long an unanswered alert offers its answers (telegram.answerWindow), in ms. */
+  answerWindowMs: number;
+}
+
+/** The rules by kind and severity. */
+export type RuleTable = ReadonlyMap<string, NoAnswerRule>;
+
+export function ruleTable(rules: readonly NoAnswerRule[]): RuleTable {
+  return new Map(rules.map((rule) => [ruleKey(rule.kind, rule.severity), rule]));
+}
+
+function ruleKey(kind: AlertKind, severity: Severity): string {
+  return `${kind}/${severity}`;
+}
+
+/**
+ * Decides, from stored facts and the time, what the policy does with an
+ * alert. Pure. The rule is the one for the alert's current kind and
+ * severity, and its clock starts when the alert reached that severity
+ * (record.severitySince): an escalation from warning to critical starts the
+ * critical rule's time at the escalation. The alert expires answerWindowMs
+ * after it was received; a rule acts only before that.
+ */
+export function decideNoAnswer(rules: RuleTable, input: NoAnswerInput): NoAnswerDecision {
+  const { record, now } = input;
+  const alert = record.alert;
+  if (alert.state === AlertState.RESOLVED || input.answered) return { type: "none" };
+  const rule = rules.get(ruleKey(alert.kind, alert.severity));
+  if (!rule) return { type: "none" };
+  const dueAt = record.severitySince.getTime() + rule.afterMs;
+  const expiresAt = record.receivedAt.getTime() + input.answerWindowMs;
+  const answerName = Answer[rule.answer];
+  if (dueAt >= expiresAt) {
+    return { type: "skip", rule, why: "expires_first", detail: `the alert expires at ${iso(expiresAt)}, before the rule's time ${iso(dueAt)}` };
+  }
+  if (!alert.answers.includes(rule.answer)) return { type: "skip", rule, why: "not_offered", detail: `the alert does not offer ${answerName}` };
+  if (!input.agentActions?.includes(rule.answer)) {
+    const detail = input.agentActions ? `agent ${record.agentId} did not announce ${answerName} in its Hello` : `agent ${record.agentId} is not known`;
+    return { type: "skip", rule, why: "agent_cannot", detail };
+  }
+  if (now < dueAt) return { type: "wait", rule, dueAt };
+  if (now >= expiresAt) return { type: "skip", rule, why: "expired", detail: `the alert expired at ${iso(expiresAt)}, before the policy could act` };
+  return { type: "apply", rule };
+}
+
+/** The options of the policy's answer, as a tap would set them. */
+export function policyOptions(rule: NoAnswerRule, defaults: { blockDurationMs: number; powerDelayMs: number }): ActionOptions | undefined {
+  switch (rule.answer) {
+    case Answer.BLOCK_IP:
+      return create(ActionOptionsSchema, { duration: durationFromMs(rule.durationMs ?? defaults.blockDurationMs) });
+    case Answer.ALLOW:
+    case Answer.IGNORE:
+      return rule.durationMs === undefined ? undefined : create(ActionOptionsSchema, { duration: durationFromMs(rule.durationMs) });
+    case Answer.REBOOT:
+    case Answer.SHUTDOWN:
+      return create(ActionOptionsSchema, { delay: durationFromMs(defaults.powerDelayMs) });
+    default:
+      return undefined;
+  }
+}
+
+/** A one-shot timer, injectable so that tests drive time. */
+export interface PolicyTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: PolicyTimers = {
+  set(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return timer;
+  },
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface NoAnswerPolicyDeps {
+  rules: readonly NoAnswerRule[];
+  store: Store;
+  events: EventBus;
+  /** The same path a Telegram tap takes: stored first, then sent, refused if already answered. */
+  actions: ActionRequests;
+  logger: Logger;
+  /** How long an unanswered alert offers its answers (telegram.answerWindow), in ms. */
+  answerWindowMs: number;
+  /** BLOCK_IP's duration when the rule sets none (telegram.defaultBlockDuration), in ms. */
+  blockDurationMs: number;
+  /** REBOOT / SHUTDOWN's delay (telegram.powerDelay), in ms. */
+  powerDelayMs: number;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+  /** Default: setTimeout, unref'd. */
+  timers?: PolicyTimers;
+  /** Open alerts looked at on start, newest first. Default: 10,000. */
+  scanLimit?: number;
+}
+
+export interface NoAnswerPolicy {
+  /** Alerts waiting for their rule's time: alert id → due time (ms). */
+  waiting(): ReadonlyMap<string, number>;
+  /** Decides again for every alert whose time has come (the timer calls it). */
+  runDue(): void;
+  stop(): void;
+}
+
+/** The longest single timer; a later due time is reached by re-arming. */
+const MAX_TIMER_MS = 3_600_000;
+/** Skip reasons remembered (so each is logged once per alert), oldest forgotten first. */
+const MAX_REPORTED = 10_000;
+
+/**
+ * Starts the no-answer policy: for every open, unanswered alert that a rule
+ * names, it waits until the rule's time and then answers it through
+ * ActionRequests, as the Operator "policy". Decisions are made from the
+ * store (the alert, its actions, its agent) each time, so a restart needs no
+ * state of its own: an alert answered before the restart has its action
+ * stored and is left alone; one whose time came while the controller was
+ * down is answered on start, if it has not expired. One timer serves all
+ * waiting alerts (the earliest due time).
+ */
+export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
+  const { store, actions, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const timers = deps.timers ?? realTimers;
+  const rules = ruleTable(deps.rules);
+  const due = new Map<string, number>();
+  const reported = new Map<string, string>();
+  let timer: unknown;
+  let armedFor = Number.POSITIVE_INFINITY;
+  let stopped = false;
+
+  if (rules.size === 0) return { waiting: () => due, runDue() {}, stop() {} };
+
+  function evaluate(alertId: string): void {
+    const record = store.getAlert(alertId);
+    if (!record || !rules.has(ruleKey(record.alert.kind, record.alert.severity))) {
+      forget(alertId);
+      return;
+    }
+    const agent = store.getAgent(record.agentId);
+    const decision = decideNoAnswer(rules, {
+      record,
+      answered: store.listActionsForAlert(alertId).length > 0,
+      agentActions: agent?.actions,
+      now: now(),
+      answerWindowMs: deps.answerWindowMs,
+    });
+    switch (decision.type) {
+      case "none":
+        forget(alertId);
+        break;
+      case "wait":
+        due.set(alertId, decision.dueAt);
+        if (decision.dueAt < armedFor) arm();
+        break;
+      case "skip":
+        due.delete(alertId);
+        report(record, decision.rule, decision.why, decision.detail);
+        break;
+      case "apply":
+        forget(alertId);
+        apply(record, decision.rule);
+        break;
+    }
+  }
+
+  function apply(record: AlertRecord, rule: NoAnswerRule): void {
+    const context = { alertId: record.alertId, agentId: record.agentId, rule: rule.label };
+    const outcome = actions.request({
+      agentId: record.agentId,
+      alertId: record.alertId,
+      answer: rule.answer,
+      operator: policyOperator(rule),
+      options: policyOptions(rule, { blockDurationMs: deps.blockDurationMs, powerDelayMs: deps.powerDelayMs }),
+      policy: { afterMs: rule.afterMs },
+    });
+    if (outcome.ok) {
+      logger.info({ ...context, actionId: outcome.action.actionId, delivered: outcome.delivered }, "no-answer policy: answer applied");
+      audit("policy.answer", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): action ${outcome.action.actionId}`);
+    } else if (outcome.reason === "already_answered") {
+      logger.info(context, "no-answer policy: answered by someone else first; nothing done");
+    } else {
+      logger.warn({ ...context, reason: outcome.reason, detail: outcome.detail }, "no-answer policy: answer not applied");
+      audit("policy.refused", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): ${outcome.detail}`);
+    }
+  }
+
+  function report(record: AlertRecord, rule: NoAnswerRule, why: SkipReason, detail: string): void {
+    const key = `${record.alert.severity}/${why}`;
+    if (reported.get(record.alertId) === key) return;
+    reported.delete(record.alertId);
+    reported.set(record.alertId, key);
+    if (reported.size > MAX_REPORTED) reported.delete(reported.keys().next().value as string);
+    logger.warn({ alertId: record.alertId, agentId: record.agentId, rule: rule.label, why, detail }, "no-answer policy: rule not applied");
+    audit("policy.skipped", `alert ${record.alertId} on ${record.agentId} (${rule.label}): ${detail}`);
+  }
+
+  function audit(event: string, detail: string): void {
+    try {
+      store.audit({ at: new Date(now()), actor: POLICY_USERNAME, event, detail });
+    } catch (err) {
+      logger.error({ err: describeError(err) }, "no-answer policy: audit entry not written");
+    }
+  }
+
+  function forget(alertId: string): void {
+    due.delete(alertId);
+    reported.delete(alertId);
+  }
+
+  function arm(): void {
+    if (timer !== undefined) timers.clear(timer);
+    timer = undefined;
+    armedFor = Number.POSITIVE_INFINITY;
+    if (stopped || due.size === 0) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const at of due.values()) next = Math.min(next, at);
+    armedFor = next;
+    timer = timers.set(onTimer, Math.min(MAX_TIMER_MS, Math.max(0, next - now())));
+  }
+
+  function onTimer(): void {
+    timer = undefined;
+    armedFor = Number.POSITIVE_INFINITY;
+    runDue();
+  }
+
+  function runDue(): void {
+    if (stopped) return;
+    const at = now();
+    const ready = [...due].filter(([, dueAt]) => dueAt <= at).map(([alertId]) => alertId);
+    for (const alertId of ready) {
+      try {
+        evaluate(alertId);
+      } catch (err) {
+        // Decided again at the next start; an alert never stays half-answered (the action is one insert).
+        due.delete(alertId);
+        logger.error({ err: describeError(err), alertId }, "no-answer policy: decision failed");
+      }
+    }
+    arm();
+  }
+
+  function safely(alertId: string): void {
+    try {
+      evaluate(alertId);
+    } catch (err) {
+      logger.error({ err: describeError(err), alertId }, "no-answer policy: decision failed");
+    }
+  }
+
+  const unsubscribe = deps.events.subscribe((event) => {
+    if (event.type === "alert") safely(event.alertId);
+    else if (event.type === "action" && event.alertId !== undefined && due.has(event.alertId)) forget(event.alertId);
+  });
+
+  // Alerts stored before this start (by a previous run, or while it was down).
+  // Expired ones are left alone quietly: they offer no answers any more.
+  const startedAt = now();
+  for (const record of store.listOpenAlerts(deps.scanLimit ?? 10_000)) {
+    if (!rules.has(ruleKey(record.alert.kind, record.alert.severity))) continue;
+    if (record.receivedAt.getTime() + deps.answerWindowMs <= startedAt) continue;
+    safely(record.alertId);
+  }
+  logger.info({ rules: rules.size, waiting: due.size }, "no-answer policy started");
+
+  return {
+    waiting: () => due,
+    runDue,
+    stop() {
+      stopped = true;
+      unsubscribe();
+      if (timer !== undefined) timers.clear(timer);
+      timer = undefined;
+      due.clear();
+    },
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
