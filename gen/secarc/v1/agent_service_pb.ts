@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/agent_service.proto.
  */
 export const file_secarc_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi0QEKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSABCCQoHcGF5bG9hZCK/AQoFSGVsbG8SEAoIYWdlbnRfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRInCglkZXRlY3RvcnMYBCADKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEiIKB2FjdGlvbnMYBSADKA4yES5zZWNhcmMudjEuQW5zd2VyEhsKE2ZpbmlzaGVkX2FjdGlvbl9pZHMYBiADKAkSEQoJYWRkcmVzc2VzGAcgAygJIrwBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkiLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0iHgoJUmVzdWx0QWNrEhEKCWFjdGlvbl9pZBgBIAEoCSJOCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
+  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQigQIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SABCCQoHcGF5bG9hZCLOAQoFSGVsbG8SEAoIYWdlbnRfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRInCglkZXRlY3RvcnMYBCADKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEiIKB2FjdGlvbnMYBSADKA4yES5zZWNhcmMudjEuQW5zd2VyEhsKE2ZpbmlzaGVkX2FjdGlvbl9pZHMYBiADKAkSEQoJYWRkcmVzc2VzGAcgAygJEg0KBXByb2JlGAggASgIIssBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkSDQoFcHJvYmUYBiABKAgiQgoLUHJvYmVSZXBvcnQSEAoIYWxlcnRfaWQYASABKAkSIQoEaG9wcxgCIAMoCzITLnNlY2FyYy52MS5Qcm9iZUhvcCJxCghQcm9iZUhvcBIMCgRuYW1lGAEgASgJEg4KBnRhcmdldBgCIAEoCRIKCgJvaxgDIAEoCBIOCgZkZXRhaWwYBCABKAkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0iHgoJUmVzdWx0QWNrEhEKCWFjdGlvbl9pZBgBIAEoCSJOCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
 
 /**
  * AgentMessage is everything an agent may send on the stream.
@@ -117,6 +117,16 @@ export type ControllerMessage = Message<"secarc.v1.ControllerMessage"> & {
      */
     value: ResultAck;
     case: "resultAck";
+  } | {
+    /**
+     * Probe sessions only: how a test alert's delivery went past the
+     * controller (the Telegram messages), sent once per test alert, after
+     * its AlertAck.
+     *
+     * @generated from field: secarc.v1.ProbeReport probe_report = 5;
+     */
+    value: ProbeReport;
+    case: "probeReport";
   } | { case: undefined; value?: undefined };
 };
 
@@ -131,7 +141,7 @@ export const ControllerMessageSchema: GenMessage<ControllerMessage> = /*@__PURE_
  * Hello opens a stream. The controller checks agent_id against the identity
  * in the client certificate and ends the stream with PERMISSION_DENIED when
  * they differ. A new stream for an agent replaces the agent's older stream,
- * which the controller closes.
+ * which the controller closes — except a probe stream (see `probe`).
  *
  * @generated from message secarc.v1.Hello
  */
@@ -189,6 +199,22 @@ export type Hello = Message<"secarc.v1.Hello"> & {
    * @generated from field: repeated string addresses = 7;
    */
   addresses: string[];
+
+  /**
+   * Marks a probe session (`secarc test-alert`): a short stream that checks
+   * the delivery chain with the agent's certificate while the agent itself
+   * stays connected. The controller admits it beside the agent's live
+   * session without replacing it, does not mark the agent online or seen,
+   * and never sends it a ResponseAction. Every Alert on a probe session is a
+   * test alert: only its id is used; it is recorded in the audit log (not
+   * stored as an alert, never listed in /alerts), acknowledged with an
+   * AlertAck, shown in Telegram as a test message without buttons, and
+   * answered with a ProbeReport. ActionResults on a probe session end it with
+   * INVALID_ARGUMENT. The controller ends a probe session after 60 s.
+   *
+   * @generated from field: bool probe = 8;
+   */
+  probe: boolean;
 };
 
 /**
@@ -240,6 +266,16 @@ export type Welcome = Message<"secarc.v1.Welcome"> & {
    * @generated from field: string session_id = 5;
    */
   sessionId: string;
+
+  /**
+   * True when the controller admitted the stream as a probe session
+   * (Hello.probe). A probe client that asked for one and gets false is
+   * talking to a controller that does not know probe sessions, which has
+   * just replaced the agent's live session: it should end the stream at once.
+   *
+   * @generated from field: bool probe = 6;
+   */
+  probe: boolean;
 };
 
 /**
@@ -248,6 +284,86 @@ export type Welcome = Message<"secarc.v1.Welcome"> & {
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
   messageDesc(file_secarc_v1_agent_service, 3);
+
+/**
+ * ProbeReport tells a probe session how a test alert's delivery went past
+ * the controller: one hop per Telegram chat the message went to.
+ *
+ * @generated from message secarc.v1.ProbeReport
+ */
+export type ProbeReport = Message<"secarc.v1.ProbeReport"> & {
+  /**
+   * The test alert's id.
+   *
+   * @generated from field: string alert_id = 1;
+   */
+  alertId: string;
+
+  /**
+   * The hops after the controller, in order. A controller without a Telegram
+   * bridge reports one hop named "telegram", not ok, detail "not configured".
+   *
+   * @generated from field: repeated secarc.v1.ProbeHop hops = 2;
+   */
+  hops: ProbeHop[];
+};
+
+/**
+ * Describes the message secarc.v1.ProbeReport.
+ * Use `create(ProbeReportSchema)` to create a new message.
+ */
+export const ProbeReportSchema: GenMessage<ProbeReport> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 4);
+
+/**
+ * ProbeHop is one step of a test alert's delivery.
+ *
+ * @generated from message secarc.v1.ProbeHop
+ */
+export type ProbeHop = Message<"secarc.v1.ProbeHop"> & {
+  /**
+   * What the hop is, e.g. "telegram".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Where it went, e.g. "chat -100123"; empty when the hop has no target.
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * Whether the hop succeeded.
+   *
+   * @generated from field: bool ok = 3;
+   */
+  ok: boolean;
+
+  /**
+   * On success what happened ("message 42 sent"); on failure the reason
+   * ("Telegram answered 401: Unauthorized").
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+
+  /**
+   * How long the hop took, from the controller receiving the test alert.
+   *
+   * @generated from field: google.protobuf.Duration duration = 5;
+   */
+  duration?: Duration | undefined;
+};
+
+/**
+ * Describes the message secarc.v1.ProbeHop.
+ * Use `create(ProbeHopSchema)` to create a new message.
+ */
+export const ProbeHopSchema: GenMessage<ProbeHop> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 5);
 
 /**
  * AlertAck confirms that an alert revision is durably stored.
@@ -276,7 +392,7 @@ export type AlertAck = Message<"secarc.v1.AlertAck"> & {
  * Use `create(AlertAckSchema)` to create a new message.
  */
 export const AlertAckSchema: GenMessage<AlertAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 4);
+  messageDesc(file_secarc_v1_agent_service, 6);
 
 /**
  * ResultAck confirms that an action result is durably stored. After it the
@@ -298,7 +414,7 @@ export type ResultAck = Message<"secarc.v1.ResultAck"> & {
  * Use `create(ResultAckSchema)` to create a new message.
  */
 export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 5);
+  messageDesc(file_secarc_v1_agent_service, 7);
 
 /**
  * Heartbeat tells the controller the agent is alive even when it has nothing
@@ -327,7 +443,7 @@ export type Heartbeat = Message<"secarc.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 6);
+  messageDesc(file_secarc_v1_agent_service, 8);
 
 /**
  * AgentService is the one service an agent talks to. An agent keeps exactly
