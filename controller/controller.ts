@@ -10,7 +10,7 @@ import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-polic
 import type { LinkTestHooks } from "./link/agent-stream.js";
 import { startLinkServer } from "./link/link-server.js";
 import { createSessionRegistry } from "./link/session-registry.js";
-import { createControllerMetrics } from "./metrics/metrics.js";
+import { createControllerMetrics, type ControllerMetrics } from "./metrics/metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 import type { Store } from "./store/store.js";
@@ -40,6 +40,8 @@ export interface RunningController {
   store: Store;
   events: EventBus;
   actions: ActionRequests;
+  /** The port of GET /metrics (the real one when config.metrics.listen.port is 0); undefined without config.metrics. */
+  metricsPort: number | undefined;
   /** Agents with a live stream now. */
   onlineAgents(): string[];
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
@@ -105,16 +107,29 @@ export async function startController(options: StartControllerOptions): Promise<
     });
     stops.push(() => link.close());
 
+    // Before the bridge, which reports its queue depth and 429 answers to it.
+    let metrics: ControllerMetrics | undefined;
+    let metricsPort: number | undefined;
     if (config.metrics) {
-      const metrics = createControllerMetrics({ events, store });
-      stops.push(() => metrics.close());
-      const server = await startMetricsServer({ registry: metrics.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
+      const created = createControllerMetrics({ events, store });
+      metrics = created;
+      stops.push(() => created.close());
+      const server = await startMetricsServer({ registry: created.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
       stops.push(() => server.close());
+      metricsPort = server.port;
       logger.info({ host: config.metrics.listen.host, port: server.port }, "metrics served");
     }
 
     if (config.telegram && (options.startTelegram ?? true)) {
-      const bridge = await startTelegramBridge({ config: config.telegram, store, events, actions, logger: logger.child({ component: "telegram" }), now });
+      const bridge = await startTelegramBridge({
+        config: config.telegram,
+        store,
+        events,
+        actions,
+        logger: logger.child({ component: "telegram" }),
+        now,
+        ...(metrics ? { metrics } : {}),
+      });
       stops.push(() => bridge.stop());
     }
 
@@ -136,6 +151,7 @@ export async function startController(options: StartControllerOptions): Promise<
     let closing: Promise<void> | undefined;
     return {
       port: link.port,
+      metricsPort,
       store,
       events,
       actions,
