@@ -11,15 +11,27 @@ export interface ControllerMetrics {
   setTelegramQueueDepth(depth: number): void;
   /** For the Telegram bridge: an HTTP 429 from the Bot API. */
   countTelegramRateLimited(): void;
+  /** For the Telegram bridge: where secarc_telegram_failing and secarc_telegram_seconds_since_last_success read from. */
+  watchTelegramSends(health: () => TelegramSendsView): void;
   /** Stops listening to controller events. */
   close(): void;
 }
 
 export interface MetricsDeps {
   events: EventBus;
-  store: Pick<Store, "listAgents" | "getAlert" | "getAction">;
+  store: Pick<Store, "listAgents" | "getAgent" | "getAlert" | "getAction">;
   /** Also export Node's process metrics (memory, event loop lag). Default: true. */
   processMetrics?: boolean;
+  /** The clock. Default: Date.now. */
+  now?: () => number;
+}
+
+/** The failure watch's state, as the metrics read it. */
+export interface TelegramSendsView {
+  failing: boolean;
+  lastSuccessAt: number | undefined;
+  /** Stands in for the last success before the first one. */
+  watchingSince: number;
 }
 
 const label = (names: Record<string, string | number>, value: number, prefix: string): string =>
@@ -27,6 +39,7 @@ const label = (names: Record<string, string | number>, value: number, prefix: st
 
 export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
   const registry = new Registry();
+  const now = deps.now ?? Date.now;
   if (deps.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "secarc_controller_" });
 
   new Gauge({
@@ -46,18 +59,46 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     },
   });
   const connects = new Counter({ name: "secarc_agent_connects_total", help: "Streams opened by agents (first connects and reconnects).", registers: [registry] });
+  const reconnects = new Counter({
+    name: "secarc_agent_reconnects_total",
+    help: "Streams opened by agents that had connected before, by this or an earlier controller run (the store counts connects).",
+    registers: [registry],
+  });
   const disconnects = new Counter({ name: "secarc_agent_disconnects_total", help: "Agent streams that ended.", registers: [registry] });
   const alerts = new Counter({ name: "secarc_alerts_total", help: "New alerts stored, by kind and severity.", labelNames: ["kind", "severity"], registers: [registry] });
   const alertUpdates = new Counter({ name: "secarc_alert_revisions_total", help: "Later revisions of alerts stored (escalations, resolutions), by kind.", labelNames: ["kind"], registers: [registry] });
   const actions = new Counter({ name: "secarc_actions_total", help: "Actions that reached a final result, by answer and result.", labelNames: ["answer", "result"], registers: [registry] });
   const queueDepth = new Gauge({ name: "secarc_telegram_queue_depth", help: "Telegram sends and edits waiting in the queue.", registers: [registry] });
   const rateLimited = new Counter({ name: "secarc_telegram_rate_limited_total", help: "HTTP 429 answers from the Telegram Bot API.", registers: [registry] });
+  let telegramSends: (() => TelegramSendsView) | undefined;
+  new Gauge({
+    name: "secarc_telegram_failing",
+    help: "1 while Telegram Bot API calls have been failing, without a success, for longer than telegram.failureAlertAfter; else 0.",
+    registers: [registry],
+    collect() {
+      this.set(telegramSends?.().failing ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "secarc_telegram_seconds_since_last_success",
+    help: "Seconds since a Telegram Bot API call last succeeded (since the bridge started, before the first success).",
+    registers: [registry],
+    collect() {
+      const view = telegramSends?.();
+      if (view) this.set(Math.max(0, (now() - (view.lastSuccessAt ?? view.watchingSince)) / 1000));
+    },
+  });
 
   const counted = new Set<string>();
   const unsubscribe = deps.events.subscribe((event) => {
     switch (event.type) {
       case "agent":
-        (event.online ? connects : disconnects).inc();
+        if (!event.online) {
+          disconnects.inc();
+          return;
+        }
+        connects.inc();
+        if ((deps.store.getAgent(event.agentId)?.connects ?? 0) > 1) reconnects.inc();
         return;
       case "alert": {
         const alert = deps.store.getAlert(event.alertId)?.alert;
@@ -81,6 +122,9 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     registry,
     setTelegramQueueDepth: (depth) => queueDepth.set(depth),
     countTelegramRateLimited: () => rateLimited.inc(),
+    watchTelegramSends: (health) => {
+      telegramSends = health;
+    },
     close: unsubscribe,
   };
 }
