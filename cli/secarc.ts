@@ -5,8 +5,9 @@ import { agentCommand } from "./agent-command.js";
 import { certsCommand } from "./certs-command.js";
 import { controllerCommand } from "./controller-command.js";
 import { replayCommand } from "./replay-command.js";
+import { testAlertCommand } from "./test-alert-command.js";
 
-export const COMMANDS: readonly Command[] = [controllerCommand, agentCommand, certsCommand, replayCommand];
+export const COMMANDS: readonly Command[] = [controllerCommand, agentCommand, certsCommand, replayCommand, testAlertCommand];
 
 export const VERSION = SECARC_VERSION;
 

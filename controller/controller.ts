@@ -14,7 +14,7 @@ import { createControllerMetrics, type ControllerMetrics } from "./metrics/metri
 import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 import type { Store } from "./store/store.js";
-import { startTelegramBridge } from "./telegram/bridge.js";
+import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
 import { SECARC_VERSION } from "../common/version.js";
 
 /** The controller software's version, sent to agents in Welcome. */
@@ -89,6 +89,9 @@ export async function startController(options: StartControllerOptions): Promise<
     // Agents seen online by a previous run whose stream ended with the process.
     for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
 
+    // Probe sessions' test alerts go to the bridge, which starts after the link.
+    let bridge: TelegramBridge | undefined;
+    const notConfigured = config.telegram ? "not running on this controller" : "not configured";
     const link = await startLinkServer({
       host: config.listen.host,
       port: config.listen.port,
@@ -104,6 +107,7 @@ export async function startController(options: StartControllerOptions): Promise<
       maxMessageBytes: config.link.maxMessageBytes,
       controllerVersion: CONTROLLER_VERSION,
       ...(options.testHooks ? { hooks: options.testHooks } : {}),
+      probe: async (input) => (bridge ? bridge.probe(input) : [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
     });
     stops.push(() => link.close());
 
@@ -111,7 +115,7 @@ export async function startController(options: StartControllerOptions): Promise<
     let metrics: ControllerMetrics | undefined;
     let metricsPort: number | undefined;
     if (config.metrics) {
-      const created = createControllerMetrics({ events, store });
+      const created = createControllerMetrics({ events, store, now });
       metrics = created;
       stops.push(() => created.close());
       const server = await startMetricsServer({ registry: created.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
@@ -121,7 +125,7 @@ export async function startController(options: StartControllerOptions): Promise<
     }
 
     if (config.telegram && (options.startTelegram ?? true)) {
-      const bridge = await startTelegramBridge({
+      const started = await startTelegramBridge({
         config: config.telegram,
         store,
         events,
@@ -130,7 +134,11 @@ export async function startController(options: StartControllerOptions): Promise<
         now,
         ...(metrics ? { metrics } : {}),
       });
-      stops.push(() => bridge.stop());
+      bridge = started;
+      stops.push(() => {
+        bridge = undefined;
+        return started.stop();
+      });
     }
 
     // Last, so that its answers reach a running bridge; it looks at the stored alerts first.

@@ -23,6 +23,24 @@ export interface PeerInfo {
 
 export const peerKey = createContextKey<PeerInfo>({ identity: undefined, remote: "unknown" }, { description: "secarc peer" });
 
+/** One step of a test alert's delivery past the controller, for a ProbeReport. */
+export interface ProbeHopInit {
+  name: string;
+  target: string;
+  ok: boolean;
+  detail: string;
+  durationMs: number;
+}
+
+/**
+ * Delivers a probe session's test alert past the controller (the Telegram
+ * bridge) and resolves to its hops once each has succeeded or failed.
+ */
+export type ProbeDelivery = (input: { agentId: string; alertId: string; receivedAt: number }) => Promise<ProbeHopInit[]>;
+
+/** How long a probe session may stay open. */
+export const PROBE_SESSION_MAX_MS = 60_000;
+
 /** Test-only hooks; never set in production. */
 export interface LinkTestHooks {
   /** Runs after an alert's commit and before its AlertAck is queued (a test kills the process here). */
@@ -42,6 +60,8 @@ export interface AgentStreamDeps {
   maxMessageBytes: number;
   controllerVersion: string;
   hooks?: LinkTestHooks;
+  /** Where probe sessions' test alerts go. Default: a "telegram" hop that says "not configured". */
+  probe?: ProbeDelivery;
   /** Tracks running handlers so that shutdown can wait for them. */
   onHandlerStart?: (done: Promise<void>) => void;
 }
@@ -92,6 +112,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     let lastSeenWritten = 0;
     let ready = false;
     let lastMessageAt = now();
+    let probeTimer: NodeJS.Timeout | undefined;
 
     const refuse = (code: Code, reason: string): never => {
       log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
@@ -135,14 +156,27 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       const live: LiveSession = {
         agentId,
         sessionId,
+        probe: hello.probe,
         get lastMessageAt() {
           return lastMessageAt;
         },
-        sendAction,
+        sendAction: hello.probe ? () => false : sendAction,
         end(error) {
           out.close(error);
         },
       };
+      if (hello.probe) {
+        // Beside the live session, never in the registry: no presence, no actions.
+        session = live;
+        probeTimer = setTimeout(() => out.close(new ConnectError(`probe sessions last at most ${PROBE_SESSION_MAX_MS / 1000} s`, Code.DeadlineExceeded)), PROBE_SESSION_MAX_MS);
+        probeTimer.unref();
+        send({
+          case: "welcome",
+          value: { controllerVersion: deps.controllerVersion, serverTime: timestampFromMs(at.getTime()), heartbeatInterval: durationFromMs(deps.heartbeatIntervalMs), maxMessageBytes: deps.maxMessageBytes, sessionId, probe: true },
+        });
+        log.info({ agentId }, "probe session opened (secarc test-alert)");
+        return;
+      }
       // The newest stream owns the agent from now on; until its Welcome is
       // out, actions stay queued in the store (sendAction returns false) and
       // go out with the unfinished ones right after the Welcome.
@@ -176,6 +210,43 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           }
         },
       );
+    };
+
+    /** A probe session's messages: test alerts are audited, acked, delivered and reported. */
+    const handleProbe = (message: AgentMessage, agentId: string): void => {
+      const at = new Date(now());
+      switch (message.payload.case) {
+        case "alert": {
+          const { id: alertId, revision } = message.payload.value;
+          if (!alertId) refuse(Code.InvalidArgument, "a test alert without id");
+          track(
+            () => store.audit({ at, actor: `agent:${agentId}`, event: "link.test_alert", detail: `test alert ${alertId} on probe session ${sessionId}` }),
+            () => {
+              send({ case: "alertAck", value: { alertId, revision } });
+              log.info({ agentId, alertId }, "test alert received on a probe session");
+              const deliver = deps.probe ?? (async () => [{ name: "telegram", target: "", ok: false, detail: "not configured", durationMs: 0 }]);
+              void deliver({ agentId, alertId, receivedAt: at.getTime() })
+                .catch((err: unknown) => [{ name: "telegram", target: "", ok: false, detail: `delivery failed: ${describeError(err)}`, durationMs: now() - at.getTime() }])
+                .then((hops) => {
+                  if (out.closed) return;
+                  send({ case: "probeReport", value: { alertId, hops: hops.map((hop) => ({ name: hop.name, target: hop.target, ok: hop.ok, detail: hop.detail, duration: durationFromMs(hop.durationMs) })) } });
+                  log.info({ agentId, alertId, hops: hops.map((hop) => `${hop.name} ${hop.target}: ${hop.ok ? "ok" : "failed"} (${hop.detail})`) }, "probe report sent");
+                });
+            },
+          );
+          return;
+        }
+        case "heartbeat":
+          return;
+        case "actionResult":
+          refuse(Code.InvalidArgument, "an action result on a probe session");
+          return;
+        case "hello":
+          refuse(Code.InvalidArgument, "a second Hello on the same stream");
+          return;
+        default:
+          refuse(Code.InvalidArgument, "a message without payload");
+      }
     };
 
     const handle = (message: AgentMessage, agentId: string): void => {
@@ -233,7 +304,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             else accept(message.payload.value);
             continue;
           }
-          handle(message, session.agentId);
+          if (session.probe) handleProbe(message, session.agentId);
+          else handle(message, session.agentId);
           if (inFlight >= MAX_IN_FLIGHT || batcher.pending() >= MAX_QUEUED) await lastWrite;
         }
         out.close();
@@ -246,6 +318,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     };
 
     const finish = async (): Promise<void> => {
+      if (probeTimer) clearTimeout(probeTimer);
       await lastWrite.catch(() => {});
       if (session && registry.detach(session)) {
         const { agentId } = session;

@@ -9,7 +9,7 @@ import { certificateIdentity } from "../../common/tls.js";
 import { AgentService } from "../../gen/secarc/v1/agent_service_pb.js";
 import type { EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
-import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo } from "./agent-stream.js";
+import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
@@ -45,6 +45,8 @@ export interface LinkServerOptions {
   maxMessageBytes: number;
   controllerVersion: string;
   hooks?: LinkTestHooks;
+  /** Where probe sessions' test alerts go (the Telegram bridge). Default: reported as not configured. */
+  probe?: ProbeDelivery;
 }
 
 export interface LinkServer {
@@ -95,6 +97,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     maxMessageBytes: options.maxMessageBytes,
     controllerVersion: options.controllerVersion,
     ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.probe ? { probe: options.probe } : {}),
     onHandlerStart(done) {
       handlers.add(done);
       void done.then(() => handlers.delete(done));

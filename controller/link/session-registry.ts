@@ -6,6 +6,8 @@ import type { ActionRecord } from "../store/store.js";
 export interface LiveSession {
   readonly agentId: string;
   readonly sessionId: string;
+  /** A probe session (Hello.probe): never attached here, never given actions. */
+  readonly probe?: boolean;
   /** When the agent last sent anything on this stream (clock of the controller). */
   readonly lastMessageAt: number;
   /** Writes the action to this stream and marks it sent; false when the stream has ended. */

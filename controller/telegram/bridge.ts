@@ -13,10 +13,13 @@ import { runBot } from "./bot-runner.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { commandList, createCommands } from "./commands.js";
 import { resolveBotToken, type TelegramConfig } from "./config.js";
+import { createFailureWatch, type TelegramSendHealth } from "./failure-watch.js";
 import { localeNames } from "./i18n/translations.js";
+import { chatTranslations } from "./alert-renderer.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
 import { createSendPace } from "./send-pace.js";
 import { createSendQueue, type BotApi } from "./send-queue.js";
+import { escapeHtml } from "./text-format.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
@@ -25,13 +28,33 @@ export interface TelegramBridgeDeps {
   actions: ActionRequests;
   logger: Logger;
   now?: () => number;
-  /** Hooks for the controller's metrics (queue depth, 429 answers). Default: none. */
-  metrics?: { setTelegramQueueDepth(depth: number): void; countTelegramRateLimited(): void };
+  /** Hooks for the controller's metrics (queue depth, 429 answers, send health). Default: none. */
+  metrics?: { setTelegramQueueDepth(depth: number): void; countTelegramRateLimited(): void; watchTelegramSends?(health: () => TelegramSendHealth): void };
+}
+
+/** One step of a test alert's delivery past the controller (a ProbeHop). */
+export interface ProbeHopResult {
+  name: string;
+  target: string;
+  ok: boolean;
+  detail: string;
+  durationMs: number;
 }
 
 export interface TelegramBridge {
+  /**
+   * Sends the test message of a probe's test alert to every configured chat,
+   * once each, and resolves to one hop per chat when each has been sent or
+   * has failed (at most PROBE_WAIT_MS after `receivedAt`).
+   */
+  probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]>;
+  /** Whether Telegram sends are failing (the failure watch). */
+  sendHealth(): TelegramSendHealth;
   stop(): Promise<void>;
 }
+
+/** How long a probe's test message may take to be sent. */
+export const PROBE_WAIT_MS = 15_000;
 
 /** Rows rendered within this window are checked for staleness on start. */
 const RESUME_WINDOW_MS = 7 * 86_400_000;
@@ -75,6 +98,8 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       });
     },
   };
+  const watch = createFailureWatch({ thresholdMs: config.failureAlertAfter, logger, now });
+  deps.metrics?.watchTelegramSends?.(() => watch.health());
   const pace = createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond });
   const queue = createSendQueue({
     api,
@@ -87,6 +112,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     now,
     onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
     onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
+    onOutcome: (outcome) => watch.record(outcome),
   });
 
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
@@ -149,7 +175,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   };
 
   const callbacks = createAlertCallbacks(services, (chatId, offset) => commands.showAlerts(chatId, offset));
-  const commands = createCommands(services);
+  const commands = createCommands(services, { sendHealth: () => watch.health() });
   bot.use(createAccessControl(services));
   bot.use(callbacks.composer);
   bot.use(commands.composer);
@@ -190,6 +216,9 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     queue.kick();
   }, Math.max(100, Math.min(EXPIRY_SWEEP_MS, config.answerWindow)));
   sweep.unref();
+  // No call may be made while the queue waits out a backoff: the clock decides too.
+  const watchTimer = setInterval(() => watch.check(), Math.max(100, Math.min(10_000, Math.floor(config.failureAlertAfter / 4))));
+  watchTimer.unref();
 
   // Commands menu, in every language (best effort: the bot works without it).
   try {
@@ -202,18 +231,37 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const runner = await runBot(bot, config, logger).catch(async (err: unknown) => {
     unsubscribe();
     clearInterval(sweep);
+    clearInterval(watchTimer);
     callbacks.stop();
     await queue.stop();
     throw err;
   });
   logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling" }, "telegram bridge started");
 
+  async function probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]> {
+    if (chatIds.length === 0) return [{ name: "telegram", target: "", ok: false, detail: "no chat configured (telegram.chats is empty)", durationMs: now() - input.receivedAt }];
+    const deadline = Math.max(1, input.receivedAt + PROBE_WAIT_MS - now());
+    return Promise.all(
+      chatIds.map(async (chatId) => {
+        const text = chatTranslations(config, chatId).testAlert({ server: `<b>${escapeHtml(input.agentId)}</b>` });
+        const result = await queue.sendOnce(chatId, text, deadline);
+        const durationMs = now() - input.receivedAt;
+        return result.ok
+          ? { name: "telegram", target: `chat ${chatId}`, ok: true, detail: `message ${result.messageId} sent`, durationMs }
+          : { name: "telegram", target: `chat ${chatId}`, ok: false, detail: result.reason, durationMs };
+      }),
+    );
+  }
+
   return {
+    probe,
+    sendHealth: () => watch.health(),
     async stop() {
       unsubscribe();
       stopped = true;
       flushDeferred();
       clearInterval(sweep);
+      clearInterval(watchTimer);
       callbacks.stop();
       await runner.stop();
       await queue.stop();

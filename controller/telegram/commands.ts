@@ -5,7 +5,8 @@ import { alertBody, severityMarker, type InlineButton } from "./alert-message.js
 import { chatTranslations } from "./alert-renderer.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { encodeCallback } from "./callback-data.js";
-import { translations, type Locale } from "./i18n/translations.js";
+import type { TelegramSendHealth } from "./failure-watch.js";
+import { translations, type Locale, type Translations } from "./i18n/translations.js";
 import { escapeHtml, formatTime, splitMessage } from "./text-format.js";
 
 /** Open alerts shown per /alerts page, each with a Show button. */
@@ -34,8 +35,29 @@ export function alertRef(alertId: string): string {
   return alertId.replace(/-/g, "").slice(-8);
 }
 
+/** A past run of failed sends is shown in /status for this long after it ended. */
+const SHOW_INCIDENT_MS = 86_400_000;
+
+/** What /status needs beyond the bridge services. */
+export interface CommandsExtras {
+  /** The failure watch's view of Telegram sends. Default: not shown. */
+  sendHealth?: () => TelegramSendHealth;
+}
+
+/** /status's line about Telegram sends: failing now, or failed within the last day; undefined otherwise. */
+export function sendHealthLine(health: TelegramSendHealth, t: Translations, now: number): string | undefined {
+  if (health.failing && health.failingSince !== undefined) {
+    return t.sendHealth.failing({ since: formatTime(health.failingSince), error: escapeHtml(health.lastError ?? "?") });
+  }
+  const incident = health.lastIncident;
+  if (incident && now - incident.until <= SHOW_INCIDENT_MS) {
+    return t.sendHealth.failed({ since: formatTime(incident.since), until: formatTime(incident.until), error: escapeHtml(incident.lastError) });
+  }
+  return undefined;
+}
+
 /** /status, /alerts, /blocks and /help. Replies go through the send queue. */
-export function createCommands(services: BridgeServices): Commands {
+export function createCommands(services: BridgeServices, extras: CommandsExtras = {}): Commands {
   const { config, store, now } = services;
   const composer = new Composer<Context>();
 
@@ -46,7 +68,8 @@ export function createCommands(services: BridgeServices): Commands {
   composer.command("status", (ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
     const agents = store.listAgents();
-    if (agents.length === 0) return services.reply(ctx.chat.id, { text: t.command.noServers });
+    const health = extras.sendHealth ? sendHealthLine(extras.sendHealth(), t, now()) : undefined;
+    if (agents.length === 0) return services.reply(ctx.chat.id, { text: health ? `${t.command.noServers}\n\n${health}` : t.command.noServers });
     const lines = [t.command.statusHeader({ count: String(agents.length) })];
     for (const agent of agents) {
       lines.push(
@@ -57,6 +80,7 @@ export function createCommands(services: BridgeServices): Commands {
         })}`,
       );
     }
+    if (health) lines.push("", health);
     for (const text of splitMessage(lines.join("\n"), t.truncated)) services.reply(ctx.chat.id, { text });
   });
 

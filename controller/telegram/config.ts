@@ -66,6 +66,12 @@ export const telegramConfigSchema = z.strictObject({
    * into one digest message instead of being sent one by one. Default: 5.
    */
   digestThreshold: z.number().int().min(1).default(5),
+  /**
+   * How long Bot API calls may keep failing, without one success, before the
+   * controller says so (an error in its log, secarc_telegram_failing = 1,
+   * a line in /status). Default: "5m".
+   */
+  failureAlertAfter: durationMs().refine((ms) => ms > 0, "must be above 0").default(300_000),
   /** Receive updates through a webhook instead of long polling. Default: long polling. */
   webhook: telegramWebhookSchema.optional(),
 });

@@ -8,7 +8,7 @@ import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
 import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
 import type { SendPace } from "./send-pace.js";
-import { backoffMs, classifySendError, toSecarcError } from "./telegram-errors.js";
+import { backoffMs, classifySendError, toSecarcError, type SendFailure } from "./telegram-errors.js";
 import { escapeHtml, splitMessage } from "./text-format.js";
 
 /** The two Bot API calls the queue makes. */
@@ -17,9 +17,22 @@ export interface BotApi {
   editMessage(chatId: number, messageId: number, text: string, keyboard: InlineKeyboard): Promise<void>;
 }
 
+/** How one Bot API call ended, as the queue saw it (for the failure watch). */
+export type CallOutcome = { ok: true } | { ok: false; failure: SendFailure["type"]; reason: string };
+
+/** The result of a one-off message (sendOnce). */
+export type OnceResult = { ok: true; messageId: number } | { ok: false; reason: string };
+
 export interface SendQueue {
   /** Looks for due work now (call after enqueueing). */
   kick(): void;
+  /**
+   * Sends one message once, ahead of the durable jobs and at the chat's pace,
+   * and resolves to what Telegram answered: no retry, nothing stored (a
+   * probe's test message). Resolves with a failure when the message could not
+   * be sent, or Telegram did not answer, within `deadlineMs`.
+   */
+  sendOnce(chatId: number, text: string, deadlineMs: number): Promise<OnceResult>;
   /** Waits for the job in flight, then stops. */
   stop(): Promise<void>;
   depth(): number;
@@ -38,6 +51,34 @@ export interface SendQueueDeps {
   onRateLimited?: () => void;
   /** Called with the queue depth whenever the queue goes idle or waits (for metrics). */
   onDepth?: (depth: number) => void;
+  /** Called after every Bot API call with how it ended (for the failure watch). */
+  onOutcome?: (outcome: CallOutcome) => void;
+}
+
+/**
+ * A failed Bot API call in words, for operators: "Telegram answered 401:
+ * Unauthorized", "Telegram unreachable: connect ECONNREFUSED ...". The bot
+ * token, part of the URL in network errors, is never included.
+ */
+export function describeSendError(err: unknown): string {
+  const e = (err ?? {}) as { response?: { error_code?: unknown; description?: unknown; parameters?: { retry_after?: unknown } }; message?: unknown };
+  const code = typeof e.response?.error_code === "number" ? e.response.error_code : undefined;
+  const redact = (text: string) => text.replace(/\/bot[^/\s]+/g, "/bot<token>");
+  if (code !== undefined) {
+    const description = redact(String(e.response?.description ?? "")).replace(/^Error$/, "");
+    const retryAfter = code === 429 ? Number(e.response?.parameters?.retry_after) : NaN;
+    const extra = Number.isFinite(retryAfter) && retryAfter > 0 ? ` (retry after ${retryAfter} s)` : "";
+    return `Telegram answered ${code}${description ? `: ${description}` : ""}${extra}`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return `Telegram unreachable: ${redact(message)}`;
+}
+
+/** A one-off message waiting for its chat's pace. */
+interface OnceJob {
+  chatId: number;
+  text: string;
+  settle(result: OnceResult): void;
 }
 
 const SCAN = 500;
@@ -56,6 +97,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
   let inFlight: Promise<void> = Promise.resolve();
+  const onceJobs: OnceJob[] = [];
 
   function schedule(at: number): void {
     if (stopped || at >= timerAt) return;
@@ -88,10 +130,22 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     while (!stopped) {
       again = false;
       const at = now();
+      let onceWake = Infinity;
+      const once = onceJobs.find((job) => {
+        const allowed = pace.nextAllowed(job.chatId, at);
+        onceWake = Math.min(onceWake, allowed);
+        return allowed <= at;
+      });
+      if (once) {
+        onceJobs.splice(onceJobs.indexOf(once), 1);
+        await runOnce(once);
+        continue;
+      }
       const jobs = messages.listDue(at, SCAN);
       let next: QueueJob | undefined;
       let wakeAt = messages.nextNotBefore() ?? Infinity;
       if (wakeAt <= at) wakeAt = Infinity;
+      wakeAt = Math.min(wakeAt, onceWake);
       for (const job of jobs) {
         const allowed = pace.nextAllowed(job.chatId, at);
         if (allowed <= at) {
@@ -111,6 +165,26 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
         logger.error({ err: toSecarcError(err, "telegram job failed"), chatId: next.chatId }, "telegram job failed unexpectedly; dropped");
         messages.drop(next.id);
       }
+    }
+  }
+
+  async function runOnce(job: OnceJob): Promise<void> {
+    try {
+      const sent = await api.sendMessage(job.chatId, job.text, []);
+      pace.record(job.chatId, now());
+      deps.onOutcome?.({ ok: true });
+      job.settle({ ok: true, messageId: sent.messageId });
+    } catch (err) {
+      pace.record(job.chatId, now());
+      const failure = classifySendError(err);
+      if (failure.type === "rate_limited") {
+        deps.onRateLimited?.();
+        pace.pauseUntil(now() + failure.retryAfterMs);
+      }
+      const reason = describeSendError(err);
+      deps.onOutcome?.({ ok: false, failure: failure.type, reason });
+      logger.warn({ chatId: job.chatId, reason }, "telegram: one-off message not sent");
+      job.settle({ ok: false, reason });
     }
   }
 
@@ -240,6 +314,9 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     } catch (err) {
       pace.record(job.chatId, now());
       const failure = classifySendError(err);
+      // An edit that changes nothing, or of a deleted message: Telegram answered.
+      if (failure.type === "not_modified" || failure.type === "message_gone") deps.onOutcome?.({ ok: true });
+      else deps.onOutcome?.({ ok: false, failure: failure.type, reason: describeSendError(err) });
       switch (failure.type) {
         case "not_modified":
           onSuccess(undefined as T);
@@ -269,15 +346,54 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     }
     // Counted when Telegram has answered, so the gap holds on its side too.
     pace.record(job.chatId, now());
+    deps.onOutcome?.({ ok: true });
     onSuccess(result);
+  }
+
+  function sendOnce(chatId: number, text: string, deadlineMs: number): Promise<OnceResult> {
+    return new Promise<OnceResult>((resolve) => {
+      let settled = false;
+      const job: OnceJob = {
+        chatId,
+        text,
+        settle(result) {
+          if (settled) return;
+          settled = true;
+          clearTimeout(deadline);
+          resolve(result);
+        },
+      };
+      const deadline = setTimeout(() => {
+        const waiting = onceJobs.indexOf(job);
+        if (waiting >= 0) onceJobs.splice(waiting, 1);
+        const seconds = Math.round(deadlineMs / 100) / 10;
+        const paused = pace.nextAllowed(chatId, now()) > now();
+        job.settle({
+          ok: false,
+          reason:
+            waiting >= 0
+              ? `not sent within ${seconds} s: ${paused ? "waiting for Telegram's rate limit" : "the send queue is busy"}`
+              : `no answer from Telegram within ${seconds} s`,
+        });
+      }, deadlineMs);
+      deadline.unref();
+      if (stopped) {
+        job.settle({ ok: false, reason: "the controller is stopping" });
+        return;
+      }
+      onceJobs.push(job);
+      kick();
+    });
   }
 
   return {
     kick,
+    sendOnce,
     depth: () => messages.depth(),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      for (const job of onceJobs.splice(0)) job.settle({ ok: false, reason: "the controller is stopping" });
       await inFlight.catch(() => {});
     },
   };

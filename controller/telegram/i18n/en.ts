@@ -98,5 +98,12 @@ export const en = {
     moreButton: "More ➡️",
   },
   digest: (p: { count: string; server: string; parts: string }) => `${p.count} new alerts from ${p.server}: ${p.parts} — /alerts`,
+  /** The message of a test alert (secarc test-alert); no buttons. */
+  testAlert: (p: { server: string }) => `🧪 Test alert from ${p.server} via secarc test-alert — delivery works.`,
+  /** /status lines about Telegram sends. */
+  sendHealth: {
+    failing: (p: { since: string; error: string }) => `⚠️ Telegram sends failing since ${p.since} (last error: ${p.error})`,
+    failed: (p: { since: string; until: string; error: string }) => `Telegram sends failed from ${p.since} to ${p.until} (last error: ${p.error})`,
+  },
   truncated: "… (truncated)",
 };

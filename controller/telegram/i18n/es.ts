@@ -93,5 +93,10 @@ export const es = {
     moreButton: "Más ➡️",
   },
   digest: (p: { count: string; server: string; parts: string }) => `${p.count} alertas nuevas de ${p.server}: ${p.parts} — /alerts`,
+  testAlert: (p: { server: string }) => `🧪 Alerta de prueba de ${p.server} con secarc test-alert — la entrega funciona.`,
+  sendHealth: {
+    failing: (p: { since: string; error: string }) => `⚠️ Los envíos a Telegram fallan desde las ${p.since} (último error: ${p.error})`,
+    failed: (p: { since: string; until: string; error: string }) => `Los envíos a Telegram fallaron de ${p.since} a ${p.until} (último error: ${p.error})`,
+  },
   truncated: "… (recortado)",
 } satisfies Translations;
