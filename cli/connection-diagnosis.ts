@@ -87,9 +87,18 @@ export function diagnoseConnection(target: DiagnosisTarget): Promise<string | un
       ALPNProtocols: ["h2"],
       checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
     });
+    let handshaken = false;
+    const refused =
+      "TLS: the controller refused this agent's certificate right after the handshake (revoked, or signed by a CA the controller does not trust; the controller's log names the reason)";
     socket.once("secureConnect", () => {
-      // A refused client certificate shows as an alert right after the handshake (TLS 1.3).
+      // With TLS 1.3 the controller checks the client certificate after the
+      // handshake and drops the connection (or sends an alert) when it refuses it.
+      handshaken = true;
+      socket?.resume();
       setTimeout(() => finish(undefined), 500);
+    });
+    socket.once("close", () => {
+      if (handshaken) finish(refused);
     });
     socket.once("error", (err: Error & { code?: string; reason?: string }) => {
       const code = err.code;
@@ -103,6 +112,7 @@ export function diagnoseConnection(target: DiagnosisTarget): Promise<string | un
         const reason = SERVER_CERT_REASONS[code];
         return finish(`TLS: ${reason}${reason.endsWith(" in") ? ` tls.ca (${target.caPath})` : ""}`);
       }
+      if (handshaken && (code === "ECONNRESET" || code === "EPIPE")) return finish(refused);
       if (code === "ECONNRESET" || code === "EPIPE") return finish(`TLS: the controller closed the connection during the handshake (is ${target.host}:${target.port} the SecARC controller?)`);
       finish(`TLS: ${err.message}${code ? ` (${code})` : ""}`);
     });

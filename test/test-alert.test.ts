@@ -1,0 +1,284 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "chai";
+import { startAgent, type RunningAgent } from "../agent/agent.js";
+import { agentConfigSchema, type AgentConfigInput } from "../agent/config.js";
+import type { Responder } from "../agent/responders/responder.js";
+import { parseConfig } from "../common/config.js";
+import { silentLogger } from "../common/log.js";
+import { startController, type RunningController } from "../controller/controller.js";
+import type { ControllerConfigInput } from "../controller/config.js";
+import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { Answer, ResultStatus, type ResponseAction } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
+import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
+import { captureLog, testControllerConfig } from "./support/controller-harness.js";
+import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
+import { connectRawAgent } from "./support/raw-agent-client.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CHAT = 1001;
+const CHAT_ES = -100123;
+const OPERATOR = { id: 77, username: "op" };
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `secarc` command (bin/secarc.js) and resolves with its exit code and output. */
+function secarc(args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, "bin/secarc.js"), ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Carries out every answer by recording it. */
+function createRecordingResponder(): Responder & { executed: ResponseAction[] } {
+  const executed: ResponseAction[] = [];
+  return {
+    name: "recording",
+    answers: [Answer.ALLOW, Answer.IGNORE, Answer.CLOSE_SESSION, Answer.BLOCK_IP, Answer.UNBLOCK_IP],
+    executed,
+    async execute(action) {
+      executed.push(action);
+      return { status: ResultStatus.DONE, detail: `${Answer[action.answer]} done` };
+    },
+  };
+}
+
+describe("secarc test-alert: a test alert through agent → controller → Telegram, hop by hop", function () {
+  this.timeout(60_000);
+  let pki: TestPki;
+  let dir: string;
+  let api: FakeBotApi;
+  let controller: RunningController | undefined;
+  let agents: RunningAgent[] = [];
+
+  before(async () => {
+    pki = await createTestPki();
+  });
+  after(() => pki.cleanup());
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-test-alert-"));
+    api = createFakeBotApi();
+    await api.start();
+  });
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) await agent.close();
+    await controller?.close();
+    controller = undefined;
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const telegram = () => ({ token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" as const }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
+
+  async function startTestController(overrides: Partial<ControllerConfigInput> = {}, logger = silentLogger()): Promise<RunningController> {
+    const port = await freeLoopbackPort();
+    controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port }, ...overrides }), logger });
+    return controller;
+  }
+
+  /** Writes the agent config file the command reads, as an operator would have it. */
+  function agentConfigFile(name: string, certs: CertPaths, port: number, extra: Partial<AgentConfigInput> = {}): string {
+    const path = join(dir, `${name}.json`);
+    writeFileSync(path, JSON.stringify({ ...testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), ...extra }));
+    return path;
+  }
+
+  async function startLiveAgent(name: string, certs: CertPaths, port: number): Promise<{ agent: RunningAgent; responder: ReturnType<typeof createRecordingResponder> }> {
+    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), "test");
+    const responder = createRecordingResponder();
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map(responder.answers.map((a) => [a, responder])) });
+    agents.push(agent);
+    await agent.waitConnected(10_000);
+    return { agent, responder };
+  }
+
+  function button(message: FakeMessage, label: string): string {
+    const found = message.replyMarkup?.inline_keyboard.flat().find((b) => b.text === label);
+    if (!found?.callback_data) throw new Error(`no button "${label}" in ${JSON.stringify(message.replyMarkup)}`);
+    return found.callback_data;
+  }
+
+  it("reports every hop ok and exits 0; the running agent keeps its session and its actions; the test message has no buttons and is not an alert", async () => {
+    const running = await startTestController({ telegram: telegram() });
+    const certs = await pki.issueAgent("web-1");
+    const { agent, responder } = await startLiveAgent("web-1", certs, running.port);
+
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-1", certs, running.port)]);
+    expect(run.stderr).to.equal("");
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines).to.have.length(5);
+    expect(lines[0]).to.match(/^✔ agent config and certificate \(web-1, expires in \d+ days\)$/);
+    expect(lines[1]).to.match(new RegExp(`^✔ controller 127\\.0\\.0\\.1:${running.port} reached over mTLS \\(\\d+ ms\\)$`));
+    expect(lines[2]).to.match(/^✔ alert stored and acknowledged by the controller \(\d+ ms\)$/);
+    expect(lines.slice(3).sort()).to.satisfy((hops: string[]) => /^✔ Telegram: message \d+ sent to chat -100123 \(\d+ ms\)$/.test(hops[0]!) && /^✔ Telegram: message \d+ sent to chat 1001 \(\d+ ms\)$/.test(hops[1]!));
+    expect(run.code).to.equal(0);
+
+    // In Telegram: a test message per chat, in the chat's language, without buttons.
+    const [en] = api.messagesIn(CHAT);
+    expect(en?.text).to.equal("🧪 Test alert from <b>web-1</b> via secarc test-alert — delivery works.");
+    expect(en?.replyMarkup).to.equal(undefined);
+    const [es] = api.messagesIn(CHAT_ES);
+    expect(es?.text).to.equal("🧪 Alerta de prueba de <b>web-1</b> con secarc test-alert — la entrega funciona.");
+    expect(es?.replyMarkup).to.equal(undefined);
+
+    // Recorded, but not an alert: /alerts has nothing, the audit log has the test alert.
+    expect(running.store.listOpenAlerts(10)).to.deep.equal([]);
+    expect(running.store.listAudit(10).filter((a) => a.event === "link.test_alert").map((a) => a.actor)).to.deep.equal(["agent:web-1"]);
+    api.sendCommand(CHAT, OPERATOR, "/alerts");
+    await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text === "No open alerts."), 10_000);
+
+    // The live session was never replaced: one connect, still online, still answering.
+    expect(running.onlineAgents()).to.deep.equal(["web-1"]);
+    expect(agent.isConnected()).to.equal(true);
+    expect(running.store.getAgent("web-1")?.connects).to.equal(1);
+    agent.emit(sampleAlert(AlertKind.SSH_SESSION));
+    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
+    api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    await eventually("the live agent carries out Block IP", () => responder.executed.length === 1);
+    expect(responder.executed.map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
+    expect(running.store.getAgent("web-1")?.connects).to.equal(1);
+  });
+
+  it("a probe session gets no actions, does not mark the agent online, and may not send results", async () => {
+    const running = await startTestController({ telegram: telegram() });
+    const certs = await pki.issueAgent("web-2");
+    const probe = connectRawAgent({ port: running.port, ca: pki.ca, cert: certs.cert, key: certs.key });
+    try {
+      probe.hello({ agentId: "web-2", probe: true });
+      const welcome = await probe.waitFor((m) => m.payload.case === "welcome", 10_000);
+      expect(welcome.payload.case === "welcome" && welcome.payload.value.probe).to.equal(true);
+      // Not an agent connect: no presence, no record.
+      expect(running.onlineAgents()).to.deep.equal([]);
+      expect(running.store.getAgent("web-2")).to.equal(undefined);
+
+      // The real agent connects beside it and gets the action; the probe stays open and gets none.
+      const { agent, responder } = await startLiveAgent("web-2", certs, running.port);
+      agent.emit(sampleAlert(AlertKind.SSH_SESSION));
+      const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
+      api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+      await eventually("the live agent carries out Block IP", () => responder.executed.length === 1);
+      expect(probe.received.map((m) => m.payload.case)).to.deep.equal(["welcome"]);
+      expect(running.onlineAgents()).to.deep.equal(["web-2"]);
+
+      probe.send({ payload: { case: "actionResult", value: { actionId: "a-1", status: ResultStatus.DONE } } });
+      const ended = await probe.ended;
+      expect(ended.details).to.include("an action result on a probe session");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(running.onlineAgents()).to.deep.equal(["web-2"]);
+      expect(agent.isConnected()).to.equal(true);
+    } finally {
+      probe.close();
+    }
+  });
+
+  it("the Bot API answering 401 for sendMessage: the Telegram hop fails with the reason and the command exits 1", async () => {
+    const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
+    const certs = await pki.issueAgent("web-3");
+    api.failNext(1, { methods: ["sendMessage"], errorCode: 401, description: "Unauthorized" });
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-3", certs, running.port)]);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines.slice(0, 3).every((line) => line.startsWith("✔ "))).to.equal(true);
+    expect(lines[3]).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram answered 401: Unauthorized \(\d+ ms\)$/);
+    expect(lines[4]).to.include("the bot token is wrong or revoked");
+    expect(run.code).to.equal(1);
+    expect(api.messagesIn(CHAT)).to.deep.equal([]);
+  });
+
+  it("the Bot API answering 500: the Telegram hop fails at once (no retry of the test message) and the command exits 1", async () => {
+    const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
+    const certs = await pki.issueAgent("web-4");
+    api.failNext(1, { methods: ["sendMessage"], errorCode: 500, description: "Internal Server Error" });
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-4", certs, running.port)]);
+    expect(run.stdout).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram answered 500: Internal Server Error \(\d+ ms\)$/m);
+    expect(run.code).to.equal(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(api.calls.filter((c) => c.method === "sendMessage").map((c) => c.status)).to.deep.equal([500]);
+  });
+
+  it("the Bot API unreachable: the Telegram hop says so", async () => {
+    const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
+    const certs = await pki.issueAgent("web-5");
+    await api.stop();
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-5", certs, running.port), "--timeout", "30s"]);
+    expect(run.stdout).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram unreachable: .*ECONNREFUSED/m);
+    expect(run.stdout).to.not.include(api.token);
+    expect(run.code).to.equal(1);
+    api = createFakeBotApi();
+    await api.start();
+  });
+
+  it("a controller without Telegram: the Telegram hop says not configured and the command exits 1", async () => {
+    const running = await startTestController();
+    const certs = await pki.issueAgent("web-6");
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-6", certs, running.port)]);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines.slice(0, 3).every((line) => line.startsWith("✔ "))).to.equal(true);
+    expect(lines[3]).to.equal("✘ Telegram: not configured");
+    expect(run.code).to.equal(1);
+  });
+
+  it("a controller that is down: the controller hop fails with connection refused and the command exits 1", async () => {
+    const certs = await pki.issueAgent("web-7");
+    const port = await freeLoopbackPort();
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-7", certs, port)]);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines[0]).to.match(/^✔ agent config and certificate \(web-7, /);
+    expect(lines[1]).to.equal(`✘ controller 127.0.0.1:${port}: controller unreachable: connection refused at 127.0.0.1:${port} (is the controller running, and is controller.address right?)`);
+    expect(lines).to.have.length(2);
+    expect(run.code).to.equal(1);
+  });
+
+  it("a revoked agent certificate: the controller hop explains the TLS refusal", async () => {
+    const certs = await pki.issueAgent("web-8");
+    const crl = await pki.revoke(certs.cert);
+    const log = captureLog();
+    const running = await startTestController({ tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, crl } }, log.logger);
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-8", certs, running.port)]);
+    expect(run.stdout).to.include(`✘ controller 127.0.0.1:${running.port}: TLS: the controller refused this agent's certificate right after the handshake (revoked`);
+    expect(run.code).to.equal(1);
+    expect(log.matching("client certificate is revoked")).to.not.have.length(0);
+  });
+
+  it("a controller certificate for another name: the controller hop says to set controller.serverName", async () => {
+    const running = await startTestController();
+    const certs = await pki.issueAgent("web-9");
+    const path = agentConfigFile("web-9", certs, running.port, { controller: { address: `127.0.0.1:${running.port}`, serverName: "controller.example.org" } });
+    const run = await secarc(["test-alert", "--config", path]);
+    expect(run.stdout).to.match(/✘ controller 127\.0\.0\.1:\d+: TLS: the controller's certificate is not valid for "controller\.example\.org" .*set controller\.serverName/);
+    expect(run.code).to.equal(1);
+  });
+
+  it("a certificate from another CA: the first hop fails before anything goes on the wire", async () => {
+    const running = await startTestController();
+    const path = agentConfigFile("foreign", pki.foreign.agent, running.port);
+    const run = await secarc(["test-alert", "--config", path]);
+    expect(run.stdout.trimEnd()).to.equal(`✘ agent config and certificate: the certificate ${pki.foreign.agent.cert} is not signed by the CA in tls.ca (${pki.ca})`);
+    expect(run.code).to.equal(1);
+  });
+
+  it("usage errors exit 2; --help prints the usage", async () => {
+    const missing = await secarc(["test-alert"]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.include("--config FILE is required");
+    const badTimeout = await secarc(["test-alert", "--config", "x.yaml", "--timeout", "soon"]);
+    expect(badTimeout.code).to.equal(2);
+    expect(badTimeout.stderr).to.include("--timeout");
+    const help = await secarc(["test-alert", "--help"]);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.include("Usage: secarc test-alert --config FILE [--timeout DURATION]");
+    const list = await secarc(["--help"]);
+    expect(list.stdout).to.match(/^ {2}test-alert\s+send a test alert/m);
+  });
+});
