@@ -7,8 +7,8 @@ import type { Detector } from "./detector.js";
 import { chooseSshSource, createLogDetector } from "./log-detector.js";
 import { createNginx404Processor } from "./nginx-404.js";
 import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
-import { createSshSessionProcessor, type SshdPidResolver } from "./ssh-session.js";
-import { resolveSshdPid } from "./sshd-pid-resolver.js";
+import { createSshSessionProcessor, type ProcessStartProbe, type SshdPidResolver } from "./ssh-session.js";
+import { processStartTicks, resolveSshdPid } from "./sshd-pid-resolver.js";
 
 /**
  * The detectors, by name. Each entry says whether the config enables it and
@@ -29,6 +29,8 @@ export interface DetectorDeps {
   cpuSchedule?: Schedule;
   /** How to find sshd's PID for log lines without one. Default: /proc lookup. */
   resolveSshdPid?: SshdPidResolver;
+  /** Whether a session's sshd still runs (its start time). Default: /proc lookup. */
+  processStart?: ProcessStartProbe;
 }
 
 interface DetectorEntry {
@@ -46,7 +48,8 @@ export const DETECTOR_FACTORIES = {
         source: chooseSshSource(c.sshSession),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
-        makeProcessor: (p) => createSshSessionProcessor(c.sshSession, { ...p, resolvePid: deps.resolveSshdPid ?? resolveSshdPid }),
+        makeProcessor: (p) =>
+          createSshSessionProcessor(c.sshSession, { ...p, resolvePid: deps.resolveSshdPid ?? resolveSshdPid, processStart: deps.processStart ?? processStartTicks }),
       }),
   },
   "ssh-brute-force": {

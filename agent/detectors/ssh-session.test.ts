@@ -5,6 +5,7 @@ import { AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.j
 import { detectorsConfigSchema } from "./config.js";
 import { replayFile } from "./replay.js";
 import { parseSshLogLine, parseSshMessage } from "./ssh-log-parser.js";
+import { createSshSessionProcessor } from "./ssh-session.js";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/detectors/ssh-session/", import.meta.url));
 
@@ -93,5 +94,61 @@ describe("sshd log parsing", () => {
       ip: "9.9.9.9",
       port: 3,
     });
+  });
+});
+
+describe("ssh-session detector, live: a session whose sshd is gone without a log line", () => {
+  function live(processes: Map<number, bigint>, withProbe = true) {
+    const alerts: Alert[] = [];
+    let now = 1_000_000;
+    const processor = createSshSessionProcessor(
+      { maxSessions: 100 },
+      { emit: (a) => alerts.push(a), now: () => now, ...(withProbe ? { processStart: (pid: number) => processes.get(pid) } : {}) },
+    );
+    const feed = (line: string) => processor.line(line, 0, line.length);
+    const tick = (ms: number) => {
+      now += ms;
+      processor.tick(now);
+    };
+    return { alerts, feed, tick };
+  }
+  const states = (alerts: Alert[]) => alerts.map((a) => `${session(a).user}:${AlertState[a.state]}#${a.revision}`);
+
+  it("is resolved at the next tick when its sshd ends (killed: sshd logs nothing); others stay open", () => {
+    const processes = new Map<number, bigint>([[4242, 100n], [4250, 200n]]);
+    const { alerts, feed, tick } = live(processes);
+    feed("Mar 14 09:26:01 web1 sshd[4242]: Accepted publickey for alice from 192.0.2.10 port 50022 ssh2");
+    feed("Mar 14 09:26:05 web1 sshd[4250]: Accepted password for bob from 2001:db8::beef port 61000 ssh2");
+    tick(1000);
+    expect(states(alerts)).to.deep.equal(["alice:OPEN#1", "bob:OPEN#1"]);
+    processes.delete(4242);
+    tick(1000);
+    expect(states(alerts)).to.deep.equal(["alice:OPEN#1", "bob:OPEN#1", "alice:RESOLVED#2"]);
+    expect(alerts[2]!.id).to.equal(alerts[0]!.id);
+    // A later close line for the same connection changes nothing.
+    feed("Mar 14 09:27:30 web1 sshd[4299]: Received disconnect from 192.0.2.10 port 50022:11: disconnected by user");
+    tick(1000);
+    expect(alerts).to.have.length(3);
+  });
+
+  it("a PID reused by another process (other start time) ends the session too", () => {
+    const processes = new Map<number, bigint>([[4242, 100n]]);
+    const { alerts, feed, tick } = live(processes);
+    feed("Mar 14 09:26:01 web1 sshd[4242]: Accepted publickey for alice from 192.0.2.10 port 50022 ssh2");
+    processes.set(4242, 999n);
+    tick(1000);
+    expect(states(alerts)).to.deep.equal(["alice:OPEN#1", "alice:RESOLVED#2"]);
+  });
+
+  it("without a probe (replay of past logs) or without a known PID, sessions wait for their close line", () => {
+    const none = live(new Map(), false);
+    none.feed("Mar 14 09:26:01 web1 sshd[4242]: Accepted publickey for alice from 192.0.2.10 port 50022 ssh2");
+    none.tick(5000);
+    expect(states(none.alerts)).to.deep.equal(["alice:OPEN#1"]);
+    // sshd -E lines carry no PID; none found: nothing to watch.
+    const noPid = live(new Map());
+    noPid.feed("Accepted publickey for root from 10.200.1.2 port 53412 ssh2: ED25519 SHA256:abc");
+    noPid.tick(5000);
+    expect(states(noPid.alerts)).to.deep.equal(["root:OPEN#1"]);
   });
 });

@@ -11,7 +11,9 @@ import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcesso
  * <ip> port <port> ssh2" line, with sshd's PID; resolved (new revision,
  * RESOLVED) when the session ends: "Disconnected from user X IP port P",
  * "Received disconnect from IP port P" or pam's "session closed for user X"
- * (matched by PID). Answers: ALLOW, CLOSE_SESSION, BLOCK_IP.
+ * (matched by PID) — or, when live, when the session's sshd process is gone
+ * without such a line (killed, e.g. by the close-session responder: sshd
+ * logs nothing then). Answers: ALLOW, CLOSE_SESSION, BLOCK_IP.
  *
  * Only sshd's log is read, so outgoing SSH connections never count.
  */
@@ -23,8 +25,13 @@ export type SshSessionSettings = Pick<SshSessionConfig, "maxSessions">;
 /** Finds the PID of the sshd serving a client connection when the log line has none (`sshd -E` logs). */
 export type SshdPidResolver = (ip: string, port: number) => number | undefined;
 
+/** The start time (clock ticks) of a live, non-zombie process, or undefined when it is gone. */
+export type ProcessStartProbe = (pid: number) => bigint | undefined;
+
 export interface SshSessionDeps extends SshProcessorDeps {
   resolvePid?: SshdPidResolver;
+  /** Checked every tick to resolve sessions whose sshd is gone. Default: none (replays of past logs). */
+  processStart?: ProcessStartProbe;
 }
 
 interface Session {
@@ -35,6 +42,8 @@ interface Session {
   ip: string;
   port: number;
   method: string;
+  /** The sshd's start time when the session began (undefined: not watched). */
+  startTicks: bigint | undefined;
 }
 
 function connectionKey(ip: string, port: number): string {
@@ -82,7 +91,8 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
               const oldest = byConnection.values().next().value;
               if (oldest) forget(oldest);
             }
-            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip: event.ip, port: event.port, method: event.method };
+            const startTicks = pid > 0 ? deps.processStart?.(pid) : undefined;
+            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip: event.ip, port: event.port, method: event.method, startTicks };
             byConnection.set(key, session);
             if (pid > 0) byPid.set(pid, session);
             deps.emit(
@@ -110,7 +120,14 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
             return;
         }
       },
-      tick() {},
+      tick(now) {
+        const probe = deps.processStart;
+        if (!probe) return;
+        // A session whose sshd ended (or whose PID now names another process) is over.
+        for (const session of [...byConnection.values()]) {
+          if (session.startTicks !== undefined && probe(session.pid) !== session.startTicks) close(session, now);
+        }
+      },
       finish() {},
     },
     stats,

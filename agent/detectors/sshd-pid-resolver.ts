@@ -37,3 +37,9 @@ export function resolveSshdPid(ip: string, port: number, procRoot = "/proc"): nu
   for (const [pid, ppid] of matches) if (!matches.has(ppid)) return pid;
   return undefined;
 }
+
+/** The start time of a live process (a zombie counts as gone), for watching a session's sshd. */
+export function processStartTicks(pid: number, procRoot = "/proc"): bigint | undefined {
+  const info = readProc(pid, procRoot);
+  return info === undefined || info.state === "Z" ? undefined : info.startTicks;
+}
