@@ -268,6 +268,34 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
     expect(run.code).to.equal(1);
   });
 
+  it("Telegram failing longer than telegram.failureAlertAfter: an error log line, secarc_telegram_failing 1, then recovery in the log and /status", async () => {
+    const log = captureLog();
+    const running = await startTestController(
+      { telegram: { ...telegram(), chats: [{ id: CHAT }], failureAlertAfter: "1s" }, metrics: { listen: { host: "127.0.0.1", port: 0 } } },
+      log.logger,
+    );
+    const certs = await pki.issueAgent("web-10");
+    const { agent } = await startLiveAgent("web-10", certs, running.port);
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
+      return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1]);
+    };
+    expect(await metric("secarc_telegram_failing")).to.equal(0);
+    // The alert's message fails three times (retried after 1 s, 2 s, 4 s), then goes out.
+    api.failNext(3, { methods: ["sendMessage"], errorCode: 502, description: "Bad Gateway" });
+    agent.emit(sampleAlert(AlertKind.SSH_SESSION));
+    await eventually("the failure is logged", () => log.matching("telegram: sends failing").length > 0, 10_000);
+    expect(log.matching("telegram: sends failing")[0]).to.deep.include({ level: 50, lastError: "Telegram answered 502: Bad Gateway" });
+    expect(await metric("secarc_telegram_failing")).to.equal(1);
+    await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 15_000);
+    await eventually("the recovery is logged", () => log.matching("telegram: sends work again").length > 0, 10_000);
+    expect(log.matching("telegram: sends failing")).to.have.length(1);
+    expect(await metric("secarc_telegram_failing")).to.equal(0);
+    api.sendCommand(CHAT, OPERATOR, "/status");
+    const status = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (1):")), 10_000);
+    expect(status.text).to.match(/\nTelegram sends failed from \d{4}-\d\d-\d\d \d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d UTC \(last error: Telegram answered 502: Bad Gateway\)$/);
+  });
+
   it("usage errors exit 2; --help prints the usage", async () => {
     const missing = await secarc(["test-alert"]);
     expect(missing.code).to.equal(2);
