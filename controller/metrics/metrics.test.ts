@@ -193,6 +193,25 @@ describe("controller metrics", () => {
     expect(await sample("secarc_telegram_queue_depth")).to.equal(0);
   });
 
+  it("telegram: failing and seconds since the last success read the bridge's send health, with the injected clock", async () => {
+    let clock = 1_000_000;
+    metrics.close();
+    metrics = createControllerMetrics({ events, store, processMetrics: false, now: () => clock });
+    // Before the bridge reports: not failing, no age.
+    expect(await sample("secarc_telegram_failing")).to.equal(0);
+    expect(await sample("secarc_telegram_seconds_since_last_success")).to.equal(0);
+    let view: { failing: boolean; lastSuccessAt: number | undefined; watchingSince: number } = { failing: false, lastSuccessAt: undefined, watchingSince: clock };
+    metrics.watchTelegramSends(() => view);
+    clock += 12_000;
+    expect(await sample("secarc_telegram_seconds_since_last_success")).to.equal(12);
+    view = { failing: true, lastSuccessAt: clock - 90_000, watchingSince: 0 };
+    expect(await sample("secarc_telegram_failing")).to.equal(1);
+    expect(await sample("secarc_telegram_seconds_since_last_success")).to.equal(90);
+    view = { failing: false, lastSuccessAt: clock, watchingSince: 0 };
+    expect(await sample("secarc_telegram_failing")).to.equal(0);
+    expect(await sample("secarc_telegram_seconds_since_last_success")).to.equal(0);
+  });
+
   it("close(): later events change no counter", async () => {
     metrics.close();
     connect("web-1", 0);
@@ -244,6 +263,8 @@ describe("controller metrics", () => {
         "secarc_actions_total",
         "secarc_telegram_queue_depth",
         "secarc_telegram_rate_limited_total",
+        "secarc_telegram_failing",
+        "secarc_telegram_seconds_since_last_success",
       ]) {
         expect(text).to.include(`# TYPE ${family} `);
       }
