@@ -16,6 +16,12 @@ export interface FirewallBackend {
   ensure(): Promise<void>;
   /** Adds the addresses, or refreshes their timeouts when already present; never duplicates. One transaction where the backend allows. */
   block(specs: readonly BlockSpec[]): Promise<void>;
+  /**
+   * Optional: sets up the table and makes the sets hold exactly `specs`, in
+   * one transaction (the re-apply at agent start). Without it, re-apply is
+   * ensure() then block().
+   */
+  restore?(specs: readonly BlockSpec[]): Promise<void>;
   /** Removes the addresses; absent ones are not an error. */
   unblock(targets: readonly IpTarget[]): Promise<void>;
   /** The addresses the kernel blocks now, with time left. */

@@ -2,6 +2,7 @@ import { BlockList } from "node:net";
 import { join } from "node:path";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import { compileBlockPolicy } from "./block-policy.js";
 import type { FirewallConfig } from "./config.js";
 import { createRecordingExecutor, formatCommand, type Executor } from "./executor.js";
 import type { BlockSpec, FirewallBackend } from "./firewall-backend.js";
@@ -306,9 +307,11 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
         const specs: BlockSpec[] = [];
         const keep: StoredBlock[] = [];
         let refusedCount = 0;
+        // Policy may have changed since (allowlist, controller address): check
+        // again, with the policy compiled once for all the stored blocks.
+        const check = compileBlockPolicy(policy);
         for (const b of live) {
-          // Policy may have changed since (allowlist, controller address): check again.
-          const checked = checkBlockTarget(b.text, policy);
+          const checked = check(b.text);
           if (!checked.ok) {
             refusedCount += 1;
             deps.logger.warn({ ip: b.text, reason: checked.reason }, "stored block not re-applied");
@@ -322,8 +325,18 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
         // Nothing stored: leave the firewall alone until the first block.
         if (all.length === 0) return { restored: 0, expired: 0, refused: 0 };
         try {
-          await withBackend((bk) => bk.block(specs));
-          save(keep);
+          const bk = await getBackend();
+          if (bk.restore) {
+            // One transaction: setup, sets emptied and refilled.
+            try {
+              await bk.restore(specs);
+            } catch (err) {
+              deps.logger.warn({ err: describeError(err) }, "re-applying blocks in one transaction failed; adding them to the current sets");
+              await withBackend((b) => b.block(specs));
+            }
+            ready = true;
+          } else await withBackend((b) => b.block(specs));
+          if (keep.length !== all.length) save(keep);
           deps.logger.info({ restored: specs.length, expired, refused: refusedCount }, "blocks re-applied");
           return { restored: specs.length, expired, refused: refusedCount };
         } catch (err) {

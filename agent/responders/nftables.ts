@@ -91,6 +91,29 @@ export function nftBlockScript(specs: readonly BlockSpec[]): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * The script that re-applies the stored blocks at agent start, as ONE
+ * transaction: the table setup, then each set emptied and refilled with one
+ * `add element` statement holding all its elements with their timeouts.
+ * Emptying first makes the set exactly the stored blocks (nothing stale
+ * stays, nothing is added twice) with no per-element delete; the kernel
+ * applies the whole transaction or none of it, so a restart never leaves a
+ * moment without the blocks.
+ */
+export function nftRestoreScript(specs: readonly BlockSpec[], allowCidr: boolean): string {
+  const groups = groupBySet(specs);
+  const sets = ["blocked4", "blocked6", ...(allowCidr ? ["blocknet4", "blocknet6"] : [])];
+  const lines = [nftSetupScript(allowCidr).trimEnd()];
+  for (const set of sets) {
+    lines.push(`flush set inet ${NFT_TABLE} ${set}`);
+    const items = groups.get(set);
+    if (!items || items.length === 0) continue;
+    const elements = items.map((s) => (s.timeoutMs > 0 ? `${s.target.text} timeout ${Math.ceil(s.timeoutMs)}ms` : s.target.text));
+    lines.push(`add element inet ${NFT_TABLE} ${set} { ${elements.join(", ")} }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 /** The script that unblocks `targets`; absent ones are added first so the delete never fails. */
 export function nftUnblockScript(targets: readonly IpTarget[]): string {
   const lines: string[] = [];
@@ -155,6 +178,9 @@ export function createNftablesBackend(options: NftablesBackendOptions): Firewall
     },
     async block(specs) {
       if (specs.length > 0) await script(nftBlockScript(specs));
+    },
+    async restore(specs) {
+      await script(nftRestoreScript(specs, allowCidr));
     },
     async unblock(targets) {
       if (targets.length > 0) await script(nftUnblockScript(targets));
