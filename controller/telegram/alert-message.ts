@@ -1,7 +1,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { AlertKind, Severity, type AgentOffline, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { encodeCallback } from "./callback-data.js";
 import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
 import { isRenderableKind } from "./alert-view.js";
@@ -66,6 +66,11 @@ export const bodyRenderers = {
       paths: paths.length > 0 ? `${paths.join(" ")} …` : "",
     });
   },
+  [AlertKind.AGENT_OFFLINE]: (alert, t) => {
+    if (alert.subject.case !== "agentOffline") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    return `🔌 ${t.alert.agentOffline({ server: `<b>${field(s.agentId)}</b>`, since: formatTime(s.offlineSince ? timestampMs(s.offlineSince) : 0) })}`;
+  },
 } satisfies Record<RenderableKind, BodyRenderer>;
 
 const SEVERITY_MARKER: Record<Severity, string> = {
@@ -106,6 +111,8 @@ export function kindName(kind: AlertKind, t: Translations): string {
       return t.kindName.cpuSustained;
     case AlertKind.HTTP_404_BURST:
       return t.kindName.http404Burst;
+    case AlertKind.AGENT_OFFLINE:
+      return t.kindName.agentOffline;
     default:
       return t.kindName.unknown;
   }
@@ -137,8 +144,9 @@ export function answerLabel(answer: Answer, t: Translations, alert?: Alert): str
   }
 }
 
-/** The lifecycle line(s) of a view (HTML). */
-export function lifecycleLines(view: AlertView, t: Translations): string[] {
+/** The lifecycle line(s) of a view (HTML); `alert` gives a controller alert its own lines. */
+export function lifecycleLines(view: AlertView, t: Translations, alert?: Alert): string[] {
+  if (alert?.subject.case === "agentOffline") return agentOfflineLines(alert.subject.value, view, t);
   const lines: string[] = [];
   if (view.escalatedFrom !== undefined) {
     lines.push(`⬆️ ${t.lifecycle.escalated({ from: severityLabel(view.escalatedFrom, t), to: severityLabel(view.severity, t) })}`);
@@ -160,6 +168,16 @@ export function lifecycleLines(view: AlertView, t: Translations): string[] {
       break;
   }
   return lines;
+}
+
+/** An agent offline: nothing to wait for while it lasts; when and after how long it came back once resolved. */
+function agentOfflineLines(subject: AgentOffline, view: AlertView, t: Translations): string[] {
+  if (view.phase.type !== "resolved") return [];
+  const since = subject.offlineSince ? timestampMs(subject.offlineSince) : undefined;
+  const back = subject.backOnlineAt ? timestampMs(subject.backOnlineAt) : undefined;
+  if (back === undefined) return [`✔️ ${t.lifecycle.resolved}`];
+  const offline = since === undefined ? "?" : humanDuration(Math.max(0, back - since), t);
+  return [`✅ ${t.lifecycle.backOnline({ server: `<b>${field(subject.agentId)}</b>`, at: formatTime(back), offline })}`];
 }
 
 function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {
@@ -198,7 +216,7 @@ export function renderAlertMessage(view: AlertView, alert: Alert, t: Translation
     `${t.server}: <b>${escapeHtml(view.agentId)}</b>`,
     alertBody(alert, t),
     `🕒 ${formatTime(detectedAt)}`,
-    ...lifecycleLines(view, t).map((line) => `<i>${line}</i>`),
+    ...lifecycleLines(view, t, alert).map((line) => `<i>${line}</i>`),
   ];
   return { text: fitMessage(lines.join("\n"), t.truncated), keyboard: alertKeyboard(view, alert, t) };
 }

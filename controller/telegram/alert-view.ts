@@ -15,7 +15,16 @@ export const answersByKind = {
   [AlertKind.SSH_BRUTE_FORCE]: [Answer.BLOCK_IP, Answer.IGNORE],
   [AlertKind.CPU_SUSTAINED]: [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS],
   [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP],
+  [AlertKind.AGENT_OFFLINE]: [],
 } as const satisfies Record<RenderableKind, readonly Answer[]>;
+
+/**
+ * Kinds the controller raises itself (an agent offline): no answers to wait
+ * for, so they never expire; they end when the condition does.
+ */
+export function isControllerKind(kind: AlertKind): boolean {
+  return kind === AlertKind.AGENT_OFFLINE;
+}
 
 /** How an operator's answer stands. */
 export type AnswerProgress = "sent" | "queued" | "done" | "failed" | "refused";
@@ -76,7 +85,7 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
   let phase: AlertPhase;
   if (alert.state === AlertState.RESOLVED) phase = { type: "resolved", outcome };
   else if (outcome) phase = { type: "answered", outcome };
-  else if (now - record.receivedAt.getTime() >= input.answerWindowMs) phase = { type: "expired" };
+  else if (!isControllerKind(alert.kind) && now - record.receivedAt.getTime() >= input.answerWindowMs) phase = { type: "expired" };
   else phase = { type: "open" };
   const escalatedFrom =
     input.firstSeverity !== undefined && input.firstSeverity !== Severity.UNSPECIFIED && alert.severity > input.firstSeverity ? input.firstSeverity : undefined;

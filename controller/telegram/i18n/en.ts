@@ -15,6 +15,7 @@ export const en = {
     sshBruteForce: "SSH brute force",
     cpuSustained: "CPU sustained",
     http404Burst: "HTTP 404 burst",
+    agentOffline: "Server offline",
     unknown: "alert",
   },
   answer: {
@@ -36,6 +37,7 @@ export const en = {
       `CPU at ${p.percent} % for ${p.duration}${p.top ? ` — top: ${p.top}` : ""}`,
     http404Burst: (p: { count: string; status: string; window: string; ip: string; paths: string }) =>
       `${p.count} HTTP ${p.status}s in ${p.window} from ${p.ip}${p.paths ? ` — last paths: ${p.paths}` : ""}`,
+    agentOffline: (p: { server: string; since: string }) => `${p.server} offline since ${p.since}`,
     unknown: (p: { summary: string }) => p.summary || "Alert of a kind this controller does not know",
   },
   lifecycle: {
@@ -51,6 +53,7 @@ export const en = {
     escalated: (p: { from: string; to: string }) => `escalated: ${p.from} → ${p.to}`,
     resolved: "resolved: the condition ended",
     expired: "expired: answers no longer offered",
+    backOnline: (p: { server: string; at: string; offline: string }) => `${p.server} back online at ${p.at}, offline ${p.offline}`,
   },
   confirm: {
     reboot: "Confirm reboot?",
@@ -86,6 +89,7 @@ export const en = {
     statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, last seen ${p.lastSeen}`,
     online: "online",
     offline: "offline",
+    revoked: "revoked (certificate in the CRL)",
     noServers: "No server has connected yet.",
     alertsHeader: (p: { count: string }) => `Open alerts (${p.count}):`,
     noAlerts: "No open alerts.",

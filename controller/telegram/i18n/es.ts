@@ -10,6 +10,7 @@ export const es = {
     sshBruteForce: "fuerza bruta SSH",
     cpuSustained: "CPU sostenida",
     http404Burst: "ráfaga de HTTP 404",
+    agentOffline: "Servidor desconectado",
     unknown: "alerta",
   },
   answer: {
@@ -31,6 +32,7 @@ export const es = {
       `CPU al ${p.percent} % durante ${p.duration}${p.top ? ` — más activo: ${p.top}` : ""}`,
     http404Burst: (p: { count: string; status: string; window: string; ip: string; paths: string }) =>
       `${p.count} respuestas HTTP ${p.status} en ${p.window} a ${p.ip}${p.paths ? ` — últimas rutas: ${p.paths}` : ""}`,
+    agentOffline: (p: { server: string; since: string }) => `${p.server} desconectado desde ${p.since}`,
     unknown: (p: { summary: string }) => p.summary || "Alerta de un tipo que este controlador no conoce",
   },
   lifecycle: {
@@ -46,6 +48,7 @@ export const es = {
     escalated: (p: { from: string; to: string }) => `escalada: ${p.from} → ${p.to}`,
     resolved: "resuelta: la condición terminó",
     expired: "caducada: ya no se ofrecen respuestas",
+    backOnline: (p: { server: string; at: string; offline: string }) => `${p.server} conectado de nuevo a las ${p.at}, desconectado ${p.offline}`,
   },
   confirm: {
     reboot: "¿Confirmar reinicio?",
@@ -81,6 +84,7 @@ export const es = {
     statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, visto por última vez ${p.lastSeen}`,
     online: "conectado",
     offline: "desconectado",
+    revoked: "revocado (certificado en la CRL)",
     noServers: "Ningún servidor se ha conectado todavía.",
     alertsHeader: (p: { count: string }) => `Alertas abiertas (${p.count}):`,
     noAlerts: "No hay alertas abiertas.",

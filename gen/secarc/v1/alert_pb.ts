@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/alert.proto.
  */
 export const file_secarc_v1_alert: GenFile = /*@__PURE__*/
-  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSLnAwoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAQgkKB3N1YmplY3QiaQoKU3NoU2Vzc2lvbhIMCgR1c2VyGAEgASgJEhEKCXNvdXJjZV9pcBgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRITCgthdXRoX21ldGhvZBgEIAEoCRIQCghzc2hkX3BpZBgFIAEoDSLMAQoLU3NoRmFpbHVyZXMSEQoJc291cmNlX2lwGAEgASgJEg0KBWNvdW50GAIgASgNEikKBndpbmRvdxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgl1c2VybmFtZXMYBCADKAkSLgoKZmlyc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKCAQoIQ3B1VXNhZ2USDwoHcGVyY2VudBgBIAEoARIRCgl0aHJlc2hvbGQYAiABKAESLAoJc3VzdGFpbmVkGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiQKA3RvcBgEIAMoCzIXLnNlY2FyYy52MS5Qcm9jZXNzVXNhZ2UiYQoMUHJvY2Vzc1VzYWdlEgsKA3BpZBgBIAEoDRIMCgRuYW1lGAIgASgJEhMKC2NwdV9wZXJjZW50GAMgASgBEhMKC3N0YXJ0X3RpY2tzGAQgASgEEgwKBHVzZXIYBSABKAki3gEKCkh0dHBFcnJvcnMSEQoJY2xpZW50X2lwGAEgASgJEg4KBnN0YXR1cxgCIAEoDRINCgVjb3VudBgDIAEoDRIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMcmVjZW50X3BhdGhzGAUgAygJEi4KCmZpcnN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3Rfc2VlbhgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqoAEKCUFsZXJ0S2luZBIaChZBTEVSVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWQUxFUlRfS0lORF9TU0hfU0VTU0lPThABEh4KGkFMRVJUX0tJTkRfU1NIX0JSVVRFX0ZPUkNFEAISHAoYQUxFUlRfS0lORF9DUFVfU1VTVEFJTkVEEAMSHQoZQUxFUlRfS0lORF9IVFRQXzQwNF9CVVJTVBAEKmQKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhQKEFNFVkVSSVRZX1dBUk5JTkcQAhIVChFTRVZFUklUWV9DUklUSUNBTBADKlkKCkFsZXJ0U3RhdGUSGwoXQUxFUlRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBBTEVSVF9TVEFURV9PUEVOEAESGAoUQUxFUlRfU1RBVEVfUkVTT0xWRUQQAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
+  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSKZBAoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAEjAKDWFnZW50X29mZmxpbmUYGCABKAsyFy5zZWNhcmMudjEuQWdlbnRPZmZsaW5lSABCCQoHc3ViamVjdCJpCgpTc2hTZXNzaW9uEgwKBHVzZXIYASABKAkSEQoJc291cmNlX2lwGAIgASgJEhMKC3NvdXJjZV9wb3J0GAMgASgNEhMKC2F1dGhfbWV0aG9kGAQgASgJEhAKCHNzaGRfcGlkGAUgASgNIswBCgtTc2hGYWlsdXJlcxIRCglzb3VyY2VfaXAYASABKAkSDQoFY291bnQYAiABKA0SKQoGd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXVzZXJuYW1lcxgEIAMoCRIuCgpmaXJzdF9zZWVuGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBCghDcHVVc2FnZRIPCgdwZXJjZW50GAEgASgBEhEKCXRocmVzaG9sZBgCIAEoARIsCglzdXN0YWluZWQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJAoDdG9wGAQgAygLMhcuc2VjYXJjLnYxLlByb2Nlc3NVc2FnZSJhCgxQcm9jZXNzVXNhZ2USCwoDcGlkGAEgASgNEgwKBG5hbWUYAiABKAkSEwoLY3B1X3BlcmNlbnQYAyABKAESEwoLc3RhcnRfdGlja3MYBCABKAQSDAoEdXNlchgFIAEoCSLeAQoKSHR0cEVycm9ycxIRCgljbGllbnRfaXAYASABKAkSDgoGc3RhdHVzGAIgASgNEg0KBWNvdW50GAMgASgNEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxyZWNlbnRfcGF0aHMYBSADKAkSLgoKZmlyc3Rfc2VlbhgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKHAQoMQWdlbnRPZmZsaW5lEhAKCGFnZW50X2lkGAEgASgJEjEKDW9mZmxpbmVfc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmJhY2tfb25saW5lX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCq+AQoJQWxlcnRLaW5kEhoKFkFMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZBTEVSVF9LSU5EX1NTSF9TRVNTSU9OEAESHgoaQUxFUlRfS0lORF9TU0hfQlJVVEVfRk9SQ0UQAhIcChhBTEVSVF9LSU5EX0NQVV9TVVNUQUlORUQQAxIdChlBTEVSVF9LSU5EX0hUVFBfNDA0X0JVUlNUEAQSHAoYQUxFUlRfS0lORF9BR0VOVF9PRkZMSU5FEAUqZAoIU2V2ZXJpdHkSGAoUU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIRCg1TRVZFUklUWV9JTkZPEAESFAoQU0VWRVJJVFlfV0FSTklORxACEhUKEVNFVkVSSVRZX0NSSVRJQ0FMEAMqWQoKQWxlcnRTdGF0ZRIbChdBTEVSVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEFMRVJUX1NUQVRFX09QRU4QARIYChRBTEVSVF9TVEFURV9SRVNPTFZFRBACYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
 
 /**
  * Alert is one security event raised by an agent's detector.
@@ -132,6 +132,14 @@ export type Alert = Message<"secarc.v1.Alert"> & {
      */
     value: HttpErrors;
     case: "httpErrors";
+  } | {
+    /**
+     * For ALERT_KIND_AGENT_OFFLINE. Controller-only: never sent by agents.
+     *
+     * @generated from field: secarc.v1.AgentOffline agent_offline = 24;
+     */
+    value: AgentOffline;
+    case: "agentOffline";
   } | { case: undefined; value?: undefined };
 };
 
@@ -407,6 +415,47 @@ export const HttpErrorsSchema: GenMessage<HttpErrors> = /*@__PURE__*/
   messageDesc(file_secarc_v1_alert, 5);
 
 /**
+ * AgentOffline is the subject of the controller's own alert that an agent
+ * has been offline (no live stream) for longer than the controller's grace
+ * period (`link.offlineAlertAfter`). Controller-only: agents never send it,
+ * and the controller refuses an agent's Alert with this subject. Revision 1
+ * is open; revision 2, sent when the agent connects again, is resolved and
+ * carries `back_online_at`.
+ *
+ * @generated from message secarc.v1.AgentOffline
+ */
+export type AgentOffline = Message<"secarc.v1.AgentOffline"> & {
+  /**
+   * The agent, by its id (its certificate's common name).
+   *
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * When the controller last heard from the agent: its stream ended or went
+   * silent.
+   *
+   * @generated from field: google.protobuf.Timestamp offline_since = 2;
+   */
+  offlineSince?: Timestamp | undefined;
+
+  /**
+   * When the agent connected again; unset while it is still offline.
+   *
+   * @generated from field: google.protobuf.Timestamp back_online_at = 3;
+   */
+  backOnlineAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message secarc.v1.AgentOffline.
+ * Use `create(AgentOfflineSchema)` to create a new message.
+ */
+export const AgentOfflineSchema: GenMessage<AgentOffline> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_alert, 6);
+
+/**
  * AlertKind names the detector that raised an alert.
  *
  * @generated from enum secarc.v1.AlertKind
@@ -446,6 +495,15 @@ export enum AlertKind {
    * @generated from enum value: ALERT_KIND_HTTP_404_BURST = 4;
    */
   HTTP_404_BURST = 4,
+
+  /**
+   * Controller-only: an agent has been offline longer than the controller's
+   * grace period (subject: agent_offline). The controller raises it itself;
+   * an agent that sends an alert of this kind has its stream refused.
+   *
+   * @generated from enum value: ALERT_KIND_AGENT_OFFLINE = 5;
+   */
+  AGENT_OFFLINE = 5,
 }
 
 /**
