@@ -33,23 +33,12 @@ import { startNginx, type NginxServer } from "./support/nginx.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 import { createResponderLab, type ResponderLab } from "./support/responder-lab.js";
 import { sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
+import { exited } from "./support/child-exit.js";
 
 const CHAT = 4242;
 const OPERATOR = { id: 77, username: "op" };
 /** Answers the agent carries out here; power and process answers are left out (they would act on the host). */
 const SAFE_ANSWERS = [Answer.ALLOW, Answer.IGNORE, Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.CLOSE_SESSION];
-
-/** Resolves true when the child exits within `timeoutMs`, false otherwise. */
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 function buttonLabels(message: FakeMessage): string[] {
   return message.replyMarkup?.inline_keyboard.flat().map((b) => b.text) ?? [];

@@ -6,23 +6,13 @@ import { tcpConnects, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { startSshd, sshLogin, waitForAccepted, type SshdServer } from "./support/sshd.js";
 import { action, createResponderLab, sessionTarget, type ResponderLab } from "./support/responder-lab.js";
+import { exited } from "./support/child-exit.js";
 
 /**
  * Closing one SSH session with a real sshd in a network namespace: two
  * clients log in, the session of one is closed by its sshd pid, source
  * address and port; the other session and the listener stay.
  */
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 describe("responders: close SSH session (real sshd in a namespace)", function () {
   this.timeout(60_000);

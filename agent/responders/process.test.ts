@@ -5,20 +5,10 @@ import { Answer, ResponseActionSchema, ResultStatus, type ResponseAction } from 
 import { silentLogger } from "../../common/log.js";
 import { createProcessResponder } from "./process.js";
 import { readProc } from "../proc/proc-sockets.js";
+import { exited } from "../../test/support/child-exit.js";
 
 function kill(pid: number, startTicks: bigint): ResponseAction {
   return create(ResponseActionSchema, { actionId: "k", answer: Answer.KILL_PROCESS, target: { target: { case: "process", value: { pid, startTicks, name: "x" } } } });
-}
-
-function exited(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
 }
 
 describe("process responder (real processes)", () => {
