@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { SecarcError, describeError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/log.js";
 import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
@@ -8,7 +8,9 @@ import { createEventBus, type EventBus } from "./domain/events.js";
 import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
 import type { LinkTestHooks } from "./link/agent-stream.js";
+import { watchCrlFile } from "./link/crl-watch.js";
 import { startLinkServer } from "./link/link-server.js";
+import { parseRevocationList, type RevocationList } from "./link/revocation-list.js";
 import { createSessionRegistry } from "./link/session-registry.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics/metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
@@ -59,14 +61,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "controller" });
 
   const tls = loadTlsMaterial(config.tls);
-  let crl: Buffer | undefined;
-  if (config.tls.crl) {
-    try {
-      crl = readFileSync(config.tls.crl);
-    } catch (err) {
-      throw new SecarcError("tls_invalid", `cannot read the CRL ${config.tls.crl}: ${describeError(err)}`, { cause: err });
-    }
-  }
+  const revocation = config.tls.crl ? await loadRevocationList(config.tls.crl, tls.ca, now()) : undefined;
   logCertificateExpiry(logger, "controller", tls.cert, now());
 
   const store = openSqliteStore(config.store.path);
@@ -88,6 +83,8 @@ export async function startController(options: StartControllerOptions): Promise<
   try {
     // Agents seen online by a previous run whose stream ended with the process.
     for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
+    // Which agents' last certificates the CRL in force revokes (none without tls.crl).
+    markRevoked(store, revocation?.serials ?? [], now(), logger);
 
     // Probe sessions' test alerts go to the bridge, which starts after the link.
     let bridge: TelegramBridge | undefined;
@@ -95,7 +92,8 @@ export async function startController(options: StartControllerOptions): Promise<
     const link = await startLinkServer({
       host: config.listen.host,
       port: config.listen.port,
-      tls: { ...tls, ...(crl ? { crl } : {}) },
+      tls,
+      ...(revocation ? { revocation } : {}),
       store,
       registry,
       events,
@@ -110,6 +108,23 @@ export async function startController(options: StartControllerOptions): Promise<
       probe: async (input) => (bridge ? bridge.probe(input) : [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
     });
     stops.push(() => link.close());
+
+    // A new CRL is put in force without a restart: handshakes, Hellos and live streams.
+    if (config.tls.crl && revocation) {
+      const watch = watchCrlFile({
+        path: config.tls.crl,
+        ca: tls.ca,
+        current: revocation,
+        logger: logger.child({ component: "crl" }),
+        now,
+        onChange(list) {
+          const ended = link.setRevocationList(list);
+          markRevoked(store, list.serials, now(), logger);
+          if (ended.length > 0) logger.warn({ agents: ended }, `revoked agents disconnected: ${ended.join(", ")}`);
+        },
+      });
+      stops.push(() => watch.stop());
+    }
 
     // Before the bridge, which reports its queue depth and 429 answers to it.
     let metrics: ControllerMetrics | undefined;
@@ -172,5 +187,29 @@ export async function startController(options: StartControllerOptions): Promise<
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+async function loadRevocationList(path: string, ca: Buffer, now: number): Promise<RevocationList> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new SecarcError("tls_invalid", `cannot read the CRL ${path}: ${describeError(err)}`, { cause: err });
+  }
+  try {
+    return await parseRevocationList(bytes, ca, now);
+  } catch (err) {
+    throw new SecarcError("tls_invalid", `the CRL ${path} is not usable: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/** Records which agents the CRL revokes; a store failure is logged (the link refuses them regardless). */
+function markRevoked(store: Store, serials: readonly string[], now: number, logger: Logger): void {
+  try {
+    const marked = store.setRevokedSerials(serials, new Date(now));
+    if (marked.length > 0) logger.warn({ agents: marked }, `agents whose certificate is revoked: ${marked.join(", ")}`);
+  } catch (err) {
+    logger.error({ err: describeError(err) }, "could not record revoked agents in the store");
   }
 }

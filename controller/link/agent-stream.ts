@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
@@ -17,6 +18,10 @@ import type { WriteBatcher } from "./write-batcher.js";
 export interface PeerInfo {
   /** The verified client certificate's identity (common name), if any. */
   identity: string | undefined;
+  /** The verified client certificate, if any. */
+  certificate?: X509Certificate | undefined;
+  /** Its serial, lowercase hex without leading zeros. */
+  serial?: string | undefined;
   /** The remote address, for logs. */
   remote: string;
 }
@@ -64,6 +69,8 @@ export interface AgentStreamDeps {
   probe?: ProbeDelivery;
   /** Tracks running handlers so that shutdown can wait for them. */
   onHandlerStart?: (done: Promise<void>) => void;
+  /** Whether the controller's current CRL revokes the certificate. Default: never. */
+  isRevoked?: (certificate: X509Certificate) => boolean;
 }
 
 /** "PERMISSION_DENIED" for Code.PermissionDenied: the gRPC spelling, as agents see it. */
@@ -150,6 +157,11 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const accept = (hello: Hello): void => {
       if (!peer.identity) refuse(Code.Unauthenticated, "no verified client certificate identity");
       if (hello.agentId !== peer.identity) refuse(Code.PermissionDenied, `Hello claims agent id "${hello.agentId}" but the certificate is for "${peer.identity}"`);
+      // The identity is the certificate's name AND a certificate the current
+      // CRL does not revoke (the TLS layer checks too, but a connection made
+      // before the CRL changed, or a resumed TLS session, would not be).
+      if (!peer.certificate) refuse(Code.Unauthenticated, "no verified client certificate");
+      if (deps.isRevoked?.(peer.certificate!)) refuse(Code.PermissionDenied, `the certificate of "${peer.identity}" (serial ${peer.serial}) is revoked by the controller's CRL`);
       const agentId = hello.agentId;
       const at = new Date(now());
       lastSeenWritten = at.getTime();
@@ -157,6 +169,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         agentId,
         sessionId,
         probe: hello.probe,
+        certificate: peer.certificate,
         get lastMessageAt() {
           return lastMessageAt;
         },
@@ -184,7 +197,17 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
       track(
-        () => store.agentConnected({ agentId, version: hello.agentVersion, hostname: hello.hostname, addresses: hello.addresses, actions: hello.actions, detectors: hello.detectors, at }),
+        () =>
+          store.agentConnected({
+            agentId,
+            version: hello.agentVersion,
+            hostname: hello.hostname,
+            addresses: hello.addresses,
+            actions: hello.actions,
+            detectors: hello.detectors,
+            at,
+            ...(peer.serial ? { certSerial: peer.serial } : {}),
+          }),
         () => {
           if (out.closed) return;
           send({
@@ -259,6 +282,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         case "alert": {
           const alert = message.payload.value;
           if (!alert.id || alert.kind === AlertKind.UNSPECIFIED) refuse(Code.InvalidArgument, "an alert without id or kind");
+          if (alert.kind === AlertKind.AGENT_OFFLINE || alert.subject.case === "agentOffline") refuse(Code.InvalidArgument, "AGENT_OFFLINE alerts are the controller's own; an agent may not send one");
           track(
             () => store.upsertAlert(agentId, alert, at),
             (stored) => {

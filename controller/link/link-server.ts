@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
@@ -11,6 +12,7 @@ import type { EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
 import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
+import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
@@ -32,8 +34,10 @@ export interface LinkServerOptions {
   host: string;
   /** 0 picks a free port; the real one is in LinkServer.port. */
   port: number;
-  /** PEM: the SecARC CA, the controller's certificate and key, and optionally a CRL. */
-  tls: { ca: Buffer; cert: Buffer; key: Buffer; crl?: Buffer };
+  /** PEM: the SecARC CA, the controller's certificate and key. */
+  tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** The revoked certificates (tls.crl), checked at the handshake and at Hello. Default: none. */
+  revocation?: RevocationList;
   store: Store & { transaction?: <T>(fn: () => T) => T };
   registry: SessionRegistry;
   events: EventBus;
@@ -53,6 +57,12 @@ export interface LinkServer {
   port: number;
   /** Live HTTP/2 connections (not streams). */
   connectionCount(): number;
+  /**
+   * Puts a new CRL in force: new handshakes check it, new Hellos are checked
+   * against it, and the live streams and connections of certificates it
+   * revokes are ended now. Returns the agents whose live stream was ended.
+   */
+  setRevocationList(list: RevocationList): string[];
   /** Ends every stream with UNAVAILABLE, closes every connection, waits for pending writes. */
   close(): Promise<void>;
 }
@@ -69,21 +79,24 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   const log = logger.child({ component: "link" });
   const batcher = createWriteBatcher(options.store.transaction ? { transaction: options.store.transaction } : {});
   const handlers = new Set<Promise<void>>();
-  const identities = new WeakMap<object, string | undefined>();
+  const peers = new WeakMap<object, Omit<PeerInfo, "remote">>();
+  let revocation = options.revocation;
+  const isRevoked = (certificate: X509Certificate): boolean => revocation?.isRevoked(certificate) ?? false;
 
   const peerOf = (socket: TLSSocket): PeerInfo => {
     const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-    if (!identities.has(socket)) {
-      let identity: string | undefined;
+    let known = peers.get(socket);
+    if (!known) {
       try {
         const raw = socket.authorized ? socket.getPeerCertificate()?.raw : undefined;
-        identity = raw ? certificateIdentity(raw) : undefined;
+        const certificate = raw ? new X509Certificate(raw) : undefined;
+        known = certificate ? { identity: certificateIdentity(certificate), certificate, serial: normalizeSerial(certificate.serialNumber) } : { identity: undefined };
       } catch {
-        identity = undefined;
+        known = { identity: undefined };
       }
-      identities.set(socket, identity);
+      peers.set(socket, known);
     }
-    return { identity: identities.get(socket), remote };
+    return { ...known, remote };
   };
 
   const connect = createAgentStreamHandler({
@@ -98,6 +111,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     controllerVersion: options.controllerVersion,
     ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.probe ? { probe: options.probe } : {}),
+    isRevoked,
     onHandlerStart(done) {
       handlers.add(done);
       void done.then(() => handlers.delete(done));
@@ -119,12 +133,16 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     },
   });
 
+  // One entry per CRL: Node reads only the first CRL of a single PEM string.
+  const secureContext = (list: RevocationList | undefined) => ({
+    key: options.tls.key,
+    cert: options.tls.cert,
+    ca: options.tls.ca,
+    ...(list && list.pems.length > 0 ? { crl: [...list.pems] } : {}),
+  });
   const server = http2.createSecureServer(
     {
-      key: options.tls.key,
-      cert: options.tls.cert,
-      ca: options.tls.ca,
-      ...(options.tls.crl ? { crl: options.tls.crl } : {}),
+      ...secureContext(revocation),
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
@@ -201,6 +219,31 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   return {
     port,
     connectionCount: () => sessions.size,
+    setRevocationList(list) {
+      // New handshakes first, so that a revoked agent cannot slip back in
+      // between the end of its stream and the swap.
+      server.setSecureContext(secureContext(list));
+      revocation = list;
+      const ended: string[] = [];
+      for (const live of registry.sessions()) {
+        if (!live.certificate || !list.isRevoked(live.certificate)) continue;
+        const reason = `the certificate of "${live.agentId}" (serial ${normalizeSerial(live.certificate.serialNumber)}) is now revoked by the controller's CRL`;
+        log.warn({ agentId: live.agentId, sessionId: live.sessionId, reason }, "ending the stream of a revoked certificate");
+        live.end(new ConnectError(reason, Code.PermissionDenied));
+        ended.push(live.agentId);
+      }
+      // Its connections too (probe sessions, idle connections): closed
+      // gracefully, so the stream's status reaches the agent, then destroyed.
+      for (const session of sessions) {
+        const socket = session.socket as TLSSocket | undefined;
+        const certificate = socket ? peerOf(socket).certificate : undefined;
+        if (!certificate || !list.isRevoked(certificate)) continue;
+        session.close();
+        const force = setTimeout(() => session.destroy(), 1_000);
+        force.unref();
+      }
+      return ended;
+    },
     close() {
       closing ??= (async () => {
         pinger.stop();

@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ActionDelivery } from "../domain/action-requests.js";
 import type { ActionRecord } from "../store/store.js";
@@ -6,6 +7,8 @@ import type { ActionRecord } from "../store/store.js";
 export interface LiveSession {
   readonly agentId: string;
   readonly sessionId: string;
+  /** The verified client certificate the stream's connection presented (checked against the CRL when it changes). */
+  readonly certificate?: X509Certificate | undefined;
   /** A probe session (Hello.probe): never attached here, never given actions. */
   readonly probe?: boolean;
   /** When the agent last sent anything on this stream (clock of the controller). */

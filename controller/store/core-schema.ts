@@ -75,4 +75,14 @@ export const coreMigrations: readonly Migration[] = [
       ALTER TABLE actions ADD COLUMN policy_after_ms INTEGER;
     `,
   },
+  {
+    // The serial of the certificate each agent last connected with, and when
+    // the controller learned from its CRL that this certificate is revoked.
+    version: 3,
+    sql: `
+      ALTER TABLE agents ADD COLUMN cert_serial TEXT;
+      ALTER TABLE agents ADD COLUMN revoked_at INTEGER;
+      CREATE INDEX alerts_kind_open ON alerts (kind, state);
+    `,
+  },
 ];

@@ -33,7 +33,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -79,10 +79,15 @@ export function openSqliteStore(path: string): SqliteStore {
   const q = {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
-    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects)
-      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1)
+    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at)
+      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
-        actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1`),
+        actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1,
+        cert_serial = COALESCE(excluded.cert_serial, cert_serial), revoked_at = NULL`),
+    agentsWithSerial: db.prepare("SELECT agent_id, cert_serial, revoked_at FROM agents WHERE cert_serial IS NOT NULL"),
+    markRevoked: db.prepare("UPDATE agents SET revoked_at = ? WHERE agent_id = ?"),
+    listOpenAlertsOfKind: db.prepare(`SELECT alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version FROM alerts
+      WHERE kind = ? AND state <> ${AlertState.RESOLVED} ORDER BY received_at, rowid`),
     agentOffline: db.prepare("UPDATE agents SET online = 0, last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
     agentSeen: db.prepare("UPDATE agents SET last_seen = MAX(last_seen, ?) WHERE agent_id = ?"),
     getAlert: db.prepare("SELECT alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version FROM alerts WHERE alert_id = ?"),
@@ -117,6 +122,8 @@ export function openSqliteStore(path: string): SqliteStore {
     firstSeen: new Date(row.first_seen),
     lastSeen: new Date(row.last_seen),
     connects: row.connects,
+    certSerial: row.cert_serial ?? undefined,
+    revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -172,6 +179,21 @@ export function openSqliteStore(path: string): SqliteStore {
     };
   });
 
+  const setRevokedSerials = db.transaction((serials: readonly string[], at: Date): string[] => {
+    const revoked = new Set(serials);
+    const marked: string[] = [];
+    for (const row of q.agentsWithSerial.all() as Array<Pick<AgentRow, "agent_id" | "cert_serial" | "revoked_at">>) {
+      const isRevoked = revoked.has(row.cert_serial!);
+      if (isRevoked && row.revoked_at === null) {
+        q.markRevoked.run(at.getTime(), row.agent_id);
+        marked.push(row.agent_id);
+      } else if (!isRevoked && row.revoked_at !== null) {
+        q.markRevoked.run(null, row.agent_id);
+      }
+    }
+    return marked;
+  });
+
   const createAction = db.transaction((input: NewAction): ActionRecord => {
     q.insertAction.run(
       input.actionId,
@@ -213,6 +235,7 @@ export function openSqliteStore(path: string): SqliteStore {
         actions: JSON.stringify(input.actions),
         detectors: JSON.stringify(input.detectors),
         at: input.at.getTime(),
+        certSerial: input.certSerial ?? null,
       });
       return agentRecord(q.getAgent.get(input.agentId) as AgentRow);
     },
@@ -229,6 +252,7 @@ export function openSqliteStore(path: string): SqliteStore {
     listAgents() {
       return (q.listAgents.all() as AgentRow[]).map(agentRecord);
     },
+    setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
     upsertAlert: (agentId, alert, at) => upsertAlert(agentId, alert, at),
     getAlert(alertId) {
       const row = q.getAlert.get(alertId) as AlertRow | undefined;
@@ -236,6 +260,9 @@ export function openSqliteStore(path: string): SqliteStore {
     },
     listOpenAlerts(limit) {
       return (q.listOpenAlerts.all(limit) as AlertRow[]).map(alertRecord);
+    },
+    listOpenAlertsOfKind(kind) {
+      return (q.listOpenAlertsOfKind.all(kind) as AlertRow[]).map(alertRecord);
     },
     createAction: (input) => createAction(input),
     getAction(actionId) {

@@ -1,5 +1,5 @@
 import type { ActionResult, Answer, ActionOptions, ActionTarget, Operator, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
-import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
+import type { Alert, AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 
 /**
  * The controller's storage, behind one narrow interface so that a PostgreSQL
@@ -10,14 +10,24 @@ import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
  */
 export interface Store {
   // --- agents ---
-  /** Records that an agent connected (or reconnected); creates it on first sight. */
-  agentConnected(input: { agentId: string; version: string; hostname: string; addresses: string[]; actions: Answer[]; detectors: number[]; at: Date }): AgentRecord;
+  /**
+   * Records that an agent connected (or reconnected); creates it on first
+   * sight. `certSerial` is the serial of the certificate it connected with
+   * (lowercase hex); connecting clears the agent's revoked mark.
+   */
+  agentConnected(input: { agentId: string; version: string; hostname: string; addresses: string[]; actions: Answer[]; detectors: number[]; at: Date; certSerial?: string }): AgentRecord;
   /** Records that an agent's stream ended. */
   agentDisconnected(agentId: string, at: Date): void;
   /** Refreshes an agent's last-seen time (heartbeats, any message). */
   agentSeen(agentId: string, at: Date): void;
   getAgent(agentId: string): AgentRecord | undefined;
   listAgents(): AgentRecord[];
+  /**
+   * The controller's CRL now revokes `serials` (lowercase hex): agents whose
+   * last certificate is among them are marked revoked (keeping the first
+   * time), the others unmarked. Returns the ids of agents newly marked.
+   */
+  setRevokedSerials(serials: readonly string[], at: Date): string[];
 
   // --- alerts ---
   /**
@@ -28,6 +38,8 @@ export interface Store {
   getAlert(alertId: string): AlertRecord | undefined;
   /** Alerts whose state is open, newest first. */
   listOpenAlerts(limit: number): AlertRecord[];
+  /** Open alerts of one kind, oldest first (the controller's own alerts, which are few). */
+  listOpenAlertsOfKind(kind: AlertKind): AlertRecord[];
 
   // --- actions ---
   /** Stores a new action in state "pending" (before any attempt to send it). */
@@ -66,6 +78,10 @@ export interface AgentRecord {
   lastSeen: Date;
   /** Number of times the agent has connected. */
   connects: number;
+  /** Serial (lowercase hex) of the certificate of its last connect; undefined before the agent connected with this version. */
+  certSerial: string | undefined;
+  /** When the controller's CRL was found to revoke that certificate; undefined while it is not revoked. */
+  revokedAt: Date | undefined;
 }
 
 export interface AlertRecord {

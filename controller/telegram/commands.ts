@@ -72,10 +72,12 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
     if (agents.length === 0) return services.reply(ctx.chat.id, { text: health ? `${t.command.noServers}\n\n${health}` : t.command.noServers });
     const lines = [t.command.statusHeader({ count: String(agents.length) })];
     for (const agent of agents) {
+      // A revoked agent is shown as such whatever its link says: its certificate no longer identifies it.
+      const revoked = agent.revokedAt !== undefined;
       lines.push(
-        `${agent.online ? "🟢" : "🔴"} ${t.command.statusLine({
+        `${revoked ? "⛔" : agent.online ? "🟢" : "🔴"} ${t.command.statusLine({
           server: `<b>${escapeHtml(agent.agentId)}</b>`,
-          state: agent.online ? t.command.online : t.command.offline,
+          state: revoked ? t.command.revoked : agent.online ? t.command.online : t.command.offline,
           lastSeen: formatTime(agent.lastSeen.getTime()),
         })}`,
       );
