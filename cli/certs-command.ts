@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { relative } from "node:path";
 import { SecarcError } from "../common/errors.js";
 import { isValidAgentId } from "../common/ids.js";
-import { revokeCertificateFile, writeEmptyCrlFile } from "./certs/crl.js";
+import { revokeCertificateFile, revokeTarget, writeEmptyCrlFile } from "./certs/crl.js";
 import { initCaFiles, issueAgentFiles, issueControllerFiles, pkiLayout, type WrittenCertificate } from "./certs/pki-files.js";
 import { DEFAULT_CA_DAYS, DEFAULT_CERTIFICATE_DAYS, isDnsName } from "./certs/pki.js";
 import { showFile } from "./certs/show.js";
@@ -24,9 +24,10 @@ const USAGE = `Usage: secarc certs <init|issue|show|revoke> [options]
   secarc certs show FILE [FILE...]
       print a certificate's subject, names, serial and expiry (warns within
       30 days of expiry), or the serials a crl.pem revokes
-  secarc certs revoke FILE [--dir DIR]
-      add the certificate in FILE to DIR/crl.pem; a controller whose
-      tls.crl points at it refuses that certificate from its next start
+  secarc certs revoke NAME|FILE [--dir DIR]
+      add agent NAME's certificate (DIR/agents/NAME.pem), or the one in
+      FILE, to DIR/crl.pem; copied to the controller's tls.crl, it is
+      picked up within seconds: that agent is refused and disconnected
 
 Files in DIR:
   ca.pem, ca-key.pem                      the CA (keep ca-key.pem offline)
@@ -129,12 +130,12 @@ export function createCertsCommand(deps: CertsCommandDeps = {}): Command {
         }
         case "revoke": {
           onlyFor("revoke", "host", "days", "force");
-          if (rest.length === 0) throw usageError("secarc certs revoke: missing FILE (the certificate to revoke)");
+          if (rest.length === 0) throw usageError("secarc certs revoke: missing FILE or NAME (the certificate to revoke)");
           extra(1, "revoke");
-          const result = await revokeCertificateFile(dir, rest[0]!, now);
+          const result = await revokeCertificateFile(dir, revokeTarget(dir, rest[0]!), now);
           print([
             result.alreadyRevoked ? `${result.subject} (serial ${result.serial}) was already revoked` : `revoked ${result.subject} (serial ${result.serial})`,
-            `wrote ${result.crlPath} (${result.total} revoked); copy it to the controller host (tls.crl) and restart the controller`,
+            `wrote ${result.crlPath} (${result.total} revoked); copy it to the controller host's tls.crl path: a running controller picks it up within seconds, no restart`,
           ]);
           return 0;
         }

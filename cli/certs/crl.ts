@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { SecarcError, describeError } from "../../common/errors.js";
+import { isValidAgentId } from "../../common/ids.js";
 import { loadCa, type CertificatePem } from "./pki.js";
 import { pkiLayout, readCaFiles, writePemFiles } from "./pki-files.js";
 import { x509 } from "./x509.js";
@@ -7,12 +8,13 @@ import { x509 } from "./x509.js";
 /**
  * Revocation: crl.pem lists the serials of revoked certificates, signed by
  * the CA. The controller's `tls.crl` hands it to Node's TLS, which then
- * refuses those client certificates at the handshake.
+ * refuses those client certificates at the handshake; a running controller
+ * re-reads the file when it changes and ends the live streams of the
+ * certificates it newly revokes.
  *
  * The CRL's nextUpdate is the CA's own expiry: OpenSSL treats a CRL past its
  * nextUpdate as expired and would then refuse every agent, so the CRL must
- * not go stale while the CA is valid. It is re-signed on every revoke and
- * read by the controller at start.
+ * not go stale while the CA is valid. It is re-signed on every revoke.
  */
 
 /** One revoked certificate. */
@@ -69,6 +71,17 @@ export interface RevokeResult {
   alreadyRevoked: boolean;
   /** Number of certificates the CRL now lists. */
   total: number;
+}
+
+/**
+ * What `secarc certs revoke` was given: a certificate file, or an agent's
+ * name (its certificate DIR/agents/NAME.pem). An existing file wins.
+ */
+export function revokeTarget(dir: string, fileOrName: string): string {
+  if (exists(fileOrName)) return fileOrName;
+  const byName = pkiLayout(dir).agent(fileOrName).cert;
+  if (isValidAgentId(fileOrName) && exists(byName)) return byName;
+  throw new SecarcError("input_invalid", `no certificate file ${fileOrName}${isValidAgentId(fileOrName) ? ` and no agent certificate ${byName}` : ""}`);
 }
 
 /** `secarc certs revoke FILE`: adds the certificate in FILE to DIR/crl.pem (created if needed). */

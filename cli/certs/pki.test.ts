@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isSecarcError } from "../../common/errors.js";
-import { createCrl, readCrl } from "./crl.js";
+import { createCrl, readCrl, revokeCertificateFile, revokeTarget } from "./crl.js";
 import { readCaFiles, writePemFiles } from "./pki-files.js";
 import { createCa, issueAgentCertificate, issueControllerCertificate, loadCa, type IssuedCertificate } from "./pki.js";
 import { summarizeCertificate } from "./show.js";
@@ -194,5 +194,43 @@ describe("certs: show", function () {
     expect(at("2030-04-11T00:00:01Z").warning).to.match(/^expired on 2030-04-11/);
     expect(at("2029-12-31T00:00:00Z").warning).to.match(/^not valid before/);
     expect(summarizeCertificate(ca.cert).role).to.equal("CA");
+  });
+});
+
+describe("certs: revoke by name or file", function () {
+  this.timeout(20_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-revoke-name-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("revokes agent NAME's certificate from DIR/agents, or the certificate in a FILE", async function () {
+    const ca = await createCa();
+    writePemFiles([
+      { path: join(dir, "ca.pem"), content: ca.cert, private: false },
+      { path: join(dir, "ca-key.pem"), content: ca.key, private: true },
+    ]);
+    const issued = await issueAgentCertificate(ca, { name: "web-1" });
+    writePemFiles([{ path: join(dir, "agents", "web-1.pem"), content: issued.cert, private: false }]);
+    const elsewhere = join(dir, "elsewhere.pem");
+    writeFileSync(elsewhere, (await issueAgentCertificate(ca, { name: "web-2" })).cert);
+
+    expect(revokeTarget(dir, "web-1")).to.equal(join(dir, "agents", "web-1.pem"));
+    expect(revokeTarget(dir, elsewhere)).to.equal(elsewhere);
+    const err = (() => {
+      try {
+        revokeTarget(dir, "web-3");
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    expect(isSecarcError(err, "input_invalid")).to.equal(true);
+    expect((err as Error).message).to.equal(`no certificate file web-3 and no agent certificate ${join(dir, "agents", "web-3.pem")}`);
+
+    const result = await revokeCertificateFile(dir, revokeTarget(dir, "web-1"));
+    expect(result.serial).to.equal(new X509Certificate(issued.cert).serialNumber.toLowerCase());
+    expect((await readCrl(readCaFiles(dir), readFileSync(result.crlPath, "utf8"))).map((e) => e.serial)).to.deep.equal([result.serial]);
   });
 });
