@@ -17,7 +17,9 @@ import { createJournal } from "./journal/journal.js";
 import { createLinkClient } from "./link/link-client.js";
 import { createOutbox, type OutboxEntry } from "./outbox/outbox.js";
 import { openStateDb } from "./outbox/state-db.js";
-import { createResponders } from "./responders/registry.js";
+import { createAlertMute } from "./alert-mute.js";
+import { createMuteStore } from "./responders/mute-store.js";
+import { createResponderSet } from "./responders/registry.js";
 import type { Responder } from "./responders/responder.js";
 import { createDetectorSupervisor } from "./supervisor.js";
 import { SECARC_VERSION } from "../common/version.js";
@@ -52,7 +54,9 @@ export interface RunningAgent {
    * Accepts an alert: it is written durably to the outbox at the end of the
    * current event-loop turn, together with the other alerts of that turn
    * (one disk sync), and only then sent if connected. Throws for an invalid
-   * or oversized alert, or once the agent is stopping.
+   * or oversized alert, or once the agent is stopping. An alert about an
+   * address an ALLOW (or IGNORE) decision mutes is counted and logged at
+   * debug instead (see alert-mute.ts).
    */
   emit(alert: Alert): void;
   /** Writes the alerts accepted in this turn to the outbox now. */
@@ -62,6 +66,8 @@ export interface RunningAgent {
   waitConnected(timeoutMs: number): Promise<void>;
   /** Alerts and results waiting for the controller's acknowledgement. */
   outboxDepth(): number;
+  /** Alerts muted by an ALLOW / IGNORE decision since start, per kind name. */
+  mutedAlerts(): Record<string, number>;
   /** Stops detectors, the link, waits (bounded) for running actions, closes the state file. */
   close(): Promise<void>;
 }
@@ -106,7 +112,15 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const pruned = step(() => journal.prune(now() - JOURNAL_RETENTION_MS));
   if (pruned > 0) logger.debug({ pruned }, "old journal entries pruned");
 
-  const responders = options.responders ?? step(() => createResponders(config.responders, { logger, now, controllerAddresses, stateDir: config.stateDir }));
+  const set = options.responders ? undefined : step(() => createResponderSet(config.responders, { logger, now, controllerAddresses, stateDir: config.stateDir }));
+  const responders = options.responders ?? set!.responders;
+  if (set) {
+    // Stored blocks are back in the kernel before the agent connects (one transaction).
+    const reapplied = await set.firewall.reapply();
+    if (reapplied.error !== undefined) logger.error({ error: reapplied.error }, "re-applying blocks failed");
+  }
+  // ALLOW / IGNORE decisions (STATE_DIR/mutes.json, shared with the responders) mute alerts in emit.
+  const alertMute = createAlertMute({ mutes: set?.mutes ?? createMuteStore(config.stateDir, now), now, logger });
   const detectors = options.detectors ?? step(() => createDetectors(config.detectors, { logger, now }));
 
   const resultMessage = (result: ActionResult): AgentMessage => create(AgentMessageSchema, { payload: { case: "actionResult", value: result } });
@@ -184,6 +198,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       throw new SecarcError("input_invalid", `alert ${alert.id} is ${size} bytes, above link.maxMessageBytes ${config.link.maxMessageBytes}`);
     }
     if (closing) throw new SecarcError("unavailable", `agent is stopping; alert ${alert.id} not accepted`);
+    // The one place alerts are muted (an allowed address): counted and logged at debug, never queued.
+    if (alertMute.muted(alert)) return;
     queued.push(alert);
     if (queued.length === 1) setImmediate(flush);
   };
@@ -204,6 +220,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     isConnected: () => link.isConnected(),
     waitConnected: (timeoutMs) => link.waitConnected(timeoutMs),
     outboxDepth: () => outbox.depth() + queued.length,
+    mutedAlerts: () => alertMute.counts(),
     close() {
       closed ??= (async () => {
         await supervisor.stop();

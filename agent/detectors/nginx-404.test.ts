@@ -46,7 +46,7 @@ describe("nginx-404 detector over fixture logs", () => {
     expect(first.recentPaths).to.deep.equal(["/probe-15.php", "/probe-16.php", "/probe-17.php", "/probe-18.php", "/probe-19.php"]);
     expect(first.firstSeen?.seconds).to.equal(BigInt(Date.UTC(2026, 2, 14, 9, 26, 0) / 1000));
     expect(first.lastSeen?.seconds).to.equal(BigInt(Date.UTC(2026, 2, 14, 9, 26, 59) / 1000));
-    expect(alerts[0]!.answers).to.deep.equal([Answer.IGNORE, Answer.BLOCK_IP]);
+    expect(alerts[0]!.answers).to.deep.equal([Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW]);
     expect(alerts[1]!.answers).to.deep.equal([]);
   });
 

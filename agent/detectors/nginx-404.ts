@@ -14,10 +14,10 @@ import { MALFORMED, QuoteFinder, clientField, ownField, parseNginxTime, requestP
  * HTTP 404 bursts: counts responses whose status field is 404 per client
  * address in a sliding window of the log's own time; one alert per client
  * per burst, escalated once (warning → critical), resolved when the window
- * empties. Answers: IGNORE, BLOCK_IP.
+ * empties. Answers: IGNORE, BLOCK_IP, ALLOW (trust the client for a while).
  */
 
-export const NGINX_404_ANSWERS = [Answer.IGNORE, Answer.BLOCK_IP] as const;
+export const NGINX_404_ANSWERS = [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW] as const;
 const STATUS = 404;
 const MAX_PATH_CHARS = 200;
 

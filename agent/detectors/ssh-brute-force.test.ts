@@ -36,7 +36,7 @@ describe("ssh-brute-force detector over fixture logs", () => {
     expect(life(alerts)).to.deep.equal(["WARNING/OPEN#1", "WARNING/RESOLVED#2"]);
     const s = failures(alerts[0]!);
     expect([s.sourceIp, s.count, s.usernames]).to.deep.equal(["203.0.113.5", 5, ["admin"]]);
-    expect(alerts[0]!.answers).to.deep.equal([Answer.BLOCK_IP, Answer.IGNORE]);
+    expect(alerts[0]!.answers).to.deep.equal([Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW]);
   });
 
   it("exactly 20 failures escalate the same alert to critical", () => {

@@ -12,7 +12,7 @@ import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcesso
  * SSH brute force: failed logins per source address in a sliding window;
  * WARNING at `warning`, CRITICAL at `critical` (inclusive), one alert per
  * address per burst, resolved when the window empties. Answers: BLOCK_IP,
- * IGNORE.
+ * IGNORE, ALLOW (a known host that mistyped a key, for a while).
  *
  * What counts is failed attempts, not log lines: sshd reports one attempt
  * with several lines ("Invalid user x from A port P", then "Failed password
@@ -24,7 +24,7 @@ import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcesso
  * such as a client that only offered keys, and nothing otherwise.
  */
 
-export const SSH_BRUTE_FORCE_ANSWERS = [Answer.BLOCK_IP, Answer.IGNORE] as const;
+export const SSH_BRUTE_FORCE_ANSWERS = [Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW] as const;
 const KEEP_USERNAMES = 5;
 const MAX_USERNAME_CHARS = 100;
 /** Connections remembered for the de-duplication above. */

@@ -45,6 +45,8 @@ export interface Firewall {
    */
   blockMany(inputs: readonly string[], durationMs?: number): Promise<{ blocked: number; refused: Array<{ input: string; reason: string }>; error?: string }>;
   unblock(input: string): Promise<ActionOutcome>;
+  /** Whether this agent's stored blocks hold `input` (an address or network) now; no kernel call. */
+  isBlocked(input: string): boolean;
   /** Active blocks as the kernel reports them, with time left. */
   list(): Promise<ActiveBlock[]>;
   /** Re-applies the persisted blocks (remaining time honoured, expired ones dropped); call at agent start. */
@@ -273,6 +275,17 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
           return failed(`unblocking ${target.text} failed: ${describeError(err)}`);
         }
       });
+    },
+
+    isBlocked(input) {
+      const target = toTarget(input.trim());
+      if (target === undefined) return false;
+      const now = deps.now();
+      try {
+        return load().some((b) => b.text === target.text && (b.expiresAt === null || b.expiresAt > now));
+      } catch {
+        return false; // an unreadable blocks file: reapply reports it
+      }
     },
 
     list() {

@@ -37,7 +37,7 @@ export interface ResponderSet {
   responders: Map<Answer, Responder>;
   /** Blocks: `reapply()` at start, `list()` for /blocks. */
   firewall: Firewall;
-  /** ALLOW/IGNORE decisions: detectors ask `isMuted("ip", address, now)`. */
+  /** ALLOW/IGNORE decisions and the allow-list: the agent's alert mute asks `find("ip", address, now)`. */
   mutes: MuteStore;
 }
 
@@ -66,13 +66,14 @@ export function createResponderSet(config: RespondersConfig, deps: ResponderDeps
     },
   );
   const mutes = createMuteStore(deps.stateDir, deps.now);
-  const firewallResponder = createFirewallResponder(firewall);
+  const firewallResponder = createFirewallResponder(firewall, { mutes, now: deps.now });
   const decision = createDecisionResponder({
     mutes,
     logger: deps.logger,
     now: deps.now,
     dryRun,
     defaultAllowDurationMs: config.decisions.defaultAllowDuration,
+    firewall,
   });
   const session = createSshSessionResponder({ logger: deps.logger, dryRun, graceMs, ...(deps.procScope ? { procScope: deps.procScope } : {}) });
   const processResponder = createProcessResponder({ logger: deps.logger, dryRun, graceMs, ...(deps.procScope?.procRoot ? { procRoot: deps.procScope.procRoot } : {}) });
@@ -88,6 +89,7 @@ export function createResponderSet(config: RespondersConfig, deps: ResponderDeps
     [Answer.KILL_PROCESS]: processResponder,
     [Answer.REBOOT]: power,
     [Answer.SHUTDOWN]: power,
+    [Answer.REVOKE_ALLOW]: decision,
   } satisfies Record<AnswerKey, Responder>;
 
   const responders = new Map<Answer, Responder>();

@@ -12,9 +12,9 @@ export type RenderableKind = Exclude<AlertKind, AlertKind.UNSPECIFIED>;
  */
 export const answersByKind = {
   [AlertKind.SSH_SESSION]: [Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP],
-  [AlertKind.SSH_BRUTE_FORCE]: [Answer.BLOCK_IP, Answer.IGNORE],
+  [AlertKind.SSH_BRUTE_FORCE]: [Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW],
   [AlertKind.CPU_SUSTAINED]: [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS],
-  [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP],
+  [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW],
   [AlertKind.AGENT_OFFLINE]: [],
 } as const satisfies Record<RenderableKind, readonly Answer[]>;
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/action.proto.
  */
 export const file_secarc_v1_action: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZWNhcmMvdjEvYWN0aW9uLnByb3RvEglzZWNhcmMudjEiiQIKDlJlc3BvbnNlQWN0aW9uEhEKCWFjdGlvbl9pZBgBIAEoCRIQCghhbGVydF9pZBgCIAEoCRIhCgZhbnN3ZXIYAyABKA4yES5zZWNhcmMudjEuQW5zd2VyEikKDHJlcXVlc3RlZF9ieRgEIAEoCzITLnNlY2FyYy52MS5PcGVyYXRvchIwCgxyZXF1ZXN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKB29wdGlvbnMYBiABKAsyGC5zZWNhcmMudjEuQWN0aW9uT3B0aW9ucxInCgZ0YXJnZXQYByABKAsyFy5zZWNhcmMudjEuQWN0aW9uVGFyZ2V0IkwKCE9wZXJhdG9yEhgKEHRlbGVncmFtX3VzZXJfaWQYASABKAMSEAoIdXNlcm5hbWUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJImYKDUFjdGlvbk9wdGlvbnMSKwoIZHVyYXRpb24YASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKAoFZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igAEKDEFjdGlvblRhcmdldBIMCgJpcBgBIAEoCUgAEisKB3Nlc3Npb24YAiABKAsyGC5zZWNhcmMudjEuU2Vzc2lvblRhcmdldEgAEisKB3Byb2Nlc3MYAyABKAsyGC5zZWNhcmMudjEuUHJvY2Vzc1RhcmdldEgAQggKBnRhcmdldCJXCg1TZXNzaW9uVGFyZ2V0EhAKCHNzaGRfcGlkGAEgASgNEhEKCXNvdXJjZV9pcBgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRIMCgR1c2VyGAQgASgJIj8KDVByb2Nlc3NUYXJnZXQSCwoDcGlkGAEgASgNEhMKC3N0YXJ0X3RpY2tzGAIgASgEEgwKBG5hbWUYAyABKAkizAEKDEFjdGlvblJlc3VsdBIRCglhY3Rpb25faWQYASABKAkSJwoGc3RhdHVzGAIgASgOMhcuc2VjYXJjLnYxLlJlc3VsdFN0YXR1cxIOCgZkZXRhaWwYAyABKAkSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RyeV9ydW4YBSABKAgSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqzAEKBkFuc3dlchIWChJBTlNXRVJfVU5TUEVDSUZJRUQQABIQCgxBTlNXRVJfQUxMT1cQARIRCg1BTlNXRVJfSUdOT1JFEAISGAoUQU5TV0VSX0NMT1NFX1NFU1NJT04QAxITCg9BTlNXRVJfQkxPQ0tfSVAQBBIVChFBTlNXRVJfVU5CTE9DS19JUBAFEhcKE0FOU1dFUl9LSUxMX1BST0NFU1MQBhIRCg1BTlNXRVJfUkVCT09UEAcSEwoPQU5TV0VSX1NIVVRET1dOEAgqegoMUmVzdWx0U3RhdHVzEh0KGVJFU1VMVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSRVNVTFRfU1RBVFVTX0RPTkUQARIYChRSRVNVTFRfU1RBVFVTX0ZBSUxFRBACEhkKFVJFU1VMVF9TVEFUVVNfUkVGVVNFRBADYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZzZWNhcmMvdjEvYWN0aW9uLnByb3RvEglzZWNhcmMudjEiiQIKDlJlc3BvbnNlQWN0aW9uEhEKCWFjdGlvbl9pZBgBIAEoCRIQCghhbGVydF9pZBgCIAEoCRIhCgZhbnN3ZXIYAyABKA4yES5zZWNhcmMudjEuQW5zd2VyEikKDHJlcXVlc3RlZF9ieRgEIAEoCzITLnNlY2FyYy52MS5PcGVyYXRvchIwCgxyZXF1ZXN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKB29wdGlvbnMYBiABKAsyGC5zZWNhcmMudjEuQWN0aW9uT3B0aW9ucxInCgZ0YXJnZXQYByABKAsyFy5zZWNhcmMudjEuQWN0aW9uVGFyZ2V0IkwKCE9wZXJhdG9yEhgKEHRlbGVncmFtX3VzZXJfaWQYASABKAMSEAoIdXNlcm5hbWUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJImYKDUFjdGlvbk9wdGlvbnMSKwoIZHVyYXRpb24YASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKAoFZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24igAEKDEFjdGlvblRhcmdldBIMCgJpcBgBIAEoCUgAEisKB3Nlc3Npb24YAiABKAsyGC5zZWNhcmMudjEuU2Vzc2lvblRhcmdldEgAEisKB3Byb2Nlc3MYAyABKAsyGC5zZWNhcmMudjEuUHJvY2Vzc1RhcmdldEgAQggKBnRhcmdldCJXCg1TZXNzaW9uVGFyZ2V0EhAKCHNzaGRfcGlkGAEgASgNEhEKCXNvdXJjZV9pcBgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRIMCgR1c2VyGAQgASgJIj8KDVByb2Nlc3NUYXJnZXQSCwoDcGlkGAEgASgNEhMKC3N0YXJ0X3RpY2tzGAIgASgEEgwKBG5hbWUYAyABKAkizAEKDEFjdGlvblJlc3VsdBIRCglhY3Rpb25faWQYASABKAkSJwoGc3RhdHVzGAIgASgOMhcuc2VjYXJjLnYxLlJlc3VsdFN0YXR1cxIOCgZkZXRhaWwYAyABKAkSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RyeV9ydW4YBSABKAgSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAq5QEKBkFuc3dlchIWChJBTlNXRVJfVU5TUEVDSUZJRUQQABIQCgxBTlNXRVJfQUxMT1cQARIRCg1BTlNXRVJfSUdOT1JFEAISGAoUQU5TV0VSX0NMT1NFX1NFU1NJT04QAxITCg9BTlNXRVJfQkxPQ0tfSVAQBBIVChFBTlNXRVJfVU5CTE9DS19JUBAFEhcKE0FOU1dFUl9LSUxMX1BST0NFU1MQBhIRCg1BTlNXRVJfUkVCT09UEAcSEwoPQU5TV0VSX1NIVVRET1dOEAgSFwoTQU5TV0VSX1JFVk9LRV9BTExPVxAJKnoKDFJlc3VsdFN0YXR1cxIdChlSRVNVTFRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUkVTVUxUX1NUQVRVU19ET05FEAESGAoUUkVTVUxUX1NUQVRVU19GQUlMRUQQAhIZChVSRVNVTFRfU1RBVFVTX1JFRlVTRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * ResponseAction is an operator's answer, sent by the controller to the agent
@@ -129,7 +129,9 @@ export const OperatorSchema: GenMessage<Operator> = /*@__PURE__*/
 export type ActionOptions = Message<"secarc.v1.ActionOptions"> & {
   /**
    * For BLOCK_IP: how long to block (zero or unset: until unblocked). For
-   * ALLOW and IGNORE: how long to mute re-alerts for the same subject.
+   * ALLOW: how long the address stays allowed and its alerts muted (zero:
+   * until revoked; unset: the agent's default). For IGNORE: how long to mute
+   * re-alerts for the same subject.
    *
    * @generated from field: google.protobuf.Duration duration = 1;
    */
@@ -163,7 +165,7 @@ export type ActionTarget = Message<"secarc.v1.ActionTarget"> & {
    */
   target: {
     /**
-     * An address to block, unblock or allow.
+     * An address to block, unblock, allow or stop allowing.
      *
      * @generated from field: string ip = 1;
      */
@@ -319,7 +321,9 @@ export type ActionResult = Message<"secarc.v1.ActionResult"> & {
   dryRun: boolean;
 
   /**
-   * For BLOCK_IP: when the block expires (unset: until unblocked).
+   * For BLOCK_IP: when the block expires (unset: until unblocked). For ALLOW
+   * (and IGNORE with a duration): when the allow or mute ends (unset: until
+   * revoked, or nothing was recorded).
    *
    * @generated from field: google.protobuf.Timestamp expires_at = 6;
    */
@@ -347,8 +351,11 @@ export enum Answer {
   UNSPECIFIED = 0,
 
   /**
-   * Accept the SSH session; with options.duration, mute re-alerts for that
-   * address for that long.
+   * Trust the alert's address (target.ip) for options.duration: the agent
+   * adds a time-boxed allow-list entry (kept across restarts), unblocks the
+   * address if it blocked it, mutes new alerts about the address, and refuses
+   * BLOCK_IP on it until the entry ends or is revoked (REVOKE_ALLOW). Zero
+   * duration: until revoked; unset: the agent's default.
    *
    * @generated from enum value: ANSWER_ALLOW = 1;
    */
@@ -403,6 +410,16 @@ export enum Answer {
    * @generated from enum value: ANSWER_SHUTDOWN = 8;
    */
   SHUTDOWN = 8,
+
+  /**
+   * End an allow made by ALLOW for target.ip: the allow-list entry and its
+   * mute are removed, so the address alerts (and may be blocked) again.
+   * Not tied to an alert (alert_id is empty); done even when nothing was
+   * allowed, with a detail that says so.
+   *
+   * @generated from enum value: ANSWER_REVOKE_ALLOW = 9;
+   */
+  REVOKE_ALLOW = 9,
 }
 
 /**
