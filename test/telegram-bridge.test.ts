@@ -221,6 +221,9 @@ describe("telegram bridge against the fake Bot API", function () {
     const allow = button(message, "Allow");
     const block = button(message, "Block IP");
     h.api.tapButton(CHAT, message.messageId, allow, OPERATOR);
+    // Allow asks for how long first.
+    await h.api.waitFor(() => labels(message).includes("Allow 1 h"), 5000);
+    h.api.tapButton(CHAT, message.messageId, button(message, "Allow 1 h"), OPERATOR);
     await h.api.waitFor(() => message.text.includes("Allow chosen by @op"), 5000);
     const second = h.api.tapButton(CHAT, message.messageId, block, { id: OPERATOR.id, username: "op" });
     const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === second), 5000);

@@ -12,11 +12,11 @@ export interface ActiveBlock {
 
 /**
  * Active blocks, derived from actions: a BLOCK_IP that is done, whose expiry
- * has not passed, and that no later done UNBLOCK_IP for the same server and
- * address undid. Pure; ordered by server, then address.
+ * has not passed, and that no later done UNBLOCK_IP or ALLOW (which unblocks)
+ * for the same server and address undid. Pure; ordered by server, then address.
  */
 export function activeBlocks(actions: readonly ActionRecord[], now: number): ActiveBlock[] {
-  const unblocks = actions.filter((a) => a.answer === Answer.UNBLOCK_IP && a.state === "done");
+  const unblocks = actions.filter((a) => (a.answer === Answer.UNBLOCK_IP || a.answer === Answer.ALLOW) && a.state === "done" && !a.dryRun);
   const latest = new Map<string, ActiveBlock>();
   for (const action of actions) {
     if (action.answer !== Answer.BLOCK_IP || action.state !== "done") continue;

@@ -2,11 +2,11 @@ import { create } from "@bufbuild/protobuf";
 import { Composer, type Context } from "telegraf";
 import { ActionTargetSchema, Answer, OperatorSchema, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRequestOutcome } from "../domain/action-requests.js";
-import { confirmKeyboard, answerLabel } from "./alert-message.js";
+import { allowKeyboard, confirmKeyboard, answerLabel } from "./alert-message.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { optionsFor } from "./action-options.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
-import { decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
+import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
 import { Priority } from "./message-store.js";
 import { operatorName } from "./text-format.js";
@@ -27,7 +27,8 @@ type Tap = { chatId: number; messageId: number | undefined; from: { id: number; 
 /**
  * Button presses: decode the callback data (untrusted) or refuse it; answers
  * go to ActionRequests (stored first, sent or queued); Reboot / Shut down
- * need a confirming second tap within confirmTimeout. Every callback query
+ * need a confirming second tap within confirmTimeout; Allow asks for how
+ * long (1 h / 24 h / always) in the same way. Every callback query
  * is answered, and the message itself is updated by the send queue.
  */
 export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => void): AlertCallbacks {
@@ -67,6 +68,12 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
         return t.notice.cancelled;
       case "unblock":
         return unblock(command.actionId, tap);
+      case "revoke":
+        return revoke(command.actionId, tap);
+      case "allow":
+        // The duration tap is the decision itself: it stands even when the choice row timed out.
+        clearPending(command.alertId, tap, Answer.ALLOW);
+        return answer(command.alertId, Answer.ALLOW, tap, ALLOW_DURATION_MS[command.duration]);
       case "confirm": {
         const key = pendingKey(command.alertId, command.answer, tap);
         const entry = pending.get(key);
@@ -81,7 +88,8 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       case "answer": {
         const refusal = precheck(command.alertId, command.answer, tap);
         if (refusal !== undefined) return refusal;
-        if (!needsConfirmation(command.answer)) return answer(command.alertId, command.answer, tap);
+        const choosesDuration = command.answer === Answer.ALLOW;
+        if (!needsConfirmation(command.answer) && !choosesDuration) return answer(command.alertId, command.answer, tap);
         const key = pendingKey(command.alertId, command.answer, tap);
         clearPending(command.alertId, tap, command.answer);
         const timer = setTimeout(() => {
@@ -93,10 +101,11 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
         timer.unref();
         pending.set(key, { expiresAt: now() + config.confirmTimeout, timer });
         services.messages.invalidate(command.alertId, tap.chatId);
-        await editMarkup({ inline_keyboard: confirmKeyboard(command.alertId, command.answer, t) }).catch((err: unknown) => {
+        const keyboard = choosesDuration ? allowKeyboard(command.alertId, t) : confirmKeyboard(command.alertId, command.answer, t);
+        await editMarkup({ inline_keyboard: keyboard }).catch((err: unknown) => {
           services.logger.warn({ err }, "telegram: could not show the confirmation buttons");
         });
-        return t.notice.confirmFirst;
+        return choosesDuration ? t.notice.chooseAllowDuration : t.notice.confirmFirst;
       }
     }
   }
@@ -114,7 +123,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     return undefined;
   }
 
-  function answer(alertId: string, chosen: Answer, tap: Tap): string {
+  function answer(alertId: string, chosen: Answer, tap: Tap, allowDurationMs?: number): string {
     const { t } = tap;
     const refusal = precheck(alertId, chosen, tap);
     if (refusal !== undefined) {
@@ -128,7 +137,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       alertId,
       answer: chosen,
       operator,
-      options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay }),
+      options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay, ...(allowDurationMs !== undefined ? { allowDurationMs } : {}) }),
     });
     // Bookkeeping after the action is on its way: one transaction, off the delivery path.
     services.later(() => {
@@ -161,12 +170,31 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     return noticeFor(outcome, Answer.UNBLOCK_IP, block.agentId, t);
   }
 
+  /** Revokes the allow of a done ALLOW action (from /allows): REVOKE_ALLOW for its address on its server. */
+  function revoke(actionId: string, tap: Tap): string {
+    const { t } = tap;
+    const allowed = store.getAction(actionId);
+    const ip = allowed?.target?.target.case === "ip" ? allowed.target.target.value : undefined;
+    if (!allowed || allowed.answer !== Answer.ALLOW || allowed.state !== "done" || !ip) return t.notice.invalidButton;
+    const outcome = services.actions.request({
+      agentId: allowed.agentId,
+      alertId: undefined,
+      answer: Answer.REVOKE_ALLOW,
+      operator: operatorOf(tap.from),
+      target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
+    });
+    services.later(() => {
+      services.audit(telegramActor(tap.from), "telegram.answer", `REVOKE_ALLOW ${ip} on ${allowed.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    });
+    return noticeFor(outcome, Answer.REVOKE_ALLOW, allowed.agentId, t);
+  }
+
   function pendingKey(alertId: string, chosen: Answer, tap: Tap): string {
     return `${alertId}|${chosen}|${tap.chatId}|${tap.from.id}`;
   }
 
   function clearPending(alertId: string, tap: Tap, only?: Answer): void {
-    for (const chosen of only === undefined ? [Answer.REBOOT, Answer.SHUTDOWN] : [only]) {
+    for (const chosen of only === undefined ? [Answer.REBOOT, Answer.SHUTDOWN, Answer.ALLOW] : [only]) {
       const key = pendingKey(alertId, chosen, tap);
       const entry = pending.get(key);
       if (entry) clearTimeout(entry.timer);

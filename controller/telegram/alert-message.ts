@@ -2,7 +2,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity, type AgentOffline, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import { encodeCallback } from "./callback-data.js";
+import { ALLOW_DURATIONS, encodeCallback } from "./callback-data.js";
 import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
 import { isRenderableKind } from "./alert-view.js";
 import type { Translations } from "./i18n/translations.js";
@@ -139,6 +139,8 @@ export function answerLabel(answer: Answer, t: Translations, alert?: Alert): str
       return t.answer.reboot;
     case Answer.SHUTDOWN:
       return t.answer.shutdown;
+    case Answer.REVOKE_ALLOW:
+      return t.answer.revokeAllow;
     default:
       return "?";
   }
@@ -239,6 +241,18 @@ export function confirmKeyboard(alertId: string, answer: Answer, t: Translations
   if (confirm === undefined || cancel === undefined) return [];
   const label = answer === Answer.SHUTDOWN ? t.confirm.shutdown : t.confirm.reboot;
   return [[{ text: label, callback_data: confirm }, { text: t.confirm.cancel, callback_data: cancel }]];
+}
+
+/** The buttons shown after a first tap on Allow: one per duration, then Cancel. */
+export function allowKeyboard(alertId: string, t: Translations): InlineKeyboard {
+  const cancel = encodeCallback({ type: "cancel", alertId });
+  const row: InlineButton[] = [];
+  for (const duration of ALLOW_DURATIONS) {
+    const data = encodeCallback({ type: "allow", alertId, duration });
+    if (data !== undefined) row.push({ text: t.allowFor[duration], callback_data: data });
+  }
+  if (cancel === undefined || row.length === 0) return [];
+  return [row, [{ text: t.confirm.cancel, callback_data: cancel }]];
 }
 
 function unknownBody(alert: Alert, t: Translations): string {

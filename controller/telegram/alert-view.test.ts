@@ -43,9 +43,13 @@ describe("telegram alert view", () => {
 
   it("offers each kind's answers, in order, when alert and agent allow them", () => {
     for (const kind of kinds) {
-      const view = deriveAlertView(input(sampleAlert(kind)));
+      const alert = sampleAlert(kind);
+      const view = deriveAlertView(input(alert));
       expect(view.phase.type).to.equal("open");
-      expect(view.answers).to.deep.equal([...answersByKind[kind]]);
+      expect(view.answers).to.deep.equal(answersByKind[kind].filter((answer) => alert.answers.includes(answer)));
+      // Every answer of the kind, when the alert offers them all (the agent's HTTP 404 and brute-force alerts offer Allow too).
+      alert.answers = [...answersByKind[kind]].reverse();
+      expect(deriveAlertView(input(alert)).answers).to.deep.equal([...answersByKind[kind]]);
     }
   });
 

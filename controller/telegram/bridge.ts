@@ -8,6 +8,7 @@ import type { ControllerEvent, EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
 import { createAccessControl } from "./access-control.js";
 import { createAlertCallbacks } from "./alert-callbacks.js";
+import { createAllowsCommand } from "./allows-command.js";
 import { createAlertRenderer } from "./alert-renderer.js";
 import { runBot } from "./bot-runner.js";
 import type { BridgeServices } from "./bridge-services.js";
@@ -179,6 +180,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   bot.use(createAccessControl(services));
   bot.use(callbacks.composer);
   bot.use(commands.composer);
+  bot.use(createAllowsCommand(services));
   bot.catch((err, ctx) => {
     logger.error({ err: describeError(err), updateId: ctx.update.update_id }, "telegram: update handling failed");
     // Every callback query is answered, even when handling it failed.
@@ -286,7 +288,8 @@ function resume(messages: MessageStore, store: Store, chatIds: number[], at: num
 
 function trackBlock(messages: MessageStore, store: Store, actionId: string, at: number): void {
   const action = store.getAction(actionId);
-  if (!action || (action.answer !== Answer.BLOCK_IP && action.answer !== Answer.UNBLOCK_IP)) return;
+  // Blocks for /blocks, allows for /allows (an allow also ends a block of its address).
+  if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
   const target = action.target?.target;
   messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: target?.case === "ip" ? target.value : target?.case === "session" ? target.value.sourceIp : undefined, createdAt: at });
 }

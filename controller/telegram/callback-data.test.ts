@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { newId } from "../../common/ids.js";
-import { decodeCallback, encodeCallback, MAX_CALLBACK_BYTES, type CallbackCommand } from "./callback-data.js";
+import { ALLOW_DURATION_MS, decodeCallback, encodeCallback, MAX_CALLBACK_BYTES, type CallbackCommand } from "./callback-data.js";
 
 describe("telegram callback data", () => {
   const uuid = newId();
@@ -18,6 +18,11 @@ describe("telegram callback data", () => {
       { type: "open", alertId: ulid },
       { type: "alerts", offset: 0 },
       { type: "alerts", offset: 25 },
+      { type: "allow", alertId: uuid, duration: "1h" },
+      { type: "allow", alertId: uuid, duration: "24h" },
+      { type: "allow", alertId: ulid, duration: "always" },
+      { type: "revoke", actionId: uuid },
+      { type: "revoke", actionId: ulid },
     ];
     for (const command of commands) {
       const data = encodeCallback(command);
@@ -32,6 +37,16 @@ describe("telegram callback data", () => {
     const data = encodeCallback({ type: "answer", alertId: uuid, answer: Answer.BLOCK_IP })!;
     expect(data).to.not.include(uuid);
     expect(data.length).to.equal("1|a|".length + 23 + "|4".length);
+  });
+
+  it("codes Allow durations in one character and maps them to 1 h, 24 h and until revoked (0)", () => {
+    const data = encodeCallback({ type: "allow", alertId: uuid, duration: "always" })!;
+    expect(data).to.match(/^1\|l\|~[A-Za-z0-9_-]{22}\|a$/);
+    expect(encodeCallback({ type: "allow", alertId: uuid, duration: "1h" })!.endsWith("|h")).to.equal(true);
+    expect(encodeCallback({ type: "allow", alertId: uuid, duration: "24h" })!.endsWith("|d")).to.equal(true);
+    expect(ALLOW_DURATION_MS).to.deep.equal({ "1h": 3_600_000, "24h": 86_400_000, always: 0 });
+    // The first tap on Allow is a plain answer (messages rendered before durations existed keep working).
+    expect(decodeCallback(encodeCallback({ type: "answer", alertId: uuid, answer: Answer.ALLOW }))).to.deep.equal({ type: "answer", alertId: uuid, answer: Answer.ALLOW });
   });
 
   it("refuses ids that cannot fit or contain separators", () => {
@@ -68,6 +83,19 @@ describe("telegram callback data", () => {
       "1|p|01",
       "1|p|1e3",
       "1|p|25|x",
+      `1|a|${id}|${Answer.REVOKE_ALLOW}`,
+      `1|c|${id}|${Answer.ALLOW}`,
+      `1|l|${id}`,
+      `1|l|${id}|`,
+      `1|l|${id}|x`,
+      `1|l|${id}|1h`,
+      `1|l|${id}|H`,
+      `1|l|${id}|h|extra`,
+      `1|l|${id}|constructor`,
+      `1|l|${id}|__proto__`,
+      `1|r|${id}|h`,
+      `1|r|a b`,
+      `1|r|${"x".repeat(60)}`,
     ];
     for (const data of bad) expect(decodeCallback(data), String(data)).to.equal(undefined);
   });

@@ -9,8 +9,12 @@ export type CallbackCommand =
   | { type: "answer"; alertId: string; answer: Answer }
   /** The confirming second tap of a destructive answer (reboot, shut down). */
   | { type: "confirm"; alertId: string; answer: Answer }
-  /** Cancel a pending confirmation. */
+  /** Cancel a pending confirmation (or duration choice). */
   | { type: "cancel"; alertId: string }
+  /** The second tap of Allow: for how long (shown after a first tap on Allow). */
+  | { type: "allow"; alertId: string; duration: AllowDuration }
+  /** Revoke the allow made by a done ALLOW action (from /allows). */
+  | { type: "revoke"; actionId: string }
   /** Unblock the address blocked by a done BLOCK_IP action (from /blocks). */
   | { type: "unblock"; actionId: string }
   /** Show an alert's own message (from /alerts or a digest). */
@@ -18,11 +22,22 @@ export type CallbackCommand =
   /** A further page of /alerts, starting at `offset`. */
   | { type: "alerts"; offset: number };
 
+/** How long an Allow lasts: the operator picks one of these. */
+export type AllowDuration = "1h" | "24h" | "always";
+
+/** An Allow's length in ms; 0 = until revoked (sent as a zero duration). */
+export const ALLOW_DURATION_MS = { "1h": 3_600_000, "24h": 86_400_000, always: 0 } as const satisfies Record<AllowDuration, number>;
+
+/** Allow durations in display order. */
+export const ALLOW_DURATIONS: readonly AllowDuration[] = ["1h", "24h", "always"];
+
+const ALLOW_CODES = { "1h": "h", "24h": "d", always: "a" } as const satisfies Record<AllowDuration, string>;
+
 /** Telegram's limit on callback data, in bytes. */
 export const MAX_CALLBACK_BYTES = 64;
 
 const VERSION = "1";
-const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o", alerts: "p" } as const satisfies Record<CallbackCommand["type"], string>;
+const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o", alerts: "p", allow: "l", revoke: "r" } as const satisfies Record<CallbackCommand["type"], string>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RAW_ID = /^[A-Za-z0-9._-]{1,48}$/;
 const COMPACT_UUID = /^~[A-Za-z0-9_-]{22}$/;
@@ -57,10 +72,11 @@ export function encodeCallback(command: CallbackCommand): string | undefined {
   if (command.type === "alerts") {
     return Number.isSafeInteger(command.offset) && command.offset >= 0 && command.offset < 1_000_000 ? `${VERSION}|${TYPE_CODES.alerts}|${command.offset}` : undefined;
   }
-  const id = compactId(command.type === "unblock" ? command.actionId : command.alertId);
+  const id = compactId(command.type === "unblock" || command.type === "revoke" ? command.actionId : command.alertId);
   if (id === undefined) return undefined;
   const parts: string[] = [VERSION, TYPE_CODES[command.type], id];
   if (command.type === "answer" || command.type === "confirm") parts.push(String(command.answer));
+  if (command.type === "allow") parts.push(ALLOW_CODES[command.duration]);
   const data = parts.join("|");
   return Buffer.byteLength(data) <= MAX_CALLBACK_BYTES ? data : undefined;
 }
@@ -82,7 +98,8 @@ export function decodeCallback(data: unknown): CallbackCommand | undefined {
     case TYPE_CODES.confirm: {
       if (parts.length !== 4 || answerText === undefined || !/^[1-9]\d?$/.test(answerText)) return undefined;
       const answer = Number(answerText) as Answer;
-      if (Answer[answer] === undefined || answer === Answer.UNBLOCK_IP) return undefined;
+      // Unblock and revoke answer no alert: they come from /blocks and /allows with their own codes.
+      if (Answer[answer] === undefined || answer === Answer.UNBLOCK_IP || answer === Answer.REVOKE_ALLOW) return undefined;
       if (code === TYPE_CODES.confirm) return needsConfirmation(answer) ? { type: "confirm", alertId: id, answer } : undefined;
       return { type: "answer", alertId: id, answer };
     }
@@ -90,6 +107,13 @@ export function decodeCallback(data: unknown): CallbackCommand | undefined {
       return parts.length === 3 ? { type: "cancel", alertId: id } : undefined;
     case TYPE_CODES.unblock:
       return parts.length === 3 ? { type: "unblock", actionId: id } : undefined;
+    case TYPE_CODES.allow: {
+      if (parts.length !== 4) return undefined;
+      const duration = ALLOW_DURATIONS.find((d) => ALLOW_CODES[d] === answerText);
+      return duration === undefined ? undefined : { type: "allow", alertId: id, duration };
+    }
+    case TYPE_CODES.revoke:
+      return parts.length === 3 ? { type: "revoke", actionId: id } : undefined;
     case TYPE_CODES.open:
       return parts.length === 3 ? { type: "open", alertId: id } : undefined;
     default:

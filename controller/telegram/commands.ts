@@ -26,6 +26,7 @@ export function commandList(locale: Locale): Array<{ command: string; descriptio
     { command: "status", description: d.status },
     { command: "alerts", description: d.alerts },
     { command: "blocks", description: d.blocks },
+    { command: "allows", description: d.allows },
     { command: "help", description: d.help },
   ];
 }

@@ -27,7 +27,10 @@ export const en = {
     killProcess: (p: { name: string }) => `Kill ${p.name}`,
     reboot: "Reboot",
     shutdown: "Shut down",
+    revokeAllow: "Revoke allow",
   },
+  /** The second row after a tap on Allow: for how long. */
+  allowFor: { "1h": "Allow 1 h", "24h": "Allow 24 h", always: "Allow always" },
   alert: {
     sshSession: (p: { user: string; ip: string; port: string; method: string }) =>
       `New SSH login: ${p.user} from ${p.ip} port ${p.port} (${p.method})`,
@@ -71,6 +74,7 @@ export const en = {
     sent: (p: { answer: string; server: string }) => `${p.answer}: sent to ${p.server}.`,
     queued: (p: { answer: string; server: string }) => `${p.answer}: queued, ${p.server} is offline.`,
     confirmFirst: "Tap again to confirm.",
+    chooseAllowDuration: "Allow for how long? Alerts about the address are muted meanwhile.",
     confirmExpired: "Confirmation expired; tap the answer again.",
     cancelled: "Cancelled.",
     failed: "Something went wrong; nothing was changed.",
@@ -80,11 +84,12 @@ export const en = {
       status: "Servers and whether they are online",
       alerts: "Open alerts",
       blocks: "Active IP blocks, with Unblock buttons",
+      allows: "Allowed addresses (alerts muted), with Revoke buttons",
       help: "What this bot does",
     },
     help:
       "SecARC shows security alerts from your servers here. Tap a button under an alert to answer it.\n" +
-      "/status — servers and whether they are online\n/alerts — open alerts\n/blocks — active IP blocks\n/help — this text",
+      "/status — servers and whether they are online\n/alerts — open alerts\n/blocks — active IP blocks\n/allows — allowed addresses, alerts muted\n/help — this text",
     statusHeader: (p: { count: string }) => `Servers (${p.count}):`,
     statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, last seen ${p.lastSeen}`,
     online: "online",
@@ -98,6 +103,11 @@ export const en = {
     untilUnblocked: "unblocked",
     noBlocks: "No active blocks.",
     unblockButton: (p: { ip: string; server: string }) => `Unblock ${p.ip} (${p.server})`,
+    allowsHeader: (p: { count: string }) => `Active allows (${p.count}), alerts about them muted:`,
+    allowLine: (p: { ip: string; left: string; until: string; by: string }) => `${p.ip} — ${p.left} left (until ${p.until}), by ${p.by}`,
+    allowUntilRevoked: (p: { ip: string; by: string }) => `${p.ip} — until revoked, by ${p.by}`,
+    noAllows: "No active allows.",
+    revokeButton: (p: { ip: string; server: string }) => `Revoke ${p.ip} (${p.server})`,
     openButton: (p: { n: string }) => `Show #${p.n}`,
     moreButton: "More ➡️",
   },

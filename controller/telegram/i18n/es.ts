@@ -22,7 +22,9 @@ export const es = {
     killProcess: (p: { name: string }) => `Matar ${p.name}`,
     reboot: "Reiniciar",
     shutdown: "Apagar",
+    revokeAllow: "Revocar permiso",
   },
+  allowFor: { "1h": "Permitir 1 h", "24h": "Permitir 24 h", always: "Permitir siempre" },
   alert: {
     sshSession: (p: { user: string; ip: string; port: string; method: string }) =>
       `Nuevo acceso SSH: ${p.user} desde ${p.ip} puerto ${p.port} (${p.method})`,
@@ -66,6 +68,7 @@ export const es = {
     sent: (p: { answer: string; server: string }) => `${p.answer}: enviado a ${p.server}.`,
     queued: (p: { answer: string; server: string }) => `${p.answer}: en cola, ${p.server} está desconectado.`,
     confirmFirst: "Pulsa otra vez para confirmar.",
+    chooseAllowDuration: "¿Permitir durante cuánto tiempo? Mientras tanto, las alertas de la dirección se silencian.",
     confirmExpired: "La confirmación caducó; pulsa la respuesta otra vez.",
     cancelled: "Cancelado.",
     failed: "Algo salió mal; no se cambió nada.",
@@ -75,11 +78,12 @@ export const es = {
       status: "Servidores y si están conectados",
       alerts: "Alertas abiertas",
       blocks: "Bloqueos de IP activos, con botones para desbloquear",
+      allows: "Direcciones permitidas (alertas silenciadas), con botones para revocar",
       help: "Qué hace este bot",
     },
     help:
       "SecARC muestra aquí las alertas de seguridad de tus servidores. Pulsa un botón bajo una alerta para responderla.\n" +
-      "/status — servidores y si están conectados\n/alerts — alertas abiertas\n/blocks — bloqueos de IP activos\n/help — este texto",
+      "/status — servidores y si están conectados\n/alerts — alertas abiertas\n/blocks — bloqueos de IP activos\n/allows — direcciones permitidas, alertas silenciadas\n/help — este texto",
     statusHeader: (p: { count: string }) => `Servidores (${p.count}):`,
     statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, visto por última vez ${p.lastSeen}`,
     online: "conectado",
@@ -93,6 +97,11 @@ export const es = {
     untilUnblocked: "que se desbloquee",
     noBlocks: "No hay bloqueos activos.",
     unblockButton: (p: { ip: string; server: string }) => `Desbloquear ${p.ip} (${p.server})`,
+    allowsHeader: (p: { count: string }) => `Permisos activos (${p.count}), con sus alertas silenciadas:`,
+    allowLine: (p: { ip: string; left: string; until: string; by: string }) => `${p.ip} — quedan ${p.left} (hasta ${p.until}), por ${p.by}`,
+    allowUntilRevoked: (p: { ip: string; by: string }) => `${p.ip} — hasta que se revoque, por ${p.by}`,
+    noAllows: "No hay permisos activos.",
+    revokeButton: (p: { ip: string; server: string }) => `Revocar ${p.ip} (${p.server})`,
     openButton: (p: { n: string }) => `Ver #${p.n}`,
     moreButton: "Más ➡️",
   },
