@@ -39,6 +39,15 @@ export const controllerLinkSchema = z.strictObject({
   pingTimeout: durationMs().default(10_000),
   /** Largest message accepted from an agent, in bytes; larger ones end the stream with RESOURCE_EXHAUSTED. Default: 1048576 (1 MiB). */
   maxMessageBytes: z.number().int().min(1_024).max(64 * 1_048_576).default(1_048_576),
+  /**
+   * How long an agent that has connected before may stay offline before the
+   * controller raises an "offline" alert (resolved in the same message when
+   * it is back); counted from the controller's start at the earliest.
+   * Between 1s and 30d. Default: "2m".
+   */
+  offlineAlertAfter: durationMs()
+    .refine((ms) => ms >= 1_000 && ms <= 30 * 86_400_000, "must be between 1s and 30d")
+    .default(120_000),
 });
 
 /** Logging. */
@@ -70,8 +79,8 @@ export const controllerConfigSchema = z.strictObject({
   tls: controllerTlsSchema,
   /** The SQLite store. Default: /var/lib/secarc/controller.db. */
   store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller.db" }),
-  /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages. */
-  link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576 }),
+  /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min. */
+  link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 }),
   /** The Telegram bridge. Default: none (alerts are stored, not shown). */
   telegram: telegramConfigSchema.optional(),
   /** Logging. Default: info, json. */

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "../common/log.js";
 import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import type { ControllerConfig } from "./config.js";
 import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
+import { startAgentPresence } from "./domain/agent-presence.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
 import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
@@ -155,6 +156,10 @@ export async function startController(options: StartControllerOptions): Promise<
         return started.stop();
       });
     }
+
+    // After the bridge, so that an offline alert raised at start reaches it.
+    const presence = startAgentPresence({ store, events, logger: logger.child({ component: "presence" }), now, graceMs: config.link.offlineAlertAfter });
+    stops.push(() => presence.stop());
 
     // Last, so that its answers reach a running bridge; it looks at the stored alerts first.
     const policy = startNoAnswerPolicy({

@@ -19,7 +19,7 @@ describe("controller config", () => {
   it("fills every default from a config that names only the TLS files", () => {
     const config = parseConfig(controllerConfigSchema, { tls }, "test");
     expect(config.listen).to.deep.equal({ host: "0.0.0.0", port: 8443 });
-    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576 });
+    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 });
     expect(config.link.pingInterval + config.link.pingTimeout).to.be.at.most(30_000);
     expect(config.log).to.deep.equal({ level: "info", format: "json" });
     expect(config.store.path).to.equal("/var/lib/secarc/controller.db");
