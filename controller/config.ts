@@ -19,7 +19,12 @@ export const controllerTlsSchema = z.strictObject({
   cert: z.string().min(1),
   /** The controller's private key (readable by the owner only). Required. */
   key: z.string().min(1),
-  /** A PEM CRL (`secarc certs revoke`); revoked agent certificates are refused at the handshake. Default: none. */
+  /**
+   * A PEM CRL file (`secarc certs revoke`; several CRLs, one per CA, during a
+   * CA change): revoked agent certificates are refused at the handshake and
+   * at Hello. Re-read when it changes, without a restart: live streams of
+   * newly revoked certificates are ended. Default: none.
+   */
   crl: z.string().min(1).optional(),
 });
 
