@@ -79,17 +79,17 @@ describe("agent silence is an alert: offline after the grace period, resolved in
   }
   const offlineMessages = (chatId: number) => api.messagesIn(chatId).filter((m) => m.history.some((text) => text.includes("web-1</b> offline since") || text.includes("web-1</b> desconectado desde")));
   const offlineSubject = (): AgentOffline => {
-    const records = controller!.store.listOpenAlerts(100).filter((r) => r.alert.kind === AlertKind.AGENT_OFFLINE);
-    const any = records[0] ?? undefined;
-    if (!any || any.alert.subject.case !== "agentOffline") throw new Error("no open offline alert");
-    return any.alert.subject.value;
+    const [open] = controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE);
+    if (open?.alert.subject.case !== "agentOffline") throw new Error("no open offline alert");
+    return open.alert.subject.value;
   };
   async function offlineMessage(): Promise<FakeMessage> {
     try {
       return await api.waitFor(() => offlineMessages(CHAT)[0], 15_000);
     } catch (err) {
-      console.log(JSON.stringify(api.messagesIn(CHAT).map((m) => m.text)), JSON.stringify(controller!.store.listAgents()), controller!.store.listOpenAlerts(10).length);
-      throw err;
+      const shown = JSON.stringify(api.messagesIn(CHAT).map((m) => m.text));
+      const agents = JSON.stringify(controller!.store.listAgents().map((a) => [a.agentId, a.online, a.lastSeen]));
+      throw new Error(`no offline message for web-1; messages: ${shown}; agents: ${agents}`, { cause: err });
     }
   }
 
