@@ -154,8 +154,13 @@ describe("certificate revocation: refused at connect, live streams ended when th
     expect(controller!.store.getAlert(lost.id)).to.equal(undefined);
     expect(controller!.store.getAgent("web-1")!.connects).to.equal(1);
 
+    // New handshakes after the swap work for certificates the CRL does not list.
+    const web3 = await startRealAgent("web-3");
+    expect(web3.agent.isConnected()).to.equal(true);
+    expect(controller!.onlineAgents().sort()).to.deep.equal(["web-2", "web-3"]);
+
     api.sendCommand(CHAT, OPERATOR, "/status");
-    const status = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (2)")), 10_000);
+    const status = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (3)")), 10_000);
     expect(status.text).to.match(/⛔ <b>web-1<\/b>: revoked \(certificate in the CRL\), last seen/);
     expect(status.text).to.match(/🟢 <b>web-2<\/b>: online/);
   });

@@ -133,11 +133,13 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     },
   });
 
-  // One entry per CRL: Node reads only the first CRL of a single PEM string.
+  // Everything setSecureContext replaces. One crl entry per CRL: Node reads
+  // only the first CRL of a single PEM string.
   const secureContext = (list: RevocationList | undefined) => ({
     key: options.tls.key,
     cert: options.tls.cert,
     ca: options.tls.ca,
+    minVersion: "TLSv1.2" as const,
     ...(list && list.pems.length > 0 ? { crl: [...list.pems] } : {}),
   });
   const server = http2.createSecureServer(
@@ -145,7 +147,6 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       ...secureContext(revocation),
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: "TLSv1.2",
       allowHTTP1: false,
       // An agent needs one stream (two while a replacement overlaps).
       settings: { maxConcurrentStreams: 16 },
