@@ -63,7 +63,7 @@ describe("alert mute: the agent's one check before the outbox", () => {
     expect(mute.counts()).to.deep.equal({ HTTP_404_BURST: 2 });
   });
 
-  it("a muted alert that escalates stays muted while the allow lasts; its next revision after the end goes out", () => {
+  it("a muted alert that escalates stays muted while the allow lasts; its next open revision after the end goes out", () => {
     allow("198.51.100.23", T0 + HOUR);
     const mute = createAlertMute({ mutes, now: () => now, logger: logger() });
     const detected = T0 + 60_000;
@@ -72,15 +72,35 @@ describe("alert mute: the agent's one check before the outbox", () => {
     now = detected + 30_000;
     expect(mute.muted(http404("198.51.100.23", detected, { id: "burst", revision: 2, severity: Severity.CRITICAL }))).to.equal(true);
     now = T0 + HOUR + 1;
-    expect(mute.muted(http404("198.51.100.23", detected, { id: "burst", revision: 3, state: AlertState.RESOLVED }))).to.equal(false);
+    expect(mute.muted(http404("198.51.100.23", detected, { id: "burst", revision: 3, severity: Severity.CRITICAL }))).to.equal(false);
+    // Shown now: its resolution goes out too.
+    expect(mute.muted(http404("198.51.100.23", detected, { id: "burst", revision: 4, state: AlertState.RESOLVED }))).to.equal(false);
   });
 
-  it("never mutes an alert detected before the decision: the answered alert's escalation and resolution still reach its message", () => {
-    allow("198.51.100.23", T0 + HOUR, T0);
+  it("the lone resolution of a muted alert after the allow ended is muted too: nothing was shown", () => {
+    allow("198.51.100.23", T0 + HOUR);
     const mute = createAlertMute({ mutes, now: () => now, logger: logger() });
+    now = T0 + 60_000;
+    expect(mute.muted(http404("198.51.100.23", now, { id: "quiet" }))).to.equal(true);
+    now = T0 + 2 * HOUR;
+    expect(mute.muted(http404("198.51.100.23", T0 + 60_000, { id: "quiet", revision: 2, state: AlertState.RESOLVED }))).to.equal(true);
+    // A resolution of an alert that was shown is never held back.
+    expect(mute.muted(http404("198.51.100.23", T0 + 60_000, { id: "shown", revision: 2, state: AlertState.RESOLVED }))).to.equal(false);
+    expect(mute.counts()).to.deep.equal({ HTTP_404_BURST: 2 });
+  });
+
+  it("never mutes a later revision of an alert that was shown: the answered alert's escalation and resolution still reach its message", () => {
+    const mute = createAlertMute({ mutes, now: () => now, logger: logger() });
+    now = T0 - 30_000;
+    expect(mute.muted(http404("198.51.100.23", now, { id: "shown" }))).to.equal(false);
+    allow("198.51.100.23", T0 + HOUR, T0);
     now = T0 + 5_000;
-    expect(mute.muted(http404("198.51.100.23", T0 - 30_000, { revision: 2, severity: Severity.CRITICAL }))).to.equal(false);
+    expect(mute.muted(http404("198.51.100.23", T0 - 30_000, { id: "shown", revision: 2, severity: Severity.CRITICAL }))).to.equal(false);
+    expect(mute.muted(http404("198.51.100.23", T0 - 30_000, { id: "shown", revision: 3, state: AlertState.RESOLVED }))).to.equal(false);
+    // Detection times come from logs: a new alert is muted whatever time it carries.
+    expect(mute.muted(http404("198.51.100.23", T0 - 3 * HOUR, { id: "new" }))).to.equal(true);
     expect(muteFor(http404("198.51.100.23", T0), mutes, now)?.actionId).to.equal("allow-198.51.100.23");
+    expect(muteFor(http404("198.51.100.24", T0), mutes, now)).to.equal(undefined);
   });
 
   it("an allow until revoked mutes until REVOKE_ALLOW removes it; IGNORE naming an address mutes too", () => {

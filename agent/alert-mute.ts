@@ -1,5 +1,4 @@
-import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { AlertKind, AlertState, type Alert } from "../gen/secarc/v1/alert_pb.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { normalizeIp } from "./responders/ip-policy.js";
@@ -10,19 +9,23 @@ import type { Mute, MuteStore } from "./responders/mute-store.js";
  * every alert it is handed, before the outbox. An alert is muted when its
  * subject's address (the SSH login's source, the brute-force source, the
  * HTTP client) has an "ip" mute in force now — an allow-list entry made by
- * ALLOW, or an IGNORE that named the address — and the alert was detected
- * at or after the decision was made.
+ * ALLOW, or an IGNORE that named the address — and the alert is new
+ * (revision 1) or one whose first revision was muted.
  *
  * - Every kind that names an address is muted by it: an allowed address is
  *   trusted, whoever logs in from it (see docs/decisions.md).
- * - An alert first detected before the decision (the one the operator
- *   answered, a burst already on screen) is never muted: its escalation and
- *   resolution still reach its message.
+ * - An alert shown before the decision (the one the operator answered, a
+ *   burst already on screen) is never muted: its escalation and resolution
+ *   still reach its message. (Whether an alert was muted is remembered by
+ *   id, not derived from times: detection times come from the logs, and
+ *   the agent's clock may differ from them.)
  * - A muted alert stays muted in every later revision while the mute lasts,
  *   escalation to critical included: the operator trusted the address, and
  *   a storm of one address must not break through piecemeal. Once the mute
- *   has ended (or is revoked), the next revision goes out, and Telegram shows
- *   the alert as new.
+ *   has ended (or is revoked), the next open revision goes out, and Telegram
+ *   shows the alert as new; its resolution alone does not (nothing was
+ *   shown, nothing to resolve; ids of muted alerts are remembered, at most
+ *   MAX_MUTED_IDS, until the agent restarts).
  *
  * Muted alerts are not lost silently: they are counted per kind and logged
  * at debug with the decision that muted them. The clock is injected.
@@ -48,19 +51,31 @@ export function alertSubjectAddress(alert: Alert): string | undefined {
   return raw ? normalizeIp(raw) : undefined;
 }
 
-/** The pure decision: the mute in force for this alert at `now`, if it is muted. */
+/** The mute in force at `now` for the address an alert is about, if any. */
 export function muteFor(alert: Alert, mutes: Pick<MuteStore, "find">, now: number): Mute | undefined {
   const ip = alertSubjectAddress(alert);
-  if (ip === undefined) return undefined;
-  const mute = mutes.find("ip", ip, now);
-  if (mute === undefined) return undefined;
-  const detectedAt = alert.detectedAt ? timestampMs(alert.detectedAt) : now;
-  if (mute.since !== undefined && detectedAt < mute.since) return undefined;
-  return mute;
+  return ip === undefined ? undefined : mutes.find("ip", ip, now);
 }
+
+/**
+ * The pure decision. `mute`: the mute in force for the alert's address;
+ * `wasMuted`: whether an earlier revision of this alert was muted. A new
+ * alert is muted by a mute in force; a later revision only if its alert was
+ * muted, and then while the mute lasts, or for good when it is the
+ * resolution (nothing was shown).
+ */
+export function isMuted(alert: Alert, mute: Mute | undefined, wasMuted: boolean): boolean {
+  if (wasMuted) return mute !== undefined || alert.state === AlertState.RESOLVED;
+  return alert.revision <= 1 && mute !== undefined;
+}
+
+/** How many ids of muted alerts are remembered (to keep their lone resolution quiet after the mute ends). */
+export const MAX_MUTED_IDS = 10_000;
 
 export function createAlertMute(deps: AlertMuteDeps): AlertMute {
   const counts: Record<string, number> = {};
+  /** Ids of alerts muted so far, oldest first. */
+  const mutedIds = new Set<string>();
   let readFailureLogged = false;
   return {
     muted(alert) {
@@ -73,7 +88,16 @@ export function createAlertMute(deps: AlertMuteDeps): AlertMute {
         readFailureLogged = true;
         return false;
       }
-      if (mute === undefined) return false;
+      const wasMuted = mutedIds.has(alert.id);
+      if (!isMuted(alert, mute, wasMuted)) {
+        if (wasMuted) mutedIds.delete(alert.id);
+        return false;
+      }
+      if (alert.state === AlertState.RESOLVED) mutedIds.delete(alert.id);
+      else if (!wasMuted) {
+        if (mutedIds.size >= MAX_MUTED_IDS) mutedIds.delete(mutedIds.values().next().value!);
+        mutedIds.add(alert.id);
+      }
       const kind = AlertKind[alert.kind] ?? String(alert.kind);
       counts[kind] = (counts[kind] ?? 0) + 1;
       deps.logger.debug(
@@ -82,10 +106,10 @@ export function createAlertMute(deps: AlertMuteDeps): AlertMute {
           revision: alert.revision,
           kind,
           severity: alert.severity,
-          ip: mute.key,
-          decision: mute.decision ?? "allow",
-          until: mute.until === null ? "revoked" : new Date(mute.until).toISOString(),
-          actionId: mute.actionId,
+          ip: mute?.key ?? alertSubjectAddress(alert),
+          decision: mute === undefined ? "ended; resolution of a muted alert" : (mute.decision ?? "allow"),
+          until: mute === undefined ? undefined : mute.until === null ? "revoked" : new Date(mute.until).toISOString(),
+          actionId: mute?.actionId,
           mutedTotal: counts[kind],
         },
         "alert muted",
