@@ -52,7 +52,7 @@ export const sessionsConfigSchema = z
 
 export const decisionsConfigSchema = z
   .strictObject({
-    /** How long ALLOW mutes re-alerts for the address when the action gives no duration; "0" = no mute. Default: 24h. */
+    /** How long an ALLOW that names no duration keeps the address allowed (alerts muted, blocks refused); "0" = only unblock, keep no entry. Default: 24h. */
     defaultAllowDuration: durationMs().default(86_400_000),
   })
   .prefault({});

@@ -27,7 +27,7 @@ export interface Mute {
   until: number | null;
   /** The action that created it. */
   actionId: string;
-  /** When it was made (ms since epoch). Alerts detected before it are not muted (they were already shown). */
+  /** When it was first made (ms since epoch, the agent's clock; kept across a later extension), for logs and audits. */
   since?: number;
   /** "allow": an allow-list entry (ALLOW); "ignore": a mute only. Absent in files of older agents: treated as "allow". */
   decision?: "allow" | "ignore";
