@@ -5,8 +5,9 @@ import { ActionOptionsSchema, ActionTargetSchema, Answer, OperatorSchema } from 
 import type { ActionRecord, ActionState } from "../store/store.js";
 import { activeAllows } from "./active-allows.js";
 import { activeBlocks } from "./active-blocks.js";
+import { allowKeyboard, answerLabel } from "./alert-message.js";
 import { renderAllows } from "./allows-command.js";
-import { decodeCallback } from "./callback-data.js";
+import { decodeCallback, MAX_CALLBACK_BYTES } from "./callback-data.js";
 import { en } from "./i18n/en.js";
 import { es } from "./i18n/es.js";
 
@@ -152,6 +153,22 @@ describe("telegram active allows and /allows", () => {
     expect(pages.map((p) => p.keyboard.length)).to.deep.equal([20, 5]);
     expect(pages[0]!.text.startsWith("Active allows (25)")).to.equal(true);
     expect(pages[1]!.text.startsWith("<b>web-1</b>")).to.equal(true);
+  });
+
+  it("the second row after a tap on Allow: three durations and Cancel, each button's data versioned and within 64 bytes (en, es)", () => {
+    const alertId = "0192f0c8-0000-7000-8000-00000000abcd";
+    const keyboard = allowKeyboard(alertId, en);
+    expect(keyboard.map((row) => row.map((b) => b.text))).to.deep.equal([["Allow 1 h", "Allow 24 h", "Allow always"], ["Cancel"]]);
+    expect(keyboard.flat().map((b) => decodeCallback(b.callback_data))).to.deep.equal([
+      { type: "allow", alertId, duration: "1h" },
+      { type: "allow", alertId, duration: "24h" },
+      { type: "allow", alertId, duration: "always" },
+      { type: "cancel", alertId },
+    ]);
+    for (const b of keyboard.flat()) expect(Buffer.byteLength(b.callback_data)).to.be.at.most(MAX_CALLBACK_BYTES);
+    expect(allowKeyboard(alertId, es).map((row) => row.map((b) => b.text))).to.deep.equal([["Permitir 1 h", "Permitir 24 h", "Permitir siempre"], ["Cancelar"]]);
+    expect(allowKeyboard("x".repeat(60), en)).to.deep.equal([]);
+    expect([answerLabel(Answer.REVOKE_ALLOW, en), answerLabel(Answer.REVOKE_ALLOW, es)]).to.deep.equal(["Revoke allow", "Revocar permiso"]);
   });
 
   it("escapes addresses and names it shows", () => {
