@@ -100,7 +100,9 @@ const agentConfig = agentConfigSchema.parse({
     cpuSustained: { interval: "1s", sustainSamples: 2 },
     pollInterval: "200ms",
   },
-  responders: { dryRun: true },
+  // nftables, the default on a real host, so the dry run shows the nft commands
+  // even where `nft` is not on a non-root PATH
+  responders: { dryRun: true, firewall: { backend: "nftables" } },
 });
 mkdirSync(agentConfig.stateDir, { recursive: true });
 const agentLogger = logger.child({ name: "agent" });
