@@ -20,7 +20,6 @@ import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import type { ActionRecord } from "../controller/store/store.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
-import type { Responder } from "../agent/responders/responder.js";
 import { ActionOptionsSchema, ActionTargetSchema, Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
@@ -28,7 +27,7 @@ import { testControllerConfig } from "./support/controller-harness.js";
 import { hostUrl, httpStatus, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { createResponderLab, type ResponderLab } from "./support/responder-lab.js";
+import { createResponderLab, recordExecutions, type RecordedExecution, type ResponderLab } from "./support/responder-lab.js";
 
 const CHAT = 5151;
 const OPERATOR = { id: 77, username: "op" };
@@ -60,7 +59,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
   let offset = 0;
   let scans = 0;
   /** Every action the agent's responders were handed. */
-  const executions: Array<{ answer: Answer; actionId: string }> = [];
+  const executions: RecordedExecution[] = [];
 
   const server = () => rl!.lab.server;
   const http = (from: LabHost) => httpStatus(from.ns, hostUrl(server().ipv4, nginx!.port), 1500);
@@ -144,18 +143,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     );
     const clock = () => Date.now() + offset;
     // The real responders, acting inside the server namespace, on the injected clock.
-    const set = rl.responders({}, clock);
-    const responders = new Map<Answer, Responder>();
-    for (const [answer, real] of set.responders) {
-      responders.set(answer, {
-        name: real.name,
-        answers: real.answers,
-        execute(action) {
-          executions.push({ answer: action.answer, actionId: action.actionId });
-          return real.execute(action);
-        },
-      });
-    }
+    const responders = recordExecutions(rl.responders({}, clock).responders, executions);
     agent = await startAgent({ config, logger: silentLogger(), responders, now: clock });
     await agent.waitConnected(10_000);
     await eventually("the controller sees the agent online", () => controller!.onlineAgents().includes(agentId));

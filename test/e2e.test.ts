@@ -17,7 +17,6 @@ import { expect } from "chai";
 import { startAgent, type RunningAgent } from "../agent/agent.js";
 import { agentConfigSchema, type AgentConfig } from "../agent/config.js";
 import { readProc } from "../agent/proc/proc-sockets.js";
-import type { Responder } from "../agent/responders/responder.js";
 import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import type { ControllerConfig } from "../controller/config.js";
@@ -31,7 +30,7 @@ import { curlMetrics, type MetricsScrape } from "./support/e2e-metrics.js";
 import { hostUrl, httpStatus, tcpConnects, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { createResponderLab, type ResponderLab } from "./support/responder-lab.js";
+import { createResponderLab, recordExecutions, type RecordedExecution, type ResponderLab } from "./support/responder-lab.js";
 import { sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
 import { exited } from "./support/child-exit.js";
 
@@ -76,7 +75,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
   let other: LabHost;
   let metricsPort: number;
   /** Every action the agent's responders were handed: answer and action id. */
-  const executions: Array<{ answer: Answer; actionId: string }> = [];
+  const executions: RecordedExecution[] = [];
   const scrapes: Record<string, MetricsScrape> = {};
 
   const server = () => rl!.lab.server;
@@ -124,19 +123,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
       "e2e agent",
     );
     // The real responders, acting inside the server namespace; each execution is recorded.
-    const set = rl.responders();
-    const responders = new Map<Answer, Responder>();
-    for (const answer of SAFE_ANSWERS) {
-      const real = set.responders.get(answer)!;
-      responders.set(answer, {
-        name: real.name,
-        answers: real.answers,
-        execute(action) {
-          executions.push({ answer: action.answer, actionId: action.actionId });
-          return real.execute(action);
-        },
-      });
-    }
+    const responders = recordExecutions(rl.responders().responders, executions, SAFE_ANSWERS);
     agent = await startAgent({ config: agentConfig, logger: silentLogger(), responders });
     await agent.waitConnected(10_000);
     await eventually("the controller sees the agent online", () => controller!.onlineAgents().includes(agentId));

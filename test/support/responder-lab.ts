@@ -8,6 +8,7 @@ import { silentLogger } from "../../common/log.js";
 import { respondersConfigSchema, type RespondersConfigInput } from "../../agent/responders/config.js";
 import { createNetnsExecutor } from "../../agent/responders/executor.js";
 import { createResponderSet, type ResponderSet } from "../../agent/responders/registry.js";
+import type { Responder } from "../../agent/responders/responder.js";
 import { createLab, nsExec, type Lab } from "./netns.js";
 
 /**
@@ -93,3 +94,34 @@ export const sessionTarget = (sshdPid: number, sourceIp: string, sourcePort: num
   value: { sshdPid, sourceIp, sourcePort, user: "secarc-test" },
 });
 export const processTarget = (pid: number, startTicks: bigint, name = "") => ({ case: "process" as const, value: { pid, startTicks, name } });
+
+/** One execution seen by `recordExecutions`. */
+export interface RecordedExecution {
+  answer: Answer;
+  actionId: string;
+}
+
+/**
+ * Wraps real responders so that each execution is recorded in `into` before
+ * the real one runs; `answers` limits the set (default: all of them).
+ */
+export function recordExecutions(
+  real: ReadonlyMap<Answer, Responder>,
+  into: RecordedExecution[],
+  answers: readonly Answer[] = [...real.keys()],
+): Map<Answer, Responder> {
+  const out = new Map<Answer, Responder>();
+  for (const answer of answers) {
+    const responder = real.get(answer);
+    if (!responder) throw new Error(`no responder for ${Answer[answer]}`);
+    out.set(answer, {
+      name: responder.name,
+      answers: responder.answers,
+      execute(action) {
+        into.push({ answer: action.answer, actionId: action.actionId });
+        return responder.execute(action);
+      },
+    });
+  }
+  return out;
+}
