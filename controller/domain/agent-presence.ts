@@ -155,21 +155,42 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
     if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: effect.alertId, agentId: effect.agentId, outcome: stored.outcome });
   }
 
-  function check(): void {
+  function run(decide: (at: number) => PresenceEffect[]): void {
     if (stopped) return;
     const at = now();
     try {
-      const effects = decidePresence({
+      for (const effect of decide(at)) apply(effect, at);
+    } catch (err) {
+      logger.error({ err: describeError(err) }, "agent presence check failed; retried on the next tick");
+    }
+  }
+
+  /** Every agent: raises the alerts of agents silent past the grace period, resolves those of agents back. */
+  function check(): void {
+    run((at) =>
+      decidePresence({
         agents: store.listAgents().map(toAgent),
         open: store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE).map(toOpen),
         now: at,
         graceMs,
         watchingSince,
-      });
-      for (const effect of effects) apply(effect, at);
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "agent presence check failed; retried on the next tick");
-    }
+      }),
+    );
+  }
+
+  /**
+   * One agent that just connected: resolves its open offline alert, if any.
+   * Connecting never raises one, so with no open alert for it this is one
+   * indexed query — thousands of agents reconnecting after a controller
+   * restart must not each rescan every agent.
+   */
+  function checkConnected(agentId: string): void {
+    run((at) => {
+      const open = store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE).filter((alert) => alert.agentId === agentId);
+      const agent = open.length > 0 ? store.getAgent(agentId) : undefined;
+      if (!agent) return [];
+      return decidePresence({ agents: [toAgent(agent)], open: open.map(toOpen), now: at, graceMs, watchingSince });
+    });
   }
 
   const unsubscribe = events.subscribe((event) => {
@@ -177,7 +198,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
     if (event.online) connectedAt.set(event.agentId, now());
     else connectedAt.delete(event.agentId);
     // After the publisher's turn: the bridge and metrics see the agent first.
-    if (event.online) setImmediate(check);
+    if (event.online) setImmediate(() => checkConnected(event.agentId));
   });
   const everyMs = deps.checkEveryMs ?? Math.max(100, Math.min(5_000, Math.floor(graceMs / 4)));
   const timer = setInterval(check, everyMs);
