@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 
 /**
  * Network namespaces for system tests (root only).
@@ -116,6 +117,67 @@ export function nsExec(ns: string, file: string, args: readonly string[], option
  */
 export function nsSpawn(ns: string, file: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
   return spawn("ip", ["netns", "exec", ns, file, ...args], { stdio: ["ignore", "pipe", "pipe"], ...options });
+}
+
+/** A daemon started by startNsDaemon. */
+export interface NsDaemon {
+  process: ChildProcess;
+  /** SIGTERM (SIGKILL after 3 s), then removes `dir`. */
+  stop(): Promise<void>;
+}
+
+export interface NsDaemonOptions {
+  /** The daemon's name in errors, e.g. "nginx". */
+  name: string;
+  ns: string;
+  file: string;
+  args: readonly string[];
+  /** Its temporary directory, removed by stop() (and when the start fails). */
+  dir: string;
+  /** Resolves true once the daemon serves. */
+  ready(): Promise<boolean>;
+  /** Extra detail for "exited at start", e.g. its log. */
+  exitDetail?(): string;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Starts a foreground daemon inside a namespace and waits (bounded) until
+ * `ready`; its stderr goes into the error when it exits or never gets ready.
+ */
+export async function startNsDaemon(options: NsDaemonOptions): Promise<NsDaemon> {
+  const child = nsSpawn(options.ns, options.file, options.args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let exited = false;
+  child.on("exit", () => {
+    exited = true;
+  });
+  const stop = async (): Promise<void> => {
+    if (!exited && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await gone;
+      clearTimeout(timer);
+    }
+    rmSync(options.dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`${options.name} exited at start: ${stderr.trim()}${options.exitDetail ? ` ${options.exitDetail()}` : ""}`);
+    }
+    if (await options.ready()) return { process: child, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${options.name} did not get ready within the start timeout: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Creates an empty namespace with loopback up; removed by removeNamespace or at exit. */

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { nsSpawn, tcpConnects } from "./netns.js";
+import { startNsDaemon, tcpConnects } from "./netns.js";
 
 /**
  * A real nginx (Debian nginx-light, /usr/sbin/nginx) inside a network
@@ -73,41 +73,16 @@ export async function startNginx(ns: string, options: StartNginxOptions = {}): P
       "",
     ].join("\n"),
   );
-  const child = nsSpawn(ns, NGINX_BIN, ["-p", dir, "-e", errorLog, "-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  let exited = false;
-  child.on("exit", () => {
-    exited = true;
-  });
-
-  const stop = async (): Promise<void> => {
-    if (!exited && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await gone;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`nginx exited at start: ${stderr.trim()}`);
-    }
+  const daemon = await startNsDaemon({
+    name: "nginx",
+    ns,
+    file: NGINX_BIN,
+    args: ["-p", dir, "-e", errorLog, "-c", conf],
+    dir,
     // A bare TCP connect: nginx logs nothing for a connection without a request,
     // so the access log starts empty.
-    if (await tcpConnects(ns, "127.0.0.1", port, 1000)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`nginx did not answer within the start timeout: ${stderr.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { dir, accessLog, errorLog, port, process: child, stop };
+    ready: () => tcpConnects(ns, "127.0.0.1", port, 1000),
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+  });
+  return { dir, accessLog, errorLog, port, process: daemon.process, stop: daemon.stop };
 }

@@ -1,9 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { listPids, readProc, sameIp, tcpConnectionsOf } from "../../agent/proc/proc-sockets.js";
-import { nsExec, nsSpawn, run, runOk, tcpConnects, type ExecResult } from "./netns.js";
+import { nsExec, nsSpawn, run, runOk, startNsDaemon, tcpConnects, type ExecResult } from "./netns.js";
 
 /**
  * A real OpenSSH server (/usr/sbin/sshd, Debian 12: OpenSSH 9.2p1) inside a
@@ -120,41 +120,17 @@ export async function startSshd(ns: string, options: StartSshdOptions = {}): Pro
       "",
     ].join("\n"),
   );
-  const child = nsSpawn(ns, SSHD_BIN, ["-D", "-E", authLog, "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
+  const daemon = await startNsDaemon({
+    name: "sshd",
+    ns,
+    file: SSHD_BIN,
+    args: ["-D", "-E", authLog, "-f", config],
+    dir,
+    ready: async () => existsSync(authLog) && readFileSync(authLog, "utf8").includes("Server listening on ::") && (await tcpConnects(ns, "127.0.0.1", port, 1000)),
+    exitDetail: () => (existsSync(authLog) ? readFileSync(authLog, "utf8") : ""),
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
   });
-  let exited = false;
-  child.on("exit", () => {
-    exited = true;
-  });
-  const stop = async (): Promise<void> => {
-    if (!exited && child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await gone;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (exited) {
-      await stop();
-      throw new Error(`sshd exited at start: ${stderr.trim()} ${existsSync(authLog) ? readFileSync(authLog, "utf8") : ""}`);
-    }
-    if (existsSync(authLog) && readFileSync(authLog, "utf8").includes("Server listening on ::")) {
-      if (await tcpConnects(ns, "127.0.0.1", port, 1000)) break;
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`sshd did not listen within the start timeout: ${stderr.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { dir, authLog, port, user, clientKey, process: child, pid: child.pid ?? -1, stop };
+  return { dir, authLog, port, user, clientKey, process: daemon.process, pid: daemon.process.pid ?? -1, stop: daemon.stop };
 }
 
 export interface SshLoginOptions {
