@@ -235,6 +235,19 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       );
     };
 
+    /** What both kinds of session treat alike: a heartbeat needs nothing more; a second Hello or an empty message ends the stream. */
+    const handleCommon = (message: AgentMessage): void => {
+      switch (message.payload.case) {
+        case "heartbeat":
+          return;
+        case "hello":
+          refuse(Code.InvalidArgument, "a second Hello on the same stream");
+          return;
+        default:
+          refuse(Code.InvalidArgument, "a message without payload");
+      }
+    };
+
     /** A probe session's messages: test alerts are audited, acked, delivered and reported. */
     const handleProbe = (message: AgentMessage, agentId: string): void => {
       const at = new Date(now());
@@ -259,16 +272,11 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           );
           return;
         }
-        case "heartbeat":
-          return;
         case "actionResult":
           refuse(Code.InvalidArgument, "an action result on a probe session");
           return;
-        case "hello":
-          refuse(Code.InvalidArgument, "a second Hello on the same stream");
-          return;
         default:
-          refuse(Code.InvalidArgument, "a message without payload");
+          handleCommon(message);
       }
     };
 
@@ -308,13 +316,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           );
           return;
         }
-        case "heartbeat":
-          return;
-        case "hello":
-          refuse(Code.InvalidArgument, "a second Hello on the same stream");
-          return;
         default:
-          refuse(Code.InvalidArgument, "a message without payload");
+          handleCommon(message);
       }
     };
 
