@@ -1,9 +1,6 @@
-import { createPrivateKey, randomBytes, sign, X509Certificate as NodeX509, type webcrypto } from "node:crypto";
-import { createCa, issueControllerCertificate, loadCa, type CertificatePem } from "../cli/certs/pki.js";
-import { crypto, x509 } from "../cli/certs/x509.js";
-
-const KEY_ALGORITHM: webcrypto.EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
-const SIGNING_ALGORITHM: webcrypto.EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
+import { createPrivateKey, randomBytes, sign, X509Certificate as NodeX509 } from "node:crypto";
+import { createCa, exportKey, generateKeys, issueControllerCertificate, loadCa, randomSerial, signLeafCertificate, type CertificatePem } from "../cli/certs/pki.js";
+import { x509 } from "../cli/certs/x509.js";
 
 export interface BenchPki {
   ca: CertificatePem;
@@ -45,29 +42,18 @@ export async function createBenchPki(agentCount: number, prefix = "bench"): Prom
   const ca = await createCa({ commonName: "SecARC bench CA" });
   const controller = await issueControllerCertificate(ca, { hosts: ["localhost", "127.0.0.1", "::1"] });
   const authority = await loadCa(ca);
-  const keys = await crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
-  const keyPem = x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY");
+  const keys = await generateKeys();
+  const keyPem = await exportKey(keys.privateKey);
   const width = String(Math.max(agentCount - 1, 0)).length;
   const nameOf = (i: number) => `${prefix}-${String(i).padStart(width, "0")}`;
-  const serialBytes = randomBytes(16);
-  serialBytes[0] = (serialBytes[0]! & 0x3f) | 0x40;
-  const serial = serialBytes.toString("hex");
-  const template = await x509.X509CertificateGenerator.create({
+  const serial = randomSerial();
+  const template = await signLeafCertificate(authority, {
     serialNumber: serial,
-    subject: [{ CN: [nameOf(0)] }],
-    issuer: authority.cert.subjectName,
+    commonName: nameOf(0),
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 86_400_000),
     publicKey: keys.publicKey,
-    signingKey: authority.key,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(authority.cert.publicKey),
-    ],
+    usage: x509.ExtendedKeyUsage.clientAuth,
   });
   const der = Buffer.from(template.rawData);
   const outer = derElement(der, 0);

@@ -119,25 +119,41 @@ async function issue(
     throw new SecarcError("input_invalid", `the certificate would outlive the CA (CA expires ${authority.cert.notAfter.toISOString()}); choose fewer days or create a new CA`);
   }
   const keys = await generateKeys();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: dn(commonName),
+  const cert = await signLeafCertificate(authority, { serialNumber: randomSerial(), commonName, notBefore, notAfter, publicKey: keys.publicKey, usage, extra });
+  return describe(cert, await exportKey(keys.privateKey), commonName);
+}
+
+/** What a leaf certificate says; see signLeafCertificate. */
+export interface LeafCertificateInput {
+  serialNumber: string;
+  commonName: string;
+  notBefore: Date;
+  notAfter: Date;
+  publicKey: webcrypto.CryptoKey;
+  usage: x509.ExtendedKeyUsage;
+  extra?: x509.Extension[];
+}
+
+/** Signs a leaf certificate with the CA: not a CA itself, digitalSignature, one extended key usage, key identifiers. */
+export async function signLeafCertificate(authority: LoadedCa, input: LeafCertificateInput): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.create({
+    serialNumber: input.serialNumber,
+    subject: dn(input.commonName),
     issuer: authority.cert.subjectName,
-    notBefore,
-    notAfter,
-    publicKey: keys.publicKey,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    publicKey: input.publicKey,
     signingKey: authority.key,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([usage], false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.ExtendedKeyUsageExtension([input.usage], false),
+      await x509.SubjectKeyIdentifierExtension.create(input.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(authority.cert.publicKey),
-      ...extra,
+      ...(input.extra ?? []),
     ],
   });
-  return describe(cert, await exportKey(keys.privateKey), commonName);
 }
 
 /** A parsed CA: its certificate and its signing key. */
@@ -188,7 +204,8 @@ function validity(options: ValidityOptions, defaultDays: number): { notBefore: D
 }
 
 /** A positive 128-bit serial (RFC 5280: positive, at most 20 octets, unpredictable). */
-function randomSerial(): string {
+/** A positive 16-byte serial in hex (first byte 0x40-0x7f: no sign padding, always 16 bytes). */
+export function randomSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes.toString("hex");
@@ -198,11 +215,13 @@ function dn(commonName: string): x509.JsonName {
   return [{ CN: [commonName] }];
 }
 
-async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
+/** An extractable ECDSA P-256 key pair. */
+export async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
   return crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
 }
 
-async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
+/** A private key as PKCS#8 PEM. */
+export async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
   return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
