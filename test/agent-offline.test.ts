@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { expect } from "chai";
@@ -8,12 +6,12 @@ import { agentConfigSchema, type AgentConfig } from "../agent/config.js";
 import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
 import { formatTime } from "../controller/telegram/text-format.js";
 import { AlertKind, type AgentOffline } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
+import { useTelegramWorld } from "./support/telegram-world.js";
 
 const CHAT = 3001;
 const CHAT_ES = 3002;
@@ -29,40 +27,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 describe("agent silence is an alert: offline after the grace period, resolved in the same message", function () {
   this.timeout(60_000);
-  let pki: TestPki;
-  let dir: string;
-  let api: FakeBotApi;
   let port: number;
   let controller: RunningController | undefined;
   let agent: RunningAgent | undefined;
   let agentConfig: AgentConfig;
 
-  before(async () => {
-    pki = await createTestPki();
-  });
-  after(() => pki.cleanup());
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "secarc-offline-"));
-    api = createFakeBotApi();
-    await api.start();
-    port = await freeLoopbackPort();
-    const certs = await pki.issueAgent("web-1");
-    agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent-state"), port }), "test");
-  });
-  afterEach(async () => {
+  const world = useTelegramWorld("secarc-offline-", async () => {
     await agent?.close();
     agent = undefined;
     await controller?.close();
     controller = undefined;
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    port = await freeLoopbackPort();
+    const certs = await world.pki.issueAgent("web-1");
+    agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent-state"), port }), "test");
   });
 
   async function startTheController(): Promise<RunningController> {
-    const config = testControllerConfig(pki, dir, {
+    const config = testControllerConfig(world.pki, world.dir, {
       listen: { host: "127.0.0.1", port },
       link: { offlineAlertAfter: `${GRACE_MS}ms` },
-      telegram: { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" }], allowedUsers: [77], pace: { perChat: "50ms" } },
+      telegram: { token: world.api.token, apiRoot: world.api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" }], allowedUsers: [77], pace: { perChat: "50ms" } },
     });
     controller = await startController({ config, logger: silentLogger() });
     return controller;
@@ -77,7 +63,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     agent = undefined;
     await eventually("the controller has seen web-1 go", () => !controller!.onlineAgents().includes("web-1") && controller!.store.getAgent("web-1")?.online === false);
   }
-  const offlineMessages = (chatId: number) => api.messagesIn(chatId).filter((m) => m.history.some((text) => text.includes("web-1</b> offline since") || text.includes("web-1</b> desconectado desde")));
+  const offlineMessages = (chatId: number) => world.api.messagesIn(chatId).filter((m) => m.history.some((text) => text.includes("web-1</b> offline since") || text.includes("web-1</b> desconectado desde")));
   const offlineSubject = (): AgentOffline => {
     const [open] = controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE);
     if (open?.alert.subject.case !== "agentOffline") throw new Error("no open offline alert");
@@ -85,9 +71,9 @@ describe("agent silence is an alert: offline after the grace period, resolved in
   };
   async function offlineMessage(): Promise<FakeMessage> {
     try {
-      return await api.waitFor(() => offlineMessages(CHAT)[0], 15_000);
+      return await world.api.waitFor(() => offlineMessages(CHAT)[0], 15_000);
     } catch (err) {
-      const shown = JSON.stringify(api.messagesIn(CHAT).map((m) => m.text));
+      const shown = JSON.stringify(world.api.messagesIn(CHAT).map((m) => m.text));
       const agents = JSON.stringify(controller!.store.listAgents().map((a) => [a.agentId, a.online, a.lastSeen]));
       throw new Error(`no offline message for web-1; messages: ${shown}; agents: ${agents}`, { cause: err });
     }
@@ -110,7 +96,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     expect(message.text).to.include(`🔌 <b>web-1</b> offline since ${formatTime(since)}`);
     expect(message.text).to.not.include("Waiting for an answer");
     expect(message.replyMarkup).to.equal(undefined);
-    const es = await api.waitFor(() => offlineMessages(CHAT_ES)[0], 10_000);
+    const es = await world.api.waitFor(() => offlineMessages(CHAT_ES)[0], 10_000);
     expect(es.text).to.include(`🔌 <b>web-1</b> desconectado desde ${formatTime(since)}`);
 
     // Well past the grace period again: still one message.
@@ -121,7 +107,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     const beforeStart = Date.now();
     await startTheAgent();
     const afterStart = Date.now();
-    await api.waitFor(() => message.text.includes("back online") && message, 10_000);
+    await world.api.waitFor(() => message.text.includes("back online") && message, 10_000);
     expect(controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
     const resolved = controller!.store.getAlert(open!.alertId)!.alert;
     const back = resolved.subject.case === "agentOffline" && resolved.subject.value.backOnlineAt ? timestampMs(resolved.subject.value.backOnlineAt) : 0;
@@ -133,10 +119,10 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     expect(message.replyMarkup).to.equal(undefined);
     // The same message, edited: one sendMessage for it, then an edit of that message_id.
     expect(offlineMessages(CHAT)).to.have.length(1);
-    const edits = api.calls.filter((c) => c.method === "editMessageText" && c.params.chat_id === CHAT && c.params.message_id === message.messageId);
+    const edits = world.api.calls.filter((c) => c.method === "editMessageText" && c.params.chat_id === CHAT && c.params.message_id === message.messageId);
     expect(edits.length).to.be.at.least(1);
     expect(String(edits[edits.length - 1]!.params.text)).to.include("back online");
-    const esResolved = await api.waitFor(() => es.text.includes("conectado de nuevo") && es, 10_000);
+    const esResolved = await world.api.waitFor(() => es.text.includes("conectado de nuevo") && es, 10_000);
     expect(esResolved.text).to.match(/<b>web-1<\/b> conectado de nuevo a las .* UTC, desconectado \d+ s/);
   });
 
@@ -152,10 +138,10 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     await startTheController();
     await sleep(3 * GRACE_MS);
     expect(offlineMessages(CHAT)).to.have.length(1);
-    expect(api.messagesIn(CHAT).filter((m) => m.text.includes("offline since"))).to.have.length(1);
+    expect(world.api.messagesIn(CHAT).filter((m) => m.text.includes("offline since"))).to.have.length(1);
 
     await startTheAgent();
-    await api.waitFor(() => message.text.includes("back online") && message, 10_000);
+    await world.api.waitFor(() => message.text.includes("back online") && message, 10_000);
     expect(offlineMessages(CHAT)).to.have.length(1);
     expect(controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
   });
@@ -167,14 +153,14 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     // Down before the grace period ran out.
     await controller!.close();
     controller = undefined;
-    await pki.issueAgent("never-1"); // a certificate whose agent never connects
+    await world.pki.issueAgent("never-1"); // a certificate whose agent never connects
     await startTheController();
     const startedAt = Date.now();
     const message = await offlineMessage();
     expect(Date.now() - startedAt).to.be.at.least(GRACE_MS - 200);
     await sleep(2 * GRACE_MS);
     expect(offlineMessages(CHAT)).to.deep.equal([message]);
-    expect(api.messagesIn(CHAT).filter((m) => m.text.includes("never-1"))).to.deep.equal([]);
+    expect(world.api.messagesIn(CHAT).filter((m) => m.text.includes("never-1"))).to.deep.equal([]);
     expect(controller!.store.getAgent("never-1")).to.equal(undefined);
   });
 });

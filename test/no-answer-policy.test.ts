@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { startAgent, type RunningAgent } from "../agent/agent.js";
@@ -9,13 +7,13 @@ import { silentLogger } from "../common/log.js";
 import type { ControllerConfigInput } from "../controller/config.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
 import { Answer, type Operator } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity } from "../gen/secarc/v1/alert_pb.js";
 import { createRecordingResponder, respondersFor } from "./fixtures/agent/recording-responder.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
+import { useTelegramWorld } from "./support/telegram-world.js";
 
 const CHAT = 1001;
 const OPERATOR = { id: 77, username: "op" };
@@ -28,47 +26,35 @@ const OPERATOR = { id: 77, username: "op" };
  */
 describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API", function () {
   this.timeout(60_000);
-  let pki: TestPki;
-  let dir: string;
-  let api: FakeBotApi;
   let port: number;
   let controller: RunningController | undefined;
   let agent: RunningAgent | undefined;
 
-  before(async () => {
-    pki = await createTestPki();
-  });
-  after(() => pki.cleanup());
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "secarc-policy-e2e-"));
-    api = createFakeBotApi();
-    await api.start();
-    port = await freeLoopbackPort();
-  });
-  afterEach(async () => {
+  const world = useTelegramWorld("secarc-policy-e2e-", async () => {
     await agent?.close();
     agent = undefined;
     await controller?.close();
     controller = undefined;
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    port = await freeLoopbackPort();
   });
 
   function controllerConfig(after: string) {
     const input: Partial<ControllerConfigInput> = {
       listen: { host: "127.0.0.1", port },
-      telegram: { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } },
+      telegram: { token: world.api.token, apiRoot: world.api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } },
       policy: { rules: [{ kind: "http_404_burst", severity: "critical", answer: "block_ip", after, duration: "1h" }] },
     };
-    return testControllerConfig(pki, dir, input);
+    return testControllerConfig(world.pki, world.dir, input);
   }
 
   async function startAll(after: string) {
     controller = await startController({ config: controllerConfig(after), logger: silentLogger() });
-    const certs = await pki.issueAgent("policy-web-1");
+    const certs = await world.pki.issueAgent("policy-web-1");
     const requestedBy: Operator[] = [];
     const responder = createRecordingResponder({ afterRecord: (action) => requestedBy.push(action.requestedBy!) });
-    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent-state"), port }), "test");
+    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent-state"), port }), "test");
     agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(responder) });
     await agent.waitConnected(10_000);
     return { responder, requestedBy, after };
@@ -83,7 +69,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
   }
 
   async function newMessage(text: string): Promise<FakeMessage> {
-    return api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes(text)), 10_000);
+    return world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes(text)), 10_000);
   }
 
   function button(message: FakeMessage, label: string): string {
@@ -93,8 +79,8 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
   }
 
   async function tap(message: FakeMessage, data: string): Promise<string | undefined> {
-    const id = api.tapButton(CHAT, message.messageId, data, OPERATOR);
-    return (await api.waitFor(() => api.answeredCallbacks.find((a) => a.callbackQueryId === id), 10_000)).text;
+    const id = world.api.tapButton(CHAT, message.messageId, data, OPERATOR);
+    return (await world.api.waitFor(() => world.api.answeredCallbacks.find((a) => a.callbackQueryId === id), 10_000)).text;
   }
 
   it("blocks a critical HTTP 404 alert left unanswered after the rule's time, exactly once, and a restart does not repeat it", async () => {
@@ -105,7 +91,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     const blockData = button(message, "Block IP");
     const ignoreData = button(message, "Ignore");
 
-    await api.waitFor(() => message.text.includes("done: recorded BLOCK_IP") && message, 15_000);
+    await world.api.waitFor(() => message.text.includes("done: recorded BLOCK_IP") && message, 15_000);
     expect(message.text).to.include("Block IP applied automatically by policy after 3 s");
     expect(message.text).to.not.include("chosen by");
     expect(message.replyMarkup).to.equal(undefined);
@@ -131,7 +117,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     expect(controller!.store.listActionsForAlert(alert.id)).to.have.length(1);
     expect(responder.executions).to.have.length(1);
     expect(message.text).to.include("Block IP applied automatically by policy after 3 s");
-    expect(api.messagesIn(CHAT)).to.have.length(1);
+    expect(world.api.messagesIn(CHAT)).to.have.length(1);
   });
 
   it("a controller stopped before the rule's time applies it after its restart, once", async () => {
@@ -143,7 +129,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
 
     // Down across the rule's time: nothing can act meanwhile.
     await restartController("3s", 3_500);
-    await api.waitFor(() => message.text.includes("done: recorded BLOCK_IP") && message, 15_000);
+    await world.api.waitFor(() => message.text.includes("done: recorded BLOCK_IP") && message, 15_000);
     expect(message.text).to.include("Block IP applied automatically by policy after 3 s");
     expect(responder.executions.map((e) => e.answer)).to.deep.equal(["BLOCK_IP"]);
     expect(requestedBy.map((o) => o.username)).to.deep.equal(["policy"]);
@@ -156,13 +142,13 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     const warning = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING });
     agent!.emit(answered);
     agent!.emit(warning);
-    const messages = await api.waitFor(() => {
-      const shown = api.messagesIn(CHAT).filter((m) => m.text.includes("185 HTTP 404s"));
+    const messages = await world.api.waitFor(() => {
+      const shown = world.api.messagesIn(CHAT).filter((m) => m.text.includes("185 HTTP 404s"));
       return shown.length === 2 && shown;
     }, 10_000);
     const critical = messages.find((m) => m.text.includes("CRITICAL"))!;
     expect(await tap(critical, button(critical, "Ignore"))).to.equal("Ignore: sent to policy-web-1.");
-    await api.waitFor(() => critical.text.includes("done: recorded IGNORE") && critical, 10_000);
+    await world.api.waitFor(() => critical.text.includes("done: recorded IGNORE") && critical, 10_000);
 
     // Well past the rule's time for both alerts.
     const receivedAt = controller!.store.getAlert(answered.id)!.receivedAt.getTime();

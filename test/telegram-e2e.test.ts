@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { startAgent, type RunningAgent } from "../agent/agent.js";
@@ -9,12 +7,12 @@ import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
 import { Answer, ResultStatus, type ResponseAction } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
+import { useTelegramWorld } from "./support/telegram-world.js";
 
 const CHAT = 1001;
 const OPERATOR = { id: 77, username: "op" };
@@ -41,40 +39,26 @@ function createRecordingFirewall(): Responder & { executed: ResponseAction[] } {
 
 describe("telegram bridge end to end: fake Bot API, real controller, real agent over mTLS", function () {
   this.timeout(40_000);
-  let pki: TestPki;
-  let dir: string;
-  let api: FakeBotApi;
   let controller: RunningController | undefined;
   let agents: RunningAgent[] = [];
 
-  before(async () => {
-    pki = await createTestPki();
-  });
-  after(() => pki.cleanup());
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "secarc-telegram-e2e-"));
-    api = createFakeBotApi();
-    await api.start();
-  });
-  afterEach(async () => {
+  const world = useTelegramWorld("secarc-telegram-e2e-", async () => {
     for (const agent of agents.splice(0)) await agent.close();
     await controller?.close();
     controller = undefined;
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function start(name: string): Promise<{ agentConfig: AgentConfig; firewall: ReturnType<typeof createRecordingFirewall>; agent: RunningAgent }> {
     const port = await freeLoopbackPort();
     controller = await startController({
-      config: testControllerConfig(pki, dir, {
+      config: testControllerConfig(world.pki, world.dir, {
         listen: { host: "127.0.0.1", port },
-        telegram: { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" }, confirmTimeout: "5s" },
+        telegram: { token: world.api.token, apiRoot: world.api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" }, confirmTimeout: "5s" },
       }),
       logger: silentLogger(),
     });
-    const certs = await pki.issueAgent(name);
-    const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), "test");
+    const certs = await world.pki.issueAgent(name);
+    const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `${name}-state`), port }), "test");
     const firewall = createRecordingFirewall();
     const agent = await runAgent(agentConfig, firewall);
     await agent.waitConnected(10_000);
@@ -94,35 +78,35 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
   }
 
   async function answered(queryId: string): Promise<string | undefined> {
-    return (await api.waitFor(() => api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 10_000)).text;
+    return (await world.api.waitFor(() => world.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 10_000)).text;
   }
 
   it("Block IP: the agent carries it out and the message ends in done, with who chose it", async () => {
     const { agent, firewall } = await start("tg-web-1");
     agent.emit(sampleAlert(AlertKind.HTTP_404_BURST));
-    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("185 HTTP 404s in 60 s from 198.51.100.23")), 10_000);
+    const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("185 HTTP 404s in 60 s from 198.51.100.23")), 10_000);
     expect(message.text).to.include("Server: <b>tg-web-1</b>");
     expect(message.replyMarkup!.inline_keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP"]);
-    expect(await answered(api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR))).to.equal("Block IP: sent to tg-web-1.");
-    await api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 10_000);
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR))).to.equal("Block IP: sent to tg-web-1.");
+    await world.api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 10_000);
     expect(message.text).to.include("Block IP chosen by @op");
     expect(message.replyMarkup).to.equal(undefined);
     expect(firewall.executed.map((a) => [Answer[a.answer], a.target?.target.value, a.requestedBy?.username])).to.deep.equal([["BLOCK_IP", "198.51.100.23", "op"]]);
-    expect(api.messagesIn(CHAT)).to.have.length(1);
+    expect(world.api.messagesIn(CHAT)).to.have.length(1);
   });
 
   it("while the agent is offline the message says queued, then done after it reconnects", async () => {
     const { agent, agentConfig } = await start("tg-web-2");
     agent.emit(sampleAlert(AlertKind.SSH_BRUTE_FORCE));
-    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("57 failed SSH logins")), 10_000);
+    const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("57 failed SSH logins")), 10_000);
     agents.splice(agents.indexOf(agent), 1);
     await agent.close();
     await eventually("the controller sees the agent offline", () => !controller!.onlineAgents().includes("tg-web-2"));
-    expect(await answered(api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR))).to.equal("Block IP: queued, tg-web-2 is offline.");
-    await api.waitFor(() => message.text.includes("queued: server offline, will run when it reconnects"), 10_000);
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR))).to.equal("Block IP: queued, tg-web-2 is offline.");
+    await world.api.waitFor(() => message.text.includes("queued: server offline, will run when it reconnects"), 10_000);
     const firewall = createRecordingFirewall();
     await runAgent(agentConfig, firewall);
-    await api.waitFor(() => message.text.includes("done: 198.51.100.9 blocked for 24h"), 15_000);
+    await world.api.waitFor(() => message.text.includes("done: 198.51.100.9 blocked for 24h"), 15_000);
     expect(message.text).to.not.include("queued");
     expect(firewall.executed.map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
   });
@@ -130,16 +114,16 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
   it("Reboot runs only after the confirming second tap, exactly once", async () => {
     const { agent, firewall } = await start("tg-web-3");
     agent.emit(sampleAlert(AlertKind.CPU_SUSTAINED));
-    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("CPU at 93 % for 2 min — top: xmrig 180 %")), 10_000);
-    expect(await answered(api.tapButton(CHAT, message.messageId, button(message, "Reboot"), OPERATOR))).to.equal("Tap again to confirm.");
-    await api.waitFor(() => message.replyMarkup?.inline_keyboard.flat().some((b) => b.text === "Confirm reboot?"), 10_000);
+    const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("CPU at 93 % for 2 min — top: xmrig 180 %")), 10_000);
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, button(message, "Reboot"), OPERATOR))).to.equal("Tap again to confirm.");
+    await world.api.waitFor(() => message.replyMarkup?.inline_keyboard.flat().some((b) => b.text === "Confirm reboot?"), 10_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(firewall.executed).to.deep.equal([]);
     const confirm = button(message, "Confirm reboot?");
-    expect(await answered(api.tapButton(CHAT, message.messageId, confirm, OPERATOR))).to.equal("Reboot: sent to tg-web-3.");
-    await api.waitFor(() => message.text.includes("done: REBOOT done"), 10_000);
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, confirm, OPERATOR))).to.equal("Reboot: sent to tg-web-3.");
+    await world.api.waitFor(() => message.text.includes("done: REBOOT done"), 10_000);
     // A repeated confirm changes nothing.
-    expect(await answered(api.tapButton(CHAT, message.messageId, confirm, OPERATOR))).to.equal("Confirmation expired; tap the answer again.");
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, confirm, OPERATOR))).to.equal("Confirmation expired; tap the answer again.");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(firewall.executed.map((a) => Answer[a.answer])).to.deep.equal(["REBOOT"]);
   });
@@ -147,9 +131,9 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
   it("a tap from a user not on the allow-list changes nothing and is audited", async () => {
     const { agent, firewall } = await start("tg-web-4");
     agent.emit(sampleAlert(AlertKind.SSH_SESSION));
-    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
+    const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
     const before = message.text;
-    expect(await answered(api.tapButton(CHAT, message.messageId, button(message, "Block IP"), STRANGER))).to.equal("You are not allowed to do this.");
+    expect(await answered(world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), STRANGER))).to.equal("You are not allowed to do this.");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(firewall.executed).to.deep.equal([]);
     expect(message.text).to.equal(before);

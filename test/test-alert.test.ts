@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
@@ -12,13 +11,14 @@ import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import type { ControllerConfigInput } from "../controller/config.js";
 import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
 import { Answer, ResultStatus, type ResponseAction } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { captureLog, testControllerConfig } from "./support/controller-harness.js";
-import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
+import type { CertPaths } from "./support/pki.js";
 import { connectRawAgent } from "./support/raw-agent-client.js";
+import { useTelegramWorld } from "./support/telegram-world.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHAT = 1001;
@@ -57,46 +57,32 @@ function createRecordingResponder(): Responder & { executed: ResponseAction[] } 
 
 describe("secarc test-alert: a test alert through agent → controller → Telegram, hop by hop", function () {
   this.timeout(60_000);
-  let pki: TestPki;
-  let dir: string;
-  let api: FakeBotApi;
   let controller: RunningController | undefined;
   let agents: RunningAgent[] = [];
 
-  before(async () => {
-    pki = await createTestPki();
-  });
-  after(() => pki.cleanup());
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "secarc-test-alert-"));
-    api = createFakeBotApi();
-    await api.start();
-  });
-  afterEach(async () => {
+  const world = useTelegramWorld("secarc-test-alert-", async () => {
     for (const agent of agents.splice(0)) await agent.close();
     await controller?.close();
     controller = undefined;
-    await api.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  const telegram = () => ({ token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" as const }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
+  const telegram = () => ({ token: world.api.token, apiRoot: world.api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" as const }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
 
   async function startTestController(overrides: Partial<ControllerConfigInput> = {}, logger = silentLogger()): Promise<RunningController> {
     const port = await freeLoopbackPort();
-    controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port }, ...overrides }), logger });
+    controller = await startController({ config: testControllerConfig(world.pki, world.dir, { listen: { host: "127.0.0.1", port }, ...overrides }), logger });
     return controller;
   }
 
   /** Writes the agent config file the command reads, as an operator would have it. */
   function agentConfigFile(name: string, certs: CertPaths, port: number, extra: Partial<AgentConfigInput> = {}): string {
-    const path = join(dir, `${name}.json`);
-    writeFileSync(path, JSON.stringify({ ...testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), ...extra }));
+    const path = join(world.dir, `${name}.json`);
+    writeFileSync(path, JSON.stringify({ ...testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `${name}-state`), port }), ...extra }));
     return path;
   }
 
   async function startLiveAgent(name: string, certs: CertPaths, port: number): Promise<{ agent: RunningAgent; responder: ReturnType<typeof createRecordingResponder> }> {
-    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `${name}-state`), port }), "test");
+    const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `${name}-state`), port }), "test");
     const responder = createRecordingResponder();
     const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map(responder.answers.map((a) => [a, responder])) });
     agents.push(agent);
@@ -112,7 +98,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
 
   it("reports every hop ok and exits 0; the running agent keeps its session and its actions; the test message has no buttons and is not an alert", async () => {
     const running = await startTestController({ telegram: telegram() });
-    const certs = await pki.issueAgent("web-1");
+    const certs = await world.pki.issueAgent("web-1");
     const { agent, responder } = await startLiveAgent("web-1", certs, running.port);
 
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-1", certs, running.port)]);
@@ -126,26 +112,26 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
     expect(run.code).to.equal(0);
 
     // In Telegram: a test message per chat, in the chat's language, without buttons.
-    const [en] = api.messagesIn(CHAT);
+    const [en] = world.api.messagesIn(CHAT);
     expect(en?.text).to.equal("🧪 Test alert from <b>web-1</b> via secarc test-alert — delivery works.");
     expect(en?.replyMarkup).to.equal(undefined);
-    const [es] = api.messagesIn(CHAT_ES);
+    const [es] = world.api.messagesIn(CHAT_ES);
     expect(es?.text).to.equal("🧪 Alerta de prueba de <b>web-1</b> con secarc test-alert — la entrega funciona.");
     expect(es?.replyMarkup).to.equal(undefined);
 
     // Recorded, but not an alert: /alerts has nothing, the audit log has the test alert.
     expect(running.store.listOpenAlerts(10)).to.deep.equal([]);
     expect(running.store.listAudit(10).filter((a) => a.event === "link.test_alert").map((a) => a.actor)).to.deep.equal(["agent:web-1"]);
-    api.sendCommand(CHAT, OPERATOR, "/alerts");
-    await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text === "No open alerts."), 10_000);
+    world.api.sendCommand(CHAT, OPERATOR, "/alerts");
+    await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text === "No open alerts."), 10_000);
 
     // The live session was never replaced: one connect, still online, still answering.
     expect(running.onlineAgents()).to.deep.equal(["web-1"]);
     expect(agent.isConnected()).to.equal(true);
     expect(running.store.getAgent("web-1")?.connects).to.equal(1);
     agent.emit(sampleAlert(AlertKind.SSH_SESSION));
-    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
-    api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
+    world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     await eventually("the live agent carries out Block IP", () => responder.executed.length === 1);
     expect(responder.executed.map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
     expect(running.store.getAgent("web-1")?.connects).to.equal(1);
@@ -153,8 +139,8 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
 
   it("a probe session gets no actions, does not mark the agent online, and may not send results", async () => {
     const running = await startTestController({ telegram: telegram() });
-    const certs = await pki.issueAgent("web-2");
-    const probe = connectRawAgent({ port: running.port, ca: pki.ca, cert: certs.cert, key: certs.key });
+    const certs = await world.pki.issueAgent("web-2");
+    const probe = connectRawAgent({ port: running.port, ca: world.pki.ca, cert: certs.cert, key: certs.key });
     try {
       probe.hello({ agentId: "web-2", probe: true });
       const welcome = await probe.waitFor((m) => m.payload.case === "welcome", 10_000);
@@ -166,8 +152,8 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
       // The real agent connects beside it and gets the action; the probe stays open and gets none.
       const { agent, responder } = await startLiveAgent("web-2", certs, running.port);
       agent.emit(sampleAlert(AlertKind.SSH_SESSION));
-      const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
-      api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+      const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
+      world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
       await eventually("the live agent carries out Block IP", () => responder.executed.length === 1);
       expect(probe.received.map((m) => m.payload.case)).to.deep.equal(["welcome"]);
       expect(running.onlineAgents()).to.deep.equal(["web-2"]);
@@ -185,43 +171,41 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
 
   it("the Bot API answering 401 for sendMessage: the Telegram hop fails with the reason and the command exits 1", async () => {
     const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
-    const certs = await pki.issueAgent("web-3");
-    api.failNext(1, { methods: ["sendMessage"], errorCode: 401, description: "Unauthorized" });
+    const certs = await world.pki.issueAgent("web-3");
+    world.api.failNext(1, { methods: ["sendMessage"], errorCode: 401, description: "Unauthorized" });
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-3", certs, running.port)]);
     const lines = run.stdout.trimEnd().split("\n");
     expect(lines.slice(0, 3).every((line) => line.startsWith("✔ "))).to.equal(true);
     expect(lines[3]).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram answered 401: Unauthorized \(\d+ ms\)$/);
     expect(lines[4]).to.include("the bot token is wrong or revoked");
     expect(run.code).to.equal(1);
-    expect(api.messagesIn(CHAT)).to.deep.equal([]);
+    expect(world.api.messagesIn(CHAT)).to.deep.equal([]);
   });
 
   it("the Bot API answering 500: the Telegram hop fails at once (no retry of the test message) and the command exits 1", async () => {
     const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
-    const certs = await pki.issueAgent("web-4");
-    api.failNext(1, { methods: ["sendMessage"], errorCode: 500, description: "Internal Server Error" });
+    const certs = await world.pki.issueAgent("web-4");
+    world.api.failNext(1, { methods: ["sendMessage"], errorCode: 500, description: "Internal Server Error" });
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-4", certs, running.port)]);
     expect(run.stdout).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram answered 500: Internal Server Error \(\d+ ms\)$/m);
     expect(run.code).to.equal(1);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(api.calls.filter((c) => c.method === "sendMessage").map((c) => c.status)).to.deep.equal([500]);
+    expect(world.api.calls.filter((c) => c.method === "sendMessage").map((c) => c.status)).to.deep.equal([500]);
   });
 
   it("the Bot API unreachable: the Telegram hop says so", async () => {
     const running = await startTestController({ telegram: { ...telegram(), chats: [{ id: CHAT }] } });
-    const certs = await pki.issueAgent("web-5");
-    await api.stop();
+    const certs = await world.pki.issueAgent("web-5");
+    await world.api.stop();
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-5", certs, running.port), "--timeout", "30s"]);
     expect(run.stdout).to.match(/^✘ Telegram: sending to chat 1001 failed: Telegram unreachable: .*ECONNREFUSED/m);
-    expect(run.stdout).to.not.include(api.token);
+    expect(run.stdout).to.not.include(world.api.token);
     expect(run.code).to.equal(1);
-    api = createFakeBotApi();
-    await api.start();
   });
 
   it("a controller without Telegram: the Telegram hop says not configured and the command exits 1", async () => {
     const running = await startTestController();
-    const certs = await pki.issueAgent("web-6");
+    const certs = await world.pki.issueAgent("web-6");
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-6", certs, running.port)]);
     const lines = run.stdout.trimEnd().split("\n");
     expect(lines.slice(0, 3).every((line) => line.startsWith("✔ "))).to.equal(true);
@@ -230,7 +214,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
   });
 
   it("a controller that is down: the controller hop fails with connection refused and the command exits 1", async () => {
-    const certs = await pki.issueAgent("web-7");
+    const certs = await world.pki.issueAgent("web-7");
     const port = await freeLoopbackPort();
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-7", certs, port)]);
     const lines = run.stdout.trimEnd().split("\n");
@@ -241,10 +225,10 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
   });
 
   it("a revoked agent certificate: the controller hop explains the TLS refusal", async () => {
-    const certs = await pki.issueAgent("web-8");
-    const crl = await pki.revoke(certs.cert);
+    const certs = await world.pki.issueAgent("web-8");
+    const crl = await world.pki.revoke(certs.cert);
     const log = captureLog();
-    const running = await startTestController({ tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, crl } }, log.logger);
+    const running = await startTestController({ tls: { ca: world.pki.ca, cert: world.pki.controller.cert, key: world.pki.controller.key, crl } }, log.logger);
     const run = await secarc(["test-alert", "--config", agentConfigFile("web-8", certs, running.port)]);
     expect(run.stdout).to.include(`✘ controller 127.0.0.1:${running.port}: TLS: the controller refused this agent's certificate right after the handshake (revoked`);
     expect(run.code).to.equal(1);
@@ -253,7 +237,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
 
   it("a controller certificate for another name: the controller hop says to set controller.serverName", async () => {
     const running = await startTestController();
-    const certs = await pki.issueAgent("web-9");
+    const certs = await world.pki.issueAgent("web-9");
     const path = agentConfigFile("web-9", certs, running.port, { controller: { address: `127.0.0.1:${running.port}`, serverName: "controller.example.org" } });
     const run = await secarc(["test-alert", "--config", path]);
     expect(run.stdout).to.match(/✘ controller 127\.0\.0\.1:\d+: TLS: the controller's certificate is not valid for "controller\.example\.org" .*set controller\.serverName/);
@@ -262,9 +246,9 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
 
   it("a certificate from another CA: the first hop fails before anything goes on the wire", async () => {
     const running = await startTestController();
-    const path = agentConfigFile("foreign", pki.foreign.agent, running.port);
+    const path = agentConfigFile("foreign", world.pki.foreign.agent, running.port);
     const run = await secarc(["test-alert", "--config", path]);
-    expect(run.stdout.trimEnd()).to.equal(`✘ agent config and certificate: the certificate ${pki.foreign.agent.cert} is not signed by the CA in tls.ca (${pki.ca})`);
+    expect(run.stdout.trimEnd()).to.equal(`✘ agent config and certificate: the certificate ${world.pki.foreign.agent.cert} is not signed by the CA in tls.ca (${world.pki.ca})`);
     expect(run.code).to.equal(1);
   });
 
@@ -274,7 +258,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
       { telegram: { ...telegram(), chats: [{ id: CHAT }], failureAlertAfter: "1s" }, metrics: { listen: { host: "127.0.0.1", port: 0 } } },
       log.logger,
     );
-    const certs = await pki.issueAgent("web-10");
+    const certs = await world.pki.issueAgent("web-10");
     const { agent } = await startLiveAgent("web-10", certs, running.port);
     const metric = async (name: string) => {
       const text = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
@@ -282,17 +266,17 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
     };
     expect(await metric("secarc_telegram_failing")).to.equal(0);
     // The alert's message fails three times (retried after 1 s, 2 s, 4 s), then goes out.
-    api.failNext(3, { methods: ["sendMessage"], errorCode: 502, description: "Bad Gateway" });
+    world.api.failNext(3, { methods: ["sendMessage"], errorCode: 502, description: "Bad Gateway" });
     agent.emit(sampleAlert(AlertKind.SSH_SESSION));
     await eventually("the failure is logged", () => log.matching("telegram: sends failing").length > 0, 10_000);
     expect(log.matching("telegram: sends failing")[0]).to.deep.include({ level: 50, lastError: "Telegram answered 502: Bad Gateway" });
     expect(await metric("secarc_telegram_failing")).to.equal(1);
-    await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 15_000);
+    await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 15_000);
     await eventually("the recovery is logged", () => log.matching("telegram: sends work again").length > 0, 10_000);
     expect(log.matching("telegram: sends failing")).to.have.length(1);
     expect(await metric("secarc_telegram_failing")).to.equal(0);
-    api.sendCommand(CHAT, OPERATOR, "/status");
-    const status = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (1):")), 10_000);
+    world.api.sendCommand(CHAT, OPERATOR, "/status");
+    const status = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (1):")), 10_000);
     expect(status.text).to.match(/\nTelegram sends failed from \d{4}-\d\d-\d\d \d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d UTC \(last error: Telegram answered 502: Bad Gateway\)$/);
   });
 
