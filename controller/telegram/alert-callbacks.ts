@@ -67,9 +67,9 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
         services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
         return t.notice.cancelled;
       case "unblock":
-        return unblock(command.actionId, tap);
+        return undo(command.actionId, tap, Answer.BLOCK_IP, Answer.UNBLOCK_IP);
       case "revoke":
-        return revoke(command.actionId, tap);
+        return undo(command.actionId, tap, Answer.ALLOW, Answer.REVOKE_ALLOW);
       case "allow":
         // The duration tap is the decision itself: it stands even when the choice row timed out.
         clearPending(command.alertId, tap, Answer.ALLOW);
@@ -151,42 +151,29 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     return noticeFor(outcome, chosen, record.agentId, t);
   }
 
-  function unblock(actionId: string, tap: Tap): string {
+  /**
+   * Undoes a done action on an address from a list button: Unblock (/blocks)
+   * sends UNBLOCK_IP for a BLOCK_IP, Revoke (/allows) REVOKE_ALLOW for an
+   * ALLOW, for its address on its server.
+   */
+  function undo(actionId: string, tap: Tap, done: Answer, undoing: Answer): string {
     const { t } = tap;
-    const block = store.getAction(actionId);
-    const ip = block?.target?.target.case === "ip" ? block.target.target.value : undefined;
-    if (!block || block.answer !== Answer.BLOCK_IP || block.state !== "done" || !ip) return t.notice.invalidButton;
+    const original = store.getAction(actionId);
+    const ip = original?.target?.target.case === "ip" ? original.target.target.value : undefined;
+    if (!original || original.answer !== done || original.state !== "done" || !ip) return t.notice.invalidButton;
     const outcome = services.actions.request({
-      agentId: block.agentId,
+      agentId: original.agentId,
       alertId: undefined,
-      answer: Answer.UNBLOCK_IP,
+      answer: undoing,
       operator: operatorOf(tap.from),
       target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
     });
     services.later(() => {
-      if (outcome.ok) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: block.agentId, answer: Answer.UNBLOCK_IP, ip, createdAt: now() });
-      services.audit(telegramActor(tap.from), "telegram.answer", `UNBLOCK_IP ${ip} on ${block.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+      // Unblocks are tracked as blocks are, for /blocks.
+      if (outcome.ok && undoing === Answer.UNBLOCK_IP) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: original.agentId, answer: undoing, ip, createdAt: now() });
+      services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[undoing]} ${ip} on ${original.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
     });
-    return noticeFor(outcome, Answer.UNBLOCK_IP, block.agentId, t);
-  }
-
-  /** Revokes the allow of a done ALLOW action (from /allows): REVOKE_ALLOW for its address on its server. */
-  function revoke(actionId: string, tap: Tap): string {
-    const { t } = tap;
-    const allowed = store.getAction(actionId);
-    const ip = allowed?.target?.target.case === "ip" ? allowed.target.target.value : undefined;
-    if (!allowed || allowed.answer !== Answer.ALLOW || allowed.state !== "done" || !ip) return t.notice.invalidButton;
-    const outcome = services.actions.request({
-      agentId: allowed.agentId,
-      alertId: undefined,
-      answer: Answer.REVOKE_ALLOW,
-      operator: operatorOf(tap.from),
-      target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
-    });
-    services.later(() => {
-      services.audit(telegramActor(tap.from), "telegram.answer", `REVOKE_ALLOW ${ip} on ${allowed.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
-    });
-    return noticeFor(outcome, Answer.REVOKE_ALLOW, allowed.agentId, t);
+    return noticeFor(outcome, undoing, original.agentId, t);
   }
 
   function pendingKey(alertId: string, chosen: Answer, tap: Tap): string {
