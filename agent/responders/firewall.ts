@@ -2,12 +2,11 @@ import { BlockList } from "node:net";
 import { join } from "node:path";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { compileBlockPolicy } from "./block-policy.js";
 import type { FirewallConfig } from "./config.js";
 import { createRecordingExecutor, formatCommand, type Executor } from "./executor.js";
 import type { BlockSpec, FirewallBackend } from "./firewall-backend.js";
 import { createIptablesBackend } from "./iptables.js";
-import { checkBlockTarget, normalizeIp, parseCidr, type IpFamily, type IpPolicyOptions, type IpTarget } from "./ip-policy.js";
+import { checkBlockTarget, compileBlockPolicy, normalizeIp, parseCidr, type IpFamily, type IpPolicyOptions, type IpTarget } from "./ip-policy.js";
 import { createNftablesBackend } from "./nftables.js";
 import { done, dryRunDone, failed, humanDuration, refused } from "./outcome.js";
 import type { ActionOutcome } from "./responder.js";
@@ -242,8 +241,9 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
         const specs: BlockSpec[] = [];
         const refusedList: Array<{ input: string; reason: string }> = [];
         const seen = new Set<string>();
+        const check = compileBlockPolicy(policy);
         for (const input of inputs) {
-          const checked = checkBlockTarget(input, policy);
+          const checked = check(input);
           if (!checked.ok) refusedList.push({ input, reason: checked.reason });
           else if (!seen.has(checked.target.text)) {
             seen.add(checked.target.text);

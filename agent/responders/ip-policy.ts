@@ -1,4 +1,4 @@
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 
 /**
  * Which addresses may be blocked. Input is untrusted (it comes from an
@@ -96,17 +96,16 @@ function ipBytes(ip: string, family: IpFamily): number[] {
   });
 }
 
-function familyName(family: IpFamily): "ipv4" | "ipv6" {
-  return family === 4 ? "ipv4" : "ipv6";
-}
-
-/** Whether the network ip/prefix contains `address`. */
+/** Whether the network ip/prefix contains `address` (both canonical, as normalizeIp gives them). */
 function contains(network: { ip: string; family: IpFamily; prefix: number }, address: string): boolean {
-  const family = isIP(address);
-  if (family !== network.family) return false;
-  const list = new BlockList();
-  list.addSubnet(network.ip, network.prefix, familyName(network.family));
-  return list.check(address, familyName(network.family));
+  if (isIP(address) !== network.family) return false;
+  const a = ipBytes(address, network.family);
+  const n = ipBytes(network.ip, network.family);
+  for (let i = 0, bits = network.prefix; bits > 0; i += 1, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if (((a[i] ?? 0) & mask) !== ((n[i] ?? 0) & mask)) return false;
+  }
+  return true;
 }
 
 /** Whether two networks share an address (one contains the other's first address). */
@@ -116,58 +115,68 @@ function overlaps(a: { ip: string; family: IpFamily; prefix: number }, b: { ip: 
 
 /** Validates a block target against the policy. */
 export function checkBlockTarget(input: string, options: IpPolicyOptions): IpCheck {
-  const raw = input.trim();
-  const shown = JSON.stringify(input.length > 64 ? `${input.slice(0, 64)}…` : input);
-  let network: { ip: string; family: IpFamily; prefix: number };
-  let target: IpTarget;
-  if (raw.includes("/")) {
-    const parsed = parseCidr(raw);
-    if (parsed === undefined) return { ok: false, reason: `refused: ${shown} is not an IP address or network` };
-    const full = parsed.family === 4 ? 32 : 128;
-    if (parsed.prefix === full) {
-      target = { text: parsed.ip, ip: parsed.ip, family: parsed.family };
-    } else {
-      const text = `${parsed.ip}/${parsed.prefix}`;
-      if (!options.allowCidr) {
-        return { ok: false, reason: `refused: ${text} is a network; blocking networks is disabled (firewall.allowCidr)` };
+  return compileBlockPolicy(options)(input);
+}
+
+/**
+ * checkBlockTarget for many inputs (a batch of blocks, the re-apply of
+ * thousands of stored ones at start): the policy's addresses and networks
+ * are parsed once, and the host's own addresses read once.
+ */
+export function compileBlockPolicy(options: IpPolicyOptions): (input: string) => IpCheck {
+  const defined = <T>(value: T | undefined): value is T => value !== undefined;
+  const controllers = options.controllerAddresses.map(normalizeIp).filter(defined);
+  const own = options.ownAddresses().map(normalizeIp).filter(defined);
+  const allowed = options.allowlist.flatMap((entry) => {
+    const network = entry.includes("/") ? parseCidr(entry) : toHostNetwork(entry);
+    return network === undefined ? [] : [{ entry, network }];
+  });
+  return (input) => {
+    const raw = input.trim();
+    let network: { ip: string; family: IpFamily; prefix: number };
+    let target: IpTarget;
+    if (raw.includes("/")) {
+      const parsed = parseCidr(raw);
+      if (parsed === undefined) return { ok: false, reason: `refused: ${shown(input)} is not an IP address or network` };
+      const full = parsed.family === 4 ? 32 : 128;
+      if (parsed.prefix === full) {
+        target = { text: parsed.ip, ip: parsed.ip, family: parsed.family };
+      } else {
+        const text = `${parsed.ip}/${parsed.prefix}`;
+        if (!options.allowCidr) {
+          return { ok: false, reason: `refused: ${text} is a network; blocking networks is disabled (firewall.allowCidr)` };
+        }
+        target = { text, ip: parsed.ip, family: parsed.family, prefix: parsed.prefix };
       }
-      target = { text, ip: parsed.ip, family: parsed.family, prefix: parsed.prefix };
+      network = { ip: target.ip, family: target.family, prefix: target.prefix ?? full };
+    } else {
+      const ip = normalizeIp(raw);
+      if (ip === undefined) return { ok: false, reason: `refused: ${shown(input)} is not an IP address` };
+      const family = isIP(ip) as IpFamily;
+      target = { text: ip, ip, family };
+      network = { ip, family, prefix: family === 4 ? 32 : 128 };
     }
-    network = { ip: target.ip, family: target.family, prefix: target.prefix ?? full };
-  } else {
-    const ip = normalizeIp(raw);
-    if (ip === undefined) return { ok: false, reason: `refused: ${shown} is not an IP address` };
-    const family = isIP(ip) as IpFamily;
-    target = { text: ip, ip, family };
-    network = { ip, family, prefix: family === 4 ? 32 : 128 };
-  }
-  const what = target.text;
-  const isNetwork = target.prefix !== undefined;
-  if (target.ip === "0.0.0.0" || target.ip === "::") {
-    return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} the unspecified address` };
-  }
-  if (overlaps(network, { ip: "127.0.0.0", family: 4, prefix: 8 }) || contains(network, "::1")) {
-    return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} a loopback address` };
-  }
-  for (const address of options.controllerAddresses) {
-    const controller = normalizeIp(address);
-    if (controller !== undefined && contains(network, controller)) {
-      return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} the controller's address ${controller}` };
+    const what = target.text;
+    const isNetwork = target.prefix !== undefined;
+    if (target.ip === "0.0.0.0" || target.ip === "::") {
+      return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} the unspecified address` };
     }
-  }
-  for (const address of options.ownAddresses()) {
-    const own = normalizeIp(address);
-    if (own !== undefined && contains(network, own)) {
-      return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} this host's address ${own}` };
+    if (overlaps(network, { ip: "127.0.0.0", family: 4, prefix: 8 }) || contains(network, "::1")) {
+      return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} a loopback address` };
     }
-  }
-  for (const entry of options.allowlist) {
-    const allowed = entry.includes("/") ? parseCidr(entry) : toHostNetwork(entry);
-    if (allowed !== undefined && overlaps(network, allowed)) {
-      return { ok: false, reason: `refused: ${what} is in allowlist ${entry}` };
-    }
-  }
-  return { ok: true, target };
+    const controller = controllers.find((address) => contains(network, address));
+    if (controller !== undefined) return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} the controller's address ${controller}` };
+    const mine = own.find((address) => contains(network, address));
+    if (mine !== undefined) return { ok: false, reason: `refused: ${what} ${isNetwork ? "contains" : "is"} this host's address ${mine}` };
+    const allow = allowed.find((a) => overlaps(network, a.network));
+    if (allow !== undefined) return { ok: false, reason: `refused: ${what} is in allowlist ${allow.entry}` };
+    return { ok: true, target };
+  };
+}
+
+/** An input as shown in a refusal: quoted, cut at 64 characters. */
+function shown(input: string): string {
+  return JSON.stringify(input.length > 64 ? `${input.slice(0, 64)}…` : input);
 }
 
 function toHostNetwork(text: string): { ip: string; family: IpFamily; prefix: number } | undefined {
