@@ -7,8 +7,8 @@ import { AgentMessageSchema, HelloSchema, type AgentMessage, type ControllerMess
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
 import { SecarcError, describeError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/log.js";
-import { certificateIdentity, loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
-import type { AgentConfig } from "./config.js";
+import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
+import { resolveAgentId, type AgentConfig } from "./config.js";
 import type { Detector } from "./detectors/detector.js";
 import { createDetectors } from "./detectors/registry.js";
 import { createActionExecutor } from "./journal/action-executor.js";
@@ -83,12 +83,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
   const tls = loadTlsMaterial(config.tls);
   logCertificateExpiry(logger, "agent", tls.cert, now());
-  const certId = certificateIdentity(tls.cert);
-  const agentId = config.agentId ?? certId;
-  if (!agentId) throw new SecarcError("config_invalid", `agent certificate ${config.tls.cert} has no common name; set agentId`);
-  if (certId !== undefined && agentId !== certId) {
-    throw new SecarcError("config_invalid", `agentId "${agentId}" differs from the certificate's identity "${certId}"; the controller would refuse it`);
-  }
+  const agentId = resolveAgentId(config, tls.cert);
+
 
   const controllerHost = config.controller.address.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   const controllerAddresses = options.responders ? [] : await resolveAddresses(controllerHost);

@@ -1,6 +1,9 @@
+import type { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { durationMs } from "../common/config.js";
+import { SecarcError } from "../common/errors.js";
 import { isValidAgentId } from "../common/ids.js";
+import { certificateIdentity } from "../common/tls.js";
 import { detectorsConfigSchema } from "./detectors/config.js";
 import { respondersConfigSchema } from "./responders/config.js";
 
@@ -78,3 +81,18 @@ export type AgentConfig = z.output<typeof agentConfigSchema>;
 /** The config as written in a file (before defaults). */
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type AgentLinkConfig = z.output<typeof agentLinkConfigSchema>;
+
+/**
+ * The agent's id: `agentId` from the config, else the certificate's common
+ * name; when both are there they must agree (the controller refuses a Hello
+ * that claims another id than the certificate's).
+ */
+export function resolveAgentId(config: Pick<AgentConfig, "agentId" | "tls">, certificate: X509Certificate | Buffer | string): string {
+  const certId = certificateIdentity(certificate);
+  const agentId = config.agentId ?? certId;
+  if (!agentId) throw new SecarcError("config_invalid", `agent certificate ${config.tls.cert} has no common name; set agentId`);
+  if (certId !== undefined && agentId !== certId) {
+    throw new SecarcError("config_invalid", `agentId "${agentId}" differs from the certificate's identity "${certId}"; the controller would refuse it`);
+  }
+  return agentId;
+}

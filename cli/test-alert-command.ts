@@ -3,13 +3,13 @@ import { hostname } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { agentConfigSchema, type AgentConfig } from "../agent/config.js";
+import { agentConfigSchema, resolveAgentId, type AgentConfig } from "../agent/config.js";
 import { grpcServiceDefinition } from "../agent/link/grpc-service.js";
 import { loadConfigFile } from "../common/config.js";
 import { parseDuration } from "../common/duration.js";
 import { describeError } from "../common/errors.js";
 import { newId } from "../common/ids.js";
-import { certificateIdentity, loadTlsMaterial, type TlsMaterial } from "../common/tls.js";
+import { loadTlsMaterial, type TlsMaterial } from "../common/tls.js";
 import { SECARC_VERSION } from "../common/version.js";
 import { AgentMessageSchema, AgentService, type AgentMessage, type ControllerMessage, type ProbeHop } from "../gen/secarc/v1/agent_service_pb.js";
 import { AlertSchema, AlertState, Severity } from "../gen/secarc/v1/alert_pb.js";
@@ -61,10 +61,12 @@ function checkSetup(configPath: string, now: number): ProbeSetup | string {
   } catch (err) {
     return `cannot read the key ${config.tls.key}: ${describeError(err)}`;
   }
-  const certId = certificateIdentity(cert);
-  const agentId = config.agentId ?? certId;
-  if (!agentId) return `the certificate ${config.tls.cert} has no common name; set agentId`;
-  if (certId !== undefined && agentId !== certId) return `agentId "${agentId}" differs from the certificate's identity "${certId}"; the controller would refuse it`;
+  let agentId: string;
+  try {
+    agentId = resolveAgentId(config, cert);
+  } catch (err) {
+    return describeError(err);
+  }
   const validTo = new Date(cert.validTo).getTime();
   if (validTo <= now) return `the certificate ${config.tls.cert} (${agentId}) expired on ${cert.validTo}; renew it with secarc certs issue agent ${agentId}`;
   if (new Date(cert.validFrom).getTime() > now) return `the certificate ${config.tls.cert} (${agentId}) is valid only from ${cert.validFrom} (check the clock)`;
