@@ -1,0 +1,96 @@
+import type { Logger } from "../../common/log.js";
+import type { InlineKeyboard } from "./alert-message.js";
+import type { MessageStore, QueueJob } from "./message-store.js";
+import type { SendPace } from "./send-pace.js";
+import { backoffMs, classifySendError, toSecarcError, type SendFailure } from "./telegram-errors.js";
+
+/** The two Bot API calls the queue makes. */
+export interface BotApi {
+  sendMessage(chatId: number, text: string, keyboard: InlineKeyboard): Promise<{ messageId: number }>;
+  editMessage(chatId: number, messageId: number, text: string, keyboard: InlineKeyboard): Promise<void>;
+}
+
+/** How one Bot API call ended, as the queue saw it (for the failure watch). */
+export type CallOutcome = { ok: true } | { ok: false; failure: SendFailure["type"]; reason: string };
+
+/**
+ * A failed Bot API call in words, for operators: "Telegram answered 401:
+ * Unauthorized", "Telegram unreachable: connect ECONNREFUSED ...". The bot
+ * token, part of the URL in network errors, is never included.
+ */
+export function describeSendError(err: unknown): string {
+  const e = (err ?? {}) as { response?: { error_code?: unknown; description?: unknown; parameters?: { retry_after?: unknown } }; message?: unknown };
+  const code = typeof e.response?.error_code === "number" ? e.response.error_code : undefined;
+  const redact = (text: string) => text.replace(/\/bot[^/\s]+/g, "/bot<token>");
+  if (code !== undefined) {
+    const description = redact(String(e.response?.description ?? "")).replace(/^Error$/, "");
+    const retryAfter = code === 429 ? Number(e.response?.parameters?.retry_after) : NaN;
+    const extra = Number.isFinite(retryAfter) && retryAfter > 0 ? ` (retry after ${retryAfter} s)` : "";
+    return `Telegram answered ${code}${description ? `: ${description}` : ""}${extra}`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return `Telegram unreachable: ${redact(message)}`;
+}
+
+export interface SendCallDeps {
+  messages: MessageStore;
+  pace: SendPace;
+  logger: Logger;
+  now: () => number;
+  /** Called after each 429 answer (for metrics). */
+  onRateLimited?: () => void;
+  /** Called after every Bot API call with how it ended (for the failure watch). */
+  onOutcome?: (outcome: CallOutcome) => void;
+}
+
+/**
+ * Makes one API call for a durable job; on failure decides (once, here)
+ * whether and when to retry: the queue's one retry stage.
+ */
+export type SendCall = <T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => void, onGone?: () => void) => Promise<void>;
+
+export function createSendCall(deps: SendCallDeps): SendCall {
+  const { messages, pace, logger, now } = deps;
+  return async function call<T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => void, onGone?: () => void): Promise<void> {
+    let result: T;
+    try {
+      result = await send();
+    } catch (err) {
+      pace.record(job.chatId, now());
+      const failure = classifySendError(err);
+      // An edit that changes nothing, or of a deleted message: Telegram answered.
+      if (failure.type === "not_modified" || failure.type === "message_gone") deps.onOutcome?.({ ok: true });
+      else deps.onOutcome?.({ ok: false, failure: failure.type, reason: describeSendError(err) });
+      switch (failure.type) {
+        case "not_modified":
+          onSuccess(undefined as T);
+          return;
+        case "rate_limited":
+          deps.onRateLimited?.();
+          pace.pauseUntil(now() + failure.retryAfterMs);
+          messages.postpone(job.id, now() + failure.retryAfterMs);
+          logger.warn({ chatId: job.chatId, retryAfterMs: failure.retryAfterMs }, "telegram: rate limited, waiting");
+          return;
+        case "transient":
+          messages.postpone(job.id, now() + backoffMs(job.attempts));
+          logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1 }, "telegram: call failed, will retry");
+          return;
+        case "message_gone":
+          if (onGone) {
+            onGone();
+            return;
+          }
+          messages.drop(job.id);
+          return;
+        case "permanent":
+          messages.drop(job.id);
+          logger.error({ err: toSecarcError(err, "telegram call refused"), chatId: job.chatId }, "telegram: call refused; job dropped");
+          return;
+      }
+    }
+    // Counted when Telegram has answered, so the gap holds on its side too.
+    pace.record(job.chatId, now());
+    deps.onOutcome?.({ ok: true });
+    onSuccess(result);
+  };
+}

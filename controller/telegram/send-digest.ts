@@ -1,0 +1,70 @@
+import type { Logger } from "../../common/log.js";
+import { kindName } from "./alert-message.js";
+import type { AlertRenderer } from "./alert-renderer.js";
+import { chatTranslations } from "./alert-renderer.js";
+import { phaseKey } from "./alert-view.js";
+import type { TelegramConfig } from "./config.js";
+import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import type { BotApi, SendCall } from "./send-call.js";
+import { escapeHtml, splitMessage } from "./text-format.js";
+
+export interface DigestDeps {
+  api: BotApi;
+  messages: MessageStore;
+  renderer: AlertRenderer;
+  config: TelegramConfig;
+  logger: Logger;
+  now: () => number;
+  call: SendCall;
+}
+
+/** Sends the new-alert jobs piled up for a chat as one digest message. */
+export type SendDigest = (job: QueueJob, fresh: QueueJob[]) => Promise<void>;
+
+export function createDigestSender(deps: DigestDeps): SendDigest {
+  const { api, messages, renderer, logger, now, call } = deps;
+  return async function sendDigest(job, fresh) {
+    const t = chatTranslations(deps.config, job.chatId);
+    const byAgent = new Map<string, Map<string, number>>();
+    const included: Array<{ job: QueueJob; version: number; severity: number; phase: string }> = [];
+    for (const item of fresh) {
+      const found = renderer.view(item.alertId!, item.chatId);
+      if (!found) {
+        messages.drop(item.id);
+        continue;
+      }
+      const kinds = byAgent.get(found.record.agentId) ?? new Map<string, number>();
+      const name = kindName(found.record.alert.kind, t);
+      kinds.set(name, (kinds.get(name) ?? 0) + 1);
+      byAgent.set(found.record.agentId, kinds);
+      included.push({ job: item, version: found.record.version, severity: found.record.alert.severity, phase: phaseKey(found.view) });
+    }
+    if (included.length === 0) return;
+    const lines = [...byAgent].map(([agentId, kinds]) => {
+      const count = [...kinds.values()].reduce((a, b) => a + b, 0);
+      const parts = [...kinds].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n} × ${escapeHtml(name)}`).join(", ");
+      return `📦 ${t.digest({ count: String(count), server: `<b>${escapeHtml(agentId)}</b>`, parts })}`;
+    });
+    const [first, ...rest] = splitMessage(lines.join("\n"), t.truncated);
+    await call(job, () => api.sendMessage(job.chatId, first!, []), (sent) =>
+      messages.transaction(() => {
+        for (const item of included) {
+          messages.saveRendered({
+            alertId: item.job.alertId!,
+            chatId: item.job.chatId,
+            messageId: undefined,
+            digestMessageId: sent.messageId,
+            renderedVersion: item.version,
+            renderedPhase: `digest:${item.phase}`,
+            renderedHash: undefined,
+            firstSeverity: item.severity,
+            renderedAt: now(),
+          });
+          messages.complete(item.job);
+        }
+        for (const text of rest) messages.enqueueText(job.chatId, { text }, Priority.fresh, now());
+      }),
+    );
+    logger.info({ chatId: job.chatId, alerts: included.length }, "telegram: alerts grouped into a digest");
+  };
+}

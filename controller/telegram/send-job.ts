@@ -1,0 +1,102 @@
+import type { Store } from "../store/store.js";
+import type { AlertRenderer } from "./alert-renderer.js";
+import { phaseKey } from "./alert-view.js";
+import type { TelegramConfig } from "./config.js";
+import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import type { BotApi, SendCall } from "./send-call.js";
+import type { SendDigest } from "./send-digest.js";
+
+export interface SendJobDeps {
+  api: BotApi;
+  store: Store;
+  messages: MessageStore;
+  renderer: AlertRenderer;
+  config: TelegramConfig;
+  now: () => number;
+  call: SendCall;
+  sendDigest: SendDigest;
+}
+
+/**
+ * Carries out one durable job: a prepared text is sent; an alert is sent,
+ * edited where its message already shows it, left alone where the message
+ * already shows this content, or grouped into a digest with the other new
+ * alerts piled up for its chat.
+ */
+export type RunJob = (job: QueueJob) => Promise<void>;
+
+export function createJobRunner(deps: SendJobDeps): RunJob {
+  const { api, messages, renderer, now, call } = deps;
+  return async function runJob(job) {
+    if (job.payload) {
+      await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? []), () => {
+        messages.complete(job);
+      });
+      return;
+    }
+    const alertId = job.alertId!;
+    const row = messages.getMessage(alertId, job.chatId);
+    if (row?.messageId === undefined && row?.digestMessageId !== undefined && job.priority !== Priority.interactive) {
+      // Shown in a digest: reachable from it and from /alerts; nothing to edit.
+      const record = deps.store.getAlert(alertId);
+      messages.transaction(() => {
+        if (record) messages.saveRendered({ ...row, renderedVersion: record.version, renderedAt: now() });
+        messages.complete(job);
+      });
+      return;
+    }
+    if (row?.messageId === undefined && job.priority === Priority.fresh) {
+      const fresh = messages.listFresh(job.chatId, now(), 5_000);
+      if (fresh.length > deps.config.digestThreshold) {
+        await deps.sendDigest(job, fresh);
+        return;
+      }
+    }
+    const rendered = renderer.render(alertId, job.chatId);
+    if (!rendered) {
+      messages.drop(job.id);
+      return;
+    }
+    const base = {
+      alertId,
+      chatId: job.chatId,
+      renderedVersion: rendered.record.version,
+      renderedPhase: phaseKey(rendered.view),
+      renderedHash: rendered.hash,
+      firstSeverity: row?.firstSeverity ?? rendered.record.alert.severity,
+    };
+    const messageId = row?.messageId;
+    if (messageId !== undefined) {
+      if (row?.renderedHash === rendered.hash) {
+        messages.transaction(() => {
+          messages.saveRendered({ ...base, messageId, renderedAt: now() });
+          messages.complete(job);
+        });
+        return;
+      }
+      await call(
+        job,
+        () => api.editMessage(job.chatId, messageId, rendered.message.text, rendered.message.keyboard),
+        () =>
+          messages.transaction(() => {
+            messages.saveRendered({ ...base, messageId, renderedAt: now() });
+            messages.complete(job);
+          }),
+        () => {
+          // The message is gone (deleted by someone): show the alert in a new one.
+          messages.saveRendered({ ...base, messageId: undefined, renderedHash: undefined, renderedVersion: 0, renderedAt: now() });
+        },
+      );
+      return;
+    }
+    await call(
+      job,
+      () => api.sendMessage(job.chatId, rendered.message.text, rendered.message.keyboard),
+      (sent) =>
+        messages.transaction(() => {
+          messages.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });
+          messages.complete(job);
+        }),
+    );
+  };
+}
