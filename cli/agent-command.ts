@@ -1,6 +1,5 @@
 import type { Command } from "./command.js";
 import { parseCommandLine, usageError } from "./command.js";
-import { runAgent } from "../agent/main.js";
 
 export const agentCommand: Command = {
   name: "agent",
@@ -17,6 +16,8 @@ Options:
   async run(args) {
     const { values } = parseCommandLine("agent", args, { config: { type: "string", short: "c" } }, false);
     if (!values.config) throw usageError("secarc agent: --config FILE is required");
+    // Loaded here, not at the top: `secarc --help` must not load gRPC, SQLite or Telegram.
+    const { runAgent } = await import("../agent/main.js");
     return runAgent(values.config);
   },
 };

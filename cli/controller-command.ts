@@ -1,6 +1,5 @@
 import type { Command } from "./command.js";
 import { parseCommandLine, usageError } from "./command.js";
-import { runController } from "../controller/main.js";
 
 export const controllerCommand: Command = {
   name: "controller",
@@ -17,6 +16,8 @@ Options:
   async run(args) {
     const { values } = parseCommandLine("controller", args, { config: { type: "string", short: "c" } }, false);
     if (!values.config) throw usageError("secarc controller: --config FILE is required");
+    // Loaded here, not at the top: `secarc --help` must not load gRPC, SQLite or Telegram.
+    const { runController } = await import("../controller/main.js");
     return runController(values.config);
   },
 };

@@ -40,3 +40,14 @@ describe("secarc command line", () => {
     expect(c.out.join("")).to.contain("Usage: secarc <command>");
   });
 });
+
+describe("secarc --version", () => {
+  it("prints the version and the protocol package the generated code uses", async () => {
+    const { AgentService } = await import("../gen/secarc/v1/agent_service_pb.js");
+    const c = capture();
+    expect(await main(["--version"], c.io)).to.equal(0);
+    const text = c.out.join("");
+    expect(text).to.match(/^secarc \d+\.\d+\.\d+/);
+    expect(AgentService.typeName.startsWith(`${/protocol: (\S+)/.exec(text)?.[1]}.`)).to.equal(true);
+  });
+});

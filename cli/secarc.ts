@@ -1,13 +1,9 @@
 import { isSecarcError, describeError } from "../common/errors.js";
 import { SECARC_VERSION } from "../common/version.js";
-import type { Command } from "./command.js";
-import { agentCommand } from "./agent-command.js";
-import { certsCommand } from "./certs-command.js";
-import { controllerCommand } from "./controller-command.js";
-import { replayCommand } from "./replay-command.js";
-import { testAlertCommand } from "./test-alert-command.js";
+import { versionText } from "./build-info.js";
+import { COMMANDS, findCommand } from "./commands.js";
 
-export const COMMANDS: readonly Command[] = [controllerCommand, agentCommand, certsCommand, replayCommand, testAlertCommand];
+export { COMMANDS } from "./commands.js";
 
 export const VERSION = SECARC_VERSION;
 
@@ -23,12 +19,12 @@ export function mainUsage(): string {
     "",
     "Options:",
     "  -h, --help     show this help (or `secarc <command> --help`)",
-    "  -V, --version  print the version",
+    "  -V, --version  print the version, git commit, Node version and protocol package",
     "",
   ].join("\n");
 }
 
-interface Io {
+export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
 }
@@ -46,15 +42,16 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return first === undefined ? 2 : 0;
   }
   if (first === "-V" || first === "--version") {
-    io.out(`${VERSION}\n`);
+    io.out(versionText());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === first);
-  if (!command) {
+  const entry = findCommand(first);
+  if (!entry) {
     const what = first.startsWith("-") ? `unknown option "${first}"` : `unknown command "${first}"`;
     io.err(`secarc: ${what}\nRun "secarc --help" for the list of commands.\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes("-h") || rest.includes("--help")) {
     io.out(command.usage);
     return 0;

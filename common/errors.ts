@@ -35,9 +35,14 @@ export class SecarcError extends Error {
   }
 }
 
-/** True when `err` is a SecarcError with the given code. */
+/**
+ * True when `err` is a SecarcError with the given code. Checked by name and
+ * code, not only instanceof: a module loaded lazily (import()) under a test
+ * loader can come with its own copy of this class.
+ */
 export function isSecarcError(err: unknown, code?: ErrorCode): err is SecarcError {
-  return err instanceof SecarcError && (code === undefined || err.code === code);
+  const secarc = err instanceof SecarcError || (err instanceof Error && err.name === "SecarcError" && typeof (err as { code?: unknown }).code === "string");
+  return secarc && (code === undefined || (err as SecarcError).code === code);
 }
 
 /** A one-line description of any thrown value, for logs and results. */
