@@ -55,6 +55,19 @@ export const controllerLinkSchema = z.strictObject({
     .default(120_000),
 });
 
+/** What the controller watches in agents' detectors. */
+export const controllerDetectorsSchema = z.strictObject({
+  /**
+   * How long a detector of an online agent may report no source (waiting for
+   * its log, no source, unreadable) before the controller raises a "detector
+   * blind" warning, resolved in the same message when the source appears.
+   * Between 1s and 30d. Default: "10m".
+   */
+  blindAlertAfter: durationMs()
+    .refine((ms) => ms >= 1_000 && ms <= 30 * 86_400_000, "must be between 1s and 30d")
+    .default(600_000),
+});
+
 /** Logging. */
 export const controllerLogSchema = z.strictObject({
   /** Lowest level written: trace, debug, info, warn, error, fatal or silent. Default: "info". */
@@ -86,6 +99,8 @@ export const controllerConfigSchema = z.strictObject({
   store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller.db" }),
   /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min. */
   link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 }),
+  /** Agents' detectors. Default: a blind-detector warning after 10 min without a source. */
+  detectors: controllerDetectorsSchema.default({ blindAlertAfter: 600_000 }),
   /** The Telegram bridge. Default: none (alerts are stored, not shown). */
   telegram: telegramConfigSchema.optional(),
   /** Logging. Default: info, json. */

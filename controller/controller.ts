@@ -5,6 +5,7 @@ import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import type { ControllerConfig } from "./config.js";
 import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
 import { startAgentPresence } from "./domain/agent-presence.js";
+import { startDetectorBlindWatch } from "./domain/detector-blind.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
 import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
@@ -160,6 +161,8 @@ export async function startController(options: StartControllerOptions): Promise<
     // After the bridge, so that an offline alert raised at start reaches it.
     const presence = startAgentPresence({ store, events, logger: logger.child({ component: "presence" }), now, graceMs: config.link.offlineAlertAfter });
     stops.push(() => presence.stop());
+    const blind = startDetectorBlindWatch({ store, events, logger: logger.child({ component: "detector-sources" }), now, afterMs: config.detectors.blindAlertAfter });
+    stops.push(() => blind.stop());
 
     // Last, so that its answers reach a running bridge; it looks at the stored alerts first.
     const policy = startNoAnswerPolicy({

@@ -87,13 +87,13 @@ export const DETECTOR_FACTORIES = {
   },
 } satisfies Record<DetectorName, DetectorEntry>;
 
-/** Which detector raises each alert kind (AGENT_OFFLINE is the controller's own; agents never raise it). */
+/** Which detector raises each alert kind (AGENT_OFFLINE and DETECTOR_BLIND are the controller's own; agents never raise them). */
 export const DETECTOR_FOR_KIND = {
   [AlertKind.SSH_SESSION]: "ssh-session",
   [AlertKind.SSH_BRUTE_FORCE]: "ssh-brute-force",
   [AlertKind.CPU_SUSTAINED]: "cpu-sustained",
   [AlertKind.HTTP_404_BURST]: "nginx-404",
-} as const satisfies Record<Exclude<AlertKind, AlertKind.UNSPECIFIED | AlertKind.AGENT_OFFLINE>, DetectorName>;
+} as const satisfies Record<Exclude<AlertKind, AlertKind.UNSPECIFIED | AlertKind.AGENT_OFFLINE | AlertKind.DETECTOR_BLIND>, DetectorName>;
 
 /** Builds the detectors the config enables, in DETECTOR_NAMES order. */
 export function createDetectors(config: DetectorsConfig, deps: DetectorDeps): Detector[] {

@@ -6,7 +6,9 @@
 export type ControllerEvent =
   | { type: "alert"; alertId: string; agentId: string; outcome: "inserted" | "updated" }
   | { type: "action"; actionId: string; alertId: string | undefined; agentId: string }
-  | { type: "agent"; agentId: string; online: boolean };
+  | { type: "agent"; agentId: string; online: boolean }
+  /** An agent's detector sources (Hello / Heartbeat) are stored anew. */
+  | { type: "sources"; agentId: string };
 
 export type ControllerEventListener = (event: ControllerEvent) => void;
 

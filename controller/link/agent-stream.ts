@@ -8,6 +8,8 @@ import type { Logger } from "../../common/log.js";
 import { ResponseActionSchema } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, type Hello } from "../../gen/secarc/v1/agent_service_pb.js";
+import { isControllerOnlyAlert } from "../domain/controller-alerts.js";
+import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
 import type { ActionRecord, Store } from "../store/store.js";
 import { createMessageChannel } from "./message-channel.js";
@@ -197,7 +199,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
       track(
-        () =>
+        () => {
           store.agentConnected({
             agentId,
             version: hello.agentVersion,
@@ -207,7 +209,9 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             detectors: hello.detectors,
             at,
             ...(peer.serial ? { certSerial: peer.serial } : {}),
-          }),
+          });
+          store.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
+        },
         () => {
           if (out.closed) return;
           send({
@@ -222,6 +226,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           });
           ready = true;
           events.publish({ type: "agent", agentId, online: true });
+          events.publish({ type: "sources", agentId });
           log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
           // Actions whose results the agent says it holds are not resent now:
           // the results follow on this stream. Should they not arrive, the
@@ -286,11 +291,15 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         lastSeenWritten = at.getTime();
         track(() => store.agentSeen(agentId, at), () => {});
       }
+      if (message.payload.case === "heartbeat" && message.payload.value.detectorSources.length > 0) {
+        const sources = sourceRecords(message.payload.value.detectorSources);
+        track(() => store.setDetectorSources(agentId, sources), () => events.publish({ type: "sources", agentId }));
+      }
       switch (message.payload.case) {
         case "alert": {
           const alert = message.payload.value;
           if (!alert.id || alert.kind === AlertKind.UNSPECIFIED) refuse(Code.InvalidArgument, "an alert without id or kind");
-          if (alert.kind === AlertKind.AGENT_OFFLINE || alert.subject.case === "agentOffline") refuse(Code.InvalidArgument, "AGENT_OFFLINE alerts are the controller's own; an agent may not send one");
+          if (isControllerOnlyAlert(alert)) refuse(Code.InvalidArgument, `${AlertKind[alert.kind]} alerts are the controller's own; an agent may not send one`);
           track(
             () => store.upsertAlert(agentId, alert, at),
             (stored) => {

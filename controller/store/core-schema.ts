@@ -85,4 +85,10 @@ export const coreMigrations: readonly Migration[] = [
       CREATE INDEX alerts_kind_open ON alerts (kind, state);
     `,
   },
+  {
+    // Each agent's detector sources as it last reported them (Hello /
+    // Heartbeat): a JSON array of DetectorSourceRecord, times in ms.
+    version: 4,
+    sql: `ALTER TABLE agents ADD COLUMN detector_sources TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];

@@ -14,7 +14,7 @@ import {
 import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { coreMigrations } from "./core-schema.js";
 import { migrate } from "./migrate.js";
-import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, NewAction, Store } from "./store.js";
+import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, NewAction, Store } from "./store.js";
 
 /**
  * The SQLite Store. `db` is exposed so that other parts of the controller
@@ -33,7 +33,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -109,6 +109,7 @@ export function openSqliteStore(path: string): SqliteStore {
       WHERE action_id = ? AND agent_id = ? AND state IN ('pending', 'sent')`),
     insertAudit: db.prepare("INSERT INTO audit (at, actor, event, detail) VALUES (?, ?, ?, ?)"),
     listAudit: db.prepare("SELECT * FROM audit ORDER BY id DESC LIMIT ?"),
+    setSources: db.prepare("UPDATE agents SET detector_sources = ? WHERE agent_id = ?"),
   };
 
   const agentRecord = (row: AgentRow): AgentRecord => ({
@@ -124,6 +125,7 @@ export function openSqliteStore(path: string): SqliteStore {
     connects: row.connects,
     certSerial: row.cert_serial ?? undefined,
     revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
+    detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -253,6 +255,7 @@ export function openSqliteStore(path: string): SqliteStore {
       return (q.listAgents.all() as AgentRow[]).map(agentRecord);
     },
     setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
+    setDetectorSources: (agentId, sources) => void q.setSources.run(JSON.stringify(sources), agentId),
     upsertAlert: (agentId, alert, at) => upsertAlert(agentId, alert, at),
     getAlert(alertId) {
       const row = q.getAlert.get(alertId) as AlertRow | undefined;

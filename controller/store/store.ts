@@ -1,5 +1,5 @@
 import type { ActionResult, Answer, ActionOptions, ActionTarget, Operator, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
-import type { Alert, AlertKind } from "../../gen/secarc/v1/alert_pb.js";
+import type { Alert, AlertKind, DetectorSourceKind, DetectorSourceState } from "../../gen/secarc/v1/alert_pb.js";
 
 /**
  * The controller's storage, behind one narrow interface so that a PostgreSQL
@@ -28,6 +28,8 @@ export interface Store {
    * time), the others unmarked. Returns the ids of agents newly marked.
    */
   setRevokedSerials(serials: readonly string[], at: Date): string[];
+  /** Replaces an agent's detector sources (as its last Hello or Heartbeat reported them). */
+  setDetectorSources(agentId: string, sources: readonly DetectorSourceRecord[]): void;
 
   // --- alerts ---
   /**
@@ -82,6 +84,19 @@ export interface AgentRecord {
   certSerial: string | undefined;
   /** When the controller's CRL was found to revoke that certificate; undefined while it is not revoked. */
   revokedAt: Date | undefined;
+  /** Its detectors' sources as last reported; empty when it never reported any. */
+  detectorSources: DetectorSourceRecord[];
+}
+
+/** One detector's source, as an agent reported it (proto DetectorSource). */
+export interface DetectorSourceRecord {
+  detector: string;
+  kind: DetectorSourceKind;
+  state: DetectorSourceState;
+  /** Text from the agent (untrusted). */
+  detail: string;
+  /** Since when it has been in this state (agent's clock), ms. */
+  since: number;
 }
 
 export interface AlertRecord {

@@ -1,7 +1,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, Severity, type AgentOffline, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { AlertKind, Severity, type AgentOffline, type Alert, type DetectorBlind } from "../../gen/secarc/v1/alert_pb.js";
 import { ALLOW_DURATIONS, encodeCallback } from "./callback-data.js";
 import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
 import { isRenderableKind } from "./alert-view.js";
@@ -64,12 +64,18 @@ export const bodyRenderers = {
       window: humanDuration(durationMs(s.window), t),
       ip: field(s.clientIp),
       paths: paths.length > 0 ? `${paths.join(" ")} …` : "",
-    });
+    }) + (s.logFile || s.virtualHost ? ` (${t.alert.httpLogFile({ file: field([s.virtualHost, s.logFile].filter(Boolean).join(" "), 200) })})` : "");
   },
   [AlertKind.AGENT_OFFLINE]: (alert, t) => {
     if (alert.subject.case !== "agentOffline") return unknownBody(alert, t);
     const s = alert.subject.value;
     return `🔌 ${t.alert.agentOffline({ server: `<b>${field(s.agentId)}</b>`, since: formatTime(s.offlineSince ? timestampMs(s.offlineSince) : 0) })}`;
+  },
+  [AlertKind.DETECTOR_BLIND]: (alert, t) => {
+    if (alert.subject.case !== "detectorBlind") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    const since = s.blindSince ? timestampMs(s.blindSince) : 0;
+    return `🙈 ${t.alert.detectorBlind({ server: `<b>${field(s.agentId)}</b>`, detector: `<b>${field(s.detector)}</b>`, detail: field(s.source?.detail ?? "", 200), since: formatTime(since) })}`;
   },
 } satisfies Record<RenderableKind, BodyRenderer>;
 
@@ -113,6 +119,8 @@ export function kindName(kind: AlertKind, t: Translations): string {
       return t.kindName.http404Burst;
     case AlertKind.AGENT_OFFLINE:
       return t.kindName.agentOffline;
+    case AlertKind.DETECTOR_BLIND:
+      return t.kindName.detectorBlind;
     default:
       return t.kindName.unknown;
   }
@@ -149,6 +157,7 @@ export function answerLabel(answer: Answer, t: Translations, alert?: Alert): str
 /** The lifecycle line(s) of a view (HTML); `alert` gives a controller alert its own lines. */
 export function lifecycleLines(view: AlertView, t: Translations, alert?: Alert): string[] {
   if (alert?.subject.case === "agentOffline") return agentOfflineLines(alert.subject.value, view, t);
+  if (alert?.subject.case === "detectorBlind") return detectorBlindLines(alert.subject.value, view, t);
   const lines: string[] = [];
   if (view.escalatedFrom !== undefined) {
     lines.push(`⬆️ ${t.lifecycle.escalated({ from: severityLabel(view.escalatedFrom, t), to: severityLabel(view.severity, t) })}`);
@@ -180,6 +189,16 @@ function agentOfflineLines(subject: AgentOffline, view: AlertView, t: Translatio
   if (back === undefined) return [`✔️ ${t.lifecycle.resolved}`];
   const offline = since === undefined ? "?" : humanDuration(Math.max(0, back - since), t);
   return [`✅ ${t.lifecycle.backOnline({ server: `<b>${field(subject.agentId)}</b>`, at: formatTime(back), offline })}`];
+}
+
+/** A detector blind: nothing to wait for while it lasts; when it saw its source again, and after how long, once resolved. */
+function detectorBlindLines(subject: DetectorBlind, view: AlertView, t: Translations): string[] {
+  if (view.phase.type !== "resolved") return [];
+  const since = subject.blindSince ? timestampMs(subject.blindSince) : undefined;
+  const found = subject.sourceFoundAt ? timestampMs(subject.sourceFoundAt) : undefined;
+  if (found === undefined) return [`✔️ ${t.lifecycle.resolved}`];
+  const blind = since === undefined ? "?" : humanDuration(Math.max(0, found - since), t);
+  return [`✅ ${t.lifecycle.sourceFound({ detector: `<b>${field(subject.detector)}</b>`, at: formatTime(found), source: field(subject.sourceFound || "-", 200), blind })}`];
 }
 
 function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {

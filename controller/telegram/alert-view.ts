@@ -16,14 +16,15 @@ export const answersByKind = {
   [AlertKind.CPU_SUSTAINED]: [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS],
   [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW],
   [AlertKind.AGENT_OFFLINE]: [],
+  [AlertKind.DETECTOR_BLIND]: [],
 } as const satisfies Record<RenderableKind, readonly Answer[]>;
 
 /**
- * Kinds the controller raises itself (an agent offline): no answers to wait
+ * Kinds the controller raises itself (an agent offline, a detector blind): no answers to wait
  * for, so they never expire; they end when the condition does.
  */
 export function isControllerKind(kind: AlertKind): boolean {
-  return kind === AlertKind.AGENT_OFFLINE;
+  return kind === AlertKind.AGENT_OFFLINE || kind === AlertKind.DETECTOR_BLIND;
 }
 
 /** How an operator's answer stands. */

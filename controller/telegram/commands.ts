@@ -1,4 +1,5 @@
 import { Composer, type Context } from "telegraf";
+import { detectorSourceLines } from "./detector-source-lines.js";
 import type { Store } from "../store/store.js";
 import { activeBlocks } from "./active-blocks.js";
 import { alertBody, severityMarker, type InlineButton } from "./alert-message.js";
@@ -81,6 +82,7 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
           state: revoked ? t.command.revoked : agent.online ? t.command.online : t.command.offline,
           lastSeen: formatTime(agent.lastSeen.getTime()),
         })}`,
+        ...detectorSourceLines(agent, t),
       );
     }
     if (health) lines.push("", health);

@@ -16,6 +16,7 @@ export const en = {
     cpuSustained: "CPU sustained",
     http404Burst: "HTTP 404 burst",
     agentOffline: "Server offline",
+    detectorBlind: "Detector blind",
     unknown: "alert",
   },
   answer: {
@@ -40,7 +41,9 @@ export const en = {
       `CPU at ${p.percent} % for ${p.duration}${p.top ? ` — top: ${p.top}` : ""}`,
     http404Burst: (p: { count: string; status: string; window: string; ip: string; paths: string }) =>
       `${p.count} HTTP ${p.status}s in ${p.window} from ${p.ip}${p.paths ? ` — last paths: ${p.paths}` : ""}`,
+    httpLogFile: (p: { file: string }) => `log: ${p.file}`,
     agentOffline: (p: { server: string; since: string }) => `${p.server} offline since ${p.since}`,
+    detectorBlind: (p: { server: string; detector: string; detail: string; since: string }) => `${p.detector} on ${p.server} sees nothing since ${p.since}: ${p.detail}`,
     unknown: (p: { summary: string }) => p.summary || "Alert of a kind this controller does not know",
   },
   lifecycle: {
@@ -57,6 +60,7 @@ export const en = {
     resolved: "resolved: the condition ended",
     expired: "expired: answers no longer offered",
     backOnline: (p: { server: string; at: string; offline: string }) => `${p.server} back online at ${p.at}, offline ${p.offline}`,
+    sourceFound: (p: { detector: string; at: string; source: string; blind: string }) => `${p.detector} sees its source again at ${p.at} (${p.source}), blind ${p.blind}`,
   },
   confirm: {
     reboot: "Confirm reboot?",
@@ -95,6 +99,8 @@ export const en = {
     online: "online",
     offline: "offline",
     revoked: "revoked (certificate in the CRL)",
+    sourceLine: (p: { detector: string; state: string; detail: string }) => `${p.detector}: ${p.state}${p.detail ? ` ${p.detail}` : ""}`,
+    sourceState: { following: "following", waiting: "waiting:", noSource: "no source:", unreadable: "unreadable:", unknown: "unknown:" },
     noServers: "No server has connected yet.",
     alertsHeader: (p: { count: string }) => `Open alerts (${p.count}):`,
     noAlerts: "No open alerts.",

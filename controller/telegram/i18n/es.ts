@@ -11,6 +11,7 @@ export const es = {
     cpuSustained: "CPU sostenida",
     http404Burst: "ráfaga de HTTP 404",
     agentOffline: "Servidor desconectado",
+    detectorBlind: "Detector ciego",
     unknown: "alerta",
   },
   answer: {
@@ -34,7 +35,9 @@ export const es = {
       `CPU al ${p.percent} % durante ${p.duration}${p.top ? ` — más activo: ${p.top}` : ""}`,
     http404Burst: (p: { count: string; status: string; window: string; ip: string; paths: string }) =>
       `${p.count} respuestas HTTP ${p.status} en ${p.window} a ${p.ip}${p.paths ? ` — últimas rutas: ${p.paths}` : ""}`,
+    httpLogFile: (p: { file: string }) => `registro: ${p.file}`,
     agentOffline: (p: { server: string; since: string }) => `${p.server} desconectado desde ${p.since}`,
+    detectorBlind: (p: { server: string; detector: string; detail: string; since: string }) => `${p.detector} en ${p.server} no ve nada desde ${p.since}: ${p.detail}`,
     unknown: (p: { summary: string }) => p.summary || "Alerta de un tipo que este controlador no conoce",
   },
   lifecycle: {
@@ -51,6 +54,7 @@ export const es = {
     resolved: "resuelta: la condición terminó",
     expired: "caducada: ya no se ofrecen respuestas",
     backOnline: (p: { server: string; at: string; offline: string }) => `${p.server} conectado de nuevo a las ${p.at}, desconectado ${p.offline}`,
+    sourceFound: (p: { detector: string; at: string; source: string; blind: string }) => `${p.detector} ve de nuevo su fuente a las ${p.at} (${p.source}), ciego ${p.blind}`,
   },
   confirm: {
     reboot: "¿Confirmar reinicio?",
@@ -88,6 +92,8 @@ export const es = {
     statusLine: (p: { server: string; state: string; lastSeen: string }) => `${p.server}: ${p.state}, visto por última vez ${p.lastSeen}`,
     online: "conectado",
     offline: "desconectado",
+    sourceLine: (p: { detector: string; state: string; detail: string }) => `${p.detector}: ${p.state}${p.detail ? ` ${p.detail}` : ""}`,
+    sourceState: { following: "leyendo", waiting: "esperando:", noSource: "sin fuente:", unreadable: "ilegible:", unknown: "desconocido:" },
     revoked: "revocado (certificado en la CRL)",
     noServers: "Ningún servidor se ha conectado todavía.",
     alertsHeader: (p: { count: string }) => `Alertas abiertas (${p.count}):`,

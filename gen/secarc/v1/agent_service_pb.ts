@@ -8,7 +8,7 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ActionResult, Answer, ResponseAction } from "./action_pb.js";
 import { file_secarc_v1_action } from "./action_pb.js";
-import type { Alert, AlertKind } from "./alert_pb.js";
+import type { Alert, AlertKind, DetectorSource } from "./alert_pb.js";
 import { file_secarc_v1_alert } from "./alert_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/agent_service.proto.
  */
 export const file_secarc_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQigQIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SABCCQoHcGF5bG9hZCLOAQoFSGVsbG8SEAoIYWdlbnRfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRInCglkZXRlY3RvcnMYBCADKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEiIKB2FjdGlvbnMYBSADKA4yES5zZWNhcmMudjEuQW5zd2VyEhsKE2ZpbmlzaGVkX2FjdGlvbl9pZHMYBiADKAkSEQoJYWRkcmVzc2VzGAcgAygJEg0KBXByb2JlGAggASgIIssBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkSDQoFcHJvYmUYBiABKAgiQgoLUHJvYmVSZXBvcnQSEAoIYWxlcnRfaWQYASABKAkSIQoEaG9wcxgCIAMoCzITLnNlY2FyYy52MS5Qcm9iZUhvcCJxCghQcm9iZUhvcBIMCgRuYW1lGAEgASgJEg4KBnRhcmdldBgCIAEoCRIKCgJvaxgDIAEoCBIOCgZkZXRhaWwYBCABKAkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0iHgoJUmVzdWx0QWNrEhEKCWFjdGlvbl9pZBgBIAEoCSJOCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFCgwEKDWNvbS5zZWNhcmMudjFCEUFnZW50U2VydmljZVByb3RvUAFaMmdpdGh1Yi5jb20vc2VjYXJjL3NlY2FyYy9nZW4vZ28vc2VjYXJjL3YxO3NlY2FyY3YxogIDU1hYqgIJU2VjYXJjLlYxygIJU2VjYXJjXFYx6gIKU2VjYXJjOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
+  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQigQIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SABCCQoHcGF5bG9hZCKDAgoFSGVsbG8SEAoIYWdlbnRfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRInCglkZXRlY3RvcnMYBCADKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEiIKB2FjdGlvbnMYBSADKA4yES5zZWNhcmMudjEuQW5zd2VyEhsKE2ZpbmlzaGVkX2FjdGlvbl9pZHMYBiADKAkSEQoJYWRkcmVzc2VzGAcgAygJEg0KBXByb2JlGAggASgIEjMKEGRldGVjdG9yX3NvdXJjZXMYCSADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UiywEKB1dlbGNvbWUSGgoSY29udHJvbGxlcl92ZXJzaW9uGAEgASgJEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBCABKA0SEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVwcm9iZRgGIAEoCCJCCgtQcm9iZVJlcG9ydBIQCghhbGVydF9pZBgBIAEoCRIhCgRob3BzGAIgAygLMhMuc2VjYXJjLnYxLlByb2JlSG9wInEKCFByb2JlSG9wEgwKBG5hbWUYASABKAkSDgoGdGFyZ2V0GAIgASgJEgoKAm9rGAMgASgIEg4KBmRldGFpbBgEIAEoCRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIuCghBbGVydEFjaxIQCghhbGVydF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDSIeCglSZXN1bHRBY2sSEQoJYWN0aW9uX2lkGAEgASgJIoMBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNEjMKEGRldGVjdG9yX3NvdXJjZXMYAyADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UyVAoMQWdlbnRTZXJ2aWNlEkQKB0Nvbm5lY3QSFy5zZWNhcmMudjEuQWdlbnRNZXNzYWdlGhwuc2VjYXJjLnYxLkNvbnRyb2xsZXJNZXNzYWdlKAEwAUKDAQoNY29tLnNlY2FyYy52MUIRQWdlbnRTZXJ2aWNlUHJvdG9QAVoyZ2l0aHViLmNvbS9zZWNhcmMvc2VjYXJjL2dlbi9nby9zZWNhcmMvdjE7c2VjYXJjdjGiAgNTWFiqAglTZWNhcmMuVjHKAglTZWNhcmNcVjHqAgpTZWNhcmM6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
 
 /**
  * AgentMessage is everything an agent may send on the stream.
@@ -215,6 +215,16 @@ export type Hello = Message<"secarc.v1.Hello"> & {
    * @generated from field: bool probe = 8;
    */
   probe: boolean;
+
+  /**
+   * Each running detector's source and whether it sees anything (see
+   * DetectorSource), one entry per detector. Stored by the controller, shown
+   * in /status, and the ground for the DETECTOR_BLIND alert. Empty from an
+   * agent that does not report sources.
+   *
+   * @generated from field: repeated secarc.v1.DetectorSource detector_sources = 9;
+   */
+  detectorSources: DetectorSource[];
 };
 
 /**
@@ -436,6 +446,15 @@ export type Heartbeat = Message<"secarc.v1.Heartbeat"> & {
    * @generated from field: uint32 outbox_depth = 2;
    */
   outboxDepth: number;
+
+  /**
+   * Each running detector's source, in full, as in Hello.detector_sources.
+   * Empty means unchanged since the last Hello or Heartbeat that had them
+   * (agents that do not report sources never send any).
+   *
+   * @generated from field: repeated secarc.v1.DetectorSource detector_sources = 3;
+   */
+  detectorSources: DetectorSource[];
 };
 
 /**

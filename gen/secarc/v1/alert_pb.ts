@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/alert.proto.
  */
 export const file_secarc_v1_alert: GenFile = /*@__PURE__*/
-  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSKZBAoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAEjAKDWFnZW50X29mZmxpbmUYGCABKAsyFy5zZWNhcmMudjEuQWdlbnRPZmZsaW5lSABCCQoHc3ViamVjdCJpCgpTc2hTZXNzaW9uEgwKBHVzZXIYASABKAkSEQoJc291cmNlX2lwGAIgASgJEhMKC3NvdXJjZV9wb3J0GAMgASgNEhMKC2F1dGhfbWV0aG9kGAQgASgJEhAKCHNzaGRfcGlkGAUgASgNIswBCgtTc2hGYWlsdXJlcxIRCglzb3VyY2VfaXAYASABKAkSDQoFY291bnQYAiABKA0SKQoGd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXVzZXJuYW1lcxgEIAMoCRIuCgpmaXJzdF9zZWVuGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBCghDcHVVc2FnZRIPCgdwZXJjZW50GAEgASgBEhEKCXRocmVzaG9sZBgCIAEoARIsCglzdXN0YWluZWQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJAoDdG9wGAQgAygLMhcuc2VjYXJjLnYxLlByb2Nlc3NVc2FnZSJhCgxQcm9jZXNzVXNhZ2USCwoDcGlkGAEgASgNEgwKBG5hbWUYAiABKAkSEwoLY3B1X3BlcmNlbnQYAyABKAESEwoLc3RhcnRfdGlja3MYBCABKAQSDAoEdXNlchgFIAEoCSLeAQoKSHR0cEVycm9ycxIRCgljbGllbnRfaXAYASABKAkSDgoGc3RhdHVzGAIgASgNEg0KBWNvdW50GAMgASgNEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxyZWNlbnRfcGF0aHMYBSADKAkSLgoKZmlyc3Rfc2VlbhgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKHAQoMQWdlbnRPZmZsaW5lEhAKCGFnZW50X2lkGAEgASgJEjEKDW9mZmxpbmVfc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmJhY2tfb25saW5lX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCq+AQoJQWxlcnRLaW5kEhoKFkFMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZBTEVSVF9LSU5EX1NTSF9TRVNTSU9OEAESHgoaQUxFUlRfS0lORF9TU0hfQlJVVEVfRk9SQ0UQAhIcChhBTEVSVF9LSU5EX0NQVV9TVVNUQUlORUQQAxIdChlBTEVSVF9LSU5EX0hUVFBfNDA0X0JVUlNUEAQSHAoYQUxFUlRfS0lORF9BR0VOVF9PRkZMSU5FEAUqZAoIU2V2ZXJpdHkSGAoUU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIRCg1TRVZFUklUWV9JTkZPEAESFAoQU0VWRVJJVFlfV0FSTklORxACEhUKEVNFVkVSSVRZX0NSSVRJQ0FMEAMqWQoKQWxlcnRTdGF0ZRIbChdBTEVSVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEFMRVJUX1NUQVRFX09QRU4QARIYChRBTEVSVF9TVEFURV9SRVNPTFZFRBACQnwKDWNvbS5zZWNhcmMudjFCCkFsZXJ0UHJvdG9QAVoyZ2l0aHViLmNvbS9zZWNhcmMvc2VjYXJjL2dlbi9nby9zZWNhcmMvdjE7c2VjYXJjdjGiAgNTWFiqAglTZWNhcmMuVjHKAglTZWNhcmNcVjHqAgpTZWNhcmM6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
+  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSLNBAoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAEjAKDWFnZW50X29mZmxpbmUYGCABKAsyFy5zZWNhcmMudjEuQWdlbnRPZmZsaW5lSAASMgoOZGV0ZWN0b3JfYmxpbmQYGSABKAsyGC5zZWNhcmMudjEuRGV0ZWN0b3JCbGluZEgAQgkKB3N1YmplY3QiaQoKU3NoU2Vzc2lvbhIMCgR1c2VyGAEgASgJEhEKCXNvdXJjZV9pcBgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRITCgthdXRoX21ldGhvZBgEIAEoCRIQCghzc2hkX3BpZBgFIAEoDSLMAQoLU3NoRmFpbHVyZXMSEQoJc291cmNlX2lwGAEgASgJEg0KBWNvdW50GAIgASgNEikKBndpbmRvdxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgl1c2VybmFtZXMYBCADKAkSLgoKZmlyc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKCAQoIQ3B1VXNhZ2USDwoHcGVyY2VudBgBIAEoARIRCgl0aHJlc2hvbGQYAiABKAESLAoJc3VzdGFpbmVkGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiQKA3RvcBgEIAMoCzIXLnNlY2FyYy52MS5Qcm9jZXNzVXNhZ2UiYQoMUHJvY2Vzc1VzYWdlEgsKA3BpZBgBIAEoDRIMCgRuYW1lGAIgASgJEhMKC2NwdV9wZXJjZW50GAMgASgBEhMKC3N0YXJ0X3RpY2tzGAQgASgEEgwKBHVzZXIYBSABKAkihgIKCkh0dHBFcnJvcnMSEQoJY2xpZW50X2lwGAEgASgJEg4KBnN0YXR1cxgCIAEoDRINCgVjb3VudBgDIAEoDRIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMcmVjZW50X3BhdGhzGAUgAygJEi4KCmZpcnN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3Rfc2VlbhgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbG9nX2ZpbGUYCCABKAkSFAoMdmlydHVhbF9ob3N0GAkgASgJIocBCgxBZ2VudE9mZmxpbmUSEAoIYWdlbnRfaWQYASABKAkSMQoNb2ZmbGluZV9zaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOYmFja19vbmxpbmVfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCg5EZXRlY3RvclNvdXJjZRIQCghkZXRlY3RvchgBIAEoCRIrCgRraW5kGAIgASgOMh0uc2VjYXJjLnYxLkRldGVjdG9yU291cmNlS2luZBItCgVzdGF0ZRgDIAEoDjIeLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZVN0YXRlEg4KBmRldGFpbBgEIAEoCRIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi2gEKDURldGVjdG9yQmxpbmQSEAoIYWdlbnRfaWQYASABKAkSEAoIZGV0ZWN0b3IYAiABKAkSKQoGc291cmNlGAMgASgLMhkuc2VjYXJjLnYxLkRldGVjdG9yU291cmNlEi8KC2JsaW5kX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9zb3VyY2VfZm91bmRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNvdXJjZV9mb3VuZBgGIAEoCSrdAQoJQWxlcnRLaW5kEhoKFkFMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZBTEVSVF9LSU5EX1NTSF9TRVNTSU9OEAESHgoaQUxFUlRfS0lORF9TU0hfQlJVVEVfRk9SQ0UQAhIcChhBTEVSVF9LSU5EX0NQVV9TVVNUQUlORUQQAxIdChlBTEVSVF9LSU5EX0hUVFBfNDA0X0JVUlNUEAQSHAoYQUxFUlRfS0lORF9BR0VOVF9PRkZMSU5FEAUSHQoZQUxFUlRfS0lORF9ERVRFQ1RPUl9CTElORBAGKmQKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhQKEFNFVkVSSVRZX1dBUk5JTkcQAhIVChFTRVZFUklUWV9DUklUSUNBTBADKlkKCkFsZXJ0U3RhdGUSGwoXQUxFUlRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBBTEVSVF9TVEFURV9PUEVOEAESGAoUQUxFUlRfU1RBVEVfUkVTT0xWRUQQAiqeAQoSRGV0ZWN0b3JTb3VyY2VLaW5kEiQKIERFVEVDVE9SX1NPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZREVURUNUT1JfU09VUkNFX0tJTkRfRklMRRABEiEKHURFVEVDVE9SX1NPVVJDRV9LSU5EX0pPVVJOQUxEEAISIAocREVURUNUT1JfU09VUkNFX0tJTkRfU0FNUExFUhADKs8BChNEZXRlY3RvclNvdXJjZVN0YXRlEiUKIURFVEVDVE9SX1NPVVJDRV9TVEFURV9VTlNQRUNJRklFRBAAEiMKH0RFVEVDVE9SX1NPVVJDRV9TVEFURV9GT0xMT1dJTkcQARIhCh1ERVRFQ1RPUl9TT1VSQ0VfU1RBVEVfV0FJVElORxACEiMKH0RFVEVDVE9SX1NPVVJDRV9TVEFURV9OT19TT1VSQ0UQAxIkCiBERVRFQ1RPUl9TT1VSQ0VfU1RBVEVfVU5SRUFEQUJMRRAEQnwKDWNvbS5zZWNhcmMudjFCCkFsZXJ0UHJvdG9QAVoyZ2l0aHViLmNvbS9zZWNhcmMvc2VjYXJjL2dlbi9nby9zZWNhcmMvdjE7c2VjYXJjdjGiAgNTWFiqAglTZWNhcmMuVjHKAglTZWNhcmNcVjHqAgpTZWNhcmM6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
 
 /**
  * Alert is one security event raised by an agent's detector.
@@ -140,6 +140,14 @@ export type Alert = Message<"secarc.v1.Alert"> & {
      */
     value: AgentOffline;
     case: "agentOffline";
+  } | {
+    /**
+     * For ALERT_KIND_DETECTOR_BLIND. Controller-only: never sent by agents.
+     *
+     * @generated from field: secarc.v1.DetectorBlind detector_blind = 25;
+     */
+    value: DetectorBlind;
+    case: "detectorBlind";
   } | { case: undefined; value?: undefined };
 };
 
@@ -405,6 +413,24 @@ export type HttpErrors = Message<"secarc.v1.HttpErrors"> & {
    * @generated from field: google.protobuf.Timestamp last_seen = 7;
    */
   lastSeen?: Timestamp | undefined;
+
+  /**
+   * The access log the responses were read from (a path on the agent's
+   * host; one of the files the detector's `paths` globs matched).
+   *
+   * @generated from field: string log_file = 8;
+   */
+  logFile: string;
+
+  /**
+   * The virtual host the responses belong to, when the log format carries
+   * one ($server_name / $host in nginx, %v in Apache, request.host in
+   * Caddy); empty otherwise. Untrusted text when it comes from the Host
+   * header: the controller escapes it before showing it.
+   *
+   * @generated from field: string virtual_host = 9;
+   */
+  virtualHost: string;
 };
 
 /**
@@ -456,6 +482,122 @@ export const AgentOfflineSchema: GenMessage<AgentOffline> = /*@__PURE__*/
   messageDesc(file_secarc_v1_alert, 6);
 
 /**
+ * DetectorSource is one detector's source and its state, as an agent reports
+ * it in Hello and Heartbeat. Every state but FOLLOWING means the detector is
+ * blind: it raises nothing whatever happens on the host.
+ *
+ * @generated from message secarc.v1.DetectorSource
+ */
+export type DetectorSource = Message<"secarc.v1.DetectorSource"> & {
+  /**
+   * The detector's name in the agent, e.g. "ssh-brute-force", "nginx-404".
+   *
+   * @generated from field: string detector = 1;
+   */
+  detector: string;
+
+  /**
+   * What kind of source it reads (or would read).
+   *
+   * @generated from field: secarc.v1.DetectorSourceKind kind = 2;
+   */
+  kind: DetectorSourceKind;
+
+  /**
+   * Whether it sees anything.
+   *
+   * @generated from field: secarc.v1.DetectorSourceState state = 3;
+   */
+  state: DetectorSourceState;
+
+  /**
+   * For operators, one line: what is followed or what is missing, e.g.
+   * "/var/log/auth.log", "journald (ssh.service)", "/var/log/nginx/access.log
+   * does not exist", "no auth log and no sshd in journald", "EACCES". Text
+   * from the agent: the controller escapes it before showing it.
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+
+  /**
+   * Since when (agent's clock) the detector has been in this state.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message secarc.v1.DetectorSource.
+ * Use `create(DetectorSourceSchema)` to create a new message.
+ */
+export const DetectorSourceSchema: GenMessage<DetectorSource> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_alert, 7);
+
+/**
+ * DetectorBlind is the subject of the controller's own alert that one
+ * detector of an agent has had no source (any state but FOLLOWING) for
+ * longer than `detectors.blindAlertAfter`. Controller-only: agents never
+ * send it. Revision 1 is open; the next revision, made when the agent reports
+ * the detector FOLLOWING again (or no longer runs it), is resolved and
+ * carries `source_found_at`.
+ *
+ * @generated from message secarc.v1.DetectorBlind
+ */
+export type DetectorBlind = Message<"secarc.v1.DetectorBlind"> & {
+  /**
+   * The agent, by its id (its certificate's common name).
+   *
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * The blind detector's name, e.g. "nginx-404".
+   *
+   * @generated from field: string detector = 2;
+   */
+  detector: string;
+
+  /**
+   * Its source as last reported while blind (state and detail say why).
+   *
+   * @generated from field: secarc.v1.DetectorSource source = 3;
+   */
+  source?: DetectorSource | undefined;
+
+  /**
+   * Since when the detector has had no source (the agent's report).
+   *
+   * @generated from field: google.protobuf.Timestamp blind_since = 4;
+   */
+  blindSince?: Timestamp | undefined;
+
+  /**
+   * When it was found following a source again; unset while it is blind.
+   *
+   * @generated from field: google.protobuf.Timestamp source_found_at = 5;
+   */
+  sourceFoundAt?: Timestamp | undefined;
+
+  /**
+   * What it follows since then (e.g. "/var/log/auth.log"); empty while blind
+   * or when the detector no longer runs.
+   *
+   * @generated from field: string source_found = 6;
+   */
+  sourceFound: string;
+};
+
+/**
+ * Describes the message secarc.v1.DetectorBlind.
+ * Use `create(DetectorBlindSchema)` to create a new message.
+ */
+export const DetectorBlindSchema: GenMessage<DetectorBlind> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_alert, 8);
+
+/**
  * AlertKind names the detector that raised an alert.
  *
  * @generated from enum secarc.v1.AlertKind
@@ -504,6 +646,17 @@ export enum AlertKind {
    * @generated from enum value: ALERT_KIND_AGENT_OFFLINE = 5;
    */
   AGENT_OFFLINE = 5,
+
+  /**
+   * Controller-only: a detector of an agent has had no source (nothing to
+   * read its events from) for longer than the controller's
+   * `detectors.blindAlertAfter` (subject: detector_blind). The controller
+   * raises it from the sources agents report in Hello and Heartbeat; an agent
+   * that sends an alert of this kind has its stream refused.
+   *
+   * @generated from enum value: ALERT_KIND_DETECTOR_BLIND = 6;
+   */
+  DETECTOR_BLIND = 6,
 }
 
 /**
@@ -588,4 +741,96 @@ export enum AlertState {
  */
 export const AlertStateSchema: GenEnum<AlertState> = /*@__PURE__*/
   enumDesc(file_secarc_v1_alert, 2);
+
+/**
+ * DetectorSourceKind is what a detector reads its events from.
+ *
+ * @generated from enum secarc.v1.DetectorSourceKind
+ */
+export enum DetectorSourceKind {
+  /**
+   * Not reported.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A log file followed like `tail -F` (auth log, access log).
+   *
+   * @generated from enum value: DETECTOR_SOURCE_KIND_FILE = 1;
+   */
+  FILE = 1,
+
+  /**
+   * The systemd journal (journalctl --follow) for some units.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_KIND_JOURNALD = 2;
+   */
+  JOURNALD = 2,
+
+  /**
+   * A sampled system counter (/proc, for the CPU detector).
+   *
+   * @generated from enum value: DETECTOR_SOURCE_KIND_SAMPLER = 3;
+   */
+  SAMPLER = 3,
+}
+
+/**
+ * Describes the enum secarc.v1.DetectorSourceKind.
+ */
+export const DetectorSourceKindSchema: GenEnum<DetectorSourceKind> = /*@__PURE__*/
+  enumDesc(file_secarc_v1_alert, 3);
+
+/**
+ * DetectorSourceState says whether a detector sees anything at all.
+ *
+ * @generated from enum secarc.v1.DetectorSourceState
+ */
+export enum DetectorSourceState {
+  /**
+   * Not reported.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Reading its source: events would be seen.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_STATE_FOLLOWING = 1;
+   */
+  FOLLOWING = 1,
+
+  /**
+   * Its configured source does not exist yet (e.g. the access log's file is
+   * missing); it is read as soon as it appears. Nothing is seen meanwhile.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_STATE_WAITING = 2;
+   */
+  WAITING = 2,
+
+  /**
+   * No source could be chosen at all (e.g. no auth log and no sshd entries
+   * in journald). Nothing is seen.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_STATE_NO_SOURCE = 3;
+   */
+  NO_SOURCE = 3,
+
+  /**
+   * The source exists but cannot be read (e.g. EACCES), or its reader
+   * failed. Nothing is seen until that is fixed.
+   *
+   * @generated from enum value: DETECTOR_SOURCE_STATE_UNREADABLE = 4;
+   */
+  UNREADABLE = 4,
+}
+
+/**
+ * Describes the enum secarc.v1.DetectorSourceState.
+ */
+export const DetectorSourceStateSchema: GenEnum<DetectorSourceState> = /*@__PURE__*/
+  enumDesc(file_secarc_v1_alert, 4);
 
