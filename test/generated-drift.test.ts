@@ -26,7 +26,7 @@ describe("generated code drift check (scripts/check-generated.sh, run by .ci/run
 
   it("fails when a .proto changed without regenerating", async () => {
     const file = join(copy, "proto/secarc/v1/agent_service.proto");
-    const text = readFileSync(file, "utf8").replace("uint32 outbox_depth = 2;", "uint32 outbox_depth = 2;\n  // Added without regenerating.\n  string note = 3;");
+    const text = readFileSync(file, "utf8").replace("uint32 outbox_depth = 2;", "uint32 outbox_depth = 2;\n  // Added without regenerating.\n  string note = 15;");
     writeFileSync(file, text);
     const failure = await run("bash", [check, copy]).then(() => undefined, (err: { code: number; stderr: string }) => err);
     expect(failure, "the check must fail").to.not.equal(undefined);
