@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// sshLogin is one "Accepted ..." line of sshd.
+type sshLogin struct {
+	pid    uint32
+	method string
+	user   string
+	ip     string
+	port   uint32
+}
+
+// sshdAccepted matches sshd's success line as syslog writes it to
+// /var/log/auth.log:
+//
+//	Dec  1 10:00:00 web-1 sshd[4242]: Accepted publickey for alice from 192.0.2.10 port 50022 ssh2: ED25519 SHA256:...
+//
+// The user name is untrusted (sshd logs it as the client sent it), so the
+// address and port are taken from the last " from ADDR port N ssh2" of the
+// line: what sshd itself appended after the name.
+var sshdAccepted = regexp.MustCompile(`\bsshd\[(\d+)\]: Accepted (\S+) for (.*) from (\S+) port (\d+) ssh2(?::.*)?$`)
+
+const maxUserBytes = 256
+
+// parseSSHLogin reads one log line; ok is false for any other line.
+func parseSSHLogin(line string) (login sshLogin, ok bool) {
+	m := sshdAccepted.FindStringSubmatch(line)
+	if m == nil {
+		return sshLogin{}, false
+	}
+	pid, err := strconv.ParseUint(m[1], 10, 32)
+	if err != nil || pid == 0 {
+		return sshLogin{}, false
+	}
+	port, err := strconv.ParseUint(m[5], 10, 16)
+	if err != nil || port == 0 {
+		return sshLogin{}, false
+	}
+	ip := net.ParseIP(m[4])
+	if ip == nil {
+		return sshLogin{}, false
+	}
+	user := m[3]
+	if user == "" || !utf8.ValidString(user) {
+		// A proto3 string must be valid UTF-8; keep the bytes visible.
+		user = strings.ToValidUTF8(user, "\uFFFD")
+	}
+	if len(user) > maxUserBytes {
+		user = truncateUTF8(user, maxUserBytes)
+	}
+	return sshLogin{pid: uint32(pid), method: m[2], user: user, ip: ip.String(), port: uint32(port)}, true
+}
+
+func truncateUTF8(s string, max int) string {
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
+// sshLogFollower follows a log file by polling its size, across rotation
+// (a new inode, or a file shorter than the position: read from the start).
+// Its position is kept in ssh-log.pos beside the outbox, written after the
+// alerts of the lines read are in the outbox, so a restart neither repeats
+// nor skips logins. A first start (no position yet) begins at the end of the
+// file: old logins are history, not news.
+type sshLogFollower struct {
+	path    string
+	posPath string
+	every   time.Duration
+	onLogin func(sshLogin) error
+	logf    func(format string, args ...interface{})
+}
+
+type logPosition struct {
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+}
+
+func (f *sshLogFollower) run(ctx context.Context) {
+	pos, known := f.loadPosition()
+	ticker := time.NewTicker(f.every)
+	defer ticker.Stop()
+	for {
+		next, err := f.poll(pos, known)
+		if err != nil {
+			f.logf("ssh log %s: %v", f.path, err)
+		}
+		pos, known = next, known || err == nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (f *sshLogFollower) loadPosition() (logPosition, bool) {
+	data, err := os.ReadFile(f.posPath)
+	if err != nil {
+		return logPosition{}, false
+	}
+	var pos logPosition
+	if json.Unmarshal(data, &pos) != nil {
+		return logPosition{}, false
+	}
+	return pos, true
+}
+
+// poll reads the complete lines written since pos.
+func (f *sshLogFollower) poll(pos logPosition, known bool) (logPosition, error) {
+	file, err := os.Open(f.path)
+	if err != nil {
+		return pos, err
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return pos, err
+	}
+	inode := uint64(0)
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		inode = st.Ino
+	}
+	switch {
+	case !known:
+		pos = logPosition{Inode: inode, Offset: info.Size()}
+		return pos, f.savePosition(pos)
+	case pos.Inode != inode || info.Size() < pos.Offset:
+		pos = logPosition{Inode: inode, Offset: 0}
+	}
+	if info.Size() == pos.Offset {
+		return pos, nil
+	}
+	if _, err := file.Seek(pos.Offset, io.SeekStart); err != nil {
+		return pos, err
+	}
+	data, err := io.ReadAll(io.LimitReader(file, 4<<20))
+	if err != nil {
+		return pos, err
+	}
+	for {
+		end := bytes.IndexByte(data, '\n')
+		if end < 0 {
+			break // an unfinished line: read it whole next time
+		}
+		line := string(data[:end])
+		data = data[end+1:]
+		if login, ok := parseSSHLogin(line); ok {
+			if err := f.onLogin(login); err != nil {
+				// Keep the lines before it done; this one is read again.
+				return pos, fmt.Errorf("outbox: %w (saving position: %v)", err, f.savePosition(pos))
+			}
+		}
+		pos.Offset += int64(end + 1)
+	}
+	return pos, f.savePosition(pos)
+}
+
+func (f *sshLogFollower) savePosition(pos logPosition) error {
+	data, _ := json.Marshal(pos)
+	return writeFileAtomic(f.posPath, data)
+}

@@ -1,0 +1,192 @@
+import { expect } from "chai";
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { silentLogger } from "../common/log.js";
+import { startController, type RunningController } from "../controller/controller.js";
+import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
+import { freeLoopbackPort } from "./support/agent-process.js";
+import { testControllerConfig, testOperator } from "./support/controller-harness.js";
+import { buildGoAgent, startGoAgent, type GoAgentProcess } from "./support/go-agent-process.js";
+import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
+
+/**
+ * The Go example agent (examples/go-agent/), built offline from Debian's Go
+ * packages and code generated from the committed protos, against the real
+ * controller over mutual TLS on loopback, with its real SQLite store.
+ */
+describe("Go example agent against the controller", function () {
+  this.timeout(60_000);
+  let pki: TestPki;
+  let dir: string;
+  let port: number;
+  let controller: RunningController | undefined;
+  const agents: GoAgentProcess[] = [];
+
+  before(async function () {
+    // A cold Go build cache on a loaded machine takes a while; warm: seconds.
+    this.timeout(300_000);
+    await buildGoAgent(290_000);
+    pki = await createTestPki();
+  });
+  after(() => pki?.cleanup());
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-go-agent-"));
+    port = await freeLoopbackPort();
+  });
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) await agent.stop();
+    await stopController();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runController(): Promise<RunningController> {
+    controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port }, log: { level: "silent" } }), logger: silentLogger() });
+    return controller;
+  }
+  async function stopController(): Promise<void> {
+    await controller?.close();
+    controller = undefined;
+  }
+
+  /** The agent's arguments: its certificate, a state dir and an SSH log of its own under `dir`. */
+  function agentArgs(name: string, certs: CertPaths, extra: string[] = []): string[] {
+    return [
+      "--target", `127.0.0.1:${port}`, "--ca", pki.ca, "--cert", certs.cert, "--key", certs.key,
+      "--state-dir", join(dir, `${name}-state`), "--ssh-log", sshLog(name), "--poll", "100ms", "--backoff-max", "1s", ...extra,
+    ];
+  }
+  function sshLog(name: string): string {
+    const path = join(dir, `${name}-auth.log`);
+    if (!existsSync(path)) writeFileSync(path, "Dec  1 09:00:00 web-1 sshd[100]: Accepted publickey for old from 192.0.2.1 port 40000 ssh2\n");
+    return path;
+  }
+  function login(name: string, user: string, sourcePort: number): void {
+    appendFileSync(sshLog(name), `Dec  1 10:00:00 web-1 sshd[${4000 + (sourcePort % 1000)}]: Accepted publickey for ${user} from 198.51.100.7 port ${sourcePort} ssh2: ED25519 SHA256:x\n`);
+  }
+  function run(name: string, certs: CertPaths, extra: string[] = []): GoAgentProcess {
+    const agent = startGoAgent(agentArgs(name, certs, extra));
+    agents.push(agent);
+    return agent;
+  }
+  function forget(agent: GoAgentProcess): void {
+    agents.splice(agents.indexOf(agent), 1);
+  }
+
+  it("sends Hello with its detector and actions, and its alerts are acked and stored once across a controller restart, and an agent power cut", async () => {
+    const certs = await pki.issueAgent("go-1");
+    const running = await runController();
+    const first = run("go-1", certs);
+    await first.waitFor("welcome", {}, 15_000);
+    const agentRecord = running.store.getAgent("go-1")!;
+    expect(agentRecord.detectors).to.deep.equal([AlertKind.SSH_SESSION]);
+    expect(agentRecord.actions).to.deep.equal([Answer.IGNORE]);
+    expect(agentRecord.version).to.equal("go-example 0.1.0");
+
+    login("go-1", "alice", 50001);
+    const a1 = (await first.waitFor("alert_queued", { user: "alice" }, 10_000)).alert_id as string;
+    await first.waitFor("alert_acked", { alert_id: a1 }, 10_000);
+    const stored = running.store.getAlert(a1)!;
+    expect(stored.agentId).to.equal("go-1");
+    expect(stored.alert.subject.case).to.equal("sshSession");
+    if (stored.alert.subject.case === "sshSession") {
+      expect(stored.alert.subject.value).to.include({ user: "alice", sourceIp: "198.51.100.7", sourcePort: 50001, authMethod: "publickey" });
+    }
+
+    // The controller goes away; a login meanwhile waits in the outbox, and
+    // the agent itself loses power before the controller is back.
+    await stopController();
+    await first.waitFor("stream_ended", { code: "UNAVAILABLE", retry: true }, 15_000);
+    login("go-1", "bob", 50002);
+    const a2 = (await first.waitFor("alert_queued", { user: "bob" }, 10_000)).alert_id as string;
+    await first.kill();
+    forget(first);
+
+    const back = await runController();
+    const second = run("go-1", certs);
+    await second.waitFor("welcome", {}, 15_000);
+    await second.waitFor("alert_acked", { alert_id: a2 }, 10_000);
+    expect(second.named("alert_queued"), "the log position survived: no login is raised twice").to.have.length(0);
+    expect(second.named("alert_sent").map((e) => e.alert_id), "only the unacknowledged alert is resent").to.deep.equal([a2]);
+
+    const mine = back.store.listOpenAlerts(100).filter((r) => r.agentId === "go-1");
+    expect(mine.map((r) => r.alertId).sort()).to.deep.equal([a1, a2].sort());
+    expect(mine.every((r) => r.alert.revision === 1)).to.equal(true);
+    const users = mine.map((r) => (r.alert.subject.case === "sshSession" ? r.alert.subject.value.user : "")).sort();
+    expect(users, "the login from before the first start is history, not an alert").to.deep.equal(["alice", "bob"]);
+  });
+
+  it("carries out an IGNORE exactly once across an agent crash, and answers a later redelivery from its journal", async () => {
+    const certs = await pki.issueAgent("go-2");
+    let running = await runController();
+    const first = run("go-2", certs, ["--crash-after-result"]);
+    await first.waitFor("welcome", {}, 15_000);
+    login("go-2", "carol", 50003);
+    const alertId = (await first.waitFor("alert_queued", { user: "carol" }, 10_000)).alert_id as string;
+    await first.waitFor("alert_acked", { alert_id: alertId }, 10_000);
+
+    const outcome = running.actions.request({ agentId: "go-2", alertId, answer: Answer.IGNORE, operator: create(OperatorSchema, testOperator) });
+    if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
+    expect(outcome.delivered).to.equal(true);
+    const actionId = outcome.action.actionId;
+    expect((await first.exited).code, "the injected crash: result journaled, not sent").to.equal(3);
+    forget(first);
+    expect(first.named("action_executed", { action_id: actionId })).to.have.length(1);
+    expect(running.store.getAction(actionId)!.resultStatus).to.equal(undefined);
+
+    // A backup of the controller's store taken now still has the action unfinished.
+    await stopController();
+    const backup = join(dir, "backup");
+    for (const suffix of ["", "-wal", "-shm"]) if (existsSync(join(dir, `controller.db${suffix}`))) copyFileSync(join(dir, `controller.db${suffix}`), `${backup}${suffix}`);
+    running = await runController();
+
+    const second = run("go-2", certs);
+    await second.waitFor("result_acked", { action_id: actionId }, 15_000);
+    expect(second.named("action_executed"), "the restarted agent resends the journaled result, it does not run the action again").to.have.length(0);
+    const done = running.store.getAction(actionId)!;
+    expect(done.resultStatus).to.equal(ResultStatus.DONE);
+    expect(done.detail).to.equal("ignored");
+
+    // The controller's store is restored from the backup: it resends the
+    // action, and the agent answers from its journal.
+    await stopController();
+    for (const suffix of ["", "-wal", "-shm"]) {
+      rmSync(join(dir, `controller.db${suffix}`), { force: true });
+      if (existsSync(`${backup}${suffix}`)) copyFileSync(`${backup}${suffix}`, join(dir, `controller.db${suffix}`));
+    }
+    running = await runController();
+    expect(running.store.getAction(actionId)!.resultStatus, "the restored store lost the result").to.equal(undefined);
+    await second.waitFor("action_replayed", { action_id: actionId }, 15_000);
+    await second.waitFor("result_acked", { action_id: actionId }, 10_000);
+    expect(second.named("action_executed")).to.have.length(0);
+    expect(running.store.getAction(actionId)!.resultStatus).to.equal(ResultStatus.DONE);
+    expect(running.store.getAction(actionId)!.detail).to.equal("ignored");
+
+    const journal = readFileSync(join(dir, "go-2-state", "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { op: string; id: string });
+    expect(journal.filter((r) => r.id === actionId && r.op === "start"), "one start record: one execution").to.have.length(1);
+  });
+
+  it("stops with PERMISSION_DENIED, storing nothing, when its Hello claims another agent's id", async () => {
+    const certs = await pki.issueAgent("go-3");
+    const running = await runController();
+    const agent = run("go-3", certs, ["--agent-id", "someone-else"]);
+    const exit = await agent.exited;
+    forget(agent);
+    expect(exit.code).to.equal(1);
+    expect(agent.stderr()).to.match(/refused by the controller: PERMISSION_DENIED: .*someone-else/);
+    expect(agent.named("stream_ended", { code: "PERMISSION_DENIED", retry: false })).to.have.length(1);
+    expect(agent.named("welcome")).to.have.length(0);
+    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("someone-else");
+    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("go-3");
+  });
+
+  it("exits 2 for missing arguments", async () => {
+    const agent = startGoAgent(["--target", "127.0.0.1:1"]);
+    const exit = await agent.exited;
+    expect(exit.code).to.equal(2);
+    expect(agent.stderr()).to.match(/--(ca|cert|key|state-dir) is required/);
+  });
+});
