@@ -15,7 +15,10 @@ import { createActionExecutor } from "./journal/action-executor.js";
 import { readBootId } from "./journal/boot-id.js";
 import { createJournal } from "./journal/journal.js";
 import { createLinkClient } from "./link/link-client.js";
+import { createDeadLetter } from "./outbox/dead-letter.js";
 import { createOutbox, type OutboxEntry } from "./outbox/outbox.js";
+import { createOutboxWriter } from "./outbox/outbox-writer.js";
+import { createRejectHandler } from "./outbox/rejects.js";
 import { openStateDb } from "./outbox/state-db.js";
 import { createAlertMute } from "./alert-mute.js";
 import { createMuteStore } from "./responders/mute-store.js";
@@ -66,6 +69,8 @@ export interface RunningAgent {
   waitConnected(timeoutMs: number): Promise<void>;
   /** Alerts and results waiting for the controller's acknowledgement. */
   outboxDepth(): number;
+  /** Alerts and results the controller rejected since start (kept in STATE_DIR/dead-letter.jsonl). */
+  rejections(): { alerts: number; results: number };
   /** Alerts muted by an ALLOW / IGNORE decision since start, per kind name. */
   mutedAlerts(): Record<string, number>;
   /** Stops detectors, the link, waits (bounded) for running actions, closes the state file. */
@@ -100,7 +105,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     }
   };
   const bootId = options.bootId ?? readBootId();
-  const outbox = createOutbox({ db, now });
+  const outbox = createOutbox({ db, now, logger });
   const journal = createJournal({ db, now, bootId });
   for (const result of step(() => journal.recover((r) => outbox.putResult(r)))) {
     logger.warn({ actionId: result.actionId, detail: result.detail }, "action left unfinished by the previous run; not executing again");
@@ -129,6 +134,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     switch (message.payload.case) {
       case "alertAck":
         outbox.ackAlert(message.payload.value.alertId, message.payload.value.revision);
+        writer.acked(message.payload.value.alertId, message.payload.value.revision);
+        return;
+      case "alertReject":
+        rejects.alert(message.payload.value);
+        return;
+      case "resultReject":
+        rejects.result(message.payload.value);
         return;
       case "responseAction":
         void executor.handle(message.payload.value).catch((err) => logger.error({ err }, "action handling failed"));
@@ -163,28 +175,21 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     },
     outboxDepth: () => outbox.depth(),
     onMessage,
+    // Alerts held in memory (the outbox could not take them) are not in the pages resent after Welcome.
+    onStateChange: (connected) => {
+      if (connected) writer.resendHeld();
+    },
     logger: logger.child({ component: "link" }),
     now,
   });
 
   // Group commit: alerts emitted in one turn of the event loop are written to
   // the outbox in one transaction (one disk sync) at the end of the turn, and
-  // only then sent. A storm of alerts costs one sync, not one per alert.
-  let queued: Alert[] = [];
+  // only then sent; held in memory while the state file cannot be written.
+  const writer = createOutboxWriter({ outbox, send: (alert) => void link.send(alertMessage(alert)), logger });
+  const rejects = createRejectHandler({ outbox, writer, deadLetter: createDeadLetter(config.stateDir, now), forgetResult: (actionId) => executor.acknowledged(actionId), logger });
   let closing = false;
-  const flush = (): void => {
-    if (queued.length === 0) return;
-    const batch = queued;
-    queued = [];
-    let stored: Alert[];
-    try {
-      stored = outbox.putAlerts(batch);
-    } catch (err) {
-      logger.error({ err: describeError(err), alerts: batch.length }, "alerts could not be written to the outbox; dropped");
-      return;
-    }
-    for (const alert of stored) link.send(alertMessage(alert));
-  };
+  const flush = (): void => writer.flush();
 
   const emit = (alert: Alert): void => {
     if (!alert.id) throw new SecarcError("input_invalid", "alert without id");
@@ -196,8 +201,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     if (closing) throw new SecarcError("unavailable", `agent is stopping; alert ${alert.id} not accepted`);
     // The one place alerts are muted (an allowed address): counted and logged at debug, never queued.
     if (alertMute.muted(alert)) return;
-    queued.push(alert);
-    if (queued.length === 1) setImmediate(flush);
+    writer.queue(alert);
   };
 
   const supervisor = createDetectorSupervisor({ detectors, emit, logger, now });
@@ -215,15 +219,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     flush,
     isConnected: () => link.isConnected(),
     waitConnected: (timeoutMs) => link.waitConnected(timeoutMs),
-    outboxDepth: () => outbox.depth() + queued.length,
+    outboxDepth: () => outbox.depth() + writer.waiting(),
+    rejections: () => rejects.counts(),
     mutedAlerts: () => alertMute.counts(),
     close() {
       closed ??= (async () => {
         await supervisor.stop();
         closing = true;
-        flush();
+        writer.flush();
         await executor.idle(CLOSE_ACTIONS_WAIT_MS);
         await link.close();
+        writer.close();
+        outbox.stop();
         outbox.flushAcks();
         db.close();
         logger.info({ agentId }, "agent stopped");

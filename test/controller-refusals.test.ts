@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
-import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+import { AlertRejectReason, ResultRejectReason, type AlertReject, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import type { SqliteStore } from "../controller/store/sqlite-store.js";
 import { connectRawAgent, type RawAgentClient, type RawAgentOptions } from "./support/raw-agent-client.js";
 import { sshAlert, startControllerHarness, type ControllerHarness } from "./support/controller-harness.js";
@@ -117,28 +118,50 @@ describe("controller link: refusals are logged with their reason while other age
     await goodAgentStillWorks();
   });
 
-  it("ends a stream that sends an alert without id or kind with INVALID_ARGUMENT, storing nothing", async () => {
+  it("rejects an alert without id or kind with an AlertReject, storing nothing; the stream goes on", async () => {
     const client = open(await h.pki.issueAgent("sloppy"));
     client.hello({ agentId: "sloppy" });
     await client.waitFor(isCase("welcome"));
     const alert = sshAlert();
     alert.id = "";
     client.send({ payload: { case: "alert", value: alert } });
-    const status = await client.ended;
-    expect(status.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
-    expect(status.details).to.include("without id or kind");
+    const noKind = sshAlert();
+    noKind.kind = AlertKind.UNSPECIFIED;
+    client.send({ payload: { case: "alert", value: noKind } });
+    const rejects = await waitRejects(client, 2);
+    expect(rejects.map((r) => [r.alertId, r.reason])).to.deep.equal([["", AlertRejectReason.INVALID], [noKind.id, AlertRejectReason.INVALID]]);
+    expect(rejects[0]!.detail).to.include("no id");
+    expect(rejects[1]!.detail).to.include("no kind");
     expect((h.controller.store as SqliteStore).db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE agent_id = 'sloppy'").get()).to.deep.equal({ n: 0 });
+    const fine = sshAlert();
+    client.send({ payload: { case: "alert", value: fine } });
+    await client.waitFor((m) => m.payload.case === "alertAck" && m.payload.value.alertId === fine.id);
     await goodAgentStillWorks();
   });
 
-  it("acks a result for an action it never sent, and records nothing", async () => {
+  it("rejects a result for an action it never sent with a ResultReject, audited as suspicious, and records nothing", async () => {
     good.send({ payload: { case: "actionResult", value: { actionId: "made-up", status: 1, detail: "done?" } } });
-    const ack = await good.waitFor(isCase("resultAck"));
-    expect(ack.payload.value).to.include({ actionId: "made-up" });
+    const reject = await good.waitFor(isCase("resultReject"));
+    expect(reject.payload.value).to.include({ actionId: "made-up", reason: ResultRejectReason.UNKNOWN_ACTION });
+    expect(good.received.some(isCase("resultAck"))).to.equal(false);
     expect(h.controller.store.getAction("made-up")).to.equal(undefined);
+    const audit = h.controller.store.listAudit(10).find((row) => row.event === "link.result_rejected");
+    expect(audit?.detail).to.include("suspicious").and.to.include("made-up");
+    expect(audit?.actor).to.equal("agent:good");
+    await logged("action result rejected");
     await goodAgentStillWorks();
   });
 });
+
+/** The first `count` AlertRejects the client received. */
+async function waitRejects(client: RawAgentClient, count: number): Promise<AlertReject[]> {
+  for (let i = 0; i < 250; i += 1) {
+    const rejects = client.received.filter(isCase("alertReject")).map((m) => m.payload.value as AlertReject);
+    if (rejects.length >= count) return rejects;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`fewer than ${count} AlertRejects; received ${client.received.map((m) => m.payload.case).join(",")}`);
+}
 
 describe("controller link: revoked certificates", function () {
   this.timeout(30_000);

@@ -45,6 +45,7 @@ export interface ActionExecutorDeps {
 export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
   const { journal, outbox, responders, logger, now } = deps;
   const inFlight = new Map<string, Promise<void>>();
+  const unmarked = new Set<string>();
 
   const store = (result: ActionResult): void => {
     journal.finish(result, () => outbox.putResult(result));
@@ -116,7 +117,18 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
     },
     acknowledged(actionId) {
       outbox.ackResult(actionId);
-      journal.markAcked(actionId);
+      unmarked.add(actionId);
+      // A mark that cannot be written (disk full) is retried with the next
+      // acknowledgement; until then the entry is only kept longer.
+      for (const id of unmarked) {
+        try {
+          journal.markAcked(id);
+          unmarked.delete(id);
+        } catch (err) {
+          logger.warn({ actionId: id, err: describeError(err), waiting: unmarked.size }, "the journal could not record an acknowledged result; retried with the next one");
+          break;
+        }
+      }
     },
     running: () => inFlight.size,
     async idle(timeoutMs) {

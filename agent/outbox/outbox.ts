@@ -1,5 +1,7 @@
 import type { Database as Db, Statement } from "better-sqlite3";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
 import { ActionResultSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 
@@ -22,7 +24,10 @@ export type OutboxEntry =
  * Writes are synchronous and durable when they return (synchronous=FULL).
  * Acknowledgements are batched: they are applied together in one transaction
  * at the end of the current turn of the event loop (`flushAcks`), since an
- * acknowledgement lost in a crash only causes a harmless resend.
+ * acknowledgement lost in a crash only causes a harmless resend. When the
+ * state file cannot be written (disk full, I/O error, read-only), the acks
+ * stay queued and are retried every `ackRetryMs` and on the next flush; a
+ * failed flush never throws.
  */
 export interface Outbox {
   /** Stores an alert revision; returns false when an equal or newer revision is already pending. */
@@ -35,8 +40,18 @@ export interface Outbox {
   ackAlert(alertId: string, revision: number): void;
   /** Queues the removal of an action's result. */
   ackResult(actionId: string): void;
-  /** Applies queued acknowledgements now. */
-  flushAcks(): void;
+  /** Applies queued acknowledgements now; false when they could not be written (they stay queued). */
+  flushAcks(): boolean;
+  /** Acknowledgements waiting to be written. */
+  queuedAcks(): number;
+  /** The pending alert with this id, if any. */
+  getAlert(alertId: string): Alert | undefined;
+  /** Removes a pending alert whose revision is ≤ `revision` now (no batching); true when one was removed. */
+  removeAlert(alertId: string, revision: number): boolean;
+  /** Removes a pending result now (no batching). */
+  removeResult(actionId: string): void;
+  /** Stops the ack retry timer. */
+  stop(): void;
   /** Everything pending, oldest first. */
   pending(): OutboxEntry[];
   /** Up to `limit` pending entries with seq > `afterSeq`, oldest first (to resend a large outbox in pages). */
@@ -52,6 +67,10 @@ export interface Outbox {
 export interface OutboxDeps {
   db: Db;
   now: () => number;
+  /** Logs ack write failures. Default: silent. */
+  logger?: Logger;
+  /** How long to wait before retrying acks that could not be written. Default: 1000 ms. */
+  ackRetryMs?: number;
 }
 
 interface Row {
@@ -60,7 +79,7 @@ interface Row {
   payload: Buffer;
 }
 
-export function createOutbox({ db, now }: OutboxDeps): Outbox {
+export function createOutbox({ db, now, logger, ackRetryMs = 1_000 }: OutboxDeps): Outbox {
   const selectRevision: Statement<[string], { revision: number }> = db.prepare("SELECT revision FROM outbox WHERE kind = 'alert' AND key = ?");
   const deleteKey = db.prepare("DELETE FROM outbox WHERE kind = ? AND key = ?");
   const insert = db.prepare("INSERT INTO outbox (kind, key, revision, payload, created_at) VALUES (?, ?, ?, ?, ?)");
@@ -70,6 +89,7 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
   const selectLastSeq: Statement<[], { seq: number | null }> = db.prepare("SELECT MAX(seq) AS seq FROM outbox");
   const selectResultIds: Statement<[], { key: string }> = db.prepare("SELECT key FROM outbox WHERE kind = 'result' ORDER BY seq");
   const count: Statement<[], { n: number }> = db.prepare("SELECT COUNT(*) AS n FROM outbox");
+  const selectAlert: Statement<[string], { payload: Buffer }> = db.prepare("SELECT payload FROM outbox WHERE kind = 'alert' AND key = ?");
 
   const putAlertTx = db.transaction((alert: Alert): boolean => {
     const existing = selectRevision.get(alert.id);
@@ -92,20 +112,40 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
     for (const id of results) deleteKey.run("result", id);
   });
 
-  const flushAcks = (): void => {
+  let retryTimer: NodeJS.Timeout | undefined;
+  let failing = false;
+  const flushAcks = (): boolean => {
     scheduled = false;
-    if (alertAcks.size === 0 && resultAcks.size === 0) return;
+    if (alertAcks.size === 0 && resultAcks.size === 0) return true;
+    if (!db.open) return false;
     const alerts = alertAcks;
     const results = resultAcks;
     alertAcks = new Map();
     resultAcks = new Set();
-    applyAcks(alerts, results);
+    try {
+      applyAcks(alerts, results);
+    } catch (err) {
+      // Kept for the next try, merged with acks that arrived meanwhile.
+      for (const [id, revision] of alerts) alertAcks.set(id, Math.max(revision, alertAcks.get(id) ?? 0));
+      for (const id of results) resultAcks.add(id);
+      if (!failing) logger?.error({ err: describeError(err), acks: alertAcks.size + resultAcks.size }, "acknowledgements could not be written to the outbox; retrying");
+      failing = true;
+      retryTimer ??= setTimeout(() => {
+        retryTimer = undefined;
+        flushAcks();
+      }, ackRetryMs);
+      retryTimer.unref();
+      return false;
+    }
+    if (failing) logger?.info({ acks: alerts.size + results.size }, "acknowledgements written to the outbox again");
+    failing = false;
+    return true;
   };
   const schedule = (): void => {
     if (scheduled) return;
     scheduled = true;
     setImmediate(() => {
-      if (scheduled && db.open) flushAcks();
+      if (scheduled) flushAcks();
     });
   };
 
@@ -122,6 +162,19 @@ export function createOutbox({ db, now }: OutboxDeps): Outbox {
       schedule();
     },
     flushAcks,
+    queuedAcks: () => alertAcks.size + resultAcks.size,
+    getAlert(alertId) {
+      const row = selectAlert.get(alertId);
+      return row ? fromBinary(AlertSchema, row.payload) : undefined;
+    },
+    removeAlert: (alertId, revision) => deleteAlertUpTo.run(alertId, revision).changes > 0,
+    removeResult(actionId) {
+      deleteKey.run("result", actionId);
+    },
+    stop() {
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+    },
     pending() {
       flushAcks();
       return selectAll.all().map(toEntry);

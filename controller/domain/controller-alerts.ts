@@ -2,7 +2,7 @@ import { AlertKind, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 
 /**
  * Alerts the controller raises itself (an agent offline, a detector blind).
- * An agent may never send one: the link refuses its stream.
+ * An agent may never send one: the link rejects it (AlertReject).
  */
 export function isControllerOnlyAlert(alert: Alert): boolean {
   return (

@@ -8,7 +8,9 @@ export type ControllerEvent =
   | { type: "action"; actionId: string; alertId: string | undefined; agentId: string }
   | { type: "agent"; agentId: string; online: boolean }
   /** An agent's detector sources (Hello / Heartbeat) are stored anew. */
-  | { type: "sources"; agentId: string };
+  | { type: "sources"; agentId: string }
+  /** An alert or result the link refused with an AlertReject / ResultReject (nothing was stored). */
+  | { type: "rejected"; what: "alert" | "result"; agentId: string; reason: string };
 
 export type ControllerEventListener = (event: ControllerEvent) => void;
 

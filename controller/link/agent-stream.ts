@@ -6,13 +6,14 @@ import { describeError, isSecarcError } from "../../common/errors.js";
 import { newId } from "../../common/ids.js";
 import type { Logger } from "../../common/log.js";
 import { ResponseActionSchema } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, type Hello } from "../../gen/secarc/v1/agent_service_pb.js";
-import { isControllerOnlyAlert } from "../domain/controller-alerts.js";
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
 import type { ActionRecord, Store } from "../store/store.js";
+import type { InboundMessage } from "./agent-frame.js";
 import { createMessageChannel } from "./message-channel.js";
+import { createProbeHandler, PROBE_SESSION_MAX_MS, type ProbeDelivery } from "./probe-session.js";
+import { createStreamIntake } from "./stream-intake.js";
 import type { LiveSession, SessionRegistry } from "./session-registry.js";
 import type { WriteBatcher } from "./write-batcher.js";
 
@@ -30,23 +31,7 @@ export interface PeerInfo {
 
 export const peerKey = createContextKey<PeerInfo>({ identity: undefined, remote: "unknown" }, { description: "secarc peer" });
 
-/** One step of a test alert's delivery past the controller, for a ProbeReport. */
-export interface ProbeHopInit {
-  name: string;
-  target: string;
-  ok: boolean;
-  detail: string;
-  durationMs: number;
-}
-
-/**
- * Delivers a probe session's test alert past the controller (the Telegram
- * bridge) and resolves to its hops once each has succeeded or failed.
- */
-export type ProbeDelivery = (input: { agentId: string; alertId: string; receivedAt: number }) => Promise<ProbeHopInit[]>;
-
-/** How long a probe session may stay open. */
-export const PROBE_SESSION_MAX_MS = 60_000;
+export { PROBE_SESSION_MAX_MS, type ProbeDelivery, type ProbeHopInit } from "./probe-session.js";
 
 /** Test-only hooks; never set in production. */
 export interface LinkTestHooks {
@@ -110,7 +95,7 @@ export function toResponseAction(action: ActionRecord) {
 export function createAgentStreamHandler(deps: AgentStreamDeps) {
   const { store, registry, events, batcher, logger, now } = deps;
 
-  return function connect(requests: AsyncIterable<AgentMessage>, ctx: HandlerContext): AsyncIterable<ControllerMessage> {
+  return function connect(requests: AsyncIterable<InboundMessage>, ctx: HandlerContext): AsyncIterable<ControllerMessage> {
     const peer = ctx.values.get(peerKey);
     const out = createMessageChannel<ControllerMessage>();
     const sessionId = newId(now());
@@ -253,37 +238,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       }
     };
 
-    /** A probe session's messages: test alerts are audited, acked, delivered and reported. */
-    const handleProbe = (message: AgentMessage, agentId: string): void => {
-      const at = new Date(now());
-      switch (message.payload.case) {
-        case "alert": {
-          const { id: alertId, revision } = message.payload.value;
-          if (!alertId) refuse(Code.InvalidArgument, "a test alert without id");
-          track(
-            () => store.audit({ at, actor: `agent:${agentId}`, event: "link.test_alert", detail: `test alert ${alertId} on probe session ${sessionId}` }),
-            () => {
-              send({ case: "alertAck", value: { alertId, revision } });
-              log.info({ agentId, alertId }, "test alert received on a probe session");
-              const deliver = deps.probe ?? (async () => [{ name: "telegram", target: "", ok: false, detail: "not configured", durationMs: 0 }]);
-              void deliver({ agentId, alertId, receivedAt: at.getTime() })
-                .catch((err: unknown) => [{ name: "telegram", target: "", ok: false, detail: `delivery failed: ${describeError(err)}`, durationMs: now() - at.getTime() }])
-                .then((hops) => {
-                  if (out.closed) return;
-                  send({ case: "probeReport", value: { alertId, hops: hops.map((hop) => ({ name: hop.name, target: hop.target, ok: hop.ok, detail: hop.detail, duration: durationFromMs(hop.durationMs) })) } });
-                  log.info({ agentId, alertId, hops: hops.map((hop) => `${hop.name} ${hop.target}: ${hop.ok ? "ok" : "failed"} (${hop.detail})`) }, "probe report sent");
-                });
-            },
-          );
-          return;
-        }
-        case "actionResult":
-          refuse(Code.InvalidArgument, "an action result on a probe session");
-          return;
-        default:
-          handleCommon(message);
-      }
-    };
+    const handleProbe = createProbeHandler({ store, log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
+    const intake = createStreamIntake({ store, events, log, send, track, ...(deps.hooks?.afterAlertStored ? { afterAlertStored: deps.hooks.afterAlertStored } : {}) });
 
     const handle = (message: AgentMessage, agentId: string): void => {
       const at = new Date(now());
@@ -296,35 +252,12 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         track(() => store.setDetectorSources(agentId, sources), () => events.publish({ type: "sources", agentId }));
       }
       switch (message.payload.case) {
-        case "alert": {
-          const alert = message.payload.value;
-          if (!alert.id || alert.kind === AlertKind.UNSPECIFIED) refuse(Code.InvalidArgument, "an alert without id or kind");
-          if (isControllerOnlyAlert(alert)) refuse(Code.InvalidArgument, `${AlertKind[alert.kind]} alerts are the controller's own; an agent may not send one`);
-          track(
-            () => store.upsertAlert(agentId, alert, at),
-            (stored) => {
-              deps.hooks?.afterAlertStored?.(alert.id);
-              if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: stored.outcome });
-              send({ case: "alertAck", value: { alertId: alert.id, revision: alert.revision } });
-            },
-          );
+        case "alert":
+          intake.alert(agentId, message.payload.value, at);
           return;
-        }
-        case "actionResult": {
-          const result = message.payload.value;
-          track(
-            () => store.recordResult(agentId, result, at),
-            (recorded) => {
-              if (recorded) {
-                const action = store.getAction(result.actionId);
-                events.publish({ type: "action", actionId: result.actionId, alertId: action?.alertId, agentId });
-                log.info({ actionId: result.actionId, status: result.status }, "action result recorded");
-              }
-              send({ case: "resultAck", value: { actionId: result.actionId } });
-            },
-          );
+        case "actionResult":
+          intake.result(agentId, message.payload.value, at);
           return;
-        }
         default:
           handleCommon(message);
       }
@@ -332,9 +265,18 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
 
     const read = async (): Promise<void> => {
       try {
-        for await (const message of requests) {
+        for await (const inbound of requests) {
           if (out.closed) break;
           lastMessageAt = now();
+          if (!inbound.ok) {
+            // An alert or result that does not decode: rejected by id, the stream goes on.
+            if (!session) refuse(Code.InvalidArgument, "the first message was not a Hello");
+            else if (inbound.case === "alert") intake.malformedAlert(session.agentId, inbound.alertId, inbound.revision, inbound.detail);
+            else if (session.probe) refuse(Code.InvalidArgument, "an action result on a probe session");
+            else intake.malformedResult(session.agentId, inbound.actionId, inbound.detail, new Date(now()));
+            continue;
+          }
+          const { message } = inbound;
           if (!session) {
             if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
             else accept(message.payload.value);

@@ -7,9 +7,9 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { certificateIdentity } from "../../common/tls.js";
-import { AgentService } from "../../gen/secarc/v1/agent_service_pb.js";
 import type { EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
+import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
 import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
@@ -84,7 +84,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   const isRevoked = (certificate: X509Certificate): boolean => revocation?.isRevoked(certificate) ?? false;
 
   const peerOf = (socket: TLSSocket): PeerInfo => {
-    const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    const remote = remoteOf(socket);
     let known = peers.get(socket);
     if (!known) {
       try {
@@ -123,7 +123,11 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     connect: false,
     grpcWeb: false,
     readMaxBytes: options.maxMessageBytes,
-    routes: (router) => router.service(AgentService, { connect }),
+    // AgentService read through AgentFrame: a message that does not decode is rejected by id, not the stream.
+    routes: (router) =>
+      router.service(LenientAgentService, {
+        connect: (requests, ctx) => connect(decodeFrames(requests as AsyncIterable<unknown>), ctx),
+      }),
     contextValues: (req) => {
       // The compatibility request's socket proxies the connection's TLS socket.
       const socket = (req as http2.Http2ServerRequest).stream.session?.socket as TLSSocket | undefined;
@@ -161,7 +165,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     now: options.now,
     onDead(session) {
       const socket = session.socket as TLSSocket | undefined;
-      log.warn({ remote: socket ? `${socket.remoteAddress}:${socket.remotePort}` : "?", identity: socket ? peerOf(socket).identity : undefined, reason: `no HTTP/2 ping answer within ${options.pingTimeoutMs} ms` }, "closing a dead connection");
+      log.warn({ remote: socket ? remoteOf(socket) : "unknown", identity: socket ? peerOf(socket).identity : undefined, reason: `no HTTP/2 ping answer within ${options.pingTimeoutMs} ms` }, "closing a dead connection");
       session.destroy();
     },
   });
@@ -190,12 +194,23 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     });
     session.on("error", (err) => log.debug({ err: describeError(err) }, "connection error"));
   });
+  // A peer that hangs up during the handshake leaves a TLS socket without its
+  // address: it is remembered from the TCP connection the TLS socket wraps.
+  const tcpRemotes = new WeakMap<object, string>();
+  server.on("connection", (socket: { remoteAddress?: string; remotePort?: number }) => {
+    if (socket.remoteAddress) tcpRemotes.set(socket, `${socket.remoteAddress}:${socket.remotePort ?? 0}`);
+  });
+  const remoteOf = (socket: TLSSocket): string => {
+    if (socket.remoteAddress) return `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
+    const parent = (socket as unknown as { _parent?: object | null })._parent;
+    return (parent && tcpRemotes.get(parent)) ?? tcpRemotes.get(socket) ?? "unknown";
+  };
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
     // With TLS 1.3 the error itself is often just "socket hang up"; the
     // verification result on the socket says why the certificate was refused.
     const verification = socket.authorizationError ? String(socket.authorizationError) : undefined;
     const reason = verification ? (VERIFY_REASONS[verification] ?? `client certificate refused: ${verification}`) : describeError(err);
-    log.warn({ remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, reason, code: verification ?? err.code }, `TLS handshake refused: ${reason}`);
+    log.warn({ remote: remoteOf(socket), reason, code: verification ?? err.code }, `TLS handshake refused: ${reason}`);
   });
   server.on("sessionError", (err) => log.debug({ err: describeError(err) }, "session error"));
 
@@ -264,4 +279,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       return closing;
     },
   };
+}
+
+async function* decodeFrames(frames: AsyncIterable<unknown>): AsyncGenerator<InboundMessage> {
+  for await (const frame of frames) yield decodeFrame(frame);
 }

@@ -68,6 +68,12 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
   const alerts = new Counter({ name: "secarc_alerts_total", help: "New alerts stored, by kind and severity.", labelNames: ["kind", "severity"], registers: [registry] });
   const alertUpdates = new Counter({ name: "secarc_alert_revisions_total", help: "Later revisions of alerts stored (escalations, resolutions), by kind.", labelNames: ["kind"], registers: [registry] });
   const actions = new Counter({ name: "secarc_actions_total", help: "Actions that reached a final result, by answer and result.", labelNames: ["answer", "result"], registers: [registry] });
+  const rejected = new Counter({
+    name: "secarc_link_rejected_total",
+    help: "Alerts and action results refused with an AlertReject / ResultReject (nothing stored; the stream went on), by what and reason.",
+    labelNames: ["what", "reason"],
+    registers: [registry],
+  });
   const queueDepth = new Gauge({ name: "secarc_telegram_queue_depth", help: "Telegram sends and edits waiting in the queue.", registers: [registry] });
   const rateLimited = new Counter({ name: "secarc_telegram_rate_limited_total", help: "HTTP 429 answers from the Telegram Bot API.", registers: [registry] });
   let telegramSends: (() => TelegramSendsView) | undefined;
@@ -108,6 +114,9 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
         else alertUpdates.inc({ kind });
         return;
       }
+      case "rejected":
+        rejected.inc({ what: event.what, reason: event.reason });
+        return;
       case "action": {
         const action = deps.store.getAction(event.actionId);
         if (!action || action.resultStatus === undefined || counted.has(action.actionId)) return;

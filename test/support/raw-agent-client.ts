@@ -31,6 +31,8 @@ export interface RawAgentClient {
   readonly received: ControllerMessage[];
   /** Sends one AgentMessage. */
   send(message: MessageInitShape<typeof AgentMessageSchema>): void;
+  /** Sends bytes as one message, whatever they encode (e.g. an alert with invalid UTF-8). */
+  sendRaw(bytes: Uint8Array): void;
   /** Sends a Hello with the given fields. */
   hello(fields: MessageInitShape<typeof HelloSchema>): void;
   /** Resolves with the first received message (past or future) matching `match`, or rejects after `timeoutMs`. */
@@ -88,6 +90,9 @@ export function connectRawAgent(options: RawAgentOptions): RawAgentClient {
   return {
     received,
     send,
+    sendRaw(bytes) {
+      call.write(bytes);
+    },
     hello(fields) {
       send({ payload: { case: "hello", value: create(HelloSchema, fields) } });
     },

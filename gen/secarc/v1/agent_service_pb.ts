@@ -2,8 +2,8 @@
 // @generated from file secarc/v1/agent_service.proto (package secarc.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ActionResult, Answer, ResponseAction } from "./action_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/agent_service.proto.
  */
 export const file_secarc_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQigQIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SABCCQoHcGF5bG9hZCKDAgoFSGVsbG8SEAoIYWdlbnRfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRInCglkZXRlY3RvcnMYBCADKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEiIKB2FjdGlvbnMYBSADKA4yES5zZWNhcmMudjEuQW5zd2VyEhsKE2ZpbmlzaGVkX2FjdGlvbl9pZHMYBiADKAkSEQoJYWRkcmVzc2VzGAcgAygJEg0KBXByb2JlGAggASgIEjMKEGRldGVjdG9yX3NvdXJjZXMYCSADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UiywEKB1dlbGNvbWUSGgoSY29udHJvbGxlcl92ZXJzaW9uGAEgASgJEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBCABKA0SEgoKc2Vzc2lvbl9pZBgFIAEoCRINCgVwcm9iZRgGIAEoCCJCCgtQcm9iZVJlcG9ydBIQCghhbGVydF9pZBgBIAEoCRIhCgRob3BzGAIgAygLMhMuc2VjYXJjLnYxLlByb2JlSG9wInEKCFByb2JlSG9wEgwKBG5hbWUYASABKAkSDgoGdGFyZ2V0GAIgASgJEgoKAm9rGAMgASgIEg4KBmRldGFpbBgEIAEoCRIrCghkdXJhdGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIuCghBbGVydEFjaxIQCghhbGVydF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDSIeCglSZXN1bHRBY2sSEQoJYWN0aW9uX2lkGAEgASgJIoMBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNEjMKEGRldGVjdG9yX3NvdXJjZXMYAyADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UyVAoMQWdlbnRTZXJ2aWNlEkQKB0Nvbm5lY3QSFy5zZWNhcmMudjEuQWdlbnRNZXNzYWdlGhwuc2VjYXJjLnYxLkNvbnRyb2xsZXJNZXNzYWdlKAEwAUKDAQoNY29tLnNlY2FyYy52MUIRQWdlbnRTZXJ2aWNlUHJvdG9QAVoyZ2l0aHViLmNvbS9zZWNhcmMvc2VjYXJjL2dlbi9nby9zZWNhcmMvdjE7c2VjYXJjdjGiAgNTWFiqAglTZWNhcmMuVjHKAglTZWNhcmNcVjHqAgpTZWNhcmM6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
+  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi4wIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SAASLgoMYWxlcnRfcmVqZWN0GAYgASgLMhYuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0SAASMAoNcmVzdWx0X3JlamVjdBgHIAEoCzIXLnNlY2FyYy52MS5SZXN1bHRSZWplY3RIAEIJCgdwYXlsb2FkIoMCCgVIZWxsbxIQCghhZ2VudF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJEicKCWRldGVjdG9ycxgEIAMoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSIgoHYWN0aW9ucxgFIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISGwoTZmluaXNoZWRfYWN0aW9uX2lkcxgGIAMoCRIRCglhZGRyZXNzZXMYByADKAkSDQoFcHJvYmUYCCABKAgSMwoQZGV0ZWN0b3Jfc291cmNlcxgJIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZSLLAQoHV2VsY29tZRIaChJjb250cm9sbGVyX3ZlcnNpb24YASABKAkSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFtYXhfbWVzc2FnZV9ieXRlcxgEIAEoDRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBXByb2JlGAYgASgIIkIKC1Byb2JlUmVwb3J0EhAKCGFsZXJ0X2lkGAEgASgJEiEKBGhvcHMYAiADKAsyEy5zZWNhcmMudjEuUHJvYmVIb3AicQoIUHJvYmVIb3ASDAoEbmFtZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSCgoCb2sYAyABKAgSDgoGZGV0YWlsGAQgASgJEisKCGR1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIi4KCEFsZXJ0QWNrEhAKCGFsZXJ0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNIm8KC0FsZXJ0UmVqZWN0EhAKCGFsZXJ0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNEiwKBnJlYXNvbhgDIAEoDjIcLnNlY2FyYy52MS5BbGVydFJlamVjdFJlYXNvbhIOCgZkZXRhaWwYBCABKAkiYAoMUmVzdWx0UmVqZWN0EhEKCWFjdGlvbl9pZBgBIAEoCRItCgZyZWFzb24YAiABKA4yHS5zZWNhcmMudjEuUmVzdWx0UmVqZWN0UmVhc29uEg4KBmRldGFpbBgDIAEoCSIeCglSZXN1bHRBY2sSEQoJYWN0aW9uX2lkGAEgASgJIoMBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNEjMKEGRldGVjdG9yX3NvdXJjZXMYAyADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UqyQEKEUFsZXJ0UmVqZWN0UmVhc29uEiMKH0FMRVJUX1JFSkVDVF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1BTEVSVF9SRUpFQ1RfUkVBU09OX01BTEZPUk1FRBABEh8KG0FMRVJUX1JFSkVDVF9SRUFTT05fSU5WQUxJRBACEiIKHkFMRVJUX1JFSkVDVF9SRUFTT05fRk9SRUlHTl9JRBADEicKI0FMRVJUX1JFSkVDVF9SRUFTT05fQ09OVFJPTExFUl9PTkxZEAQqsAEKElJlc3VsdFJlamVjdFJlYXNvbhIkCiBSRVNVTFRfUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU1VMVF9SRUpFQ1RfUkVBU09OX1VOS05PV05fQUNUSU9OEAESJwojUkVTVUxUX1JFSkVDVF9SRUFTT05fRk9SRUlHTl9BQ1RJT04QAhIiCh5SRVNVTFRfUkVKRUNUX1JFQVNPTl9NQUxGT1JNRUQQAzJUCgxBZ2VudFNlcnZpY2USRAoHQ29ubmVjdBIXLnNlY2FyYy52MS5BZ2VudE1lc3NhZ2UaHC5zZWNhcmMudjEuQ29udHJvbGxlck1lc3NhZ2UoATABQoMBCg1jb20uc2VjYXJjLnYxQhFBZ2VudFNlcnZpY2VQcm90b1ABWjJnaXRodWIuY29tL3NlY2FyYy9zZWNhcmMvZ2VuL2dvL3NlY2FyYy92MTtzZWNhcmN2MaICA1NYWKoCCVNlY2FyYy5WMcoCCVNlY2FyY1xWMeoCClNlY2FyYzo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
 
 /**
  * AgentMessage is everything an agent may send on the stream.
@@ -127,6 +127,27 @@ export type ControllerMessage = Message<"secarc.v1.ControllerMessage"> & {
      */
     value: ProbeReport;
     case: "probeReport";
+  } | {
+    /**
+     * An alert the controller cannot accept (it does not decode, breaks a
+     * rule of Alert, or its id belongs to another agent): not stored, never
+     * shown. The stream goes on; the agent should take the alert out of its
+     * outbox (it would be rejected again) and keep it aside for the operator.
+     *
+     * @generated from field: secarc.v1.AlertReject alert_reject = 6;
+     */
+    value: AlertReject;
+    case: "alertReject";
+  } | {
+    /**
+     * An action result the controller cannot accept (its action is unknown,
+     * belongs to another agent, or the result does not decode): not stored.
+     * The stream goes on; the agent should take the result out of its outbox.
+     *
+     * @generated from field: secarc.v1.ResultReject result_reject = 7;
+     */
+    value: ResultReject;
+    case: "resultReject";
   } | { case: undefined; value?: undefined };
 };
 
@@ -405,6 +426,86 @@ export const AlertAckSchema: GenMessage<AlertAck> = /*@__PURE__*/
   messageDesc(file_secarc_v1_agent_service, 6);
 
 /**
+ * AlertReject tells the agent that one alert revision is refused and will be
+ * refused whenever it is resent. Sent instead of an AlertAck.
+ *
+ * @generated from message secarc.v1.AlertReject
+ */
+export type AlertReject = Message<"secarc.v1.AlertReject"> & {
+  /**
+   * The refused alert's id, as far as it could be read (empty when the id
+   * itself could not be decoded).
+   *
+   * @generated from field: string alert_id = 1;
+   */
+  alertId: string;
+
+  /**
+   * The refused revision (0 when it could not be read).
+   *
+   * @generated from field: uint32 revision = 2;
+   */
+  revision: number;
+
+  /**
+   * Why, as a code.
+   *
+   * @generated from field: secarc.v1.AlertRejectReason reason = 3;
+   */
+  reason: AlertRejectReason;
+
+  /**
+   * Why, in words, for the agent's log (e.g. "severity 9 is not a Severity").
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message secarc.v1.AlertReject.
+ * Use `create(AlertRejectSchema)` to create a new message.
+ */
+export const AlertRejectSchema: GenMessage<AlertReject> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 7);
+
+/**
+ * ResultReject tells the agent that one action result is refused (and
+ * audited as suspicious). Sent instead of a ResultAck.
+ *
+ * @generated from message secarc.v1.ResultReject
+ */
+export type ResultReject = Message<"secarc.v1.ResultReject"> & {
+  /**
+   * The action id of the refused result (empty when it could not be read).
+   *
+   * @generated from field: string action_id = 1;
+   */
+  actionId: string;
+
+  /**
+   * Why, as a code.
+   *
+   * @generated from field: secarc.v1.ResultRejectReason reason = 2;
+   */
+  reason: ResultRejectReason;
+
+  /**
+   * Why, in words, for the agent's log.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message secarc.v1.ResultReject.
+ * Use `create(ResultRejectSchema)` to create a new message.
+ */
+export const ResultRejectSchema: GenMessage<ResultReject> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 8);
+
+/**
  * ResultAck confirms that an action result is durably stored. After it the
  * controller never sends that action again.
  *
@@ -424,7 +525,7 @@ export type ResultAck = Message<"secarc.v1.ResultAck"> & {
  * Use `create(ResultAckSchema)` to create a new message.
  */
 export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 7);
+  messageDesc(file_secarc_v1_agent_service, 9);
 
 /**
  * Heartbeat tells the controller the agent is alive even when it has nothing
@@ -462,7 +563,100 @@ export type Heartbeat = Message<"secarc.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 8);
+  messageDesc(file_secarc_v1_agent_service, 10);
+
+/**
+ * AlertRejectReason says why the controller refused an alert.
+ *
+ * @generated from enum secarc.v1.AlertRejectReason
+ */
+export enum AlertRejectReason {
+  /**
+   * Not a valid reason; an agent treats it like ALERT_REJECT_REASON_INVALID.
+   *
+   * @generated from enum value: ALERT_REJECT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The alert does not decode (e.g. a string field that is not valid UTF-8).
+   *
+   * @generated from enum value: ALERT_REJECT_REASON_MALFORMED = 1;
+   */
+  MALFORMED = 1,
+
+  /**
+   * A field breaks a rule of Alert: no id, revision 0, no kind, a severity
+   * or state not listed in its enum, no detected_at, or no subject for a
+   * kind the controller knows.
+   *
+   * @generated from enum value: ALERT_REJECT_REASON_INVALID = 2;
+   */
+  INVALID = 2,
+
+  /**
+   * The id is already stored for another agent.
+   *
+   * @generated from enum value: ALERT_REJECT_REASON_FOREIGN_ID = 3;
+   */
+  FOREIGN_ID = 3,
+
+  /**
+   * The kind or subject is one only the controller raises
+   * (ALERT_KIND_AGENT_OFFLINE, ALERT_KIND_DETECTOR_BLIND).
+   *
+   * @generated from enum value: ALERT_REJECT_REASON_CONTROLLER_ONLY = 4;
+   */
+  CONTROLLER_ONLY = 4,
+}
+
+/**
+ * Describes the enum secarc.v1.AlertRejectReason.
+ */
+export const AlertRejectReasonSchema: GenEnum<AlertRejectReason> = /*@__PURE__*/
+  enumDesc(file_secarc_v1_agent_service, 0);
+
+/**
+ * ResultRejectReason says why the controller refused an action result.
+ *
+ * @generated from enum secarc.v1.ResultRejectReason
+ */
+export enum ResultRejectReason {
+  /**
+   * Not a valid reason; an agent treats it like
+   * RESULT_REJECT_REASON_UNKNOWN_ACTION.
+   *
+   * @generated from enum value: RESULT_REJECT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No action with this id was ever sent by this controller.
+   *
+   * @generated from enum value: RESULT_REJECT_REASON_UNKNOWN_ACTION = 1;
+   */
+  UNKNOWN_ACTION = 1,
+
+  /**
+   * The action was sent to another agent.
+   *
+   * @generated from enum value: RESULT_REJECT_REASON_FOREIGN_ACTION = 2;
+   */
+  FOREIGN_ACTION = 2,
+
+  /**
+   * The result does not decode (e.g. a detail that is not valid UTF-8).
+   *
+   * @generated from enum value: RESULT_REJECT_REASON_MALFORMED = 3;
+   */
+  MALFORMED = 3,
+}
+
+/**
+ * Describes the enum secarc.v1.ResultRejectReason.
+ */
+export const ResultRejectReasonSchema: GenEnum<ResultRejectReason> = /*@__PURE__*/
+  enumDesc(file_secarc_v1_agent_service, 1);
 
 /**
  * AgentService is the one service an agent talks to. An agent keeps exactly

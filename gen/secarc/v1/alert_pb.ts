@@ -604,7 +604,8 @@ export const DetectorBlindSchema: GenMessage<DetectorBlind> = /*@__PURE__*/
  */
 export enum AlertKind {
   /**
-   * Not a valid kind; the controller refuses alerts without a kind.
+   * Not a valid kind; the controller rejects alerts without a kind
+   * (AlertReject).
    *
    * @generated from enum value: ALERT_KIND_UNSPECIFIED = 0;
    */
@@ -641,7 +642,7 @@ export enum AlertKind {
   /**
    * Controller-only: an agent has been offline longer than the controller's
    * grace period (subject: agent_offline). The controller raises it itself;
-   * an agent that sends an alert of this kind has its stream refused.
+   * an alert of this kind from an agent is rejected (AlertReject).
    *
    * @generated from enum value: ALERT_KIND_AGENT_OFFLINE = 5;
    */
@@ -652,7 +653,7 @@ export enum AlertKind {
    * read its events from) for longer than the controller's
    * `detectors.blindAlertAfter` (subject: detector_blind). The controller
    * raises it from the sources agents report in Hello and Heartbeat; an agent
-   * that sends an alert of this kind has its stream refused.
+   * that sends an alert of this kind has it rejected (AlertReject).
    *
    * @generated from enum value: ALERT_KIND_DETECTOR_BLIND = 6;
    */
@@ -672,7 +673,8 @@ export const AlertKindSchema: GenEnum<AlertKind> = /*@__PURE__*/
  */
 export enum Severity {
   /**
-   * Not a valid severity; the controller refuses such alerts.
+   * Not a valid severity; the controller rejects such alerts (AlertReject),
+   * as it does any value not listed here.
    *
    * @generated from enum value: SEVERITY_UNSPECIFIED = 0;
    */
@@ -713,7 +715,8 @@ export const SeveritySchema: GenEnum<Severity> = /*@__PURE__*/
  */
 export enum AlertState {
   /**
-   * Not a valid state; treated as OPEN by the controller.
+   * Not set: treated as OPEN by the controller. A value not listed here is
+   * rejected (AlertReject).
    *
    * @generated from enum value: ALERT_STATE_UNSPECIFIED = 0;
    */

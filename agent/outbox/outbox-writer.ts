@@ -1,0 +1,150 @@
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
+import type { Outbox } from "./outbox.js";
+
+/**
+ * How alerts reach the outbox. Alerts accepted in one turn of the event
+ * loop are written in one transaction (one disk sync) at the end of the
+ * turn, and only then sent.
+ *
+ * When the state file cannot be written (disk full, I/O error, read-only)
+ * the alerts are held in memory instead — sent live all the same (the
+ * controller stores each id and revision once) — and written as soon as a
+ * retry succeeds, then sent again. An alert the controller acknowledges
+ * while held needs no writing any more. Held alerts are bounded by
+ * `maxHeld`: beyond it the oldest are dropped, counted and logged.
+ */
+export interface OutboxWriter {
+  /** Queues an alert for the end of this turn. */
+  queue(alert: Alert): void;
+  /** Writes the queued alerts now (or holds them), then sends them. */
+  flush(): void;
+  /** The controller stored the alert: a held copy at or below `revision` is forgotten. */
+  acked(alertId: string, revision: number): void;
+  /** A held alert, if the outbox could not take it. */
+  heldAlert(alertId: string): Alert | undefined;
+  /** Sends every held alert (after a reconnect: they are not in the outbox to be resent). */
+  resendHeld(): void;
+  /** Alerts queued or held, not in the outbox. */
+  waiting(): number;
+  stats(): { held: number; dropped: number; writeFailures: number };
+  /** Writes what it can one last time and stops retrying. */
+  close(): void;
+}
+
+export interface OutboxWriterDeps {
+  outbox: Outbox;
+  /** Sends an alert if connected. */
+  send(alert: Alert): void;
+  logger: Logger;
+  /** Most alerts held in memory. Default: 50,000. */
+  maxHeld?: number;
+  /** Retry interval while alerts are held. Default: 1000 ms. */
+  retryMs?: number;
+}
+
+export function createOutboxWriter(deps: OutboxWriterDeps): OutboxWriter {
+  const { outbox, send, logger } = deps;
+  const maxHeld = deps.maxHeld ?? 50_000;
+  const retryMs = deps.retryMs ?? 1_000;
+  let queued: Alert[] = [];
+  const held = new Map<string, Alert>();
+  let dropped = 0;
+  let writeFailures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const hold = (alerts: readonly Alert[]): void => {
+    for (const alert of alerts) {
+      const existing = held.get(alert.id);
+      if (existing && existing.revision >= alert.revision) continue;
+      held.delete(alert.id);
+      held.set(alert.id, alert);
+    }
+    while (held.size > maxHeld) {
+      const oldest = held.keys().next().value as string;
+      held.delete(oldest);
+      dropped += 1;
+      logger.error({ alertId: oldest, maxHeld, dropped }, "alert dropped: the outbox cannot be written and the memory hold is full");
+    }
+    if (!retryTimer && !closed) {
+      retryTimer = setTimeout(retry, retryMs);
+      retryTimer.unref();
+    }
+  };
+
+  /** Writes the held alerts; true when none is left held. */
+  const writeHeld = (): boolean => {
+    if (held.size === 0) return true;
+    const alerts = [...held.values()];
+    try {
+      outbox.putAlerts(alerts);
+    } catch (err) {
+      writeFailures += 1;
+      logger.debug({ err: describeError(err), held: held.size }, "held alerts still cannot be written to the outbox");
+      return false;
+    }
+    held.clear();
+    logger.info({ alerts: alerts.length }, "held alerts written to the outbox");
+    for (const alert of alerts) send(alert);
+    return true;
+  };
+
+  function retry(): void {
+    retryTimer = undefined;
+    if (!writeHeld() && !closed) {
+      retryTimer = setTimeout(retry, retryMs);
+      retryTimer.unref();
+    }
+  }
+
+  const flush = (): void => {
+    if (queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    // Held alerts go first, so that the outbox keeps the order they were raised in.
+    if (held.size > 0 && !writeHeld()) {
+      hold(batch);
+      for (const alert of batch) send(alert);
+      return;
+    }
+    let stored: Alert[];
+    try {
+      stored = outbox.putAlerts(batch);
+    } catch (err) {
+      writeFailures += 1;
+      logger.error({ err: describeError(err), alerts: batch.length }, "alerts could not be written to the outbox; held in memory and retried");
+      hold(batch);
+      for (const alert of batch) send(alert);
+      return;
+    }
+    for (const alert of stored) send(alert);
+  };
+
+  return {
+    queue(alert) {
+      queued.push(alert);
+      if (queued.length === 1) setImmediate(flush);
+    },
+    flush,
+    acked(alertId, revision) {
+      const alert = held.get(alertId);
+      if (alert && alert.revision <= revision) held.delete(alertId);
+    },
+    heldAlert: (alertId) => held.get(alertId),
+    resendHeld() {
+      for (const alert of held.values()) send(alert);
+    },
+    waiting: () => queued.length + held.size,
+    stats: () => ({ held: held.size, dropped, writeFailures }),
+    close() {
+      flush();
+      writeHeld();
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      if (held.size > 0) logger.error({ alerts: held.size }, "agent stopping with alerts the outbox could not take; they are lost");
+    },
+  };
+}
