@@ -33,6 +33,16 @@ const sshSourceSchema = z.strictObject({
   authLog: z.string().min(1).default("/var/log/auth.log"),
   /** systemd units whose journal to follow. Default: ["ssh", "sshd"]. */
   journalUnits: z.array(z.string().min(1)).min(1).default(["ssh", "sshd"]),
+  /**
+   * `authLog` may hold raw newlines inside a message: it is written by
+   * `sshd -E FILE` (bare lines, user names written raw), or by rsyslog with
+   * `$EscapeControlCharactersOnReceive off`. Then lines without a syslog
+   * prefix are read as sshd's, and a line counts only when /proc shows an
+   * sshd serving the connection it names (a line forged inside a user name
+   * names a connection no sshd serves). When false, lines without a syslog
+   * prefix naming sshd are refused. Default: false.
+   */
+  rawNewlines: z.boolean().default(false),
 });
 
 export const sshSessionConfigSchema = z
@@ -50,6 +60,15 @@ export const sshBruteForceConfigSchema = z
     /** Count failed SSH logins per source address. Default: true. */
     enabled: z.boolean().default(true),
     ...sshSourceSchema.shape,
+    /**
+     * Which messages count, like fail2ban's sshd filter: "normal" counts
+     * failed passwords, refused users, PAM failures, too many failures and
+     * abandoned key-only logins ("Failed publickey" only when its connection
+     * ends without a success); "aggressive" adds every "Failed publickey"
+     * and pre-authentication noise (no identification string, bad banner,
+     * no matching cipher/kex, timeouts). Default: "normal".
+     */
+    mode: z.enum(["normal", "aggressive"]).default("normal"),
     /** Sliding window the failures are counted over. Default: 60s. */
     window: durationMs().default(60_000),
     /** Failures in the window that raise a warning (inclusive). Default: 5. */

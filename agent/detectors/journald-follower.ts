@@ -46,6 +46,9 @@ export function recordFromJournalJson(line: string): SshRecord | undefined {
   const message = typeof raw === "string" ? raw : Array.isArray(raw) ? Buffer.from(raw as number[]).toString("utf8") : undefined;
   if (message === undefined) return undefined;
   const record: SshRecord = { message };
+  // One entry per message, except sshd's stderr (`sshd -e` under systemd):
+  // journald splits that stream at newlines, which a user name can hold.
+  if (entry._TRANSPORT === "stdout") record.unverified = true;
   const pid = Number(entry._PID);
   if (Number.isInteger(pid) && pid > 0) record.pid = pid;
   const micros = Number(entry.__REALTIME_TIMESTAMP);

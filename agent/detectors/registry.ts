@@ -8,7 +8,9 @@ import { chooseSshSource, createLogDetector } from "./log-detector.js";
 import { createNginx404Processor } from "./nginx-404.js";
 import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
 import { createSshSessionProcessor, type ProcessStartProbe, type SshdPidResolver } from "./ssh-session.js";
+import { createSshdEvidence } from "./sshd-evidence.js";
 import { processStartTicks, resolveSshdPid } from "./sshd-pid-resolver.js";
+import type { SshdEvidence } from "./ssh-record-processor.js";
 
 /**
  * The detectors, by name. Each entry says whether the config enables it and
@@ -31,6 +33,13 @@ export interface DetectorDeps {
   resolveSshdPid?: SshdPidResolver;
   /** Whether a session's sshd still runs (its start time). Default: /proc lookup. */
   processStart?: ProcessStartProbe;
+  /** What sshd's connections are, for lines that may be forged. Default: /proc. */
+  sshdEvidence?: (now: () => number) => SshdEvidence;
+}
+
+function sshLineDeps(source: { rawNewlines: boolean }, now: () => number, deps: DetectorDeps) {
+  // Every live SSH source gets /proc evidence: journald entries from sshd's stderr need it too.
+  return { rawNewlines: source.rawNewlines, evidence: (deps.sshdEvidence ?? ((clock) => createSshdEvidence({ now: clock })))(now) };
 }
 
 interface DetectorEntry {
@@ -49,19 +58,24 @@ export const DETECTOR_FACTORIES = {
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
         makeProcessor: (p) =>
-          createSshSessionProcessor(c.sshSession, { ...p, resolvePid: deps.resolveSshdPid ?? resolveSshdPid, processStart: deps.processStart ?? processStartTicks }),
+          createSshSessionProcessor(c.sshSession, {
+            ...p,
+            ...sshLineDeps(c.sshSession, p.now, deps),
+            resolvePid: deps.resolveSshdPid ?? resolveSshdPid,
+            processStart: deps.processStart ?? processStartTicks,
+          }),
       }),
   },
   "ssh-brute-force": {
     enabled: (c) => c.sshBruteForce.enabled,
-    create: (c) =>
+    create: (c, deps) =>
       createLogDetector({
         name: "ssh-brute-force",
         kinds: [AlertKind.SSH_BRUTE_FORCE],
         source: chooseSshSource(c.sshBruteForce),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
-        makeProcessor: (p) => createSshBruteForceProcessor(c.sshBruteForce, p),
+        makeProcessor: (p) => createSshBruteForceProcessor(c.sshBruteForce, { ...p, ...sshLineDeps(c.sshBruteForce, p.now, deps) }),
       }),
   },
   "cpu-sustained": {

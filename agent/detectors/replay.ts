@@ -20,8 +20,8 @@ export type ReplayDetector = (typeof REPLAY_DETECTORS)[number];
 
 const PROCESSORS = {
   "nginx-404": (config, deps) => createNginx404Processor(config.nginx404, deps),
-  "ssh-session": (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true }),
-  "ssh-brute-force": (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true }),
+  "ssh-session": (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true, rawNewlines: config.sshSession.rawNewlines }),
+  "ssh-brute-force": (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true, rawNewlines: config.sshBruteForce.rawNewlines }),
 } satisfies Record<ReplayDetector, (config: DetectorsConfig, deps: LineProcessorDeps) => LineProcessor>;
 
 export interface ReplayOptions {

@@ -72,7 +72,8 @@ describe("ssh-brute-force detector over fixture logs", () => {
   });
 
   it("reads `sshd -E` logs without prefix", () => {
-    const alerts = replay("sshd-E-without-prefix.log");
+    expect(replay("sshd-E-without-prefix.log")).to.deep.equal([]);
+    const alerts = replay("sshd-E-without-prefix.log", { rawNewlines: true });
     expect(failures(alerts[0]!)).to.deep.include({ sourceIp: "10.200.1.2", count: 5 });
   });
 });

@@ -6,42 +6,61 @@ import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracker.js";
 import type { SshBruteForceConfig } from "./config.js";
 import { newLineStats } from "./line-processor.js";
-import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcessor } from "./ssh-record-processor.js";
+import type { SshEvent } from "./ssh-messages.js";
+import { createSshRecordProcessor, isIpHost, type SshConnection, type SshProcessorDeps, type SshRecordProcessor } from "./ssh-record-processor.js";
 
 /**
  * SSH brute force: failed logins per source address in a sliding window;
  * WARNING at `warning`, CRITICAL at `critical` (inclusive), one alert per
  * address per burst, resolved when the window empties. Answers: BLOCK_IP,
- * IGNORE, ALLOW (a known host that mistyped a key, for a while).
+ * IGNORE, ALLOW (a known host that mistyped a key, for a while); for a host
+ * name (sshd without `UseDNS no`) only IGNORE: names are never resolved,
+ * so never blocked.
  *
- * What counts is failed attempts, not log lines: sshd reports one attempt
- * with several lines ("Invalid user x from A port P", then "Failed password
- * for invalid user x from A port P ssh2", and at the end "Connection closed
- * by invalid user x A port P [preauth]"). Every "Failed <method>" line is one
- * attempt; the other lines ("Invalid user", "Connection closed by
- * authenticating user ... [preauth]", "maximum authentication attempts
- * exceeded") count one attempt for a connection that has no "Failed" line,
- * such as a client that only offered keys, and nothing otherwise.
+ * What counts is failed attempts, not log lines: sshd (and PAM) report one
+ * attempt with several lines ("Invalid user x from A port P", PAM's
+ * "authentication failure; ... rhost=A", "Failed password for invalid user
+ * x from A port P ssh2", at the end "Connection closed by invalid user x A
+ * port P [preauth]"). Every "Failed <method>" line is one attempt; the
+ * other failure families (ssh-messages.ts) count one attempt for a
+ * connection that has no "Failed" line, such as a refused root or
+ * AllowUsers login, or a client that only offered keys, and nothing
+ * otherwise. "Failed publickey" is what every client with several keys
+ * writes before it succeeds: it counts in `aggressive` mode, and in
+ * `normal` mode only when its connection ends without a success. Families
+ * of pre-authentication noise (no identification string, bad banner, no
+ * matching cipher) count only in `aggressive` mode.
  */
 
 export const SSH_BRUTE_FORCE_ANSWERS = [Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW] as const;
+export const SSH_BRUTE_FORCE_HOSTNAME_ANSWERS = [Answer.IGNORE] as const;
 const KEEP_USERNAMES = 5;
 const MAX_USERNAME_CHARS = 100;
 /** Connections remembered for the de-duplication above. */
 const MAX_CONNECTIONS = 10_000;
 
-export type SshBruteForceSettings = Pick<SshBruteForceConfig, "window" | "warning" | "critical" | "maxSources">;
+export type SshBruteForceSettings = Pick<SshBruteForceConfig, "window" | "warning" | "critical" | "maxSources"> & Partial<Pick<SshBruteForceConfig, "mode">>;
 
 interface SourceBurst {
   track: AlertTrack | undefined;
   usernames: string[];
 }
 
-/** Per connection: 1 = counted once by a marker line; 2 = has a counted "Failed" line. */
-type ConnectionMark = 1 | 2;
+/** What a connection has shown so far. */
+interface ConnectionMark {
+  /** Attempts counted for it. */
+  counted: number;
+  /** It has a counted "Failed" line (later first-attempt markers add nothing). */
+  failedLine: boolean;
+  /** "Failed publickey" lines not counted yet (normal mode), and the user they named. */
+  pendingKeyUser: string | undefined;
+  /** It logged in: nothing more counts for it. */
+  accepted: boolean;
+}
 
 export function createSshBruteForceProcessor(settings: SshBruteForceSettings, deps: SshProcessorDeps): SshRecordProcessor {
   const stats = newLineStats();
+  const aggressive = settings.mode === "aggressive";
   const connections = new Map<string, ConnectionMark>();
   let pendingUser = "";
 
@@ -51,15 +70,16 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     const resolved = change === "resolved";
     const severity = burst.level === 2 ? Severity.CRITICAL : Severity.WARNING;
     const count = resolved ? burst.peak : burst.count;
+    const ip = isIpHost(burst.key);
     deps.emit(
-      buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, SSH_BRUTE_FORCE_ANSWERS, at, {
+      buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, ip ? SSH_BRUTE_FORCE_ANSWERS : SSH_BRUTE_FORCE_HOSTNAME_ANSWERS, at, {
         severity,
         state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
-        summary: `${count} failed SSH logins from ${burst.key} within ${settings.window / 1000}s${resolved ? " (ended)" : ""}`,
+        summary: `${count} failed SSH logins from ${ip ? "" : "host name "}${burst.key} within ${settings.window / 1000}s${resolved ? " (ended)" : ""}`,
         subject: {
           case: "sshFailures",
           value: create(SshFailuresSchema, {
-            sourceIp: burst.key,
+            ...(ip ? { sourceIp: burst.key } : { sourceHost: burst.key }),
             count,
             window: durationFromMs(settings.window),
             usernames: [...extra.usernames],
@@ -87,44 +107,71 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     if (names.length > KEEP_USERNAMES) names.shift();
   }
 
-  function count(ip: string, user: string, at: number): void {
+  function count(mark: ConnectionMark, host: string, user: string, at: number): void {
     stats.events += 1;
+    mark.counted += 1;
     pendingUser = user.slice(0, MAX_USERNAME_CHARS);
-    tracker.record(ip, at, addUser);
+    tracker.record(host, at, addUser);
   }
 
-  function mark(key: string, value: ConnectionMark): void {
-    connections.delete(key);
-    connections.set(key, value);
+  function markOf(key: string): ConnectionMark {
+    let mark = connections.get(key);
+    if (mark === undefined) {
+      mark = { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
+    } else {
+      connections.delete(key);
+    }
+    connections.set(key, mark);
     if (connections.size > MAX_CONNECTIONS) {
       const oldest = connections.keys().next().value;
       if (oldest !== undefined) connections.delete(oldest);
     }
+    return mark;
+  }
+
+  /** The connection ended: keys it offered without a success count once. */
+  function ended(mark: ConnectionMark, host: string, at: number): void {
+    if (mark.pendingKeyUser !== undefined && mark.counted === 0) count(mark, host, mark.pendingKeyUser, at);
+    mark.pendingKeyUser = undefined;
+  }
+
+  function failure(event: Extract<SshEvent, { type: "failure" }>, at: number, connection: SshConnection): void {
+    if (event.level === "aggressive" && !aggressive) {
+      if (event.ends) ended(markOf(connection.key), connection.host, at);
+      return;
+    }
+    const mark = markOf(connection.key);
+    if (mark.accepted) return;
+    if (event.family === "failed" || (event.family === "failed-publickey" && aggressive)) {
+      const first = mark.counted === 1 && !mark.failedLine;
+      mark.failedLine = true;
+      // The connection's marker line already counted this first attempt.
+      if (!first) count(mark, connection.host, event.user, at);
+      return;
+    }
+    if (event.family === "failed-publickey") {
+      mark.pendingKeyUser = event.user;
+      return;
+    }
+    if (mark.counted === 0) count(mark, connection.host, event.user, at);
+    if (event.ends) ended(mark, connection.host, at);
   }
 
   return createSshRecordProcessor(
     deps,
     {
-      event(event, at) {
+      event(event, at, _pid, connection) {
+        if (connection === undefined) return;
         switch (event.type) {
-          case "failed": {
-            const key = `${event.ip} ${event.port}`;
-            const seen = connections.get(key);
-            mark(key, 2);
-            // The connection's marker line already counted this first attempt.
-            if (seen === 1) return;
-            count(event.ip, event.user, at);
+          case "failure":
+            failure(event, at, connection);
             return;
-          }
-          case "invalid-user":
-          case "preauth-closed":
-          case "max-attempts": {
-            const key = `${event.ip} ${event.port}`;
-            if (connections.has(key)) return;
-            mark(key, 1);
-            count(event.ip, event.user, at);
+          case "accepted":
+            markOf(connection.key).accepted = true;
             return;
-          }
+          case "ended":
+            ended(markOf(connection.key), connection.host, at);
+            return;
           default:
             return;
         }

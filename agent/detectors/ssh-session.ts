@@ -79,12 +79,15 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
   return createSshRecordProcessor(
     deps,
     {
-      event(event, at, logPid) {
+      event(event, at, logPid, connection) {
         switch (event.type) {
           case "accepted": {
+            if (connection?.port === undefined) return;
             stats.events += 1;
-            const key = connectionKey(event.ip, event.port);
-            const pid = logPid ?? deps.resolvePid?.(event.ip, event.port) ?? 0;
+            const ip = connection.host;
+            const port = connection.port;
+            const key = connectionKey(ip, port);
+            const pid = logPid ?? deps.resolvePid?.(ip, port) ?? 0;
             const previous = byConnection.get(key);
             if (previous) forget(previous);
             if (byConnection.size >= settings.maxSessions) {
@@ -92,22 +95,22 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
               if (oldest) forget(oldest);
             }
             const startTicks = pid > 0 ? deps.processStart?.(pid) : undefined;
-            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip: event.ip, port: event.port, method: event.method, startTicks };
+            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip, port, method: event.method, startTicks };
             byConnection.set(key, session);
             if (pid > 0) byPid.set(pid, session);
             deps.emit(
               buildAlert(session.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
                 severity: Severity.INFO,
                 state: AlertState.OPEN,
-                summary: `SSH login of ${event.user} from ${event.ip} port ${event.port} (${event.method})`,
+                summary: `SSH login of ${event.user} from ${ip} port ${port} (${event.method})`,
                 subject: { case: "sshSession", value: subject(session) },
               }),
             );
             return;
           }
-          case "disconnected":
-          case "received-disconnect": {
-            const session = byConnection.get(connectionKey(event.ip, event.port));
+          case "disconnected": {
+            if (connection?.port === undefined) return;
+            const session = byConnection.get(connectionKey(connection.host, connection.port));
             if (session) close(session, at);
             return;
           }

@@ -40,7 +40,7 @@ export const bodyRenderers = {
     return t.alert.sshBruteForce({
       count: String(s.count),
       window: humanDuration(durationMs(s.window), t),
-      ip: field(s.sourceIp),
+      ip: field(s.sourceIp || s.sourceHost),
       users: s.usernames.slice(-MAX_PATHS).map((text) => field(text)).join(", "),
     });
   },

@@ -1,0 +1,302 @@
+import { isIP } from "node:net";
+
+/**
+ * sshd's messages, by family (OpenSSH 6.x–10.x: auth.c, auth2.c,
+ * auth-pam.c, sshd.c/sshd-session.c, kex.c; Debian's pam_unix), with the
+ * rule that finds sshd's own address in each. User names, `ruser`, client
+ * version strings, disconnect reasons and key comments are attacker-chosen
+ * text, and they can stand before and after sshd's fields. So each family
+ * is matched on its fixed structure:
+ *
+ * - prefix-anchored families ("Received disconnect from H port P:...",
+ *   "Unable to negotiate with H port P: ...", "Connection from H port P on
+ *   ...") take the address at the fixed start: attacker text only follows;
+ * - suffix-anchored families ("Failed password for U from H port P ssh2",
+ *   "Invalid user U from H port P", "... user U H port P [preauth]", "PAM:
+ *   ... for U from H") take the address at the fixed end: attacker text
+ *   only precedes (the user part is matched greedily);
+ * - families with attacker text on both sides ("Failed publickey/hostbased
+ *   ... ssh2: <info>", "Change of username ...: (U,s) -> (V,s)") list every
+ *   position where sshd's fields fit; the caller keeps the one that is the
+ *   connection's address (known from the same sshd PID) and refuses the
+ *   message when several differ and none is known.
+ *
+ * A host is an IP address, or a host name when sshd resolves names (no
+ * `UseDNS no`): names are reported, never resolved.
+ */
+
+/** One place where sshd's "host [port]" fields fit. */
+export interface SshPeer {
+  host: string;
+  port?: number;
+}
+
+/** What a failure family counts as: "normal" and "aggressive" are fail2ban's modes. */
+export type FailureLevel = "normal" | "aggressive";
+
+export type SshFamily =
+  | "failed"
+  | "failed-publickey"
+  | "invalid-user"
+  | "not-allowed"
+  | "root-refused"
+  | "pam-failure"
+  | "pam-unix"
+  | "too-many"
+  | "auth-fail-disconnect"
+  | "preauth-closed"
+  | "change-of-user"
+  | "no-auth-methods"
+  | "no-identification"
+  | "bad-banner"
+  | "negotiation"
+  | "kex-identification"
+  | "preauth-timeout"
+  | "preauth-dropped";
+
+export type SshEvent =
+  /** "Connection from H port P on S port N" (LogLevel VERBOSE): the connection's address. */
+  | { type: "connection"; peers: SshPeer[] }
+  /**
+   * A failure. `peers`: where sshd's address fits ([] = the message has no
+   * address; it is the PID's). `ends`: the message ends the connection.
+   */
+  | { type: "failure"; family: SshFamily; level: FailureLevel; user: string; peers: SshPeer[]; ends: boolean }
+  | { type: "accepted"; method: string; user: string; peers: SshPeer[] }
+  /** The connection ended without being a failure itself (a client's normal disconnect). */
+  | { type: "ended"; peers: SshPeer[] }
+  /** "Disconnected from user U H port P": a logged-in session ended. */
+  | { type: "disconnected"; user: string; peers: SshPeer[] }
+  | { type: "session-closed"; user: string };
+
+/** Longest message looked at; sshd's own lines are far shorter. */
+export const MAX_MESSAGE = 2048;
+
+// A host name has a letter (so "1.2.3" is no name) and only name characters.
+const HOSTNAME = /^(?=.{1,253}$)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+
+/**
+ * An sshd host field: an IP address, or where sshd writes the canonical
+ * host name (PAM's rhost, "User ... from H not allowed"), a syntactically
+ * valid name. sshd's own auth log lines ("Failed", "Accepted", "Invalid
+ * user", ...) always carry the address.
+ */
+export function validHost(host: string, allowName = false): boolean {
+  return isIP(host) !== 0 || (allowName && HOSTNAME.test(host));
+}
+
+function peer(host: string | undefined, port?: string, allowName = false): SshPeer | undefined {
+  if (host === undefined || !validHost(host, allowName)) return undefined;
+  if (port === undefined) return { host };
+  const n = Number(port);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) return undefined;
+  return { host, port: n };
+}
+
+/** Every position of `pattern` (global, sticky-free) whose host/port groups parse; distinct peers. */
+function candidates(message: string, pattern: RegExp): SshPeer[] {
+  const out: SshPeer[] = [];
+  for (const m of message.matchAll(pattern)) {
+    const p = peer(m[1], m[2]);
+    if (p && !out.some((q) => q.host === p.host && q.port === p.port)) out.push(p);
+  }
+  return out;
+}
+
+const one = (p: SshPeer | undefined): SshPeer[] | undefined => (p ? [p] : undefined);
+
+// Suffix-anchored: attacker text only before sshd's fields.
+const FAILED_PLAIN = /^Failed (none|password|keyboard-interactive(?:\/\S+)?|unknown|gssapi-keyex|gssapi-with-mic|hostbased|publickey) for (invalid user )?(.*) from (\S+) port (\d+) ssh2$/s;
+// A plain key's info is fixed: "ssh2: ED25519 SHA256:<base64>".
+const WITH_KEY = /^(Failed|Accepted) publickey for (invalid user )?(.*) from (\S+) port (\d+) ssh2: [A-Z0-9-]+ SHA256:[A-Za-z0-9+\/]+$/s;
+// Attacker text on both sides: "ssh2: <certificate id, client host, ...>".
+const FAILED_INFO = /^Failed (\S+) for (invalid user )?(.*?) from \S+ port \d+ ssh2: /s;
+const FAILED_INFO_PEERS = / from (\S+) port (\d+) ssh2(?=: )/g;
+const ACCEPTED_PLAIN = /^Accepted (\S+) for (.+) from (\S+) port (\d+) ssh2$/s;
+const ACCEPTED_INFO = /^Accepted (\S+) for (.+?) from \S+ port \d+ ssh2: /s;
+const INVALID_USER = /^(?:Invalid|Illegal) user (.*) from (\S+)(?: port (\d+))?$/s;
+const NOT_ALLOWED = /^User (.*) from (\S+) not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)$/s;
+const NOT_ALLOWED_LOCAL = /^User (.*) not allowed because (?:account is locked|shell \S+ does not exist|shell \S+ is not executable)$/s;
+const ROOT_REFUSED = /^ROOT LOGIN REFUSED FROM (\S+?)(?: port (\d+))?$/;
+const PAM_FAILURE = /^PAM: (?:Authentication failure|User not known to the underlying authentication module|Authentication error|Permission denied) for (?:illegal user )?(.*) from (\S+)$/s;
+// pam_unix: fields before rhost are non-space (logname= uid= euid= tty= ruser=), user= follows it.
+const PAM_UNIX = /^pam_[a-z]+\(sshd:auth\): authentication failure; logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=(\S+)(?:\s+user=(.*))?$/s;
+const MAX_ATTEMPTS = /^maximum authentication attempts exceeded for (?:invalid user )?(.*) from (\S+) port (\d+) ssh2 \[preauth\]$/s;
+const TOO_MANY_USER = /^Disconnecting (?:authenticating|invalid) user (.*) (\S+) port (\d+): Too many authentication failures(?: for .*)? \[preauth\]$/s;
+const TOO_MANY_BARE = /^Disconnecting: Too many authentication failures(?: for (.*))?(?: \[preauth\])?$/s;
+const CHANGE_OF_USER = /^Disconnecting (?:authenticating|invalid) user (.*?) \S+ port \d+: Change of username or service not allowed: /s;
+const CHANGE_OF_USER_PEERS = / (\S+) port (\d+)(?=: Change of username or service not allowed: )/g;
+const PREAUTH_CLOSED = /^(?:Connection closed by|Connection reset by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port (\d+) \[preauth\]$/s;
+const PREAUTH_DROPPED = /^(?:Connection closed by|Connection reset by|Disconnected from) (\S+) port (\d+) \[preauth\]$/;
+const DISCONNECTED = /^Disconnected from user (.*) (\S+) port (\d+)$/s;
+// Prefix-anchored: attacker text (the client's reason, offer, version) only after sshd's fields.
+const RECEIVED_DISCONNECT = /^Received disconnect from (\S+?)(?: port (\d+))?: ?(\d+): (.*)$/s;
+const CONNECTION_FROM = /^Connection from (\S+) port (\d+) on \S+ port \d+/;
+const NEGOTIATION = /^Unable to negotiate with (\S+) port (\d+): no matching /;
+const NO_IDENTIFICATION = /^Did not receive identification string from (\S+)(?: port (\d+))?$/;
+const BANNER_EXCHANGE = /^banner exchange: Connection from (\S+) port (\d+): /;
+const TIMEOUT = /^Timeout before authentication for (?:connection from )?(\S+?)(?: port (\d+))?(?: to \S+, pid = \d+)?$/;
+const BAD_PROTOCOL = /^Bad protocol version identification '.*' from (\S+)(?: port (\d+))?$/s;
+const KEX_IDENTIFICATION = /^kex_exchange_identification: (?:read: )?(?:client sent invalid protocol identifier|Connection closed by remote host|Connection reset by peer|banner line contains invalid characters)/;
+const SESSION_CLOSED = /^pam_unix\(sshd:session\): session closed for user (.+)$/s;
+
+/** "error: ", "fatal: " and "error: PAM: " prefixes sshd adds by log level. */
+function stripLevel(message: string): string {
+  if (message.startsWith("error: ")) return message.slice(7);
+  if (message.startsWith("fatal: ")) return message.slice(7);
+  return message;
+}
+
+function failure(family: SshFamily, level: FailureLevel, user: string, peers: SshPeer[] | undefined, ends = false): SshEvent | undefined {
+  return peers && { type: "failure", family, level, user, peers, ends };
+}
+
+function parseFailed(message: string): SshEvent | undefined {
+  let m = WITH_KEY.exec(message);
+  if (m) return failure("failed-publickey", "normal", m[3]!, one(peer(m[4], m[5])));
+  m = FAILED_PLAIN.exec(message);
+  if (m) {
+    const family = m[1] === "publickey" ? "failed-publickey" : "failed";
+    return failure(family, "normal", m[3]!, one(peer(m[4], m[5])));
+  }
+  m = FAILED_INFO.exec(message);
+  if (!m) return undefined;
+  const peers = candidates(message, FAILED_INFO_PEERS);
+  if (peers.length === 0) return undefined;
+  return failure(m[1] === "publickey" ? "failed-publickey" : "failed", "normal", m[2] ?? "", peers);
+}
+
+function parseAccepted(message: string): SshEvent | undefined {
+  let m = WITH_KEY.exec(message);
+  if (m) {
+    const peers = one(peer(m[4], m[5]));
+    return peers && { type: "accepted", method: "publickey", user: m[3]!, peers };
+  }
+  m = ACCEPTED_PLAIN.exec(message);
+  if (m) {
+    const peers = one(peer(m[3], m[4]));
+    return peers && { type: "accepted", method: m[1]!, user: m[2]!, peers };
+  }
+  m = ACCEPTED_INFO.exec(message);
+  if (!m) return undefined;
+  const peers = candidates(message, FAILED_INFO_PEERS);
+  return peers.length > 0 ? { type: "accepted", method: m[1]!, user: m[2]!, peers } : undefined;
+}
+
+function parseDisconnecting(message: string): SshEvent | null | undefined {
+  let m = TOO_MANY_USER.exec(message);
+  if (m) return failure("too-many", "normal", m[1]!, one(peer(m[2], m[3])), true);
+  m = TOO_MANY_BARE.exec(message);
+  if (m) return failure("too-many", "normal", m[1] ?? "", [], true);
+  m = CHANGE_OF_USER.exec(message);
+  if (m) {
+    const peers = candidates(message, CHANGE_OF_USER_PEERS);
+    return peers.length > 0 ? failure("change-of-user", "normal", m[1]!, peers, true) : undefined;
+  }
+  return null;
+}
+
+function parseClosed(message: string): SshEvent | null | undefined {
+  let m = PREAUTH_CLOSED.exec(message);
+  if (m) return failure("preauth-closed", "normal", m[1]!, one(peer(m[2], m[3])), true);
+  m = PREAUTH_DROPPED.exec(message);
+  if (m) return failure("preauth-dropped", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = DISCONNECTED.exec(message);
+  if (m) {
+    const peers = one(peer(m[2], m[3]));
+    return peers && { type: "disconnected", user: m[1]!, peers };
+  }
+  return null;
+}
+
+function parseReceivedDisconnect(message: string): SshEvent | undefined {
+  const m = RECEIVED_DISCONNECT.exec(message);
+  if (!m) return undefined;
+  const peers = one(peer(m[1], m[2]));
+  const preauth = m[4]!.endsWith(" [preauth]");
+  // 3 = SSH2_DISCONNECT_KEY_EXCHANGE_FAILED ... "Auth fail" (old sshd); 14 = no more auth methods.
+  if (m[3] === "3" && / Auth fail(?: \[preauth\])?$/.test(m[4]!)) return failure("auth-fail-disconnect", "normal", "", peers, true);
+  if (m[3] === "14") return failure("no-auth-methods", "aggressive", "", peers, true);
+  return peers && (preauth ? { type: "ended", peers } : { type: "disconnected", user: "", peers });
+}
+
+/** The prefix-anchored pre-authentication noise of aggressive mode. */
+function parseNoise(message: string): SshEvent | null | undefined {
+  let m = NEGOTIATION.exec(message);
+  if (m) return failure("negotiation", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = NO_IDENTIFICATION.exec(message);
+  if (m) return failure("no-identification", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = BANNER_EXCHANGE.exec(message);
+  if (m) return failure("bad-banner", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = BAD_PROTOCOL.exec(message);
+  if (m) return failure("bad-banner", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = TIMEOUT.exec(message);
+  if (m) return failure("preauth-timeout", "aggressive", "", one(peer(m[1], m[2])), true);
+  if (KEX_IDENTIFICATION.test(message)) return failure("kex-identification", "aggressive", "", [], true);
+  return null;
+}
+
+/**
+ * The event a message reports, null for messages of no interest, or
+ * undefined for a message of a known family that does not parse (e.g. an
+ * address that is neither an IP nor a host name): callers count it as
+ * malformed.
+ */
+export function parseSshMessage(raw: string): SshEvent | null | undefined {
+  if (raw.length > MAX_MESSAGE) return null;
+  const message = stripLevel(raw.endsWith("\r") ? raw.slice(0, -1) : raw);
+  let m: RegExpExecArray | null;
+  switch (message.charCodeAt(0)) {
+    case 70: // F
+      return message.startsWith("Failed ") ? parseFailed(message) : null;
+    case 65: // A
+      if (message.startsWith("Accepted ")) return parseAccepted(message);
+      return null;
+    case 73: // I
+      if (!message.startsWith("Invalid user ") && !message.startsWith("Illegal user ")) return null;
+      m = INVALID_USER.exec(message);
+      return m ? failure("invalid-user", "normal", m[1]!, one(peer(m[2], m[3]))) : undefined;
+    case 85: // U
+      if ((m = NOT_ALLOWED.exec(message))) return failure("not-allowed", "normal", m[1]!, one(peer(m[2], undefined, true)));
+      if ((m = NOT_ALLOWED_LOCAL.exec(message))) return failure("not-allowed", "normal", m[1]!, []);
+      return message.startsWith("Unable to negotiate with ") ? (parseNoise(message) ?? undefined) : null;
+    case 82: // R
+      if (message.startsWith("ROOT LOGIN REFUSED FROM ")) {
+        m = ROOT_REFUSED.exec(message);
+        return m ? failure("root-refused", "normal", "root", one(peer(m[1], m[2]))) : undefined;
+      }
+      return message.startsWith("Received disconnect from ") ? parseReceivedDisconnect(message) : null;
+    case 80: // P
+      if (!message.startsWith("PAM: ")) return null;
+      m = PAM_FAILURE.exec(message);
+      return m ? failure("pam-failure", "normal", m[1]!, one(peer(m[2], undefined, true))) : null;
+    case 112: // p
+      if ((m = SESSION_CLOSED.exec(message))) return { type: "session-closed", user: m[1]! };
+      if (!/^pam_[a-z]+\(sshd:auth\): authentication failure;/.test(message)) return null;
+      m = PAM_UNIX.exec(message);
+      return m ? failure("pam-unix", "normal", m[2] ?? "", one(peer(m[1], undefined, true))) : undefined;
+    case 109: // m
+      if (!message.startsWith("maximum authentication attempts exceeded ")) return null;
+      m = MAX_ATTEMPTS.exec(message);
+      return m ? failure("too-many", "normal", m[1]!, one(peer(m[2], m[3])), true) : undefined;
+    case 68: // D
+      if (message.startsWith("Disconnecting")) return parseDisconnecting(message);
+      if (message.startsWith("Disconnected from ")) return parseClosed(message);
+      return message.startsWith("Did not receive identification string ") ? parseNoise(message) : null;
+    case 67: // C
+      if (message.startsWith("Connection from ")) {
+        m = CONNECTION_FROM.exec(message);
+        const peers = m ? one(peer(m[1], m[2])) : undefined;
+        return peers ? { type: "connection", peers } : undefined;
+      }
+      if (message.startsWith("Connection closed by ") || message.startsWith("Connection reset by ")) return parseClosed(message);
+      return null;
+    case 98: // b
+    case 66: // B
+    case 84: // T
+    case 107: // k
+      return parseNoise(message);
+    default:
+      return null;
+  }
+}
