@@ -105,29 +105,27 @@ function candidates(message: string, pattern: RegExp): SshPeer[] {
 
 const one = (p: SshPeer | undefined): SshPeer[] | undefined => (p ? [p] : undefined);
 
-// Suffix-anchored: attacker text only before sshd's fields.
-const FAILED_PLAIN = /^Failed (none|password|keyboard-interactive(?:\/\S+)?|unknown|gssapi-keyex|gssapi-with-mic|hostbased|publickey) for (invalid user )?(.*) from (\S+) port (\d+) ssh2$/s;
-// A plain key's info is fixed: "ssh2: ED25519 SHA256:<base64>".
-const WITH_KEY = /^(Failed|Accepted) publickey for (invalid user )?(.*) from (\S+) port (\d+) ssh2: [A-Z0-9-]+ SHA256:[A-Za-z0-9+\/]+$/s;
-// Attacker text on both sides: "ssh2: <certificate id, client host, ...>".
-const FAILED_INFO = /^Failed (\S+) for (invalid user )?(.*?) from \S+ port \d+ ssh2: /s;
-const FAILED_INFO_PEERS = / from (\S+) port (\d+) ssh2(?=: )/g;
-const ACCEPTED_PLAIN = /^Accepted (\S+) for (.+) from (\S+) port (\d+) ssh2$/s;
-const ACCEPTED_INFO = /^Accepted (\S+) for (.+?) from \S+ port \d+ ssh2: /s;
+// "Failed|Accepted <method> for [invalid user ]<user> from <ip>[ port <n>][ ssh2][: <info>]": the user
+// precedes sshd's fields, and some methods add info after them ("ssh2: RSA SHA256:...", hostbased's
+// client user/host, old sshd's "ruser"). Every place where sshd's fields fit — followed by the end or
+// by ": " — is a candidate; a plain key's info ("ED25519 SHA256:<base64>") is fixed, so it anchors.
+const AUTH_HEAD = /^(Failed|Accepted) (\S+) for (invalid user )?/;
+const AUTH_PEERS = / from (\S+?)(?: port (\d+))?(?: ssh\d?)?(?=: |$)/gs;
+const WITH_KEY = / from (\S+) port (\d+) ssh2: [A-Z0-9-]+ (?:SHA256:[A-Za-z0-9+/$]+|[0-9a-f]{2}(?::[0-9a-f]{2}){15})$/s;
 const INVALID_USER = /^(?:Invalid|Illegal) user (.*) from (\S+)(?: port (\d+))?$/s;
 const NOT_ALLOWED = /^User (.*) from (\S+) not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)$/s;
 const NOT_ALLOWED_LOCAL = /^User (.*) not allowed because (?:account is locked|shell \S+ does not exist|shell \S+ is not executable)$/s;
 const ROOT_REFUSED = /^ROOT LOGIN REFUSED FROM (\S+?)(?: port (\d+))?$/;
-const PAM_FAILURE = /^PAM: (?:Authentication failure|User not known to the underlying authentication module|Authentication error|Permission denied) for (?:illegal user )?(.*) from (\S+)$/s;
+const PAM_FAILURE = /^PAM: (?:[Aa]uthentication failure|User not known to the underlying authentication module|[Aa]uthentication error|Permission denied) for (?:illegal user )?(.*) from (\S+)(?: via \S+)?$/s;
 // pam_unix: fields before rhost are non-space (logname= uid= euid= tty= ruser=), user= follows it.
-const PAM_UNIX = /^pam_[a-z]+\(sshd:auth\): authentication failure; logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=(\S+)(?:\s+user=(.*))?$/s;
+const PAM_UNIX = /^pam_[a-z]+\(sshd:auth\): authentication failure; logname=\S* uid=\d+ euid=\d+ tty=\S* ruser=\S* rhost=(\S+)(?:\s+user=(.*?))?(?: \[preauth\])?$/s;
 const MAX_ATTEMPTS = /^maximum authentication attempts exceeded for (?:invalid user )?(.*) from (\S+) port (\d+) ssh2 \[preauth\]$/s;
 const TOO_MANY_USER = /^Disconnecting (?:authenticating|invalid) user (.*) (\S+) port (\d+): Too many authentication failures(?: for .*)? \[preauth\]$/s;
 const TOO_MANY_BARE = /^Disconnecting: Too many authentication failures(?: for (.*))?(?: \[preauth\])?$/s;
 const CHANGE_OF_USER = /^Disconnecting (?:authenticating|invalid) user (.*?) \S+ port \d+: Change of username or service not allowed: /s;
 const CHANGE_OF_USER_PEERS = / (\S+) port (\d+)(?=: Change of username or service not allowed: )/g;
 const PREAUTH_CLOSED = /^(?:Connection closed by|Connection reset by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port (\d+) \[preauth\]$/s;
-const PREAUTH_DROPPED = /^(?:Connection closed by|Connection reset by|Disconnected from) (\S+) port (\d+) \[preauth\]$/;
+const PREAUTH_DROPPED = /^(?:Connection closed by|Connection reset by|Disconnected from) (\S+?)(?: port (\d+))?( \[preauth\])?$/;
 const DISCONNECTED = /^Disconnected from user (.*) (\S+) port (\d+)$/s;
 // Prefix-anchored: attacker text (the client's reason, offer, version) only after sshd's fields.
 const RECEIVED_DISCONNECT = /^Received disconnect from (\S+?)(?: port (\d+))?: ?(\d+): (.*)$/s;
@@ -138,49 +136,52 @@ const BANNER_EXCHANGE = /^banner exchange: Connection from (\S+) port (\d+): /;
 const TIMEOUT = /^Timeout before authentication for (?:connection from )?(\S+?)(?: port (\d+))?(?: to \S+, pid = \d+)?$/;
 const BAD_PROTOCOL = /^Bad protocol version identification '.*' from (\S+)(?: port (\d+))?$/s;
 const KEX_IDENTIFICATION = /^kex_exchange_identification: (?:read: )?(?:client sent invalid protocol identifier|Connection closed by remote host|Connection reset by peer|banner line contains invalid characters)/;
+const DISPATCH_FATAL = /^ssh_dispatch_run_fatal: Connection from (\S+) port (\d+): /;
+// Address-less pre-authentication noise: the PID's address.
+const NOISE_BARE = /^(?:Read from socket failed: Connection reset by peer|Unable to negotiate a \S+(?: \S+){0,3}|no matching [\w ]{1,40} found: )/;
 const SESSION_CLOSED = /^pam_unix\(sshd:session\): session closed for user (.+)$/s;
 
-/** "error: ", "fatal: " and "error: PAM: " prefixes sshd adds by log level. */
+/** "error: ", "fatal: " prefixes sshd adds by log level, and Solaris' "[ID 800047 auth.info] ". */
 function stripLevel(message: string): string {
-  if (message.startsWith("error: ")) return message.slice(7);
-  if (message.startsWith("fatal: ")) return message.slice(7);
-  return message;
+  let out = message;
+  if (out.startsWith("[ID ")) out = out.replace(/^\[ID \d+ [a-z0-9]+\.[a-z]+\] /, "");
+  if (out.startsWith("error: ") || out.startsWith("fatal: ")) out = out.slice(7);
+  return out;
 }
 
 function failure(family: SshFamily, level: FailureLevel, user: string, peers: SshPeer[] | undefined, ends = false): SshEvent | undefined {
   return peers && { type: "failure", family, level, user, peers, ends };
 }
 
-function parseFailed(message: string): SshEvent | undefined {
-  let m = WITH_KEY.exec(message);
-  if (m) return failure("failed-publickey", "normal", m[3]!, one(peer(m[4], m[5])));
-  m = FAILED_PLAIN.exec(message);
-  if (m) {
-    const family = m[1] === "publickey" ? "failed-publickey" : "failed";
-    return failure(family, "normal", m[3]!, one(peer(m[4], m[5])));
+/** "Failed ..." and "Accepted ...": the candidates of sshd's fields, and the user before the first. */
+function parseAuth(message: string): SshEvent | undefined {
+  const head = AUTH_HEAD.exec(message);
+  if (!head) return undefined;
+  const method = head[2]!;
+  let peers: SshPeer[];
+  let userEnd: number;
+  const key = method === "publickey" ? WITH_KEY.exec(message) : null;
+  if (key) {
+    const p = peer(key[1], key[2]);
+    if (!p) return undefined;
+    peers = [p];
+    userEnd = key.index;
+  } else {
+    peers = [];
+    userEnd = -1;
+    for (const m of message.slice(head[0].length - 1).matchAll(AUTH_PEERS)) {
+      const p = peer(m[1], m[2]);
+      if (!p) continue;
+      if (userEnd < 0) userEnd = head[0].length - 1 + m.index;
+      if (!peers.some((q) => q.host === p.host && q.port === p.port)) peers.push(p);
+    }
+    if (peers.length === 0) return undefined;
+    // sshd has written the port since OpenSSH 3.x: a portless candidate is text, unless none has one.
+    if (peers.some((p) => p.port !== undefined)) peers = peers.filter((p) => p.port !== undefined);
   }
-  m = FAILED_INFO.exec(message);
-  if (!m) return undefined;
-  const peers = candidates(message, FAILED_INFO_PEERS);
-  if (peers.length === 0) return undefined;
-  return failure(m[1] === "publickey" ? "failed-publickey" : "failed", "normal", m[2] ?? "", peers);
-}
-
-function parseAccepted(message: string): SshEvent | undefined {
-  let m = WITH_KEY.exec(message);
-  if (m) {
-    const peers = one(peer(m[4], m[5]));
-    return peers && { type: "accepted", method: "publickey", user: m[3]!, peers };
-  }
-  m = ACCEPTED_PLAIN.exec(message);
-  if (m) {
-    const peers = one(peer(m[3], m[4]));
-    return peers && { type: "accepted", method: m[1]!, user: m[2]!, peers };
-  }
-  m = ACCEPTED_INFO.exec(message);
-  if (!m) return undefined;
-  const peers = candidates(message, FAILED_INFO_PEERS);
-  return peers.length > 0 ? { type: "accepted", method: m[1]!, user: m[2]!, peers } : undefined;
+  const user = message.slice(head[0].length, Math.max(head[0].length, userEnd));
+  if (head[1] === "Accepted") return { type: "accepted", method, user, peers };
+  return failure(method === "publickey" ? "failed-publickey" : "failed", "normal", user, peers);
 }
 
 function parseDisconnecting(message: string): SshEvent | null | undefined {
@@ -200,7 +201,12 @@ function parseClosed(message: string): SshEvent | null | undefined {
   let m = PREAUTH_CLOSED.exec(message);
   if (m) return failure("preauth-closed", "normal", m[1]!, one(peer(m[2], m[3])), true);
   m = PREAUTH_DROPPED.exec(message);
-  if (m) return failure("preauth-dropped", "aggressive", "", one(peer(m[1], m[2])), true);
+  if (m) {
+    const peers = one(peer(m[1], m[2]));
+    // Without [preauth]: after a login, or an old sshd; an end that names the address.
+    if (m[3] === undefined) return peers && { type: "ended", peers };
+    return failure("preauth-dropped", "aggressive", "", peers, true);
+  }
   m = DISCONNECTED.exec(message);
   if (m) {
     const peers = one(peer(m[2], m[3]));
@@ -232,7 +238,10 @@ function parseNoise(message: string): SshEvent | null | undefined {
   if (m) return failure("bad-banner", "aggressive", "", one(peer(m[1], m[2])), true);
   m = TIMEOUT.exec(message);
   if (m) return failure("preauth-timeout", "aggressive", "", one(peer(m[1], m[2])), true);
+  m = DISPATCH_FATAL.exec(message);
+  if (m) return failure("bad-banner", "aggressive", "", one(peer(m[1], m[2])), true);
   if (KEX_IDENTIFICATION.test(message)) return failure("kex-identification", "aggressive", "", [], true);
+  if (NOISE_BARE.test(message)) return failure("negotiation", "aggressive", "", [], true);
   return null;
 }
 
@@ -248,10 +257,9 @@ export function parseSshMessage(raw: string): SshEvent | null | undefined {
   let m: RegExpExecArray | null;
   switch (message.charCodeAt(0)) {
     case 70: // F
-      return message.startsWith("Failed ") ? parseFailed(message) : null;
+      return message.startsWith("Failed ") ? parseAuth(message) : null;
     case 65: // A
-      if (message.startsWith("Accepted ")) return parseAccepted(message);
-      return null;
+      return message.startsWith("Accepted ") ? parseAuth(message) : null;
     case 73: // I
       if (!message.startsWith("Invalid user ") && !message.startsWith("Illegal user ")) return null;
       m = INVALID_USER.exec(message);
@@ -259,13 +267,14 @@ export function parseSshMessage(raw: string): SshEvent | null | undefined {
     case 85: // U
       if ((m = NOT_ALLOWED.exec(message))) return failure("not-allowed", "normal", m[1]!, one(peer(m[2], undefined, true)));
       if ((m = NOT_ALLOWED_LOCAL.exec(message))) return failure("not-allowed", "normal", m[1]!, []);
-      return message.startsWith("Unable to negotiate with ") ? (parseNoise(message) ?? undefined) : null;
+      return message.startsWith("Unable to negotiate ") ? (parseNoise(message) ?? undefined) : null;
     case 82: // R
       if (message.startsWith("ROOT LOGIN REFUSED FROM ")) {
         m = ROOT_REFUSED.exec(message);
         return m ? failure("root-refused", "normal", "root", one(peer(m[1], m[2]))) : undefined;
       }
-      return message.startsWith("Received disconnect from ") ? parseReceivedDisconnect(message) : null;
+      if (message.startsWith("Received disconnect from ")) return parseReceivedDisconnect(message);
+      return message.startsWith("Read from socket failed: ") ? parseNoise(message) : null;
     case 80: // P
       if (!message.startsWith("PAM: ")) return null;
       m = PAM_FAILURE.exec(message);
@@ -295,6 +304,8 @@ export function parseSshMessage(raw: string): SshEvent | null | undefined {
     case 66: // B
     case 84: // T
     case 107: // k
+    case 115: // s
+    case 110: // n
       return parseNoise(message);
     default:
       return null;

@@ -83,6 +83,14 @@ export interface SshEventHandler {
 
 /** Most PIDs whose connection is remembered. */
 const MAX_PIDS = 20_000;
+/** Address-less messages kept per PID until its address is known (fail2ban's "retarded" match). */
+const MAX_PENDING_PER_PID = 4;
+const MAX_PENDING_PIDS = 2_000;
+
+interface Pending {
+  event: SshEvent;
+  at: number;
+}
 
 export function isIpHost(host: string): boolean {
   return isIP(host) !== 0;
@@ -96,6 +104,7 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
   let lastTime: number | undefined;
   const sshStats: SshStats = { unverified: 0, ambiguous: 0, unattributed: 0 };
   const byPid = new Map<number, SshPeer>();
+  const pending = new Map<number, Pending[]>();
   const lineOptions = { rawNewlines: deps.rawNewlines ?? false };
 
   function remember(pid: number, p: SshPeer): void {
@@ -104,6 +113,23 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
     if (byPid.size > MAX_PIDS) {
       const oldest = byPid.keys().next().value;
       if (oldest !== undefined) byPid.delete(oldest);
+    }
+  }
+
+  /** Keeps an address-less message of `pid` until a later line of it names the connection. */
+  function wait(pid: number, item: Pending): void {
+    const list = pending.get(pid) ?? [];
+    if (list.length >= MAX_PENDING_PER_PID) {
+      sshStats.unattributed += 1;
+      return;
+    }
+    list.push(item);
+    pending.delete(pid);
+    pending.set(pid, list);
+    if (pending.size > MAX_PENDING_PIDS) {
+      const [oldest, left] = pending.entries().next().value!;
+      pending.delete(oldest);
+      sshStats.unattributed += left.length;
     }
   }
 
@@ -154,10 +180,6 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
       handler.event(event, at, rec.pid, undefined);
       return;
     }
-    if (event.type === "connection" && rec.pid !== undefined && !rec.unverified) {
-      remember(rec.pid, event.peers[0]!);
-      return;
-    }
     let p: SshPeer | undefined | "ambiguous";
     if (rec.unverified) {
       p = verified(event.peers, rec.pid);
@@ -172,14 +194,20 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
         return;
       }
       if (p === undefined) {
-        sshStats.unattributed += 1;
+        if (rec.pid !== undefined) wait(rec.pid, { event, at });
+        else sshStats.unattributed += 1;
         return;
       }
     }
-    if (event.type === "connection") return;
     const key = rec.pid !== undefined && !rec.unverified ? `pid ${rec.pid}` : `${p.host} ${p.port ?? ""}`;
     const connection: SshConnection = { host: p.host, key };
     if (p.port !== undefined) connection.port = p.port;
+    if (rec.pid !== undefined && !rec.unverified) {
+      const waiting = pending.get(rec.pid);
+      pending.delete(rec.pid);
+      for (const w of waiting ?? []) handler.event(w.event, w.at, rec.pid, connection);
+    }
+    if (event.type === "connection") return;
     handler.event(event, at, rec.pid, connection);
     const ends = event.type === "ended" || event.type === "disconnected" || (event.type === "failure" && event.ends);
     if (ends && rec.pid !== undefined) byPid.delete(rec.pid);
