@@ -29,8 +29,8 @@ describe("SSH detectors against real sshd in a network namespace", function () {
     lab = await createLab({ clients: 2 });
     sshd = await startSshd(lab.server.ns);
     linked = await startLinkedAgent({
-      sshSession: { source: "file", authLog: sshd.authLog },
-      sshBruteForce: { source: "file", authLog: sshd.authLog },
+      sshSession: { source: "file", authLog: sshd.authLog, rawNewlines: true },
+      sshBruteForce: { source: "file", authLog: sshd.authLog, rawNewlines: true },
       cpuSustained: { enabled: false },
       nginx404: { enabled: false },
     });

@@ -37,6 +37,11 @@ export interface DetectorDeps {
   sshdEvidence?: (now: () => number) => SshdEvidence;
 }
 
+/** Raw-newline files are checked against sshd's connections, sampled 4 times a second; else the usual second. */
+function sshTickMs(source: { rawNewlines: boolean; source: string }): number {
+  return source.rawNewlines || source.source !== "file" ? 250 : 1000;
+}
+
 function sshLineDeps(source: { rawNewlines: boolean }, now: () => number, deps: DetectorDeps) {
   // Every live SSH source gets /proc evidence: journald entries from sshd's stderr need it too.
   return { rawNewlines: source.rawNewlines, evidence: (deps.sshdEvidence ?? ((clock) => createSshdEvidence({ now: clock })))(now) };
@@ -55,6 +60,7 @@ export const DETECTOR_FACTORIES = {
         name: "ssh-session",
         kinds: [AlertKind.SSH_SESSION],
         source: chooseSshSource(c.sshSession),
+        tickMs: sshTickMs(c.sshSession),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
         makeProcessor: (p) =>
@@ -73,6 +79,7 @@ export const DETECTOR_FACTORIES = {
         name: "ssh-brute-force",
         kinds: [AlertKind.SSH_BRUTE_FORCE],
         source: chooseSshSource(c.sshBruteForce),
+        tickMs: sshTickMs(c.sshBruteForce),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
         makeProcessor: (p) => createSshBruteForceProcessor(c.sshBruteForce, { ...p, ...sshLineDeps(c.sshBruteForce, p.now, deps) }),

@@ -14,7 +14,10 @@ import type { SshPeer } from "./ssh-messages.js";
  * count; a line naming a connection not seen triggers a fresh scan, at
  * most one per `minScanGapMs` (a flood of forged lines cannot make the
  * agent scan /proc without pause: lines then wait for the next scan or are
- * left out — a miss, never an accusation).
+ * left out — a miss, never an accusation). Detectors that read such lines
+ * also sample every few hundred ms (`sample`), so a connection that closes
+ * before its lines are read is still known if it lived that long (with PAM,
+ * Debian's default, every failed password holds it about 2 s).
  */
 
 const SSHD_NAMES = new Set(["sshd", "sshd-session", "sshd-auth"]);
@@ -22,7 +25,7 @@ const SSHD_NAMES = new Set(["sshd", "sshd-session", "sshd-auth"]);
 export interface SshdEvidenceOptions {
   now(): number;
   procRoot?: string;
-  /** How long a seen connection stays evidence. Default: 10 min. */
+  /** How long a seen connection stays evidence. Default: 2 min. */
   rememberMs?: number;
   /** Least time between two scans. Default: 20 ms. */
   minScanGapMs?: number;
@@ -42,7 +45,7 @@ function peerKey(ip: string, port: number): string {
 
 export function createSshdEvidence(options: SshdEvidenceOptions): SshdEvidence {
   const procRoot = options.procRoot ?? "/proc";
-  const rememberMs = options.rememberMs ?? 600_000;
+  const rememberMs = options.rememberMs ?? 120_000;
   const minScanGapMs = options.minScanGapMs ?? 20;
   /** "ip port" → when last seen. */
   const seen = new Map<string, number>();
@@ -50,13 +53,25 @@ export function createSshdEvidence(options: SshdEvidenceOptions): SshdEvidence {
   let pids = new Map<number, SshPeer>();
   let lastScan = Number.NEGATIVE_INFINITY;
   let used = false;
+  /** PIDs that are not sshd, and when that was read: a scan reads the comm of new PIDs only. */
+  let others = new Map<number, number>();
 
   function scan(now: number): void {
     lastScan = now;
     const next = new Map<number, SshPeer>();
+    const nextOthers = new Map<number, number>();
     for (const pid of listPids(procRoot)) {
+      const otherSince = others.get(pid);
+      // A PID is reused rarely; one that stays "other" is read again after 10 s.
+      if (otherSince !== undefined && now - otherSince < 10_000) {
+        nextOthers.set(pid, otherSince);
+        continue;
+      }
       const name = comm(pid, procRoot);
-      if (name === undefined || !SSHD_NAMES.has(name)) continue;
+      if (name === undefined || !SSHD_NAMES.has(name)) {
+        nextOthers.set(pid, now);
+        continue;
+      }
       for (const c of tcpConnectionsOf(pid, procRoot)) {
         if (c.state === "LISTEN" || c.remotePort === 0) continue;
         const host = normalizeIp(c.remoteIp) ?? c.remoteIp;
@@ -67,6 +82,7 @@ export function createSshdEvidence(options: SshdEvidenceOptions): SshdEvidence {
       }
     }
     pids = next;
+    others = nextOthers;
     // Oldest first: drop what is too old.
     for (const [key, at] of seen) {
       if (now - at <= rememberMs) break;

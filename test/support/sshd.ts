@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ChildProcess } from "node:child_process";
 import { listPids, readProc, sameIp, tcpConnectionsOf } from "../../agent/proc/proc-sockets.js";
 import { nsExec, nsSpawn, run, runOk, startNsDaemon, tcpConnects, type ExecResult } from "./netns.js";
@@ -59,6 +60,12 @@ export interface StartSshdOptions {
   user?: string;
   /** Give up waiting for the listener after this long. Default: 10 s. */
   startTimeoutMs?: number;
+  /**
+   * sshd_config keywords set over the defaults below (e.g. { UsePAM: "yes",
+   * MaxAuthTries: "2", DenyGroups: "secarc-denied" }); a keyword given
+   * here replaces the default line.
+   */
+  settings?: Record<string, string>;
 }
 
 export const SSHD_BIN = "/usr/sbin/sshd";
@@ -96,30 +103,26 @@ export async function startSshd(ns: string, options: StartSshdOptions = {}): Pro
   chmodSync(authorizedKeys, 0o644);
   const authLog = join(dir, "auth.log");
   const config = join(dir, "sshd_config");
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      "ListenAddress 0.0.0.0",
-      "ListenAddress ::",
-      `HostKey ${hostKey}`,
-      `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${authorizedKeys}`,
-      `AllowUsers ${user}`,
-      "UsePAM no",
-      "PasswordAuthentication yes",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin no",
-      // /tmp (where the key lives) is world-writable: StrictModes would refuse it.
-      "StrictModes no",
-      "LogLevel INFO",
-      "SyslogFacility AUTH",
-      "MaxStartups 50:30:100",
-      "UseDNS no",
-      "PrintMotd no",
-      "",
-    ].join("\n"),
-  );
+  const settings: Record<string, string> = {
+    Port: String(port),
+    HostKey: hostKey,
+    PidFile: join(dir, "sshd.pid"),
+    AuthorizedKeysFile: authorizedKeys,
+    AllowUsers: user,
+    UsePAM: "no",
+    PasswordAuthentication: "yes",
+    KbdInteractiveAuthentication: "no",
+    PermitRootLogin: "no",
+    // /tmp (where the key lives) is world-writable: StrictModes would refuse it.
+    StrictModes: "no",
+    LogLevel: "INFO",
+    SyslogFacility: "AUTH",
+    MaxStartups: "50:30:100",
+    UseDNS: "no",
+    PrintMotd: "no",
+    ...options.settings,
+  };
+  writeFileSync(config, ["ListenAddress 0.0.0.0", "ListenAddress ::", ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ""].join("\n"));
   const daemon = await startNsDaemon({
     name: "sshd",
     ns,
@@ -247,4 +250,28 @@ export async function sshFailedLogin(
     ],
     { env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" }, timeoutMs: 20_000 },
   );
+}
+
+/** The minimal SSH-2 client beside this file (python3 + cryptography): user names with any bytes. */
+export const RAW_CLIENT = join(dirname(fileURLToPath(import.meta.url)), "ssh-raw-client.py");
+
+export interface RawClientResult {
+  /** The client's local port (sshd's "port N" field). */
+  port: number;
+  /** One entry per reply: "failure", "success", "closed", "refused". */
+  replies: string[];
+  code: number | null;
+}
+
+/**
+ * Runs the raw client from namespace `clientNs`: `password USER PASSWORD
+ * TRIES` (USER may hold "\\n" / "\\r" escapes, sent as raw bytes), `banner
+ * TEXT` or `cipher NAME` (see ssh-raw-client.py).
+ */
+export async function rawSshClient(clientNs: string, host: string, port: number, args: readonly string[]): Promise<RawClientResult> {
+  const r = await nsExec(clientNs, "/usr/bin/python3", [RAW_CLIENT, host, String(port), ...args], { timeoutMs: 30_000 });
+  const lines = r.stdout.split("\n").filter((l) => l !== "");
+  const first = /^port (\d+)$/.exec(lines[0] ?? "");
+  if (!first) throw new Error(`raw ssh client failed (${r.code}): ${r.stdout}${r.stderr}`);
+  return { port: Number(first[1]), replies: lines.slice(1), code: r.code };
 }
