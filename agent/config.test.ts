@@ -11,7 +11,7 @@ describe("agent config", () => {
   it("fills in every default from a minimal file", () => {
     const config = parseConfig(agentConfigSchema, minimal, "agent.yaml");
     expect(config.agentId).to.equal(undefined);
-    expect(config.stateDir).to.equal("/var/lib/secarc");
+    expect(config.stateDir).to.equal("/var/lib/secarc/agent");
     expect(config.link).to.deep.equal({
       backoffInitial: 500,
       backoffMax: 30_000,

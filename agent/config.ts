@@ -58,8 +58,8 @@ export const agentConfigSchema = z.strictObject({
     /** This agent's private key (agents/NAME-key.pem). */
     key: z.string().min(1),
   }),
-  /** Directory for the agent's state (outbox and action journal in agent.db, responder state). Default: /var/lib/secarc. */
-  stateDir: z.string().min(1).default("/var/lib/secarc"),
+  /** Directory for the agent's state (outbox and action journal in agent.db, responder state). Default: /var/lib/secarc/agent. */
+  stateDir: z.string().min(1).default("/var/lib/secarc/agent"),
   /** The link to the controller. */
   link: agentLinkConfigSchema,
   /** Detectors (see agent/detectors/config.ts); all enabled by default. */

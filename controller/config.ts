@@ -30,8 +30,8 @@ export const controllerTlsSchema = z.strictObject({
 
 /** The SQLite database. */
 export const controllerStoreSchema = z.strictObject({
-  /** Path of the SQLite file (created if missing). Default: "/var/lib/secarc/controller.db". */
-  path: z.string().min(1).default("/var/lib/secarc/controller.db"),
+  /** Path of the SQLite file (created if missing). Default: "/var/lib/secarc/controller/controller.db". */
+  path: z.string().min(1).default("/var/lib/secarc/controller/controller.db"),
 });
 
 /** The agent link's timing and limits. */
@@ -95,8 +95,8 @@ export const controllerConfigSchema = z.strictObject({
   listen: controllerListenSchema.default({ host: "0.0.0.0", port: 8443 }),
   /** Mutual TLS material. Required. */
   tls: controllerTlsSchema,
-  /** The SQLite store. Default: /var/lib/secarc/controller.db. */
-  store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller.db" }),
+  /** The SQLite store. Default: /var/lib/secarc/controller/controller.db. */
+  store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller/controller.db" }),
   /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min. */
   link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 }),
   /** Agents' detectors. Default: a blind-detector warning after 10 min without a source. */

@@ -22,7 +22,7 @@ describe("controller config", () => {
     expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 });
     expect(config.link.pingInterval + config.link.pingTimeout).to.be.at.most(30_000);
     expect(config.log).to.deep.equal({ level: "info", format: "json" });
-    expect(config.store.path).to.equal("/var/lib/secarc/controller.db");
+    expect(config.store.path).to.equal("/var/lib/secarc/controller/controller.db");
     expect(config.telegram).to.equal(undefined);
     expect(config.metrics).to.equal(undefined);
   });
