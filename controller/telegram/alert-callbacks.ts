@@ -9,6 +9,7 @@ import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
 import { Priority } from "./message-store.js";
+import { popupText } from "./safe-text.js";
 import { operatorName } from "./text-format.js";
 
 export interface AlertCallbacks {
@@ -31,7 +32,7 @@ type Tap = { chatId: number; messageId: number | undefined; from: { id: number; 
  * long (1 h / 24 h / always) in the same way. Every callback query
  * is answered, and the message itself is updated by the send queue.
  */
-export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => void): AlertCallbacks {
+export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => boolean): AlertCallbacks {
   const { config, store, now } = services;
   const pending = new Map<string, PendingConfirmation>();
   const composer = new Composer<Context>();
@@ -43,19 +44,19 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     const command = decodeCallback("data" in query ? query.data : undefined);
     if (!command) {
       services.audit(telegramActor(query.from), "telegram.callback_invalid", `chat ${chatId}`);
-      await ctx.answerCbQuery(tap.t.notice.invalidButton, { show_alert: true });
+      await ctx.answerCbQuery(popupText(tap.t.notice.invalidButton), { show_alert: true });
       return;
     }
     const notice = await handle(command, tap, (markup) => ctx.editMessageReplyMarkup(markup));
-    await ctx.answerCbQuery(notice);
+    await ctx.answerCbQuery(notice === undefined ? undefined : popupText(notice));
   });
 
   async function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => Promise<unknown>): Promise<string | undefined> {
     const { t } = tap;
     switch (command.type) {
       case "alerts":
-        showAlerts(tap.chatId, command.offset);
-        return undefined;
+        // A forged or stale offset is no page of the open alerts: refused, nothing sent.
+        return showAlerts(tap.chatId, command.offset) ? undefined : t.notice.invalidButton;
       case "open":
         if (!store.getAlert(command.alertId)) return t.notice.unknownAlert;
         services.messages.invalidate(command.alertId, tap.chatId);

@@ -5,6 +5,7 @@ import { chatTranslations } from "./alert-renderer.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { encodeCallback } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
+import { safeText } from "./safe-text.js";
 import { escapeHtml, formatTime, humanDuration, operatorName } from "./text-format.js";
 
 /** Allows shown per /allows message, each with a Revoke button. */
@@ -49,7 +50,7 @@ export function renderAllows(allows: readonly ActiveAllow[], t: Translations, no
         : t.command.allowUntilRevoked({ ip, by });
       lines.push(`✅ ${line}`);
       const data = encodeCallback({ type: "revoke", actionId: allow.action.actionId });
-      if (data) keyboard.push([{ text: t.command.revokeButton({ ip: allow.ip, server: allow.agentId }), callback_data: data }]);
+      if (data) keyboard.push([{ text: t.command.revokeButton({ ip: safeText(allow.ip, { max: 45 }), server: safeText(allow.agentId, { max: 40 }) }), callback_data: data }]);
     }
     pages.push({ text: lines.join("\n"), keyboard });
   }

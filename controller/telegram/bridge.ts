@@ -20,7 +20,8 @@ import { chatTranslations } from "./alert-renderer.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
 import { createSendPace } from "./send-pace.js";
 import { createSendQueue, type BotApi } from "./send-queue.js";
-import { escapeHtml } from "./text-format.js";
+import { safeText } from "./safe-text.js";
+import { escapeHtml, fitMessage } from "./text-format.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
@@ -84,7 +85,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
 
   const api: BotApi = {
     async sendMessage(chatId, text, keyboard) {
-      const sent = await bot.telegram.sendMessage(chatId, text, {
+      const sent = await bot.telegram.sendMessage(chatId, outgoing(text), {
         parse_mode: "HTML",
         link_preview_options: { is_disabled: true },
         ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
@@ -92,7 +93,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       return { messageId: sent.message_id };
     },
     async editMessage(chatId, messageId, text, keyboard) {
-      await bot.telegram.editMessageText(chatId, messageId, undefined, text, {
+      await bot.telegram.editMessageText(chatId, messageId, undefined, outgoing(text), {
         parse_mode: "HTML",
         link_preview_options: { is_disabled: true },
         reply_markup: { inline_keyboard: keyboard },
@@ -116,8 +117,10 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     onOutcome: (outcome) => watch.record(outcome),
   });
 
+  const configuredChats = new Set(chatIds);
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
-    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])]);
+    // Only configured chats: a chat taken out of the config (or never in it) is shown nothing more.
+    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId)));
     for (const chatId of targets) {
       const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
       const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;
@@ -171,7 +174,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       queue.kick();
     },
     audit(actor, event, detail) {
-      store.audit({ at: new Date(now()), actor, event, detail });
+      store.audit({ at: new Date(now()), actor: safeText(actor, { max: 200 }), event, detail: safeText(detail, { max: 2000 }) });
     },
   };
 
@@ -292,4 +295,13 @@ function trackBlock(messages: MessageStore, store: Store, actionId: string, at: 
   if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
   const target = action.target?.target;
   messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: target?.case === "ip" ? target.value : target?.case === "session" ? target.value.sourceIp : undefined, createdAt: at });
+}
+
+/**
+ * The last guard before Telegram, behind the renderers' own care: valid text
+ * without control or bidi characters, within 4096 characters (cut between
+ * lines, with a marker). A renderer's output never relies on it.
+ */
+function outgoing(html: string): string {
+  return fitMessage(safeText(html, { keepNewlines: true }), "…");
 }

@@ -1,14 +1,16 @@
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { SecarcError } from "../../common/errors.js";
-import { ApiError, checkMarkup, checkText, parseJson, readBody, type InlineKeyboardMarkup } from "./fake-bot-api-requests.js";
+import { createFakeFaults, waitForChange, type FailOptions, type HeldCalls, type HoldOptions } from "./fake-bot-api-faults.js";
+import { ApiError, checkCallbackAnswer, checkMarkup, checkText, parseJson, readBody, type InlineKeyboardMarkup } from "./fake-bot-api-requests.js";
 
 /**
  * A local stand-in for Telegram's Bot API, for tests and for the demo (there is
  * no internet here). It speaks the same HTTP protocol as api.telegram.org for
  * the methods the bridge uses, keeps the chats' messages, lets a test push
- * updates (button taps, commands) and inject HTTP 429 answers.
+ * updates (button taps, commands), inject error answers and hold calls
+ * (fake-bot-api-faults.ts). Every request passes the strict checker
+ * (fake-bot-api-checks.ts): what Telegram refuses, it refuses.
  */
 
 export interface FakeUser {
@@ -74,12 +76,16 @@ export interface FakeBotApi {
   message(chatId: number, messageId: number): FakeMessage | undefined;
   /** Queues an update for getUpdates; returns its update_id. */
   pushUpdate(update: Record<string, unknown>): number;
+  /** Telegram issued this callback query id (an update the test delivers itself, e.g. to a webhook): it may be answered. */
+  issueCallbackQuery(id: string): void;
   /** A user taps an inline button; returns the callback query id. */
   tapButton(chatId: number, messageId: number, callbackData: string, from: FakeUser): string;
   /** A user sends a text (e.g. "/status") in a chat; returns the new message's id. */
   sendCommand(chatId: number, from: FakeUser, text: string): number;
   /** The next `count` calls of the given methods (default: sending and editing) answer HTTP 429 with retry_after. */
-  failNext(count: number, options?: { retryAfter?: number; methods?: string[]; errorCode?: number; description?: string }): void;
+  failNext(count: number, options?: FailOptions): void;
+  /** Holds the next matching calls without an answer until released (a hanging Telegram). */
+  hold(options?: HoldOptions): HeldCalls;
   /** Resolves when the predicate holds (checked after every call and update), rejects after timeoutMs. */
   waitFor<T>(predicate: () => T | undefined | false, timeoutMs: number): Promise<T>;
   /** Emits "call" (FakeCall) after every API call. */
@@ -87,7 +93,6 @@ export interface FakeBotApi {
 }
 
 const DEFAULT_TOKEN = "123456:TEST-fake-bot-api-token";
-const SEND_METHODS = ["sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage"];
 
 export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   const token = options.token ?? DEFAULT_TOKEN;
@@ -104,7 +109,8 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   let nextUpdateId = 1;
   let nextCallbackId = 1;
   const pollers = new Set<() => void>();
-  const failures: Array<{ retryAfter: number; methods: Set<string>; errorCode: number; description: string | undefined }> = [];
+  const faults = createFakeFaults();
+  const openQueries = new Set<string>();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let apiRoot = "";
@@ -122,6 +128,8 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
 
   function pushUpdate(update: Record<string, unknown>): number {
     const updateId = nextUpdateId++;
+    const query = update.callback_query as { id?: unknown } | undefined;
+    if (query?.id !== undefined) openQueries.add(String(query.id));
     updates.push({ ...update, update_id: updateId });
     for (const wake of [...pollers]) wake();
     notify();
@@ -198,7 +206,10 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       return true;
     },
     answerCallbackQuery: (params) => {
-      answeredCallbacks.push({ callbackQueryId: String(params.callback_query_id), text: params.text === undefined ? undefined : String(params.text), showAlert: params.show_alert === true || params.show_alert === "true" });
+      const id = String(params.callback_query_id);
+      const text = checkCallbackAnswer(params);
+      if (!openQueries.delete(id)) throw new ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid");
+      answeredCallbacks.push({ callbackQueryId: id, text, showAlert: params.show_alert === true || params.show_alert === "true" });
       return true;
     },
   };
@@ -238,29 +249,31 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     };
     try {
       params = { ...params, ...(await readBody(req)) };
-    } catch {
-      send(400, { ok: false, error_code: 400, description: "Bad Request: cannot parse body" }, match?.[2] ?? "?");
+    } catch (err) {
+      send(400, { ok: false, error_code: 400, description: err instanceof ApiError ? err.description : "Bad Request: cannot parse body" }, match?.[2] ?? "?");
       return;
     }
     if (!match) return send(404, { ok: false, error_code: 404, description: "Not Found" }, "?");
     const [, givenToken, method] = match as unknown as [string, string, string];
     if (givenToken !== token) return send(401, { ok: false, error_code: 401, description: "Unauthorized" }, method);
-    const failure = failures[0];
-    if (failure && failure.methods.has(method)) {
-      failures.shift();
-      const code = failure.errorCode;
-      const description = failure.description ?? (code === 429 ? `Too Many Requests: retry after ${failure.retryAfter}` : "Error");
-      return send(code, { ok: false, error_code: code, description, ...(code === 429 ? { parameters: { retry_after: failure.retryAfter } } : {}) }, method);
-    }
+    const failure = faults.failureFor(method);
+    if (failure) return send(failure.status, failure.body, method);
     const implementation = methods[method];
     if (!implementation) return send(404, { ok: false, error_code: 404, description: "Not Found: method not found" }, method);
+    const held = faults.holdFor(method, params);
+    if (held && !held.deliverFirst) await held.wait;
+    let answer: { status: number; body: unknown };
     try {
-      const result = await implementation(params);
-      send(200, { ok: true, result }, method);
+      answer = { status: 200, body: { ok: true, result: await implementation(params) } };
     } catch (err) {
-      if (err instanceof ApiError) send(err.status, { ok: false, error_code: err.status, description: err.description }, method);
-      else send(500, { ok: false, error_code: 500, description: "Internal Server Error" }, method);
+      if (err instanceof ApiError) answer = { status: err.status, body: { ok: false, error_code: err.status, description: err.description } };
+      else answer = { status: 500, body: { ok: false, error_code: 500, description: "Internal Server Error" } };
     }
+    if (held?.deliverFirst) {
+      notify();
+      await held.wait;
+    }
+    if (!res.destroyed) send(answer.status, answer.body, method);
   }
 
   return {
@@ -291,6 +304,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     },
     async stop() {
       stopped = true;
+      faults.releaseAll();
       for (const wake of [...pollers]) wake();
       const srv = server;
       server = undefined;
@@ -309,6 +323,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       return byKey.get(`${chatId}:${messageId}`);
     },
     pushUpdate,
+    issueCallbackQuery: (id) => void openQueries.add(id),
     tapButton(chatId, messageId, callbackData, from) {
       const message = byKey.get(`${chatId}:${messageId}`);
       const id = `cbq-${nextCallbackId++}`;
@@ -338,43 +353,8 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       });
       return messageId;
     },
-    failNext(count, failOptions = {}) {
-      for (let i = 0; i < count; i++) {
-        failures.push({
-          retryAfter: failOptions.retryAfter ?? 1,
-          methods: new Set(failOptions.methods ?? SEND_METHODS),
-          errorCode: failOptions.errorCode ?? 429,
-          description: failOptions.description,
-        });
-      }
-    },
-    waitFor<T>(predicate: () => T | undefined | false, timeoutMs: number): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        const check = () => {
-          let value: T | undefined | false;
-          try {
-            value = predicate();
-          } catch (err) {
-            done();
-            reject(err);
-            return;
-          }
-          if (value !== undefined && value !== false) {
-            done();
-            resolve(value);
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new SecarcError("timeout", `fake Bot API: condition not met within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          events.off("change", check);
-        };
-        events.on("change", check);
-        check();
-      });
-    },
+    failNext: (count, failOptions) => faults.failNext(count, failOptions),
+    hold: (holdOptions) => faults.hold(holdOptions),
+    waitFor: <T>(predicate: () => T | undefined | false, timeoutMs: number) => waitForChange(events, predicate, timeoutMs),
   };
 }

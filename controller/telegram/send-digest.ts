@@ -4,6 +4,7 @@ import type { AlertRenderer } from "./alert-renderer.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
+import type { Translations } from "./i18n/translations.js";
 import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 import { escapeHtml, splitMessage } from "./text-format.js";
@@ -40,12 +41,7 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
       included.push({ job: item, version: found.record.version, severity: found.record.alert.severity, phase: phaseKey(found.view) });
     }
     if (included.length === 0) return;
-    const lines = [...byAgent].map(([agentId, kinds]) => {
-      const count = [...kinds.values()].reduce((a, b) => a + b, 0);
-      const parts = [...kinds].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n} × ${escapeHtml(name)}`).join(", ");
-      return `📦 ${t.digest({ count: String(count), server: `<b>${escapeHtml(agentId)}</b>`, parts })}`;
-    });
-    const [first, ...rest] = splitMessage(lines.join("\n"), t.truncated);
+    const [first, ...rest] = renderDigest(byAgent, t);
     await call(job, () => api.sendMessage(job.chatId, first!, []), (sent) =>
       messages.transaction(() => {
         for (const item of included) {
@@ -67,4 +63,14 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
     );
     logger.info({ chatId: job.chatId, alerts: included.length }, "telegram: alerts grouped into a digest");
   };
+}
+
+/** The digest's messages (HTML, each within Telegram's limit): per server, how many new alerts of which kinds. */
+export function renderDigest(byAgent: ReadonlyMap<string, ReadonlyMap<string, number>>, t: Translations): string[] {
+  const lines = [...byAgent].map(([agentId, kinds]) => {
+    const count = [...kinds.values()].reduce((a, b) => a + b, 0);
+    const parts = [...kinds].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n} × ${escapeHtml(name)}`).join(", ");
+    return `📦 ${t.digest({ count: String(count), server: `<b>${escapeHtml(agentId)}</b>`, parts })}`;
+  });
+  return splitMessage(lines.join("\n"), t.truncated);
 }

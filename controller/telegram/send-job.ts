@@ -1,3 +1,4 @@
+import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
 import type { AlertRenderer } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
@@ -12,6 +13,7 @@ export interface SendJobDeps {
   messages: MessageStore;
   renderer: AlertRenderer;
   config: TelegramConfig;
+  logger: Logger;
   now: () => number;
   call: SendCall;
   sendDigest: SendDigest;
@@ -27,7 +29,14 @@ export type RunJob = (job: QueueJob) => Promise<void>;
 
 export function createJobRunner(deps: SendJobDeps): RunJob {
   const { api, messages, renderer, now, call } = deps;
+  const configured = new Set(deps.config.chats.map((chat) => chat.id));
   return async function runJob(job) {
+    if (!configured.has(job.chatId)) {
+      // Chats are a boundary: nothing goes to a chat that is not (or no longer) configured.
+      messages.drop(job.id);
+      deps.logger.warn({ chatId: job.chatId }, "telegram: job for a chat that is not configured dropped");
+      return;
+    }
     if (job.payload) {
       await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? []), () => {
         messages.complete(job);

@@ -1,19 +1,19 @@
 import type { Operator } from "../../gen/secarc/v1/action_pb.js";
 import { isPolicyOperator } from "../domain/no-answer-policy.js";
 import type { Translations } from "./i18n/translations.js";
+import { cutText, safeHtml, safeText } from "./safe-text.js";
 
 /** Telegram's limit on a message text, in UTF-16 code units after entity parsing. */
 export const MAX_MESSAGE_CHARS = 4096;
 
-/** Escapes text for Telegram's HTML parse mode (the only three characters it requires). */
+/** Makes text safe (safe-text.ts: valid, no control or bidi characters, one line) and escapes it for Telegram's HTML parse mode. */
 export function escapeHtml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return safeHtml(text);
 }
 
-/** Shortens untrusted plain text to `max` characters with an ellipsis; removes control characters. */
+/** Shortens untrusted plain text to `max` characters with an ellipsis, on grapheme boundaries; made safe (safe-text.ts). */
 export function clip(text: string, max: number): string {
-  const clean = text.replace(/[\u0000-\u001f\u007f]/g, " ");
-  return clean.length <= max ? clean : `${clean.slice(0, Math.max(0, max - 1))}…`;
+  return safeText(text, { max });
 }
 
 /**
@@ -30,7 +30,7 @@ export function fitMessage(html: string, marker: string, max: number = MAX_MESSA
   for (const line of lines) {
     const add = (kept.length > 0 ? 1 : 0) + line.length;
     if (length + add > room) {
-      if (kept.length === 0) kept.push(stripTags(line).slice(0, room).replace(/&[a-z]*$/, ""));
+      if (kept.length === 0) kept.push(cutText(stripTags(line), room, "").replace(/&[#a-z0-9]*$/i, ""));
       break;
     }
     kept.push(line);

@@ -69,6 +69,7 @@ export const en = {
   },
   notice: {
     notAllowed: "You are not allowed to do this.",
+    chatNotConfigured: "This chat is not configured for SecARC; nothing was done.",
     invalidButton: "This button is not valid.",
     unknownAlert: "This alert is not known (any more).",
     alreadyAnswered: (p: { answer: string; by: string }) => `Already answered: ${p.answer} chosen by ${p.by}.`,

@@ -63,6 +63,7 @@ export const es = {
   },
   notice: {
     notAllowed: "No tienes permiso para hacer esto.",
+    chatNotConfigured: "Este chat no está configurado para SecARC; no se hizo nada.",
     invalidButton: "Este botón no es válido.",
     unknownAlert: "Esta alerta no se conoce (ya).",
     alreadyAnswered: (p: { answer: string; by: string }) => `Ya respondida: ${p.answer} elegido por ${p.by}.`,

@@ -1,0 +1,90 @@
+import type { AgentRecord, AlertRecord } from "../store/store.js";
+import type { ActiveBlock } from "./active-blocks.js";
+import { alertBody, severityMarker, type InlineButton, type InlineKeyboard } from "./alert-message.js";
+import { encodeCallback } from "./callback-data.js";
+import { detectorSourceLines } from "./detector-source-lines.js";
+import type { Translations } from "./i18n/translations.js";
+import { safeText } from "./safe-text.js";
+import { escapeHtml, formatTime } from "./text-format.js";
+
+/**
+ * The replies of /status, /alerts and /blocks as pure functions of what they
+ * show (HTML, buttons): every untrusted string through safe-text.ts, so the
+ * property test can feed them anything.
+ */
+
+/** Open alerts shown per /alerts page, each with a Show button. */
+export const ALERTS_PAGE_SIZE = 20;
+
+export interface OutgoingPage {
+  text: string;
+  keyboard: InlineKeyboard;
+}
+
+/** A short reference of an alert shown in lists: the last 8 characters of its id (safe text, not escaped). */
+export function alertRef(alertId: string): string {
+  return Array.from(safeText(alertId).replace(/-/g, "")).slice(-8).join("");
+}
+
+/** /status: one line per server (online, offline, revoked) with its detector sources, and the send-health line, if any. */
+export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources">[], health: string | undefined, t: Translations): string {
+  if (agents.length === 0) return health ? `${t.command.noServers}\n\n${health}` : t.command.noServers;
+  const lines = [t.command.statusHeader({ count: String(agents.length) })];
+  for (const agent of agents) {
+    // A revoked agent is shown as such whatever its link says: its certificate no longer identifies it.
+    const revoked = agent.revokedAt !== undefined;
+    lines.push(
+      `${revoked ? "⛔" : agent.online ? "🟢" : "🔴"} ${t.command.statusLine({
+        server: `<b>${escapeHtml(agent.agentId)}</b>`,
+        state: revoked ? t.command.revoked : agent.online ? t.command.online : t.command.offline,
+        lastSeen: formatTime(agent.lastSeen.getTime()),
+      })}`,
+      ...detectorSourceLines(agent, t),
+    );
+  }
+  if (health) lines.push("", health);
+  return lines.join("\n");
+}
+
+/** /alerts, one page: `total` is the count of open alerts, `capped` when there are more than that. */
+export function renderAlertsPage(page: readonly AlertRecord[], at: { offset: number; total: number; capped: boolean; more: boolean }, t: Translations): OutgoingPage {
+  const count = at.capped ? `${at.total}+` : String(at.total);
+  const lines = [t.command.alertsHeader({ count }) + (at.offset > 0 ? ` (${at.offset + 1}–${at.offset + page.length})` : "")];
+  const buttons: InlineButton[] = [];
+  for (const record of page) {
+    const ref = alertRef(record.alertId);
+    lines.push(`${severityMarker(record.alert.severity)} <code>${escapeHtml(ref)}</code> <b>${escapeHtml(record.agentId)}</b> · ${alertBody(record.alert, t)} · ${formatTime(record.receivedAt.getTime())}`);
+    const data = encodeCallback({ type: "open", alertId: record.alertId });
+    if (data) buttons.push({ text: t.command.openButton({ n: ref || "?" }), callback_data: data });
+  }
+  const keyboard: InlineButton[][] = [];
+  for (let i = 0; i < buttons.length; i += 4) keyboard.push(buttons.slice(i, i + 4));
+  if (at.more) {
+    const more = encodeCallback({ type: "alerts", offset: at.offset + ALERTS_PAGE_SIZE });
+    if (more) keyboard.push([{ text: t.command.moreButton, callback_data: more }]);
+  }
+  return { text: lines.join("\n"), keyboard };
+}
+
+/** /blocks: pages of active blocks with an Unblock button each; dry-run blocks say so (nothing was blocked). */
+export function renderBlocks(blocks: readonly ActiveBlock[], t: Translations): OutgoingPage[] {
+  if (blocks.length === 0) return [{ text: t.command.noBlocks, keyboard: [] }];
+  const pages: OutgoingPage[] = [];
+  for (let i = 0; i < blocks.length; i += ALERTS_PAGE_SIZE) {
+    const lines = i === 0 ? [t.command.blocksHeader({ count: String(blocks.length) })] : [];
+    const keyboard: InlineButton[][] = [];
+    for (const block of blocks.slice(i, i + ALERTS_PAGE_SIZE)) {
+      const until = block.expiresAt ? formatTime(block.expiresAt.getTime()) : t.command.untilUnblocked;
+      const line = t.command.blockLine({ ip: `<code>${escapeHtml(block.ip)}</code>`, server: `<b>${escapeHtml(block.agentId)}</b>`, until });
+      if (block.action.dryRun) {
+        lines.push(`🧪 ${line} — ${t.lifecycle.dryRun}`);
+        continue;
+      }
+      lines.push(`⛔ ${line}`);
+      const data = encodeCallback({ type: "unblock", actionId: block.action.actionId });
+      if (data) keyboard.push([{ text: t.command.unblockButton({ ip: safeText(block.ip, { max: 45 }), server: safeText(block.agentId, { max: 40 }) }), callback_data: data }]);
+    }
+    pages.push({ text: lines.join("\n"), keyboard });
+  }
+  return pages;
+}
