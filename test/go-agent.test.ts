@@ -1,14 +1,16 @@
 import { expect } from "chai";
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { newId } from "../common/ids.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
-import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
-import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
+import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema } from "../gen/secarc/v1/alert_pb.js";
 import { freeLoopbackPort } from "./support/agent-process.js";
-import { testControllerConfig, testOperator } from "./support/controller-harness.js";
+import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
 import { buildGoAgent, startGoAgent, type GoAgentProcess } from "./support/go-agent-process.js";
 import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
 
@@ -18,7 +20,7 @@ import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
  * controller over mutual TLS on loopback, with its real SQLite store.
  */
 describe("Go example agent against the controller", function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let pki: TestPki;
   let dir: string;
   let port: number;
@@ -167,6 +169,55 @@ describe("Go example agent against the controller", function () {
 
     const journal = readFileSync(join(dir, "go-2-state", "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { op: string; id: string });
     expect(journal.filter((r) => r.id === actionId && r.op === "start"), "one start record: one execution").to.have.length(1);
+  });
+
+  it("moves what the controller rejects (AlertReject, ResultReject) out of its outbox and journal's resends, into dead-letter.jsonl, on the same stream", async () => {
+    const running = await runController();
+    const owner = run("go-4a", await pki.issueAgent("go-4a"));
+    await owner.waitFor("welcome", {}, 15_000);
+    login("go-4a", "dave", 50004);
+    const taken = (await owner.waitFor("alert_queued", { user: "dave" }, 10_000)).alert_id as string;
+    await owner.waitFor("alert_acked", { alert_id: taken }, 10_000);
+
+    // go-4b's state as a backup restored from another host might leave it:
+    // an alert whose id go-4a owns, an alert without subject, a good one,
+    // and the result of an action this controller never sent.
+    const foreign = sshAlert({ id: taken });
+    const invalid = sshAlert();
+    invalid.subject = { case: undefined };
+    const fine = sshAlert();
+    const state = join(dir, "go-4b-state");
+    mkdirSync(state, { recursive: true });
+    const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+    writeFileSync(join(state, "outbox.jsonl"), [foreign, invalid, fine].map((alert, i) => `${JSON.stringify({ op: "put", seq: i + 1, alert: b64(toBinary(AlertSchema, alert)) })}\n`).join(""));
+    const strayId = newId(Date.now());
+    const stray = create(ActionResultSchema, { actionId: strayId, status: ResultStatus.DONE, detail: "ignored", finishedAt: timestampNow() });
+    writeFileSync(join(state, "journal.jsonl"), `${JSON.stringify({ op: "start", id: strayId, answer: "ANSWER_IGNORE", at: new Date().toISOString() })}\n${JSON.stringify({ op: "finish", id: strayId, result: b64(toBinary(ActionResultSchema, stray)) })}\n`);
+
+    const certs = await pki.issueAgent("go-4b");
+    const agent = run("go-4b", certs);
+    await agent.waitFor("alert_acked", { alert_id: fine.id }, 15_000);
+    await agent.waitFor("alert_dead_lettered", { alert_id: foreign.id, reason: "ALERT_REJECT_REASON_FOREIGN_ID" }, 10_000);
+    await agent.waitFor("alert_dead_lettered", { alert_id: invalid.id, reason: "ALERT_REJECT_REASON_INVALID" }, 10_000);
+    await agent.waitFor("result_rejected", { action_id: strayId, reason: "RESULT_REJECT_REASON_UNKNOWN_ACTION" }, 10_000);
+    expect(agent.named("welcome"), "one stream carried it all").to.have.length(1);
+    expect(agent.named("stream_ended")).to.have.length(0);
+
+    expect(running.store.getAlert(taken)!.agentId, "the owner keeps its alert").to.equal("go-4a");
+    expect(running.store.getAlert(invalid.id)).to.equal(undefined);
+    expect(running.store.getAlert(fine.id)!.agentId).to.equal("go-4b");
+    const letters = readFileSync(join(state, "dead-letter.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { alert_id: string; reason: string; detail: string; alert: string });
+    expect(letters.map((l) => l.alert_id).sort()).to.deep.equal([foreign.id, invalid.id].sort());
+    expect(letters.every((l) => l.detail !== "" && l.alert !== ""), "each letter keeps the reason and the alert").to.equal(true);
+
+    // Restarted, it resends neither: the outbox holds nothing, the result is given up.
+    await agent.stop();
+    forget(agent);
+    const again = run("go-4b", certs);
+    await again.waitFor("welcome", {}, 15_000);
+    expect(readFileSync(join(state, "outbox.jsonl"), "utf8"), "the outbox compacted on start is empty").to.equal("");
+    const journal = readFileSync(join(state, "journal.jsonl"), "utf8");
+    expect(journal).to.contain(`"op":"rejected","id":"${strayId}"`);
   });
 
   it("stops with PERMISSION_DENIED, storing nothing, when its Hello claims another agent's id", async () => {

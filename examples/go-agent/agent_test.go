@@ -115,6 +115,12 @@ func TestJournalAnswersARedeliveryFromTheStoredResult(t *testing.T) {
 	if unknown.Status != pb.ResultStatus_RESULT_STATUS_FAILED {
 		t.Fatalf("an action started before a crash must not run again: %v", unknown)
 	}
+	if ok, err := j.rejected("x1"); !ok || err != nil {
+		t.Fatalf("rejected: %v %v", ok, err)
+	}
+	if got := j.unacked(); len(got) != 1 || got[0].ActionId != "x2" {
+		t.Fatalf("a rejected result is not resent: %v", got)
+	}
 	refused, _ := a.handleAction(&pb.ResponseAction{ActionId: "x3", Answer: pb.Answer_ANSWER_REBOOT})
 	if refused.Status != pb.ResultStatus_RESULT_STATUS_REFUSED {
 		t.Fatalf("unsupported answer: %v", refused)

@@ -19,6 +19,7 @@ import (
 //	{"op":"start","id":ID,"answer":"ANSWER_IGNORE","boot_id":B,"at":T}  before running it
 //	{"op":"finish","id":ID,"result":<ActionResult as bytes>}            after, before sending the result
 //	{"op":"acked","id":ID}                                              on ResultAck
+//	{"op":"rejected","id":ID}                                           on ResultReject (not resent)
 //
 // A finished action that arrives again is answered with the stored result.
 // One that was started but never finished (the agent stopped while running
@@ -40,7 +41,8 @@ type journalEntry struct {
 	bootID  string
 	started time.Time
 	result  *pb.ActionResult // nil until finished
-	acked   bool
+	acked   bool             // by ResultAck, or given up after a ResultReject
+	reject  bool
 }
 
 type journalRecord struct {
@@ -72,9 +74,9 @@ func openJournal(dir string) (*journal, error) {
 			if err := proto.Unmarshal(rec.Result, e.result); err != nil {
 				return fmt.Errorf("result of %s: %w", rec.ID, err)
 			}
-		case "acked":
+		case "acked", "rejected":
 			if e, ok := j.entries[rec.ID]; ok {
-				e.acked = true
+				e.acked, e.reject = true, rec.Op == "rejected"
 			}
 		default:
 			return fmt.Errorf("unknown op %q", rec.Op)
@@ -107,7 +109,9 @@ func (j *journal) snapshot() []interface{} {
 			data, _ := proto.Marshal(e.result)
 			records = append(records, journalRecord{Op: "finish", ID: id, Result: data})
 		}
-		if e.acked {
+		if e.reject {
+			records = append(records, journalRecord{Op: "rejected", ID: id})
+		} else if e.acked {
 			records = append(records, journalRecord{Op: "acked", ID: id})
 		}
 	}
@@ -170,6 +174,21 @@ func (j *journal) acked(id string) (bool, error) {
 		return false, err
 	}
 	e.acked = true
+	return true, nil
+}
+
+// rejected marks a result the controller refused: it is not resent again.
+func (j *journal) rejected(id string) (bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e, ok := j.entries[id]
+	if !ok || e.result == nil || e.acked {
+		return false, nil
+	}
+	if err := j.file.append(journalRecord{Op: "rejected", ID: id}); err != nil {
+		return false, err
+	}
+	e.acked, e.reject = true, true
 	return true, nil
 }
 

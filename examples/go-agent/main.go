@@ -7,7 +7,8 @@
 // Standard output: one JSON line per event ({"event":"welcome",...},
 // "alert_queued", "alert_sent", "alert_acked", "alert_dead_lettered",
 // "action_executed", "action_replayed", "action_outcome_unknown",
-// "result_sent", "result_acked", "stream_ended", "stopped"). Standard error:
+// "result_sent", "result_acked", "result_rejected", "stream_ended",
+// "stopped"). Standard error:
 // messages for people. Exit status: 0 after SIGINT/SIGTERM, 1 when the
 // controller refuses the agent for good (PERMISSION_DENIED,
 // UNAUTHENTICATED) or the state directory fails, 2 for bad arguments.

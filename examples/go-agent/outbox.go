@@ -157,11 +157,11 @@ func (o *outbox) reject(id string, revision uint32, reason, detail string, now t
 	defer o.mu.Unlock()
 	letter := deadLetter{At: now.UTC(), AlertID: id, Revision: revision, Reason: reason, Detail: detail}
 	p, ok := o.pending[id]
-	if ok {
+	if ok && revision == 0 {
+		revision = p.alert.Revision // the controller could not read it
+	}
+	if ok && p.alert.Revision == revision {
 		letter.Alert, _ = proto.Marshal(p.alert)
-		if revision == 0 {
-			revision = p.alert.Revision
-		}
 	}
 	if err := o.dead.append(letter); err != nil {
 		return err

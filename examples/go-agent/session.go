@@ -21,7 +21,7 @@ import (
 // (a gRPC status error) and whether it got as far as the Welcome.
 //
 //	Hello → Welcome → (resend results and alerts, then new ones; heartbeats)
-//	                  ⇄ AlertAck / AlertReject / ResponseAction / ResultAck
+//	                  ⇄ AlertAck / AlertReject / ResponseAction / ResultAck / ResultReject
 func (a *agent) session(ctx context.Context, conn *grpc.ClientConn) (welcomed bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -125,6 +125,24 @@ func (a *agent) handle(message *pb.ControllerMessage, results chan<- *pb.ActionR
 		}
 		if acked {
 			a.events.emit("result_acked", map[string]interface{}{"action_id": payload.ResultAck.ActionId})
+		}
+	case *pb.ControllerMessage_AlertReject:
+		// Refused now, refused on every resend: out of the outbox, into the
+		// dead-letter file for the operator. The stream goes on.
+		r := payload.AlertReject
+		a.logf("alert %s revision %d rejected (%s): %s", r.AlertId, r.Revision, r.Reason, r.Detail)
+		a.deadLetter(r.AlertId, r.Revision, r.Reason.String(), r.Detail)
+	case *pb.ControllerMessage_ResultReject:
+		// The controller will never take this result: stop resending it. The
+		// journal keeps it, so the action still never runs twice.
+		r := payload.ResultReject
+		a.logf("result of action %s rejected (%s): %s", r.ActionId, r.Reason, r.Detail)
+		rejected, err := a.journal.rejected(r.ActionId)
+		if err != nil {
+			return err
+		}
+		if rejected {
+			a.events.emit("result_rejected", map[string]interface{}{"action_id": r.ActionId, "reason": r.Reason.String(), "detail": r.Detail})
 		}
 	case *pb.ControllerMessage_Welcome:
 		a.logf("ignoring a second Welcome")
