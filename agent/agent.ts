@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../common/log.js";
 import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import { resolveAgentId, type AgentConfig } from "./config.js";
 import type { Detector } from "./detectors/detector.js";
-import { createDetectors } from "./detectors/registry.js";
+import { createDetectors, reportSources } from "./detectors/registry.js";
 import { createActionExecutor } from "./journal/action-executor.js";
 import { readBootId } from "./journal/boot-id.js";
 import { createJournal } from "./journal/journal.js";
@@ -153,6 +153,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     }
   };
 
+  const detectorSources = () => reportSources(detectors);
   const kinds = [...new Set(detectors.flatMap((d) => d.kinds))].filter((k) => k !== AlertKind.UNSPECIFIED);
   const link = createLinkClient({
     address: config.controller.address,
@@ -168,12 +169,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         actions: [...responders.keys()],
         finishedActionIds: outbox.pendingResultIds(),
         addresses: localAddresses(),
+        detectorSources: detectorSources(),
       }),
     pending: {
       page: (afterSeq, limit) => outbox.page(afterSeq, limit).map((entry) => ({ seq: entry.seq, message: entryMessage(entry) })),
       lastSeq: () => outbox.lastSeq(),
     },
     outboxDepth: () => outbox.depth(),
+    detectorSources,
     onMessage,
     // Alerts held in memory (the outbox could not take them) are not in the pages resent after Welcome.
     onStateChange: (connected) => {

@@ -2,6 +2,7 @@ import { loadConfigFile } from "../common/config.js";
 import { createLogger } from "../common/log.js";
 import { startAgent } from "./agent.js";
 import { agentConfigSchema } from "./config.js";
+import { anyBlind, checkDetectors, formatDetectorCheck } from "./detector-check.js";
 
 /**
  * The agent's composition root: loads the config file, starts the agent and
@@ -19,4 +20,12 @@ export async function runAgent(configPath: string): Promise<number> {
   logger.info({ signal }, "stopping");
   await agent.close();
   return 0;
+}
+
+/** `secarc agent --check`: prints each detector's source; exit code 1 when one sees nothing. */
+export async function checkAgent(configPath: string): Promise<number> {
+  const config = loadConfigFile(agentConfigSchema, configPath);
+  const results = await checkDetectors({ config });
+  process.stdout.write(formatDetectorCheck(results));
+  return anyBlind(results) ? 1 : 0;
 }

@@ -7,7 +7,7 @@ const parse = (value: unknown) => parseConfig(detectorsConfigSchema, value, "age
 describe("detectors config", () => {
   it("an empty section enables every detector with the original defaults", () => {
     const c = parse({});
-    expect(c.nginx404).to.deep.include({ enabled: true, accessLog: "/var/log/nginx/access.log", window: 60_000, warning: 20, critical: 50 });
+    expect(c.nginx404).to.deep.include({ enabled: true, paths: ["/var/log/nginx/access.log"], format: "combined", trustedProxies: [], window: 60_000, warning: 20, critical: 50 });
     expect(c.sshBruteForce).to.deep.include({ enabled: true, window: 60_000, warning: 5, critical: 20, authLog: "/var/log/auth.log", source: "auto" });
     expect(c.cpuSustained).to.deep.include({ enabled: true, interval: 30_000, sustainSamples: 2, warning: 50, critical: 90 });
     expect(c.sshSession.enabled).to.equal(true);
@@ -41,5 +41,20 @@ describe("detectors config", () => {
     expect(cronExpressionFor(3_600_000)).to.equal("0 0 * * * *");
     expect(cronExpressionFor(1500)).to.equal(undefined);
     expect(cronExpressionFor(7 * 60_000)).to.equal(undefined);
+  });
+
+  it("web logs: accessLog is paths of one; globs only in file names; formats and proxies checked at load", () => {
+    expect(parse({ nginx404: { accessLog: "/srv/a.log" } }).nginx404.paths).to.deep.equal(["/srv/a.log"]);
+    expect(parse({ nginx404: { paths: ["/var/log/nginx/*access.log"] } }).nginx404.paths).to.deep.equal(["/var/log/nginx/*access.log"]);
+    const refused = (nginx404: unknown, words: RegExp) => expect(() => parse({ nginx404 })).to.throw(words);
+    refused({ accessLog: "/a.log", paths: ["/b.log"] }, /not both/);
+    refused({ paths: ["/var/log/*/access.log"] }, /file name only/);
+    refused({ paths: ["access.log"] }, /absolute/);
+    refused({ format: "nginx_main" }, /none of combined/);
+    refused({ format: "'$remote_addr [$time_local] $body_bytes_sent'" }, /no \$status/);
+    refused({ format: "'$status $time_local $request'" }, /remote_addr/);
+    refused({ trustedProxies: ["10.0.0.0/33"] }, /prefix/);
+    refused({ trustedProxies: ["proxy.example"] }, /not an address/);
+    expect(parse({ nginx404: { format: "escape=json '{\"a\":\"$remote_addr\",\"t\":\"$time_iso8601\",\"s\":$status}'", trustedProxies: ["10.0.0.0/8", "::1"] } }).nginx404.trustedProxies).to.have.length(2);
   });
 });

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { durationMs } from "../../common/config.js";
+import { trustedProxiesProblem } from "./client-address.js";
+import { globProblem } from "./log-set-follower.js";
+import { compileWebFormat } from "./web-log-format.js";
 
 /**
  * The `detectors` section of the agent config. Every key has a default, so
@@ -112,12 +115,72 @@ export const cpuSustainedConfigSchema = z
   })
   .prefault({});
 
+/** Field paths of a `json` access log (dotted for nested objects: "request.remote_ip"). */
+const jsonFieldsSchema = z
+  .strictObject({
+    /** The peer's address. Default: "remote_addr". */
+    peer: z.string().min(1).default("remote_addr"),
+    /** The response status (number or numeric string). Default: "status". */
+    status: z.string().min(1).default("status"),
+    /** The time: ISO 8601, nginx's $time_local, or seconds since the epoch. Default: "time". */
+    time: z.string().min(1).default("time"),
+    /** The request line "GET /path HTTP/1.1" (its path is kept). Default: "request". */
+    request: z.string().min(1).default("request"),
+    /** The path alone, used instead of `request` when set. Default: none. */
+    path: z.string().min(1).optional(),
+    /** X-Forwarded-For (only used behind `trustedProxies`). Default: "http_x_forwarded_for". */
+    forwardedFor: z.string().min(1).default("http_x_forwarded_for"),
+    /** The virtual host, named in alerts. Default: none. */
+    vhost: z.string().min(1).optional(),
+  })
+  .prefault({});
+
 export const nginx404ConfigSchema = z
   .strictObject({
-    /** Count 404 responses per client address in nginx's access log. Default: true. */
+    /** Count 404 responses per client address in web access logs (nginx, Apache, Caddy). Default: true. */
     enabled: z.boolean().default(true),
-    /** nginx access log in the "combined" format. Default: /var/log/nginx/access.log. */
-    accessLog: z.string().min(1).default("/var/log/nginx/access.log"),
+    /**
+     * The access logs: absolute paths, with wildcards (`*`, `?`, `[...]`)
+     * allowed in the file name (`/var/log/nginx/*access.log`). Globs are
+     * expanded again while running, so new files (a new virtual host) are
+     * picked up; each file is counted on its own and named in its alerts.
+     * Default: ["/var/log/nginx/access.log"].
+     */
+    paths: z
+      .array(z.string().min(1).superRefine((p, ctx) => {
+        const problem = globProblem(p);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }))
+      .min(1)
+      .optional(),
+    /** One access log; the older spelling of `paths: [FILE]` (not both). Default: none. */
+    accessLog: z.string().min(1).optional(),
+    /**
+     * How lines are written: "combined" (nginx's and Apache's default),
+     * "apache_vhost_combined", "caddy_json", "json" (field paths in
+     * `jsonFields`), or an nginx `log_format` value as in nginx.conf, e.g.
+     * `'$remote_addr - $remote_user [$time_local] "$request" $status ...'`
+     * (extra variables, $time_iso8601, $request_time; a JSON template with
+     * `escape=json` too). It must hold $remote_addr, $status and a time.
+     * Compiled once at start. Default: "combined".
+     */
+    format: z.string().min(1).default("combined"),
+    /** Field paths for `format: json`. */
+    jsonFields: jsonFieldsSchema,
+    /**
+     * Proxies (addresses or CIDRs) in front of the web server. When the peer
+     * is one of them, the client is the right-most address of
+     * X-Forwarded-For that is not; from any other peer X-Forwarded-For is
+     * ignored (it is attacker-chosen). The format must log
+     * $http_x_forwarded_for for this. Default: none.
+     */
+    trustedProxies: z
+      .array(z.string())
+      .default([])
+      .superRefine((cidrs, ctx) => {
+        const problem = trustedProxiesProblem(cidrs);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
     /** Sliding window the 404s are counted over. Default: 60s. */
     window: durationMs().default(60_000),
     /** 404s in the window that raise a warning (inclusive). Default: 20. */
@@ -126,10 +189,19 @@ export const nginx404ConfigSchema = z
     critical: count().default(50),
     /** Requested paths kept in the alert, most recent last. Default: 5. */
     recentPaths: z.number().int().min(0).max(50).default(5),
-    /** Most client addresses tracked at once; the idlest is dropped beyond. Default: 100000. */
+    /** Most client addresses tracked at once (per file); the idlest is dropped beyond. Default: 100000. */
     maxClients: z.number().int().min(1).default(100_000),
   })
   .superRefine(thresholdsInOrder)
+  .superRefine((value, ctx) => {
+    if (value.paths !== undefined && value.accessLog !== undefined) ctx.addIssue({ code: "custom", path: ["accessLog"], message: "give paths or accessLog, not both" });
+    try {
+      compileWebFormat(value.format, value.jsonFields);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["format"], message: (err as Error).message });
+    }
+  })
+  .transform(({ accessLog, paths, ...rest }) => ({ ...rest, paths: paths ?? [accessLog ?? "/var/log/nginx/access.log"] }))
   .prefault({});
 
 /** The `detectors` section of the agent config. */

@@ -5,6 +5,7 @@ import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, CpuUsageSchema, ProcessUsageSchema, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import { cronExpressionFor, type CpuSustainedConfig } from "./config.js";
+import { errorCode, type SourceReport } from "./source-state.js";
 import { createProcCpuSampler, type CpuReading, type CpuSampler } from "./cpu-sampler.js";
 import type { Detector } from "./detector.js";
 
@@ -109,13 +110,21 @@ export interface CpuDetectorDeps {
 
 export function createCpuSustainedDetector(settings: CpuSettings, deps: CpuDetectorDeps = {}): Detector {
   let stop: (() => void) | undefined;
+  let source: SourceReport = { kind: "sampler", state: "waiting", detail: "/proc/stat not sampled yet", since: 0 };
   return {
     name: "cpu-sustained",
     kinds: [AlertKind.CPU_SUSTAINED],
+    source: () => source,
     async start(context) {
       const sampler = deps.sampler ?? createProcCpuSampler({ now: () => context.now(), topProcesses: deps.topProcesses ?? 5 });
       const evaluator = createCpuEvaluator(settings, (alert) => context.emit(alert));
-      await sampler.sample(); // primes the deltas
+      try {
+        await sampler.sample(); // primes the deltas
+      } catch (err) {
+        source = { kind: "sampler", state: "unreadable", detail: `/proc/stat: ${errorCode(err)}`, since: context.now() };
+        throw err;
+      }
+      if (source.state !== "following") source = { kind: "sampler", state: "following", detail: "/proc/stat", since: context.now() };
       let busy = false;
       stop = (deps.schedule ?? cronSchedule)(settings.interval, () => {
         if (busy) return;
@@ -125,6 +134,7 @@ export function createCpuSustainedDetector(settings: CpuSettings, deps: CpuDetec
           .then((reading) => evaluator.observe(reading, context.now()))
           .catch((err: unknown) => {
             context.logger.error({ detector: "cpu-sustained", err }, "CPU sample failed");
+            source = { kind: "sampler", state: "unreadable", detail: `/proc/stat: ${errorCode(err)}`, since: context.now() };
             context.onFailure(err);
           })
           .finally(() => {

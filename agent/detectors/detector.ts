@@ -1,6 +1,7 @@
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import type { Logger } from "../../common/log.js";
+import type { SourceReport } from "./source-state.js";
 
 /**
  * A detector turns OS facts into alerts. It is a plug-in with one file under
@@ -19,6 +20,12 @@ export interface Detector {
   readonly kinds: readonly AlertKind[];
   start(context: DetectorContext): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * What it reads and whether it sees anything (following / waiting / no
+   * source / unreadable), for logs, `secarc agent --check` and the
+   * controller. Detectors without one are not reported.
+   */
+  source?(): SourceReport;
 }
 
 export interface DetectorContext {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { SecarcError } from "../../common/errors.js";
 import type { SshRecord } from "./ssh-log-parser.js";
@@ -18,6 +18,25 @@ export interface JournaldFollowerOptions {
   onError(err: SecarcError): void;
   /** The program to run. Default: "journalctl". */
   command?: string;
+  /** "following" once journalctl runs, "unreadable" when it cannot start or exits; with a detail for operators. */
+  onState?(state: "following" | "unreadable", detail: string): void;
+}
+
+/** "journald (ssh.service, sshd.service)": what is followed, for operators. */
+export function journalSourceDetail(units: readonly string[]): string {
+  return `journald (${units.map((unit) => (unit.includes(".") ? unit : `${unit}.service`)).join(", ")})`;
+}
+
+/**
+ * Whether the journal holds any entry of these units (sshd has logged
+ * there): `journalctl --quiet --lines=1 --output=cat -u ...`, bounded to 5 s.
+ * False when journalctl is missing, fails or prints nothing.
+ */
+export function journalHasEntries(units: readonly string[], command = "journalctl"): Promise<boolean> {
+  const args = ["--quiet", "--no-pager", "--lines=1", "--output=cat", ...units.flatMap((unit) => ["--unit", unit])];
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout) => resolve(!err && stdout.trim().length > 0));
+  });
 }
 
 export interface JournaldFollower {
@@ -73,11 +92,14 @@ export function createJournaldFollower(options: JournaldFollowerOptions): Journa
         const record = recordFromJournalJson(line);
         if (record) options.onRecord(record);
       });
+      proc.once("spawn", () => options.onState?.("following", journalSourceDetail(options.units)));
       proc.on("error", (err) => {
+        options.onState?.("unreadable", `cannot run ${command}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
         if (!stopping) options.onError(new SecarcError("unavailable", `cannot run ${command}: ${err.message}`, { retryable: true, cause: err }));
       });
       proc.on("exit", (code, signal) => {
         if (!stopping) {
+          options.onState?.("unreadable", `${command} exited (${signal ?? code}): ${stderr.trim().slice(0, 200)}`);
           options.onError(new SecarcError("unavailable", `${command} exited (${signal ?? code}): ${stderr.trim().slice(0, 300)}`, { retryable: true }));
         }
       });

@@ -26,6 +26,13 @@ export interface LogFollowerOptions {
   onReset?(reason: "rotated" | "truncated"): void;
   /** A read failed in a way polling will not fix. */
   onError(err: SecarcError): void;
+  /**
+   * Whether the file is followed: "following" once open; "waiting" while it
+   * does not exist; "unreadable" while it cannot be opened (EACCES, ...;
+   * retried at every poll). Told on every change, with a detail for
+   * operators ("/var/log/nginx/access.log does not exist").
+   */
+  onState?(state: "following" | "waiting" | "unreadable", detail: string): void;
   /** Stat polling period in ms. Default: 1000. */
   pollMs?: number;
   /** Read from the start instead of the end of an existing file. Default: false. */
@@ -55,16 +62,25 @@ export function createLogFollower(options: LogFollowerOptions): LogFollower {
   let busy: Promise<void> | undefined;
   let again = false;
   let resets = 0;
+  let told = "";
+  const tell = (state: "following" | "waiting" | "unreadable", detail: string): void => {
+    if (`${state} ${detail}` === told) return;
+    told = `${state} ${detail}`;
+    options.onState?.(state, detail);
+  };
 
   async function openCurrent(fromEnd: boolean): Promise<boolean> {
     let next: FileHandle;
     try {
       next = await open(options.path, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") tell("waiting", `${options.path} does not exist`);
+      else tell("unreadable", `${options.path}: ${code ?? (err as Error).message}`);
+      return false;
     }
     const info = await next.stat();
+    tell("following", options.path);
     handle = next;
     inode = info.ino;
     offset = fromEnd ? info.size : 0;

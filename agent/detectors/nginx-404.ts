@@ -1,4 +1,3 @@
-import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
@@ -8,32 +7,47 @@ import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracke
 import type { Nginx404Config } from "./config.js";
 import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 import { newLineStats } from "./line-processor.js";
-import { MALFORMED, QuoteFinder, clientField, ownField, parseNginxTime, requestPath, scanStatus, timeFieldStart } from "./nginx-log-parser.js";
+import { createClientResolver } from "./client-address.js";
+import { ownField } from "./nginx-log-parser.js";
+import { createWebScanner, type CompiledWebFormat } from "./web-log-format.js";
+import { MALFORMED } from "./web-log-scanner.js";
 
 /**
  * HTTP 404 bursts: counts responses whose status field is 404 per client
  * address in a sliding window of the log's own time; one alert per client
  * per burst, escalated once (warning → critical), resolved when the window
- * empties. Answers: IGNORE, BLOCK_IP, ALLOW (trust the client for a while).
+ * empties. Lines are read by the configured format's scanner; the client is
+ * the peer address, or behind a trusted proxy the right-most untrusted
+ * X-Forwarded-For entry (client-address.ts). A line whose client is not an
+ * IP address is malformed (counted), never a block target. Answers: IGNORE,
+ * BLOCK_IP, ALLOW (trust the client for a while).
  */
 
 export const NGINX_404_ANSWERS = [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW] as const;
 const STATUS = 404;
 const MAX_PATH_CHARS = 200;
 
-export type Nginx404Settings = Pick<Nginx404Config, "window" | "warning" | "critical" | "recentPaths" | "maxClients">;
+export type Nginx404Settings = Pick<Nginx404Config, "window" | "warning" | "critical" | "recentPaths" | "maxClients" | "trustedProxies"> & {
+  /** The compiled `format` (web-log-format.ts). Default: combined. */
+  compiled?: CompiledWebFormat;
+  /** The log file the lines come from, named in alerts. Default: none. */
+  logFile?: string;
+};
 
 interface ClientBurst {
   track: AlertTrack | undefined;
   /** Recent paths (UTF-8, own copies); a ring of `recentPaths` entries. */
   paths: string[];
   nextPath: number;
+  /** The virtual host of the latest kept line ("" when the format has none). */
+  vhost: string;
 }
 
 export function createNginx404Processor(settings: Nginx404Settings, deps: LineProcessorDeps): LineProcessor {
   const stats = newLineStats();
-  const quotes = new QuoteFinder();
-  const shape = { open: 0, close: 0 };
+  const scanner = createWebScanner(settings.compiled ?? { type: "combined" }, STATUS);
+  const client = createClientResolver(settings.trustedProxies);
+  const logFile = settings.logFile ?? "";
   const keepPaths = settings.recentPaths;
 
   function recentPaths(extra: ClientBurst): string[] {
@@ -52,7 +66,7 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
       buildAlert(extra.track, AlertKind.HTTP_404_BURST, NGINX_404_ANSWERS, at, {
         severity,
         state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
-        summary: `${count} HTTP 404 responses to ${burst.key} within ${settings.window / 1000}s (${what})`,
+        summary: `${count} HTTP 404 responses to ${burst.key} within ${settings.window / 1000}s (${what})${logFile ? ` in ${logFile}` : ""}`,
         subject: {
           case: "httpErrors",
           value: create(HttpErrorsSchema, {
@@ -63,16 +77,14 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
             recentPaths: recentPaths(extra),
             firstSeen: timestampFromMs(burst.firstSeen),
             lastSeen: timestampFromMs(burst.lastSeen),
+            logFile,
+            virtualHost: extra.vhost,
           }),
         },
       }),
     );
   }
 
-  // The line being counted, for `keepPath` (called by the tracker before it reports a change).
-  let lineText = "";
-  let lineOpen = 0;
-  let lineClose = 0;
   /**
    * Paths only matter in alerts, so they are kept only for bursts that have
    * an alert or are within `recentPaths` events of one: the count grows by
@@ -81,8 +93,10 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
    */
   function keepPath(burst: Burst<ClientBurst>): void {
     if (burst.level === 0 && burst.count <= settings.warning - keepPaths) return;
-    const path = ownField(requestPath(lineText, lineOpen, lineClose, MAX_PATH_CHARS));
+    // The scanner still holds the line being counted (the tracker calls this before it reports a change).
+    const path = scanner.path(MAX_PATH_CHARS);
     const extra = burst.extra;
+    extra.vhost = scanner.vhost();
     if (extra.paths.length < keepPaths) extra.paths.push(path);
     else {
       extra.paths[extra.nextPath] = path;
@@ -95,7 +109,7 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
     warning: settings.warning,
     critical: settings.critical,
     maxKeys: settings.maxClients,
-    newExtra: () => ({ track: undefined, paths: [], nextPath: 0 }),
+    newExtra: () => ({ track: undefined, paths: [], nextPath: 0, vhost: "" }),
     onChange,
   });
 
@@ -103,36 +117,22 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
     stats,
     line(text, start, end) {
       stats.lines += 1;
-      const status = scanStatus(text, start, end, quotes, shape);
+      const status = scanner.status(text, start, end);
       if (status !== STATUS) {
         if (status === MALFORMED) stats.malformed += 1;
         return;
       }
-      const { open, close } = shape;
-      const ip = clientField(text, start, open);
-      const timeAt = timeFieldStart(text, open);
-      const time = timeAt < 0 ? Number.NaN : parseNginxTime(text, timeAt);
-      if (Number.isNaN(time)) {
+      const time = scanner.time();
+      const ip = client(scanner.peer(), scanner.forwardedFor());
+      if (Number.isNaN(time) || ip === undefined) {
         stats.malformed += 1;
         return;
       }
-      let key = ip;
-      if (tracker.get(ip) === undefined) {
-        if (isIP(ip) === 0) {
-          stats.malformed += 1;
-          return;
-        }
-        // The key lives as long as the burst: it must not keep the chunk alive.
-        key = ownField(ip);
-      }
+      // The key lives as long as the burst: it must not keep the chunk alive.
+      const key = tracker.get(ip) === undefined ? ownField(ip) : ip;
       stats.events += 1;
       if (keepPaths === 0) tracker.record(key, time);
-      else {
-        lineText = text;
-        lineOpen = open;
-        lineClose = close;
-        tracker.record(key, time, keepPath);
-      }
+      else tracker.record(key, time, keepPath);
     },
     tick(now) {
       tracker.sweep(now);

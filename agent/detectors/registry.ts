@@ -1,11 +1,13 @@
 import type { Logger } from "../../common/log.js";
-import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
+import { AlertKind, type DetectorSource } from "../../gen/secarc/v1/alert_pb.js";
 import type { DetectorsConfig } from "./config.js";
 import type { CpuSampler } from "./cpu-sampler.js";
 import { createCpuSustainedDetector, type Schedule } from "./cpu-sustained.js";
 import type { Detector } from "./detector.js";
-import { chooseSshSource, createLogDetector } from "./log-detector.js";
+import { createLogDetector, sshLogSource } from "./log-detector.js";
 import { createNginx404Processor } from "./nginx-404.js";
+import { compileWebFormat } from "./web-log-format.js";
+import { sourceToProto } from "./source-state.js";
 import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
 import { createSshSessionProcessor, type ProcessStartProbe, type SshdPidResolver } from "./ssh-session.js";
 import { createSshdEvidence } from "./sshd-evidence.js";
@@ -35,6 +37,8 @@ export interface DetectorDeps {
   processStart?: ProcessStartProbe;
   /** What sshd's connections are, for lines that may be forged. Default: /proc. */
   sshdEvidence?: (now: () => number) => SshdEvidence;
+  /** Whether journald has entries of some units (SSH source "auto"). Default: journalctl. */
+  journalProbe?: (units: readonly string[]) => Promise<boolean>;
 }
 
 /** Raw-newline files are checked against sshd's connections, sampled 4 times a second; else the usual second. */
@@ -59,7 +63,8 @@ export const DETECTOR_FACTORIES = {
       createLogDetector({
         name: "ssh-session",
         kinds: [AlertKind.SSH_SESSION],
-        source: chooseSshSource(c.sshSession),
+        source: sshLogSource(c.sshSession),
+        ...(deps.journalProbe ? { journalProbe: deps.journalProbe } : {}),
         tickMs: sshTickMs(c.sshSession),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
@@ -78,7 +83,8 @@ export const DETECTOR_FACTORIES = {
       createLogDetector({
         name: "ssh-brute-force",
         kinds: [AlertKind.SSH_BRUTE_FORCE],
-        source: chooseSshSource(c.sshBruteForce),
+        source: sshLogSource(c.sshBruteForce),
+        ...(deps.journalProbe ? { journalProbe: deps.journalProbe } : {}),
         tickMs: sshTickMs(c.sshBruteForce),
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
@@ -96,15 +102,17 @@ export const DETECTOR_FACTORIES = {
   },
   "nginx-404": {
     enabled: (c) => c.nginx404.enabled,
-    create: (c) =>
-      createLogDetector({
+    create: (c) => {
+      const compiled = compileWebFormat(c.nginx404.format, c.nginx404.jsonFields);
+      return createLogDetector({
         name: "nginx-404",
         kinds: [AlertKind.HTTP_404_BURST],
-        source: { type: "file", path: c.nginx404.accessLog },
+        source: { type: "files", patterns: c.nginx404.paths },
         maxLineBytes: c.maxLineBytes,
         pollMs: c.pollInterval,
-        makeProcessor: (p) => createNginx404Processor(c.nginx404, p),
-      }),
+        makeProcessor: (p, file) => createNginx404Processor({ ...c.nginx404, compiled, logFile: file }, p),
+      });
+    },
   },
 } satisfies Record<DetectorName, DetectorEntry>;
 
@@ -119,4 +127,12 @@ export const DETECTOR_FOR_KIND = {
 /** Builds the detectors the config enables, in DETECTOR_NAMES order. */
 export function createDetectors(config: DetectorsConfig, deps: DetectorDeps): Detector[] {
   return DETECTOR_NAMES.filter((name) => DETECTOR_FACTORIES[name].enabled(config)).map((name) => DETECTOR_FACTORIES[name].create(config, deps));
+}
+
+/** Each detector's source as proto, for Hello and Heartbeat (detectors without one are left out). */
+export function reportSources(detectors: readonly Detector[]): DetectorSource[] {
+  return detectors.flatMap((d) => {
+    const source = d.source?.();
+    return source ? [sourceToProto(d.name, source)] : [];
+  });
 }

@@ -5,6 +5,7 @@ import type { DetectorsConfig } from "./config.js";
 import { createLineSplitter } from "./line-splitter.js";
 import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 import { createNginx404Processor } from "./nginx-404.js";
+import { compileWebFormat } from "./web-log-format.js";
 import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
 import { createSshSessionProcessor } from "./ssh-session.js";
 
@@ -19,10 +20,10 @@ export const REPLAY_DETECTORS = ["nginx-404", "ssh-session", "ssh-brute-force"] 
 export type ReplayDetector = (typeof REPLAY_DETECTORS)[number];
 
 const PROCESSORS = {
-  "nginx-404": (config, deps) => createNginx404Processor(config.nginx404, deps),
+  "nginx-404": (config, deps, file) => createNginx404Processor({ ...config.nginx404, compiled: compileWebFormat(config.nginx404.format, config.nginx404.jsonFields), logFile: file }, deps),
   "ssh-session": (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true, rawNewlines: config.sshSession.rawNewlines }),
   "ssh-brute-force": (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true, rawNewlines: config.sshBruteForce.rawNewlines }),
-} satisfies Record<ReplayDetector, (config: DetectorsConfig, deps: LineProcessorDeps) => LineProcessor>;
+} satisfies Record<ReplayDetector, (config: DetectorsConfig, deps: LineProcessorDeps, file: string) => LineProcessor>;
 
 export interface ReplayOptions {
   detector: ReplayDetector;
@@ -66,7 +67,7 @@ export function replayFile(options: ReplayOptions): ReplayStats {
       options.onAlert(alert);
     },
     now: () => clock.now,
-  });
+  }, options.path);
   const splitter = createLineSplitter((text, start, end) => processor.line(text, start, end), options.config.maxLineBytes);
   let fd: number;
   try {

@@ -12,6 +12,7 @@ import {
 import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { TlsMaterial } from "../../common/tls.js";
+import type { DetectorSource } from "../../gen/secarc/v1/alert_pb.js";
 import type { AgentLinkConfig } from "../config.js";
 import { createBackoff, type Backoff } from "./backoff.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
@@ -58,6 +59,8 @@ export interface LinkClientOptions {
   pending: PendingSource;
   /** Current outbox depth, for heartbeats. */
   outboxDepth(): number;
+  /** The detectors' sources, for heartbeats. Default: none reported. */
+  detectorSources?(): DetectorSource[];
   /** Every controller message after Welcome. */
   onMessage(message: ControllerMessage): void;
   /** Called when a session is welcomed and when it ends. */
@@ -206,7 +209,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
       : DEFAULT_HEARTBEAT_MS;
     const heartbeat = setInterval(() => {
       if (!current(session)) return;
-      write(session, create(AgentMessageSchema, { payload: { case: "heartbeat", value: { sentAt: timestampFromMs(now()), outboxDepth: options.outboxDepth() } } }), link.maxMessageBytes);
+      write(session, create(AgentMessageSchema, { payload: { case: "heartbeat", value: { sentAt: timestampFromMs(now()), outboxDepth: options.outboxDepth(), detectorSources: options.detectorSources?.() ?? [] } } }), link.maxMessageBytes);
     }, intervalMs);
     heartbeat.unref();
     setState({ kind: "connected", session, welcome, heartbeat });
