@@ -74,3 +74,51 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
     expect(subject?.recentPaths.at(-1)).to.equal(`/missing/${client.ipv4}/49.php`);
   });
 });
+
+describe("web detector against real nginx: a JSON log_format (escape=json), a glob, a trusted proxy", function () {
+  this.timeout(60_000);
+  const FORMAT = `escape=json '{"time":"$time_iso8601","remote_addr":"$remote_addr","request":"$request","status":$status,'
+    '"request_time":$request_time,"ua":"$http_user_agent","xff":"$http_x_forwarded_for"}'`;
+  let lab: Lab | undefined;
+  let nginx: NginxServer | undefined;
+  let linked: LinkedAgent | undefined;
+  const stored = (): Alert[] => linked!.stored(AlertKind.HTTP_404_BURST).map((r) => r.alert);
+  const subjectOf = (a: Alert) => (a.subject.case === "httpErrors" ? a.subject.value : undefined);
+
+  before(async () => {
+    lab = await createLab({ clients: 2 });
+    nginx = await startNginx(lab.server.ns, { logFormat: FORMAT });
+    linked = await startLinkedAgent({
+      sshSession: { enabled: false },
+      sshBruteForce: { enabled: false },
+      cpuSustained: { enabled: false },
+      nginx404: { paths: [`${nginx.dir}/*access.log`], format: FORMAT, trustedProxies: [lab.clients[0]!.ipv4] },
+    });
+  });
+
+  after(async () => {
+    await linked?.close();
+    await nginx?.stop();
+    await lab?.cleanup();
+  });
+
+  async function missing(client: LabHost, n: number, headers: string[]): Promise<string[]> {
+    const args = ["-s", "--max-time", "20", "-w", "%{http_code}\\n", ...headers.flatMap((h) => ["-H", h])];
+    for (let i = 0; i < n; i++) args.push("-o", "/dev/null", hostUrl(lab!.server.ipv4, nginx!.port, `/missing/${i}.php`));
+    const result = await lab!.exec(client, "curl", args, { timeoutMs: 30_000 });
+    return result.stdout.trim().split("\n");
+  }
+
+  it("behind the trusted proxy the client is X-Forwarded-For's right-most untrusted address; elsewhere the header and forged text are ignored", async () => {
+    const proxy = lab!.clients[0]!;
+    const direct = lab!.clients[1]!;
+    expect(await missing(proxy, 25, ["X-Forwarded-For: 6.6.6.6, 203.0.113.77"])).to.deep.equal(Array(25).fill("404"));
+    const forged = 'User-Agent: x","remote_addr":"6.6.6.6","status":404,"xff":"6.6.6.6';
+    expect(await missing(direct, 25, ["X-Forwarded-For: 203.0.113.99", forged])).to.deep.equal(Array(25).fill("404"));
+    await until(() => stored().length >= 2, "two alerts in the controller's store", 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const clients = stored().map((a) => subjectOf(a)?.clientIp).sort();
+    expect(clients).to.deep.equal(["203.0.113.77", direct.ipv4].sort());
+    for (const alert of stored()) expect(subjectOf(alert)?.logFile).to.equal(nginx!.accessLog);
+  });
+});

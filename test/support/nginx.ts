@@ -34,6 +34,8 @@ export interface StartNginxOptions {
   port?: number;
   /** Give up waiting for nginx to answer after this long. Default: 10 s. */
   startTimeoutMs?: number;
+  /** A `log_format` value as written in nginx.conf (e.g. `escape=json '{...}'`) for the access log. Default: combined. */
+  logFormat?: string;
 }
 
 export const NGINX_BIN = "/usr/sbin/nginx";
@@ -57,7 +59,7 @@ export async function startNginx(ns: string, options: StartNginxOptions = {}): P
       `error_log ${errorLog} info;`,
       "events { worker_connections 128; }",
       "http {",
-      `  access_log ${accessLog} combined;`,
+      ...(options.logFormat === undefined ? [`  access_log ${accessLog} combined;`] : [`  log_format custom ${options.logFormat};`, `  access_log ${accessLog} custom;`]),
       `  client_body_temp_path ${temp}/body;`,
       `  proxy_temp_path ${temp}/proxy;`,
       `  fastcgi_temp_path ${temp}/fastcgi;`,
