@@ -17,6 +17,7 @@ import { createSessionRegistry } from "./link/session-registry.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics/metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
+import { createStoreHealth, type StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
 import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
 import { SECARC_VERSION } from "../common/version.js";
@@ -48,6 +49,8 @@ export interface RunningController {
   metricsPort: number | undefined;
   /** Agents with a live stream now. */
   onlineAgents(): string[];
+  /** Whether the store can be written, and its free space. */
+  storeHealth(): StoreHealthView;
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
   close(): Promise<void>;
 }
@@ -67,10 +70,11 @@ export async function startController(options: StartControllerOptions): Promise<
   logCertificateExpiry(logger, "controller", tls.cert, now());
 
   const store = openSqliteStore(config.store.path);
+  const health = createStoreHealth({ path: config.store.path, logger, now });
   const events = createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
   const registry = createSessionRegistry();
   const actions = createActionRequests({ store, delivery: registry, events, now });
-  const stops: Array<() => Promise<void> | void> = [() => store.close()];
+  const stops: Array<() => Promise<void> | void> = [() => store.close(), () => health.stop()];
   const stopAll = async () => {
     for (const stop of stops.reverse()) {
       try {
@@ -84,7 +88,12 @@ export async function startController(options: StartControllerOptions): Promise<
 
   try {
     // Agents seen online by a previous run whose stream ended with the process.
-    for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
+    try {
+      for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
+    } catch (err) {
+      // A full disk is a state: the controller starts, serves what it can and acks nothing until writes succeed.
+      if (!health.failed(err, "start")) throw err;
+    }
     // Which agents' last certificates the CRL in force revokes (none without tls.crl).
     markRevoked(store, revocation?.serials ?? [], now(), logger);
 
@@ -107,6 +116,7 @@ export async function startController(options: StartControllerOptions): Promise<
       maxMessageBytes: config.link.maxMessageBytes,
       controllerVersion: CONTROLLER_VERSION,
       ...(options.testHooks ? { hooks: options.testHooks } : {}),
+      storeHealth: health,
       probe: async (input) => (bridge ? bridge.probe(input) : [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
     });
     stops.push(() => link.close());
@@ -132,7 +142,7 @@ export async function startController(options: StartControllerOptions): Promise<
     let metrics: ControllerMetrics | undefined;
     let metricsPort: number | undefined;
     if (config.metrics) {
-      const created = createControllerMetrics({ events, store, now });
+      const created = createControllerMetrics({ events, store, now, storeHealth: () => health.view() });
       metrics = created;
       stops.push(() => created.close());
       const server = await startMetricsServer({ registry: created.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
@@ -152,6 +162,13 @@ export async function startController(options: StartControllerOptions): Promise<
         ...(metrics ? { metrics } : {}),
       });
       bridge = started;
+      stops.push(
+        health.onChange((view) => {
+          // Updates the bridge could not queue while the store was failing are queued now.
+          if (view.state !== "failing") started.resume();
+          void warnTelegram(started, view, logger);
+        }),
+      );
       stops.push(() => {
         bridge = undefined;
         return started.stop();
@@ -187,6 +204,7 @@ export async function startController(options: StartControllerOptions): Promise<
       events,
       actions,
       onlineAgents: () => registry.agentIds(),
+      storeHealth: () => health.view(),
       close() {
         closing ??= stopAll().then(() => logger.info("controller stopped"));
         return closing;
@@ -220,4 +238,14 @@ function markRevoked(store: Store, serials: readonly string[], now: number, logg
   } catch (err) {
     logger.error({ err: describeError(err) }, "could not record revoked agents in the store");
   }
+}
+
+/** One Telegram message per change of the store's state; sent without the store, so it works while the disk is full. */
+async function warnTelegram(bridge: TelegramBridge, view: StoreHealthView, logger: Logger): Promise<void> {
+  const text =
+    view.state === "ok"
+      ? `✅ SecARC controller: store writable again on ${view.dir}; agents deliver their waiting alerts.`
+      : `⚠️ SecARC controller: ${view.state === "failing" ? `${view.detail.replace(/ \(SQLITE.*$/, "")}. Alerts are not acknowledged; agents keep them until the store can be written again.` : view.detail}`;
+  const sent = await bridge.warn(text).catch(() => [false]);
+  if (!sent.every(Boolean)) logger.warn({ store: view.state }, "telegram: the store warning could not be sent to every chat");
 }

@@ -9,6 +9,7 @@ import { ResponseActionSchema } from "../../gen/secarc/v1/action_pb.js";
 import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, type Hello } from "../../gen/secarc/v1/agent_service_pb.js";
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
+import type { StoreHealth } from "../store/store-health.js";
 import type { ActionRecord, Store } from "../store/store.js";
 import type { InboundMessage } from "./agent-frame.js";
 import { createMessageChannel } from "./message-channel.js";
@@ -56,6 +57,8 @@ export interface AgentStreamDeps {
   probe?: ProbeDelivery;
   /** Tracks running handlers so that shutdown can wait for them. */
   onHandlerStart?: (done: Promise<void>) => void;
+  /** Where store write failures are reported (disk full: the stream ends UNAVAILABLE, the agent keeps its alerts). */
+  storeHealth?: StoreHealth;
   /** Whether the controller's current CRL revokes the certificate. Default: never. */
   isRevoked?: (certificate: X509Certificate) => boolean;
 }
@@ -134,9 +137,17 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         },
         (err: unknown) => {
           inFlight -= 1;
-          if (isSecarcError(err, "refused")) out.close(new ConnectError(describeError(err), Code.PermissionDenied));
-          else out.close(new ConnectError(`store write failed: ${describeError(err)}`, Code.Unavailable));
-          log.error({ err: describeError(err) }, "store write failed; ending the stream");
+          if (isSecarcError(err, "refused")) {
+            out.close(new ConnectError(describeError(err), Code.PermissionDenied));
+            log.error({ err: describeError(err) }, "store write refused; ending the stream");
+          } else if (deps.storeHealth?.failed(err, "link")) {
+            // Nothing is acked: the agent keeps its alerts and resends them on its next stream.
+            if (!out.closed) log.warn({ err: describeError(err) }, "store cannot be written; ending the stream (the agent retries)");
+            out.close(new ConnectError(`${deps.storeHealth.view().detail}; not acknowledged, retry later`, Code.Unavailable));
+          } else {
+            out.close(new ConnectError(`store write failed: ${describeError(err)}`, Code.Unavailable));
+            log.error({ err: describeError(err) }, "store write failed; ending the stream");
+          }
         },
       );
     };

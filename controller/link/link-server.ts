@@ -8,6 +8,7 @@ import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { certificateIdentity } from "../../common/tls.js";
 import type { EventBus } from "../domain/events.js";
+import type { StoreHealth } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
 import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
@@ -51,6 +52,8 @@ export interface LinkServerOptions {
   hooks?: LinkTestHooks;
   /** Where probe sessions' test alerts go (the Telegram bridge). Default: reported as not configured. */
   probe?: ProbeDelivery;
+  /** Told of store write failures and commits. */
+  storeHealth?: StoreHealth;
 }
 
 export interface LinkServer {
@@ -77,7 +80,8 @@ export interface LinkServer {
 export async function startLinkServer(options: LinkServerOptions): Promise<LinkServer> {
   const { logger, registry } = options;
   const log = logger.child({ component: "link" });
-  const batcher = createWriteBatcher(options.store.transaction ? { transaction: options.store.transaction } : {});
+  const health = options.storeHealth;
+  const batcher = createWriteBatcher({ ...(options.store.transaction ? { transaction: options.store.transaction } : {}), ...(health ? { onCommit: () => health.succeeded() } : {}) });
   const handlers = new Set<Promise<void>>();
   const peers = new WeakMap<object, Omit<PeerInfo, "remote">>();
   let revocation = options.revocation;
@@ -111,6 +115,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     controllerVersion: options.controllerVersion,
     ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.probe ? { probe: options.probe } : {}),
+    ...(health ? { storeHealth: health } : {}),
     isRevoked,
     onHandlerStart(done) {
       handlers.add(done);

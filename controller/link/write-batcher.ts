@@ -21,6 +21,8 @@ export interface WriteBatcherDeps {
   transaction?: <T>(fn: () => T) => T;
   /** Largest number of writes per transaction. Default: 2,000. */
   maxBatch?: number;
+  /** Told after every committed batch (the store is writable). */
+  onCommit?: () => void;
 }
 
 interface Pending {
@@ -61,6 +63,7 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
       }
       writes += batch.length;
       batches += 1;
+      deps.onCommit?.();
       batch.forEach((item, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) item.resolve(outcome.value);

@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { Answer, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import type { EventBus } from "../domain/events.js";
+import type { StoreHealthView } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 
 /** The controller's Prometheus metrics, on a registry of their own. */
@@ -24,6 +25,8 @@ export interface MetricsDeps {
   processMetrics?: boolean;
   /** The clock. Default: Date.now. */
   now?: () => number;
+  /** The store's health (secarc_store_*). */
+  storeHealth?: () => StoreHealthView;
 }
 
 /** The failure watch's state, as the metrics read it. */
@@ -94,6 +97,35 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
       if (view) this.set(Math.max(0, (now() - (view.lastSuccessAt ?? view.watchingSince)) / 1000));
     },
   });
+
+  if (deps.storeHealth) {
+    const health = deps.storeHealth;
+    new Gauge({
+      name: "secarc_store_writable",
+      help: "1 while the controller store accepts writes; 0 while they fail (disk full, I/O error, read-only): agents are not acked meanwhile.",
+      registers: [registry],
+      collect() {
+        this.set(health().state === "failing" ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: "secarc_store_low_space",
+      help: "1 while the store's file system has less than 50 MiB or 5 % free (or writes fail); else 0.",
+      registers: [registry],
+      collect() {
+        this.set(health().state === "ok" ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: "secarc_store_free_bytes",
+      help: "Free bytes on the file system of the controller store.",
+      registers: [registry],
+      collect() {
+        const free = health().freeBytes;
+        if (free !== undefined) this.set(free);
+      },
+    });
+  }
 
   const counted = new Set<string>();
   const unsubscribe = deps.events.subscribe((event) => {

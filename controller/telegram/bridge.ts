@@ -19,6 +19,7 @@ import { localeNames } from "./i18n/translations.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
 import { createSendPace } from "./send-pace.js";
+import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue, type BotApi } from "./send-queue.js";
 import { safeText } from "./safe-text.js";
 import { escapeHtml, fitMessage } from "./text-format.js";
@@ -52,14 +53,16 @@ export interface TelegramBridge {
   probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]>;
   /** Whether Telegram sends are failing (the failure watch). */
   sendHealth(): TelegramSendHealth;
+  /** Sends a controller warning (e.g. the store is full) to every chat once, without the store; false where it failed. */
+  warn(text: string): Promise<boolean[]>;
+  /** Queues what the stored alerts need again, as at start (after the store could not be written for a while). */
+  resume(): void;
   stop(): Promise<void>;
 }
 
 /** How long a probe's test message may take to be sent. */
 export const PROBE_WAIT_MS = 15_000;
 
-/** Rows rendered within this window are checked for staleness on start. */
-const RESUME_WINDOW_MS = 7 * 86_400_000;
 /** How often open messages are checked for expiry (more often when the answer window is shorter). */
 const EXPIRY_SWEEP_MS = 60_000;
 
@@ -214,7 +217,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     }
   }
 
-  resume(messages, store, chatIds, now());
+  resumeMessages(messages, store, chatIds, now());
   queue.kick();
   const sweep = setInterval(() => {
     for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
@@ -261,6 +264,11 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   return {
     probe,
     sendHealth: () => watch.health(),
+    resume() {
+      resumeMessages(messages, store, chatIds, now());
+      queue.kick();
+    },
+    warn: (text) => Promise.all(chatIds.map(async (chatId) => (await queue.sendOnce(chatId, escapeHtml(text), PROBE_WAIT_MS)).ok)),
     async stop() {
       unsubscribe();
       stopped = true;
@@ -272,21 +280,6 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       await queue.stop();
     },
   };
-}
-
-/** On start: queue every alert whose stored version is newer than what its messages show. */
-function resume(messages: MessageStore, store: Store, chatIds: number[], at: number): void {
-  for (const row of messages.listRecentRows(at - RESUME_WINDOW_MS)) {
-    const record = store.getAlert(row.alertId);
-    if (!record) continue;
-    const stale = record.version > row.renderedVersion || row.renderedPhase === "answered:sent" || row.renderedPhase === "answered:queued";
-    if (stale) messages.enqueueAlert(row.chatId, row.alertId, row.messageId !== undefined ? Priority.update : Priority.fresh, at);
-  }
-  for (const record of store.listOpenAlerts(10_000)) {
-    for (const chatId of chatIds) {
-      if (!messages.getMessage(record.alertId, chatId)) messages.enqueueAlert(chatId, record.alertId, Priority.fresh, at);
-    }
-  }
 }
 
 function trackBlock(messages: MessageStore, store: Store, actionId: string, at: number): void {

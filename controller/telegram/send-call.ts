@@ -1,4 +1,6 @@
+import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import { isStorageError, storageTrouble } from "../store/storage-errors.js";
 import type { InlineKeyboard } from "./alert-message.js";
 import type { MessageStore, QueueJob } from "./message-store.js";
 import type { SendPace } from "./send-pace.js";
@@ -41,7 +43,12 @@ export interface SendCallDeps {
   onRateLimited?: () => void;
   /** Called after every Bot API call with how it ended (for the failure watch). */
   onOutcome?: (outcome: CallOutcome) => void;
+  /** True once the queue stops (ends the wait for a full store). */
+  stopped?: () => boolean;
 }
+
+/** How often a sent message's bookkeeping is retried while the store cannot be written. */
+const RECORD_RETRY_MS = 1_000;
 
 /**
  * Makes one API call for a durable job; on failure decides (once, here)
@@ -91,6 +98,26 @@ export function createSendCall(deps: SendCallDeps): SendCall {
     // Counted when Telegram has answered, so the gap holds on its side too.
     pace.record(job.chatId, now());
     deps.onOutcome?.({ ok: true });
-    onSuccess(result);
+    await recordSent(() => onSuccess(result), job);
   };
+
+  /**
+   * What Telegram has shown must be recorded, or a retry would show it again
+   * (a digest of 187 alerts sent twice). While the store cannot be written
+   * the record is retried here, in memory, and the queue sends nothing else.
+   * Only a stop (or a crash) before it succeeds leaves the message unrecorded.
+   */
+  async function recordSent(record: () => void, job: QueueJob): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        record();
+        if (attempt > 0) logger.info({ chatId: job.chatId, attempts: attempt + 1 }, "telegram: sent message recorded after the store came back");
+        return;
+      } catch (err) {
+        if (!isStorageError(err) || deps.stopped?.()) throw err;
+        if (attempt === 0) logger.error({ chatId: job.chatId, err: describeError(err) }, `telegram: ${storageTrouble(err)}; the sent message is recorded when the store can be written, nothing else is sent meanwhile`);
+        await new Promise((resolve) => setTimeout(resolve, RECORD_RETRY_MS).unref());
+      }
+    }
+  }
 }

@@ -9,6 +9,8 @@ import { createJobRunner } from "./send-job.js";
 import { createOnceLane, type OnceResult } from "./send-once.js";
 import type { SendPace } from "./send-pace.js";
 import { toSecarcError } from "./telegram-errors.js";
+import { describeError } from "../../common/errors.js";
+import { isStorageError, storageTrouble } from "../store/storage-errors.js";
 
 export { describeSendError, type BotApi, type CallOutcome } from "./send-call.js";
 export type { OnceResult } from "./send-once.js";
@@ -46,6 +48,8 @@ export interface SendQueueDeps {
 }
 
 const SCAN = 500;
+/** How long the queue waits when the store cannot be written. */
+const STORE_RETRY_MS = 5_000;
 
 /**
  * The durable send queue: jobs live in SQLite, so a restart loses none. One
@@ -64,7 +68,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
   let timerAt = Infinity;
   let inFlight: Promise<void> = Promise.resolve();
 
-  const call = createSendCall(deps);
+  const call = createSendCall({ ...deps, stopped: () => stopped });
   const sendDigest = createDigestSender({ ...deps, call });
   const runJob = createJobRunner({ ...deps, call, sendDigest });
   const once = createOnceLane({ ...deps, kick });
@@ -128,8 +132,20 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
       try {
         await runJob(next);
       } catch (err) {
+        if (isStorageError(err)) {
+          // The store cannot be written (disk full): the job stays as it is; look again later.
+          logger.error({ err: describeError(err), chatId: next.chatId }, `telegram: ${storageTrouble(err)}; the send queue waits ${STORE_RETRY_MS / 1000} s`);
+          schedule(now() + STORE_RETRY_MS);
+          return;
+        }
         logger.error({ err: toSecarcError(err, "telegram job failed"), chatId: next.chatId }, "telegram job failed unexpectedly; dropped");
-        messages.drop(next.id);
+        try {
+          messages.drop(next.id);
+        } catch (dropErr) {
+          logger.error({ err: describeError(dropErr) }, "telegram: the failed job could not be dropped; retried later");
+          schedule(now() + STORE_RETRY_MS);
+          return;
+        }
       }
     }
   }
