@@ -58,7 +58,12 @@ interface ConnectionMark {
   accepted: boolean;
 }
 
-export function createSshBruteForceProcessor(settings: SshBruteForceSettings, deps: SshProcessorDeps): SshRecordProcessor {
+export interface SshBruteForceDeps extends SshProcessorDeps {
+  /** Told of each counted attempt (tests, corpus checks). */
+  onCount?(host: string, at: number): void;
+}
+
+export function createSshBruteForceProcessor(settings: SshBruteForceSettings, deps: SshBruteForceDeps): SshRecordProcessor {
   const stats = newLineStats();
   const aggressive = settings.mode === "aggressive";
   const connections = new Map<string, ConnectionMark>();
@@ -111,6 +116,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     stats.events += 1;
     mark.counted += 1;
     pendingUser = user.slice(0, MAX_USERNAME_CHARS);
+    deps.onCount?.(host, at);
     tracker.record(host, at, addUser);
   }
 
@@ -166,9 +172,12 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
           case "failure":
             failure(event, at, connection);
             return;
-          case "accepted":
-            markOf(connection.key).accepted = true;
+          case "accepted": {
+            const mark = markOf(connection.key);
+            mark.accepted = true;
+            mark.pendingKeyUser = undefined;
             return;
+          }
           case "ended":
             ended(markOf(connection.key), connection.host, at);
             return;
