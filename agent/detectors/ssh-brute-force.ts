@@ -67,6 +67,12 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
   const stats = newLineStats();
   const aggressive = settings.mode === "aggressive";
   const connections = new Map<string, ConnectionMark>();
+  /**
+   * Markers with neither port nor PID ("User X from H not allowed ..." in an
+   * `sshd -E` file), by host: the next connection of that host that names
+   * its port is theirs (sshd writes the marker, then the Failed line).
+   */
+  const unclaimed = new Map<string, ConnectionMark>();
   let pendingUser = "";
 
   function onChange(change: BurstChange, burst: Burst<SourceBurst>, at: number): void {
@@ -120,10 +126,19 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     tracker.record(host, at, addUser);
   }
 
-  function markOf(key: string): ConnectionMark {
+  function markOf(connection: SshConnection): ConnectionMark {
+    const key = connection.key;
+    if (connection.port === undefined && !key.startsWith("pid ")) {
+      const mark: ConnectionMark = { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
+      unclaimed.delete(connection.host);
+      unclaimed.set(connection.host, mark);
+      if (unclaimed.size > MAX_CONNECTIONS) unclaimed.delete(unclaimed.keys().next().value!);
+      return mark;
+    }
     let mark = connections.get(key);
     if (mark === undefined) {
-      mark = { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
+      mark = unclaimed.get(connection.host) ?? { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
+      unclaimed.delete(connection.host);
     } else {
       connections.delete(key);
     }
@@ -143,10 +158,10 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
 
   function failure(event: Extract<SshEvent, { type: "failure" }>, at: number, connection: SshConnection): void {
     if (event.level === "aggressive" && !aggressive) {
-      if (event.ends) ended(markOf(connection.key), connection.host, at);
+      if (event.ends) ended(markOf(connection), connection.host, at);
       return;
     }
-    const mark = markOf(connection.key);
+    const mark = markOf(connection);
     if (mark.accepted) return;
     if (event.family === "failed" || (event.family === "failed-publickey" && aggressive)) {
       const first = mark.counted === 1 && !mark.failedLine;
@@ -173,13 +188,13 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
             failure(event, at, connection);
             return;
           case "accepted": {
-            const mark = markOf(connection.key);
+            const mark = markOf(connection);
             mark.accepted = true;
             mark.pendingKeyUser = undefined;
             return;
           }
           case "ended":
-            ended(markOf(connection.key), connection.host, at);
+            ended(markOf(connection), connection.host, at);
             return;
           default:
             return;

@@ -143,7 +143,7 @@ const SESSION_CLOSED = /^pam_unix\(sshd:session\): session closed for user (.+)$
 
 /** "error: ", "fatal: " prefixes sshd adds by log level, and Solaris' "[ID 800047 auth.info] ". */
 function stripLevel(message: string): string {
-  let out = message;
+  let out = message.endsWith(" ") ? message.trimEnd() : message;
   if (out.startsWith("[ID ")) out = out.replace(/^\[ID \d+ [a-z0-9]+\.[a-z]+\] /, "");
   if (out.startsWith("error: ") || out.startsWith("fatal: ")) out = out.slice(7);
   return out;

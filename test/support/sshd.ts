@@ -143,6 +143,8 @@ export interface SshLoginOptions {
   user?: string;
   /** Remote command. Default: "sleep 30". */
   command?: string;
+  /** Private keys offered, in order. Default: [server.clientKey]. */
+  keys?: readonly string[];
 }
 
 /** ssh client options common to every login: no host key checks, no prompts. */
@@ -167,7 +169,7 @@ function clientOptions(port: number): string[] {
  */
 export function sshLogin(clientNs: string, server: SshdServer, options: SshLoginOptions): ChildProcess {
   const args = [
-    "-i", server.clientKey,
+    ...(options.keys ?? [server.clientKey]).flatMap((key) => ["-i", key]),
     "-o", "BatchMode=yes",
     "-o", "IdentitiesOnly=yes",
     ...clientOptions(options.port ?? server.port),
