@@ -96,10 +96,16 @@ func (f *sshLogFollower) run(ctx context.Context) {
 	pos, known := f.loadPosition()
 	ticker := time.NewTicker(f.every)
 	defer ticker.Stop()
+	lastErr := ""
 	for {
 		next, err := f.poll(pos, known)
-		if err != nil {
-			f.logf("ssh log %s: %v", f.path, err)
+		switch {
+		case err != nil && err.Error() != lastErr:
+			f.logf("ssh log %s: %v", f.path, err) // once, not at every poll
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			f.logf("ssh log %s: readable again", f.path)
+			lastErr = ""
 		}
 		pos, known = next, known || err == nil
 		select {
