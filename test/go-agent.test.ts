@@ -45,8 +45,9 @@ describe("Go example agent against the controller", function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function runController(): Promise<RunningController> {
-    controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port }, log: { level: "silent" } }), logger: silentLogger() });
+  async function runController(link?: { heartbeatInterval: string; pingTimeout: string }): Promise<RunningController> {
+    const overrides = { listen: { host: "127.0.0.1", port }, log: { level: "silent" as const }, ...(link ? { link } : {}) };
+    controller = await startController({ config: testControllerConfig(pki, dir, overrides), logger: silentLogger() });
     return controller;
   }
   async function stopController(): Promise<void> {
@@ -218,6 +219,18 @@ describe("Go example agent against the controller", function () {
     expect(readFileSync(join(state, "outbox.jsonl"), "utf8"), "the outbox compacted on start is empty").to.equal("");
     const journal = readFileSync(join(state, "journal.jsonl"), "utf8");
     expect(journal).to.contain(`"op":"rejected","id":"${strayId}"`);
+  });
+
+  it("keeps a quiet stream alive with heartbeats at the Welcome's interval", async () => {
+    // Silence limit: 3 heartbeat intervals + the ping timeout = 3.5 s.
+    const running = await runController({ heartbeatInterval: "500ms", pingTimeout: "2s" });
+    const agent = run("go-5", await pki.issueAgent("go-5"));
+    await agent.waitFor("welcome", {}, 15_000);
+    const connectedSeen = running.store.getAgent("go-5")!.lastSeen.getTime();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(agent.named("stream_ended"), "a stream with nothing but heartbeats is not ended as silent").to.have.length(0);
+    expect(running.onlineAgents()).to.include("go-5");
+    expect(running.store.getAgent("go-5")!.lastSeen.getTime() - connectedSeen, "heartbeats count as signs of life").to.be.greaterThan(3_000);
   });
 
   it("stops with PERMISSION_DENIED, storing nothing, when its Hello claims another agent's id", async () => {
