@@ -1,0 +1,57 @@
+// `npm run bench -- cli-startup`: how long `secarc` takes to start, compiled
+// as it ships (tsc + the esbuild bundle of scripts/build-extras.ts, the tree
+// the package installs), against a bare `node -e 0` on the same machine.
+// Target (issue 13): `secarc --help` and `secarc replay` on a 10-line file
+// under 150 ms. Prints the median and the fastest of several runs each.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = join(ROOT, "bench/out/cli-startup");
+const RUNS = 15;
+const TARGET_MS = 150;
+
+function build(): string {
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(join(OUT, "bin"), { recursive: true });
+  execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(OUT, "dist")], { stdio: "inherit" });
+  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/build-extras.ts"), "--dist", join(OUT, "dist")], { stdio: "inherit" });
+  copyFileSync(join(ROOT, "bin/secarc.js"), join(OUT, "bin/secarc.js"));
+  return join(OUT, "bin/secarc.js");
+}
+
+function time(args: string[]): { median: number; min: number } {
+  const ms: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const start = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+    if (r.status !== 0) throw new Error(`node ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: ms[Math.floor(ms.length / 2)]!, min: ms[0]! };
+}
+
+const cli = build();
+const log = join(OUT, "auth-10.log");
+writeFileSync(
+  log,
+  Array.from({ length: 10 }, (_, i) => `Dec  1 10:00:0${i} web-1 sshd[900]: Failed password for root from 203.0.113.${i + 1} port ${40000 + i} ssh2\n`).join(""),
+);
+const baseline = time(["-e", "0"]);
+const rows: [string, { median: number; min: number }, boolean][] = [
+  ["node -e 0", baseline, false],
+  ["secarc --help", time([cli, "--help"]), true],
+  ["secarc --version", time([cli, "--version"]), false],
+  ["secarc replay ssh-brute-force (10 lines)", time([cli, "replay", "ssh-brute-force", log]), true],
+];
+let over = 0;
+process.stdout.write(`CLI start-up, ${RUNS} runs each (median / fastest; target ${TARGET_MS} ms for --help and replay)\n`);
+for (const [name, t, targeted] of rows) {
+  const verdict = targeted ? (t.median < TARGET_MS ? "  ok" : "  OVER") : "";
+  if (targeted && t.median >= TARGET_MS) over += 1;
+  process.stdout.write(`  ${name.padEnd(42)} ${t.median.toFixed(0).padStart(5)} ms / ${t.min.toFixed(0).padStart(5)} ms  (+${(t.median - baseline.median).toFixed(0)} ms over node)${verdict}\n`);
+}
+if (over > 0) process.stdout.write(`  ${over} over the target (a loaded machine slows node -e 0 too: compare the +ms column)\n`);
