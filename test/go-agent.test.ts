@@ -247,6 +247,26 @@ describe("Go example agent against the controller", function () {
     expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("go-3");
   });
 
+  it("keeps retrying with growing, capped waits when the TLS handshake refuses its certificate (another CA), and stops cleanly on SIGTERM", async () => {
+    const running = await runController();
+    const foreign = await pki.foreign.issueAgent("go-6");
+    const agent = run("go-6", foreign, ["--backoff-max", "2s"]);
+    const deadline = Date.now() + 30_000;
+    while (agent.named("stream_ended").length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const ends = agent.named("stream_ended").slice(0, 5);
+    expect(ends, "five failed attempts").to.have.length(5);
+    expect(ends.every((e) => e.code === "UNAVAILABLE" && e.retry === true)).to.equal(true);
+    // Each wait is drawn from [w/2, w] with w = 0.5 s doubling, capped at 2 s.
+    const caps = [500, 1_000, 2_000, 2_000, 2_000];
+    ends.forEach((e, i) => expect(e.retry_in_ms as number, `wait ${i + 1}`).to.be.within(caps[i]! / 2, caps[i]!));
+    expect(agent.named("welcome")).to.have.length(0);
+    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("go-6");
+    forget(agent);
+    const exit = await agent.stop();
+    expect(exit.code).to.equal(0);
+    expect(agent.named("stopped")).to.have.length(1);
+  });
+
   it("exits 2 for missing arguments", async () => {
     const agent = startGoAgent(["--target", "127.0.0.1:1"]);
     const exit = await agent.exited;
