@@ -18,7 +18,12 @@ export interface GeneratorOptions {
   warning?: number;
   critical?: number;
   windowSeconds?: number;
+  /** "combined" or "json" (nginx `escape=json`, see NGINX_JSON_FORMAT). Default: combined. */
+  format?: "combined" | "json";
 }
+
+/** The nginx log_format the "json" lines are written in (give it to the detector as `format`). */
+export const NGINX_JSON_FORMAT = `escape=json '{"time":"$time_iso8601","remote_addr":"$remote_addr","request":"$request","status":$status,"body_bytes_sent":$body_bytes_sent,"http_referer":"$http_referer","http_user_agent":"$http_user_agent","request_time":$request_time}'`;
 
 /** One alert (one burst of one client) a correct detector raises. */
 export interface ExpectedAlert {
@@ -70,8 +75,35 @@ function timeLocal(ms: number): string {
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} ${sign}${pad(Math.floor(off / 60))}${pad(off % 60)}`;
 }
 
-function line(ip: string, time: string, path: string, status: number, bytes: number, agent: string, referer = "-"): string {
+function combinedLine(ip: string, time: string, path: string, status: number, bytes: number, agent: string, referer = "-"): string {
   return `${ip} - - [${time}] "GET ${path} HTTP/1.1" ${status} ${bytes} "${referer}" "${agent}"\n`;
+}
+
+/** "2026-01-10T23:00:00+01:00" from a time_local string of the generator. */
+function isoOfLocal(time: string): string {
+  const [date, hms] = [time.slice(0, 11), time.slice(12, 20)];
+  const month = String(MONTHS.indexOf(date.slice(3, 6)) + 1).padStart(2, "0");
+  return `${date.slice(7, 11)}-${month}-${date.slice(0, 2)}T${hms}+01:00`;
+}
+
+function jsonLine(ip: string, time: string, path: string, status: number, bytes: number, agent: string, referer = "-"): string {
+  return `{"time":"${isoOfLocal(time)}","remote_addr":"${ip}","request":"GET ${path} HTTP/1.1","status":${status},"body_bytes_sent":${bytes},"http_referer":"${referer}","http_user_agent":"${agent}","request_time":0.002}\n`;
+}
+
+/** The malformed lines of each format (kinds 0-4: garbage, truncated, bad address, bad time, empty). */
+function malformedLine(format: "combined" | "json", kind: number, time: string, ip7: string): string {
+  if (format === "json") {
+    if (kind === 0) return "garbage line without any structure 404 404 404\n";
+    if (kind === 1) return `{"time":"${isoOfLocal(time)}","remote_addr":"${ip7}","request":"GET /truncated\n`;
+    if (kind === 2) return jsonLine("999.1.2.3", time, "/x", 404, 0, "-");
+    if (kind === 3) return `{"time":"not a time at all","remote_addr":"10.0.0.1","request":"GET /y HTTP/1.1","status":404,"body_bytes_sent":0,"http_referer":"-","http_user_agent":"-","request_time":0.001}\n`;
+    return "\n";
+  }
+  if (kind === 0) return "garbage line without any structure 404 404 404\n";
+  if (kind === 1) return `${ip7} - - [${time}] "GET /truncated\n`;
+  if (kind === 2) return `999.1.2.3 - - [${time}] "GET /x HTTP/1.1" 404 0 "-" "-"\n`;
+  if (kind === 3) return `10.0.0.1 - - [not a time at all, but long enough] "GET /y HTTP/1.1" 404 0 "-" "-"\n`;
+  return "\n";
 }
 
 interface ScannerEvent {
@@ -93,6 +125,8 @@ export function generateNginxLog(path: string, options: GeneratorOptions = {}): 
   const critical = options.critical ?? 50;
   const window = options.windowSeconds ?? 60;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const format = options.format ?? "combined";
+  const line = format === "json" ? jsonLine : combinedLine;
 
   // Scanner bursts, planned first.
   const scannerEvents = new Map<number, ScannerEvent[]>();
@@ -158,12 +192,7 @@ export function generateNginxLog(path: string, options: GeneratorOptions = {}): 
       const r = random();
       if (r < 0.0008) {
         malformed += 1;
-        const kind = Math.floor(random() * 5);
-        if (kind === 0) emit("garbage line without any structure 404 404 404\n");
-        else if (kind === 1) emit(`${normalIps(7)} - - [${time}] "GET /truncated\n`);
-        else if (kind === 2) emit(`999.1.2.3 - - [${time}] "GET /x HTTP/1.1" 404 0 "-" "-"\n`);
-        else if (kind === 3) emit(`10.0.0.1 - - [not a time at all, but long enough] "GET /y HTTP/1.1" 404 0 "-" "-"\n`);
-        else emit("\n");
+        emit(malformedLine(format, Math.floor(random() * 5), time, normalIps(7)));
         continue;
       }
       const ip = normalIps(Math.floor(random() * 30_000));
