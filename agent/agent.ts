@@ -1,9 +1,10 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
-import { AgentMessageSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+import { AgentMessageSchema, HeartbeatSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
 import { SecarcError, describeError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/log.js";
@@ -32,6 +33,9 @@ export const AGENT_VERSION = SECARC_VERSION;
 
 /** Finished actions whose results the controller acknowledged are forgotten after this long. */
 export const JOURNAL_RETENTION_MS = 30 * 86_400_000;
+
+/** How often detectors' sources are compared with what the controller was last told. */
+const SOURCE_WATCH_MS = 500;
 
 /** How long `close` waits for running actions to finish and store their result. */
 const CLOSE_ACTIONS_WAIT_MS = 5_000;
@@ -214,6 +218,15 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   );
   link.start();
   await supervisor.start();
+  // A detector's source that changes (the log appeared, journalctl died) is told at once, not at the next heartbeat.
+  let reportedSources = "";
+  const sourceWatch = setInterval(() => {
+    const sources = detectorSources();
+    const text = JSON.stringify(toJson(HeartbeatSchema, create(HeartbeatSchema, { detectorSources: sources })));
+    if (text === reportedSources || !link.isConnected()) return;
+    if (link.send(create(AgentMessageSchema, { payload: { case: "heartbeat", value: { sentAt: timestampFromMs(now()), outboxDepth: outbox.depth(), detectorSources: sources } } }))) reportedSources = text;
+  }, SOURCE_WATCH_MS);
+  sourceWatch.unref();
 
   let closed: Promise<void> | undefined;
   return {
@@ -227,6 +240,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     mutedAlerts: () => alertMute.counts(),
     close() {
       closed ??= (async () => {
+        clearInterval(sourceWatch);
         await supervisor.stop();
         closing = true;
         writer.flush();
