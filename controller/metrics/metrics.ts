@@ -14,6 +14,8 @@ export interface ControllerMetrics {
   countTelegramRateLimited(): void;
   /** For the Telegram bridge: where secarc_telegram_failing and secarc_telegram_seconds_since_last_success read from. */
   watchTelegramSends(health: () => TelegramSendsView): void;
+  /** For the Telegram bridge: where secarc_telegram_connection reads from (token refused, unreachable, ...). */
+  watchTelegramConnection(connection: () => TelegramConnectionView): void;
   /** Stops listening to controller events. */
   close(): void;
 }
@@ -35,6 +37,14 @@ export interface TelegramSendsView {
   lastSuccessAt: number | undefined;
   /** Stands in for the last success before the first one. */
   watchingSince: number;
+}
+
+/** The bridge's link to the Bot API, as the metrics read it. */
+export interface TelegramConnectionView {
+  /** "ok", "token_refused", "no_token", "unreachable" or "connecting". */
+  state: string;
+  /** For operators, e.g. "telegram: token refused (401): check TELEGRAM_BOT_TOKEN"; empty when ok. */
+  detail: string;
 }
 
 const label = (names: Record<string, string | number>, value: number, prefix: string): string =>
@@ -127,6 +137,19 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     });
   }
 
+  let telegramConnection: (() => TelegramConnectionView) | undefined;
+  new Gauge({
+    name: "secarc_telegram_connection",
+    help: "1 for the bridge's current state with the Bot API (state: ok, token_refused, no_token, unreachable, connecting; detail: what to fix).",
+    labelNames: ["state", "detail"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const view = telegramConnection?.();
+      if (view) this.set({ state: view.state, detail: view.detail }, 1);
+    },
+  });
+
   const counted = new Set<string>();
   const unsubscribe = deps.events.subscribe((event) => {
     switch (event.type) {
@@ -165,6 +188,9 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     countTelegramRateLimited: () => rateLimited.inc(),
     watchTelegramSends: (health) => {
       telegramSends = health;
+    },
+    watchTelegramConnection: (connection) => {
+      telegramConnection = connection;
     },
     close: unsubscribe,
   };

@@ -1,6 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { Telegraf } from "telegraf";
-import { SecarcError, describeError } from "../../common/errors.js";
+import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRequests } from "../domain/action-requests.js";
@@ -10,7 +10,8 @@ import { createAccessControl } from "./access-control.js";
 import { createAlertCallbacks } from "./alert-callbacks.js";
 import { createAllowsCommand } from "./allows-command.js";
 import { createAlertRenderer } from "./alert-renderer.js";
-import { runBot } from "./bot-runner.js";
+import { createTelegrafBotApi, pausedUnless } from "./bot-api.js";
+import { noTokenRunner, startBotRunner, type BotRunner, type TelegramConnection } from "./bot-runner.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { commandList, createCommands } from "./commands.js";
 import { resolveBotToken, type TelegramConfig } from "./config.js";
@@ -20,9 +21,9 @@ import { chatTranslations } from "./alert-renderer.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
 import { createSendPace } from "./send-pace.js";
 import { resumeMessages } from "./bridge-resume.js";
-import { createSendQueue, type BotApi } from "./send-queue.js";
+import { createSendQueue } from "./send-queue.js";
 import { safeText } from "./safe-text.js";
-import { escapeHtml, fitMessage } from "./text-format.js";
+import { escapeHtml } from "./text-format.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
@@ -32,7 +33,12 @@ export interface TelegramBridgeDeps {
   logger: Logger;
   now?: () => number;
   /** Hooks for the controller's metrics (queue depth, 429 answers, send health). Default: none. */
-  metrics?: { setTelegramQueueDepth(depth: number): void; countTelegramRateLimited(): void; watchTelegramSends?(health: () => TelegramSendHealth): void };
+  metrics?: {
+    setTelegramQueueDepth(depth: number): void;
+    countTelegramRateLimited(): void;
+    watchTelegramSends?(health: () => TelegramSendHealth): void;
+    watchTelegramConnection?(connection: () => TelegramConnection): void;
+  };
 }
 
 /** One step of a test alert's delivery past the controller (a ProbeHop). */
@@ -53,6 +59,10 @@ export interface TelegramBridge {
   probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]>;
   /** Whether Telegram sends are failing (the failure watch). */
   sendHealth(): TelegramSendHealth;
+  /** Where the bridge stands with the Bot API: token accepted, refused, unreachable. */
+  connection(): TelegramConnection;
+  /** Messages and edits waiting in the send queue. */
+  queueDepth(): number;
   /** Sends a controller warning (e.g. the store is full) to every chat once, without the store; false where it failed. */
   warn(text: string): Promise<boolean[]>;
   /** Queues what the stored alerts need again, as at start (after the store could not be written for a while). */
@@ -63,6 +73,8 @@ export interface TelegramBridge {
 /** How long a probe's test message may take to be sent. */
 export const PROBE_WAIT_MS = 15_000;
 
+/** How long start-up waits for the first attempt to reach the Bot API. */
+const FIRST_ATTEMPT_WAIT_MS = 5_000;
 /** How often open messages are checked for expiry (more often when the answer window is shorter). */
 const EXPIRY_SWEEP_MS = 60_000;
 
@@ -76,37 +88,23 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const { config, store, events, logger } = deps;
   const now = deps.now ?? Date.now;
   const token = resolveBotToken(config);
-  if (!token) throw new SecarcError("config_invalid", "telegram: no bot token (set telegram.token or TELEGRAM_BOT_TOKEN)");
   const messages = createMessageStore(store.db);
   const renderer = createAlertRenderer({ store, messages, config, now });
   const chatIds = config.chats.map((chat) => chat.id);
 
-  const bot = new Telegraf(token, {
+  // Without a token the bot is built but never started: the controller runs, alerts wait in the queue.
+  const bot = new Telegraf(token ?? "0:no-token", {
     telegram: { ...(config.apiRoot ? { apiRoot: config.apiRoot } : {}), webhookReply: false },
     handlerTimeout: 30_000,
   });
 
-  const api: BotApi = {
-    async sendMessage(chatId, text, keyboard) {
-      const sent = await bot.telegram.sendMessage(chatId, outgoing(text), {
-        parse_mode: "HTML",
-        link_preview_options: { is_disabled: true },
-        ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
-      });
-      return { messageId: sent.message_id };
-    },
-    async editMessage(chatId, messageId, text, keyboard) {
-      await bot.telegram.editMessageText(chatId, messageId, undefined, outgoing(text), {
-        parse_mode: "HTML",
-        link_preview_options: { is_disabled: true },
-        reply_markup: { inline_keyboard: keyboard },
-      });
-    },
-  };
+  // Set below; a 401 on any call tells the runner, which pauses the queue until the token is accepted.
+  let runner: BotRunner | undefined;
+  const api = createTelegrafBotApi(bot, () => runner?.connection().state === "token_refused", (err) => runner?.refused(err));
   const watch = createFailureWatch({ thresholdMs: config.failureAlertAfter, logger, now });
   deps.metrics?.watchTelegramSends?.(() => watch.health());
   const pace = createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond });
-  const queue = createSendQueue({
+  const queue = pausedUnless(() => runner?.connection().state === "ok", createSendQueue({
     api,
     store,
     messages,
@@ -118,7 +116,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
     onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
     onOutcome: (outcome) => watch.record(outcome),
-  });
+  }));
 
   const configuredChats = new Set(chatIds);
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
@@ -228,22 +226,26 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const watchTimer = setInterval(() => watch.check(), Math.max(100, Math.min(10_000, Math.floor(config.failureAlertAfter / 4))));
   watchTimer.unref();
 
-  // Commands menu, in every language (best effort: the bot works without it).
-  try {
-    await bot.telegram.setMyCommands(commandList(config.defaultLocale));
-    for (const locale of localeNames) if (locale !== config.defaultLocale) await bot.telegram.setMyCommands(commandList(locale), { language_code: locale });
-  } catch (err) {
-    logger.warn({ err: describeError(err) }, "telegram: setMyCommands failed");
-  }
-
-  const runner = await runBot(bot, config, logger).catch(async (err: unknown) => {
-    unsubscribe();
-    clearInterval(sweep);
-    clearInterval(watchTimer);
-    callbacks.stop();
-    await queue.stop();
-    throw err;
-  });
+  // Token check, commands menu (in every language) and updates, each retried
+  // with backoff: a refused token or an unreachable API is a state, never a stop.
+  const started = token
+    ? startBotRunner({
+        bot,
+        config,
+        logger,
+        now,
+        tokenSource: config.token ? "telegram.token" : "TELEGRAM_BOT_TOKEN",
+        async setCommands() {
+          await bot.telegram.setMyCommands(commandList(config.defaultLocale));
+          for (const locale of localeNames) if (locale !== config.defaultLocale) await bot.telegram.setMyCommands(commandList(locale), { language_code: locale });
+        },
+        onConnected: () => queue.kick(),
+      })
+    : noTokenRunner(now, logger);
+  runner = started;
+  deps.metrics?.watchTelegramConnection?.(() => started.connection());
+  // Bounded: Telegram never holds up the controller's start for long.
+  await Promise.race([started.firstAttempt, new Promise((resolve) => setTimeout(resolve, FIRST_ATTEMPT_WAIT_MS).unref())]);
   logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling" }, "telegram bridge started");
 
   async function probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]> {
@@ -264,6 +266,8 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   return {
     probe,
     sendHealth: () => watch.health(),
+    connection: () => started.connection(),
+    queueDepth: () => queue.depth(),
     resume() {
       resumeMessages(messages, store, chatIds, now());
       queue.kick();
@@ -276,7 +280,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       clearInterval(sweep);
       clearInterval(watchTimer);
       callbacks.stop();
-      await runner.stop();
+      await started.stop();
       await queue.stop();
     },
   };
@@ -288,13 +292,4 @@ function trackBlock(messages: MessageStore, store: Store, actionId: string, at: 
   if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
   const target = action.target?.target;
   messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: target?.case === "ip" ? target.value : target?.case === "session" ? target.value.sourceIp : undefined, createdAt: at });
-}
-
-/**
- * The last guard before Telegram, behind the renderers' own care: valid text
- * without control or bidi characters, within 4096 characters (cut between
- * lines, with a marker). A renderer's output never relies on it.
- */
-function outgoing(html: string): string {
-  return fitMessage(safeText(html, { keepNewlines: true }), "…");
 }

@@ -78,6 +78,7 @@ export function createSendCall(deps: SendCallDeps): SendCall {
           messages.postpone(job.id, now() + failure.retryAfterMs);
           logger.warn({ chatId: job.chatId, retryAfterMs: failure.retryAfterMs }, "telegram: rate limited, waiting");
           return;
+        case "unauthorized": // The bridge notices the refused token and pauses; the job waits.
         case "transient":
           messages.postpone(job.id, now() + backoffMs(job.attempts));
           logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1 }, "telegram: call failed, will retry");

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { TelegramError } from "telegraf";
-import { backoffMs, classifySendError, toSecarcError } from "./telegram-errors.js";
+import { backoffMs, classifySendError, reconnectBackoffMs, toSecarcError } from "./telegram-errors.js";
 
 function tgError(code: number, description: string, parameters?: Record<string, unknown>) {
   return new TelegramError({ ok: false, error_code: code, description, ...(parameters ? { parameters } : {}) } as never);
@@ -29,5 +29,14 @@ describe("telegram error classification", () => {
 
   it("backs off exponentially up to a minute", () => {
     expect([0, 1, 2, 5, 6, 20].map(backoffMs)).to.deep.equal([1_000, 2_000, 4_000, 32_000, 60_000, 60_000]);
+  });
+
+  it("tells a refused token (401) apart: retryable once the token is fixed, never a dropped job", () => {
+    expect(classifySendError(tgError(401, "Unauthorized"))).to.deep.equal({ type: "unauthorized" });
+    expect(toSecarcError(tgError(401, "Unauthorized"), "send").retryable).to.equal(true);
+  });
+
+  it("backs off reaching the Bot API exponentially up to 5 minutes", () => {
+    expect([0, 1, 4, 8, 9, 30].map(reconnectBackoffMs)).to.deep.equal([1_000, 2_000, 16_000, 256_000, 300_000, 300_000]);
   });
 });

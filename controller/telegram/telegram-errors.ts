@@ -10,6 +10,8 @@ export type SendFailure =
   | { type: "not_modified" }
   /** The message to edit is gone: send a new one instead. */
   | { type: "message_gone" }
+  /** Telegram refuses the bot token (401): nothing works until the token is fixed; jobs wait. */
+  | { type: "unauthorized" }
   /** Retrying cannot help (bad request, bot blocked, chat not found). */
   | { type: "permanent" };
 
@@ -34,6 +36,7 @@ export function classifySendError(err: unknown): SendFailure {
   }
   if (code === undefined) return { type: "transient" };
   if (code >= 500) return { type: "transient" };
+  if (code === 401) return { type: "unauthorized" };
   if (code === 400 && /message is not modified/i.test(description)) return { type: "not_modified" };
   if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(description)) return { type: "message_gone" };
   return { type: "permanent" };
@@ -42,7 +45,7 @@ export function classifySendError(err: unknown): SendFailure {
 /** A SecarcError for logs, saying whether retrying may help. */
 export function toSecarcError(err: unknown, what: string): SecarcError {
   const failure = classifySendError(err);
-  const retryable = failure.type === "rate_limited" || failure.type === "transient";
+  const retryable = failure.type === "rate_limited" || failure.type === "transient" || failure.type === "unauthorized";
   const message = err instanceof Error ? err.message : String(err);
   return new SecarcError("telegram", `${what}: ${message}`, { retryable, cause: err });
 }
@@ -50,4 +53,12 @@ export function toSecarcError(err: unknown, what: string): SecarcError {
 /** Exponential backoff for transient failures: 1 s doubling, capped at 60 s. */
 export function backoffMs(attempts: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.min(attempts, 6));
+}
+
+/** Longest wait between two attempts to reach the Bot API (getMe, setMyCommands, webhook, polling). */
+export const RECONNECT_BACKOFF_CAP_MS = 300_000;
+
+/** Backoff for reaching the Bot API again: 1 s doubling, capped at 5 min. */
+export function reconnectBackoffMs(attempts: number): number {
+  return Math.min(RECONNECT_BACKOFF_CAP_MS, 1000 * 2 ** Math.min(attempts, 9));
 }
