@@ -33,6 +33,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./agent-command.js")).agentCommand,
   },
   {
+    name: "status",
+    summary: "show the controller's state: agents, Telegram, store, queues (exit 1 when something is wrong)",
+    load: async () => (await import("./status-command.js")).statusCommand,
+  },
+  {
+    name: "backup",
+    summary: "copy the controller's store to a file, consistently, while it runs",
+    load: async () => (await import("./backup-command.js")).backupCommand,
+  },
+  {
     name: "certs",
     summary: "create the CA, issue and revoke controller and agent certificates",
     load: async () => (await import("./certs-command.js")).certsCommand,

@@ -4,20 +4,23 @@ import { parseCommandLine, usageError } from "./command.js";
 export const controllerCommand: Command = {
   name: "controller",
   summary: "run the controller (gRPC server, store, Telegram bridge)",
-  usage: `Usage: secarc controller --config FILE
+  usage: `Usage: secarc controller --config FILE [--env-file FILE]
 
 Runs the controller: accepts agents over mutual TLS, stores their alerts in
-SQLite and shows them in Telegram with one button per answer.
+SQLite and shows them in Telegram with one button per answer. SIGHUP
+reloads the config (chats, allowed users, token, policy) without ending
+agent streams; an invalid config is logged and the running one stays.
 
 Options:
-  -c, --config FILE   controller config (YAML or JSON); see deploy/controller.example.yaml
-  -h, --help          show this help
+  -c, --config FILE     controller config (YAML or JSON); see deploy/controller.example.yaml
+      --env-file FILE   environment file with TELEGRAM_BOT_TOKEN=..., read at start and on SIGHUP
+  -h, --help            show this help
 `,
   async run(args) {
-    const { values } = parseCommandLine("controller", args, { config: { type: "string", short: "c" } }, false);
+    const { values } = parseCommandLine("controller", args, { config: { type: "string", short: "c" }, "env-file": { type: "string" } }, false);
     if (!values.config) throw usageError("secarc controller: --config FILE is required");
     // Loaded here, not at the top: `secarc --help` must not load gRPC, SQLite or Telegram.
     const { runController } = await import("../controller/main.js");
-    return runController(values.config);
+    return runController(values.config, values["env-file"] ? { envFile: values["env-file"] } : {});
   },
 };

@@ -89,6 +89,15 @@ export const controllerMetricsSchema = z.strictObject({
     .default({ host: "127.0.0.1", port: 9464 }),
 });
 
+/** The local admin endpoint `secarc status` reads. */
+export const controllerAdminSchema = z.strictObject({
+  /**
+   * Path of the unix socket (mode 0600, owner only) serving the controller's
+   * state to `secarc status`. Default: "admin.sock" in the store's directory.
+   */
+  socket: z.string().min(1).max(100, "a unix socket path has at most 100 characters").optional(),
+});
+
 /** The controller's config file. */
 export const controllerConfigSchema = z.strictObject({
   /** Where agents connect. Default: 0.0.0.0:8443. */
@@ -107,6 +116,8 @@ export const controllerConfigSchema = z.strictObject({
   log: controllerLogSchema.default({ level: "info", format: "json" }),
   /** Prometheus metrics. Default: none. */
   metrics: controllerMetricsSchema.optional(),
+  /** The local admin socket for `secarc status`. Default: admin.sock beside the store. */
+  admin: controllerAdminSchema.default({}),
   /** What happens to alerts nobody answers. Default: nothing (they wait for a human until they expire). */
   policy: noAnswerPolicySchema.default({ rules: [] }),
 }).superRefine(checkPolicyAgainstExpiry);

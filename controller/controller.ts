@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { SecarcError, describeError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/log.js";
 import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
@@ -7,8 +8,7 @@ import { createActionRequests, type ActionRequests } from "./domain/action-reque
 import { startAgentPresence } from "./domain/agent-presence.js";
 import { startDetectorBlindWatch } from "./domain/detector-blind.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
-import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
-import { startNoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
+import type { PolicyTimers } from "./domain/no-answer-policy.js";
 import type { LinkTestHooks } from "./link/agent-stream.js";
 import { watchCrlFile } from "./link/crl-watch.js";
 import { startLinkServer } from "./link/link-server.js";
@@ -19,7 +19,10 @@ import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
 import { createStoreHealth, type StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
-import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
+import { startAdminServer } from "./admin/admin-server.js";
+import { buildStatusReport } from "./admin/status-report.js";
+import { createReloadableParts, type ReloadOutcome } from "./reloadable-parts.js";
+import type { TelegramBridge } from "./telegram/bridge.js";
 import { SECARC_VERSION } from "../common/version.js";
 
 /** The controller software's version, sent to agents in Welcome. */
@@ -51,6 +54,14 @@ export interface RunningController {
   onlineAgents(): string[];
   /** Whether the store can be written, and its free space. */
   storeHealth(): StoreHealthView;
+  /**
+   * Puts a new, already validated config in force without ending agent
+   * streams (SIGHUP): Telegram (chats, allowed users, token, ...) and the
+   * no-answer policy start again; keys read once at start are logged.
+   */
+  reload(config: ControllerConfig): Promise<ReloadOutcome>;
+  /** The admin socket's path (`secarc status`). */
+  adminSocket: string;
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
   close(): Promise<void>;
 }
@@ -98,7 +109,7 @@ export async function startController(options: StartControllerOptions): Promise<
     markRevoked(store, revocation?.serials ?? [], now(), logger);
 
     // Probe sessions' test alerts go to the bridge, which starts after the link.
-    let bridge: TelegramBridge | undefined;
+    let bridge: () => TelegramBridge | undefined = () => undefined;
     const notConfigured = config.telegram ? "not running on this controller" : "not configured";
     const link = await startLinkServer({
       host: config.listen.host,
@@ -117,7 +128,7 @@ export async function startController(options: StartControllerOptions): Promise<
       controllerVersion: CONTROLLER_VERSION,
       ...(options.testHooks ? { hooks: options.testHooks } : {}),
       storeHealth: health,
-      probe: async (input) => (bridge ? bridge.probe(input) : [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
+      probe: async (input) => (bridge()?.probe(input) ?? [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
     });
     stops.push(() => link.close());
 
@@ -151,29 +162,22 @@ export async function startController(options: StartControllerOptions): Promise<
       logger.info({ host: config.metrics.listen.host, port: server.port }, "metrics served");
     }
 
-    if (config.telegram && (options.startTelegram ?? true)) {
-      const started = await startTelegramBridge({
-        config: config.telegram,
-        store,
-        events,
-        actions,
-        logger: logger.child({ component: "telegram" }),
-        now,
-        ...(metrics ? { metrics } : {}),
-      });
-      bridge = started;
-      stops.push(
-        health.onChange((view) => {
-          // Updates the bridge could not queue while the store was failing are queued now.
-          if (view.state !== "failing") started.resume();
-          void warnTelegram(started, view, logger);
-        }),
-      );
-      stops.push(() => {
-        bridge = undefined;
-        return started.stop();
-      });
-    }
+    const parts = createReloadableParts(
+      { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}) },
+      config,
+    );
+    bridge = parts.bridge;
+    await parts.startBridge();
+    stops.push(() => parts.stopBridge());
+    stops.push(
+      health.onChange((view) => {
+        const running = parts.bridge();
+        if (!running) return;
+        // Updates the bridge could not queue while the store was failing are queued now.
+        if (view.state !== "failing") running.resume();
+        void warnTelegram(running, view, logger);
+      }),
+    );
 
     // After the bridge, so that an offline alert raised at start reaches it.
     const presence = startAgentPresence({ store, events, logger: logger.child({ component: "presence" }), now, graceMs: config.link.offlineAlertAfter });
@@ -182,19 +186,18 @@ export async function startController(options: StartControllerOptions): Promise<
     stops.push(() => blind.stop());
 
     // Last, so that its answers reach a running bridge; it looks at the stored alerts first.
-    const policy = startNoAnswerPolicy({
-      rules: config.policy.rules,
-      store,
-      events,
-      actions,
-      logger: logger.child({ component: "policy" }),
-      answerWindowMs: config.telegram?.answerWindow ?? DEFAULT_ANSWER_WINDOW_MS,
-      blockDurationMs: config.telegram?.defaultBlockDuration ?? 86_400_000,
-      powerDelayMs: config.telegram?.powerDelay ?? 5_000,
-      now,
-      ...(options.policyTimers ? { timers: options.policyTimers } : {}),
+    parts.startPolicy();
+    stops.push(() => parts.stopPolicy());
+
+    // `secarc status` asks here: a unix socket beside the store, mode 0600.
+    const adminSocket = config.admin.socket ?? join(dirname(config.store.path), "admin.sock");
+    const startedAt = now();
+    const admin = await startAdminServer({
+      path: adminSocket,
+      logger,
+      status: () => buildStatusReport({ store, onlineAgents: registry.agentIds(), telegram: parts.bridge(), telegramConfigured: config.telegram !== undefined, storePath: config.store.path, storeHealth: health.view(), startedAt, now: now() }),
     });
-    stops.push(() => policy.stop());
+    stops.push(() => admin.close());
 
     let closing: Promise<void> | undefined;
     return {
@@ -205,6 +208,8 @@ export async function startController(options: StartControllerOptions): Promise<
       actions,
       onlineAgents: () => registry.agentIds(),
       storeHealth: () => health.view(),
+      adminSocket,
+      reload: (next) => parts.reload(next),
       close() {
         closing ??= stopAll().then(() => logger.info("controller stopped"));
         return closing;
