@@ -90,7 +90,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const { config } = options;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
-  const tls = loadTlsMaterial(config.tls);
+  const tls = loadTlsMaterial(config.tls, { role: "agent", now: now() });
   logCertificateExpiry(logger, "agent", tls.cert, now());
   const agentId = resolveAgentId(config, tls.cert);
 

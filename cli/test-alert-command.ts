@@ -51,7 +51,7 @@ function checkSetup(configPath: string, now: number): ProbeSetup | string {
   let tls: TlsMaterial;
   try {
     config = loadConfigFile(agentConfigSchema, configPath);
-    tls = loadTlsMaterial(config.tls);
+    tls = loadTlsMaterial(config.tls, { role: "agent" });
   } catch (err) {
     return describeError(err);
   }

@@ -2,6 +2,9 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { SecarcError, describeError } from "./errors.js";
 import type { Logger } from "./log.js";
+import { checkTlsIdentity, type TlsCheckOptions } from "./tls-checks.js";
+
+export type { TlsRole } from "./tls-checks.js";
 
 /** Paths of the PEM files one side of the link needs. */
 export interface TlsPaths {
@@ -20,7 +23,13 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
-export function loadTlsMaterial(paths: TlsPaths): TlsMaterial {
+/**
+ * Reads the PEM files and refuses, naming the file and the fix, what would
+ * fail later (common/tls-checks.ts): a key others may read, a key that is
+ * not the certificate's, a certificate the CA did not sign, one outside its
+ * validity, or (with `role`) one issued for the other side.
+ */
+export function loadTlsMaterial(paths: TlsPaths, options: TlsCheckOptions = {}): TlsMaterial {
   const read = (what: keyof TlsPaths): Buffer => {
     try {
       return readFileSync(paths[what]);
@@ -35,6 +44,7 @@ export function loadTlsMaterial(paths: TlsPaths): TlsMaterial {
   } catch (err) {
     throw new SecarcError("tls_invalid", `TLS certificate ${paths.cert} or CA ${paths.ca} is not a PEM certificate: ${describeError(err)}`, { cause: err });
   }
+  checkTlsIdentity({ paths, ...material }, options);
   return material;
 }
 

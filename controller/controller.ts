@@ -76,7 +76,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "controller" });
 
-  const tls = loadTlsMaterial(config.tls);
+  const tls = loadTlsMaterial(config.tls, { role: "controller", now: now() });
   const revocation = config.tls.crl ? await loadRevocationList(config.tls.crl, tls.ca, now()) : undefined;
   logCertificateExpiry(logger, "controller", tls.cert, now());
 

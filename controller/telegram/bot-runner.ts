@@ -127,10 +127,17 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
   /** A sleep of its own (the main loop's `wake` stays with the main loop). */
   const sleepApart = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
+  /** The launch in progress (polling), so that a stop can wait until it has really ended. */
+  let receiving: Promise<unknown> | undefined;
   async function receive(): Promise<void> {
     if (!webhook) {
       // Resolves when polling stops; throws when getUpdates fails for good (e.g. 401).
-      await bot.launch({ dropPendingUpdates: false });
+      receiving = bot.launch({ dropPendingUpdates: false });
+      try {
+        await receiving;
+      } finally {
+        receiving = undefined;
+      }
       return;
     }
     await bot.launch({ webhook: { domain: webhook.domain, host: webhook.host, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } });
@@ -146,8 +153,10 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
       try {
         if (state.state !== "ok") {
           bot.botInfo = await bot.telegram.getMe();
+          if (stopping) return;
           markOk();
         }
+        if (stopping) return;
         await receive();
         if (stopping) return;
         if (state.state === "ok") logger.warn("telegram: receiving updates ended; restarting");
@@ -169,6 +178,21 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
     }
   }
 
+  /**
+   * Stops polling for certain: a stop that lands while launch awaits
+   * deleteWebhook finds no poller yet, so it is repeated until the launch
+   * has returned (bounded: 200 × 50 ms).
+   */
+  async function haltReceiving(): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      stopReceiving();
+      const current = receiving;
+      if (!current) return;
+      const ended = await Promise.race([current.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50))]);
+      if (ended) return;
+    }
+  }
+
   const runner: BotRunner = {
     firstAttempt,
     connection: () => ({ ...state }),
@@ -178,13 +202,13 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
       state = { ...state, commandsSet: false };
       // Receiving ends, so that the loop checks the token (getMe) with backoff.
       refusedWhileHooked?.();
-      stopReceiving();
+      void haltReceiving();
     },
     async stop() {
       stopping = true;
       wake?.();
       refusedWhileHooked?.();
-      stopReceiving();
+      await haltReceiving();
       await loop;
     },
   };
