@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { hostname } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -45,33 +45,20 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, at).replace(/^\[(.*)\]$/, "$1"), port: Number(address.slice(at + 1)) };
 }
 
-/** Hop 1: the config loads, the certificate is readable, valid now, matches its key and names the agent. */
+/**
+ * Hop 1: the config loads and the TLS files pass the agent's own start-up
+ * checks (common/tls-checks.ts: key mode, key and certificate, CA,
+ * validity on this host's clock, clientAuth), and the certificate names the agent.
+ */
 function checkSetup(configPath: string, now: number): ProbeSetup | string {
-  let config: AgentConfig;
-  let tls: TlsMaterial;
   try {
-    config = loadConfigFile(agentConfigSchema, configPath);
-    tls = loadTlsMaterial(config.tls, { role: "agent" });
+    const config = loadConfigFile(agentConfigSchema, configPath);
+    const tls = loadTlsMaterial(config.tls, { role: "agent", now });
+    const agentId = resolveAgentId(config, tls.cert);
+    return { config, tls, agentId, ...splitAddress(config.controller.address) };
   } catch (err) {
     return describeError(err);
   }
-  const cert = new X509Certificate(tls.cert);
-  try {
-    if (!cert.checkPrivateKey(createPrivateKey(tls.key))) return `the key ${config.tls.key} does not belong to the certificate ${config.tls.cert}`;
-  } catch (err) {
-    return `cannot read the key ${config.tls.key}: ${describeError(err)}`;
-  }
-  let agentId: string;
-  try {
-    agentId = resolveAgentId(config, cert);
-  } catch (err) {
-    return describeError(err);
-  }
-  const validTo = new Date(cert.validTo).getTime();
-  if (validTo <= now) return `the certificate ${config.tls.cert} (${agentId}) expired on ${cert.validTo}; renew it with secarc certs issue agent ${agentId}`;
-  if (new Date(cert.validFrom).getTime() > now) return `the certificate ${config.tls.cert} (${agentId}) is valid only from ${cert.validFrom} (check the clock)`;
-  if (!cert.verify(new X509Certificate(tls.ca).publicKey)) return `the certificate ${config.tls.cert} is not signed by the CA in tls.ca (${config.tls.ca})`;
-  return { config, tls, agentId, ...splitAddress(config.controller.address) };
 }
 
 /** What an operator can do about a failed Telegram hop. */
