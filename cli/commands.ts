@@ -58,6 +58,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./test-alert-command.js")).testAlertCommand,
   },
   {
+    name: "store",
+    summary: "check the controller store (full integrity check)",
+    load: async () => (await import("./store-command.js")).storeCommand,
+  },
+  {
     name: "completion",
     summary: "print a shell completion script (bash)",
     load: async () => (await import("./completion-command.js")).completionCommand,

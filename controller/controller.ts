@@ -38,6 +38,8 @@ export interface StartControllerOptions {
   startTelegram?: boolean;
   /** Test-only hooks into the link; never set in production. */
   testHooks?: LinkTestHooks;
+  /** Accept a 0-byte store file as a new store (`secarc controller --init`). Default: false. */
+  initStore?: boolean;
   /** Timers of the no-answer policy (tests drive them). Default: setTimeout. */
   policyTimers?: PolicyTimers;
 }
@@ -80,8 +82,9 @@ export async function startController(options: StartControllerOptions): Promise<
   const revocation = config.tls.crl ? await loadRevocationList(config.tls.crl, tls.ca, now()) : undefined;
   logCertificateExpiry(logger, "controller", tls.cert, now());
 
-  const store = openSqliteStore(config.store.path);
+  const store = openSqliteStore(config.store.path, { init: options.initStore ?? false, now });
   const health = createStoreHealth({ path: config.store.path, logger, now });
+  if (store.startWriteError) health.failed(store.startWriteError, "start");
   const events = createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
   const registry = createSessionRegistry();
   const actions = createActionRequests({ store, delivery: registry, events, now });

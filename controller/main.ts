@@ -12,6 +12,8 @@ export interface RunControllerOptions {
   onStarted?: (port: number) => void;
   /** An environment file (TELEGRAM_BOT_TOKEN=...) read at start and on every SIGHUP. Default: none. */
   envFile?: string;
+  /** Accept a 0-byte store file as a new store (--init). */
+  init?: boolean;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function runController(configPath: string, options: RunControllerOp
   if (options.envFile) Object.assign(process.env, readEnvFile(options.envFile));
   const config = loadConfigFile(controllerConfigSchema, configPath);
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: "controller" });
-  const controller = await startController({ config, logger });
+  const controller = await startController({ config, logger, initStore: options.init ?? false });
   logger.info({ config: configPath, port: controller.port }, "controller started");
   options.onStarted?.(controller.port);
   const stopReloading = reloadOnHangup(controller, configPath, options.envFile, logger);

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import type { Database as SqliteDatabase } from "better-sqlite3";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { SecarcError, describeError } from "../../common/errors.js";
+import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import {
   ActionOptionsSchema,
   ActionTargetSchema,
@@ -14,6 +14,15 @@ import {
 import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { coreMigrations } from "./core-schema.js";
 import { migrate } from "./migrate.js";
+import { checkStoreFile, damaged, probeStoreWrite, quickCheckStore } from "./store-check.js";
+import { sqliteCode } from "./storage-errors.js";
+
+export interface OpenStoreOptions {
+  /** Accept a 0-byte file as a new store (`secarc controller --init`). Default: refuse it. */
+  init?: boolean;
+  /** The clock, for the start-up write check. Default: Date.now. */
+  now?: () => number;
+}
 import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, NewAction, Store } from "./store.js";
 
 /**
@@ -23,6 +32,8 @@ import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, 
  */
 export interface SqliteStore extends Store {
   readonly db: SqliteDatabase;
+  /** The storage error (disk full) the start-up write check met, if any: the store opened, but cannot be written yet. */
+  readonly startWriteError: unknown;
   /**
    * Runs `fn` in one transaction: every store write inside it becomes durable
    * together, with one WAL sync. The link uses it to commit a batch of alerts
@@ -62,19 +73,32 @@ const STATE_OF_RESULT: Record<ResultStatus, ActionState> = {
  * a power loss, not only a crash of the process (NORMAL would only give the
  * latter). The cost of one sync per commit is shared by batching: the link
  * commits the alerts that arrive together in one transaction.
+ *
+ * A store is checked before it is trusted: a 0-byte file is refused unless
+ * `init`, the file and its directory must be writable, `PRAGMA quick_check`
+ * must pass, a schema newer than this version is refused, and one real
+ * write is committed. Every refusal names the file, what was found and the
+ * fix (store-check.ts).
  */
-export function openSqliteStore(path: string): SqliteStore {
-  let db: SqliteDatabase;
+export function openSqliteStore(path: string, options: OpenStoreOptions = {}): SqliteStore {
+  checkStoreFile(path, options);
+  let db: SqliteDatabase | undefined;
   try {
     db = new Database(path);
+    db.pragma("busy_timeout = 5000");
+    quickCheckStore(db, path);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
-    db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
     migrate(db, "core", coreMigrations);
   } catch (err) {
+    db?.close();
+    if (isSecarcError(err, "refused")) throw err;
+    const code = sqliteCode(err) ?? "";
+    if (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB") throw damaged(path, describeError(err), err);
     throw new SecarcError("unavailable", `cannot open the controller store ${path}: ${describeError(err)}`, { cause: err });
   }
+  const startWriteError = probeStoreWrite(db, path, (options.now ?? Date.now)());
 
   const q = {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
@@ -227,6 +251,7 @@ export function openSqliteStore(path: string): SqliteStore {
 
   return {
     db,
+    startWriteError,
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     agentConnected(input) {
       q.insertAgent.run({
