@@ -10,6 +10,8 @@ export interface ControllerMetrics {
   readonly registry: Registry;
   /** For the Telegram bridge: how many sends and edits wait in its queue. */
   setTelegramQueueDepth(depth: number): void;
+  /** For the Telegram bridge: how many chats are parked (Telegram refused the chat). */
+  setTelegramParkedChats(parked: number): void;
   /** For the Telegram bridge: an HTTP 429 from the Bot API. */
   countTelegramRateLimited(): void;
   /** For the Telegram bridge: where secarc_telegram_failing and secarc_telegram_seconds_since_last_success read from. */
@@ -88,6 +90,7 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     registers: [registry],
   });
   const queueDepth = new Gauge({ name: "secarc_telegram_queue_depth", help: "Telegram sends and edits waiting in the queue.", registers: [registry] });
+  const parkedChats = new Gauge({ name: "secarc_telegram_parked_chats", help: "Chats whose Telegram messages wait because Telegram refused the chat (bot blocked or removed, no rights).", registers: [registry] });
   const rateLimited = new Counter({ name: "secarc_telegram_rate_limited_total", help: "HTTP 429 answers from the Telegram Bot API.", registers: [registry] });
   let telegramSends: (() => TelegramSendsView) | undefined;
   new Gauge({
@@ -186,6 +189,7 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     registry,
     setTelegramQueueDepth: (depth) => queueDepth.set(depth),
     countTelegramRateLimited: () => rateLimited.inc(),
+    setTelegramParkedChats: (parked) => parkedChats.set(parked),
     watchTelegramSends: (health) => {
       telegramSends = health;
     },

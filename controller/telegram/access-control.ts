@@ -1,7 +1,6 @@
 import { Composer, type Context } from "telegraf";
 import { chatTranslations } from "./alert-renderer.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
-import { popupText } from "./safe-text.js";
 import { clip, escapeHtml } from "./text-format.js";
 
 /** A refused user (or an unconfigured chat) gets at most one reply and one audit entry per this window; the rest of a burst is counted. */
@@ -54,7 +53,7 @@ export function createAccessControl(services: BridgeServices): Composer<Context>
       if (startsBurst(`chat:${chatId}`, what, actor, "telegram.chat_refused")) {
         services.logger.warn({ userId: from?.id, chatId }, "telegram: update from a chat that is not configured refused; nothing is answered there");
       }
-      if (query) await ctx.answerCbQuery(popupText(t.notice.chatNotConfigured), { show_alert: true });
+      if (query) services.answerCallback(query.id, t.notice.chatNotConfigured, { showAlert: true });
       return;
     }
     if (from && allowed.has(from.id)) return next();
@@ -62,7 +61,7 @@ export function createAccessControl(services: BridgeServices): Composer<Context>
       if (startsBurst(`button:${from?.id}`, () => `button ${JSON.stringify(clip(data, 64))} in chat ${chatId}`, actor, "telegram.refused")) {
         services.logger.warn({ userId: from?.id, chatId }, "telegram: button press from a user not on the allow-list refused");
       }
-      await ctx.answerCbQuery(popupText(t.notice.notAllowed), { show_alert: true });
+      services.answerCallback(query.id, t.notice.notAllowed, { showAlert: true });
       return;
     }
     if (text?.startsWith("/")) {

@@ -9,7 +9,7 @@ import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
 import { Priority } from "./message-store.js";
-import { popupText } from "./safe-text.js";
+import { describeError } from "../../common/errors.js";
 import { operatorName } from "./text-format.js";
 
 export interface AlertCallbacks {
@@ -37,21 +37,27 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
   const pending = new Map<string, PendingConfirmation>();
   const composer = new Composer<Context>();
 
-  composer.on("callback_query", async (ctx) => {
+  composer.on("callback_query", (ctx) => {
     const query = ctx.callbackQuery;
     const chatId = ctx.chat?.id ?? query.message?.chat.id ?? 0;
     const tap: Tap = { chatId, messageId: query.message?.message_id, from: query.from, t: chatTranslations(config, chatId) };
     const command = decodeCallback("data" in query ? query.data : undefined);
     if (!command) {
       services.audit(telegramActor(query.from), "telegram.callback_invalid", `chat ${chatId}`);
-      await ctx.answerCbQuery(popupText(tap.t.notice.invalidButton), { show_alert: true });
+      services.answerCallback(query.id, tap.t.notice.invalidButton, { showAlert: true });
       return;
     }
-    const notice = await handle(command, tap, (markup) => ctx.editMessageReplyMarkup(markup));
-    await ctx.answerCbQuery(notice === undefined ? undefined : popupText(notice));
+    const notice = handle(command, tap, (markup) => {
+      // Not awaited: a slow Telegram must not hold the update handling (the call has its deadline).
+      if (tap.messageId === undefined) return;
+      void services.editButtons(tap.chatId, tap.messageId, markup.inline_keyboard).catch((err: unknown) => {
+        services.logger.warn({ err: describeError(err) }, "telegram: could not show the confirmation buttons");
+      });
+    });
+    services.answerCallback(query.id, notice);
   });
 
-  async function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => Promise<unknown>): Promise<string | undefined> {
+  function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => void): string | undefined {
     const { t } = tap;
     switch (command.type) {
       case "alerts":
@@ -103,9 +109,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
         pending.set(key, { expiresAt: now() + config.confirmTimeout, timer });
         services.messages.invalidate(command.alertId, tap.chatId);
         const keyboard = choosesDuration ? allowKeyboard(command.alertId, t) : confirmKeyboard(command.alertId, command.answer, t);
-        await editMarkup({ inline_keyboard: keyboard }).catch((err: unknown) => {
-          services.logger.warn({ err }, "telegram: could not show the confirmation buttons");
-        });
+        editMarkup({ inline_keyboard: keyboard });
         return choosesDuration ? t.notice.chooseAllowDuration : t.notice.confirmFirst;
       }
     }

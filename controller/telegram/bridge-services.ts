@@ -1,6 +1,7 @@
 import type { Logger } from "../../common/log.js";
 import type { ActionRequests } from "../domain/action-requests.js";
 import type { Store } from "../store/store.js";
+import type { InlineKeyboard } from "./alert-message.js";
 import type { AlertRenderer } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
 import type { MessageStore, OutgoingText } from "./message-store.js";
@@ -16,6 +17,10 @@ export interface BridgeServices {
   now: () => number;
   /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
   refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
+  /** Answers a tap (its popup) within its deadline, without holding the update handling. */
+  answerCallback(queryId: string, text?: string, options?: { showAlert?: boolean }): void;
+  /** Replaces a message's buttons at once (the confirmation row), within the send deadline. */
+  editButtons(chatId: number, messageId: number, keyboard: InlineKeyboard): Promise<void>;
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;
   /**

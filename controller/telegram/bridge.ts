@@ -23,7 +23,7 @@ import { createSendPace } from "./send-pace.js";
 import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
 import { safeText } from "./safe-text.js";
-import { escapeHtml } from "./text-format.js";
+import { escapeHtml, formatTime } from "./text-format.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
@@ -38,6 +38,7 @@ export interface TelegramBridgeDeps {
     countTelegramRateLimited(): void;
     watchTelegramSends?(health: () => TelegramSendHealth): void;
     watchTelegramConnection?(connection: () => TelegramConnection): void;
+    setTelegramParkedChats?(parked: number): void;
   };
 }
 
@@ -100,7 +101,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
 
   // Set below; a 401 on any call tells the runner, which pauses the queue until the token is accepted.
   let runner: BotRunner | undefined;
-  const api = createTelegrafBotApi(bot, () => runner?.connection().state === "token_refused", (err) => runner?.refused(err));
+  const api = createTelegrafBotApi(bot, config, logger, () => runner?.connection().state === "token_refused", (err) => runner?.refused(err));
   const watch = createFailureWatch({ thresholdMs: config.failureAlertAfter, logger, now });
   deps.metrics?.watchTelegramSends?.(() => watch.health());
   const pace = createSendPace({ perChatMs: config.pace.perChat, perGroupPerMinute: config.pace.perGroupPerMinute, globalPerSecond: config.pace.globalPerSecond });
@@ -116,6 +117,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
     onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
     onOutcome: (outcome) => watch.record(outcome),
+    onParked: (parked) => deps.metrics?.setTelegramParkedChats?.(parked),
   }));
 
   const configuredChats = new Set(chatIds);
@@ -170,6 +172,8 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     now,
     refreshAlert,
     later,
+    answerCallback: (queryId, text, options) => api.answerCallback(queryId, text, options),
+    editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
     reply(chatId, payload) {
       messages.enqueueText(chatId, payload, Priority.interactive, now());
       queue.kick();
@@ -180,7 +184,18 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   };
 
   const callbacks = createAlertCallbacks(services, (chatId, offset) => commands.showAlerts(chatId, offset));
-  const commands = createCommands(services, { sendHealth: () => watch.health() });
+  const commands = createCommands(services, {
+    sendHealth: () => watch.health(),
+    parkedLine: (t) => {
+      const parked = queue.parked();
+      return parked.length === 0 ? undefined : parked.map((p) => t.sendHealth.parked({ chat: String(p.chatId), since: formatTime(p.since), error: escapeHtml(p.reason) })).join("\n");
+    },
+  });
+  // Any update from a chat shows it reachable again (someone said /start there): a parked chat resumes.
+  bot.use((ctx, next) => {
+    if (ctx.chat && configuredChats.has(ctx.chat.id)) queue.chatUpdate(ctx.chat.id);
+    return next();
+  });
   bot.use(createAccessControl(services));
   bot.use(callbacks.composer);
   bot.use(commands.composer);
@@ -188,7 +203,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   bot.catch((err, ctx) => {
     logger.error({ err: describeError(err), updateId: ctx.update.update_id }, "telegram: update handling failed");
     // Every callback query is answered, even when handling it failed.
-    if (ctx.callbackQuery) void ctx.answerCbQuery().catch(() => {});
+    if (ctx.callbackQuery) api.answerCallback(ctx.callbackQuery.id);
   });
 
   // Events are handled after the turn that published them (batched): the

@@ -72,6 +72,28 @@ export const telegramConfigSchema = z.strictObject({
    * a line in /status). Default: "5m".
    */
   failureAlertAfter: durationMs().refine((ms) => ms > 0, "must be above 0").default(300_000),
+  /**
+   * How long one Bot API call may take before it is given up (and retried,
+   * for a send): a hanging Telegram never holds the queue. Default: sends and
+   * edits "10s", answers to button taps "5s".
+   */
+  callTimeout: z
+    .strictObject({
+      /** sendMessage, editMessageText, editMessageReplyMarkup. Default: "10s". */
+      send: durationMs().refine((ms) => ms > 0, "must be above 0").default(10_000),
+      /** answerCallbackQuery (the popup after a tap). Default: "5s". */
+      answer: durationMs().refine((ms) => ms > 0, "must be above 0").default(5_000),
+    })
+    .default({ send: 10_000, answer: 5_000 }),
+  /** How many chats are sent to at once (one call at a time per chat), so one slow chat never holds the others. Default: 4. */
+  concurrency: z.number().int().min(1).max(32).default(4),
+  /**
+   * When Telegram refuses a chat itself (bot blocked, removed from the group,
+   * no rights), that chat's messages wait — kept, not dropped — and one is
+   * tried again this often; an update from the chat (/start) resumes it at
+   * once. Default: "10m".
+   */
+  parkedRetry: durationMs().refine((ms) => ms > 0, "must be above 0").default(600_000),
   /** Receive updates through a webhook instead of long polling. Default: long polling. */
   webhook: telegramWebhookSchema.optional(),
 });

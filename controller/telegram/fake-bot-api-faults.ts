@@ -11,6 +11,8 @@ import { SecarcError } from "../../common/errors.js";
 export interface FailOptions {
   retryAfter?: number;
   methods?: string[];
+  /** Only calls to this chat. Default: any chat. */
+  chatId?: number;
   errorCode?: number;
   description?: string;
 }
@@ -42,7 +44,7 @@ export interface FakeFaults {
   failNext(count: number, options?: FailOptions): void;
   hold(options?: HoldOptions): HeldCalls;
   /** An error answer for this call, if one was injected. */
-  failureFor(method: string): { status: number; body: Record<string, unknown> } | undefined;
+  failureFor(method: string, params: Record<string, unknown>): { status: number; body: Record<string, unknown> } | undefined;
   /** The hold that applies to this call, if any. */
   holdFor(method: string, params: Record<string, unknown>): { deliverFirst: boolean; wait: Promise<void> } | undefined;
   /** Releases everything (the fake stops). */
@@ -52,13 +54,13 @@ export interface FakeFaults {
 const SEND_METHODS = ["sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage"];
 
 export function createFakeFaults(): FakeFaults {
-  const failures: Array<{ retryAfter: number; methods: Set<string>; errorCode: number; description: string | undefined }> = [];
+  const failures: Array<{ retryAfter: number; methods: Set<string>; chatId: number | undefined; errorCode: number; description: string | undefined }> = [];
   const holds: Array<{ options: HoldOptions; left: number; waiters: Array<() => void>; released: boolean; onArrive: () => void }> = [];
 
   return {
     failNext(count, options = {}) {
       for (let i = 0; i < count; i++) {
-        failures.push({ retryAfter: options.retryAfter ?? 1, methods: new Set(options.methods ?? SEND_METHODS), errorCode: options.errorCode ?? 429, description: options.description });
+        failures.push({ retryAfter: options.retryAfter ?? 1, methods: new Set(options.methods ?? SEND_METHODS), chatId: options.chatId, errorCode: options.errorCode ?? 429, description: options.description });
       }
     },
     hold(options = {}) {
@@ -75,9 +77,9 @@ export function createFakeFaults(): FakeFaults {
         },
       };
     },
-    failureFor(method) {
+    failureFor(method, params) {
       const failure = failures[0];
-      if (!failure || !failure.methods.has(method)) return undefined;
+      if (!failure || !failure.methods.has(method) || (failure.chatId !== undefined && Number(params.chat_id) !== failure.chatId)) return undefined;
       failures.shift();
       const code = failure.errorCode;
       const description = failure.description ?? (code === 429 ? `Too Many Requests: retry after ${failure.retryAfter}` : "Error");

@@ -256,7 +256,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     if (!match) return send(404, { ok: false, error_code: 404, description: "Not Found" }, "?");
     const [, givenToken, method] = match as unknown as [string, string, string];
     if (givenToken !== token) return send(401, { ok: false, error_code: 401, description: "Unauthorized" }, method);
-    const failure = faults.failureFor(method);
+    const failure = faults.failureFor(method, params);
     if (failure) return send(failure.status, failure.body, method);
     const implementation = methods[method];
     if (!implementation) return send(404, { ok: false, error_code: 404, description: "Not Found: method not found" }, method);

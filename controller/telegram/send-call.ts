@@ -2,6 +2,7 @@ import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { isStorageError, storageTrouble } from "../store/storage-errors.js";
 import type { InlineKeyboard } from "./alert-message.js";
+import type { ChatParking } from "./chat-parking.js";
 import type { MessageStore, QueueJob } from "./message-store.js";
 import type { SendPace } from "./send-pace.js";
 import { backoffMs, classifySendError, toSecarcError, type SendFailure } from "./telegram-errors.js";
@@ -36,6 +37,9 @@ export function describeSendError(err: unknown): string {
 
 export interface SendCallDeps {
   messages: MessageStore;
+  parking: ChatParking;
+  /** Called while a sent message cannot be recorded (the store cannot be written): the queue starts nothing new meanwhile. */
+  onStoreTrouble?: () => void;
   pace: SendPace;
   logger: Logger;
   now: () => number;
@@ -65,8 +69,8 @@ export function createSendCall(deps: SendCallDeps): SendCall {
     } catch (err) {
       pace.record(job.chatId, now());
       const failure = classifySendError(err);
-      // An edit that changes nothing, or of a deleted message: Telegram answered.
-      if (failure.type === "not_modified" || failure.type === "message_gone") deps.onOutcome?.({ ok: true });
+      // An edit that changes nothing, of a deleted message, a refused chat: Telegram answered (the chat's state is the parking's).
+      if (failure.type === "not_modified" || failure.type === "message_gone" || failure.type === "chat_unreachable") deps.onOutcome?.({ ok: true });
       else deps.onOutcome?.({ ok: false, failure: failure.type, reason: describeSendError(err) });
       switch (failure.type) {
         case "not_modified":
@@ -90,6 +94,10 @@ export function createSendCall(deps: SendCallDeps): SendCall {
           }
           messages.drop(job.id);
           return;
+        case "chat_unreachable":
+          // Kept, not dropped (and still due): the parking holds the chat's queue until it is reachable again.
+          deps.parking.park(job.chatId, describeSendError(err));
+          return;
         case "permanent":
           messages.drop(job.id);
           logger.error({ err: toSecarcError(err, "telegram call refused"), chatId: job.chatId }, "telegram: call refused; job dropped");
@@ -99,6 +107,8 @@ export function createSendCall(deps: SendCallDeps): SendCall {
     // Counted when Telegram has answered, so the gap holds on its side too.
     pace.record(job.chatId, now());
     deps.onOutcome?.({ ok: true });
+    deps.parking.resume(job.chatId, "success");
+    if (job.attempts > 0) logger.info({ chatId: job.chatId, failedAttempts: job.attempts }, `telegram: call to chat ${job.chatId} succeeded after ${job.attempts} failed attempt(s)`);
     await recordSent(() => onSuccess(result), job);
   };
 
@@ -116,6 +126,7 @@ export function createSendCall(deps: SendCallDeps): SendCall {
         return;
       } catch (err) {
         if (!isStorageError(err) || deps.stopped?.()) throw err;
+        deps.onStoreTrouble?.();
         if (attempt === 0) logger.error({ chatId: job.chatId, err: describeError(err) }, `telegram: ${storageTrouble(err)}; the sent message is recorded when the store can be written, nothing else is sent meanwhile`);
         await new Promise((resolve) => setTimeout(resolve, RECORD_RETRY_MS).unref());
       }

@@ -1,6 +1,7 @@
 import type { Logger } from "../../common/log.js";
 import type { BotApi, CallOutcome } from "./send-call.js";
 import { describeSendError } from "./send-call.js";
+import type { ChatParking } from "./chat-parking.js";
 import type { SendPace } from "./send-pace.js";
 import { classifySendError } from "./telegram-errors.js";
 
@@ -19,6 +20,7 @@ export interface OnceLaneDeps {
   pace: SendPace;
   logger: Logger;
   now: () => number;
+  parking: ChatParking;
   /** Wakes the queue's pump (a one-off message is waiting). */
   kick: () => void;
   onRateLimited?: () => void;
@@ -28,7 +30,7 @@ export interface OnceLaneDeps {
 /** One-off messages (a probe's test message): ahead of the durable jobs, no retry, nothing stored. */
 export interface OnceLane {
   /** The first waiting message its chat's pace allows now, and the earliest time another will be allowed. */
-  take(at: number): { job: OnceJob | undefined; wakeAt: number };
+  take(at: number, busy: ReadonlySet<number>): { job: OnceJob | undefined; wakeAt: number };
   run(job: OnceJob): Promise<void>;
   send(chatId: number, text: string, deadlineMs: number, stopped: boolean): Promise<OnceResult>;
   /** Settles every waiting message as not sent (the controller stops). */
@@ -40,9 +42,10 @@ export function createOnceLane(deps: OnceLaneDeps): OnceLane {
   const onceJobs: OnceJob[] = [];
 
   return {
-    take(at) {
+    take(at, busy) {
       let wakeAt = Infinity;
       const job = onceJobs.find((candidate) => {
+        if (busy.has(candidate.chatId)) return false;
         const allowed = pace.nextAllowed(candidate.chatId, at);
         wakeAt = Math.min(wakeAt, allowed);
         return allowed <= at;
@@ -56,6 +59,7 @@ export function createOnceLane(deps: OnceLaneDeps): OnceLane {
         const sent = await api.sendMessage(job.chatId, job.text, []);
         pace.record(job.chatId, now());
         deps.onOutcome?.({ ok: true });
+        deps.parking.resume(job.chatId, "success");
         job.settle({ ok: true, messageId: sent.messageId });
       } catch (err) {
         pace.record(job.chatId, now());
@@ -64,6 +68,7 @@ export function createOnceLane(deps: OnceLaneDeps): OnceLane {
           deps.onRateLimited?.();
           pace.pauseUntil(now() + failure.retryAfterMs);
         }
+        if (failure.type === "chat_unreachable") deps.parking.park(job.chatId, describeSendError(err));
         const reason = describeSendError(err);
         deps.onOutcome?.({ ok: false, failure: failure.type, reason });
         logger.warn({ chatId: job.chatId, reason }, "telegram: one-off message not sent");

@@ -103,7 +103,7 @@ describe("telegram send queue", function () {
     expect(api.calls.map((c) => c.method)).to.deep.equal(["send", "send"]);
     expect(api.calls[1]!.at - api.calls[0]!.at).to.be.at.least(900);
 
-    const refusing = scriptedApi([{ method: "send", error: tgError(403, "Forbidden: bot was blocked by the user") }]);
+    const refusing = scriptedApi([{ method: "send", error: tgError(400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3') }]);
     await q.stop();
     const q2 = start(refusing);
     const dropped = raise();
@@ -147,5 +147,94 @@ describe("telegram send queue", function () {
     await idle(q2);
     expect(unchanged.calls.map((c) => c.method)).to.deep.equal(["edit"]);
     expect(messages.getMessage(id, 1)?.renderedHash).to.be.a("string");
+  });
+});
+
+describe("telegram send queue: slow and refused chats", function () {
+  this.timeout(20_000);
+  let store: SqliteStore;
+  let messages: MessageStore;
+  let queue: SendQueue | undefined;
+  beforeEach(() => {
+    store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-send-queue-")), "c.db"));
+    messages = createMessageStore(store.db);
+  });
+  afterEach(async () => {
+    await queue?.stop();
+    store.close();
+  });
+
+  function start(api: BotApi, overrides: Record<string, unknown> = {}) {
+    const config = telegramConfigSchema.parse({ chats: [{ id: 1 }, { id: 2 }], pace: { perChat: 0 }, ...overrides });
+    const renderer = createAlertRenderer({ store, messages, config, now: Date.now });
+    queue = createSendQueue({ api, store, messages, renderer, pace: createSendPace({ perChatMs: 0, perGroupPerMinute: 20, globalPerSecond: 30 }), config, logger: silentLogger(), now: Date.now });
+    return queue;
+  }
+  function raiseIn(chats: number[]): string {
+    const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+    store.upsertAlert("web-1", alert, new Date());
+    for (const chatId of chats) messages.enqueueAlert(chatId, alert.id, Priority.fresh, Date.now());
+    return alert.id;
+  }
+  const until = async (what: () => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!what()) {
+      if (Date.now() > deadline) throw new Error("condition not met");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  it("a send that hangs in one chat holds only that chat", async () => {
+    const calls: Array<{ chatId: number; at: number }> = [];
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const api: BotApi = {
+      async sendMessage(chatId) {
+        calls.push({ chatId, at: Date.now() });
+        if (chatId === 1) await hanging;
+        return { messageId: calls.length };
+      },
+      async editMessage() {},
+    };
+    const q = start(api);
+    const first = raiseIn([1]);
+    q.kick();
+    await until(() => calls.length === 1, 2000);
+    const second = raiseIn([2]);
+    q.kick();
+    await until(() => messages.getMessage(second, 2)?.messageId !== undefined, 2000);
+    expect(messages.getMessage(first, 1)?.messageId).to.equal(undefined);
+    release();
+    await until(() => messages.getMessage(first, 1)?.messageId !== undefined, 2000);
+  });
+
+  it("a chat Telegram refuses (403) is parked: its message is kept, the other chat goes on, an update from it resumes it", async () => {
+    let blocked = true;
+    const sent: number[] = [];
+    const api: BotApi = {
+      async sendMessage(chatId) {
+        if (chatId === 1 && blocked) throw tgError(403, "Forbidden: bot was blocked by the user");
+        sent.push(chatId);
+        return { messageId: 100 + sent.length };
+      },
+      async editMessage() {},
+    };
+    const q = start(api, { parkedRetry: "1h" });
+    const id = raiseIn([1, 2]);
+    q.kick();
+    await until(() => q.parked().length === 1 && sent.includes(2), 3000);
+    expect(q.parked()[0]).to.deep.include({ chatId: 1 });
+    expect(q.parked()[0]!.reason).to.match(/403: Forbidden: bot was blocked by the user/);
+    expect(q.depth()).to.equal(1);
+    // Another alert for the parked chat waits too, without a call.
+    raiseIn([1]);
+    q.kick();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sent).to.deep.equal([2]);
+    blocked = false;
+    q.chatUpdate(1);
+    await until(() => q.depth() === 0, 3000);
+    expect(q.parked()).to.deep.equal([]);
+    expect(messages.getMessage(id, 1)?.messageId).to.be.a("number");
   });
 });

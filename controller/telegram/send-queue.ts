@@ -1,6 +1,7 @@
 import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
 import type { AlertRenderer } from "./alert-renderer.js";
+import { createChatParking, type ParkedChat } from "./chat-parking.js";
 import type { TelegramConfig } from "./config.js";
 import type { MessageStore, QueueJob } from "./message-store.js";
 import { createSendCall, type BotApi, type CallOutcome } from "./send-call.js";
@@ -25,9 +26,13 @@ export interface SendQueue {
    * be sent, or Telegram did not answer, within `deadlineMs`.
    */
   sendOnce(chatId: number, text: string, deadlineMs: number): Promise<OnceResult>;
-  /** Waits for the job in flight, then stops. */
+  /** Waits for the calls in flight (each has its deadline), then stops. */
   stop(): Promise<void>;
   depth(): number;
+  /** An update came from this chat (someone wrote there): a parked chat resumes. */
+  chatUpdate(chatId: number): void;
+  /** Chats whose sends are parked, and why. */
+  parked(): ParkedChat[];
 }
 
 export interface SendQueueDeps {
@@ -39,6 +44,8 @@ export interface SendQueueDeps {
   config: TelegramConfig;
   logger: Logger;
   now: () => number;
+  /** Called with the number of parked chats whenever it changes (for metrics). */
+  onParked?: (parked: number) => void;
   /** Called after each 429 answer (for metrics). */
   onRateLimited?: () => void;
   /** Called with the queue depth whenever the queue goes idle or waits (for metrics). */
@@ -52,8 +59,10 @@ const SCAN = 500;
 const STORE_RETRY_MS = 5_000;
 
 /**
- * The durable send queue: jobs live in SQLite, so a restart loses none. One
- * job at a time, most urgent first, each chat at Telegram's pace; the steps:
+ * The durable send queue: jobs live in SQLite, so a restart loses none. Up to
+ * `concurrency` chats at once and one job at a time per chat (a slow or
+ * parked chat holds only itself), most urgent first, each chat at Telegram's
+ * pace; every call has its deadline (bridge.ts). The steps:
  * one-off messages first (send-once.ts), then the most urgent due job whose
  * chat's pace allows it, carried out by the job runner (send-job.ts, with
  * digests in send-digest.ts), through the one call step that retries
@@ -61,17 +70,30 @@ const STORE_RETRY_MS = 5_000;
  */
 export function createSendQueue(deps: SendQueueDeps): SendQueue {
   const { messages, pace, logger, now } = deps;
-  let running = false;
-  let again = false;
+  const parking = createChatParking({ retryMs: deps.config.parkedRetry, logger, now, ...(deps.onParked ? { onChange: deps.onParked } : {}) });
+  const concurrency = Math.max(1, deps.config.concurrency);
   let stopped = false;
+  /** While the store cannot be written, nothing new starts before this time. */
+  let storeWaitUntil = 0;
+  let filling = false;
+  let again = false;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
-  let inFlight: Promise<void> = Promise.resolve();
+  /** Chats with a job in flight: one at a time per chat, so a slow chat holds only itself. */
+  const busy = new Set<number>();
+  const inFlight = new Set<Promise<void>>();
 
-  const call = createSendCall({ ...deps, stopped: () => stopped });
+  const call = createSendCall({
+    ...deps,
+    parking,
+    stopped: () => stopped,
+    onStoreTrouble: () => {
+      storeWaitUntil = now() + STORE_RETRY_MS;
+    },
+  });
   const sendDigest = createDigestSender({ ...deps, call });
   const runJob = createJobRunner({ ...deps, call, sendDigest });
-  const once = createOnceLane({ ...deps, kick });
+  const once = createOnceLane({ ...deps, parking, kick });
 
   function schedule(at: number): void {
     if (stopped || at >= timerAt) return;
@@ -84,29 +106,43 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     }, Math.max(0, at - now()));
   }
 
+  /** Starts due work, up to `concurrency` chats at once; never waits for a call. */
   function kick(): void {
     if (stopped) return;
-    if (running) {
+    if (filling) {
       again = true;
       return;
     }
-    running = true;
-    inFlight = pump().finally(() => {
-      running = false;
-      if (again && !stopped) {
+    filling = true;
+    try {
+      do {
         again = false;
-        kick();
-      }
-    });
+        fill();
+      } while (again && !stopped);
+    } finally {
+      filling = false;
+    }
   }
 
-  /** The most urgent due job whose chat may be sent to now, and when to look again otherwise. */
+  /** Runs one piece of work for a chat; the chat is busy until it ends, then the queue looks again. */
+  function start(chatId: number, work: () => Promise<void>): void {
+    busy.add(chatId);
+    const running: Promise<void> = work().finally(() => {
+      busy.delete(chatId);
+      inFlight.delete(running);
+      kick();
+    });
+    inFlight.add(running);
+  }
+
+  /** The most urgent due job of a chat that is free, not parked and whose pace allows it now; and when to look again otherwise. */
   function nextJob(at: number, onceWake: number): { next: QueueJob | undefined; wakeAt: number } {
     const jobs = messages.listDue(at, SCAN);
     let wakeAt = messages.nextNotBefore() ?? Infinity;
     if (wakeAt <= at) wakeAt = Infinity;
-    wakeAt = Math.min(wakeAt, onceWake);
+    wakeAt = Math.min(wakeAt, onceWake, parking.nextRetry() ?? Infinity);
     for (const job of jobs) {
+      if (busy.has(job.chatId) || parking.holds(job.chatId, at)) continue;
       const allowed = pace.nextAllowed(job.chatId, at);
       if (allowed <= at) return { next: job, wakeAt };
       wakeAt = Math.min(wakeAt, allowed);
@@ -114,39 +150,45 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     return { next: undefined, wakeAt };
   }
 
-  async function pump(): Promise<void> {
-    while (!stopped) {
-      again = false;
+  function fill(): void {
+    while (!stopped && inFlight.size < concurrency) {
       const at = now();
-      const waiting = once.take(at);
+      if (at < storeWaitUntil) {
+        schedule(storeWaitUntil);
+        return;
+      }
+      const waiting = once.take(at, busy);
       if (waiting.job) {
-        await once.run(waiting.job);
+        start(waiting.job.chatId, () => once.run(waiting.job!));
         continue;
       }
       const { next, wakeAt } = nextJob(at, waiting.wakeAt);
       if (!next) {
-        deps.onDepth?.(messages.depth());
+        if (inFlight.size === 0) deps.onDepth?.(messages.depth());
         if (wakeAt < Infinity) schedule(wakeAt);
         return;
       }
-      try {
-        await runJob(next);
-      } catch (err) {
-        if (isStorageError(err)) {
-          // The store cannot be written (disk full): the job stays as it is; look again later.
-          logger.error({ err: describeError(err), chatId: next.chatId }, `telegram: ${storageTrouble(err)}; the send queue waits ${STORE_RETRY_MS / 1000} s`);
-          schedule(now() + STORE_RETRY_MS);
-          return;
-        }
-        logger.error({ err: toSecarcError(err, "telegram job failed"), chatId: next.chatId }, "telegram job failed unexpectedly; dropped");
+      start(next.chatId, async () => {
         try {
-          messages.drop(next.id);
-        } catch (dropErr) {
-          logger.error({ err: describeError(dropErr) }, "telegram: the failed job could not be dropped; retried later");
-          schedule(now() + STORE_RETRY_MS);
-          return;
+          await runJob(next);
+        } catch (err) {
+          if (isStorageError(err)) {
+            // The store cannot be written (disk full): the job stays as it is; look again later.
+            logger.error({ err: describeError(err), chatId: next.chatId }, `telegram: ${storageTrouble(err)}; the send queue waits ${STORE_RETRY_MS / 1000} s`);
+            storeWaitUntil = now() + STORE_RETRY_MS;
+            schedule(storeWaitUntil);
+            return;
+          }
+          logger.error({ err: toSecarcError(err, "telegram job failed"), chatId: next.chatId }, "telegram job failed unexpectedly; dropped");
+          try {
+            messages.drop(next.id);
+          } catch (dropErr) {
+            logger.error({ err: describeError(dropErr) }, "telegram: the failed job could not be dropped; retried later");
+            storeWaitUntil = now() + STORE_RETRY_MS;
+            schedule(storeWaitUntil);
+          }
         }
-      }
+      });
     }
   }
 
@@ -154,11 +196,15 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     kick,
     sendOnce: (chatId, text, deadlineMs) => once.send(chatId, text, deadlineMs, stopped),
     depth: () => messages.depth(),
+    chatUpdate(chatId) {
+      if (parking.resume(chatId, "update")) kick();
+    },
+    parked: () => parking.list(),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
       once.cancelAll();
-      await inFlight.catch(() => {});
+      await Promise.allSettled([...inFlight]);
     },
   };
 }

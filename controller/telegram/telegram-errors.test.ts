@@ -20,11 +20,14 @@ describe("telegram error classification", () => {
     expect(toSecarcError(tgError(403, "Forbidden: bot was blocked by the user"), "send").retryable).to.equal(false);
   });
 
-  it("recognises 'not modified' and a vanished message; everything else is permanent", () => {
+  it("recognises 'not modified', a vanished message and a refused chat; other bad requests are permanent", () => {
     expect(classifySendError(tgError(400, "Bad Request: message is not modified: specified new message content"))).to.deep.equal({ type: "not_modified" });
     expect(classifySendError(tgError(400, "Bad Request: message to edit not found"))).to.deep.equal({ type: "message_gone" });
-    expect(classifySendError(tgError(400, "Bad Request: chat not found"))).to.deep.equal({ type: "permanent" });
-    expect(classifySendError(tgError(403, "Forbidden: bot was blocked by the user"))).to.deep.equal({ type: "permanent" });
+    expect(classifySendError(tgError(400, "Bad Request: chat not found"))).to.deep.equal({ type: "chat_unreachable" });
+    expect(classifySendError(tgError(403, "Forbidden: bot was blocked by the user"))).to.deep.equal({ type: "chat_unreachable" });
+    expect(classifySendError(tgError(403, "Forbidden: bot was kicked from the supergroup chat"))).to.deep.equal({ type: "chat_unreachable" });
+    expect(classifySendError(tgError(400, "Bad Request: not enough rights to send text messages to the chat"))).to.deep.equal({ type: "chat_unreachable" });
+    expect(classifySendError(tgError(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3"))).to.deep.equal({ type: "permanent" });
   });
 
   it("backs off exponentially up to a minute", () => {

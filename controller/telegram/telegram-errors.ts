@@ -12,7 +12,9 @@ export type SendFailure =
   | { type: "message_gone" }
   /** Telegram refuses the bot token (401): nothing works until the token is fixed; jobs wait. */
   | { type: "unauthorized" }
-  /** Retrying cannot help (bad request, bot blocked, chat not found). */
+  /** Telegram refuses the chat itself (bot blocked or removed, chat not found, no rights): park the chat's queue. */
+  | { type: "chat_unreachable" }
+  /** Retrying cannot help (a bad request). */
   | { type: "permanent" };
 
 interface TelegramLikeError {
@@ -21,6 +23,9 @@ interface TelegramLikeError {
   name?: unknown;
   message?: unknown;
 }
+
+/** 400 answers about the chat rather than the message. */
+const CHAT_REFUSALS = /chat not found|have no rights|not enough rights|CHAT_WRITE_FORBIDDEN|CHAT_RESTRICTED|bot was kicked|bot is not a member|need administrator rights|group chat was upgraded|PEER_ID_INVALID|user is deactivated/i;
 
 /**
  * Classifies an error thrown by telegraf's API client. The notifier never
@@ -39,6 +44,7 @@ export function classifySendError(err: unknown): SendFailure {
   if (code === 401) return { type: "unauthorized" };
   if (code === 400 && /message is not modified/i.test(description)) return { type: "not_modified" };
   if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(description)) return { type: "message_gone" };
+  if (code === 403 || (code === 400 && CHAT_REFUSALS.test(description))) return { type: "chat_unreachable" };
   return { type: "permanent" };
 }
 

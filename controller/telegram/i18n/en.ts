@@ -125,6 +125,7 @@ export const en = {
   sendHealth: {
     failing: (p: { since: string; error: string }) => `⚠️ Telegram sends failing since ${p.since} (last error: ${p.error})`,
     failed: (p: { since: string; until: string; error: string }) => `Telegram sends failed from ${p.since} to ${p.until} (last error: ${p.error})`,
+    parked: (p: { chat: string; since: string; error: string }) => `⏸ Messages to chat ${p.chat} wait since ${p.since} (${p.error}); they go out after /start there or a successful retry`,
   },
   truncated: "… (truncated)",
 };

@@ -117,6 +117,7 @@ export const es = {
   sendHealth: {
     failing: (p: { since: string; error: string }) => `⚠️ Los envíos a Telegram fallan desde las ${p.since} (último error: ${p.error})`,
     failed: (p: { since: string; until: string; error: string }) => `Los envíos a Telegram fallaron de ${p.since} a ${p.until} (último error: ${p.error})`,
+    parked: (p: { chat: string; since: string; error: string }) => `⏸ Los mensajes al chat ${p.chat} esperan desde ${p.since} (${p.error}); salen tras /start allí o un reintento con éxito`,
   },
   truncated: "… (recortado)",
 } satisfies Translations;
