@@ -57,9 +57,10 @@ func (l *eventLog) emit(event string, fields map[string]interface{}) {
 	l.out.Write(append(data, '\n'))
 }
 
-// raiseLogin turns a login into an alert, stored in the outbox before it is
-// sent. A new UUIDv7 per login: the id is the controller's idempotency key.
-func (a *agent) raiseLogin(login sshLogin) error {
+// raiseLogin turns a login into an alert, stored in the outbox (with the
+// log position after its line) before it is sent. A new UUIDv7 per login:
+// the id is the controller's idempotency key.
+func (a *agent) raiseLogin(login sshLogin, after logPosition) error {
 	now := a.now()
 	at := timestamppb.New(now)
 	alert := &pb.Alert{
@@ -80,7 +81,7 @@ func (a *agent) raiseLogin(login sshLogin) error {
 			SshdPid:    login.pid,
 		}},
 	}
-	if err := a.outbox.put(alert); err != nil {
+	if err := a.outbox.put(alert, &after); err != nil {
 		return err
 	}
 	a.events.emit("alert_queued", map[string]interface{}{"alert_id": alert.Id, "user": login.user, "source_ip": login.ip})

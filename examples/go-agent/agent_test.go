@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +50,7 @@ func TestOutboxKeepsUnackedAcrossReopenAndSurvivesATornLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range []*pb.Alert{{Id: "a", Revision: 1}, {Id: "b", Revision: 1}, {Id: "a", Revision: 2}, {Id: "c", Revision: 1}} {
-		if err := o.put(a); err != nil {
+		if err := o.put(a, &logPosition{Inode: 7, Offset: int64(len(a.Id))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,6 +73,9 @@ func TestOutboxKeepsUnackedAcrossReopenAndSurvivesATornLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.close()
+	if pos, ok := again.sourcePosition(); !ok || pos.Inode != 7 {
+		t.Fatalf("source position after reopen: %v %v", pos, ok)
+	}
 	pending := again.pendingAlerts()
 	if len(pending) != 1 || pending[0].Id != "a" || pending[0].Revision != 2 {
 		t.Fatalf("pending after reopen: %v", pending)
@@ -124,5 +129,42 @@ func TestJournalAnswersARedeliveryFromTheStoredResult(t *testing.T) {
 	refused, _ := a.handleAction(&pb.ResponseAction{ActionId: "x3", Answer: pb.Answer_ANSWER_REBOOT})
 	if refused.Status != pb.ResultStatus_RESULT_STATUS_REFUSED {
 		t.Fatalf("unsupported answer: %v", refused)
+	}
+}
+
+func TestOutboxCompactsWhileRunning(t *testing.T) {
+	defer func(n int) { compactEvery = n }(compactEvery)
+	compactEvery = 5
+	dir := t.TempDir()
+	o, err := openOutbox(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.close()
+	for i := 0; i < 3; i++ {
+		if err := o.put(&pb.Alert{Id: fmt.Sprint("a", i), Revision: 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := int64(1); i <= 12; i++ {
+		if err := o.saveSourcePosition(logPosition{Inode: 1, Offset: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := o.ack("a1", 1); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "outbox.jsonl"))
+	if lines := strings.Count(string(data), "\n"); lines > compactEvery+3 {
+		t.Fatalf("not compacted: %d lines", lines)
+	}
+	again, err := openOutbox(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	pos, _ := again.sourcePosition()
+	if got := again.pendingAlerts(); len(got) != 2 || got[0].Id != "a0" || got[1].Id != "a2" || pos.Offset != 12 {
+		t.Fatalf("state after compaction: %v, position %v", got, pos)
 	}
 }

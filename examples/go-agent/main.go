@@ -5,6 +5,7 @@
 // keeps one mutual-TLS stream open, reconnecting with backoff.
 //
 // Standard output: one JSON line per event ({"event":"welcome",...},
+// "detector_started",
 // "alert_queued", "alert_sent", "alert_acked", "alert_dead_lettered",
 // "action_executed", "action_replayed", "action_outcome_unknown",
 // "result_sent", "result_acked", "result_rejected", "stream_ended",
@@ -24,7 +25,6 @@ import (
 	"math/rand"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -51,7 +51,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.key, "key", "", "this agent's private key, agents/NAME-key.pem (required)")
 	fs.StringVar(&c.agentID, "agent-id", "", "this agent's id; default: the common name of --cert")
 	fs.StringVar(&c.serverName, "server-name", "", "the name to expect in the controller's certificate (default: the host in --target)")
-	fs.StringVar(&c.stateDir, "state-dir", "", "directory for outbox.jsonl, journal.jsonl, dead-letter.jsonl, ssh-log.pos (required)")
+	fs.StringVar(&c.stateDir, "state-dir", "", "directory for outbox.jsonl (with the SSH log position), journal.jsonl, dead-letter.jsonl (required)")
 	fs.StringVar(&c.sshLog, "ssh-log", "/var/log/auth.log", "sshd's log to follow for new logins; empty: no detector")
 	fs.DurationVar(&c.poll, "poll", 500*time.Millisecond, "how often to look for new lines in --ssh-log")
 	fs.DurationVar(&c.backoffMax, "backoff-max", 30*time.Second, "longest wait between reconnects (the wait starts at 0.5 s and doubles)")
@@ -111,7 +111,13 @@ func run(ctx context.Context, cfg config) int {
 	defer a.journal.close()
 
 	if cfg.sshLog != "" {
-		follower := &sshLogFollower{path: cfg.sshLog, posPath: filepath.Join(cfg.stateDir, "ssh-log.pos"), every: cfg.poll, onLogin: a.raiseLogin, logf: a.logf}
+		follower := &sshLogFollower{
+			path: cfg.sshLog, every: cfg.poll, logf: a.logf,
+			load: a.outbox.sourcePosition, save: a.outbox.saveSourcePosition, onLogin: a.raiseLogin,
+			ready: func(pos logPosition) {
+				a.events.emit("detector_started", map[string]interface{}{"log": cfg.sshLog, "offset": pos.Offset})
+			},
+		}
 		go follower.run(ctx)
 	}
 

@@ -18,14 +18,17 @@ import (
 // before it is sent; it leaves only on an AlertAck for its revision (or a
 // later one), or on an AlertReject, which moves it to dead-letter.jsonl.
 //
-// Records: {"op":"put","seq":N,"alert":<Alert as bytes>} and
-// {"op":"ack","id":ID,"revision":R}.
+// Records: {"op":"put","seq":N,"alert":<Alert as bytes>,"source":POS},
+// {"op":"ack","id":ID,"revision":R} and {"op":"source","source":POS}: the
+// SSH log position is kept here, with the alerts read up to it (see
+// sshLogFollower).
 type outbox struct {
 	mu      sync.Mutex
 	file    *recordFile
 	dead    *recordFile
 	pending map[string]*pendingAlert
 	nextSeq uint64
+	source  *logPosition
 }
 
 type pendingAlert struct {
@@ -34,11 +37,12 @@ type pendingAlert struct {
 }
 
 type outboxRecord struct {
-	Op       string `json:"op"`
-	Seq      uint64 `json:"seq,omitempty"`
-	Alert    []byte `json:"alert,omitempty"`
-	ID       string `json:"id,omitempty"`
-	Revision uint32 `json:"revision,omitempty"`
+	Op       string       `json:"op"`
+	Seq      uint64       `json:"seq,omitempty"`
+	Alert    []byte       `json:"alert,omitempty"`
+	ID       string       `json:"id,omitempty"`
+	Revision uint32       `json:"revision,omitempty"`
+	Source   *logPosition `json:"source,omitempty"`
 }
 
 // deadLetter is one alert the controller refused, kept for the operator.
@@ -65,6 +69,11 @@ func openOutbox(dir string) (*outbox, error) {
 				return fmt.Errorf("alert: %w", err)
 			}
 			o.apply(rec.Seq, alert)
+			if rec.Source != nil {
+				o.source = rec.Source
+			}
+		case "source":
+			o.source = rec.Source
 		case "ack":
 			o.drop(rec.ID, rec.Revision)
 		default:
@@ -104,6 +113,9 @@ func (o *outbox) drop(id string, revision uint32) bool {
 
 func (o *outbox) snapshot() []interface{} {
 	records := []interface{}{}
+	if o.source != nil {
+		records = append(records, outboxRecord{Op: "source", Source: o.source})
+	}
 	for _, p := range o.list() {
 		data, _ := proto.Marshal(p.alert)
 		records = append(records, outboxRecord{Op: "put", Seq: p.seq, Alert: data})
@@ -121,8 +133,9 @@ func (o *outbox) list() []*pendingAlert {
 	return out
 }
 
-// put stores an alert revision durably; it returns once the record is on disk.
-func (o *outbox) put(alert *pb.Alert) error {
+// put stores an alert revision durably, with the log position after the
+// line it came from (nil: none); it returns once the record is on disk.
+func (o *outbox) put(alert *pb.Alert, source *logPosition) error {
 	data, err := proto.Marshal(alert)
 	if err != nil {
 		return err
@@ -130,11 +143,57 @@ func (o *outbox) put(alert *pb.Alert) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	seq := o.nextSeq
-	if err := o.file.append(outboxRecord{Op: "put", Seq: seq, Alert: data}); err != nil {
+	if err := o.append(outboxRecord{Op: "put", Seq: seq, Alert: data, Source: source}); err != nil {
 		return err
 	}
 	o.apply(seq, alert)
+	if source != nil {
+		o.source = source
+	}
+	return o.compact()
+}
+
+// compactEvery is how many records are appended before the file is
+// rewritten from the state (on a busy log, a position record per poll).
+var compactEvery = 10_000
+
+// append writes one record; callers hold mu and call compact once they
+// have applied it to the state.
+func (o *outbox) append(record outboxRecord) error {
+	if err := o.file.append(record); err != nil {
+		return err
+	}
+	o.file.appended++
 	return nil
+}
+
+// compact rewrites the file from the state after compactEvery appends.
+func (o *outbox) compact() error {
+	if o.file.appended < compactEvery {
+		return nil
+	}
+	return o.file.rewrite(o.snapshot())
+}
+
+// sourcePosition is the saved SSH log position, if any.
+func (o *outbox) sourcePosition() (logPosition, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.source == nil {
+		return logPosition{}, false
+	}
+	return *o.source, true
+}
+
+// saveSourcePosition stores a log position reached without an alert.
+func (o *outbox) saveSourcePosition(pos logPosition) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.append(outboxRecord{Op: "source", Source: &pos}); err != nil {
+		return err
+	}
+	o.source = &pos
+	return o.compact()
 }
 
 // ack drops an acknowledged revision (and older ones). False when nothing matched.
@@ -144,10 +203,11 @@ func (o *outbox) ack(id string, revision uint32) (bool, error) {
 	if _, ok := o.pending[id]; !ok {
 		return false, nil
 	}
-	if err := o.file.append(outboxRecord{Op: "ack", ID: id, Revision: revision}); err != nil {
+	if err := o.append(outboxRecord{Op: "ack", ID: id, Revision: revision}); err != nil {
 		return false, err
 	}
-	return o.drop(id, revision), nil
+	dropped := o.drop(id, revision)
+	return dropped, o.compact()
 }
 
 // reject moves a refused alert from the outbox to the dead-letter file: the
@@ -169,11 +229,11 @@ func (o *outbox) reject(id string, revision uint32, reason, detail string, now t
 	if !ok {
 		return nil
 	}
-	if err := o.file.append(outboxRecord{Op: "ack", ID: id, Revision: revision}); err != nil {
+	if err := o.append(outboxRecord{Op: "ack", ID: id, Revision: revision}); err != nil {
 		return err
 	}
 	o.drop(id, revision)
-	return nil
+	return o.compact()
 }
 
 // pendingAlerts is a copy of the pending alerts, oldest first.

@@ -18,6 +18,8 @@ import (
 type recordFile struct {
 	path string
 	file *os.File
+	// appended counts appends since the last rewrite (for callers that compact).
+	appended int
 }
 
 // openRecordFile reads every complete line of path (if it exists) into
@@ -109,6 +111,7 @@ func (r *recordFile) rewrite(records []interface{}) error {
 	if r.file != nil {
 		r.file.Close()
 	}
+	r.appended = 0
 	r.file, err = os.OpenFile(r.path, os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", r.path, err)
@@ -134,25 +137,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data through a temporary file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -75,25 +74,34 @@ func truncateUTF8(s string, max int) string {
 
 // sshLogFollower follows a log file by polling its size, across rotation
 // (a new inode, or a file shorter than the position: read from the start).
-// Its position is kept in ssh-log.pos beside the outbox, written after the
-// alerts of the lines read are in the outbox, so a restart neither repeats
-// nor skips logins. A first start (no position yet) begins at the end of the
-// file: old logins are history, not news.
+//
+// Its position lives in the outbox, written in the same fsynced record as
+// the alert of the line read (or alone for lines that raise nothing), so a
+// crash can neither lose a login (position saved, alert not) nor raise it
+// twice with two ids (alert saved, position not). A first start (no
+// position yet) begins at the end of the file: old logins are history.
 type sshLogFollower struct {
-	path    string
-	posPath string
-	every   time.Duration
-	onLogin func(sshLogin) error
+	path  string
+	every time.Duration
+	// load returns the saved position, if any.
+	load func() (logPosition, bool)
+	// save stores a position reached without a login.
+	save func(logPosition) error
+	// onLogin stores the login's alert together with the position after its line.
+	onLogin func(login sshLogin, after logPosition) error
 	logf    func(format string, args ...interface{})
+	// ready runs once, after the first successful read of the log.
+	ready func(logPosition)
 }
 
+// logPosition is where a log file has been read up to.
 type logPosition struct {
 	Inode  uint64 `json:"inode"`
 	Offset int64  `json:"offset"`
 }
 
 func (f *sshLogFollower) run(ctx context.Context) {
-	pos, known := f.loadPosition()
+	pos, known := f.load()
 	ticker := time.NewTicker(f.every)
 	defer ticker.Stop()
 	lastErr := ""
@@ -107,6 +115,10 @@ func (f *sshLogFollower) run(ctx context.Context) {
 			f.logf("ssh log %s: readable again", f.path)
 			lastErr = ""
 		}
+		if err == nil && f.ready != nil {
+			f.ready(next)
+			f.ready = nil
+		}
 		pos, known = next, known || err == nil
 		select {
 		case <-ctx.Done():
@@ -114,18 +126,6 @@ func (f *sshLogFollower) run(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
-}
-
-func (f *sshLogFollower) loadPosition() (logPosition, bool) {
-	data, err := os.ReadFile(f.posPath)
-	if err != nil {
-		return logPosition{}, false
-	}
-	var pos logPosition
-	if json.Unmarshal(data, &pos) != nil {
-		return logPosition{}, false
-	}
-	return pos, true
 }
 
 // poll reads the complete lines written since pos.
@@ -146,13 +146,14 @@ func (f *sshLogFollower) poll(pos logPosition, known bool) (logPosition, error) 
 	switch {
 	case !known:
 		pos = logPosition{Inode: inode, Offset: info.Size()}
-		return pos, f.savePosition(pos)
+		return pos, f.save(pos)
 	case pos.Inode != inode || info.Size() < pos.Offset:
 		pos = logPosition{Inode: inode, Offset: 0}
 	}
 	if info.Size() == pos.Offset {
 		return pos, nil
 	}
+	saved := pos
 	if _, err := file.Seek(pos.Offset, io.SeekStart); err != nil {
 		return pos, err
 	}
@@ -167,18 +168,18 @@ func (f *sshLogFollower) poll(pos logPosition, known bool) (logPosition, error) 
 		}
 		line := string(data[:end])
 		data = data[end+1:]
+		after := logPosition{Inode: pos.Inode, Offset: pos.Offset + int64(end+1)}
 		if login, ok := parseSSHLogin(line); ok {
-			if err := f.onLogin(login); err != nil {
-				// Keep the lines before it done; this one is read again.
-				return pos, fmt.Errorf("outbox: %w (saving position: %v)", err, f.savePosition(pos))
+			if err := f.onLogin(login, after); err != nil {
+				// The lines before it are done; this one is read again.
+				return pos, fmt.Errorf("outbox: %w", err)
 			}
+			saved = after
 		}
-		pos.Offset += int64(end + 1)
+		pos = after
 	}
-	return pos, f.savePosition(pos)
-}
-
-func (f *sshLogFollower) savePosition(pos logPosition) error {
-	data, _ := json.Marshal(pos)
-	return writeFileAtomic(f.posPath, data)
+	if pos != saved {
+		return pos, f.save(pos)
+	}
+	return pos, nil
 }
