@@ -45,6 +45,12 @@ func (a *agent) session(ctx context.Context, conn *grpc.ClientConn) (welcomed bo
 		defer close(writerDone)
 		a.write(ctx, stream, welcome, results)
 	}()
+	// The next stream's writer starts only after this one is gone, so that
+	// no stale writer takes a kick meant for it.
+	defer func() {
+		cancel()
+		<-writerDone
+	}()
 	for {
 		message, err := stream.Recv()
 		if err != nil {
