@@ -45,14 +45,37 @@ export async function runController(configPath: string, options: RunControllerOp
     });
   });
   logger.info({ signal }, "stopping the controller");
-  await stopReloading();
+  // Below the units' TimeoutStopSec (20 s): a stop that hangs ends here, not in systemd's SIGKILL.
+  const deadline = setTimeout(() => {
+    logger.error({ deadlineMs: STOP_DEADLINE_MS }, "the controller did not stop within its deadline; exiting");
+    process.exit(1);
+  }, STOP_DEADLINE_MS);
+  deadline.unref();
+  let code = 0;
   try {
+    await stopReloading();
     await controller.close();
-    return 0;
   } catch (err) {
     logger.error({ err: describeError(err) }, "the controller did not stop cleanly");
-    return 1;
+    code = 1;
   }
+  clearTimeout(deadline);
+  exitSoon(code);
+  return code;
+}
+
+/** How long a stop may take before the process exits anyway. */
+export const STOP_DEADLINE_MS = 15_000;
+
+/**
+ * Everything the controller owns is stopped, but a library may still hold a
+ * timer: telegraf's getUpdates goes through node-fetch with a 500 s body
+ * timeout that an abort does not clear. The process exits a moment after
+ * the stop (the log flushed) instead of waiting for it; the timer is unref'd,
+ * so a process with nothing left exits at once by itself.
+ */
+function exitSoon(code: number): void {
+  setTimeout(() => process.exit(code), 250).unref();
 }
 
 /**
