@@ -169,6 +169,40 @@ describe("telegram bridge across a controller SIGKILL", function () {
     second.send("exit");
     expect(await second.exited).to.equal(0);
   });
+  it("kill -9 while an alert's sendMessage is held (Telegram got it, the answer never came): the exact window — one repeat, marked as such; nothing else repeats", async () => {
+    api = createFakeBotApi();
+    await api.start();
+    const env = { DB_PATH: join(mkdtempSync(join(tmpdir(), "secarc-telegram-kill-held-")), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
+    const first = startChild(env);
+    children.push(first);
+    await first.waitLine("ready");
+    const before = "0195a1b2-0000-7000-8000-00000000dddd";
+    first.send(`raise ${before} 1 0`);
+    await api.waitFor(() => messagesAbout(api, before)[0], 10_000);
+    const held = api.hold({ methods: ["sendMessage"], deliverFirst: true });
+    const inFlight = "0195a1b2-0000-7000-8000-00000000eeee";
+    first.send(`raise ${inFlight} 1 0`);
+    await held.arrived;
+    // Telegram shows it; the controller never hears back.
+    expect(messagesAbout(api, inFlight)).to.have.length(1);
+    first.process.kill("SIGKILL");
+    expect(await first.exited).to.equal("SIGKILL");
+    held.release();
+
+    const second = startChild(env);
+    children.push(second);
+    await second.waitLine("ready");
+    const copies = await api.waitFor(() => (messagesAbout(api, inFlight).length === 2 ? messagesAbout(api, inFlight) : undefined), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The window Telegram leaves (no idempotency key): a send in flight at the kill is made again, and says so.
+    expect(messagesAbout(api, inFlight)).to.have.length(2);
+    expect(copies[0]!.text).not.to.include("Sent again");
+    expect(copies[1]!.text).to.include("↻ Sent again after a controller restart");
+    // Sends that were answered before the kill are never repeated.
+    expect(messagesAbout(api, before)).to.have.length(1);
+    second.send("exit");
+    expect(await second.exited).to.equal(0);
+  });
 });
 
 describe("telegram with the real controller process SIGKILLed", function () {

@@ -46,6 +46,11 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // A send recorded as in flight before the call, so a start after kill -9 knows it may have reached Telegram.
+    version: 2,
+    sql: "ALTER TABLE telegram_queue ADD COLUMN sending_since INTEGER;",
+  },
 ];
 
 /** Job priorities: lower goes first. */
@@ -81,6 +86,8 @@ export interface QueueJob {
   enqueuedAt: number;
   notBefore: number;
   attempts: number;
+  /** Set while the job's send is in flight (from before the call to its recorded answer); still set at a start after a crash. */
+  sendingSince: number | undefined;
 }
 
 /** A prepared message (command replies, digests). */
@@ -122,7 +129,9 @@ export interface MessageStore {
   nextNotBefore(): number | undefined;
   /** Removes a finished job, unless it was re-queued since it was read (seq changed). Returns whether it was removed. */
   complete(job: Pick<QueueJob, "id" | "seq">): boolean;
-  /** Postpones a job after a retryable failure. */
+  /** Records that the job's send is about to be made (before the call: a crash leaves the mark). */
+  markSending(jobId: number, at: number | undefined): void;
+  /** Postpones a job after a retryable failure (its send is no longer in flight). */
   postpone(jobId: number, notBefore: number): void;
   /** Drops a job that can never succeed. */
   drop(jobId: number): void;
@@ -157,6 +166,7 @@ interface RawJob {
   enqueued_at: number;
   not_before: number;
   attempts: number;
+  sending_since: number | null;
 }
 
 /** Phases that may still change without a new alert revision (an answer in flight, an expiry to come). */
@@ -187,7 +197,8 @@ export function createMessageStore(db: Database): MessageStore {
         AND (m.alert_id IS NULL OR (m.message_id IS NULL AND m.digest_message_id IS NULL)) ORDER BY q.id LIMIT ?`),
     nextNotBefore: db.prepare("SELECT min(not_before) AS t FROM telegram_queue"),
     complete: db.prepare("DELETE FROM telegram_queue WHERE id = ? AND seq = ?"),
-    postpone: db.prepare("UPDATE telegram_queue SET not_before = ?, attempts = attempts + 1 WHERE id = ?"),
+    postpone: db.prepare("UPDATE telegram_queue SET not_before = ?, attempts = attempts + 1, sending_since = NULL WHERE id = ?"),
+    markSending: db.prepare("UPDATE telegram_queue SET sending_since = ? WHERE id = ?"),
     drop: db.prepare("DELETE FROM telegram_queue WHERE id = ?"),
     depth: db.prepare("SELECT count(*) AS n FROM telegram_queue"),
     track: db.prepare("INSERT OR IGNORE INTO telegram_actions (action_id, agent_id, answer, ip, created_at) VALUES (@actionId, @agentId, @answer, @ip, @createdAt)"),
@@ -223,6 +234,7 @@ export function createMessageStore(db: Database): MessageStore {
     },
     complete: (job) => stmt.complete.run(job.id, job.seq).changes > 0,
     postpone: (jobId, notBefore) => void stmt.postpone.run(notBefore, jobId),
+    markSending: (jobId, at) => void stmt.markSending.run(at ?? null, jobId),
     drop: (jobId) => void stmt.drop.run(jobId),
     depth: () => (stmt.depth.get() as { n: number }).n,
     trackAction: (action) => void stmt.track.run({ ...action, ip: action.ip ?? null }),
@@ -264,5 +276,6 @@ function toJob(raw: RawJob): QueueJob {
     enqueuedAt: raw.enqueued_at,
     notBefore: raw.not_before,
     attempts: raw.attempts,
+    sendingSince: raw.sending_since ?? undefined,
   };
 }

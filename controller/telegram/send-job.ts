@@ -1,11 +1,12 @@
 import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
-import type { AlertRenderer } from "./alert-renderer.js";
+import { chatTranslations, type AlertRenderer } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
 import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 import type { SendDigest } from "./send-digest.js";
+import { escapeHtml } from "./text-format.js";
 
 export interface SendJobDeps {
   api: BotApi;
@@ -98,13 +99,19 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
       );
       return;
     }
+    // In flight from before the call until its answer is recorded: a start after kill -9 finds the mark.
+    // Telegram has no idempotency key, so such a send is made again, saying so (the window: docs/operations.md).
+    const again = job.sendingSince !== undefined;
+    if (again) deps.logger.warn({ chatId: job.chatId, alertId, inFlightSince: new Date(job.sendingSince!).toISOString() }, "telegram: an alert's send was in flight when the controller stopped; sent again, marked as a possible repeat");
+    const text = again ? `${rendered.message.text}\n<i>${escapeHtml(chatTranslations(deps.config, job.chatId).resentAfterRestart)}</i>` : rendered.message.text;
+    messages.markSending(job.id, now());
     await call(
       job,
-      () => api.sendMessage(job.chatId, rendered.message.text, rendered.message.keyboard),
+      () => api.sendMessage(job.chatId, text, rendered.message.keyboard),
       (sent) =>
         messages.transaction(() => {
           messages.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });
-          messages.complete(job);
+          if (!messages.complete(job)) messages.markSending(job.id, undefined);
         }),
     );
   };

@@ -128,4 +128,6 @@ export const en = {
     parked: (p: { chat: string; since: string; error: string }) => `⏸ Messages to chat ${p.chat} wait since ${p.since} (${p.error}); they go out after /start there or a successful retry`,
   },
   truncated: "… (truncated)",
+  /** Under an alert sent again because its first send was in flight when the controller stopped. */
+  resentAfterRestart: "↻ Sent again after a controller restart: an earlier copy of this alert may be just above.",
 };
