@@ -2,6 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity, SshFailuresSchema } from "../../gen/secarc/v1/alert_pb.js";
+import { createBoundedMap } from "./bounded-map.js";
+import { ownField } from "./nginx-log-parser.js";
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracker.js";
 import type { SshBruteForceConfig } from "./config.js";
@@ -66,13 +68,13 @@ export interface SshBruteForceDeps extends SshProcessorDeps {
 export function createSshBruteForceProcessor(settings: SshBruteForceSettings, deps: SshBruteForceDeps): SshRecordProcessor {
   const stats = newLineStats();
   const aggressive = settings.mode === "aggressive";
-  const connections = new Map<string, ConnectionMark>();
+  const connections = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
   /**
    * Markers with neither port nor PID ("User X from H not allowed ..." in an
    * `sshd -E` file), by host: the next connection of that host that names
    * its port is theirs (sshd writes the marker, then the Failed line).
    */
-  const unclaimed = new Map<string, ConnectionMark>();
+  const unclaimed = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
   let pendingUser = "";
 
   function onChange(change: BurstChange, burst: Burst<SourceBurst>, at: number): void {
@@ -121,7 +123,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
   function count(mark: ConnectionMark, host: string, user: string, at: number): void {
     stats.events += 1;
     mark.counted += 1;
-    pendingUser = user.slice(0, MAX_USERNAME_CHARS);
+    pendingUser = ownField(user.slice(0, MAX_USERNAME_CHARS));
     deps.onCount?.(host, at);
     tracker.record(host, at, addUser);
   }
@@ -130,22 +132,14 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     const key = connection.key;
     if (connection.port === undefined && !key.startsWith("pid ")) {
       const mark: ConnectionMark = { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
-      unclaimed.delete(connection.host);
       unclaimed.set(connection.host, mark);
-      if (unclaimed.size > MAX_CONNECTIONS) unclaimed.delete(unclaimed.keys().next().value!);
       return mark;
     }
     let mark = connections.get(key);
     if (mark === undefined) {
-      mark = unclaimed.get(connection.host) ?? { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
+      mark = (unclaimed.size > 0 ? unclaimed.get(connection.host) : undefined) ?? { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
       unclaimed.delete(connection.host);
-    } else {
-      connections.delete(key);
-    }
-    connections.set(key, mark);
-    if (connections.size > MAX_CONNECTIONS) {
-      const oldest = connections.keys().next().value;
-      if (oldest !== undefined) connections.delete(oldest);
+      connections.set(key, mark);
     }
     return mark;
   }
@@ -171,7 +165,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
       return;
     }
     if (event.family === "failed-publickey") {
-      mark.pendingKeyUser = event.user;
+      mark.pendingKeyUser = ownField(event.user.slice(0, MAX_USERNAME_CHARS));
       return;
     }
     if (mark.counted === 0) count(mark, connection.host, event.user, at);

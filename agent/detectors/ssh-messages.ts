@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { ownField } from "./nginx-log-parser.js";
 
 /**
  * sshd's messages, by family (OpenSSH 6.x–10.x: auth.c, auth2.c,
@@ -87,6 +88,8 @@ export function validHost(host: string, allowName = false): boolean {
 
 function peer(host: string | undefined, port?: string, allowName = false): SshPeer | undefined {
   if (host === undefined || !validHost(host, allowName)) return undefined;
+  // Kept in maps and alerts: a copy that does not hold the read chunk alive.
+  host = ownField(host);
   if (port === undefined) return { host };
   const n = Number(port);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) return undefined;

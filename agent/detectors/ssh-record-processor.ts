@@ -1,7 +1,10 @@
 import { isIP } from "node:net";
 import type { LineProcessor, LineProcessorDeps, LineStats } from "./line-processor.js";
+import { createBoundedMap } from "./bounded-map.js";
 import { newLineStats } from "./line-processor.js";
 import { latin1ToUtf8 } from "./nginx-log-parser.js";
+
+const NON_ASCII = /[\x80-\xff]/;
 import { parseSshLogLine, type SshRecord } from "./ssh-log-parser.js";
 import { parseSshMessage, type SshEvent, type SshPeer } from "./ssh-messages.js";
 
@@ -103,17 +106,14 @@ function samePeer(a: SshPeer, b: SshPeer): boolean {
 export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEventHandler, stats: LineStats = newLineStats()): SshRecordProcessor {
   let lastTime: number | undefined;
   const sshStats: SshStats = { unverified: 0, ambiguous: 0, unattributed: 0 };
-  const byPid = new Map<number, SshPeer>();
-  const pending = new Map<number, Pending[]>();
+  const byPid = createBoundedMap<number, SshPeer>(MAX_PIDS);
+  const pending = createBoundedMap<number, Pending[]>(MAX_PENDING_PIDS, (_pid, left) => {
+    sshStats.unattributed += left.length;
+  });
   const lineOptions = { rawNewlines: deps.rawNewlines ?? false };
 
   function remember(pid: number, p: SshPeer): void {
-    byPid.delete(pid);
     byPid.set(pid, p);
-    if (byPid.size > MAX_PIDS) {
-      const oldest = byPid.keys().next().value;
-      if (oldest !== undefined) byPid.delete(oldest);
-    }
   }
 
   /** Keeps an address-less message of `pid` until a later line of it names the connection. */
@@ -124,13 +124,7 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
       return;
     }
     list.push(item);
-    pending.delete(pid);
     pending.set(pid, list);
-    if (pending.size > MAX_PENDING_PIDS) {
-      const [oldest, left] = pending.entries().next().value!;
-      pending.delete(oldest);
-      sshStats.unattributed += left.length;
-    }
   }
 
   /** The peer of an unverified record, from /proc only. */
@@ -202,7 +196,7 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
     const key = rec.pid !== undefined && !rec.unverified ? `pid ${rec.pid}` : `${p.host} ${p.port ?? ""}`;
     const connection: SshConnection = { host: p.host, key };
     if (p.port !== undefined) connection.port = p.port;
-    if (rec.pid !== undefined && !rec.unverified) {
+    if (rec.pid !== undefined && !rec.unverified && pending.size > 0) {
       const waiting = pending.get(rec.pid);
       pending.delete(rec.pid);
       for (const w of waiting ?? []) handler.event(w.event, w.at, rec.pid, connection);
@@ -222,7 +216,9 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
     },
     line(text, start, end) {
       stats.lines += 1;
-      const line = latin1ToUtf8(text.slice(start, end));
+      // A slice of the chunk: transient; what is kept (hosts, users) is copied where it is kept.
+      const slice = text.slice(start, end);
+      const line = NON_ASCII.test(slice) ? latin1ToUtf8(slice) : slice;
       const rec = parseSshLogLine(line, lastTime ?? deps.now(), lineOptions);
       if (rec !== undefined) record(rec);
     },

@@ -4,6 +4,7 @@ import { AlertKind, AlertState, Severity, SshSessionSchema } from "../../gen/sec
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import type { SshSessionConfig } from "./config.js";
 import { newLineStats } from "./line-processor.js";
+import { ownField } from "./nginx-log-parser.js";
 import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcessor } from "./ssh-record-processor.js";
 
 /**
@@ -95,14 +96,15 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
               if (oldest) forget(oldest);
             }
             const startTicks = pid > 0 ? deps.processStart?.(pid) : undefined;
-            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user: event.user, ip, port, method: event.method, startTicks };
+            const user = ownField(event.user);
+            const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user, ip, port, method: ownField(event.method), startTicks };
             byConnection.set(key, session);
             if (pid > 0) byPid.set(pid, session);
             deps.emit(
               buildAlert(session.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
                 severity: Severity.INFO,
                 state: AlertState.OPEN,
-                summary: `SSH login of ${event.user} from ${ip} port ${port} (${event.method})`,
+                summary: `SSH login of ${user} from ${ip} port ${port} (${session.method})`,
                 subject: { case: "sshSession", value: subject(session) },
               }),
             );
