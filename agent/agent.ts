@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
+import { Answer as AnswerEnum, type Answer, type ActionResult } from "../gen/secarc/v1/action_pb.js";
 import { AgentMessageSchema, HeartbeatSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
 import { SecarcError, describeError } from "../common/errors.js";
@@ -25,6 +25,7 @@ import { createAlertMute } from "./alert-mute.js";
 import { createMuteStore } from "./responders/mute-store.js";
 import { createResponderSet } from "./responders/registry.js";
 import type { Responder } from "./responders/responder.js";
+import { readCapabilityFacts, unavailableAnswers, type CapabilityFacts, type DroppedAnswer } from "./capabilities.js";
 import { createDetectorSupervisor } from "./supervisor.js";
 import { SECARC_VERSION } from "../common/version.js";
 
@@ -50,6 +51,8 @@ export interface StartAgentOptions {
   detectors?: Detector[];
   /** Default: built from config.responders by the responder registry. */
   responders?: Map<Answer, Responder>;
+  /** What the rights probe sees (tests inject a non-root process). Default: this process's, unless `responders` are injected. */
+  capabilities?: CapabilityFacts;
   /** The current boot's id (tests simulate a reboot with it). Default: /proc/sys/kernel/random/boot_id. */
   bootId?: string;
 }
@@ -118,7 +121,10 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   if (pruned > 0) logger.debug({ pruned }, "old journal entries pruned");
 
   const set = options.responders ? undefined : step(() => createResponderSet(config.responders, { logger, now, controllerAddresses, stateDir: config.stateDir }));
-  const responders = options.responders ?? set!.responders;
+  // Only the answers this host lets the agent carry out are offered; the others are said at start and in Hello.
+  const facts = options.capabilities ?? (options.responders ? undefined : readCapabilityFacts());
+  const dropped = facts ? unavailableAnswers(facts, config.responders) : [];
+  const responders = withoutDropped(options.responders ?? set!.responders, dropped, logger);
   if (set) {
     // Stored blocks are back in the kernel before the agent connects (one transaction).
     const reapplied = await set.firewall.reapply();
@@ -173,6 +179,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         actions: [...responders.keys()],
         finishedActionIds: outbox.pendingResultIds(),
         addresses: localAddresses(),
+        unavailableAnswers: dropped,
         detectorSources: detectorSources(),
       }),
     pending: {
@@ -263,6 +270,19 @@ function localAddresses(): string[] {
     .flatMap((list) => list ?? [])
     .filter((info) => !info.internal)
     .map((info) => info.address);
+}
+
+/** The responders less the dropped answers, each reason logged once at start. */
+function withoutDropped(responders: Map<Answer, Responder>, dropped: readonly DroppedAnswer[], logger: Logger): Map<Answer, Responder> {
+  if (dropped.length === 0) return responders;
+  const kept = new Map(responders);
+  const byReason = new Map<string, string[]>();
+  for (const { answer, reason } of dropped) {
+    kept.delete(answer);
+    byReason.set(reason, [...(byReason.get(reason) ?? []), AnswerEnum[answer] ?? String(answer)]);
+  }
+  for (const [reason, answers] of byReason) logger.warn({ answers, reason }, `answers not offered: ${answers.join(", ")}: ${reason}`);
+  return kept;
 }
 
 /** The controller's addresses (never blocked by responders); a name is resolved once at start. */

@@ -82,6 +82,7 @@ export function formatStatus(report: StatusReport): string {
   for (const a of report.agents) {
     const state = a.revoked ? "revoked" : a.online ? "online" : "offline";
     lines.push(`  ${a.agentId.padEnd(20)} ${state.padEnd(8)} last seen ${a.lastSeen}  ${a.hostname} ${a.version}`);
+    for (const u of a.unavailableAnswers) lines.push(`      not offered: ${u.answer}: ${u.reason}`);
   }
   const t = report.telegram;
   lines.push("", `Telegram: ${t.configured ? t.state : "not configured"}${t.detail ? ` — ${t.detail}` : ""}`);

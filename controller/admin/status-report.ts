@@ -27,6 +27,8 @@ export interface AgentStatus {
   revoked: boolean;
   /** The answers it advertised in its last Hello. */
   answers: string[];
+  /** The answers it does not offer on its host, and why. */
+  unavailableAnswers: Array<{ answer: string; reason: string }>;
 }
 
 export interface TelegramStatus {
@@ -74,6 +76,7 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
       lastSeen: a.lastSeen.toISOString(),
       revoked: a.revokedAt !== undefined,
       answers: a.actions.map((answer) => Answer[answer] ?? String(answer)),
+      unavailableAnswers: a.unavailableAnswers.map((u) => ({ answer: Answer[u.answer] ?? String(u.answer), reason: u.reason })),
     }));
     unfinishedActions = records.reduce((sum, a) => sum + input.store.listUnfinishedActions(a.agentId).length, 0);
     openAlerts = input.store.listOpenAlerts(100_000).length;

@@ -205,6 +205,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             detectors: hello.detectors,
             at,
             ...(peer.serial ? { certSerial: peer.serial } : {}),
+            unavailableAnswers: hello.unavailableAnswers.map((u) => ({ answer: u.answer, reason: u.reason.slice(0, 200) })),
           });
           store.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
         },

@@ -91,4 +91,10 @@ export const coreMigrations: readonly Migration[] = [
     version: 4,
     sql: `ALTER TABLE agents ADD COLUMN detector_sources TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    // The answers each agent does not offer on its host, and why (its last
+    // Hello): a JSON array of UnavailableAnswerRecord.
+    version: 5,
+    sql: `ALTER TABLE agents ADD COLUMN unavailable_answers TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];

@@ -23,7 +23,7 @@ export interface OpenStoreOptions {
   /** The clock, for the start-up write check. Default: Date.now. */
   now?: () => number;
 }
-import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, NewAction, Store } from "./store.js";
+import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, NewAction, Store, UnavailableAnswerRecord } from "./store.js";
 
 /**
  * The SQLite Store. `db` is exposed so that other parts of the controller
@@ -44,7 +44,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -103,10 +103,11 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   const q = {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
-    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at)
-      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL)
+    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers)
+      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
         actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1,
+        unavailable_answers = excluded.unavailable_answers,
         cert_serial = COALESCE(excluded.cert_serial, cert_serial), revoked_at = NULL`),
     agentsWithSerial: db.prepare("SELECT agent_id, cert_serial, revoked_at FROM agents WHERE cert_serial IS NOT NULL"),
     markRevoked: db.prepare("UPDATE agents SET revoked_at = ? WHERE agent_id = ?"),
@@ -150,6 +151,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     certSerial: row.cert_serial ?? undefined,
     revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
     detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
+    unavailableAnswers: JSON.parse(row.unavailable_answers) as UnavailableAnswerRecord[],
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -263,6 +265,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
         detectors: JSON.stringify(input.detectors),
         at: input.at.getTime(),
         certSerial: input.certSerial ?? null,
+        unavailable: JSON.stringify(input.unavailableAnswers ?? []),
       });
       return agentRecord(q.getAgent.get(input.agentId) as AgentRow);
     },

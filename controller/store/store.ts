@@ -15,7 +15,18 @@ export interface Store {
    * sight. `certSerial` is the serial of the certificate it connected with
    * (lowercase hex); connecting clears the agent's revoked mark.
    */
-  agentConnected(input: { agentId: string; version: string; hostname: string; addresses: string[]; actions: Answer[]; detectors: number[]; at: Date; certSerial?: string }): AgentRecord;
+  agentConnected(input: {
+    agentId: string;
+    version: string;
+    hostname: string;
+    addresses: string[];
+    actions: Answer[];
+    detectors: number[];
+    at: Date;
+    certSerial?: string;
+    /** Answers the agent said it cannot carry out on its host, and why (Hello.unavailable_answers). Default: none. */
+    unavailableAnswers?: UnavailableAnswerRecord[];
+  }): AgentRecord;
   /** Records that an agent's stream ended. */
   agentDisconnected(agentId: string, at: Date): void;
   /** Refreshes an agent's last-seen time (heartbeats, any message). */
@@ -86,6 +97,8 @@ export interface AgentRecord {
   revokedAt: Date | undefined;
   /** Its detectors' sources as last reported; empty when it never reported any. */
   detectorSources: DetectorSourceRecord[];
+  /** Answers it does not offer on its host, and why, as its last Hello said; empty when none. */
+  unavailableAnswers: UnavailableAnswerRecord[];
 }
 
 /** One detector's source, as an agent reported it (proto DetectorSource). */
@@ -97,6 +110,12 @@ export interface DetectorSourceRecord {
   detail: string;
   /** Since when it has been in this state (agent's clock), ms. */
   since: number;
+}
+
+/** An answer an agent does not offer, and why. */
+export interface UnavailableAnswerRecord {
+  answer: Answer;
+  reason: string;
 }
 
 export interface AlertRecord {

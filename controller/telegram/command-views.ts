@@ -2,7 +2,7 @@ import type { AgentRecord, AlertRecord } from "../store/store.js";
 import type { ActiveBlock } from "./active-blocks.js";
 import { alertBody, severityMarker, type InlineButton, type InlineKeyboard } from "./alert-message.js";
 import { encodeCallback } from "./callback-data.js";
-import { detectorSourceLines } from "./detector-source-lines.js";
+import { detectorSourceLines, unavailableAnswerLines } from "./detector-source-lines.js";
 import type { Translations } from "./i18n/translations.js";
 import { safeText } from "./safe-text.js";
 import { escapeHtml, formatTime } from "./text-format.js";
@@ -27,7 +27,7 @@ export function alertRef(alertId: string): string {
 }
 
 /** /status: one line per server (online, offline, revoked) with its detector sources, and the send-health line, if any. */
-export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources">[], health: string | undefined, t: Translations): string {
+export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers">[], health: string | undefined, t: Translations): string {
   if (agents.length === 0) return health ? `${t.command.noServers}\n\n${health}` : t.command.noServers;
   const lines = [t.command.statusHeader({ count: String(agents.length) })];
   for (const agent of agents) {
@@ -40,6 +40,7 @@ export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "onl
         lastSeen: formatTime(agent.lastSeen.getTime()),
       })}`,
       ...detectorSourceLines(agent, t),
+      ...unavailableAnswerLines(agent, t),
     );
   }
   if (health) lines.push("", health);

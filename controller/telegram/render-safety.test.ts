@@ -108,7 +108,7 @@ describe("every renderer gives Telegram what it accepts (property test)", functi
         for (const blocks of renderBlocks([{ action, agentId, ip: randomText(next, 5), expiresAt: undefined }], t)) accepted(blocks.text, blocks.keyboard);
         const allowAction = { ...action, answer: Answer.ALLOW } as ActionRecord;
         for (const allows of renderAllows([{ action: allowAction, agentId, ip: randomText(next, 5), expiresAt: new Date(T0 + 60_000) }], t, T0)) accepted(allows.text, allows.keyboard);
-        const status = renderStatus([{ agentId, online: true, revokedAt: undefined, lastSeen: new Date(T0), detectorSources: [{ detector: randomText(next, 20), kind: 1, state: 2, detail: randomText(next, 400), since: T0 } as DetectorSourceRecord] }], undefined, t);
+        const status = renderStatus([{ agentId, online: true, revokedAt: undefined, lastSeen: new Date(T0), detectorSources: [{ detector: randomText(next, 20), kind: 1, state: 2, detail: randomText(next, 400), since: T0 } as DetectorSourceRecord], unavailableAnswers: [{ answer: Answer.BLOCK_IP, reason: randomText(next, 400) }, { answer: Answer.REBOOT, reason: randomText(next, 30) }] }], undefined, t);
         for (const text of splitMessage(status, t.truncated)) accepted(text);
         const popup = popupText(t.notice.alreadyAnswered({ answer: randomText(next, 20), by: randomText(next, 300) }));
         expect(checkCallbackAnswer({ text: popup })).to.equal(popup);

@@ -101,6 +101,7 @@ export const en = {
     offline: "offline",
     revoked: "revoked (certificate in the CRL)",
     sourceLine: (p: { detector: string; state: string; detail: string }) => `${p.detector}: ${p.state}${p.detail ? ` ${p.detail}` : ""}`,
+    unavailableLine: (p: { answers: string; reason: string }) => `not offered: ${p.answers} (${p.reason})`,
     sourceState: { following: "following", waiting: "waiting:", noSource: "no source:", unreadable: "unreadable:", unknown: "unknown:" },
     noServers: "No server has connected yet.",
     alertsHeader: (p: { count: string }) => `Open alerts (${p.count}):`,

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/agent_service.proto.
  */
 export const file_secarc_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi4wIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SAASLgoMYWxlcnRfcmVqZWN0GAYgASgLMhYuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0SAASMAoNcmVzdWx0X3JlamVjdBgHIAEoCzIXLnNlY2FyYy52MS5SZXN1bHRSZWplY3RIAEIJCgdwYXlsb2FkIoMCCgVIZWxsbxIQCghhZ2VudF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJEicKCWRldGVjdG9ycxgEIAMoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSIgoHYWN0aW9ucxgFIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISGwoTZmluaXNoZWRfYWN0aW9uX2lkcxgGIAMoCRIRCglhZGRyZXNzZXMYByADKAkSDQoFcHJvYmUYCCABKAgSMwoQZGV0ZWN0b3Jfc291cmNlcxgJIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZSLLAQoHV2VsY29tZRIaChJjb250cm9sbGVyX3ZlcnNpb24YASABKAkSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFtYXhfbWVzc2FnZV9ieXRlcxgEIAEoDRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBXByb2JlGAYgASgIIkIKC1Byb2JlUmVwb3J0EhAKCGFsZXJ0X2lkGAEgASgJEiEKBGhvcHMYAiADKAsyEy5zZWNhcmMudjEuUHJvYmVIb3AicQoIUHJvYmVIb3ASDAoEbmFtZRgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSCgoCb2sYAyABKAgSDgoGZGV0YWlsGAQgASgJEisKCGR1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIi4KCEFsZXJ0QWNrEhAKCGFsZXJ0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNIm8KC0FsZXJ0UmVqZWN0EhAKCGFsZXJ0X2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNEiwKBnJlYXNvbhgDIAEoDjIcLnNlY2FyYy52MS5BbGVydFJlamVjdFJlYXNvbhIOCgZkZXRhaWwYBCABKAkiYAoMUmVzdWx0UmVqZWN0EhEKCWFjdGlvbl9pZBgBIAEoCRItCgZyZWFzb24YAiABKA4yHS5zZWNhcmMudjEuUmVzdWx0UmVqZWN0UmVhc29uEg4KBmRldGFpbBgDIAEoCSIeCglSZXN1bHRBY2sSEQoJYWN0aW9uX2lkGAEgASgJIoMBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3V0Ym94X2RlcHRoGAIgASgNEjMKEGRldGVjdG9yX3NvdXJjZXMYAyADKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2UqyQEKEUFsZXJ0UmVqZWN0UmVhc29uEiMKH0FMRVJUX1JFSkVDVF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1BTEVSVF9SRUpFQ1RfUkVBU09OX01BTEZPUk1FRBABEh8KG0FMRVJUX1JFSkVDVF9SRUFTT05fSU5WQUxJRBACEiIKHkFMRVJUX1JFSkVDVF9SRUFTT05fRk9SRUlHTl9JRBADEicKI0FMRVJUX1JFSkVDVF9SRUFTT05fQ09OVFJPTExFUl9PTkxZEAQqsAEKElJlc3VsdFJlamVjdFJlYXNvbhIkCiBSRVNVTFRfUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEicKI1JFU1VMVF9SRUpFQ1RfUkVBU09OX1VOS05PV05fQUNUSU9OEAESJwojUkVTVUxUX1JFSkVDVF9SRUFTT05fRk9SRUlHTl9BQ1RJT04QAhIiCh5SRVNVTFRfUkVKRUNUX1JFQVNPTl9NQUxGT1JNRUQQAzJUCgxBZ2VudFNlcnZpY2USRAoHQ29ubmVjdBIXLnNlY2FyYy52MS5BZ2VudE1lc3NhZ2UaHC5zZWNhcmMudjEuQ29udHJvbGxlck1lc3NhZ2UoATABQoMBCg1jb20uc2VjYXJjLnYxQhFBZ2VudFNlcnZpY2VQcm90b1ABWjJnaXRodWIuY29tL3NlY2FyYy9zZWNhcmMvZ2VuL2dvL3NlY2FyYy92MTtzZWNhcmN2MaICA1NYWKoCCVNlY2FyYy5WMcoCCVNlY2FyY1xWMeoCClNlY2FyYzo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
+  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi4wIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SAASLgoMYWxlcnRfcmVqZWN0GAYgASgLMhYuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0SAASMAoNcmVzdWx0X3JlamVjdBgHIAEoCzIXLnNlY2FyYy52MS5SZXN1bHRSZWplY3RIAEIJCgdwYXlsb2FkIr4CCgVIZWxsbxIQCghhZ2VudF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJEicKCWRldGVjdG9ycxgEIAMoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSIgoHYWN0aW9ucxgFIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISGwoTZmluaXNoZWRfYWN0aW9uX2lkcxgGIAMoCRIRCglhZGRyZXNzZXMYByADKAkSDQoFcHJvYmUYCCABKAgSMwoQZGV0ZWN0b3Jfc291cmNlcxgJIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZRI5ChN1bmF2YWlsYWJsZV9hbnN3ZXJzGAwgAygLMhwuc2VjYXJjLnYxLlVuYXZhaWxhYmxlQW5zd2VyIkYKEVVuYXZhaWxhYmxlQW5zd2VyEiEKBmFuc3dlchgBIAEoDjIRLnNlY2FyYy52MS5BbnN3ZXISDgoGcmVhc29uGAIgASgJIssBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkSDQoFcHJvYmUYBiABKAgiQgoLUHJvYmVSZXBvcnQSEAoIYWxlcnRfaWQYASABKAkSIQoEaG9wcxgCIAMoCzITLnNlY2FyYy52MS5Qcm9iZUhvcCJxCghQcm9iZUhvcBIMCgRuYW1lGAEgASgJEg4KBnRhcmdldBgCIAEoCRIKCgJvaxgDIAEoCBIOCgZkZXRhaWwYBCABKAkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0ibwoLQWxlcnRSZWplY3QSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SLAoGcmVhc29uGAMgASgOMhwuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0UmVhc29uEg4KBmRldGFpbBgEIAEoCSJgCgxSZXN1bHRSZWplY3QSEQoJYWN0aW9uX2lkGAEgASgJEi0KBnJlYXNvbhgCIAEoDjIdLnNlY2FyYy52MS5SZXN1bHRSZWplY3RSZWFzb24SDgoGZGV0YWlsGAMgASgJIh4KCVJlc3VsdEFjaxIRCglhY3Rpb25faWQYASABKAkigwEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvdXRib3hfZGVwdGgYAiABKA0SMwoQZGV0ZWN0b3Jfc291cmNlcxgDIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZSrJAQoRQWxlcnRSZWplY3RSZWFzb24SIwofQUxFUlRfUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUFMRVJUX1JFSkVDVF9SRUFTT05fTUFMRk9STUVEEAESHwobQUxFUlRfUkVKRUNUX1JFQVNPTl9JTlZBTElEEAISIgoeQUxFUlRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0lEEAMSJwojQUxFUlRfUkVKRUNUX1JFQVNPTl9DT05UUk9MTEVSX09OTFkQBCqwAQoSUmVzdWx0UmVqZWN0UmVhc29uEiQKIFJFU1VMVF9SRUpFQ1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASJwojUkVTVUxUX1JFSkVDVF9SRUFTT05fVU5LTk9XTl9BQ1RJT04QARInCiNSRVNVTFRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0FDVElPThACEiIKHlJFU1VMVF9SRUpFQ1RfUkVBU09OX01BTEZPUk1FRBADMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFCgwEKDWNvbS5zZWNhcmMudjFCEUFnZW50U2VydmljZVByb3RvUAFaMmdpdGh1Yi5jb20vc2VjYXJjL3NlY2FyYy9nZW4vZ28vc2VjYXJjL3YxO3NlY2FyY3YxogIDU1hYqgIJU2VjYXJjLlYxygIJU2VjYXJjXFYx6gIKU2VjYXJjOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
 
 /**
  * AgentMessage is everything an agent may send on the stream.
@@ -246,6 +246,18 @@ export type Hello = Message<"secarc.v1.Hello"> & {
    * @generated from field: repeated secarc.v1.DetectorSource detector_sources = 9;
    */
   detectorSources: DetectorSource[];
+
+  /**
+   * Answers the agent's software knows but cannot carry out on this host
+   * with the rights it runs with (e.g. Block IP without CAP_NET_ADMIN), each
+   * with the reason; none of them is in `actions`. Informational: the
+   * controller shows them in /status and `secarc status` so that an operator
+   * sees why an answer is missing. Empty when nothing was dropped, and from
+   * agents that do not probe their rights.
+   *
+   * @generated from field: repeated secarc.v1.UnavailableAnswer unavailable_answers = 12;
+   */
+  unavailableAnswers: UnavailableAnswer[];
 };
 
 /**
@@ -254,6 +266,36 @@ export type Hello = Message<"secarc.v1.Hello"> & {
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
   messageDesc(file_secarc_v1_agent_service, 2);
+
+/**
+ * UnavailableAnswer is one answer an agent does not offer, and why.
+ *
+ * @generated from message secarc.v1.UnavailableAnswer
+ */
+export type UnavailableAnswer = Message<"secarc.v1.UnavailableAnswer"> & {
+  /**
+   * The answer left out of Hello.actions.
+   *
+   * @generated from field: secarc.v1.Answer answer = 1;
+   */
+  answer: Answer;
+
+  /**
+   * Why, for operators, e.g. "no CAP_NET_ADMIN: cannot change the firewall
+   * (run the agent as root, or give it CAP_NET_ADMIN)". At most 200
+   * characters; the controller cuts longer ones.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message secarc.v1.UnavailableAnswer.
+ * Use `create(UnavailableAnswerSchema)` to create a new message.
+ */
+export const UnavailableAnswerSchema: GenMessage<UnavailableAnswer> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 3);
 
 /**
  * Welcome accepts a stream after Hello.
@@ -314,7 +356,7 @@ export type Welcome = Message<"secarc.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 3);
+  messageDesc(file_secarc_v1_agent_service, 4);
 
 /**
  * ProbeReport tells a probe session how a test alert's delivery went past
@@ -344,7 +386,7 @@ export type ProbeReport = Message<"secarc.v1.ProbeReport"> & {
  * Use `create(ProbeReportSchema)` to create a new message.
  */
 export const ProbeReportSchema: GenMessage<ProbeReport> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 4);
+  messageDesc(file_secarc_v1_agent_service, 5);
 
 /**
  * ProbeHop is one step of a test alert's delivery.
@@ -394,7 +436,7 @@ export type ProbeHop = Message<"secarc.v1.ProbeHop"> & {
  * Use `create(ProbeHopSchema)` to create a new message.
  */
 export const ProbeHopSchema: GenMessage<ProbeHop> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 5);
+  messageDesc(file_secarc_v1_agent_service, 6);
 
 /**
  * AlertAck confirms that an alert revision is durably stored.
@@ -423,7 +465,7 @@ export type AlertAck = Message<"secarc.v1.AlertAck"> & {
  * Use `create(AlertAckSchema)` to create a new message.
  */
 export const AlertAckSchema: GenMessage<AlertAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 6);
+  messageDesc(file_secarc_v1_agent_service, 7);
 
 /**
  * AlertReject tells the agent that one alert revision is refused and will be
@@ -467,7 +509,7 @@ export type AlertReject = Message<"secarc.v1.AlertReject"> & {
  * Use `create(AlertRejectSchema)` to create a new message.
  */
 export const AlertRejectSchema: GenMessage<AlertReject> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 7);
+  messageDesc(file_secarc_v1_agent_service, 8);
 
 /**
  * ResultReject tells the agent that one action result is refused (and
@@ -503,7 +545,7 @@ export type ResultReject = Message<"secarc.v1.ResultReject"> & {
  * Use `create(ResultRejectSchema)` to create a new message.
  */
 export const ResultRejectSchema: GenMessage<ResultReject> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 8);
+  messageDesc(file_secarc_v1_agent_service, 9);
 
 /**
  * ResultAck confirms that an action result is durably stored. After it the
@@ -525,7 +567,7 @@ export type ResultAck = Message<"secarc.v1.ResultAck"> & {
  * Use `create(ResultAckSchema)` to create a new message.
  */
 export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 9);
+  messageDesc(file_secarc_v1_agent_service, 10);
 
 /**
  * Heartbeat tells the controller the agent is alive even when it has nothing
@@ -563,7 +605,7 @@ export type Heartbeat = Message<"secarc.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 10);
+  messageDesc(file_secarc_v1_agent_service, 11);
 
 /**
  * AlertRejectReason says why the controller refused an alert.
