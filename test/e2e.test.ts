@@ -114,7 +114,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
       {
         ...testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent-state"), port }),
         detectors: {
-          sshSession: { source: "file", authLog: sshd.authLog },
+          sshSession: { source: "file", authLog: sshd.authLog, rawNewlines: true },
           sshBruteForce: { enabled: false },
           cpuSustained: { enabled: false },
           nginx404: { accessLog: nginx.accessLog, warning: 5, critical: 40 },
