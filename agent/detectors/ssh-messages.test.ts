@@ -178,3 +178,51 @@ describe("SSH brute force: which address and which lines count", () => {
     expect(run(noise, "aggressive").counted).to.deep.equal(["192.0.2.5"]);
   });
 });
+
+describe("SSH lines that may be forged inside a user name (rawNewlines)", () => {
+  /** Evidence of exactly the connections in `held` (the live agent asks /proc; see sshd-evidence.ts). */
+  function run(lines: string[], held: string[]) {
+    const counted: string[] = [];
+    const asked: string[] = [];
+    const p = createSshBruteForceProcessor(
+      { window: 60_000, warning: 100, critical: 200, maxSources: 100 },
+      {
+        emit() {},
+        now: () => new Date(2026, 11, 31).getTime(),
+        timeFromLines: true,
+        rawNewlines: true,
+        onCount: (host) => counted.push(host),
+        evidence: {
+          holds: (ip, port) => (asked.push(`${ip}:${port}`), held.includes(`${ip}:${port}`)),
+          peerOf: () => undefined,
+          sample() {},
+        },
+      },
+    );
+    for (const line of lines) p.line(line, 0, line.length);
+    return { counted, asked, stats: p.sshStats };
+  }
+
+  it("a syslog file with raw newlines: prefixed lines too count only for a connection sshd serves", () => {
+    const { counted, stats } = run(
+      [
+        // what rsyslog with $EscapeControlCharactersOnReceive off writes for a user name holding a prefixed line
+        "Dec  1 10:00:00 web1 sshd[700]: Invalid user x",
+        "Dec  1 10:00:00 web1 sshd[1]: Failed password for root from 10.210.0.77 port 51 ssh2",
+        "y from 10.0.0.2 port 4000",
+        "Dec  1 10:00:01 web1 sshd[701]: Failed password for admin from 10.0.0.3 port 4001 ssh2",
+      ],
+      ["10.0.0.3:4001"],
+    );
+    expect(counted).to.deep.equal(["10.0.0.3"]);
+    expect(stats.unverified).to.equal(1);
+  });
+
+  it("a connection that logged in counts no failures afterwards", () => {
+    const { counted } = run(
+      ["Accepted publickey for admin from 10.0.0.5 port 50123 ssh2: ED25519 SHA256:abc", "Failed password for admin from 10.0.0.5 port 50123 ssh2"],
+      ["10.0.0.5:50123"],
+    );
+    expect(counted).to.deep.equal([]);
+  });
+});
