@@ -44,6 +44,8 @@ export interface LogDetectorOptions<P extends LogProcessor> {
   tickMs?: number;
   /** Whether the journal has entries of these units ("auto" sources). Default: journalctl. */
   journalProbe?: (units: readonly string[]) => Promise<boolean>;
+  /** While "auto" has no source, how often the journal is asked again, ms. Default: AUTO_REPROBE_MS. */
+  autoReprobeMs?: number;
 }
 
 /** A log detector also says where it reads from. */
@@ -55,6 +57,9 @@ export interface LogDetector extends Detector {
 export const AUTH_LOG_STALE_MS = 24 * 3_600_000;
 
 export const NO_SSH_SOURCE = "no auth log and no sshd in journald";
+
+/** While "auto" has no source, how often journald is asked again whether sshd logs there. */
+export const AUTO_REPROBE_MS = 30_000;
 
 /** What "auto" (or a fixed choice) resolves to; `blindDetail`: follow the file, but say there is no source while it is missing. */
 export type ChosenSource = { type: "file"; path: string; blindDetail?: string } | { type: "journald"; units: readonly string[] };
@@ -94,6 +99,7 @@ function initialReport(source: LogSource): Omit<SourceReport, "since"> {
 export function createLogDetector<P extends LogProcessor>(options: LogDetectorOptions<P>): LogDetector {
   let stopFollowing: (() => Promise<void>) | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let reprobe: NodeJS.Timeout | undefined;
   let state: SourceState | undefined;
   const initial = initialReport(options.source);
   const report = (): SourceReport => state?.get() ?? { ...initial, since: 0 };
@@ -134,8 +140,22 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         };
       };
 
+      const followJournal = async (units: readonly string[]): Promise<void> => {
+        const processor = newProcessor("journald");
+        const record = processor.record?.bind(processor);
+        if (record === undefined) throw new SecarcError("config_invalid", `${options.name} cannot read the journal`);
+        const follower = createJournaldFollower({
+          units,
+          onRecord: record,
+          onError: fail,
+          onState: (s, detail) => sourceState.set("journald", s, detail),
+        });
+        await follower.start();
+        stopFollowing = () => follower.stop();
+      };
+      const probe = options.journalProbe ?? journalHasEntries;
       let source: LogSource | ChosenSource = options.source;
-      if (source.type === "auto") source = await chooseSshSource(source, options.journalProbe ?? journalHasEntries, context.now());
+      if (source.type === "auto") source = await chooseSshSource(source, probe, context.now());
       if (source.type === "file") {
         const blindDetail = "blindDetail" in source ? source.blindDetail : undefined;
         const sink = fileSink(source.path);
@@ -152,6 +172,21 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         });
         await follower.start();
         stopFollowing = () => follower.stop();
+        const units = options.source.type === "auto" ? options.source.units : undefined;
+        if (blindDetail && units) {
+          // No source yet: whichever comes first, the auth log (the follower) or sshd in journald (asked again here).
+          reprobe = setInterval(() => {
+            if (sourceState.get().state !== "no_source") return;
+            void probe(units).then(async (found) => {
+              if (!found || reprobe === undefined || sourceState.get().state !== "no_source") return;
+              clearInterval(reprobe);
+              reprobe = undefined;
+              await follower.stop();
+              await followJournal(units);
+            }).catch(fail);
+          }, options.autoReprobeMs ?? AUTO_REPROBE_MS);
+          reprobe.unref();
+        }
       } else if (source.type === "files") {
         const set = createLogSetFollower({
           patterns: source.patterns,
@@ -163,17 +198,7 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         await set.start();
         stopFollowing = () => set.stop();
       } else {
-        const processor = newProcessor("journald");
-        const record = processor.record?.bind(processor);
-        if (record === undefined) throw new SecarcError("config_invalid", `${options.name} cannot read the journal`);
-        const follower = createJournaldFollower({
-          units: source.units,
-          onRecord: record,
-          onError: fail,
-          onState: (s, detail) => sourceState.set("journald", s, detail),
-        });
-        await follower.start();
-        stopFollowing = () => follower.stop();
+        await followJournal(source.units);
       }
       // Skipped lines are reported at most once a minute, as counts.
       const sum = (pick: (p: P) => number) => processors.reduce((n, p) => n + pick(p), 0);
@@ -196,6 +221,8 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
     async stop() {
       if (timer) clearInterval(timer);
       timer = undefined;
+      if (reprobe) clearInterval(reprobe);
+      reprobe = undefined;
       await stopFollowing?.();
       stopFollowing = undefined;
     },
