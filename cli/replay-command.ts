@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { toJson } from "@bufbuild/protobuf";
-import { parse as parseYaml } from "yaml";
+import { parseYaml } from "../common/yaml-lazy.js";
 import { parseConfig } from "../common/config.js";
 import { SecarcError, describeError } from "../common/errors.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { parseYaml } from "./yaml-lazy.js";
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { SecarcError, describeError } from "./errors.js";

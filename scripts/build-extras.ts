@@ -51,7 +51,7 @@ await build({
   logLevel: "warning",
   // The release builds outside the checkout: resolve packages from its node_modules.
   nodePaths: [join(root, "node_modules")],
-  external: ["better-sqlite3", "telegraf", "@grpc/grpc-js", "pino", "systeminformation", "prom-client", "node-cron", "@peculiar/x509", "reflect-metadata"],
+  external: ["yaml", "better-sqlite3", "telegraf", "@grpc/grpc-js", "pino", "systeminformation", "prom-client", "node-cron", "@peculiar/x509", "reflect-metadata"],
   // yaml's CommonJS build calls require("process"): give the bundle a require.
   plugins: [
     {
