@@ -13,6 +13,7 @@ import Database from "better-sqlite3";
 import { expect } from "chai";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
 import { eventually, freeLoopbackPort } from "./support/agent-process.js";
+import { acquireMachineLock } from "./support/machine-lock.js";
 import { pathWithoutNode, processExe, processUid, startInstalledService, type InstalledService } from "./support/installed-service.js";
 
 const exec = promisify(execFile);
@@ -58,6 +59,7 @@ describe("Debian package: release, dpkg -i, run as the units would, upgrade, rem
   let port: number;
   let files: string[] = [];
   const services: InstalledService[] = [];
+  let unlock: (() => void) | undefined;
   const deb = (version: string) => join(out, `secarc_${version.replace("-", "~")}_amd64.deb`);
 
   async function purge(): Promise<void> {
@@ -67,8 +69,10 @@ describe("Debian package: release, dpkg -i, run as the units would, upgrade, rem
   }
 
   before(async function () {
-    this.timeout(600_000);
+    this.timeout(25 * 60_000);
     if (process.getuid?.() !== 0) throw new Error("the package test needs root (CI runs as root)");
+    // dpkg, /etc/secarc and the secarc user are the machine's: one run at a time.
+    unlock = await acquireMachineLock("/run/lock/secarc-package-test.lock", 15 * 60_000);
     await purge();
     userBefore = await userExists("secarc");
     tablesBefore = await nftTables();
@@ -84,11 +88,13 @@ describe("Debian package: release, dpkg -i, run as the units would, upgrade, rem
 
   after(async function () {
     this.timeout(120_000);
+    if (!unlock) return; // never got the machine: another run holds it, leave its package alone
     await purge();
     if ((await nftTables()).includes("table inet secarc")) await sh("nft", ["delete", "table", "inet", "secarc"]);
     if (!userBefore && (await userExists("secarc"))) await sh("userdel", ["secarc"]);
     await api?.stop();
     if (out) rmSync(out, { recursive: true, force: true });
+    unlock?.();
   });
 
   it("npm run release made the .deb, the tarball of the same tree and the npm package", async () => {
