@@ -104,7 +104,15 @@ export function stageTree(options: StageOptions): number {
 
   const launcher = join(stage, LAYOUT.launcher);
   mkdirSync(dirname(launcher), { recursive: true });
-  writeFileSync(launcher, `#!/bin/sh\n# secarc, run by the Node runtime shipped in ${"/" + LAYOUT.lib}.\nexec /${LAYOUT.node} /${LAYOUT.lib}/bin/secarc.js "$@"\n`);
+  // "--" ends node's own options: Node 20 otherwise takes a --env-file anywhere on the line
+  // (secarc controller --env-file FILE) as its own and exits 9 when it cannot read the file.
+  const script = [
+    "#!/bin/sh",
+    `# secarc, run by the Node runtime shipped in /${LAYOUT.lib}.`,
+    `exec /${LAYOUT.node} -- /${LAYOUT.lib}/bin/secarc.js "$@"`,
+    "",
+  ];
+  writeFileSync(launcher, script.join("\n"));
   chmodSync(launcher, 0o755);
 
   for (const unit of UNIT_FILES) copy(join(root, "deploy", unit), join(stage, LAYOUT.units, unit));

@@ -3,7 +3,7 @@
 // /var/lib/secarc/... path in docs/ and README.md must be a path those name
 // (a file, one of their directories, or a glob matching one of them).
 import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { expect } from "chai";
 import { parse as parseYaml } from "yaml";
 import { parseUnitFile } from "./support/unit-file.js";
@@ -47,10 +47,18 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")}$`);
 }
 
-/** Whether `path` (from a doc) is a known path, a directory of one, or a glob matching one. */
+/**
+ * The directories where docs may name files of the operator's choosing
+ * (a backup, another agent's certificate): each role's state directory and
+ * the PKI directory, not their parents.
+ */
+const FILE_DIRS = new Set(["/var/lib/secarc/controller", "/var/lib/secarc/agent", "/etc/secarc/pki"]);
+
+/** Whether `path` (from a doc) is a known path, a directory of one, a glob matching one, or a file in FILE_DIRS. */
 export function matchesKnown(path: string, known: Set<string>): boolean {
   const bare = path.replace(/\/$/, "");
   if (known.has(bare)) return true;
+  if (FILE_DIRS.has(dirname(bare)) && [...known].some((k) => k.startsWith(`${dirname(bare)}/`) || k === dirname(bare))) return true;
   const all = [...known];
   if (all.some((k) => k.startsWith(`${bare}/`))) return true;
   if (bare.includes("*")) return all.some((k) => globToRegExp(bare).test(k));
@@ -73,6 +81,7 @@ describe("docs: every /etc/secarc and /var/lib/secarc path matches the configs, 
   it("the check itself refuses a path nobody uses (the old /etc/secarc/tls/)", () => {
     expect(matchesKnown("/etc/secarc/tls/crl.pem", known)).to.equal(false);
     expect(matchesKnown("/var/lib/secarc/controller.db", known)).to.equal(false);
+    expect(matchesKnown("/var/lib/secarc/controller/backup.db", known)).to.equal(true);
     expect(matchesKnown("/etc/secarc/pki/crl.pem", known)).to.equal(true);
     expect(matchesKnown("/etc/secarc/pki/*-key.pem", known)).to.equal(true);
   });

@@ -146,7 +146,9 @@ describe("Debian package: release, dpkg -i, run as the units would, upgrade, rem
     // The controller's key to the user it runs as, the agent's stays root's (docs/certificates.md).
     chownSync(`${PKI}/controller-key.pem`, Number((await must("id", ["-u", "secarc"])).trim()), Number((await must("id", ["-g", "secarc"])).trim()));
     chmodSync(`${PKI}/controller-key.pem`, 0o600);
-    writeFileSync("/etc/secarc/controller.env", `TELEGRAM_BOT_TOKEN=${api.token}\n`, { mode: 0o600 });
+    // postinst made it root:secarc 0640; writing keeps owner and mode.
+    expect(statSync("/etc/secarc/controller.env").mode & 0o777).to.equal(0o640);
+    writeFileSync("/etc/secarc/controller.env", `TELEGRAM_BOT_TOKEN=${api.token}\n`);
     writeFileSync(
       "/etc/secarc/controller.yaml",
       [
