@@ -46,9 +46,17 @@ function sshTickMs(source: { rawNewlines: boolean; source: string }): number {
   return source.rawNewlines || source.source !== "file" ? 250 : 1000;
 }
 
+/** One /proc evidence per agent, shared by both SSH detectors (one scan serves both). */
+const sharedEvidence = new WeakMap<DetectorDeps, SshdEvidence>();
+
 function sshLineDeps(source: { rawNewlines: boolean }, now: () => number, deps: DetectorDeps) {
   // Every live SSH source gets /proc evidence: journald entries from sshd's stderr need it too.
-  return { rawNewlines: source.rawNewlines, evidence: (deps.sshdEvidence ?? ((clock) => createSshdEvidence({ now: clock })))(now) };
+  let evidence = sharedEvidence.get(deps);
+  if (evidence === undefined) {
+    evidence = (deps.sshdEvidence ?? ((clock) => createSshdEvidence({ now: clock })))(now);
+    sharedEvidence.set(deps, evidence);
+  }
+  return { rawNewlines: source.rawNewlines, evidence };
 }
 
 interface DetectorEntry {

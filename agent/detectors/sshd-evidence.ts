@@ -113,8 +113,8 @@ export function createSshdEvidence(options: SshdEvidenceOptions): SshdEvidence {
       return fresh(options.now()) ? pids.get(pid) : undefined;
     },
     sample(now) {
-      // Scan only for detectors that read unverified lines.
-      if (used) scan(now);
+      // Scan only for detectors that read unverified lines; two detectors sampling share a scan.
+      if (used && now - lastScan >= 200) scan(now);
     },
   };
 }
