@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { hostname, networkInterfaces } from "node:os";
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Answer as AnswerEnum, type Answer, type ActionResult } from "../gen/secarc/v1/action_pb.js";
+import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
 import { AgentMessageSchema, HeartbeatSchema, HelloSchema, type AgentMessage, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
 import { SecarcError, describeError } from "../common/errors.js";
@@ -25,8 +25,8 @@ import { createAlertMute } from "./alert-mute.js";
 import { createMuteStore } from "./responders/mute-store.js";
 import { createResponderSet } from "./responders/registry.js";
 import type { Responder } from "./responders/responder.js";
-import { readCapabilityFacts, unavailableAnswers, type CapabilityFacts, type DroppedAnswer } from "./capabilities.js";
-import { createDetectorSupervisor } from "./supervisor.js";
+import { readCapabilityFacts, unavailableAnswers, withoutDropped, type CapabilityFacts } from "./capabilities.js";
+import { createReloadableDetectors } from "./reloadable-detectors.js";
 import { SECARC_VERSION } from "../common/version.js";
 
 /** The agent software's version, sent in Hello. */
@@ -80,6 +80,11 @@ export interface RunningAgent {
   rejections(): { alerts: number; results: number };
   /** Alerts muted by an ALLOW / IGNORE decision since start, per kind name. */
   mutedAlerts(): Record<string, number>;
+  /**
+   * Puts a new, validated config in force (SIGHUP): detectors start again
+   * with the new section; keys read once at start are logged and resolved.
+   */
+  reload(config: AgentConfig): Promise<Array<keyof AgentConfig>>;
   /** Stops detectors, the link, waits (bounded) for running actions, closes the state file. */
   close(): Promise<void>;
 }
@@ -163,8 +168,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     }
   };
 
-  const detectorSources = () => reportSources(detectors);
-  const kinds = [...new Set(detectors.flatMap((d) => d.kinds))].filter((k) => k !== AlertKind.UNSPECIFIED);
+  const detectorSources = () => reportSources(supervisor.list());
+  const kinds = () => [...new Set(supervisor.list().flatMap((d) => d.kinds))].filter((k) => k !== AlertKind.UNSPECIFIED);
   const link = createLinkClient({
     address: config.controller.address,
     serverName: config.controller.serverName,
@@ -175,7 +180,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         agentId,
         agentVersion: AGENT_VERSION,
         hostname: hostname(),
-        detectors: kinds,
+        detectors: kinds(),
         actions: [...responders.keys()],
         finishedActionIds: outbox.pendingResultIds(),
         addresses: localAddresses(),
@@ -218,7 +223,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     writer.queue(alert);
   };
 
-  const supervisor = createDetectorSupervisor({ detectors, emit, logger, now });
+  const supervisor = createReloadableDetectors({
+    initial: detectors,
+    emit,
+    logger,
+    now,
+    ...(options.detectors ? {} : { build: (section: AgentConfig["detectors"]) => createDetectors(section, { logger, now }) }),
+  });
+  let running = config;
   logger.info(
     { agentId, controller: config.controller.address, stateDir: config.stateDir, pending: outbox.depth(), detectors: detectors.map((d) => d.name), answers: [...responders.keys()] },
     "agent starting",
@@ -245,6 +257,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     outboxDepth: () => outbox.depth() + writer.waiting(),
     rejections: () => rejects.counts(),
     mutedAlerts: () => alertMute.counts(),
+    async reload(next) {
+      const needRestart = await supervisor.reload(running, next); // keys read once at start keep their running values
+      running = { ...next, ...Object.fromEntries(needRestart.map((key) => [key, running[key]])) };
+      return needRestart;
+    },
     close() {
       closed ??= (async () => {
         clearInterval(sourceWatch);
@@ -270,19 +287,6 @@ function localAddresses(): string[] {
     .flatMap((list) => list ?? [])
     .filter((info) => !info.internal)
     .map((info) => info.address);
-}
-
-/** The responders less the dropped answers, each reason logged once at start. */
-function withoutDropped(responders: Map<Answer, Responder>, dropped: readonly DroppedAnswer[], logger: Logger): Map<Answer, Responder> {
-  if (dropped.length === 0) return responders;
-  const kept = new Map(responders);
-  const byReason = new Map<string, string[]>();
-  for (const { answer, reason } of dropped) {
-    kept.delete(answer);
-    byReason.set(reason, [...(byReason.get(reason) ?? []), AnswerEnum[answer] ?? String(answer)]);
-  }
-  for (const [reason, answers] of byReason) logger.warn({ answers, reason }, `answers not offered: ${answers.join(", ")}: ${reason}`);
-  return kept;
 }
 
 /** The controller's addresses (never blocked by responders); a name is resolved once at start. */

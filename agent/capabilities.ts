@@ -1,6 +1,8 @@
 import { accessSync, constants, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import type { Logger } from "../common/log.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
+import type { Responder } from "./responders/responder.js";
 import type { RespondersConfig } from "./responders/config.js";
 
 /** Linux capability numbers (linux/capability.h) the responders need. */
@@ -84,4 +86,17 @@ function firewallReason(facts: CapabilityFacts, backend: "auto" | "nftables" | "
   if (backend === "iptables" && !iptables) return "iptables or ipset not found on PATH (responders.firewall.backend is iptables): install them";
   if (backend === "auto" && !nft && !iptables) return "neither nft nor iptables with ipset found on PATH: install nftables";
   return undefined;
+}
+
+/** The responders less the dropped answers, each reason logged once at start. */
+export function withoutDropped(responders: Map<Answer, Responder>, dropped: readonly DroppedAnswer[], logger: Logger): Map<Answer, Responder> {
+  if (dropped.length === 0) return responders;
+  const kept = new Map(responders);
+  const byReason = new Map<string, string[]>();
+  for (const { answer, reason } of dropped) {
+    kept.delete(answer);
+    byReason.set(reason, [...(byReason.get(reason) ?? []), Answer[answer] ?? String(answer)]);
+  }
+  for (const [reason, answers] of byReason) logger.warn({ answers, reason }, `answers not offered: ${answers.join(", ")}: ${reason}`);
+  return kept;
 }

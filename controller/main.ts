@@ -1,8 +1,9 @@
 import { loadConfigFile } from "../common/config.js";
 import { describeError } from "../common/errors.js";
-import { createLogger, type Logger } from "../common/log.js";
+import { createLogger } from "../common/log.js";
+import { reloadOnHangup } from "../common/reload-on-hangup.js";
 import { controllerConfigSchema } from "./config.js";
-import { startController, type RunningController } from "./controller.js";
+import { startController } from "./controller.js";
 import { readEnvFile } from "./env-file.js";
 
 export interface RunControllerOptions {
@@ -31,7 +32,15 @@ export async function runController(configPath: string, options: RunControllerOp
   const controller = await startController({ config, logger, initStore: options.init ?? false });
   logger.info({ config: configPath, port: controller.port }, "controller started");
   options.onStarted?.(controller.port);
-  const stopReloading = reloadOnHangup(controller, configPath, options.envFile, logger);
+  const envFile = options.envFile;
+  const stopReloading = reloadOnHangup(
+    async () => {
+      if (envFile) Object.assign(process.env, readEnvFile(envFile));
+      await controller.reload(loadConfigFile(controllerConfigSchema, configPath));
+    },
+    logger,
+    configPath,
+  );
 
   const signals = options.signals ?? ["SIGINT", "SIGTERM"];
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -76,42 +85,4 @@ export const STOP_DEADLINE_MS = 15_000;
  */
 function exitSoon(code: number): void {
   setTimeout(() => process.exit(code), 250).unref();
-}
-
-/**
- * SIGHUP re-reads the environment file and the config: a valid one is put in
- * force (streams stay up), an invalid one is logged and the running config
- * stays. Hangups during a reload are coalesced into one more reload.
- */
-function reloadOnHangup(controller: RunningController, configPath: string, envFile: string | undefined, logger: Logger): () => Promise<void> {
-  let running: Promise<void> = Promise.resolve();
-  let pending = false;
-  let busy = false;
-  const reload = async (): Promise<void> => {
-    busy = true;
-    do {
-      pending = false;
-      try {
-        if (envFile) Object.assign(process.env, readEnvFile(envFile));
-        const next = loadConfigFile(controllerConfigSchema, configPath);
-        await controller.reload(next);
-      } catch (err) {
-        logger.error({ err: describeError(err), config: configPath }, `config reload refused; the running config stays: ${describeError(err)}`);
-      }
-    } while (pending);
-    busy = false;
-  };
-  const onHangup = () => {
-    logger.info({ config: configPath }, "SIGHUP: reloading the config");
-    if (busy) {
-      pending = true;
-      return;
-    }
-    running = reload();
-  };
-  process.on("SIGHUP", onHangup);
-  return async () => {
-    process.off("SIGHUP", onHangup);
-    await running;
-  };
 }
