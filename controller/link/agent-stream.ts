@@ -1,6 +1,6 @@
 import type { X509Certificate } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { describeError, isSecarcError } from "../../common/errors.js";
 import { newId } from "../../common/ids.js";
@@ -12,6 +12,7 @@ import type { EventBus } from "../domain/events.js";
 import type { StoreHealth } from "../store/store-health.js";
 import type { ActionRecord, Store } from "../store/store.js";
 import type { InboundMessage } from "./agent-frame.js";
+import { createClockWatch } from "./clock-skew.js";
 import { createMessageChannel } from "./message-channel.js";
 import { createProbeHandler, PROBE_SESSION_MAX_MS, type ProbeDelivery } from "./probe-session.js";
 import { createStreamIntake } from "./stream-intake.js";
@@ -253,11 +254,16 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const handleProbe = createProbeHandler({ store, log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
     const intake = createStreamIntake({ store, events, log, send, track, ...(deps.hooks?.afterAlertStored ? { afterAlertStored: deps.hooks.afterAlertStored } : {}) });
 
+    let clockWatch: ((sentAtMs: number, receivedAtMs: number) => void) | undefined;
     const handle = (message: AgentMessage, agentId: string): void => {
       const at = new Date(now());
       if (at.getTime() - lastSeenWritten >= deps.heartbeatIntervalMs / 2) {
         lastSeenWritten = at.getTime();
         track(() => store.agentSeen(agentId, at), () => {});
+      }
+      if (message.payload.case === "heartbeat" && message.payload.value.sentAt) {
+        clockWatch ??= createClockWatch({ store, log, agentId, track });
+        clockWatch(timestampMs(message.payload.value.sentAt), at.getTime());
       }
       if (message.payload.case === "heartbeat" && message.payload.value.detectorSources.length > 0) {
         const sources = sourceRecords(message.payload.value.detectorSources);

@@ -97,4 +97,10 @@ export const coreMigrations: readonly Migration[] = [
     version: 5,
     sql: `ALTER TABLE agents ADD COLUMN unavailable_answers TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    // How far each agent's clock is from the controller's (Heartbeat.sent_at
+    // minus the receive time, ms; positive: the agent is ahead).
+    version: 6,
+    sql: `ALTER TABLE agents ADD COLUMN clock_skew_ms INTEGER;`,
+  },
 ];

@@ -130,10 +130,23 @@ describe("openSqliteStore", () => {
     expect(store.recordResult("a", create(ActionResultSchema, { actionId: "nope", status: ResultStatus.DONE }), at(7))).to.equal(false);
     const action = store.getAction("act-1")!;
     expect(action).to.include({ state: "done", detail: "blocked", resultStatus: ResultStatus.DONE });
-    expect(action.finishedAt!.getTime()).to.equal(at(5).getTime());
-    expect(action.expiresAt!.getTime()).to.equal(at(86_400_000).getTime());
+    // In the controller's clock: received at 6, and the time the agent had left (86,400,000 − 5) from then.
+    expect(action.finishedAt!.getTime()).to.equal(at(6).getTime());
+    expect(action.expiresAt!.getTime()).to.equal(at(6).getTime() + 86_400_000 - 5);
     expect(store.getAlert("x1")!.version).to.equal(version);
     expect(store.listUnfinishedActions("a")).to.deep.equal([]);
+  });
+
+  it("stores an agent's result times in the controller's clock: an agent 1 h ahead gets its 1 h block's real expiry", () => {
+    store.upsertAlert("a", alert("x1", 1), at(0));
+    store.createAction({ actionId: "act-h", agentId: "a", alertId: "x1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: at(1), options: undefined, target: undefined });
+    const ahead = 3_600_000;
+    const received = at(10);
+    const done = create(ActionResultSchema, { actionId: "act-h", status: ResultStatus.DONE, detail: "blocked for 1h", finishedAt: timestampFromMs(received.getTime() + ahead), expiresAt: timestampFromMs(received.getTime() + ahead + 3_600_000) });
+    expect(store.recordResult("a", done, received)).to.equal(true);
+    const action = store.getAction("act-h")!;
+    expect(action.finishedAt!.getTime()).to.equal(received.getTime());
+    expect(action.expiresAt!.getTime()).to.equal(received.getTime() + 3_600_000);
   });
 
   it("keeps everything across a reopen of the same file", () => {

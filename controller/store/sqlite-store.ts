@@ -44,7 +44,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -135,6 +135,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     insertAudit: db.prepare("INSERT INTO audit (at, actor, event, detail) VALUES (?, ?, ?, ?)"),
     listAudit: db.prepare("SELECT * FROM audit ORDER BY id DESC LIMIT ?"),
     setSources: db.prepare("UPDATE agents SET detector_sources = ? WHERE agent_id = ?"),
+    setSkew: db.prepare("UPDATE agents SET clock_skew_ms = ? WHERE agent_id = ?"),
   };
 
   const agentRecord = (row: AgentRow): AgentRecord => ({
@@ -152,6 +153,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
     detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
     unavailableAnswers: JSON.parse(row.unavailable_answers) as UnavailableAnswerRecord[],
+    clockSkewMs: row.clock_skew_ms ?? undefined,
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -244,8 +246,13 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   });
 
   const recordResult = db.transaction((agentId: string, result: ActionResult, at: Date): boolean => {
-    const finishedAt = result.finishedAt ? timestampMs(result.finishedAt) : at.getTime();
-    const expiresAt = result.expiresAt ? timestampMs(result.expiresAt) : null;
+    // One clock for what operators see: the controller's. The result is
+    // stamped with its receive time, and an expiry becomes receive time plus
+    // the time the agent had left (its expires_at minus its finished_at), so
+    // an agent an hour ahead or behind still shows the right remaining time.
+    const agentFinishedAt = result.finishedAt ? timestampMs(result.finishedAt) : at.getTime();
+    const finishedAt = at.getTime();
+    const expiresAt = result.expiresAt ? finishedAt + Math.max(0, timestampMs(result.expiresAt) - agentFinishedAt) : null;
     const changed = q.recordResult.run(STATE_OF_RESULT[result.status] ?? "failed", result.status, result.detail, result.dryRun ? 1 : 0, finishedAt, expiresAt, result.actionId, agentId).changes > 0;
     if (changed) bump((q.getAction.get(result.actionId) as ActionRow).alert_id);
     return changed;
@@ -284,6 +291,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     },
     setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
     setDetectorSources: (agentId, sources) => void q.setSources.run(JSON.stringify(sources), agentId),
+    setClockSkew: (agentId, skewMs) => void q.setSkew.run(Math.round(skewMs), agentId),
     upsertAlert: (agentId, alert, at) => upsertAlert(agentId, alert, at),
     getAlert(alertId) {
       const row = q.getAlert.get(alertId) as AlertRow | undefined;

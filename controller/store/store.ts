@@ -41,6 +41,8 @@ export interface Store {
   setRevokedSerials(serials: readonly string[], at: Date): string[];
   /** Replaces an agent's detector sources (as its last Hello or Heartbeat reported them). */
   setDetectorSources(agentId: string, sources: readonly DetectorSourceRecord[]): void;
+  /** Records how far the agent's clock is from the controller's (ms, positive: ahead), measured from its heartbeats. */
+  setClockSkew(agentId: string, skewMs: number): void;
 
   // --- alerts ---
   /**
@@ -99,6 +101,8 @@ export interface AgentRecord {
   detectorSources: DetectorSourceRecord[];
   /** Answers it does not offer on its host, and why, as its last Hello said; empty when none. */
   unavailableAnswers: UnavailableAnswerRecord[];
+  /** The agent's clock minus the controller's, ms, from its last heartbeats; undefined before the first. */
+  clockSkewMs: number | undefined;
 }
 
 /** One detector's source, as an agent reported it (proto DetectorSource). */

@@ -1,10 +1,11 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { describeSkew, isSkewed } from "../link/clock-skew.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity, type AgentOffline, type Alert, type DetectorBlind } from "../../gen/secarc/v1/alert_pb.js";
 import { ALLOW_DURATIONS, encodeCallback } from "./callback-data.js";
 import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
-import { isRenderableKind } from "./alert-view.js";
+import { isControllerKind, isRenderableKind } from "./alert-view.js";
 import type { Translations } from "./i18n/translations.js";
 import { clip, escapeHtml, fitMessage, formatTime, humanDuration, operatorName } from "./text-format.js";
 
@@ -231,12 +232,18 @@ function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {
 
 /** The whole message of an alert: header, body, time, lifecycle; and its buttons. */
 export function renderAlertMessage(view: AlertView, alert: Alert, t: Translations): RenderedMessage {
-  const detectedAt = alert.detectedAt ? timestampMs(alert.detectedAt) : 0;
+  const detectedAt = alert.detectedAt ? timestampMs(alert.detectedAt) : undefined;
+  // The controller's receive time; the agent's own time beside only when its clock is off.
+  // The controller's own alerts carry the controller's time already.
+  const own = isControllerKind(view.kind);
+  const shownAt = own ? (detectedAt ?? view.receivedAt) : view.receivedAt;
+  const skewed = !own && (view.clockSkewMs !== undefined ? isSkewed(view.clockSkewMs) : detectedAt !== undefined && isSkewed(detectedAt - view.receivedAt));
+  const agentTime = skewed && detectedAt !== undefined ? ` (${t.agentClock({ time: formatTime(detectedAt), skew: describeSkew(view.clockSkewMs ?? detectedAt - view.receivedAt) })})` : "";
   const lines = [
     `${severityMarker(view.severity)} <b>${severityLabel(view.severity, t)}</b> · ${escapeHtml(kindName(view.kind, t))}`,
     `${t.server}: <b>${escapeHtml(view.agentId)}</b>`,
     alertBody(alert, t),
-    `🕒 ${formatTime(detectedAt)}`,
+    `🕒 ${formatTime(shownAt)}${agentTime}`,
     ...lifecycleLines(view, t, alert).map((line) => `<i>${line}</i>`),
   ];
   return { text: fitMessage(lines.join("\n"), t.truncated), keyboard: alertKeyboard(view, alert, t) };

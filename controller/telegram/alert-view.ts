@@ -62,6 +62,10 @@ export interface AlertView {
   phase: AlertPhase;
   /** The buttons to show; empty unless the phase is "open". */
   answers: Answer[];
+  /** When the controller first received the alert: the time shown (one clock for operators). */
+  receivedAt: number;
+  /** The agent's clock minus the controller's, when known (its time is shown beside when over 30 s). */
+  clockSkewMs: number | undefined;
 }
 
 export interface AlertViewInput {
@@ -69,7 +73,7 @@ export interface AlertViewInput {
   /** The actions answering this alert, oldest first. */
   actions: readonly ActionRecord[];
   /** The agent as last seen: online, and the answers it supports. Undefined if unknown. */
-  agent: { online: boolean; actions: readonly Answer[] } | undefined;
+  agent: { online: boolean; actions: readonly Answer[]; clockSkewMs?: number | undefined } | undefined;
   /** The severity the alert had when first shown (undefined: not shown yet). */
   firstSeverity: Severity | undefined;
   now: number;
@@ -98,6 +102,8 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
     escalatedFrom,
     phase,
     answers: phase.type === "open" ? offeredAnswers(record, agent?.actions ?? []) : [],
+    receivedAt: record.receivedAt.getTime(),
+    clockSkewMs: agent?.clockSkewMs,
   };
 }
 

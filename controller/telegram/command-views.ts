@@ -1,4 +1,5 @@
 import type { AgentRecord, AlertRecord } from "../store/store.js";
+import { describeSkew, isSkewed } from "../link/clock-skew.js";
 import type { ActiveBlock } from "./active-blocks.js";
 import { alertBody, severityMarker, type InlineButton, type InlineKeyboard } from "./alert-message.js";
 import { encodeCallback } from "./callback-data.js";
@@ -27,7 +28,7 @@ export function alertRef(alertId: string): string {
 }
 
 /** /status: one line per server (online, offline, revoked) with its detector sources, and the send-health line, if any. */
-export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers">[], health: string | undefined, t: Translations): string {
+export function renderStatus(agents: readonly (Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers"> & { clockSkewMs?: number | undefined })[], health: string | undefined, t: Translations): string {
   if (agents.length === 0) return health ? `${t.command.noServers}\n\n${health}` : t.command.noServers;
   const lines = [t.command.statusHeader({ count: String(agents.length) })];
   for (const agent of agents) {
@@ -39,6 +40,7 @@ export function renderStatus(agents: readonly Pick<AgentRecord, "agentId" | "onl
         state: revoked ? t.command.revoked : agent.online ? t.command.online : t.command.offline,
         lastSeen: formatTime(agent.lastSeen.getTime()),
       })}`,
+      ...(isSkewed(agent.clockSkewMs) ? [`   ${t.clockSkew({ skew: describeSkew(agent.clockSkewMs) })}`] : []),
       ...detectorSourceLines(agent, t),
       ...unavailableAnswerLines(agent, t),
     );

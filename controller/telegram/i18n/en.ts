@@ -10,6 +10,10 @@ export const en = {
   severity: { info: "INFO", warning: "WARNING", critical: "CRITICAL" },
   units: { s: "s", min: "min", h: "h", d: "d" },
   server: "Server",
+  /** Beside a controller time when the agent's clock is off (over 30 s). */
+  agentClock: (p: { time: string; skew: string }) => `agent clock: ${p.time}, ${p.skew}`,
+  /** A /status line: the agent's clock is off the controller's. */
+  clockSkew: (p: { skew: string }) => `⏱ clock ${p.skew} off the controller's: check NTP`,
   kindName: {
     sshSession: "SSH login",
     sshBruteForce: "SSH brute force",

@@ -5,6 +5,8 @@ export const es = {
   severity: { info: "INFO", warning: "AVISO", critical: "CRÍTICO" },
   units: { s: "s", min: "min", h: "h", d: "d" },
   server: "Servidor",
+  agentClock: (p: { time: string; skew: string }) => `reloj del agente: ${p.time}, ${p.skew}`,
+  clockSkew: (p: { skew: string }) => `⏱ reloj ${p.skew} respecto al del controlador: revisa NTP`,
   kindName: {
     sshSession: "acceso SSH",
     sshBruteForce: "fuerza bruta SSH",
