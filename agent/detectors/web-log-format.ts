@@ -23,7 +23,8 @@ export const NAMED_FORMATS = ["combined", "apache_vhost_combined", "caddy_json",
 export type CompiledWebFormat =
   | { type: "combined" }
   | { type: "template"; template: CompiledTemplate }
-  | { type: "json"; fields: JsonFieldPaths };
+  /** `fixedKeys`: the keys come from an nginx template (no value can hold a key), so the first status key is the status. */
+  | { type: "json"; fields: JsonFieldPaths; fixedKeys?: boolean };
 
 const APACHE_VHOST_COMBINED = '$server_name:$server_port $remote_addr $ident $remote_user [$time_local] "$request" $status $bytes_sent "$http_referer" "$http_user_agent"';
 
@@ -74,14 +75,14 @@ export function compileWebFormat(format: string, jsonFields: JsonFieldPaths): Co
   }
   if (!format.includes("$")) throw new SecarcError("config_invalid", `format "${format}" is none of ${NAMED_FORMATS.join(", ")} and not an nginx log_format (no $variable)`);
   const { escape, format: text } = unquoteLogFormat(format);
-  if (text.trimStart().startsWith("{")) return { type: "json", fields: jsonFieldsOfTemplate(text) };
+  if (text.trimStart().startsWith("{")) return { type: "json", fields: jsonFieldsOfTemplate(text), fixedKeys: true };
   return { type: "template", template: compileTemplate(text, escape === "json" ? "backslash" : "hex") };
 }
 
 /** A new scanner of a compiled format (one per followed file: scanners hold the current line). */
 export function createWebScanner(format: CompiledWebFormat, interest: number): WebLineScanner {
   if (format.type === "template") return createTemplateScanner(format.template, interest);
-  if (format.type === "json") return createJsonScanner(format.fields, interest);
+  if (format.type === "json") return createJsonScanner(format.fields, interest, format.fixedKeys ?? false);
   return createCombinedScanner();
 }
 

@@ -42,7 +42,13 @@ function text(value: unknown): string {
   return "";
 }
 
-export function createJsonScanner(fields: JsonFieldPaths, interest: number): WebLineScanner {
+/**
+ * `fixedKeys`: every key is the template's (nginx escape=json), so the
+ * first status key is the status. Otherwise (Caddy's header maps, any JSON
+ * logger) an attacker-chosen key could come first, and every occurrence in
+ * the line is looked at, so that a 404 cannot hide behind it.
+ */
+export function createJsonScanner(fields: JsonFieldPaths, interest: number, fixedKeys = false): WebLineScanner {
   const split = (path: string | undefined) => (path === undefined ? undefined : path.split("."));
   const paths = {
     peer: split(fields.peer)!,
@@ -91,6 +97,7 @@ export function createJsonScanner(fields: JsonFieldPaths, interest: number): Web
           candidate = true;
           break;
         }
+        if (fixedKeys && status !== MALFORMED) return status;
       }
       if (!candidate) return first;
       try {
