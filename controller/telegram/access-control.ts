@@ -47,6 +47,16 @@ export function createAccessControl(services: BridgeServices): Composer<Context>
     const data = query && "data" in query ? query.data : "";
     const text = ctx.message && "text" in ctx.message ? ctx.message.text : undefined;
     const actor = telegramActor(from);
+    // /start from a stranger in a configured chat: their user id and how an operator adds them (one per minute).
+    // In a chat that is not configured nothing is answered; the refusal's audit entry names the user and the chat.
+    const start = text !== undefined && /^\/start(@\w+)?(\s|$)/.test(text);
+    if (start && from && chatId !== undefined && configured.has(chatId) && !allowed.has(from.id)) {
+      if (startsBurst(`start:${from.id}`, () => `/start in chat ${chatId}`, actor, "telegram.start_stranger")) {
+        services.logger.info({ userId: from.id, chatId }, "telegram: /start from a user or chat not configured; told their ids");
+        services.reply(chatId, { text: escapeHtml(t.notice.startStranger({ userId: String(from.id), chatId: String(chatId) })) });
+      }
+      return;
+    }
     if (chatId === undefined || !configured.has(chatId)) {
       if (!query && !text?.startsWith("/")) return;
       const what = () => `${query ? `button ${JSON.stringify(clip(data, 64))}` : `command ${JSON.stringify(clip(text ?? "", 64))}`} in chat ${chatId ?? "?"}, which is not configured`;

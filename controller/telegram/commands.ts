@@ -59,6 +59,12 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
   const { config, store, now } = services;
   const composer = new Composer<Context>();
 
+  // /start (Telegram sends it when a chat with the bot begins): a welcome, then /help.
+  composer.start((ctx) => {
+    const t = chatTranslations(config, ctx.chat.id);
+    services.reply(ctx.chat.id, { text: safeHtml(`${t.notice.welcome}\n\n${t.command.help}`, { keepNewlines: true }) });
+  });
+
   composer.command("help", (ctx) => {
     services.reply(ctx.chat.id, { text: safeHtml(chatTranslations(config, ctx.chat.id).command.help, { keepNewlines: true }) });
   });

@@ -74,6 +74,12 @@ export const en = {
   notice: {
     notAllowed: "You are not allowed to do this.",
     chatNotConfigured: "This chat is not configured for SecARC; nothing was done.",
+    /** /start from someone not on the allow-list (or in a chat not configured): who they are and how to be added. */
+    startStranger: (p: { userId: string; chatId: string }) =>
+      `This SecARC bot answers only its operators. Your Telegram user id is ${p.userId} (this chat: ${p.chatId}). ` +
+      "To be added, ask an operator to put it in telegram.allowedUsers (and the chat in telegram.chats) of the controller's config and to run: systemctl reload secarc-controller",
+    /** /start from an allowed user, before the /help text. */
+    welcome: "Welcome to SecARC. Alerts from your servers appear here, each with one button per answer.",
     invalidButton: "This button is not valid.",
     unknownAlert: "This alert is not known (any more).",
     alreadyAnswered: (p: { answer: string; by: string }) => `Already answered: ${p.answer} chosen by ${p.by}.`,

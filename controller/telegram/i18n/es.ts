@@ -66,6 +66,10 @@ export const es = {
   notice: {
     notAllowed: "No tienes permiso para hacer esto.",
     chatNotConfigured: "Este chat no está configurado para SecARC; no se hizo nada.",
+    startStranger: (p: { userId: string; chatId: string }) =>
+      `Este bot de SecARC solo responde a sus operadores. Tu id de usuario de Telegram es ${p.userId} (este chat: ${p.chatId}). ` +
+      "Para que te añadan, pide a un operador que lo ponga en telegram.allowedUsers (y el chat en telegram.chats) de la configuración del controlador y que ejecute: systemctl reload secarc-controller",
+    welcome: "Bienvenido a SecARC. Las alertas de tus servidores aparecen aquí, cada una con un botón por respuesta.",
     invalidButton: "Este botón no es válido.",
     unknownAlert: "Esta alerta no se conoce (ya).",
     alreadyAnswered: (p: { answer: string; by: string }) => `Ya respondida: ${p.answer} elegido por ${p.by}.`,
