@@ -68,4 +68,18 @@ describe("burst tracker", () => {
     t.record("a", 109_999);
     expect(t.get("a")!.count).to.equal(3);
   });
+
+  it("survives log times that jump back an hour: open bursts stay open and resolve one window after the newest event", () => {
+    const { t, changes } = tracker();
+    for (let i = 0; i < 5; i += 1) t.record("a", 3_600_000 + i * 1000);
+    // The log's clock is set back an hour: another key's events come stamped earlier.
+    for (let i = 0; i < 3; i += 1) t.record("b", 10_000 + i * 1000);
+    expect(changes).to.deep.equal(["raised a count=3 at=3602000", "escalated a count=5 at=3604000", "raised b count=3 at=3604000"]);
+    expect(t.get("a")!.level).to.equal(2);
+    // Both resolve one window after the newest time seen, not an hour later and not at once.
+    t.sweep(3_604_000 + 59_999);
+    expect(changes).to.have.length(3);
+    t.sweep(3_604_000 + 60_000);
+    expect(changes.slice(3)).to.deep.equal(["resolved a count=5 at=3664000", "resolved b count=3 at=3664000"]);
+  });
 });

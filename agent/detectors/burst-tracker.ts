@@ -16,6 +16,12 @@
  * An event counts while `now - t < windowMs`: with a 60 s window, events at
  * 12:00:00 and 12:00:59 are both inside at 12:00:59, and the first leaves at
  * 12:01:00.
+ *
+ * Time never goes backwards in a tracker: an event stamped earlier than the
+ * newest event seen (a late line, or log times that jump back after a clock
+ * change) counts as of that newest time. A jump back neither resolves open
+ * bursts early nor keeps them open until the log's clock catches up; a jump
+ * forward ends the windows it passes, as real time would.
  */
 
 /** Severity level of a burst: 0 none yet, 1 warning, 2 critical. */
@@ -87,6 +93,8 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
   // Insertion order = order of last touch: the first entry is the idlest key.
   const keys = new Map<string, Burst<X>>();
   let nextSweepAt = -Infinity;
+  /** The newest event time seen: the tracker's clock (see above). */
+  let newest = -Infinity;
 
   function end(burst: Burst<X>): void {
     if (burst.level > 0) onChange("resolved", burst, burst.lastSeen + windowMs);
@@ -126,7 +134,9 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
       for (const burst of keys.values()) end(burst);
       keys.clear();
     },
-    record(key, time, touch) {
+    record(key, stamped, touch) {
+      const time = Math.max(stamped, newest);
+      newest = time;
       if (time >= nextSweepAt) {
         sweep(time);
         nextSweepAt = time + 1000;
