@@ -2,7 +2,7 @@ import { newId } from "../../common/ids.js";
 import { Answer, type ActionOptions, type ActionTarget, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { ActionRecord, PolicyMark, Store } from "../store/store.js";
-import { answerNeedsTarget, deriveActionTarget } from "./action-target.js";
+import { answerNeedsTarget, checkBlockTarget, deriveActionTarget, localAddresses } from "./action-target.js";
 import type { EventBus } from "./events.js";
 
 /** An operator's request, as the Telegram bridge (or another view) makes it. */
@@ -39,6 +39,8 @@ export interface ActionDelivery {
 
 export interface ActionRequestsDeps {
   store: Store;
+  /** The controller's own addresses, never sent as block targets. Default: this host's interface addresses. */
+  controllerAddresses?: () => readonly string[];
   delivery: ActionDelivery;
   events: EventBus;
   /** The clock. Default: Date.now. */
@@ -59,6 +61,7 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
   const { store, delivery, events } = deps;
   const now = deps.now ?? Date.now;
   const makeId = deps.newId ?? newId;
+  const controllerAddresses = deps.controllerAddresses ?? localAddresses;
 
   return {
     request(input) {
@@ -84,6 +87,11 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
       const target = input.target ?? (alert ? deriveActionTarget(alert, input.answer) : undefined);
       if (!target && answerNeedsTarget(input.answer)) {
         return { ok: false, reason: "unsupported", detail: `${Answer[input.answer]} needs a target the request does not name` };
+      }
+      if (input.answer === Answer.BLOCK_IP && target?.target.case === "ip") {
+        // The controller checks block targets too (never loopback, link-local, the agent's or its own address ...).
+        const check = checkBlockTarget(target.target.value, { agentAddresses: agent.addresses, controllerAddresses: controllerAddresses() });
+        if (!check.ok) return { ok: false, reason: "unsupported", detail: `BLOCK_IP refused: ${JSON.stringify(target.target.value.slice(0, 64))} (${check.reason})` };
       }
       const at = now();
       const action = store.createAction({

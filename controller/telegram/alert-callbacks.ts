@@ -121,7 +121,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     const found = services.renderer.view(alertId, tap.chatId);
     if (!found) return t.notice.unknownAlert;
     const phase = found.view.phase;
-    if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t), by: operatorName(phase.outcome.operator) });
+    if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });
     if (phase.type === "resolved") return t.notice.resolved;
     if (phase.type === "expired") return t.notice.expired;
     if (!found.view.answers.includes(answer)) return t.notice.unsupported;

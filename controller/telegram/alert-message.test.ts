@@ -134,3 +134,41 @@ describe("telegram alert messages", () => {
     expect(decodeCallback(kb[0]![0]!.callback_data)).to.deep.equal({ type: "confirm", alertId: "01JDQ5Z8K3M4N5P6Q7R8S9T0VW", answer: Answer.REBOOT });
   });
 });
+
+describe("telegram alert messages: what cannot be offered is said", () => {
+  const T1 = Date.UTC(2026, 11, 1, 9, 0, 0);
+  function viewWith(alert: Alert, addresses: string[] = []): AlertView {
+    const record: AlertRecord = { alertId: alert.id, agentId: "web-1", alert, receivedAt: new Date(T1), severitySince: new Date(T1), updatedAt: new Date(T1), version: 1 };
+    return deriveAlertView({ record, actions: [], agent: { online: true, actions: ALL_ANSWERS, addresses }, controllerAddresses: ["192.0.2.1"], firstSeverity: undefined, now: T1, answerWindowMs: 60_000 });
+  }
+  it("Block IP is not offered for the agent's own address, loopback or a non-address; the reason is shown", () => {
+    for (const [ip, reason] of [["192.0.2.10", "is this server's own address"], ["127.0.0.1", "is a loopback address"], ["0.0.0.0/0", "is not one IP address"], ["192.0.2.1", "is the controller's address"]] as const) {
+      const alert = sampleAlert(AlertKind.HTTP_404_BURST);
+      if (alert.subject.case === "httpErrors") alert.subject.value.clientIp = ip;
+      const message = renderAlertMessage(viewWith(alert, ["192.0.2.10"]), alert, translations.en);
+      expect(message.keyboard.flat().map((b) => b.text), ip).not.to.include("Block IP");
+      expect(message.text, ip).to.include(`🛡 Block IP not offered: <code>${ip}</code> ${reason}`);
+    }
+  });
+  it("an invalid severity is never shown as INFO; a missing detected_at shows the receive time", () => {
+    const alert = sampleAlert(AlertKind.SSH_SESSION);
+    alert.severity = 9 as Severity;
+    alert.detectedAt = undefined;
+    const message = renderAlertMessage(viewWith(alert), alert, translations.en);
+    expect(message.text).to.match(/^❔ <b>UNKNOWN SEVERITY \(9\)<\/b>/);
+    expect(message.text).not.to.include("INFO");
+    expect(message.text).to.include("🕒 2026-12-01 09:00 UTC").and.not.include("1970");
+  });
+  it("an alert whose id cannot be carried in a button says so instead of waiting for an answer", () => {
+    const alert = sampleAlert(AlertKind.SSH_SESSION, { id: `x|${"y".repeat(200)}` });
+    const message = renderAlertMessage(viewWith(alert), alert, translations.en);
+    expect(message.keyboard).to.deep.equal([]);
+    expect(message.text).to.include("No buttons: this alert's id cannot be carried in a button").and.not.include("Waiting for an answer");
+  });
+  it("Kill never says 'Kill ?': by name, else by pid", () => {
+    const alert = sampleAlert(AlertKind.CPU_SUSTAINED);
+    if (alert.subject.case === "cpu") alert.subject.value.top[0]!.name = "";
+    const message = renderAlertMessage(viewWith(alert), alert, translations.en);
+    expect(message.keyboard.flat().map((b) => b.text)).to.include("Kill pid 3131");
+  });
+});

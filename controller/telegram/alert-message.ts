@@ -81,7 +81,7 @@ export const bodyRenderers = {
 } satisfies Record<RenderableKind, BodyRenderer>;
 
 const SEVERITY_MARKER: Record<Severity, string> = {
-  [Severity.UNSPECIFIED]: "⚪",
+  [Severity.UNSPECIFIED]: "❔",
   [Severity.INFO]: "🔵",
   [Severity.WARNING]: "🟠",
   [Severity.CRITICAL]: "🔴",
@@ -92,14 +92,17 @@ export function alertBody(alert: Alert, t: Translations): string {
   return isRenderableKind(alert.kind) ? bodyRenderers[alert.kind](alert, t) : unknownBody(alert, t);
 }
 
+/** A severity in words; one outside the proto's (0, 9, ...) is said to be unknown, never shown as INFO. */
 export function severityLabel(severity: Severity, t: Translations): string {
   switch (severity) {
     case Severity.CRITICAL:
       return t.severity.critical;
     case Severity.WARNING:
       return t.severity.warning;
-    default:
+    case Severity.INFO:
       return t.severity.info;
+    default:
+      return `${t.severity.unknown} (${Number(severity)})`;
   }
 }
 
@@ -141,8 +144,10 @@ export function answerLabel(answer: Answer, t: Translations, alert?: Alert): str
     case Answer.UNBLOCK_IP:
       return t.answer.unblockIp;
     case Answer.KILL_PROCESS: {
+      // Never "Kill ?": the process by name, else by pid, else in general.
       const top = alert?.subject.case === "cpu" ? alert.subject.value.top[0] : undefined;
-      return t.answer.killProcess({ name: top ? clip(top.name, 24) : "?" });
+      const name = top ? clip(top.name, 24).trim() || `pid ${top.pid}` : undefined;
+      return name ? t.answer.killProcess({ name }) : t.answer.killAny;
     }
     case Answer.REBOOT:
       return t.answer.reboot;
@@ -172,10 +177,10 @@ export function lifecycleLines(view: AlertView, t: Translations, alert?: Alert):
       lines.push(`⌛ ${t.lifecycle.expired}`);
       break;
     case "answered":
-      lines.push(...outcomeLines(phase.outcome, t));
+      lines.push(...outcomeLines(phase.outcome, t, alert));
       break;
     case "resolved":
-      if (phase.outcome) lines.push(...outcomeLines(phase.outcome, t));
+      if (phase.outcome) lines.push(...outcomeLines(phase.outcome, t, alert));
       lines.push(`✔️ ${t.lifecycle.resolved}`);
       break;
   }
@@ -202,8 +207,8 @@ function detectorBlindLines(subject: DetectorBlind, view: AlertView, t: Translat
   return [`✅ ${t.lifecycle.sourceFound({ detector: `<b>${field(subject.detector)}</b>`, at: formatTime(found), source: field(subject.sourceFound || "-", 200), blind })}`];
 }
 
-function outcomeLines(outcome: AnswerOutcome, t: Translations): string[] {
-  const answer = escapeHtml(answerLabel(outcome.answer, t));
+function outcomeLines(outcome: AnswerOutcome, t: Translations, alert: Alert | undefined): string[] {
+  const answer = escapeHtml(answerLabel(outcome.answer, t, alert));
   const chosen = outcome.policy
     ? `🤖 ${t.lifecycle.appliedByPolicy({ answer, after: humanDuration(outcome.policy.afterMs, t) })}`
     : `👤 ${t.lifecycle.chosen({ answer, by: escapeHtml(operatorName(outcome.operator)) })}`;
@@ -239,14 +244,20 @@ export function renderAlertMessage(view: AlertView, alert: Alert, t: Translation
   const shownAt = own ? (detectedAt ?? view.receivedAt) : view.receivedAt;
   const skewed = !own && (view.clockSkewMs !== undefined ? isSkewed(view.clockSkewMs) : detectedAt !== undefined && isSkewed(detectedAt - view.receivedAt));
   const agentTime = skewed && detectedAt !== undefined ? ` (${t.agentClock({ time: formatTime(detectedAt), skew: describeSkew(view.clockSkewMs ?? detectedAt - view.receivedAt) })})` : "";
+  const keyboard = alertKeyboard(view, alert, t);
+  const withheld = view.withheld.map((w) => `🛡 ${t.lifecycle.withheld({ answer: escapeHtml(answerLabel(w.answer, t)), ip: `<code>${escapeHtml(clip(w.address, 45) || "?")}</code>`, reason: t.lifecycle.blockRefusal[w.reason] })}`);
+  // An open alert that cannot carry buttons says so, instead of waiting for an answer nobody can give.
+  const noButtons = view.phase.type === "open" && keyboard.length === 0 && !own ? (view.answers.length > 0 ? t.lifecycle.noButtonsId : t.lifecycle.noAnswers) : undefined;
+  const lifecycle = lifecycleLines(view, t, alert).map((line) => (noButtons && line === `⏳ ${t.lifecycle.awaiting}` ? `ℹ️ ${escapeHtml(noButtons)}` : line));
   const lines = [
-    `${severityMarker(view.severity)} <b>${severityLabel(view.severity, t)}</b> · ${escapeHtml(kindName(view.kind, t))}`,
+    `${severityMarker(view.severity)} <b>${escapeHtml(severityLabel(view.severity, t))}</b> · ${escapeHtml(kindName(view.kind, t))}`,
     `${t.server}: <b>${escapeHtml(view.agentId)}</b>`,
     alertBody(alert, t),
     `🕒 ${formatTime(shownAt)}${agentTime}`,
-    ...lifecycleLines(view, t, alert).map((line) => `<i>${line}</i>`),
+    ...withheld,
+    ...lifecycle.map((line) => `<i>${line}</i>`),
   ];
-  return { text: fitMessage(lines.join("\n"), t.truncated), keyboard: alertKeyboard(view, alert, t) };
+  return { text: fitMessage(lines.join("\n"), t.truncated), keyboard };
 }
 
 /** One row of answer buttons (two rows when there are more than three). */

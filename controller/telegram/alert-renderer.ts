@@ -31,7 +31,7 @@ export function chatTranslations(config: TelegramConfig, chatId: number): Transl
 }
 
 /** Reads the alert, its actions and its agent from the store and derives the message. */
-export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number }): AlertRenderer {
+export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[] }): AlertRenderer {
   const { store, messages, config, now } = deps;
   function view(alertId: string, chatId: number) {
     const record = store.getAlert(alertId);
@@ -41,7 +41,8 @@ export function createAlertRenderer(deps: { store: Store; messages: MessageStore
     const derived = deriveAlertView({
       record,
       actions: store.listActionsForAlert(alertId),
-      agent: agent ? { online: agent.online, actions: agent.actions } : undefined,
+      agent: agent ? { online: agent.online, actions: agent.actions, addresses: agent.addresses } : undefined,
+      controllerAddresses: deps.controllerAddresses?.() ?? [],
       firstSeverity: row?.firstSeverity,
       now: now(),
       answerWindowMs: config.answerWindow,

@@ -1,5 +1,6 @@
 import { Answer, ResultStatus, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import { alertAddress, checkBlockTarget, type BlockRefusal, type TargetContext } from "../domain/action-target.js";
 import type { ActionRecord, AlertRecord } from "../store/store.js";
 
 /** Alert kinds the bridge renders (UNSPECIFIED is not a kind). */
@@ -66,6 +67,15 @@ export interface AlertView {
   receivedAt: number;
   /** The agent's clock minus the controller's, when known (its time is shown beside when over 30 s). */
   clockSkewMs: number | undefined;
+  /** Answers the alert offers that the controller withholds, and why (a block target that must not be blocked). */
+  withheld: WithheldAnswer[];
+}
+
+/** An answer not offered as a button though the alert allows it: the address and the reason are shown instead. */
+export interface WithheldAnswer {
+  answer: Answer;
+  address: string;
+  reason: BlockRefusal;
 }
 
 export interface AlertViewInput {
@@ -73,7 +83,9 @@ export interface AlertViewInput {
   /** The actions answering this alert, oldest first. */
   actions: readonly ActionRecord[];
   /** The agent as last seen: online, and the answers it supports. Undefined if unknown. */
-  agent: { online: boolean; actions: readonly Answer[]; clockSkewMs?: number | undefined } | undefined;
+  agent: { online: boolean; actions: readonly Answer[]; clockSkewMs?: number | undefined; addresses?: readonly string[] } | undefined;
+  /** The controller's own addresses (never offered as block targets). Default: none. */
+  controllerAddresses?: readonly string[];
   /** The severity the alert had when first shown (undefined: not shown yet). */
   firstSeverity: Severity | undefined;
   now: number;
@@ -101,10 +113,24 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
     severity: alert.severity,
     escalatedFrom,
     phase,
-    answers: phase.type === "open" ? offeredAnswers(record, agent?.actions ?? []) : [],
     receivedAt: record.receivedAt.getTime(),
     clockSkewMs: agent?.clockSkewMs,
+    ...offered(phase.type === "open", record, agent?.actions ?? [], { agentAddresses: agent?.addresses ?? [], controllerAddresses: input.controllerAddresses ?? [] }),
   };
+}
+
+/** The buttons of an open alert, less the block whose target the controller refuses (withheld, with the reason). */
+function offered(open: boolean, record: AlertRecord, agentActions: readonly Answer[], context: TargetContext): { answers: Answer[]; withheld: WithheldAnswer[] } {
+  if (!open) return { answers: [], withheld: [] };
+  const withheld: WithheldAnswer[] = [];
+  const answers = offeredAnswers(record, agentActions).filter((answer) => {
+    if (answer !== Answer.BLOCK_IP) return true;
+    const address = alertAddress(record.alert) ?? "";
+    const check = checkBlockTarget(address, context);
+    if (!check.ok) withheld.push({ answer, address, reason: check.reason });
+    return check.ok;
+  });
+  return { answers, withheld };
 }
 
 /** The answers shown as buttons: the kind's, allowed by the alert and supported by the agent. */

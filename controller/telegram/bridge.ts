@@ -20,6 +20,7 @@ import { localeNames } from "./i18n/translations.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
 import { createSendPace } from "./send-pace.js";
+import { localAddresses } from "../domain/action-target.js";
 import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
 import { safeText } from "./safe-text.js";
@@ -90,7 +91,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const now = deps.now ?? Date.now;
   const token = resolveBotToken(config);
   const messages = createMessageStore(store.db);
-  const renderer = createAlertRenderer({ store, messages, config, now });
+  const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses });
   const chatIds = config.chats.map((chat) => chat.id);
 
   // Without a token the bot is built but never started: the controller runs, alerts wait in the queue.

@@ -7,7 +7,7 @@
  * button labels and callback-query notices are plain text.
  */
 export const en = {
-  severity: { info: "INFO", warning: "WARNING", critical: "CRITICAL" },
+  severity: { info: "INFO", warning: "WARNING", critical: "CRITICAL", unknown: "UNKNOWN SEVERITY" },
   units: { s: "s", min: "min", h: "h", d: "d" },
   server: "Server",
   /** Beside a controller time when the agent's clock is off (over 30 s). */
@@ -30,6 +30,7 @@ export const en = {
     blockIp: "Block IP",
     unblockIp: "Unblock",
     killProcess: (p: { name: string }) => `Kill ${p.name}`,
+    killAny: "Kill process",
     reboot: "Reboot",
     shutdown: "Shut down",
     revokeAllow: "Revoke allow",
@@ -52,6 +53,19 @@ export const en = {
   },
   lifecycle: {
     awaiting: "Waiting for an answer",
+    noButtonsId: "No buttons: this alert's id cannot be carried in a button (too long, or a | in it); see /alerts",
+    noAnswers: "No answer can be offered for this alert",
+    withheld: (p: { answer: string; ip: string; reason: string }) => `${p.answer} not offered: ${p.ip} ${p.reason}`,
+    blockRefusal: {
+      not_an_address: "is not one IP address",
+      unspecified: "is an unspecified address",
+      loopback: "is a loopback address",
+      link_local: "is a link-local address",
+      multicast: "is a multicast address",
+      broadcast: "is the broadcast address",
+      agent_own: "is this server's own address",
+      controller: "is the controller's address",
+    },
     chosen: (p: { answer: string; by: string }) => `${p.answer} chosen by ${p.by}`,
     appliedByPolicy: (p: { answer: string; after: string }) => `${p.answer} applied automatically by policy after ${p.after}`,
     sent: "sent to the server, waiting for its result",

@@ -2,7 +2,7 @@ import type { Translations } from "./translations.js";
 
 /** Spanish texts. */
 export const es = {
-  severity: { info: "INFO", warning: "AVISO", critical: "CRÍTICO" },
+  severity: { info: "INFO", warning: "AVISO", critical: "CRÍTICO", unknown: "GRAVEDAD DESCONOCIDA" },
   units: { s: "s", min: "min", h: "h", d: "d" },
   server: "Servidor",
   agentClock: (p: { time: string; skew: string }) => `reloj del agente: ${p.time}, ${p.skew}`,
@@ -23,6 +23,7 @@ export const es = {
     blockIp: "Bloquear IP",
     unblockIp: "Desbloquear",
     killProcess: (p: { name: string }) => `Matar ${p.name}`,
+    killAny: "Matar proceso",
     reboot: "Reiniciar",
     shutdown: "Apagar",
     revokeAllow: "Revocar permiso",
@@ -44,6 +45,19 @@ export const es = {
   },
   lifecycle: {
     awaiting: "Esperando una respuesta",
+    noButtonsId: "Sin botones: el id de esta alerta no cabe en un botón (demasiado largo, o lleva |); ver /alerts",
+    noAnswers: "No se puede ofrecer ninguna respuesta para esta alerta",
+    withheld: (p: { answer: string; ip: string; reason: string }) => `${p.answer} no se ofrece: ${p.ip} ${p.reason}`,
+    blockRefusal: {
+      not_an_address: "no es una única dirección IP",
+      unspecified: "es una dirección no especificada",
+      loopback: "es una dirección de loopback",
+      link_local: "es una dirección de enlace local",
+      multicast: "es una dirección multicast",
+      broadcast: "es la dirección de difusión",
+      agent_own: "es la propia dirección de este servidor",
+      controller: "es la dirección del controlador",
+    },
     chosen: (p: { answer: string; by: string }) => `${p.answer} elegido por ${p.by}`,
     appliedByPolicy: (p: { answer: string; after: string }) => `${p.answer} aplicado automáticamente por la política tras ${p.after}`,
     sent: "enviado al servidor, esperando su resultado",
