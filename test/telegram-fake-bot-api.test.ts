@@ -53,6 +53,40 @@ describe("fake Bot API", function () {
     expect((await refused(client("1:wrong").getMe())).code).to.equal(401);
   });
 
+  it("the strict checker refuses what Telegram refuses, with its descriptions: UTF-8, entities, lengths, callback data, popups", async () => {
+    const tg = client();
+    const refused = async (p: Promise<unknown>) => {
+      try {
+        await p;
+      } catch (err) {
+        return (err as TelegramError).description;
+      }
+      throw new Error("not refused");
+    };
+    const html = { parse_mode: "HTML" as const };
+    // Half of a 4-byte emoji (a lone surrogate) and raw bytes that are not UTF-8.
+    expect(await refused(tg.sendMessage(5, `/a${"😀".slice(0, 1)}`))).to.equal("Bad Request: text must be encoded in UTF-8");
+    const raw = await fetch(`${api.apiRoot}/bot${api.token}/sendMessage`, { method: "POST", headers: { "content-type": "application/json" }, body: Buffer.concat([Buffer.from('{"chat_id":5,"text":"a'), Buffer.from([0xf0, 0x9f]), Buffer.from('"}')]) });
+    expect(((await raw.json()) as { description: string }).description).to.equal("Bad Request: text must be encoded in UTF-8");
+    expect(await refused(tg.sendMessage(5, "x<b&y", html))).to.equal("Bad Request: can't parse entities: Unclosed start tag at byte offset 1");
+    expect(await refused(tg.sendMessage(5, "😀 & more", html))).to.equal("Bad Request: can't parse entities: Character entity expected at byte offset 5");
+    expect(await refused(tg.sendMessage(5, "<b>x</i>", html))).to.match(/Unmatched end tag at byte offset 4/);
+    expect(await refused(tg.sendMessage(5, "x</b>", html))).to.equal("Bad Request: can't parse entities: Unexpected end tag at byte offset 1");
+    expect(await refused(tg.sendMessage(5, "<script>x</script>", html))).to.match(/Unsupported start tag "script"/);
+    expect(await refused(tg.sendMessage(5, "<b></b>", html))).to.equal("Bad Request: message text is empty");
+    // 4096 characters after entity parsing is the limit: tags do not count, entities count once.
+    expect((await tg.sendMessage(5, `<b>${"&amp;".repeat(4096)}</b>`, html)).message_id).to.be.a("number");
+    expect(await refused(tg.sendMessage(5, "&amp;".repeat(4097), html))).to.equal("Bad Request: message is too long");
+    expect(await refused(tg.sendMessage(5, "x", { reply_markup: { inline_keyboard: [[{ text: "A", callback_data: "" }]] } }))).to.equal("Bad Request: BUTTON_DATA_INVALID");
+    expect(await refused(tg.sendMessage(5, "x", { reply_markup: { inline_keyboard: [[{ text: "A" } as never]] } }))).to.match(/Text buttons are unallowed/);
+    expect((await tg.sendMessage(5, "x", { reply_markup: { inline_keyboard: [[{ text: "A", callback_data: "é".repeat(32) }]] } })).message_id).to.be.a("number");
+    expect(await refused(tg.sendMessage(5, "x", { reply_markup: { inline_keyboard: [[{ text: "A", callback_data: "é".repeat(32) + "x" }]] } }))).to.equal("Bad Request: BUTTON_DATA_INVALID");
+    const id = api.tapButton(5, 1, "1|x|abc", { id: 7 });
+    expect(await refused(tg.answerCbQuery(id, "x".repeat(201)))).to.equal("Bad Request: MESSAGE_TOO_LONG");
+    expect(await tg.answerCbQuery(id, "x".repeat(200))).to.equal(true);
+    expect(await refused(tg.answerCbQuery("never-issued", "x"))).to.match(/query ID is invalid/);
+  });
+
   it("answers 429 with retry_after for the next N sends only", async () => {
     const tg = client();
     api.failNext(2, { retryAfter: 3 });
