@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Composer, type Context } from "telegraf";
 import { ActionTargetSchema, Answer, OperatorSchema, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRequestOutcome } from "../domain/action-requests.js";
-import { allowKeyboard, confirmKeyboard, answerLabel } from "./alert-message.js";
+import { allowKeyboard, confirmKeyboard, answerLabel, type InlineKeyboard } from "./alert-message.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { optionsFor } from "./action-options.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
@@ -10,7 +10,7 @@ import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackComm
 import type { Translations } from "./i18n/translations.js";
 import { Priority } from "./message-store.js";
 import { describeError } from "../../common/errors.js";
-import { operatorName } from "./text-format.js";
+import { escapeHtml, operatorName } from "./text-format.js";
 
 export interface AlertCallbacks {
   composer: Composer<Context>;
@@ -55,7 +55,26 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       });
     });
     services.answerCallback(query.id, notice);
+    if (notice && (command.type === "unblock" || command.type === "revoke")) showInList(query, notice);
   });
+
+  /**
+   * Unblock (/blocks) and Revoke (/allows) show their result in the list
+   * message itself, not only in the popup: the tapped button goes, a line
+   * with the result is added. Not awaited (the edit has its deadline).
+   */
+  function showInList(query: NonNullable<Context["callbackQuery"]>, notice: string): void {
+    const message = query.message;
+    if (!message || !("text" in message) || typeof message.text !== "string") return;
+    const tapped = "data" in query ? query.data : undefined;
+    const rows = (message.reply_markup?.inline_keyboard ?? [])
+      .map((row) => row.filter((button) => !("callback_data" in button) || button.callback_data !== tapped))
+      .filter((row) => row.length > 0) as InlineKeyboard;
+    const text = `${escapeHtml(message.text)}\n\n${escapeHtml(notice)}`;
+    void services.editMessage(message.chat.id, message.message_id, text, rows).catch((err: unknown) => {
+      services.logger.warn({ err: describeError(err) }, "telegram: could not show the result in the list message");
+    });
+  }
 
   function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => void): string | undefined {
     const { t } = tap;

@@ -21,6 +21,8 @@ export interface BridgeServices {
   answerCallback(queryId: string, text?: string, options?: { showAlert?: boolean }): void;
   /** Replaces a message's buttons at once (the confirmation row), within the send deadline. */
   editButtons(chatId: number, messageId: number, keyboard: InlineKeyboard): Promise<void>;
+  /** Replaces a message's text and buttons at once (a list showing a tap's result), within the send deadline. */
+  editMessage(chatId: number, messageId: number, html: string, keyboard: InlineKeyboard): Promise<void>;
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;
   /**

@@ -175,6 +175,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     later,
     answerCallback: (queryId, text, options) => api.answerCallback(queryId, text, options),
     editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
+    editMessage: (chatId, messageId, html, keyboard) => api.editMessage(chatId, messageId, html, keyboard),
     reply(chatId, payload) {
       messages.enqueueText(chatId, payload, Priority.interactive, now());
       queue.kick();
