@@ -81,7 +81,8 @@ export function formatStatus(report: StatusReport): string {
   lines.push("", `Agents (${report.agents.filter((a) => a.online).length}/${report.agents.length} online):`);
   for (const a of report.agents) {
     const state = a.revoked ? "revoked" : a.online ? "online" : "offline";
-    lines.push(`  ${a.agentId.padEnd(20)} ${state.padEnd(8)} last seen ${a.lastSeen}  ${a.hostname} ${a.version}`);
+    const skew = a.clockSkewMs !== undefined ? `  clock ${a.clockSkewMs >= 0 ? "+" : ""}${Math.round(a.clockSkewMs / 1000)} s` : "";
+    lines.push(`  ${a.agentId.padEnd(20)} ${state.padEnd(8)} last seen ${a.lastSeen}  ${a.hostname} ${a.version}${skew}`);
     for (const u of a.unavailableAnswers) lines.push(`      not offered: ${u.answer}: ${u.reason}`);
   }
   const t = report.telegram;

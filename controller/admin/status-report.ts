@@ -1,6 +1,7 @@
 import { describeError } from "../../common/errors.js";
 import { SECARC_VERSION } from "../../common/version.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { describeSkew, isSkewed } from "../link/clock-skew.js";
 import type { StoreHealthView } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 import type { TelegramBridge } from "../telegram/bridge.js";
@@ -27,6 +28,8 @@ export interface AgentStatus {
   revoked: boolean;
   /** The answers it advertised in its last Hello. */
   answers: string[];
+  /** Its clock minus the controller's, in ms, as last measured (Hello, heartbeats); undefined before any measure. */
+  clockSkewMs: number | undefined;
   /** The answers it does not offer on its host, and why. */
   unavailableAnswers: Array<{ answer: string; reason: string }>;
 }
@@ -75,6 +78,7 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
       online: online.has(a.agentId),
       lastSeen: a.lastSeen.toISOString(),
       revoked: a.revokedAt !== undefined,
+      clockSkewMs: a.clockSkewMs,
       answers: a.actions.map((answer) => Answer[answer] ?? String(answer)),
       unavailableAnswers: a.unavailableAnswers.map((u) => ({ answer: Answer[u.answer] ?? String(u.answer), reason: u.reason })),
     }));
@@ -87,6 +91,9 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
   const health = input.storeHealth;
   if (health.state !== "ok") problems.push(`store: ${health.detail || health.state}`);
   for (const agent of agents) if (!agent.online && !agent.revoked) problems.push(`agent ${agent.agentId}: offline since ${agent.lastSeen}`);
+  for (const agent of agents) {
+    if (!agent.revoked && isSkewed(agent.clockSkewMs)) problems.push(`agent ${agent.agentId}: clock ${describeSkew(agent.clockSkewMs)} off the controller's (check NTP on its host)`);
+  }
 
   const telegram = telegramStatus(input);
   if (telegram.configured && telegram.state !== "ok") problems.push(telegram.detail || `telegram: ${telegram.state}`);
