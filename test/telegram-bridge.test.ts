@@ -72,7 +72,7 @@ describe("telegram bridge against the fake Bot API", function () {
     await h.api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 5000);
     expect(message.text).to.include("Block IP chosen by @op");
     const es = await firstMessage(h.api, CHAT_ES, "185 respuestas");
-    await h.api.waitFor(() => es.text.includes("hecho: 198.51.100.23 blocked for 24h") && es.text.includes("Bloquear IP elegido por @op"), 5000);
+    await h.api.waitFor(() => es.text.includes("hecho; el servidor informa (en inglés): «198.51.100.23 blocked for 24h»") && es.text.includes("Bloquear IP elegido por @op"), 5000);
     // One message per alert per chat, edited in place.
     expect(h.api.messagesIn(CHAT)).to.have.length(1);
   });

@@ -43,6 +43,9 @@ describe("power responder (recording executor)", () => {
     const quiet = createRecordingExecutor();
     const dry = createPowerResponder(powerConfigSchema.parse({ method: "shutdown" }), { executor: quiet, logger: silentLogger(), dryRun: true });
     expect(await dry.execute(act(Answer.REBOOT))).to.deep.equal({ status: ResultStatus.DONE, dryRun: true, detail: "dry run: would reboot in 1m: shutdown -r +1 'SecARC: operator request'" });
+    const fiveSeconds = createPowerResponder(powerConfigSchema.parse({ delay: "5s", method: "shutdown" }), { executor: quiet, logger: silentLogger(), dryRun: true });
+    // shutdown counts whole minutes: the text says what the command will do, not what was asked
+    expect((await fiveSeconds.execute(act(Answer.REBOOT))).detail).to.equal("dry run: would reboot in 1m: shutdown -r +1 'SecARC: operator request'");
     expect(quiet.commands).to.deep.equal([]);
     expect((await dry.execute(act(Answer.BLOCK_IP))).status).to.equal(ResultStatus.REFUSED);
   });

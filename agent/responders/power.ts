@@ -34,8 +34,18 @@ export function powerCommand(answer: Answer.REBOOT | Answer.SHUTDOWN, delayMs: n
       args: [`--unit=secarc-${verb}-${unitSuffix}`, `--on-active=${seconds}s`, "--timer-property=AccuracySec=1s", "/usr/bin/systemctl", verb],
     };
   }
-  const when = delayMs <= 0 ? "now" : `+${Math.ceil(delayMs / 60_000)}`;
+  const when = delayMs <= 0 ? "now" : `+${effectiveDelayMs(delayMs, "shutdown") / 60_000}`;
   return { file: "shutdown", args: [reboot ? "-r" : "-h", when, "SecARC: operator request"] };
+}
+
+/**
+ * The delay the command really waits: systemd timers count seconds, while
+ * `shutdown` counts whole minutes, so 5 s there is 1 min. What the operator
+ * reads is this, never the requested delay.
+ */
+export function effectiveDelayMs(delayMs: number, method: "systemctl" | "shutdown"): number {
+  if (delayMs <= 0) return 0;
+  return method === "shutdown" ? Math.ceil(delayMs / 60_000) * 60_000 : Math.ceil(delayMs / 1000) * 1000;
 }
 
 export function createPowerResponder(config: PowerConfig, deps: PowerResponderDeps): Responder {
@@ -54,7 +64,8 @@ export function createPowerResponder(config: PowerConfig, deps: PowerResponderDe
       // The unit name carries the action id's safe characters only.
       const suffix = action.actionId.replace(/[^A-Za-z0-9]/g, "").slice(0, 32) || "action";
       const command = powerCommand(action.answer, delayMs, method, suffix);
-      const what = `${action.answer === Answer.REBOOT ? "reboot" : "shut down"} ${delayMs > 0 ? `in ${humanDuration(delayMs)}` : "now"}`;
+      const waitMs = effectiveDelayMs(delayMs, method);
+      const what = `${action.answer === Answer.REBOOT ? "reboot" : "shut down"} ${waitMs > 0 ? `in ${humanDuration(waitMs)}` : "now"}`;
       if (deps.dryRun) return dryRunDone(`${what}: ${formatCommand(command)}`);
       const result = await deps.executor.run(command);
       if (result.code !== 0) return failed(`${what} failed: ${commandError(command, result)}`);

@@ -95,7 +95,7 @@ describe("telegram failure watch (injected clock)", () => {
     watch.check();
     expect(sendHealthLine(watch.health(), t, clock.now)).to.equal("⚠️ Telegram sends failing since 2026-11-29 14:02 UTC (last error: Telegram answered 400: Bad Request: chat not found &lt;b&gt;)");
     expect(sendHealthLine(watch.health(), translations.es, clock.now)).to.equal(
-      "⚠️ Los envíos a Telegram fallan desde las 2026-11-29 14:02 UTC (último error: Telegram answered 400: Bad Request: chat not found &lt;b&gt;)",
+      "⚠️ Los envíos a Telegram fallan desde las 2026-11-29 14:02 UTC (último error, en inglés: «Telegram answered 400: Bad Request: chat not found &lt;b&gt;»)",
     );
     clock.now += 3 * MIN;
     watch.record({ ok: true });
