@@ -262,7 +262,7 @@ describe("telegram bridge against the fake Bot API", function () {
     expect(h.delivered[1]!.target?.target).to.deep.include({ case: "ip", value: "198.51.100.23" });
     expect(h.delivered[1]!.alertId).to.equal(undefined);
     // The result shows in the /blocks message itself, and its Unblock button is gone.
-    const edited = await h.api.waitFor(() => (h.api.message(CHAT, blocks.messageId)?.text.includes("Unblock: sent to web-1") ? h.api.message(CHAT, blocks.messageId) : undefined), 5000);
+    const edited = await h.api.waitFor(() => (h.api.message(CHAT, blocks.messageId)?.text.includes("Unblock <code>198.51.100.23</code> on <b>web-1</b>: 📤 sent to the server") ? h.api.message(CHAT, blocks.messageId) : undefined), 5000);
     expect(edited!.text).to.include("198.51.100.23");
     expect(labels(edited)).to.not.include("Unblock 198.51.100.23 (web-1)");
     h.finish(h.delivered[1]!, ResultStatus.DONE, "198.51.100.23 unblocked");

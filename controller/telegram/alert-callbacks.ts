@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { Composer, type Context } from "telegraf";
 import { ActionTargetSchema, Answer, OperatorSchema, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRequestOutcome } from "../domain/action-requests.js";
-import { allowKeyboard, confirmKeyboard, answerLabel, type InlineKeyboard } from "./alert-message.js";
+import { allowKeyboard, confirmKeyboard, answerLabel } from "./alert-message.js";
+import type { ListTap } from "./list-results.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { optionsFor } from "./action-options.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
@@ -10,7 +11,8 @@ import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackComm
 import type { Translations } from "./i18n/translations.js";
 import { Priority } from "./message-store.js";
 import { describeError } from "../../common/errors.js";
-import { escapeHtml, operatorName } from "./text-format.js";
+import { operatorName } from "./text-format.js";
+import { safeHtml } from "./safe-text.js";
 
 export interface AlertCallbacks {
   composer: Composer<Context>;
@@ -23,7 +25,7 @@ interface PendingConfirmation {
   timer: NodeJS.Timeout;
 }
 
-type Tap = { chatId: number; messageId: number | undefined; from: { id: number; username?: string; first_name: string; last_name?: string }; t: Translations };
+type Tap = { chatId: number; messageId: number | undefined; from: { id: number; username?: string; first_name: string; last_name?: string }; t: Translations; list: ListTap | undefined };
 
 /**
  * Button presses: decode the callback data (untrusted) or refuse it; answers
@@ -40,7 +42,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
   composer.on("callback_query", (ctx) => {
     const query = ctx.callbackQuery;
     const chatId = ctx.chat?.id ?? query.message?.chat.id ?? 0;
-    const tap: Tap = { chatId, messageId: query.message?.message_id, from: query.from, t: chatTranslations(config, chatId) };
+    const tap: Tap = { chatId, messageId: query.message?.message_id, from: query.from, t: chatTranslations(config, chatId), list: listTapOf(query) };
     const command = decodeCallback("data" in query ? query.data : undefined);
     if (!command) {
       services.audit(telegramActor(query.from), "telegram.callback_invalid", `chat ${chatId}`);
@@ -55,25 +57,19 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       });
     });
     services.answerCallback(query.id, notice);
-    if (notice && (command.type === "unblock" || command.type === "revoke")) showInList(query, notice);
   });
 
   /**
-   * Unblock (/blocks) and Revoke (/allows) show their result in the list
-   * message itself, not only in the popup: the tapped button goes, a line
-   * with the result is added. Not awaited (the edit has its deadline).
+   * Where an Unblock (/blocks) or Revoke (/allows) button was tapped: the
+   * list message then follows the action to its end (list-results.ts).
    */
-  function showInList(query: NonNullable<Context["callbackQuery"]>, notice: string): void {
+  function listTapOf(query: NonNullable<Context["callbackQuery"]>): ListTap | undefined {
     const message = query.message;
-    if (!message || !("text" in message) || typeof message.text !== "string") return;
-    const tapped = "data" in query ? query.data : undefined;
-    const rows = (message.reply_markup?.inline_keyboard ?? [])
-      .map((row) => row.filter((button) => !("callback_data" in button) || button.callback_data !== tapped))
-      .filter((row) => row.length > 0) as InlineKeyboard;
-    const text = `${escapeHtml(message.text)}\n\n${escapeHtml(notice)}`;
-    void services.editMessage(message.chat.id, message.message_id, text, rows).catch((err: unknown) => {
-      services.logger.warn({ err: describeError(err) }, "telegram: could not show the result in the list message");
-    });
+    if (!message || !("text" in message) || typeof message.text !== "string" || !("data" in query)) return undefined;
+    const keyboard = (message.reply_markup?.inline_keyboard ?? []).map((row) =>
+      row.flatMap((button) => ("callback_data" in button && typeof button.callback_data === "string" ? [{ text: button.text, callback_data: button.callback_data }] : [])),
+    );
+    return { chatId: message.chat.id, messageId: message.message_id, tapped: query.data, baseHtml: safeHtml(message.text, { keepNewlines: true }), keyboard };
   }
 
   function handle(command: CallbackCommand, tap: Tap, editMarkup: (markup: { inline_keyboard: ReturnType<typeof confirmKeyboard> }) => void): string | undefined {
@@ -195,6 +191,8 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
     services.later(() => {
       // Unblocks are tracked as blocks are, for /blocks.
       if (outcome.ok && undoing === Answer.UNBLOCK_IP) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: original.agentId, answer: undoing, ip, createdAt: now() });
+      // The list message shows the action's line now, and its result when it comes.
+      if (outcome.ok && tap.list) services.lists.tapped(tap.list, outcome.action.actionId, now());
       services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[undoing]} ${ip} on ${original.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
     });
     return noticeFor(outcome, undoing, original.agentId, t);

@@ -4,6 +4,7 @@ import type { Store } from "../store/store.js";
 import type { InlineKeyboard } from "./alert-message.js";
 import type { AlertRenderer } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
+import type { ListResults } from "./list-results.js";
 import type { MessageStore, OutgoingText } from "./message-store.js";
 
 /** What the bot's features share; built once in bridge.ts. */
@@ -13,6 +14,8 @@ export interface BridgeServices {
   actions: ActionRequests;
   messages: MessageStore;
   renderer: AlertRenderer;
+  /** Unblock/Revoke taps followed to their results in the list message. */
+  lists: ListResults;
   logger: Logger;
   now: () => number;
   /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
@@ -21,8 +24,6 @@ export interface BridgeServices {
   answerCallback(queryId: string, text?: string, options?: { showAlert?: boolean }): void;
   /** Replaces a message's buttons at once (the confirmation row), within the send deadline. */
   editButtons(chatId: number, messageId: number, keyboard: InlineKeyboard): Promise<void>;
-  /** Replaces a message's text and buttons at once (a list showing a tap's result), within the send deadline. */
-  editMessage(chatId: number, messageId: number, html: string, keyboard: InlineKeyboard): Promise<void>;
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;
   /**

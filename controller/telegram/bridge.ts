@@ -2,7 +2,6 @@ import type { Database } from "better-sqlite3";
 import { Telegraf } from "telegraf";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRequests } from "../domain/action-requests.js";
 import type { ControllerEvent, EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
@@ -18,7 +17,8 @@ import { resolveBotToken, type TelegramConfig } from "./config.js";
 import { createFailureWatch, type TelegramSendHealth } from "./failure-watch.js";
 import { localeNames } from "./i18n/translations.js";
 import { chatTranslations } from "./alert-renderer.js";
-import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
+import { createMessageStore, Priority } from "./message-store.js";
+import { createListResults, trackAddressAction } from "./list-results.js";
 import { createSendPace } from "./send-pace.js";
 import { localAddresses } from "../domain/action-target.js";
 import { resumeMessages } from "./bridge-resume.js";
@@ -92,6 +92,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const token = resolveBotToken(config);
   const messages = createMessageStore(store.db);
   const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses });
+  const lists = createListResults({ store, messages, config });
   const chatIds = config.chats.map((chat) => chat.id);
 
   // Without a token the bot is built but never started: the controller runs, alerts wait in the queue.
@@ -111,6 +112,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     store,
     messages,
     renderer,
+    renderList: lists.render,
     pace,
     config,
     logger,
@@ -169,13 +171,13 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     actions: deps.actions,
     messages,
     renderer,
+    lists,
     logger,
     now,
     refreshAlert,
     later,
     answerCallback: (queryId, text, options) => api.answerCallback(queryId, text, options),
     editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
-    editMessage: (chatId, messageId, html, keyboard) => api.editMessage(chatId, messageId, html, keyboard),
     reply(chatId, payload) {
       messages.enqueueText(chatId, payload, Priority.interactive, now());
       queue.kick();
@@ -219,12 +221,17 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
           refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update);
           break;
         case "action": {
-          trackBlock(messages, store, event.actionId, now());
+          trackAddressAction(messages, store, event.actionId, now());
+          lists.changed(event.actionId, now());
           if (event.alertId) refreshAlert(event.alertId, Priority.update);
           break;
         }
         case "agent":
-          for (const action of store.listUnfinishedActions(event.agentId)) if (action.alertId) refreshAlert(action.alertId, Priority.update);
+          // Its queued actions went out (or wait again): their alert messages and list lines show it.
+          for (const action of store.listUnfinishedActions(event.agentId)) {
+            if (action.alertId) refreshAlert(action.alertId, Priority.update);
+            else lists.changed(action.actionId, now());
+          }
           break;
       }
     } catch (err) {
@@ -301,12 +308,4 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       await queue.stop();
     },
   };
-}
-
-function trackBlock(messages: MessageStore, store: Store, actionId: string, at: number): void {
-  const action = store.getAction(actionId);
-  // Blocks for /blocks, allows for /allows (an allow also ends a block of its address).
-  if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
-  const target = action.target?.target;
-  messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: target?.case === "ip" ? target.value : target?.case === "session" ? target.value.sourceIp : undefined, createdAt: at });
 }

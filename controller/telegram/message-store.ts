@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { migrate, type Migration } from "../store/migrate.js";
+import { createListLineStore, LIST_LINES_SQL, type ListLineStore } from "./list-lines.js";
 
 /**
  * The bridge's own tables, in the controller's SQLite file (component
@@ -51,6 +52,8 @@ const MIGRATIONS: readonly Migration[] = [
     version: 2,
     sql: "ALTER TABLE telegram_queue ADD COLUMN sending_since INTEGER;",
   },
+  // Unblock/Revoke taps in /blocks and /allows, so that their results edit the list message (list-lines.ts).
+  { version: 3, sql: LIST_LINES_SQL },
 ];
 
 /** Job priorities: lower goes first. */
@@ -94,6 +97,8 @@ export interface QueueJob {
 export interface OutgoingText {
   text: string;
   keyboard?: Array<Array<{ text: string; callback_data: string }>>;
+  /** Set: no new message; this list message (/blocks, /allows) is edited to show its taps' results, rendered when sent. */
+  listMessageId?: number;
 }
 
 export interface TrackedAction {
@@ -139,6 +144,8 @@ export interface MessageStore {
 
   trackAction(action: TrackedAction): void;
   listTrackedBlocks(): TrackedAction[];
+  /** Unblock/Revoke taps in list messages, followed to their results. */
+  lists: ListLineStore;
 
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
@@ -246,6 +253,7 @@ export function createMessageStore(db: Database): MessageStore {
         ip: r.ip ?? undefined,
         createdAt: r.created_at,
       })),
+    lists: createListLineStore(db),
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
+import type { InlineKeyboard } from "./alert-message.js";
 import { chatTranslations, type AlertRenderer } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
@@ -18,6 +19,8 @@ export interface SendJobDeps {
   now: () => number;
   call: SendCall;
   sendDigest: SendDigest;
+  /** A list message (/blocks, /allows) as it now should read (list-results.ts); undefined: nothing to show. */
+  renderList?: (chatId: number, messageId: number) => { text: string; keyboard: InlineKeyboard } | undefined;
 }
 
 /**
@@ -36,6 +39,13 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
       // Chats are a boundary: nothing goes to a chat that is not (or no longer) configured.
       messages.drop(job.id);
       deps.logger.warn({ chatId: job.chatId }, "telegram: job for a chat that is not configured dropped");
+      return;
+    }
+    if (job.payload?.listMessageId !== undefined) {
+      const messageId = job.payload.listMessageId;
+      const list = deps.renderList?.(job.chatId, messageId);
+      if (!list) messages.drop(job.id);
+      else await call(job, () => api.editMessage(job.chatId, messageId, list.text, list.keyboard), () => void messages.complete(job));
       return;
     }
     if (job.payload) {

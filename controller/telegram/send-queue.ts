@@ -6,7 +6,7 @@ import type { TelegramConfig } from "./config.js";
 import type { MessageStore, QueueJob } from "./message-store.js";
 import { createSendCall, type BotApi, type CallOutcome } from "./send-call.js";
 import { createDigestSender } from "./send-digest.js";
-import { createJobRunner } from "./send-job.js";
+import { createJobRunner, type SendJobDeps } from "./send-job.js";
 import { createOnceLane, type OnceResult } from "./send-once.js";
 import type { SendPace } from "./send-pace.js";
 import { toSecarcError } from "./telegram-errors.js";
@@ -44,6 +44,8 @@ export interface SendQueueDeps {
   config: TelegramConfig;
   logger: Logger;
   now: () => number;
+  /** Renders a list message a tap in it changed (list-results.ts). */
+  renderList?: SendJobDeps["renderList"];
   /** Called with the number of parked chats whenever it changes (for metrics). */
   onParked?: (parked: number) => void;
   /** Called after each 429 answer (for metrics). */

@@ -73,6 +73,8 @@ export const en = {
     done: (p: { detail: string }) => `done: ${p.detail}`,
     failed: (p: { detail: string }) => `failed: ${p.detail}`,
     refused: (p: { detail: string }) => `refused: ${p.detail}`,
+    /** A line under /blocks or /allows after a tap: what was asked, of which address on which server, and where it stands. */
+    listLine: (p: { answer: string; ip: string; server: string; result: string }) => `${p.answer} ${p.ip} on ${p.server}: ${p.result}`,
     dryRun: "dry run: nothing was changed",
     escalated: (p: { from: string; to: string }) => `escalated: ${p.from} → ${p.to}`,
     resolved: "resolved: the condition ended",

@@ -65,6 +65,8 @@ export const es = {
     done: (p: { detail: string }) => `hecho; el servidor informa (en inglés): «${p.detail}»`,
     failed: (p: { detail: string }) => `falló; el servidor informa (en inglés): «${p.detail}»`,
     refused: (p: { detail: string }) => `rechazado; el servidor informa (en inglés): «${p.detail}»`,
+    /** A line under /blocks or /allows after a tap: what was asked, of which address on which server, and where it stands. */
+    listLine: (p: { answer: string; ip: string; server: string; result: string }) => `${p.answer} ${p.ip} en ${p.server}: ${p.result}`,
     dryRun: "simulación: no se cambió nada",
     escalated: (p: { from: string; to: string }) => `escalada: ${p.from} → ${p.to}`,
     resolved: "resuelta: la condición terminó",
