@@ -264,6 +264,9 @@ describe("allow that sticks: HTTP 404 alert of a blocked address → Allow 1 h �
     const execution = executions.find((e) => e.answer === Answer.REVOKE_ALLOW)!;
     await eventually("the revoke is done", () => controller!.store.getAction(execution.actionId)?.state === "done", 15_000);
     expect(controller!.store.getAction(execution.actionId)!.detail).to.equal(`allow of ${attacker.ipv4} revoked (was until revoked); its alerts are no longer muted`);
+    // The /allows message itself shows the agent's result, in place of its Revoke button.
+    await eventually("the /allows message shows the revoke's result", () => list.text.includes(`Revoke allow <code>${attacker.ipv4}</code> on <b>${agentId}</b>: ✅ done: allow of ${attacker.ipv4} revoked`), 15_000);
+    expect(labels(list)).to.deep.equal([]);
     expect((await command("/allows")).text).to.equal("No active allows.");
     const stored = JSON.parse(readFileSync(join(rl!.stateDir, MUTES_FILE), "utf8")) as { mutes: Array<{ key: string }> };
     expect(stored.mutes.map((m) => m.key)).to.not.include(attacker.ipv4);
