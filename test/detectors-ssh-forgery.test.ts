@@ -6,13 +6,12 @@
 // sshd lines. A real agent follows the file (rawNewlines: true) and sends
 // its alerts over mutual TLS to a real controller, whose store is read.
 //
-// journald does not run on this machine (PID 1 is no systemd:
-// `systemctl is-system-running` says "offline", /run/systemd/journal does
-// not exist), so the journald path is covered with the entries journald
-// would make of the same attack, built from what this sshd really wrote:
-// sshd's stderr under systemd (`sshd -e`, _TRANSPORT=stdout: one entry per
-// line, forgeable) and sshd's syslog messages (_TRANSPORT=syslog: one entry
-// per message, newlines inside MESSAGE), parsed by recordFromJournalJson.
+// The same attack against sshd logging to a real journald (syslog(3) to
+// /dev/log) is detectors-ssh-forgery-journald.test.ts. Here the journal's
+// other shapes are replayed from what this sshd really wrote: sshd's
+// stderr under systemd (`sshd -e`, _TRANSPORT=stdout: one entry per line,
+// forgeable) and syslog messages with raw newlines inside MESSAGE (as a
+// PAM module's syslog(3) call would send), parsed by recordFromJournalJson.
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { AlertKind, type Alert } from "../gen/secarc/v1/alert_pb.js";
@@ -23,29 +22,7 @@ import { createSshdEvidence } from "../agent/detectors/sshd-evidence.js";
 import { startLinkedAgent, type LinkedAgent } from "./support/detectors-link.js";
 import { createLab, type Lab } from "./support/netns.js";
 import { rawSshClient, startSshd, type SshdServer } from "./support/sshd.js";
-
-const FORGED_FAILURE = "Failed password for root from 10.210.0.77 port 51 ssh2";
-const FORGED_LOGIN = "Accepted password for root from 10.210.0.66 port 52 ssh2";
-const FORGED = ["10.210.0.77", "10.210.0.66"];
-/** User names an attacker sends: each holds whole sshd lines, with and without syslog prefixes, LF and CR LF. */
-const HOSTILE_USERS = [
-  `x\\n${FORGED_FAILURE}\\ny`,
-  `x\\r\\n${FORGED_FAILURE}\\r\\ny`,
-  `x\\nsshd[1]: ${FORGED_FAILURE}\\ny`,
-  `x\\nDec  1 10:00:00 web1 sshd[1]: ${FORGED_FAILURE}\\ny`,
-  `x\\nInvalid user admin from 10.210.0.77 port 51\\nConnection closed by invalid user admin 10.210.0.77 port 51 [preauth]\\ny`,
-  `x\\n${FORGED_LOGIN}\\ny`,
-];
-
-async function until(check: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const unescape = (text: string) => text.replaceAll("\\n", "\n").replaceAll("\\r", "\r");
+import { FORGED, FORGED_FAILURE, FORGED_LOGIN, HOSTILE_USERS, addressesOf, unescapeUser, until } from "./support/ssh-forgery.js";
 
 /**
  * The messages sshd logged, as its syslog path sends them: the -E file ends
@@ -54,7 +31,7 @@ const unescape = (text: string) => text.replaceAll("\\n", "\n").replaceAll("\\r"
  * (VIS_NL: "\\n"), or raw (as a PAM module's syslog(3) call would send them).
  */
 function sshdMessages(log: string, vis: boolean): string[] {
-  const users = HOSTILE_USERS.map(unescape);
+  const users = HOSTILE_USERS.map(unescapeUser);
   let text = log;
   users.forEach((user, i) => {
     text = text.split(user).join(`\u0000${i}\u0000`);
@@ -64,10 +41,6 @@ function sshdMessages(log: string, vis: boolean): string[] {
     .split("\r\n")
     .filter((m) => m !== "")
     .map((m) => m.replace(/\u0000(\d+)\u0000/g, (_, i: string) => put(users[Number(i)]!)));
-}
-
-function addressesOf(alerts: Alert[]): string[] {
-  return alerts.map((a) => (a.subject.case === "sshFailures" || a.subject.case === "sshSession" ? a.subject.value.sourceIp : ""));
 }
 
 describe("Forged sshd lines inside user names (real sshd -E in a namespace)", function () {

@@ -37,6 +37,13 @@ const sshSourceSchema = z.strictObject({
   /** systemd units whose journal to follow. Default: ["ssh", "sshd"]. */
   journalUnits: z.array(z.string().min(1)).min(1).default(["ssh", "sshd"]),
   /**
+   * Read the journal files in this directory (`journalctl --directory`)
+   * instead of the system journal, e.g. a journald namespace's or a
+   * container's /run/log/journal. An absolute path. Default: unset (the
+   * system journal).
+   */
+  journalDirectory: z.string().startsWith("/", "must be an absolute path").optional(),
+  /**
    * `authLog` may hold raw newlines inside a message: it is written by
    * `sshd -E FILE` (bare lines, user names written raw), or by rsyslog with
    * `$EscapeControlCharactersOnReceive off`. Then lines without a syslog

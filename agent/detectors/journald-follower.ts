@@ -18,6 +18,8 @@ export interface JournaldFollowerOptions {
   onError(err: SecarcError): void;
   /** The program to run. Default: "journalctl". */
   command?: string;
+  /** Read the journal files in this directory (`journalctl --directory`) instead of the system journal. */
+  directory?: string;
   /** "following" once journalctl runs, "unreadable" when it cannot start or exits; with a detail for operators. */
   onState?(state: "following" | "unreadable", detail: string): void;
 }
@@ -32,8 +34,8 @@ export function journalSourceDetail(units: readonly string[]): string {
  * there): `journalctl --quiet --lines=1 --output=cat -u ...`, bounded to 5 s.
  * False when journalctl is missing, fails or prints nothing.
  */
-export function journalHasEntries(units: readonly string[], command = "journalctl"): Promise<boolean> {
-  const args = ["--quiet", "--no-pager", "--lines=1", "--output=cat", ...units.flatMap((unit) => ["--unit", unit])];
+export function journalHasEntries(units: readonly string[], command = "journalctl", directory?: string): Promise<boolean> {
+  const args = ["--quiet", "--no-pager", "--lines=1", "--output=cat", ...directoryArgs(directory), ...units.flatMap((unit) => ["--unit", unit])];
   return new Promise((resolve) => {
     execFile(command, args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout) => resolve(!err && stdout.trim().length > 0));
   });
@@ -44,9 +46,13 @@ export interface JournaldFollower {
   stop(): Promise<void>;
 }
 
-/** Arguments for journalctl: follow, JSON, only new entries, the given units. */
-export function journalctlArgs(units: readonly string[]): string[] {
-  return ["--follow", "--output=json", "--lines=0", "--no-pager", ...units.flatMap((unit) => ["--unit", unit])];
+function directoryArgs(directory: string | undefined): string[] {
+  return directory === undefined ? [] : [`--directory=${directory}`];
+}
+
+/** Arguments for journalctl: follow, JSON, only new entries, the given units (of the journal in `directory` when given). */
+export function journalctlArgs(units: readonly string[], directory?: string): string[] {
+  return ["--follow", "--output=json", "--lines=0", "--no-pager", ...directoryArgs(directory), ...units.flatMap((unit) => ["--unit", unit])];
 }
 
 /** One journal entry (journalctl -o json) as an sshd record, or undefined (not JSON, no message, not from sshd). */
@@ -82,7 +88,7 @@ export function createJournaldFollower(options: JournaldFollowerOptions): Journa
     async start() {
       stopping = false;
       const command = options.command ?? "journalctl";
-      const proc = spawn(command, journalctlArgs(options.units), { stdio: ["ignore", "pipe", "pipe"] });
+      const proc = spawn(command, journalctlArgs(options.units, options.directory), { stdio: ["ignore", "pipe", "pipe"] });
       child = proc;
       let stderr = "";
       proc.stderr?.on("data", (chunk: Buffer) => {

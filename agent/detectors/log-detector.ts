@@ -23,9 +23,9 @@ import type { SshRecordProcessor } from "./ssh-record-processor.js";
 export type LogSource =
   | { type: "file"; path: string }
   | { type: "files"; patterns: readonly string[] }
-  | { type: "journald"; units: readonly string[] }
-  /** sshd's: chosen at start by `chooseSshSource`. */
-  | { type: "auto"; path: string; units: readonly string[] };
+  | { type: "journald"; units: readonly string[]; directory?: string }
+  /** sshd's: chosen at start by `chooseSshSource`. `directory`: journal files read instead of the system journal. */
+  | { type: "auto"; path: string; units: readonly string[]; directory?: string };
 
 /** A line processor, which may also take journal records (the SSH ones do). */
 export type LogProcessor = LineProcessor & Partial<Pick<SshRecordProcessor, "record">>;
@@ -83,10 +83,16 @@ export async function chooseSshSource(
 }
 
 /** The configured SSH source of a detector section. */
-export function sshLogSource(config: { source: "auto" | "file" | "journald"; authLog: string; journalUnits: readonly string[] }): LogSource {
+export function sshLogSource(config: {
+  source: "auto" | "file" | "journald";
+  authLog: string;
+  journalUnits: readonly string[];
+  journalDirectory?: string | undefined;
+}): LogSource {
+  const directory = config.journalDirectory === undefined ? {} : { directory: config.journalDirectory };
   if (config.source === "file") return { type: "file", path: config.authLog };
-  if (config.source === "journald") return { type: "journald", units: config.journalUnits };
-  return { type: "auto", path: config.authLog, units: config.journalUnits };
+  if (config.source === "journald") return { type: "journald", units: config.journalUnits, ...directory };
+  return { type: "auto", path: config.authLog, units: config.journalUnits, ...directory };
 }
 
 /** The state before start, from the configured source. */
@@ -140,12 +146,14 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         };
       };
 
+      const journalDirectory = options.source.type === "journald" || options.source.type === "auto" ? options.source.directory : undefined;
       const followJournal = async (units: readonly string[]): Promise<void> => {
         const processor = newProcessor("journald");
         const record = processor.record?.bind(processor);
         if (record === undefined) throw new SecarcError("config_invalid", `${options.name} cannot read the journal`);
         const follower = createJournaldFollower({
           units,
+          ...(journalDirectory === undefined ? {} : { directory: journalDirectory }),
           onRecord: record,
           onError: fail,
           onState: (s, detail) => sourceState.set("journald", s, detail),
@@ -153,7 +161,7 @@ export function createLogDetector<P extends LogProcessor>(options: LogDetectorOp
         await follower.start();
         stopFollowing = () => follower.stop();
       };
-      const probe = options.journalProbe ?? journalHasEntries;
+      const probe = options.journalProbe ?? ((units: readonly string[]) => journalHasEntries(units, "journalctl", journalDirectory));
       let source: LogSource | ChosenSource = options.source;
       if (source.type === "auto") source = await chooseSshSource(source, probe, context.now());
       if (source.type === "file") {

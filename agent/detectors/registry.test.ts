@@ -36,6 +36,8 @@ describe("detector registry", () => {
 
   it("journald: builds journalctl's argument vector and reads its JSON entries", () => {
     expect(journalctlArgs(["ssh", "sshd"])).to.deep.equal(["--follow", "--output=json", "--lines=0", "--no-pager", "--unit", "ssh", "--unit", "sshd"]);
+    expect(journalctlArgs(["ssh"], "/run/log/journal")).to.deep.equal(["--follow", "--output=json", "--lines=0", "--no-pager", "--directory=/run/log/journal", "--unit", "ssh"]);
+    expect(() => detectorsConfigSchema.parse({ sshSession: { journalDirectory: "run/log" } })).to.throw(/absolute/);
     const entry = JSON.stringify({ MESSAGE: "Accepted publickey for a from 10.0.0.1 port 2 ssh2", _PID: "321", __REALTIME_TIMESTAMP: "1773480361123456" });
     expect(recordFromJournalJson(entry)).to.deep.equal({ message: "Accepted publickey for a from 10.0.0.1 port 2 ssh2", pid: 321, time: 1773480361123 });
     expect(recordFromJournalJson(JSON.stringify({ MESSAGE: [104, 105], _PID: "1" }))).to.deep.equal({ message: "hi", pid: 1 });

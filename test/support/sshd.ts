@@ -66,6 +66,13 @@ export interface StartSshdOptions {
    * here replaces the default line.
    */
   settings?: Record<string, string>;
+  /**
+   * Log through syslog(3) to /dev/log (no `-E`), as sshd does under
+   * systemd: `authLog` is then never written. Default: false.
+   */
+  syslog?: boolean;
+  /** A cgroup's `cgroup.procs`: the listener joins it before it execs sshd (journald names the unit from it). */
+  cgroupProcs?: string;
 }
 
 export const SSHD_BIN = "/usr/sbin/sshd";
@@ -123,13 +130,17 @@ export async function startSshd(ns: string, options: StartSshdOptions = {}): Pro
     ...options.settings,
   };
   writeFileSync(config, ["ListenAddress 0.0.0.0", "ListenAddress ::", ...Object.entries(settings).map(([k, v]) => `${k} ${v}`), ""].join("\n"));
+  const sshdArgs = ["-D", ...(options.syslog ? [] : ["-E", authLog]), "-f", config];
+  // The wrapper execs sshd in the same process: the listener's pid stays the spawned one.
+  const joinCgroup = ["-c", 'echo $$ > "$1" && shift && exec "$@"', "sh"];
   const daemon = await startNsDaemon({
     name: "sshd",
     ns,
-    file: SSHD_BIN,
-    args: ["-D", "-E", authLog, "-f", config],
+    file: options.cgroupProcs === undefined ? SSHD_BIN : "/bin/sh",
+    args: options.cgroupProcs === undefined ? sshdArgs : [...joinCgroup, options.cgroupProcs, SSHD_BIN, ...sshdArgs],
     dir,
-    ready: async () => existsSync(authLog) && readFileSync(authLog, "utf8").includes("Server listening on ::") && (await tcpConnects(ns, "127.0.0.1", port, 1000)),
+    ready: async () =>
+      (options.syslog || (existsSync(authLog) && readFileSync(authLog, "utf8").includes("Server listening on ::"))) && (await tcpConnects(ns, "127.0.0.1", port, 1000)),
     exitDetail: () => (existsSync(authLog) ? readFileSync(authLog, "utf8") : ""),
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
   });
