@@ -179,7 +179,7 @@ describe("SSH brute force and logins against real sshd (AllowUsers, PermitRootLo
         return key;
       }),
     );
-    const ssh = sshLogin(client.ns, sshd!, { host: lab!.server.ipv4, command: "true", keys: [...wrong, sshd!.clientKey] });
+    const ssh = sshLogin(client.ns, sshd!, { host: lab!.server.ipv4, command: "sleep 3", keys: [...wrong, sshd!.clientKey] }); // long enough to find the session's sshd in /proc
     const session = await waitForAccepted(sshd!, client.ipv4, 20_000);
     await waitFor(() => linked!.stored(AlertKind.SSH_SESSION).some((r) => r.alert.state === AlertState.RESOLVED), "the login alert, resolved when the session ends");
     if (ssh.exitCode === null) ssh.kill();
