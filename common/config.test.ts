@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -29,5 +29,6 @@ describe("config loading", () => {
     expect(loadConfigFile(schema, join(dir, "c.yaml"))).to.deep.equal({ listen: { port: 8443 }, interval: 10_000 });
     expect(loadConfigFile(schema, join(dir, "c.json")).listen.port).to.equal(9);
     expect(() => loadConfigFile(schema, join(dir, "missing.yaml"))).to.throw(/cannot read config .*missing\.yaml/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -327,7 +327,8 @@ describe("telegram bridge start-up", function () {
     const port = Number(new URL(probe.apiRoot).port);
     await probe.stop();
     const api = createFakeBotApi({ port });
-    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-telegram-")), "c.db"));
+    const dir = mkdtempSync(join(tmpdir(), "secarc-telegram-"));
+    const store = openSqliteStore(join(dir, "c.db"));
     const events = createEventBus();
     const config = telegramConfigSchema.parse({ token: api.token, apiRoot: probe.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } });
     const log = captureLog();
@@ -351,6 +352,7 @@ describe("telegram bridge start-up", function () {
       await bridge.stop();
       await api.stop();
       store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

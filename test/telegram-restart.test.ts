@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -124,7 +124,19 @@ function messagesAbout(api: FakeBotApi, id: string): FakeMessage[] {
   return api.messagesIn(CHAT).filter((m) => m.text.includes(`user-${id.slice(-4)}`));
 }
 
+/** Temporary folders of this file's tests, removed when the file is done. */
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 describe("telegram bridge across a controller SIGKILL", function () {
+  after(removeTempDirs);
   this.timeout(60_000);
   let api: FakeBotApi;
   let children: ControllerChild[] = [];
@@ -138,7 +150,7 @@ describe("telegram bridge across a controller SIGKILL", function () {
   it("exactly one message per alert after a restart, and earlier buttons still work", async () => {
     api = createFakeBotApi();
     await api.start();
-    const env = { DB_PATH: join(mkdtempSync(join(tmpdir(), "secarc-telegram-kill-")), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
+    const env = { DB_PATH: join(tempDir("secarc-telegram-kill-"), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
     const first = startChild(env);
     children.push(first);
     await first.waitLine("ready");
@@ -172,7 +184,7 @@ describe("telegram bridge across a controller SIGKILL", function () {
   it("kill -9 while an alert's sendMessage is held (Telegram got it, the answer never came): the exact window — one repeat, marked as such; nothing else repeats", async () => {
     api = createFakeBotApi();
     await api.start();
-    const env = { DB_PATH: join(mkdtempSync(join(tmpdir(), "secarc-telegram-kill-held-")), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
+    const env = { DB_PATH: join(tempDir("secarc-telegram-kill-held-"), "controller.db"), API_ROOT: api.apiRoot, BOT_TOKEN: api.token };
     const first = startChild(env);
     children.push(first);
     await first.waitLine("ready");
@@ -216,6 +228,7 @@ describe("telegram with the real controller process SIGKILLed", function () {
     pki = await createTestPki();
   });
   after(() => pki.cleanup());
+  after(removeTempDirs);
   afterEach(async () => {
     await agent?.close();
     agent = undefined;
@@ -229,7 +242,7 @@ describe("telegram with the real controller process SIGKILLed", function () {
   it("killed between storing an alert and sending its message: exactly one message after restart; its buttons work after another kill", async () => {
     api = createFakeBotApi();
     await api.start();
-    const dir = mkdtempSync(join(tmpdir(), "secarc-telegram-controller-kill-"));
+    const dir = tempDir("secarc-telegram-controller-kill-");
     const port = await freeLoopbackPort();
     const config: ControllerConfigInput = {
       listen: { host: "127.0.0.1", port },

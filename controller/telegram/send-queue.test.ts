@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -45,15 +45,18 @@ describe("telegram send queue", function () {
   let store: SqliteStore;
   let messages: MessageStore;
   let queue: SendQueue | undefined;
+  let dir: string;
 
   beforeEach(() => {
-    store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-send-queue-")), "c.db"));
+    dir = mkdtempSync(join(tmpdir(), "secarc-send-queue-"));
+    store = openSqliteStore(join(dir, "c.db"));
     messages = createMessageStore(store.db);
     store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
   });
   afterEach(async () => {
     await queue?.stop();
     store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   function start(api: BotApi) {
@@ -155,13 +158,16 @@ describe("telegram send queue: slow and refused chats", function () {
   let store: SqliteStore;
   let messages: MessageStore;
   let queue: SendQueue | undefined;
+  let dir: string;
   beforeEach(() => {
-    store = openSqliteStore(join(mkdtempSync(join(tmpdir(), "secarc-send-queue-")), "c.db"));
+    dir = mkdtempSync(join(tmpdir(), "secarc-send-queue-"));
+    store = openSqliteStore(join(dir, "c.db"));
     messages = createMessageStore(store.db);
   });
   afterEach(async () => {
     await queue?.stop();
     store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   function start(api: BotApi, overrides: Record<string, unknown> = {}) {

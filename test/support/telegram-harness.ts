@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -114,6 +114,7 @@ export async function startHarness(overrides: Record<string, unknown> = {}, api?
       await h.bridge.stop();
       if (!api) await fake.stop();
       store.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   return h;
