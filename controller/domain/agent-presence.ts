@@ -6,6 +6,7 @@ import type { Logger } from "../../common/log.js";
 import { AgentOfflineSchema, AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { AgentRecord, AlertRecord, Store } from "../store/store.js";
 import type { EventBus } from "./events.js";
+import { defaultCheckEvery, startWatchTimer } from "./watch-timer.js";
 
 /**
  * Agent silence is an alert. An agent whose stream has been gone longer
@@ -200,16 +201,13 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
     // After the publisher's turn: the bridge and metrics see the agent first.
     if (event.online) setImmediate(() => checkConnected(event.agentId));
   });
-  const everyMs = deps.checkEveryMs ?? Math.max(100, Math.min(5_000, Math.floor(graceMs / 4)));
-  const timer = setInterval(check, everyMs);
-  timer.unref();
-  check();
+  const timer = startWatchTimer(check, deps.checkEveryMs ?? defaultCheckEvery(graceMs));
 
   return {
     check,
     stop() {
       stopped = true;
-      clearInterval(timer);
+      timer.stop();
       unsubscribe();
     },
   };

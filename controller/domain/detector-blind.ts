@@ -16,6 +16,7 @@ import {
 } from "../../gen/secarc/v1/alert_pb.js";
 import type { AgentRecord, AlertRecord, DetectorSourceRecord, Store } from "../store/store.js";
 import type { EventBus } from "./events.js";
+import { defaultCheckEvery, startWatchTimer } from "./watch-timer.js";
 
 /**
  * A detector that sees nothing is an alert. Agents report each detector's
@@ -238,16 +239,13 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
       }),
     );
   });
-  const everyMs = deps.checkEveryMs ?? Math.max(100, Math.min(5_000, Math.floor(afterMs / 4)));
-  const timer = setInterval(check, everyMs);
-  timer.unref();
-  check();
+  const timer = startWatchTimer(check, deps.checkEveryMs ?? defaultCheckEvery(afterMs));
 
   return {
     check,
     stop() {
       stopped = true;
-      clearInterval(timer);
+      timer.stop();
       unsubscribe();
     },
   };
