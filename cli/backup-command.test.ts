@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
-import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { sampleAlert } from "../testing/alert-fixtures.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { backupStore } from "./backup-command.js";
 

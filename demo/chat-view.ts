@@ -1,4 +1,4 @@
-import type { FakeBotApi, FakeCall, FakeMessage, FakeUser } from "../controller/telegram/fake-bot-api.js";
+import type { FakeBotApi, FakeCall, FakeMessage, FakeUser } from "../testing/fake-bot-api.js";
 
 /**
  * Shows the fake Telegram chat in a terminal: each message as it is sent or

@@ -15,7 +15,7 @@ import { initCaFiles, issueAgentFiles, issueControllerFiles, pkiLayout } from ".
 import { createLogger } from "../common/log.js";
 import { controllerConfigSchema } from "../controller/config.js";
 import { startController } from "../controller/controller.js";
-import { createFakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi } from "../testing/fake-bot-api.js";
 import { createChatView } from "./chat-view.js";
 import { DEMO_SCANNER, createDemoCpu, writeScan, writeSshLogin } from "./scenario.js";
 

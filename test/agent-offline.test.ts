@@ -6,7 +6,7 @@ import { agentConfigSchema, type AgentConfig } from "../agent/config.js";
 import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
-import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import type { FakeMessage } from "../testing/fake-bot-api.js";
 import { formatTime } from "../controller/telegram/text-format.js";
 import { AlertKind, type AgentOffline } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";

@@ -19,7 +19,7 @@ import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import type { ActionRecord } from "../controller/store/store.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { ActionOptionsSchema, ActionTargetSchema, Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";

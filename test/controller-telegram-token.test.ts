@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type { ControllerConfigInput } from "../controller/config.js";
 import type { StatusReport } from "../controller/admin/status-report.js";
-import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 import { exited } from "./support/child-exit.js";
 import { sshAlert } from "./support/controller-harness.js";
 import { createTestPki, type TestPki } from "./support/pki.js";

@@ -21,7 +21,7 @@ import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import type { ControllerConfig } from "../controller/config.js";
 import { startController, type RunningController } from "../controller/controller.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { expect } from "chai";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { acquireMachineLock } from "./support/machine-lock.js";
 import { pathWithoutNode, processExe, processUid, startInstalledService, type InstalledService } from "./support/installed-service.js";

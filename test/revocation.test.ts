@@ -15,7 +15,7 @@ import { startLinkServer } from "../controller/link/link-server.js";
 import { normalizeSerial, type RevocationList } from "../controller/link/revocation-list.js";
 import { createSessionRegistry } from "../controller/link/session-registry.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
-import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { AlertRejectReason, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
-import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { sampleAlert } from "../testing/alert-fixtures.js";
 import { encodeCallback } from "../controller/telegram/callback-data.js";
 import { button, CHAT, firstMessage, OPERATOR, startHarness, STRANGER, type Harness } from "./support/telegram-harness.js";
 

@@ -10,11 +10,11 @@ import { createEventBus } from "../controller/domain/events.js";
 import { freeLoopbackPort } from "./support/agent-process.js";
 import { captureLog } from "./support/controller-harness.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
-import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { ALL_ANSWERS, sampleAlert } from "../testing/alert-fixtures.js";
 import { startTelegramBridge } from "../controller/telegram/bridge.js";
 import { decodeCallback, encodeCallback } from "../controller/telegram/callback-data.js";
 import { telegramConfigSchema } from "../controller/telegram/config.js";
-import { createFakeBotApi, type FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { button, CHAT, CHAT_ES, createTestActionRequests, firstMessage, labels, OPERATOR, startHarness, STRANGER, type Harness } from "./support/telegram-harness.js";
 
 describe("telegram bridge against the fake Bot API", function () {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
-import { sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { sampleAlert } from "../testing/alert-fixtures.js";
 import { captureLog } from "./support/controller-harness.js";
 import { button, CHAT, CHAT_ES, firstMessage, OPERATOR, startHarness, type Harness } from "./support/telegram-harness.js";
 

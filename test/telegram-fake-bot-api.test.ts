@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { Telegraf, TelegramError } from "telegraf";
-import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 
 describe("fake Bot API", function () {
   this.timeout(10_000);

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
-import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
-import type { FakeMessage } from "../controller/telegram/fake-bot-api.js";
+import { ALL_ANSWERS, sampleAlert } from "../testing/alert-fixtures.js";
+import type { FakeMessage } from "../testing/fake-bot-api.js";
 import { button, CHAT, CHAT_ES, firstMessage, labels, OPERATOR, startHarness, type Harness } from "./support/telegram-harness.js";
 
 /**

@@ -8,7 +8,7 @@ import { createEventBus } from "../controller/domain/events.js";
 import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
 import { startTelegramBridge, type TelegramBridge } from "../controller/telegram/bridge.js";
 import { telegramConfigSchema } from "../controller/telegram/config.js";
-import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 
 const GROUP = -1001;
 const CHAT_ES = 1002;

@@ -6,10 +6,10 @@ import { silentLogger } from "../common/log.js";
 import { createActionRequests } from "../controller/domain/action-requests.js";
 import { createEventBus, type EventBus } from "../controller/domain/events.js";
 import { openSqliteStore, type SqliteStore } from "../controller/store/sqlite-store.js";
-import { ALL_ANSWERS, sampleAlert } from "../controller/telegram/alert-fixtures.js";
+import { ALL_ANSWERS, sampleAlert } from "../testing/alert-fixtures.js";
 import { startTelegramBridge, type TelegramBridge } from "../controller/telegram/bridge.js";
 import { telegramConfigSchema } from "../controller/telegram/config.js";
-import { createFakeBotApi, type FakeBotApi } from "../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { captureLog } from "./support/controller-harness.js";
 

@@ -9,7 +9,7 @@ import { Answer, OperatorSchema } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
 import type { ActionRecord, AlertRecord } from "../store/store.js";
-import { sampleAlert } from "../telegram/alert-fixtures.js";
+import { sampleAlert } from "../../testing/alert-fixtures.js";
 import { createActionRequests, type ActionRequests } from "./action-requests.js";
 import { createEventBus, type EventBus } from "./events.js";
 import {

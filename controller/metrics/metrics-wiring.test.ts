@@ -8,8 +8,8 @@ import { silentLogger } from "../../common/log.js";
 import { testControllerConfig } from "../../test/support/controller-harness.js";
 import { createTestPki, type TestPki } from "../../test/support/pki.js";
 import { startController, type RunningController } from "../controller.js";
-import { sampleAlert } from "../telegram/alert-fixtures.js";
-import { createFakeBotApi, type FakeBotApi } from "../telegram/fake-bot-api.js";
+import { sampleAlert } from "../../testing/alert-fixtures.js";
+import { createFakeBotApi, type FakeBotApi } from "../../testing/fake-bot-api.js";
 
 /**
  * The metrics as the controller wires them: a running controller with the

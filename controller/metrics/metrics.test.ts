@@ -8,7 +8,7 @@ import { ActionResultSchema, ActionTargetSchema, Answer, OperatorSchema, ResultS
 import { AlertKind, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { createEventBus, type EventBus } from "../domain/events.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
-import { sampleAlert } from "../telegram/alert-fixtures.js";
+import { sampleAlert } from "../../testing/alert-fixtures.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Answer, OperatorSchema } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { AlertRecord } from "../store/store.js";
-import { ALL_ANSWERS, sampleAlert } from "./alert-fixtures.js";
+import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
 import { renderAlertMessage, confirmKeyboard } from "./alert-message.js";
 import { deriveAlertView, type AlertView } from "./alert-view.js";
 import { decodeCallback } from "./callback-data.js";

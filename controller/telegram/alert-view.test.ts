@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { ActionRecord, ActionState, AlertRecord } from "../store/store.js";
-import { ALL_ANSWERS, sampleAlert } from "./alert-fixtures.js";
+import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
 import { answersByKind, deriveAlertView, offeredAnswers, phaseKey, type AlertViewInput } from "./alert-view.js";
 
 const T0 = Date.UTC(2026, 10, 29, 4, 0, 0);

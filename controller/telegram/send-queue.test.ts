@@ -6,7 +6,7 @@ import { TelegramError } from "telegraf";
 import { silentLogger } from "../../common/log.js";
 import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
-import { ALL_ANSWERS, sampleAlert } from "./alert-fixtures.js";
+import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
 import { createAlertRenderer } from "./alert-renderer.js";
 import { telegramConfigSchema } from "./config.js";
 import { createMessageStore, Priority, type MessageStore } from "./message-store.js";

@@ -11,10 +11,10 @@ import { createEventBus, type EventBus } from "../../controller/domain/events.js
 import { createActionRequests, type ActionRequests } from "../../controller/domain/action-requests.js";
 import { openSqliteStore, type SqliteStore } from "../../controller/store/sqlite-store.js";
 import type { ActionRecord, AlertRecord, Store } from "../../controller/store/store.js";
-import { ALL_ANSWERS } from "../../controller/telegram/alert-fixtures.js";
+import { ALL_ANSWERS } from "../../testing/alert-fixtures.js";
 import { startTelegramBridge, type TelegramBridge } from "../../controller/telegram/bridge.js";
 import { telegramConfigSchema } from "../../controller/telegram/config.js";
-import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../../testing/fake-bot-api.js";
 
 /**
  * A Telegram bridge on a real SQLite store against the fake Bot API (strict

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFakeBotApi, type FakeBotApi } from "../../controller/telegram/fake-bot-api.js";
+import { createFakeBotApi, type FakeBotApi } from "../../testing/fake-bot-api.js";
 import { createTestPki, type TestPki } from "./pki.js";
 
 /** What useTelegramWorld provides; `dir` and `api` are fresh for every test. */

@@ -1,5 +1,5 @@
 import type { EventEmitter } from "node:events";
-import { SecarcError } from "../../common/errors.js";
+import { SecarcError } from "../common/errors.js";
 
 /**
  * The faults a test can put into the fake Bot API: error answers for the next

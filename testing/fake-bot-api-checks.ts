@@ -1,4 +1,4 @@
-import { isWellFormedText } from "./safe-text.js";
+import { isWellFormedText } from "../controller/telegram/safe-text.js";
 
 /**
  * The strict checker of the fake Bot API: it refuses what Telegram refuses,

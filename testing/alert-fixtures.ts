@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import { newId } from "../../common/ids.js";
+import { Answer } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { newId } from "../common/ids.js";
 
 /**
  * Example alerts of every kind, as agents raise them. Used by the tests, the
