@@ -17,8 +17,8 @@ describe("throw-away PostgreSQL cluster (test/support/postgres.ts)", function ()
         SELECT current_setting('fsync') AS fsync, current_setting('listen_addresses') AS listen,
                current_database() AS db, host(inet_server_addr()) AS addr`;
       expect(row).to.deep.equal({ fsync: "on", listen: "127.0.0.1", db: "cluster_check", addr: "127.0.0.1" });
-      const [{ ok }] = await sql<Array<{ ok: number }>>`SELECT 1 AS ok`;
-      expect(ok).to.equal(1);
+      const [one] = await sql<Array<{ ok: number }>>`SELECT 1 AS ok`;
+      expect(one?.ok).to.equal(1);
     } finally {
       await sql.end({ timeout: 5 });
     }
