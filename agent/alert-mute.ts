@@ -1,4 +1,5 @@
 import { AlertKind, AlertState, type Alert } from "../gen/secarc/v1/alert_pb.js";
+import { subjectAddress } from "../common/alert-kinds.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { normalizeIp } from "./responders/ip-policy.js";
@@ -43,11 +44,9 @@ export interface AlertMuteDeps {
   logger: Logger;
 }
 
-/** The address an alert is about, in canonical form; undefined when its subject names none. */
+/** The address an alert is about (its kind's, common/alert-kinds.ts), in canonical form; undefined when its subject names none. */
 export function alertSubjectAddress(alert: Alert): string | undefined {
-  const subject = alert.subject;
-  const raw =
-    subject.case === "sshSession" ? subject.value.sourceIp : subject.case === "sshFailures" ? subject.value.sourceIp : subject.case === "httpErrors" ? subject.value.clientIp : undefined;
+  const raw = subjectAddress(alert);
   return raw ? normalizeIp(raw) : undefined;
 }
 

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import cron from "node-cron";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { SHARED_KINDS } from "../../common/alert-kinds.js";
 import { AlertKind, AlertState, CpuUsageSchema, ProcessUsageSchema, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import { cronExpressionFor, type CpuSustainedConfig } from "./config.js";
@@ -24,8 +24,6 @@ import type { Detector } from "./detector.js";
  * their own schedule and sampler.
  */
 
-export const CPU_ANSWERS = [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS] as const;
-
 export type CpuSettings = Pick<CpuSustainedConfig, "interval" | "sustainSamples" | "warning" | "critical">;
 
 /** The decision part: one reading in, alert revisions out. Pure but for `emit`. */
@@ -46,7 +44,7 @@ export function createCpuEvaluator(settings: CpuSettings, emit: (alert: Alert) =
     const severity = level === 2 ? Severity.CRITICAL : Severity.WARNING;
     const sustained = state === AlertState.RESOLVED ? at - streakStart : at - streakStart + settings.interval;
     emit(
-      buildAlert(track!, AlertKind.CPU_SUSTAINED, CPU_ANSWERS, at, {
+      buildAlert(track!, AlertKind.CPU_SUSTAINED, SHARED_KINDS[AlertKind.CPU_SUSTAINED].answers, at, {
         severity,
         state,
         summary:

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { SHARED_KINDS } from "../../common/alert-kinds.js";
 import { AlertKind, AlertState, HttpErrorsSchema, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracker.js";
@@ -23,7 +23,6 @@ import { MALFORMED } from "./web-log-scanner.js";
  * BLOCK_IP, ALLOW (trust the client for a while).
  */
 
-export const NGINX_404_ANSWERS = [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW] as const;
 const STATUS = 404;
 const MAX_PATH_CHARS = 200;
 
@@ -63,7 +62,7 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
     const count = resolved ? burst.peak : burst.count;
     const what = resolved ? "ended" : severity === Severity.CRITICAL ? "critical" : "warning";
     deps.emit(
-      buildAlert(extra.track, AlertKind.HTTP_404_BURST, NGINX_404_ANSWERS, at, {
+      buildAlert(extra.track, AlertKind.HTTP_404_BURST, SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, at, {
         severity,
         state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
         summary: `${count} HTTP 404 responses to ${burst.key} within ${settings.window / 1000}s (${what})${logFile ? ` in ${logFile}` : ""}`,

@@ -1,13 +1,10 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { SecarcError } from "../../common/errors.js";
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { AGENT_KIND_ENTRIES } from "./catalog.js";
 import type { DetectorsConfig } from "./config.js";
 import { createLineSplitter } from "./line-splitter.js";
 import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
-import { createNginx404Processor } from "./nginx-404.js";
-import { compileWebFormat } from "./web-log-format.js";
-import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
-import { createSshSessionProcessor } from "./ssh-session.js";
 
 /**
  * `secarc replay`: runs a log detector's processor over a file as fast as
@@ -16,14 +13,11 @@ import { createSshSessionProcessor } from "./ssh-session.js";
  * every open alert is resolved, so each burst shows its whole life.
  */
 
-export const REPLAY_DETECTORS = ["nginx-404", "ssh-session", "ssh-brute-force"] as const;
+/** The detectors that `secarc replay` runs: the catalog's entries with a replay processor. */
+export const REPLAY_DETECTORS = AGENT_KIND_ENTRIES.flatMap((entry) => (entry.replay ? [entry.detector] : []));
 export type ReplayDetector = (typeof REPLAY_DETECTORS)[number];
 
-const PROCESSORS = {
-  "nginx-404": (config, deps, file) => createNginx404Processor({ ...config.nginx404, compiled: compileWebFormat(config.nginx404.format, config.nginx404.jsonFields), logFile: file }, deps),
-  "ssh-session": (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true, rawNewlines: config.sshSession.rawNewlines }),
-  "ssh-brute-force": (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true, rawNewlines: config.sshBruteForce.rawNewlines }),
-} satisfies Record<ReplayDetector, (config: DetectorsConfig, deps: LineProcessorDeps, file: string) => LineProcessor>;
+const PROCESSORS = new Map(AGENT_KIND_ENTRIES.flatMap((entry) => (entry.replay ? [[entry.detector as string, entry.replay] as const] : [])));
 
 export interface ReplayOptions {
   detector: ReplayDetector;
@@ -61,7 +55,7 @@ export function isReplayDetector(name: string): name is ReplayDetector {
 export function replayFile(options: ReplayOptions): ReplayStats {
   let alerts = 0;
   const clock = { now: options.startTime ?? 0 };
-  const processor = PROCESSORS[options.detector](options.config, {
+  const processor = PROCESSORS.get(options.detector)!(options.config, {
     emit(alert) {
       alerts += 1;
       options.onAlert(alert);

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { SHARED_KINDS } from "../../common/alert-kinds.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity, SshFailuresSchema } from "../../gen/secarc/v1/alert_pb.js";
 import { createBoundedMap } from "./bounded-map.js";
@@ -34,8 +35,8 @@ import { createSshRecordProcessor, isIpHost, type SshConnection, type SshProcess
  * matching cipher) count only in `aggressive` mode.
  */
 
-export const SSH_BRUTE_FORCE_ANSWERS = [Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW] as const;
-export const SSH_BRUTE_FORCE_HOSTNAME_ANSWERS = [Answer.IGNORE] as const;
+/** A source given as a host name (UseDNS) names no address to block or allow: only Ignore. */
+const HOSTNAME_ANSWERS = SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers.filter((answer) => answer === Answer.IGNORE);
 const KEEP_USERNAMES = 5;
 const MAX_USERNAME_CHARS = 100;
 /** Connections remembered for the de-duplication above. */
@@ -85,7 +86,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     const count = resolved ? burst.peak : burst.count;
     const ip = isIpHost(burst.key);
     deps.emit(
-      buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, ip ? SSH_BRUTE_FORCE_ANSWERS : SSH_BRUTE_FORCE_HOSTNAME_ANSWERS, at, {
+      buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, ip ? SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers : HOSTNAME_ANSWERS, at, {
         severity,
         state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
         summary: `${count} failed SSH logins from ${ip ? "" : "host name "}${burst.key} within ${settings.window / 1000}s${resolved ? " (ended)" : ""}`,

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { SHARED_KINDS } from "../../common/alert-kinds.js";
 import { AlertKind, AlertState, Severity, SshSessionSchema } from "../../gen/secarc/v1/alert_pb.js";
 import { buildAlert, newTrack, type AlertTrack } from "./alert-builder.js";
 import type { SshSessionConfig } from "./config.js";
@@ -18,8 +18,6 @@ import { createSshRecordProcessor, type SshProcessorDeps, type SshRecordProcesso
  *
  * Only sshd's log is read, so outgoing SSH connections never count.
  */
-
-export const SSH_SESSION_ANSWERS = [Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP] as const;
 
 export type SshSessionSettings = Pick<SshSessionConfig, "maxSessions">;
 
@@ -68,7 +66,7 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
   function close(s: Session, at: number): void {
     forget(s);
     deps.emit(
-      buildAlert(s.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
+      buildAlert(s.track, AlertKind.SSH_SESSION, SHARED_KINDS[AlertKind.SSH_SESSION].answers, at, {
         severity: Severity.INFO,
         state: AlertState.RESOLVED,
         summary: `SSH session of ${s.user} from ${s.ip} port ${s.port} closed`,
@@ -101,7 +99,7 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
             byConnection.set(key, session);
             if (pid > 0) byPid.set(pid, session);
             deps.emit(
-              buildAlert(session.track, AlertKind.SSH_SESSION, SSH_SESSION_ANSWERS, at, {
+              buildAlert(session.track, AlertKind.SSH_SESSION, SHARED_KINDS[AlertKind.SSH_SESSION].answers, at, {
                 severity: Severity.INFO,
                 state: AlertState.OPEN,
                 summary: `SSH login of ${user} from ${ip} port ${port} (${session.method})`,
