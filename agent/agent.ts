@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { hostname, networkInterfaces } from "node:os";
+import { hostname } from "node:os";
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Answer, ActionResult } from "../gen/secarc/v1/action_pb.js";
@@ -27,6 +27,7 @@ import { createResponderSet } from "./responders/registry.js";
 import type { Responder } from "./responders/responder.js";
 import { readCapabilityFacts, unavailableAnswers, withoutDropped, type CapabilityFacts } from "./capabilities.js";
 import { createReloadableDetectors } from "./reloadable-detectors.js";
+import { createHostFacts, localAddresses } from "./host-facts.js";
 import { SECARC_VERSION } from "../common/version.js";
 
 /** The agent software's version, sent in Hello. */
@@ -98,6 +99,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const { config } = options;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
+  const hostFacts = createHostFacts({ logger }); // in the background from the start; Hello never waits for it
   const tls = loadTlsMaterial(config.tls, { role: "agent", now: now() });
   logCertificateExpiry(logger, "agent", tls.cert, now());
   const agentId = resolveAgentId(config, tls.cert);
@@ -186,6 +188,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         addresses: localAddresses(),
         unavailableAnswers: dropped,
         detectorSources: detectorSources(),
+        hostFacts: hostFacts.hello(),
       }),
     pending: {
       page: (afterSeq, limit) => outbox.page(afterSeq, limit).map((entry) => ({ seq: entry.seq, message: entryMessage(entry) })),
@@ -279,14 +282,6 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       return closed;
     },
   };
-}
-
-/** The host's own non-loopback addresses, for Hello (informational). */
-function localAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flatMap((list) => list ?? [])
-    .filter((info) => !info.internal)
-    .map((info) => info.address);
 }
 
 /** The controller's addresses (never blocked by responders); a name is resolved once at start. */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/agent_service.proto.
  */
 export const file_secarc_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi4wIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SAASLgoMYWxlcnRfcmVqZWN0GAYgASgLMhYuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0SAASMAoNcmVzdWx0X3JlamVjdBgHIAEoCzIXLnNlY2FyYy52MS5SZXN1bHRSZWplY3RIAEIJCgdwYXlsb2FkIr4CCgVIZWxsbxIQCghhZ2VudF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJEicKCWRldGVjdG9ycxgEIAMoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSIgoHYWN0aW9ucxgFIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISGwoTZmluaXNoZWRfYWN0aW9uX2lkcxgGIAMoCRIRCglhZGRyZXNzZXMYByADKAkSDQoFcHJvYmUYCCABKAgSMwoQZGV0ZWN0b3Jfc291cmNlcxgJIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZRI5ChN1bmF2YWlsYWJsZV9hbnN3ZXJzGAwgAygLMhwuc2VjYXJjLnYxLlVuYXZhaWxhYmxlQW5zd2VyIkYKEVVuYXZhaWxhYmxlQW5zd2VyEiEKBmFuc3dlchgBIAEoDjIRLnNlY2FyYy52MS5BbnN3ZXISDgoGcmVhc29uGAIgASgJIssBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkSDQoFcHJvYmUYBiABKAgiQgoLUHJvYmVSZXBvcnQSEAoIYWxlcnRfaWQYASABKAkSIQoEaG9wcxgCIAMoCzITLnNlY2FyYy52MS5Qcm9iZUhvcCJxCghQcm9iZUhvcBIMCgRuYW1lGAEgASgJEg4KBnRhcmdldBgCIAEoCRIKCgJvaxgDIAEoCBIOCgZkZXRhaWwYBCABKAkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0ibwoLQWxlcnRSZWplY3QSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SLAoGcmVhc29uGAMgASgOMhwuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0UmVhc29uEg4KBmRldGFpbBgEIAEoCSJgCgxSZXN1bHRSZWplY3QSEQoJYWN0aW9uX2lkGAEgASgJEi0KBnJlYXNvbhgCIAEoDjIdLnNlY2FyYy52MS5SZXN1bHRSZWplY3RSZWFzb24SDgoGZGV0YWlsGAMgASgJIh4KCVJlc3VsdEFjaxIRCglhY3Rpb25faWQYASABKAkigwEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvdXRib3hfZGVwdGgYAiABKA0SMwoQZGV0ZWN0b3Jfc291cmNlcxgDIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZSrJAQoRQWxlcnRSZWplY3RSZWFzb24SIwofQUxFUlRfUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUFMRVJUX1JFSkVDVF9SRUFTT05fTUFMRk9STUVEEAESHwobQUxFUlRfUkVKRUNUX1JFQVNPTl9JTlZBTElEEAISIgoeQUxFUlRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0lEEAMSJwojQUxFUlRfUkVKRUNUX1JFQVNPTl9DT05UUk9MTEVSX09OTFkQBCqwAQoSUmVzdWx0UmVqZWN0UmVhc29uEiQKIFJFU1VMVF9SRUpFQ1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASJwojUkVTVUxUX1JFSkVDVF9SRUFTT05fVU5LTk9XTl9BQ1RJT04QARInCiNSRVNVTFRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0FDVElPThACEiIKHlJFU1VMVF9SRUpFQ1RfUkVBU09OX01BTEZPUk1FRBADMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFCgwEKDWNvbS5zZWNhcmMudjFCEUFnZW50U2VydmljZVByb3RvUAFaMmdpdGh1Yi5jb20vc2VjYXJjL3NlY2FyYy9nZW4vZ28vc2VjYXJjL3YxO3NlY2FyY3YxogIDU1hYqgIJU2VjYXJjLlYxygIJU2VjYXJjXFYx6gIKU2VjYXJjOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
+  fileDesc("Ch1zZWNhcmMvdjEvYWdlbnRfc2VydmljZS5wcm90bxIJc2VjYXJjLnYxIrwBCgxBZ2VudE1lc3NhZ2USIQoFaGVsbG8YASABKAsyEC5zZWNhcmMudjEuSGVsbG9IABIhCgVhbGVydBgCIAEoCzIQLnNlY2FyYy52MS5BbGVydEgAEjAKDWFjdGlvbl9yZXN1bHQYAyABKAsyFy5zZWNhcmMudjEuQWN0aW9uUmVzdWx0SAASKQoJaGVhcnRiZWF0GAQgASgLMhQuc2VjYXJjLnYxLkhlYXJ0YmVhdEgAQgkKB3BheWxvYWQi4wIKEUNvbnRyb2xsZXJNZXNzYWdlEiUKB3dlbGNvbWUYASABKAsyEi5zZWNhcmMudjEuV2VsY29tZUgAEigKCWFsZXJ0X2FjaxgCIAEoCzITLnNlY2FyYy52MS5BbGVydEFja0gAEjQKD3Jlc3BvbnNlX2FjdGlvbhgDIAEoCzIZLnNlY2FyYy52MS5SZXNwb25zZUFjdGlvbkgAEioKCnJlc3VsdF9hY2sYBCABKAsyFC5zZWNhcmMudjEuUmVzdWx0QWNrSAASLgoMcHJvYmVfcmVwb3J0GAUgASgLMhYuc2VjYXJjLnYxLlByb2JlUmVwb3J0SAASLgoMYWxlcnRfcmVqZWN0GAYgASgLMhYuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0SAASMAoNcmVzdWx0X3JlamVjdBgHIAEoCzIXLnNlY2FyYy52MS5SZXN1bHRSZWplY3RIAEIJCgdwYXlsb2FkIugCCgVIZWxsbxIQCghhZ2VudF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhAKCGhvc3RuYW1lGAMgASgJEicKCWRldGVjdG9ycxgEIAMoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSIgoHYWN0aW9ucxgFIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISGwoTZmluaXNoZWRfYWN0aW9uX2lkcxgGIAMoCRIRCglhZGRyZXNzZXMYByADKAkSDQoFcHJvYmUYCCABKAgSMwoQZGV0ZWN0b3Jfc291cmNlcxgJIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZRIoCgpob3N0X2ZhY3RzGAogASgLMhQuc2VjYXJjLnYxLkhvc3RGYWN0cxI5ChN1bmF2YWlsYWJsZV9hbnN3ZXJzGAwgAygLMhwuc2VjYXJjLnYxLlVuYXZhaWxhYmxlQW5zd2VyIvABCglIb3N0RmFjdHMSDwoHb3NfbmFtZRgBIAEoCRISCgpvc192ZXJzaW9uGAIgASgJEg4KBmtlcm5lbBgDIAEoCRIUCgxhcmNoaXRlY3R1cmUYBCABKAkSKQoGdXB0aW1lGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgGIAEoBBIRCgljcHVfbW9kZWwYByABKAkSEQoJY3B1X2NvcmVzGAggASgNEhoKEmNwdV9waHlzaWNhbF9jb3JlcxgJIAEoDRIPCgdtYWNoaW5lGAogASgJIkYKEVVuYXZhaWxhYmxlQW5zd2VyEiEKBmFuc3dlchgBIAEoDjIRLnNlY2FyYy52MS5BbnN3ZXISDgoGcmVhc29uGAIgASgJIssBCgdXZWxjb21lEhoKEmNvbnRyb2xsZXJfdmVyc2lvbhgBIAEoCRIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoSaGVhcnRiZWF0X2ludGVydmFsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9tZXNzYWdlX2J5dGVzGAQgASgNEhIKCnNlc3Npb25faWQYBSABKAkSDQoFcHJvYmUYBiABKAgiQgoLUHJvYmVSZXBvcnQSEAoIYWxlcnRfaWQYASABKAkSIQoEaG9wcxgCIAMoCzITLnNlY2FyYy52MS5Qcm9iZUhvcCJxCghQcm9iZUhvcBIMCgRuYW1lGAEgASgJEg4KBnRhcmdldBgCIAEoCRIKCgJvaxgDIAEoCBIOCgZkZXRhaWwYBCABKAkSKwoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLgoIQWxlcnRBY2sSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0ibwoLQWxlcnRSZWplY3QSEAoIYWxlcnRfaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SLAoGcmVhc29uGAMgASgOMhwuc2VjYXJjLnYxLkFsZXJ0UmVqZWN0UmVhc29uEg4KBmRldGFpbBgEIAEoCSJgCgxSZXN1bHRSZWplY3QSEQoJYWN0aW9uX2lkGAEgASgJEi0KBnJlYXNvbhgCIAEoDjIdLnNlY2FyYy52MS5SZXN1bHRSZWplY3RSZWFzb24SDgoGZGV0YWlsGAMgASgJIh4KCVJlc3VsdEFjaxIRCglhY3Rpb25faWQYASABKAkigwEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvdXRib3hfZGVwdGgYAiABKA0SMwoQZGV0ZWN0b3Jfc291cmNlcxgDIAMoCzIZLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZSrJAQoRQWxlcnRSZWplY3RSZWFzb24SIwofQUxFUlRfUkVKRUNUX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUFMRVJUX1JFSkVDVF9SRUFTT05fTUFMRk9STUVEEAESHwobQUxFUlRfUkVKRUNUX1JFQVNPTl9JTlZBTElEEAISIgoeQUxFUlRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0lEEAMSJwojQUxFUlRfUkVKRUNUX1JFQVNPTl9DT05UUk9MTEVSX09OTFkQBCqwAQoSUmVzdWx0UmVqZWN0UmVhc29uEiQKIFJFU1VMVF9SRUpFQ1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASJwojUkVTVUxUX1JFSkVDVF9SRUFTT05fVU5LTk9XTl9BQ1RJT04QARInCiNSRVNVTFRfUkVKRUNUX1JFQVNPTl9GT1JFSUdOX0FDVElPThACEiIKHlJFU1VMVF9SRUpFQ1RfUkVBU09OX01BTEZPUk1FRBADMlQKDEFnZW50U2VydmljZRJECgdDb25uZWN0Ehcuc2VjYXJjLnYxLkFnZW50TWVzc2FnZRocLnNlY2FyYy52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFCgwEKDWNvbS5zZWNhcmMudjFCEUFnZW50U2VydmljZVByb3RvUAFaMmdpdGh1Yi5jb20vc2VjYXJjL3NlY2FyYy9nZW4vZ28vc2VjYXJjL3YxO3NlY2FyY3YxogIDU1hYqgIJU2VjYXJjLlYxygIJU2VjYXJjXFYx6gIKU2VjYXJjOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action, file_secarc_v1_alert]);
 
 /**
  * AgentMessage is everything an agent may send on the stream.
@@ -248,6 +248,16 @@ export type Hello = Message<"secarc.v1.Hello"> & {
   detectorSources: DetectorSource[];
 
   /**
+   * What the host is (OS, kernel, uptime, memory, CPU), gathered once when
+   * the agent starts. Informational: the controller stores the latest and
+   * shows it in /status and `secarc status`. Unset from an agent that does
+   * not report facts; a field it could not learn is empty (zero).
+   *
+   * @generated from field: secarc.v1.HostFacts host_facts = 10;
+   */
+  hostFacts?: HostFacts | undefined;
+
+  /**
    * Answers the agent's software knows but cannot carry out on this host
    * with the rights it runs with (e.g. Block IP without CAP_NET_ADMIN), each
    * with the reason; none of them is in `actions`. Informational: the
@@ -266,6 +276,94 @@ export type Hello = Message<"secarc.v1.Hello"> & {
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
   messageDesc(file_secarc_v1_agent_service, 2);
+
+/**
+ * HostFacts describes the host an agent runs on, for operators. Every field
+ * is informational and may be empty when the agent could not learn it; the
+ * controller cuts strings longer than 200 characters.
+ *
+ * @generated from message secarc.v1.HostFacts
+ */
+export type HostFacts = Message<"secarc.v1.HostFacts"> & {
+  /**
+   * The operating system's name, e.g. "Debian GNU/Linux".
+   *
+   * @generated from field: string os_name = 1;
+   */
+  osName: string;
+
+  /**
+   * The operating system's version, e.g. "12 (bookworm)".
+   *
+   * @generated from field: string os_version = 2;
+   */
+  osVersion: string;
+
+  /**
+   * The kernel's release, e.g. "6.1.0-18-amd64".
+   *
+   * @generated from field: string kernel = 3;
+   */
+  kernel: string;
+
+  /**
+   * The CPU architecture, e.g. "x64" or "arm64".
+   *
+   * @generated from field: string architecture = 4;
+   */
+  architecture: string;
+
+  /**
+   * How long the host has been up when this Hello was sent. The controller
+   * turns it into a boot time with its own clock (no clock skew).
+   *
+   * @generated from field: google.protobuf.Duration uptime = 5;
+   */
+  uptime?: Duration | undefined;
+
+  /**
+   * Total physical memory, in bytes.
+   *
+   * @generated from field: uint64 memory_total_bytes = 6;
+   */
+  memoryTotalBytes: bigint;
+
+  /**
+   * The CPU model, e.g. "AMD EPYC 7543".
+   *
+   * @generated from field: string cpu_model = 7;
+   */
+  cpuModel: string;
+
+  /**
+   * Logical CPUs (hardware threads) the kernel sees.
+   *
+   * @generated from field: uint32 cpu_cores = 8;
+   */
+  cpuCores: number;
+
+  /**
+   * Physical cores.
+   *
+   * @generated from field: uint32 cpu_physical_cores = 9;
+   */
+  cpuPhysicalCores: number;
+
+  /**
+   * The machine as its firmware or hypervisor names it, e.g. "KVM",
+   * "Docker Container" or a server model.
+   *
+   * @generated from field: string machine = 10;
+   */
+  machine: string;
+};
+
+/**
+ * Describes the message secarc.v1.HostFacts.
+ * Use `create(HostFactsSchema)` to create a new message.
+ */
+export const HostFactsSchema: GenMessage<HostFacts> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_agent_service, 3);
 
 /**
  * UnavailableAnswer is one answer an agent does not offer, and why.
@@ -295,7 +393,7 @@ export type UnavailableAnswer = Message<"secarc.v1.UnavailableAnswer"> & {
  * Use `create(UnavailableAnswerSchema)` to create a new message.
  */
 export const UnavailableAnswerSchema: GenMessage<UnavailableAnswer> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 3);
+  messageDesc(file_secarc_v1_agent_service, 4);
 
 /**
  * Welcome accepts a stream after Hello.
@@ -356,7 +454,7 @@ export type Welcome = Message<"secarc.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 4);
+  messageDesc(file_secarc_v1_agent_service, 5);
 
 /**
  * ProbeReport tells a probe session how a test alert's delivery went past
@@ -386,7 +484,7 @@ export type ProbeReport = Message<"secarc.v1.ProbeReport"> & {
  * Use `create(ProbeReportSchema)` to create a new message.
  */
 export const ProbeReportSchema: GenMessage<ProbeReport> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 5);
+  messageDesc(file_secarc_v1_agent_service, 6);
 
 /**
  * ProbeHop is one step of a test alert's delivery.
@@ -436,7 +534,7 @@ export type ProbeHop = Message<"secarc.v1.ProbeHop"> & {
  * Use `create(ProbeHopSchema)` to create a new message.
  */
 export const ProbeHopSchema: GenMessage<ProbeHop> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 6);
+  messageDesc(file_secarc_v1_agent_service, 7);
 
 /**
  * AlertAck confirms that an alert revision is durably stored.
@@ -465,7 +563,7 @@ export type AlertAck = Message<"secarc.v1.AlertAck"> & {
  * Use `create(AlertAckSchema)` to create a new message.
  */
 export const AlertAckSchema: GenMessage<AlertAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 7);
+  messageDesc(file_secarc_v1_agent_service, 8);
 
 /**
  * AlertReject tells the agent that one alert revision is refused and will be
@@ -509,7 +607,7 @@ export type AlertReject = Message<"secarc.v1.AlertReject"> & {
  * Use `create(AlertRejectSchema)` to create a new message.
  */
 export const AlertRejectSchema: GenMessage<AlertReject> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 8);
+  messageDesc(file_secarc_v1_agent_service, 9);
 
 /**
  * ResultReject tells the agent that one action result is refused (and
@@ -545,7 +643,7 @@ export type ResultReject = Message<"secarc.v1.ResultReject"> & {
  * Use `create(ResultRejectSchema)` to create a new message.
  */
 export const ResultRejectSchema: GenMessage<ResultReject> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 9);
+  messageDesc(file_secarc_v1_agent_service, 10);
 
 /**
  * ResultAck confirms that an action result is durably stored. After it the
@@ -567,7 +665,7 @@ export type ResultAck = Message<"secarc.v1.ResultAck"> & {
  * Use `create(ResultAckSchema)` to create a new message.
  */
 export const ResultAckSchema: GenMessage<ResultAck> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 10);
+  messageDesc(file_secarc_v1_agent_service, 11);
 
 /**
  * Heartbeat tells the controller the agent is alive even when it has nothing
@@ -605,7 +703,7 @@ export type Heartbeat = Message<"secarc.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_secarc_v1_agent_service, 11);
+  messageDesc(file_secarc_v1_agent_service, 12);
 
 /**
  * AlertRejectReason says why the controller refused an alert.
