@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../common/log.js";
 import { respondersConfigSchema } from "../agent/responders/config.js";
-import { createExecutor, createNetnsExecutor, type Command, type Executor } from "../agent/responders/executor.js";
+import { createProgramRunner, type Command, type ProgramRunner } from "../agent/responders/program-runner.js";
+import { createNetnsRunner } from "../test/support/netns-runner.js";
 import { createResponderSet } from "../agent/responders/registry.js";
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { action, createResponderLab, ipTarget } from "../test/support/responder-lab.js";
@@ -98,15 +99,15 @@ try {
   const stateDir = mkdtempSync(join(tmpdir(), "secarc-bench-reapply-"));
   try {
     const commands: Command[] = [];
-    const netns = createNetnsExecutor(rl.lab.server.ns, createExecutor());
-    const executor: Executor = {
+    const netns = createNetnsRunner(rl.lab.server.ns, createProgramRunner());
+    const runner: ProgramRunner = {
       run(command) {
         commands.push(command);
         return netns.run(command);
       },
     };
     const agentSet = () =>
-      createResponderSet(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [rl.controller4, rl.controller6], stateDir, executor });
+      createResponderSet(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [rl.controller4, rl.controller6], stateDir, runner });
     const stored = await agentSet().firewall.blockMany(addresses, 3_600_000);
     check(stored.blocked === BATCH, `${stored.blocked} blocks stored for the restart`);
     await nsExec(rl.lab.server.ns, "nft", ["flush", "ruleset"]);

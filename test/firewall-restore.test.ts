@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { silentLogger } from "../common/log.js";
 import { respondersConfigSchema, type RespondersConfigInput } from "../agent/responders/config.js";
-import { createExecutor, createNetnsExecutor, type Command, type Executor } from "../agent/responders/executor.js";
+import { createProgramRunner, type Command, type ProgramRunner } from "../agent/responders/program-runner.js";
+import { createNetnsRunner } from "./support/netns-runner.js";
 import { createResponderSet } from "../agent/responders/registry.js";
 import { hostUrl, httpStatus, nsExec, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
@@ -35,8 +36,8 @@ describe("bulk restore: the stored blocks re-applied at agent start in one nft t
   /** The agent's start-up responder set, with every command it runs recorded. */
   function startResponders(config: RespondersConfigInput = {}) {
     const commands: Command[] = [];
-    const inner = createNetnsExecutor(rl.lab.server.ns, createExecutor());
-    const executor: Executor = {
+    const inner = createNetnsRunner(rl.lab.server.ns, createProgramRunner());
+    const runner: ProgramRunner = {
       run(command) {
         commands.push(command);
         return inner.run(command);
@@ -47,7 +48,7 @@ describe("bulk restore: the stored blocks re-applied at agent start in one nft t
       now: Date.now,
       controllerAddresses: [rl.controller4, rl.controller6],
       stateDir: rl.stateDir,
-      executor,
+      runner,
       ownAddresses: () => ["127.0.0.1", "::1", rl.lab.server.ipv4, rl.lab.server.ipv6],
     });
     return { set, commands };

@@ -9,13 +9,13 @@ import { createJournal } from "../agent/journal/journal.js";
 import { createOutbox } from "../agent/outbox/outbox.js";
 import { openStateDb } from "../agent/outbox/state-db.js";
 import { respondersConfigSchema } from "../agent/responders/config.js";
-import type { Command, Executor } from "../agent/responders/executor.js";
+import type { Command, ProgramRunner } from "../agent/responders/program-runner.js";
 import { createResponderSet } from "../agent/responders/registry.js";
 import { action } from "./support/responder-lab.js";
 
 /**
  * Reboot exactly once: the agent's journal (begin before execute) around
- * the power responder, whose executor records commands instead of running
+ * the power responder, whose runner records commands instead of running
  * them. Restarts are simulated by closing the state database and opening it
  * again with a new agent (and, after a reboot, a new boot id).
  */
@@ -34,13 +34,13 @@ describe("responders: reboot exactly once across restarts (journal + power respo
     const db = openStateDb(dir);
     const now = Date.now;
     // Every run records into the same list, as a real host has one systemd.
-    const recorder: Executor = { run: async (c) => (commands.push(c), { code: 0, stdout: "", stderr: "" }) };
+    const recorder: ProgramRunner = { run: async (c) => (commands.push(c), { code: 0, stdout: "", stderr: "" }) };
     const set = createResponderSet(respondersConfigSchema.parse({ power: { delay: "30s" } }), {
       logger: silentLogger(),
       now,
       controllerAddresses: [],
       stateDir: dir,
-      executor: recorder,
+      runner: recorder,
       hasSystemd: () => true,
     });
     const sent: ActionResult[] = [];
@@ -86,7 +86,7 @@ describe("responders: reboot exactly once across restarts (journal + power respo
       now: Date.now,
       controllerAddresses: [],
       stateDir: dir,
-      executor: { run: async (c) => (commands.push(c), { code: 0, stdout: "", stderr: "" }) },
+      runner: { run: async (c) => (commands.push(c), { code: 0, stdout: "", stderr: "" }) },
       hasSystemd: () => true,
     }).responders.get(Answer.REBOOT)!;
     await power.execute(reboot);

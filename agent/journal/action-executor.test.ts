@@ -7,7 +7,7 @@ import { Answer, ResponseActionSchema, ResultStatus, type ActionResult, type Res
 import { silentLogger } from "../../common/log.js";
 import { openStateDb } from "../outbox/state-db.js";
 import { createOutbox } from "../outbox/outbox.js";
-import type { ActionOutcome, Responder } from "../responders/responder.js";
+import type { ResponderResult, Responder } from "../responders/responder.js";
 import { createActionExecutor } from "./action-executor.js";
 import { createJournal } from "./journal.js";
 
@@ -15,7 +15,7 @@ function action(actionId: string, answer: Answer): ResponseAction {
   return create(ResponseActionSchema, { actionId, answer });
 }
 
-function recordingResponder(answers: Answer[], outcome: () => Promise<ActionOutcome>): Responder & { calls: string[] } {
+function recordingResponder(answers: Answer[], outcome: () => Promise<ResponderResult>): Responder & { calls: string[] } {
   const calls: string[] = [];
   return {
     name: "recording",

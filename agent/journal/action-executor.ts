@@ -4,7 +4,7 @@ import { ActionResultSchema, Answer, ResultStatus, type ActionResult, type Respo
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { Outbox } from "../outbox/outbox.js";
-import type { ActionOutcome, Responder } from "../responders/responder.js";
+import type { ResponderResult, Responder } from "../responders/responder.js";
 import { recoveredResult, type Journal } from "./journal.js";
 
 /**
@@ -51,17 +51,17 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
     journal.finish(result, () => outbox.putResult(result));
   };
 
-  const outcomeOf = async (action: ResponseAction): Promise<ActionOutcome> => {
+  const resultOf = async (action: ResponseAction): Promise<ResponderResult> => {
     const responder = action.answer === Answer.UNSPECIFIED ? undefined : responders.get(action.answer);
     if (!responder) {
       return { status: ResultStatus.REFUSED, detail: `refused: answer ${Answer[action.answer] ?? action.answer} is not supported by this agent` };
     }
     try {
-      const outcome = await responder.execute(action);
-      if (outcome.status === ResultStatus.UNSPECIFIED || ResultStatus[outcome.status] === undefined) {
+      const result = await responder.execute(action);
+      if (result.status === ResultStatus.UNSPECIFIED || ResultStatus[result.status] === undefined) {
         return { status: ResultStatus.FAILED, detail: `responder ${responder.name} returned no status` };
       }
-      return outcome;
+      return result;
     } catch (err) {
       logger.error({ actionId: action.actionId, responder: responder.name, err: describeError(err) }, "responder threw");
       return { status: ResultStatus.FAILED, detail: `failed: ${describeError(err)}` };
@@ -71,14 +71,14 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
   const run = async (action: ResponseAction): Promise<void> => {
     const log = logger.child({ actionId: action.actionId, answer: Answer[action.answer] ?? action.answer, alertId: action.alertId || undefined });
     log.info("executing action");
-    const outcome = await outcomeOf(action);
+    const ended = await resultOf(action);
     const result = create(ActionResultSchema, {
       actionId: action.actionId,
-      status: outcome.status,
-      detail: outcome.detail,
+      status: ended.status,
+      detail: ended.detail,
       finishedAt: timestampFromMs(now()),
-      dryRun: outcome.dryRun ?? false,
-      expiresAt: outcome.expiresAt ? timestampFromDate(outcome.expiresAt) : undefined,
+      dryRun: ended.dryRun ?? false,
+      expiresAt: ended.expiresAt ? timestampFromDate(ended.expiresAt) : undefined,
     });
     store(result);
     log.info({ status: ResultStatus[result.status], detail: result.detail }, "action finished");

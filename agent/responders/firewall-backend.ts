@@ -1,12 +1,12 @@
 import { SecarcError } from "../../common/errors.js";
-import { commandError, type Command, type Executor } from "./executor.js";
+import { commandError, type Command, type ProgramRunner } from "./program-runner.js";
 import type { IpFamily, IpTarget } from "./ip-policy.js";
 
 /**
  * A firewall backend keeps a kernel set of blocked addresses with
  * per-element timeouts and one drop rule per address family that looks the
  * source address up in it: the ruleset stays the same size however many
- * addresses are blocked. Backends run their programs through the Executor
+ * addresses are blocked. Backends run their programs through the ProgramRunner
  * they were built with and throw SecarcError("command_failed") with the
  * program's own message when one fails.
  */
@@ -45,8 +45,8 @@ export interface KernelBlock {
 }
 
 /** Runs a command and throws SecarcError("command_failed") if it fails. */
-export async function runChecked(executor: Executor, command: Command): Promise<string> {
-  const result = await executor.run(command);
+export async function runChecked(runner: ProgramRunner, command: Command): Promise<string> {
+  const result = await runner.run(command);
   if (result.code !== 0) throw new SecarcError("command_failed", commandError(command, result), { retryable: true });
   return result.stdout;
 }

@@ -3,8 +3,8 @@ import { describeError } from "../../common/errors.js";
 import { allowCovering, blockRefusal } from "./allow-list.js";
 import type { Firewall } from "./firewall.js";
 import type { MuteStore } from "./mute-store.js";
-import { durationMs, failed, refused } from "./outcome.js";
-import type { ActionOutcome, Responder } from "./responder.js";
+import { durationMs, failed, refused } from "./result.js";
+import type { ResponderResult, Responder } from "./responder.js";
 
 /** What the firewall responder consults besides the firewall. */
 export interface FirewallResponderDeps {
@@ -28,7 +28,7 @@ export function createFirewallResponder(firewall: Firewall, deps: FirewallRespon
   return {
     name: "firewall",
     answers: [Answer.BLOCK_IP, Answer.UNBLOCK_IP],
-    async execute(action: ResponseAction): Promise<ActionOutcome> {
+    async execute(action: ResponseAction): Promise<ResponderResult> {
       const target = action.target?.target;
       if (target?.case !== "ip") return refused(`${Answer[action.answer] ?? action.answer} needs an address (target.ip)`);
       if (action.answer === Answer.UNBLOCK_IP) return firewall.unblock(target.value);

@@ -3,14 +3,14 @@ import { join } from "node:path";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { FirewallConfig } from "./config.js";
-import { createRecordingExecutor, formatCommand, type Executor } from "./executor.js";
+import { createRecordingRunner, formatCommand, type ProgramRunner } from "./program-runner.js";
 import type { BlockSpec, FirewallBackend } from "./firewall-backend.js";
 import { createIptablesBackend } from "./iptables.js";
 import { checkBlockTarget, compileBlockPolicy, normalizeIp, parseCidr, type IpFamily, type IpPolicyOptions, type IpTarget } from "./ip-policy.js";
 import { createNftablesBackend } from "./nftables.js";
-import { done, dryRunDone, failed, humanDuration, refused } from "./outcome.js";
-import type { ActionOutcome } from "./responder.js";
-import { describeSession, findSshSessions, groupSessions, type ProcScope } from "./ssh-sessions.js";
+import { done, dryRunDone, failed, humanDuration, refused } from "./result.js";
+import type { ResponderResult } from "./responder.js";
+import { describeSession, findSshSessions, groupSessions, type ProcScope } from "./ssh-session-finder.js";
 import { readJsonState, writeJsonState } from "./state-file.js";
 import { terminateProcesses } from "./terminate.js";
 
@@ -19,7 +19,7 @@ import { terminateProcesses } from "./terminate.js";
  * list of active blocks persisted in the state directory (so they are
  * re-applied when the agent starts: kernel sets do not survive a reboot),
  * and closing the blocked address's open SSH sessions. Operations are
- * serialised; none throws: every outcome is an ActionOutcome.
+ * serialised; none throws: every result is a ResponderResult.
  */
 
 export interface ActiveBlock {
@@ -36,14 +36,14 @@ export interface Firewall {
   /** The backend in use, once chosen ("auto" decides at first use). */
   backendName(): Promise<"nftables" | "iptables" | undefined>;
   /** Blocks one address for `durationMs` (undefined: the configured default; 0: until unblocked). */
-  block(input: string, durationMs?: number): Promise<ActionOutcome>;
+  block(input: string, durationMs?: number): Promise<ResponderResult>;
   /**
    * Blocks many addresses in one transaction (re-applying, bulk imports,
    * benchmarks). Refused inputs are listed, the rest blocked. SSH sessions
    * are not closed by this call.
    */
   blockMany(inputs: readonly string[], durationMs?: number): Promise<{ blocked: number; refused: Array<{ input: string; reason: string }>; error?: string }>;
-  unblock(input: string): Promise<ActionOutcome>;
+  unblock(input: string): Promise<ResponderResult>;
   /** Whether this agent's stored blocks hold `input` (an address or network) now; no kernel call. */
   isBlocked(input: string): boolean;
   /** Active blocks as the kernel reports them, with time left. */
@@ -61,7 +61,7 @@ export interface FirewallOptions {
 }
 
 export interface FirewallDeps {
-  executor: Executor;
+  runner: ProgramRunner;
   logger: Logger;
   now: () => number;
   stateDir: string;
@@ -120,20 +120,20 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
     return next;
   };
 
-  const makeBackend = (kind: "nftables" | "iptables", executor: Executor): FirewallBackend =>
+  const makeBackend = (kind: "nftables" | "iptables", runner: ProgramRunner): FirewallBackend =>
     kind === "nftables"
-      ? createNftablesBackend({ executor, allowCidr: config.allowCidr })
-      : createIptablesBackend({ executor, allowCidr: config.allowCidr });
+      ? createNftablesBackend({ runner, allowCidr: config.allowCidr })
+      : createIptablesBackend({ runner, allowCidr: config.allowCidr });
 
   async function chooseKind(): Promise<"nftables" | "iptables"> {
     if (config.backend !== "auto") return config.backend;
-    const nft = await deps.executor.run({ file: "nft", args: ["--version"], timeoutMs: 5000 });
+    const nft = await deps.runner.run({ file: "nft", args: ["--version"], timeoutMs: 5000 });
     if (nft.code === 0) return "nftables";
     return "iptables";
   }
 
   async function getBackend(): Promise<FirewallBackend> {
-    backend ??= makeBackend(await chooseKind(), deps.executor);
+    backend ??= makeBackend(await chooseKind(), deps.runner);
     return backend;
   }
 
@@ -155,7 +155,7 @@ export function createFirewall(options: FirewallOptions, deps: FirewallDeps): Fi
 
   /** What the backend would run for `fn`, recorded instead of executed. */
   async function wouldRun(fn: (b: FirewallBackend) => Promise<void>): Promise<string> {
-    const recorder = createRecordingExecutor();
+    const recorder = createRecordingRunner();
     const b = makeBackend((await getBackend()).name, recorder);
     // The table setup is left out: it is the same every time and only noise in a result.
     await fn(b);

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createRecordingExecutor } from "./executor.js";
+import { createRecordingRunner } from "./program-runner.js";
 import { createIptablesBackend, ipsetBlockScript, parseIpsetSave } from "./iptables.js";
 
 describe("iptables backend", () => {
@@ -22,13 +22,13 @@ describe("iptables backend", () => {
   });
 
   it("inserts the jump from INPUT only when it is missing", async () => {
-    const executor = createRecordingExecutor((c) => (c.args.includes("-C") && c.file === "iptables" ? { code: 1, stdout: "", stderr: "" } : { code: 0, stdout: "", stderr: "" }));
-    await createIptablesBackend({ executor }).ensure();
-    const lines = executor.commands.map((c) => [c.file, ...c.args].join(" "));
+    const runner = createRecordingRunner((c) => (c.args.includes("-C") && c.file === "iptables" ? { code: 1, stdout: "", stderr: "" } : { code: 0, stdout: "", stderr: "" }));
+    await createIptablesBackend({ runner }).ensure();
+    const lines = runner.commands.map((c) => [c.file, ...c.args].join(" "));
     expect(lines).to.include("iptables -w -I INPUT 1 -j SECARC");
     expect(lines).to.not.include("ip6tables -w -I INPUT 1 -j SECARC");
     expect(lines).to.include("ipset create secarc-blocked6 hash:ip family inet6 timeout 0 maxelem 1048576 -exist");
-    const restore = executor.commands.find((c) => c.file === "iptables-restore")!;
+    const restore = runner.commands.find((c) => c.file === "iptables-restore")!;
     expect(restore.input).to.equal("*filter\n:SECARC - [0:0]\n-A SECARC -m set --match-set secarc-blocked4 src -j DROP\nCOMMIT\n");
   });
 });

@@ -1,6 +1,6 @@
 import { normalizeIp, type IpFamily, type IpTarget } from "./ip-policy.js";
 import { runChecked, type BlockSpec, type FirewallBackend, type KernelBlock } from "./firewall-backend.js";
-import type { Executor } from "./executor.js";
+import type { ProgramRunner } from "./program-runner.js";
 
 /**
  * The iptables backend, for hosts without nftables: ipsets `secarc-blocked4`
@@ -17,7 +17,7 @@ export const IPSET_MAX_TIMEOUT_S = 2_147_483;
 export const IPT_CHAIN = "SECARC";
 
 export interface IptablesBackendOptions {
-  executor: Executor;
+  runner: ProgramRunner;
   /** Also keep hash:net sets for networks. Default: false. */
   allowCidr?: boolean;
 }
@@ -54,7 +54,7 @@ export function parseIpsetSave(text: string, family: IpFamily): KernelBlock[] {
 }
 
 export function createIptablesBackend(options: IptablesBackendOptions): FirewallBackend {
-  const { executor } = options;
+  const { runner } = options;
   const allowCidr = options.allowCidr ?? false;
   const families: Array<{ family: IpFamily; bin: string; inet: string }> = [
     { family: 4, bin: "iptables", inet: "inet" },
@@ -69,47 +69,47 @@ export function createIptablesBackend(options: IptablesBackendOptions): Firewall
     async ensure() {
       for (const { family, bin, inet } of families) {
         for (const set of setsOf(family)) {
-          await runChecked(executor, {
+          await runChecked(runner, {
             file: "ipset",
             args: ["create", set.name, set.type, "family", inet, "timeout", "0", "maxelem", "1048576", "-exist"],
           });
         }
         // Declaring the chain with --noflush creates it or empties it; the rules follow in the same commit.
         const rules = setsOf(family).map((set) => `-A ${IPT_CHAIN} -m set --match-set ${set.name} src -j DROP`);
-        await runChecked(executor, {
+        await runChecked(runner, {
           file: `${bin}-restore`,
           args: ["-w", "--noflush"],
           input: ["*filter", `:${IPT_CHAIN} - [0:0]`, ...rules, "COMMIT", ""].join("\n"),
         });
-        const jump = await executor.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
-        if (jump.code !== 0) await runChecked(executor, { file: bin, args: ["-w", "-I", "INPUT", "1", "-j", IPT_CHAIN] });
+        const jump = await runner.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
+        if (jump.code !== 0) await runChecked(runner, { file: bin, args: ["-w", "-I", "INPUT", "1", "-j", IPT_CHAIN] });
       }
     },
     async block(specs) {
       if (specs.length === 0) return;
-      await runChecked(executor, { file: "ipset", args: ["restore", "-exist"], input: ipsetBlockScript(specs) });
+      await runChecked(runner, { file: "ipset", args: ["restore", "-exist"], input: ipsetBlockScript(specs) });
     },
     async unblock(targets) {
       if (targets.length === 0) return;
       const text = targets.map((t) => `del ${setName(t)} ${t.text}\n`).join("");
-      await runChecked(executor, { file: "ipset", args: ["restore", "-exist"], input: text });
+      await runChecked(runner, { file: "ipset", args: ["restore", "-exist"], input: text });
     },
     async list() {
       const out: KernelBlock[] = [];
       for (const { family } of families) {
         for (const set of setsOf(family)) {
-          out.push(...parseIpsetSave(await runChecked(executor, { file: "ipset", args: ["save", set.name] }), family));
+          out.push(...parseIpsetSave(await runChecked(runner, { file: "ipset", args: ["save", set.name] }), family));
         }
       }
       return out;
     },
     async remove() {
       for (const { family, bin } of families) {
-        const jump = await executor.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
-        if (jump.code === 0) await runChecked(executor, { file: bin, args: ["-w", "-D", "INPUT", "-j", IPT_CHAIN] });
-        await executor.run({ file: bin, args: ["-w", "-F", IPT_CHAIN] });
-        await executor.run({ file: bin, args: ["-w", "-X", IPT_CHAIN] });
-        for (const set of setsOf(family)) await executor.run({ file: "ipset", args: ["destroy", set.name] });
+        const jump = await runner.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
+        if (jump.code === 0) await runChecked(runner, { file: bin, args: ["-w", "-D", "INPUT", "-j", IPT_CHAIN] });
+        await runner.run({ file: bin, args: ["-w", "-F", IPT_CHAIN] });
+        await runner.run({ file: bin, args: ["-w", "-X", IPT_CHAIN] });
+        for (const set of setsOf(family)) await runner.run({ file: "ipset", args: ["destroy", set.name] });
       }
     },
   };

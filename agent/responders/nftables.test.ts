@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createRecordingExecutor } from "./executor.js";
+import { createRecordingRunner } from "./program-runner.js";
 import { createNftablesBackend, nftBlockScript, nftSetupScript, nftUnblockScript, parseNftSetJson } from "./nftables.js";
 
 const v4 = (ip: string) => ({ text: ip, ip, family: 4 as const });
@@ -66,11 +66,11 @@ describe("nftables backend", () => {
   });
 
   it("sends scripts to `nft -f -` on stdin and reports nft's own error", async () => {
-    const executor = createRecordingExecutor((c) => (c.args[0] === "-f" && c.input?.startsWith("add") ? { code: 1, stdout: "", stderr: "Error: No such file or directory\n" } : { code: 0, stdout: "", stderr: "" }));
-    const backend = createNftablesBackend({ executor });
+    const runner = createRecordingRunner((c) => (c.args[0] === "-f" && c.input?.startsWith("add") ? { code: 1, stdout: "", stderr: "Error: No such file or directory\n" } : { code: 0, stdout: "", stderr: "" }));
+    const backend = createNftablesBackend({ runner });
     await backend.ensure();
-    expect(executor.commands[0]).to.include({ file: "nft" });
-    expect(executor.commands[0]!.args).to.deep.equal(["-f", "-"]);
+    expect(runner.commands[0]).to.include({ file: "nft" });
+    expect(runner.commands[0]!.args).to.deep.equal(["-f", "-"]);
     let error: unknown;
     try {
       await backend.block([{ target: v4("198.51.100.7"), timeoutMs: 1000 }]);

@@ -1,6 +1,6 @@
 import { normalizeIp, type IpFamily, type IpTarget } from "./ip-policy.js";
 import { runChecked, type BlockSpec, type FirewallBackend, type KernelBlock } from "./firewall-backend.js";
-import type { Executor } from "./executor.js";
+import type { ProgramRunner } from "./program-runner.js";
 
 /**
  * The nftables backend: a table of our own, `inet secarc`, with sets
@@ -21,7 +21,7 @@ import type { Executor } from "./executor.js";
 export const NFT_TABLE = "secarc";
 
 export interface NftablesBackendOptions {
-  executor: Executor;
+  runner: ProgramRunner;
   /** Also keep interval sets for networks. Default: false. */
   allowCidr?: boolean;
   /** The nft program. Default: "nft". */
@@ -162,10 +162,10 @@ export function parseNftSetJson(text: string, family: IpFamily): KernelBlock[] {
 }
 
 export function createNftablesBackend(options: NftablesBackendOptions): FirewallBackend {
-  const { executor } = options;
+  const { runner } = options;
   const nft = options.nft ?? "nft";
   const allowCidr = options.allowCidr ?? false;
-  const script = (input: string) => runChecked(executor, { file: nft, args: ["-f", "-"], input });
+  const script = (input: string) => runChecked(runner, { file: nft, args: ["-f", "-"], input });
   const sets: Array<[string, IpFamily]> = [
     ["blocked4", 4],
     ["blocked6", 6],
@@ -188,14 +188,14 @@ export function createNftablesBackend(options: NftablesBackendOptions): Firewall
     async list() {
       const out: KernelBlock[] = [];
       for (const [set, family] of sets) {
-        const text = await runChecked(executor, { file: nft, args: ["-j", "list", "set", "inet", NFT_TABLE, set] });
+        const text = await runChecked(runner, { file: nft, args: ["-j", "list", "set", "inet", NFT_TABLE, set] });
         out.push(...parseNftSetJson(text, family));
       }
       return out;
     },
     async remove() {
-      const listed = await executor.run({ file: nft, args: ["list", "table", "inet", NFT_TABLE] });
-      if (listed.code === 0) await runChecked(executor, { file: nft, args: ["delete", "table", "inet", NFT_TABLE] });
+      const listed = await runner.run({ file: nft, args: ["list", "table", "inet", NFT_TABLE] });
+      if (listed.code === 0) await runChecked(runner, { file: nft, args: ["delete", "table", "inet", NFT_TABLE] });
     },
   };
 }

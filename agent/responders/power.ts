@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { Answer, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import type { Logger } from "../../common/log.js";
 import type { PowerConfig } from "./config.js";
-import { commandError, formatCommand, type Command, type Executor } from "./executor.js";
-import { done, dryRunDone, durationMs, failed, humanDuration, refused } from "./outcome.js";
-import type { ActionOutcome, Responder } from "./responder.js";
+import { commandError, formatCommand, type Command, type ProgramRunner } from "./program-runner.js";
+import { done, dryRunDone, durationMs, failed, humanDuration, refused } from "./result.js";
+import type { ResponderResult, Responder } from "./responder.js";
 
 /**
  * REBOOT and SHUTDOWN after a delay (options.delay, else config.delay).
@@ -15,7 +15,7 @@ import type { ActionOutcome, Responder } from "./responder.js";
  */
 
 export interface PowerResponderDeps {
-  executor: Executor;
+  runner: ProgramRunner;
   logger: Logger;
   dryRun: boolean;
   /** Whether systemd runs here. Default: /run/systemd/system exists. */
@@ -53,7 +53,7 @@ export function createPowerResponder(config: PowerConfig, deps: PowerResponderDe
   return {
     name: "power",
     answers: [Answer.REBOOT, Answer.SHUTDOWN],
-    async execute(action: ResponseAction): Promise<ActionOutcome> {
+    async execute(action: ResponseAction): Promise<ResponderResult> {
       if (action.answer !== Answer.REBOOT && action.answer !== Answer.SHUTDOWN) {
         return refused(`power does not carry out ${Answer[action.answer] ?? action.answer}`);
       }
@@ -67,7 +67,7 @@ export function createPowerResponder(config: PowerConfig, deps: PowerResponderDe
       const waitMs = effectiveDelayMs(delayMs, method);
       const what = `${action.answer === Answer.REBOOT ? "reboot" : "shut down"} ${waitMs > 0 ? `in ${humanDuration(waitMs)}` : "now"}`;
       if (deps.dryRun) return dryRunDone(`${what}: ${formatCommand(command)}`);
-      const result = await deps.executor.run(command);
+      const result = await deps.runner.run(command);
       if (result.code !== 0) return failed(`${what} failed: ${commandError(command, result)}`);
       deps.logger.warn({ command: formatCommand(command) }, "power action scheduled");
       return done(`${what} scheduled (${formatCommand(command)})`);

@@ -1,9 +1,9 @@
 import { Answer, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { done, dryRunDone, failed, refused } from "./outcome.js";
+import { done, dryRunDone, failed, refused } from "./result.js";
 import { readProc } from "../proc/proc-sockets.js";
-import type { ActionOutcome, Responder } from "./responder.js";
+import type { ResponderResult, Responder } from "./responder.js";
 import { terminateProcesses } from "./terminate.js";
 
 /**
@@ -30,7 +30,7 @@ export function createProcessResponder(deps: ProcessResponderDeps): Responder {
   return {
     name: "process",
     answers: [Answer.KILL_PROCESS],
-    async execute(action: ResponseAction): Promise<ActionOutcome> {
+    async execute(action: ResponseAction): Promise<ResponderResult> {
       const target = action.target?.target;
       if (target?.case !== "process") return refused("KILL_PROCESS needs a process (target.process)");
       const { pid, startTicks } = target.value;

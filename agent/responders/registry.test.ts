@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { silentLogger } from "../../common/log.js";
 import { respondersConfigSchema } from "./config.js";
-import { createRecordingExecutor } from "./executor.js";
+import { createRecordingRunner } from "./program-runner.js";
 import { createResponderSet, createResponders, hostAddresses } from "./registry.js";
 
 describe("responder registry and config", () => {
@@ -16,14 +16,14 @@ describe("responder registry and config", () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it("has a responder for every answer except UNSPECIFIED, each listing the answers it is keyed by", () => {
-    const executor = createRecordingExecutor();
-    const set = createResponderSet(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [], stateDir: dir, executor });
+    const runner = createRecordingRunner();
+    const set = createResponderSet(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [], stateDir: dir, runner });
     const all = Object.values(Answer).filter((v): v is Answer => typeof v === "number" && v !== Answer.UNSPECIFIED);
     expect([...set.responders.keys()].sort()).to.deep.equal(all.sort());
     for (const [answer, responder] of set.responders) expect(responder.answers).to.include(answer);
     // Building runs nothing; with no stored blocks, nothing runs at start either.
-    createResponders(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [], stateDir: dir, executor });
-    expect(executor.commands).to.deep.equal([]);
+    createResponders(respondersConfigSchema.parse({}), { logger: silentLogger(), now: Date.now, controllerAddresses: [], stateDir: dir, runner });
+    expect(runner.commands).to.deep.equal([]);
   });
 
   it("fills documented defaults and refuses unknown keys and bad allow-list entries", () => {

@@ -2,16 +2,16 @@ import { networkInterfaces } from "node:os";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import type { Logger } from "../../common/log.js";
 import type { RespondersConfig } from "./config.js";
-import { createDecisionResponder } from "./decision.js";
-import { createExecutor, type Executor } from "./executor.js";
+import { createAllowResponder } from "./allow-responder.js";
+import { createProgramRunner, type ProgramRunner } from "./program-runner.js";
 import { createFirewall, type Firewall } from "./firewall.js";
 import { createFirewallResponder } from "./firewall-responder.js";
 import { createMuteStore, type MuteStore } from "./mute-store.js";
 import { createPowerResponder } from "./power.js";
 import { createProcessResponder } from "./process.js";
 import type { Responder } from "./responder.js";
-import { createSshSessionResponder } from "./ssh-session.js";
-import type { ProcScope } from "./ssh-sessions.js";
+import { createCloseSessionResponder } from "./close-session.js";
+import type { ProcScope } from "./ssh-session-finder.js";
 
 /** Context the agent gives responders: addresses that must never be blocked, among others. */
 export interface ResponderDeps {
@@ -21,8 +21,8 @@ export interface ResponderDeps {
   controllerAddresses: string[];
   /** A directory the responders may keep state in (e.g. active blocks to re-apply). */
   stateDir: string;
-  /** Runs every program. Default: execFile on this host (createExecutor()). */
-  executor?: Executor;
+  /** Runs every program. Default: execFile on this host (createProgramRunner()). */
+  runner?: ProgramRunner;
   /** This host's addresses, never blocked. Default: every address of os.networkInterfaces(). */
   ownAddresses?: () => readonly string[];
   /** Which processes sessions are looked up among. Default: those in the agent's network namespace. */
@@ -50,13 +50,13 @@ type AnswerKey = Exclude<Answer, Answer.UNSPECIFIED>;
 
 /** Builds the responders and their services; nothing runs until an action (or reapply) comes. */
 export function createResponderSet(config: RespondersConfig, deps: ResponderDeps): ResponderSet {
-  const executor = deps.executor ?? createExecutor();
+  const runner = deps.runner ?? createProgramRunner();
   const dryRun = config.dryRun;
   const graceMs = config.sessions.graceMs;
   const firewall = createFirewall(
     { config: config.firewall, dryRun, graceMs },
     {
-      executor,
+      runner,
       logger: deps.logger,
       now: deps.now,
       stateDir: deps.stateDir,
@@ -67,7 +67,7 @@ export function createResponderSet(config: RespondersConfig, deps: ResponderDeps
   );
   const mutes = createMuteStore(deps.stateDir, deps.now);
   const firewallResponder = createFirewallResponder(firewall, { mutes, now: deps.now });
-  const decision = createDecisionResponder({
+  const allows = createAllowResponder({
     mutes,
     logger: deps.logger,
     now: deps.now,
@@ -75,21 +75,21 @@ export function createResponderSet(config: RespondersConfig, deps: ResponderDeps
     defaultAllowDurationMs: config.decisions.defaultAllowDuration,
     firewall,
   });
-  const session = createSshSessionResponder({ logger: deps.logger, dryRun, graceMs, ...(deps.procScope ? { procScope: deps.procScope } : {}) });
+  const session = createCloseSessionResponder({ logger: deps.logger, dryRun, graceMs, ...(deps.procScope ? { procScope: deps.procScope } : {}) });
   const processResponder = createProcessResponder({ logger: deps.logger, dryRun, graceMs, ...(deps.procScope?.procRoot ? { procRoot: deps.procScope.procRoot } : {}) });
-  const power = createPowerResponder(config.power, { executor, logger: deps.logger, dryRun, ...(deps.hasSystemd ? { hasSystemd: deps.hasSystemd } : {}) });
+  const power = createPowerResponder(config.power, { runner, logger: deps.logger, dryRun, ...(deps.hasSystemd ? { hasSystemd: deps.hasSystemd } : {}) });
 
   // A new Answer value fails the build here until it has a responder.
   const table = {
-    [Answer.ALLOW]: decision,
-    [Answer.IGNORE]: decision,
+    [Answer.ALLOW]: allows,
+    [Answer.IGNORE]: allows,
     [Answer.CLOSE_SESSION]: session,
     [Answer.BLOCK_IP]: firewallResponder,
     [Answer.UNBLOCK_IP]: firewallResponder,
     [Answer.KILL_PROCESS]: processResponder,
     [Answer.REBOOT]: power,
     [Answer.SHUTDOWN]: power,
-    [Answer.REVOKE_ALLOW]: decision,
+    [Answer.REVOKE_ALLOW]: allows,
   } satisfies Record<AnswerKey, Responder>;
 
   const responders = new Map<Answer, Responder>();

@@ -6,16 +6,16 @@ import type { Answer, ResponseAction, ResultStatus } from "../../gen/secarc/v1/a
  * agent advertises the registry's keys in Hello.actions.
  *
  * `execute` validates its input (the action is untrusted), runs programs
- * with execFile and an argument vector, and never throws: every outcome,
- * failures included, is an ActionOutcome.
+ * with execFile and an argument vector, and never throws: every result,
+ * failures included, is a ResponderResult.
  */
 export interface Responder {
   readonly name: string;
   readonly answers: readonly Answer[];
-  execute(action: ResponseAction): Promise<ActionOutcome>;
+  execute(action: ResponseAction): Promise<ResponderResult>;
 }
 
-export interface ActionOutcome {
+export interface ResponderResult {
   status: ResultStatus;
   /** Shown to the operator: "198.51.100.23 blocked for 24h", "refused: ...". */
   detail: string;

@@ -6,7 +6,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { ActionTargetSchema, Answer, ResponseActionSchema, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { silentLogger } from "../../common/log.js";
 import { respondersConfigSchema, type RespondersConfigInput } from "../../agent/responders/config.js";
-import { createNetnsExecutor } from "../../agent/responders/executor.js";
+import { createNetnsRunner } from "./netns-runner.js";
 import { createResponderSet, type ResponderSet } from "../../agent/responders/registry.js";
 import type { Responder } from "../../agent/responders/responder.js";
 import { createLab, nsExec, type Lab } from "./netns.js";
@@ -48,7 +48,7 @@ export async function createResponderLab(clients = 2): Promise<ResponderLab> {
         now,
         controllerAddresses: [controller4, controller6],
         stateDir,
-        executor: createNetnsExecutor(lab.server.ns),
+        runner: createNetnsRunner(lab.server.ns),
         ownAddresses: () => ["127.0.0.1", "::1", lab.server.ipv4, lab.server.ipv6],
         procScope: { netnsPath: `/run/netns/${lab.server.ns}` },
         hasSystemd: () => true,

@@ -5,8 +5,8 @@ import { formatUntil } from "./allow-list.js";
 import type { Firewall } from "./firewall.js";
 import { parseIp } from "./ip-policy.js";
 import type { MuteStore } from "./mute-store.js";
-import { done, dryRunDone, durationMs, failed, humanDuration, refused } from "./outcome.js";
-import type { ActionOutcome, Responder } from "./responder.js";
+import { done, dryRunDone, durationMs, failed, humanDuration, refused } from "./result.js";
+import type { ResponderResult, Responder } from "./responder.js";
 
 /**
  * ALLOW, IGNORE and REVOKE_ALLOW: time-boxed decisions that stick (an
@@ -25,7 +25,7 @@ import type { ActionOutcome, Responder } from "./responder.js";
  * REVOKE_ALLOW with target.ip removes the address's entry (and its mute).
  */
 
-export interface DecisionResponderDeps {
+export interface AllowResponderDeps {
   mutes: MuteStore;
   logger: Logger;
   now: () => number;
@@ -44,9 +44,9 @@ export function operatorLabel(operator: Operator | undefined): string | undefine
   return operator.telegramUserId > 0n ? `user ${operator.telegramUserId.toString()}` : undefined;
 }
 
-export function createDecisionResponder(deps: DecisionResponderDeps): Responder {
-  /** The action's address: undefined when it names none, an outcome when it names something else. */
-  function addressOf(action: ResponseAction, name: string): string | undefined | ActionOutcome {
+export function createAllowResponder(deps: AllowResponderDeps): Responder {
+  /** The action's address: undefined when it names none, a refusal when it names something else. */
+  function addressOf(action: ResponseAction, name: string): string | undefined | ResponderResult {
     const target = action.target?.target;
     if (target === undefined) return undefined;
     if (target.case !== "ip") return refused(`${name} takes an address or nothing as target, not a ${target.case}`);
@@ -55,7 +55,7 @@ export function createDecisionResponder(deps: DecisionResponderDeps): Responder 
     return parsed.ip;
   }
 
-  async function allow(action: ResponseAction, ip: string, ms: number | undefined): Promise<ActionOutcome> {
+  async function allow(action: ResponseAction, ip: string, ms: number | undefined): Promise<ResponderResult> {
     // ms: > 0 a time-boxed entry, 0 until revoked, undefined nothing recorded.
     const now = deps.now();
     const until = ms === undefined ? undefined : ms === 0 ? null : now + ms;
@@ -65,8 +65,8 @@ export function createDecisionResponder(deps: DecisionResponderDeps): Responder 
     if (deps.dryRun) return dryRunDone(`record: ${verb}${blocked ? `; unblock ${ip}` : ""}`);
     let unblocked = "";
     if (blocked) {
-      const outcome = await deps.firewall!.unblock(ip);
-      if (outcome.status !== ResultStatus.DONE) return failed(`${ip} not allowed: unblocking it failed: ${outcome.detail}`);
+      const lifted = await deps.firewall!.unblock(ip);
+      if (lifted.status !== ResultStatus.DONE) return failed(`${ip} not allowed: unblocking it failed: ${lifted.detail}`);
       unblocked = "; unblocked it";
     }
     if (until === undefined) return done(`${verb}${unblocked}`);
@@ -80,7 +80,7 @@ export function createDecisionResponder(deps: DecisionResponderDeps): Responder 
     return done(`${verb}${unblocked}`, until === null ? {} : { expiresAt: new Date(until) });
   }
 
-  async function ignore(action: ResponseAction, ip: string | undefined, ms: number | undefined): Promise<ActionOutcome> {
+  async function ignore(action: ResponseAction, ip: string | undefined, ms: number | undefined): Promise<ResponderResult> {
     const verb = `ignored${ip ? ` ${ip}` : ""}`;
     if (ms === undefined || ms <= 0) return deps.dryRun ? dryRunDone(`record: ${verb}`) : done(verb);
     const scope = ip !== undefined ? "ip" : "alert";
@@ -94,11 +94,11 @@ export function createDecisionResponder(deps: DecisionResponderDeps): Responder 
       deps.logger.info({ scope, key, durationMs: ms }, "re-alerts muted");
       return done(text, { expiresAt: new Date(now + ms) });
     } catch (err) {
-      return failed(`recording the decision failed: ${describeError(err)}`);
+      return failed(`recording the answer failed: ${describeError(err)}`);
     }
   }
 
-  function revoke(ip: string): ActionOutcome {
+  function revoke(ip: string): ResponderResult {
     if (deps.dryRun) return dryRunDone(`revoke the allow for ${ip}`);
     try {
       const removed = deps.mutes.remove("ip", ip, deps.now());
@@ -112,11 +112,11 @@ export function createDecisionResponder(deps: DecisionResponderDeps): Responder 
   }
 
   return {
-    name: "decision",
+    name: "allow",
     answers: [Answer.ALLOW, Answer.IGNORE, Answer.REVOKE_ALLOW],
-    async execute(action: ResponseAction): Promise<ActionOutcome> {
+    async execute(action: ResponseAction): Promise<ResponderResult> {
       const name = Answer[action.answer] ?? String(action.answer);
-      if (action.answer !== Answer.ALLOW && action.answer !== Answer.IGNORE && action.answer !== Answer.REVOKE_ALLOW) return refused(`decision does not carry out ${name}`);
+      if (action.answer !== Answer.ALLOW && action.answer !== Answer.IGNORE && action.answer !== Answer.REVOKE_ALLOW) return refused(`the allow responder does not carry out ${name}`);
       const ip = addressOf(action, name);
       if (typeof ip === "object") return ip;
       if (action.answer === Answer.REVOKE_ALLOW) return ip === undefined ? refused("REVOKE_ALLOW needs an address (target.ip)") : revoke(ip);

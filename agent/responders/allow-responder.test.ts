@@ -6,11 +6,11 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Answer, ResponseActionSchema, ResultStatus, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { silentLogger } from "../../common/log.js";
-import { createDecisionResponder } from "./decision.js";
+import { createAllowResponder } from "./allow-responder.js";
 import type { Firewall } from "./firewall.js";
 import { createFirewallResponder } from "./firewall-responder.js";
 import { createMuteStore } from "./mute-store.js";
-import { done, failed } from "./outcome.js";
+import { done, failed } from "./result.js";
 
 /** A firewall that records what it was asked; `blocked` is what it holds. */
 function fakeFirewall(blocked: string[] = [], failUnblock = false) {
@@ -42,7 +42,7 @@ describe("allow / ignore / revoke decisions and the mute store", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const responder = (options: { dryRun?: boolean; firewall?: ReturnType<typeof fakeFirewall>["firewall"]; defaultAllowDurationMs?: number } = {}) =>
-    createDecisionResponder({
+    createAllowResponder({
       mutes: createMuteStore(dir, () => now),
       logger: silentLogger(),
       now: () => now,

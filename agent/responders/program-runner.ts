@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 
 /**
- * Every program a responder runs goes through an Executor: a file and an
+ * Every program a responder runs goes through a ProgramRunner: a file and an
  * argument vector (never a shell string), optional stdin text, a timeout.
- * An Executor never rejects: a program that cannot start, fails or times
+ * A ProgramRunner never rejects: a program that cannot start, fails or times
  * out is a CommandResult with a non-zero code and the reason in stderr.
  */
 
@@ -14,7 +14,7 @@ export interface Command {
   args: readonly string[];
   /** Text written to its stdin (e.g. an nft script for `nft -f -`). */
   input?: string;
-  /** Kill it after this long. Default: the executor's. */
+  /** Kill it after this long. Default: the runner's. */
   timeoutMs?: number;
 }
 
@@ -25,11 +25,11 @@ export interface CommandResult {
   stderr: string;
 }
 
-export interface Executor {
+export interface ProgramRunner {
   run(command: Command): Promise<CommandResult>;
 }
 
-export interface ExecutorOptions {
+export interface ProgramRunnerOptions {
   /** Default timeout per command. Default: 30 s. */
   timeoutMs?: number;
   /** Most bytes of stdout or stderr kept. Default: 64 MiB (nft -j of a large set). */
@@ -37,7 +37,7 @@ export interface ExecutorOptions {
 }
 
 /** Runs commands with execFile. */
-export function createExecutor(options: ExecutorOptions = {}): Executor {
+export function createProgramRunner(options: ProgramRunnerOptions = {}): ProgramRunner {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxBuffer = options.maxBuffer ?? 64 * 1024 * 1024;
   return {
@@ -74,19 +74,10 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
   };
 }
 
-/** Runs every command inside network namespace `ns` (`ip netns exec NS file ...args`), for tests and multi-namespace hosts. */
-export function createNetnsExecutor(ns: string, inner: Executor = createExecutor()): Executor {
-  return {
-    run(command) {
-      return inner.run({ ...command, file: "ip", args: ["netns", "exec", ns, command.file, ...command.args] });
-    },
-  };
-}
-
-/** An executor that records commands and answers from a function, for tests of what would run. */
-export function createRecordingExecutor(
+/** A runner that records commands and answers from a function, for tests of what would run. */
+export function createRecordingRunner(
   answer: (command: Command) => CommandResult = () => ({ code: 0, stdout: "", stderr: "" }),
-): Executor & { commands: Command[] } {
+): ProgramRunner & { commands: Command[] } {
   const commands: Command[] = [];
   return {
     commands,

@@ -2,10 +2,10 @@ import { Answer, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { parseIp } from "./ip-policy.js";
-import { done, dryRunDone, failed, refused } from "./outcome.js";
+import { done, dryRunDone, failed, refused } from "./result.js";
 import { netnsInode, readProc, sameIp, tcpConnectionsOf, listPids } from "../proc/proc-sockets.js";
-import type { ActionOutcome, Responder } from "./responder.js";
-import { isSshdSessionProcess, type ProcScope } from "./ssh-sessions.js";
+import type { ResponderResult, Responder } from "./responder.js";
+import { isSshdSessionProcess, type ProcScope } from "./ssh-session-finder.js";
 import { terminateProcesses, type TerminateTarget } from "./terminate.js";
 
 /**
@@ -18,7 +18,7 @@ import { terminateProcesses, type TerminateTarget } from "./terminate.js";
  * Other sessions and the listener are untouched.
  */
 
-export interface SshSessionResponderDeps {
+export interface CloseSessionResponderDeps {
   logger: Logger;
   dryRun: boolean;
   graceMs: number;
@@ -27,12 +27,12 @@ export interface SshSessionResponderDeps {
 
 const MAX_PID = 4_194_304;
 
-export function createSshSessionResponder(deps: SshSessionResponderDeps): Responder {
+export function createCloseSessionResponder(deps: CloseSessionResponderDeps): Responder {
   const procRoot = deps.procScope?.procRoot;
   return {
     name: "ssh-session",
     answers: [Answer.CLOSE_SESSION],
-    async execute(action: ResponseAction): Promise<ActionOutcome> {
+    async execute(action: ResponseAction): Promise<ResponderResult> {
       const target = action.target?.target;
       if (target?.case !== "session") return refused("CLOSE_SESSION needs a session (target.session)");
       const { sshdPid, sourceIp, sourcePort } = target.value;

@@ -1,25 +1,25 @@
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { formatDuration } from "../../common/duration.js";
-import type { ActionOutcome } from "./responder.js";
+import type { ResponderResult } from "./responder.js";
 
-/** Small constructors for responder outcomes, and reading action options. */
+/** Small constructors for responder results, and reading action options. */
 
-export function done(detail: string, extra: Partial<ActionOutcome> = {}): ActionOutcome {
+export function done(detail: string, extra: Partial<ResponderResult> = {}): ResponderResult {
   return { status: ResultStatus.DONE, detail, ...extra };
 }
 
 /** Not attempted: unsafe or invalid. `detail` starts with "refused: ". */
-export function refused(detail: string): ActionOutcome {
+export function refused(detail: string): ResponderResult {
   return { status: ResultStatus.REFUSED, detail: detail.startsWith("refused: ") ? detail : `refused: ${detail}` };
 }
 
-export function failed(detail: string): ActionOutcome {
+export function failed(detail: string): ResponderResult {
   return { status: ResultStatus.FAILED, detail };
 }
 
-/** A dry-run outcome: what would have run, reported as done. */
-export function dryRunDone(what: string, extra: Partial<ActionOutcome> = {}): ActionOutcome {
+/** A dry-run result: what would have run, reported as done. */
+export function dryRunDone(what: string, extra: Partial<ResponderResult> = {}): ResponderResult {
   return { status: ResultStatus.DONE, detail: `dry run: would ${what}`, dryRun: true, ...extra };
 }
 
