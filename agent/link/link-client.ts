@@ -130,11 +130,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
       logger.warn("second Welcome on one stream; ignored");
       return;
     }
-    try {
-      options.onMessage(message);
-    } catch (err) {
-      logger.error({ err: describeError(err), payload: message.payload.case }, "handling a controller message failed");
-    }
+    deliver(options.onMessage, message, logger);
   };
 
   const welcomed = (session: Session, welcome: Welcome): void => {
@@ -147,8 +143,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     heartbeat.unref();
     setState({ kind: "connected", session, welcome, heartbeat });
     const upTo = options.pending.lastSeq();
-    const serverTime = welcome.serverTime ? new Date(timestampMs(welcome.serverTime)).toISOString() : undefined;
-    logger.info({ sessionId: welcome.sessionId, controllerVersion: welcome.controllerVersion, serverTime, heartbeatMs: intervalMs }, "connected to the controller");
+    logWelcome(logger, welcome, intervalMs);
     void resendPending(session, upTo, sendLimit(welcome, link), { pending: options.pending, current, logger });
   };
 
@@ -182,4 +177,18 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
       await endSession(before.session);
     },
   };
+}
+
+/** Hands a controller message to the agent; a handler that throws is logged, the session goes on. */
+function deliver(onMessage: (message: ControllerMessage) => void, message: ControllerMessage, logger: Logger): void {
+  try {
+    onMessage(message);
+  } catch (err) {
+    logger.error({ err: describeError(err), payload: message.payload.case }, "handling a controller message failed");
+  }
+}
+
+function logWelcome(logger: Logger, welcome: Welcome, heartbeatMs: number): void {
+  const serverTime = welcome.serverTime ? new Date(timestampMs(welcome.serverTime)).toISOString() : undefined;
+  logger.info({ sessionId: welcome.sessionId, controllerVersion: welcome.controllerVersion, serverTime, heartbeatMs }, "connected to the controller");
 }
