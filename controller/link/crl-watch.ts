@@ -47,10 +47,8 @@ export function watchCrlFile(options: CrlWatchOptions): CrlWatch {
   const settleMs = options.settleMs ?? 100;
   const retryMs = options.retryMs ?? 500;
   let currentHash = options.current.hash;
-  let signature = fileSignature(path);
+  const signature = fileSignature(path);
   let failed: { hash: string; logged: boolean } | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
   let stopped = false;
   let settleTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -106,22 +104,7 @@ export function watchCrlFile(options: CrlWatchOptions): CrlWatch {
     }
   };
 
-  function check(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await readOnce();
-      } while (again && !stopped);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
+  const check = serialized(readOnce, () => stopped);
 
   const soon = (): void => {
     if (stopped) return;
@@ -129,53 +112,17 @@ export function watchCrlFile(options: CrlWatchOptions): CrlWatch {
     settleTimer = setTimeout(() => void check(), settleMs);
     settleTimer.unref();
   };
-
-  let watcher: FSWatcher | undefined;
-  const startWatch = (): void => {
-    try {
-      const name = basename(path);
-      watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === name) soon();
-      });
-      watcher.on("error", (err) => {
-        logger.warn({ path, err: describeError(err) }, "watching the CRL's directory failed; polling it only");
-        watcher?.close();
-        watcher = undefined;
-      });
-    } catch (err) {
-      logger.warn({ path, err: describeError(err) }, "cannot watch the CRL's directory; polling it only");
-    }
-  };
-  if (options.fsWatch ?? true) startWatch();
-
-  const poll = setInterval(() => {
-    void stat(path).then(
-      (s) => {
-        const next = `${s.mtimeMs}:${s.size}:${s.ino}`;
-        if (next !== signature) {
-          signature = next;
-          void check();
-        }
-      },
-      (err: unknown) => {
-        const next = `missing:${describeError(err)}`;
-        if (next !== signature) {
-          signature = next;
-          void check();
-        }
-      },
-    );
-  }, pollMs);
-  poll.unref();
+  const stopWatch = options.fsWatch ?? true ? watchDirectoryOf(path, logger, soon) : () => {};
+  const stopPoll = pollSignature(path, pollMs, signature, () => void check());
 
   return {
     check,
     stop() {
       stopped = true;
-      clearInterval(poll);
+      stopPoll();
       clearTimeout(settleTimer);
       clearTimeout(retryTimer);
-      watcher?.close();
+      stopWatch();
     },
   };
 }
@@ -187,4 +134,63 @@ function fileSignature(path: string): string {
   } catch (err) {
     return `missing:${describeError(err)}`;
   }
+}
+
+/** Runs `task` one at a time: a call while it runs asks for one more run after it, and shares its promise. */
+function serialized(task: () => Promise<void>, stopped: () => boolean): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  return () => {
+    if (stopped()) return Promise.resolve();
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await task();
+      } while (again && !stopped());
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+}
+
+/** fs.watch on the file's directory (a file replaced by rename is seen); calls `changed` for events about it. Returns the stop. */
+function watchDirectoryOf(path: string, logger: Logger, changed: () => void): () => void {
+  let watcher: FSWatcher | undefined;
+  try {
+    const name = basename(path);
+    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
+      if (filename === null || filename === name) changed();
+    });
+    watcher.on("error", (err) => {
+      logger.warn({ path, err: describeError(err) }, "watching the CRL's directory failed; polling it only");
+      watcher?.close();
+      watcher = undefined;
+    });
+  } catch (err) {
+    logger.warn({ path, err: describeError(err) }, "cannot watch the CRL's directory; polling it only");
+  }
+  return () => watcher?.close();
+}
+
+/** Compares the file's mtime, size and inode every `pollMs`; calls `changed` when they differ from the last seen. Returns the stop. */
+function pollSignature(path: string, pollMs: number, initial: string, changed: () => void): () => void {
+  let signature = initial;
+  const seen = (next: string): void => {
+    if (next === signature) return;
+    signature = next;
+    changed();
+  };
+  const poll = setInterval(() => {
+    void stat(path).then(
+      (s) => seen(`${s.mtimeMs}:${s.size}:${s.ino}`),
+      (err: unknown) => seen(`missing:${describeError(err)}`),
+    );
+  }, pollMs);
+  poll.unref();
+  return () => clearInterval(poll);
 }
