@@ -90,7 +90,6 @@ export function probeHopLine(hop: ProbeHop): HopLine {
 export async function runTestAlert(options: { configPath: string; timeoutMs: number; sink: HopSink }): Promise<boolean> {
   const { sink } = options;
   const started = Date.now();
-  const deadline = started + options.timeoutMs;
   const setup = checkSetup(options.configPath, started);
   if (typeof setup === "string") {
     sink({ ok: false, text: `agent config and certificate: ${setup}` });
@@ -99,94 +98,124 @@ export async function runTestAlert(options: { configPath: string; timeoutMs: num
   const days = Math.floor((new Date(new X509Certificate(setup.tls.cert).validTo).getTime() - started) / DAY_MS);
   sink({ ok: true, text: `agent config and certificate (${setup.agentId}, expires in ${days} day${days === 1 ? "" : "s"})` });
 
-  const { config, host, port } = setup;
-  const where = config.controller.address;
+  const probe: Probe = { setup, sink, started, deadline: started + options.timeoutMs, timeoutMs: options.timeoutMs, alertId: newId(), stage: "connect", alertSentAt: 0, ok: true };
+  const { client, call } = openProbeCall(setup, probe.deadline);
+  await new Promise<void>((resolve) => {
+    call.on("data", (message: ControllerMessage) => {
+      if (onProbeMessage(probe, message, (m) => call.write(m))) resolve();
+    });
+    call.on("status", (status: grpc.StatusObject) => {
+      if (probe.stage === "done") return;
+      const code = grpc.status[status.code] ?? String(status.code);
+      const failed =
+        status.code === grpc.status.DEADLINE_EXCEEDED
+          ? failProbe(probe, `no answer within ${options.timeoutMs / 1000} s (--timeout)`, probe.stage === "connect")
+          : failProbe(probe, `${code}: ${status.details || "stream ended"}`, probe.stage === "connect" && status.code === grpc.status.UNAVAILABLE);
+      void failed.then(resolve);
+    });
+    call.on("error", () => undefined);
+    call.write(create(AgentMessageSchema, { payload: { case: "hello", value: { agentId: setup.agentId, agentVersion: SECARC_VERSION, hostname: hostname(), probe: true } } }));
+  });
+  call.end();
+  call.cancel();
+  client.close();
+  return probe.ok;
+}
+
+type Setup = Exclude<ReturnType<typeof checkSetup>, string>;
+
+/** One probe session: connect, alert stored, delivery reported, done. */
+interface Probe {
+  setup: Setup;
+  sink: HopSink;
+  started: number;
+  deadline: number;
+  timeoutMs: number;
+  alertId: string;
+  stage: "connect" | "store" | "deliver" | "done";
+  alertSentAt: number;
+  ok: boolean;
+}
+
+function openProbeCall(setup: Setup, deadline: number) {
+  const { config } = setup;
   const serverName = config.controller.serverName;
-  const client = new grpc.Client(where, grpc.credentials.createSsl(setup.tls.ca, setup.tls.key, setup.tls.cert), {
+  const client = new grpc.Client(config.controller.address, grpc.credentials.createSsl(setup.tls.ca, setup.tls.key, setup.tls.cert), {
     "grpc.max_receive_message_length": config.link.maxMessageBytes,
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   });
   const call = client.makeBidiStreamRequest<AgentMessage, ControllerMessage>(CONNECT.path, CONNECT.requestSerialize, CONNECT.responseDeserialize, new grpc.Metadata(), {
     deadline: new Date(deadline),
   });
-  const alertId = newId();
-  type Stage = "connect" | "store" | "deliver" | "done";
-  let stage: Stage = "connect";
-  let alertSentAt = 0;
-  let ok = true;
+  return { client, call };
+}
 
-  const outcome = new Promise<void>((resolve) => {
-    const fail = async (reason: string, explain: boolean) => {
-      const current = stage;
-      stage = "done";
-      ok = false;
-      if (current === "connect") {
-        const diagnosis = explain ? await diagnoseConnection({ host, port, ...(serverName ? { serverName } : {}), tls: setup.tls, caPath: config.tls.ca, timeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())) }) : undefined;
-        sink({ ok: false, text: `controller ${where}: ${diagnosis ?? reason}` });
-      } else if (current === "store") sink({ ok: false, text: `alert not acknowledged by the controller: ${reason}` });
-      else if (current === "deliver") sink({ ok: false, text: `no delivery report from the controller: ${reason}` });
-      resolve();
-    };
-    call.on("data", (message: ControllerMessage) => {
-      const payload = message.payload;
-      if (stage === "connect" && payload.case === "welcome") {
-        if (!payload.value.probe) {
-          stage = "done";
-          ok = false;
-          sink({ ok: false, text: `controller ${where} (version ${payload.value.controllerVersion}) does not know probe sessions and took this stream as the agent's own; upgrade the controller (the agent reconnects by itself)` });
-          resolve();
-          return;
-        }
-        sink({ ok: true, text: `controller ${where} reached over mTLS (${Date.now() - started} ms)` });
-        stage = "store";
-        alertSentAt = Date.now();
-        const alert = create(AlertSchema, {
-          id: alertId,
-          revision: 1,
-          severity: Severity.INFO,
-          state: AlertState.OPEN,
-          detectedAt: timestampFromMs(alertSentAt),
-          updatedAt: timestampFromMs(alertSentAt),
-          summary: "test alert (secarc test-alert)",
-        });
-        call.write(create(AgentMessageSchema, { payload: { case: "alert", value: alert } }));
-        return;
-      }
-      if (stage === "store" && payload.case === "alertAck" && payload.value.alertId === alertId) {
-        sink({ ok: true, text: `alert stored and acknowledged by the controller (${Date.now() - alertSentAt} ms)` });
-        stage = "deliver";
-        return;
-      }
-      if (stage === "deliver" && payload.case === "probeReport" && payload.value.alertId === alertId) {
-        stage = "done";
-        const hops = payload.value.hops;
-        if (hops.length === 0) {
-          ok = false;
-          sink({ ok: false, text: "the controller reported no delivery hop" });
-        }
-        for (const hop of hops) {
-          const line = probeHopLine(hop);
-          if (!line.ok) ok = false;
-          sink(line);
-        }
-        resolve();
-      }
-    });
-    call.on("status", (status: grpc.StatusObject) => {
-      if (stage === "done") return;
-      const code = grpc.status[status.code] ?? String(status.code);
-      if (status.code === grpc.status.DEADLINE_EXCEEDED) void fail(`no answer within ${options.timeoutMs / 1000} s (--timeout)`, stage === "connect");
-      else void fail(`${code}: ${status.details || "stream ended"}`, stage === "connect" && status.code === grpc.status.UNAVAILABLE);
-    });
-    call.on("error", () => undefined);
+/** Reports why the probe stopped at its stage (a connect failure is diagnosed when `explain`). */
+async function failProbe(probe: Probe, reason: string, explain: boolean): Promise<void> {
+  const { setup, sink, deadline } = probe;
+  const current = probe.stage;
+  probe.stage = "done";
+  probe.ok = false;
+  if (current === "connect") {
+    const serverName = setup.config.controller.serverName;
+    const diagnosis = explain
+      ? await diagnoseConnection({ host: setup.host, port: setup.port, ...(serverName ? { serverName } : {}), tls: setup.tls, caPath: setup.config.tls.ca, timeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())) })
+      : undefined;
+    sink({ ok: false, text: `controller ${setup.config.controller.address}: ${diagnosis ?? reason}` });
+  } else if (current === "store") sink({ ok: false, text: `alert not acknowledged by the controller: ${reason}` });
+  else if (current === "deliver") sink({ ok: false, text: `no delivery report from the controller: ${reason}` });
+}
+
+/** Moves the probe on by one controller message; true when it is done. */
+function onProbeMessage(probe: Probe, message: ControllerMessage, write: (message: AgentMessage) => void): boolean {
+  const { sink } = probe;
+  const payload = message.payload;
+  const where = probe.setup.config.controller.address;
+  if (probe.stage === "connect" && payload.case === "welcome") {
+    if (!payload.value.probe) {
+      probe.stage = "done";
+      probe.ok = false;
+      sink({ ok: false, text: `controller ${where} (version ${payload.value.controllerVersion}) does not know probe sessions and took this stream as the agent's own; upgrade the controller (the agent reconnects by itself)` });
+      return true;
+    }
+    sink({ ok: true, text: `controller ${where} reached over mTLS (${Date.now() - probe.started} ms)` });
+    probe.stage = "store";
+    probe.alertSentAt = Date.now();
+    write(create(AgentMessageSchema, { payload: { case: "alert", value: testAlert(probe.alertId, probe.alertSentAt) } }));
+    return false;
+  }
+  if (probe.stage === "store" && payload.case === "alertAck" && payload.value.alertId === probe.alertId) {
+    sink({ ok: true, text: `alert stored and acknowledged by the controller (${Date.now() - probe.alertSentAt} ms)` });
+    probe.stage = "deliver";
+    return false;
+  }
+  if (probe.stage === "deliver" && payload.case === "probeReport" && payload.value.alertId === probe.alertId) {
+    probe.stage = "done";
+    const hops = payload.value.hops;
+    if (hops.length === 0) {
+      probe.ok = false;
+      sink({ ok: false, text: "the controller reported no delivery hop" });
+    }
+    for (const hop of hops) {
+      const line = probeHopLine(hop);
+      if (!line.ok) probe.ok = false;
+      sink(line);
+    }
+    return true;
+  }
+  return false;
+}
+
+function testAlert(id: string, at: number) {
+  return create(AlertSchema, {
+    id,
+    revision: 1,
+    severity: Severity.INFO,
+    state: AlertState.OPEN,
+    detectedAt: timestampFromMs(at),
+    updatedAt: timestampFromMs(at),
+    summary: "test alert (secarc test-alert)",
   });
-
-  call.write(create(AgentMessageSchema, { payload: { case: "hello", value: { agentId: setup.agentId, agentVersion: SECARC_VERSION, hostname: hostname(), probe: true } } }));
-  await outcome;
-  call.end();
-  call.cancel();
-  client.close();
-  return ok;
 }
 
 export const testAlertCommand: Command = {
