@@ -72,73 +72,22 @@ export function createCertsCommand(deps: CertsCommandDeps = {}): Command {
     async run(args) {
       const { values, positionals } = parseCommandLine("certs", args, OPTIONS);
       const [sub, ...rest] = positionals;
-      const dir = values.dir ?? ".";
-      const now = new Date(clock());
-      const force = values.force ?? false;
-      const onlyFor = (allowed: string, ...names: (keyof typeof values)[]): void => {
-        for (const name of names) {
-          if (values[name] !== undefined) throw usageError(`secarc certs: --${name} is not an option of ${allowed}`);
-        }
-      };
-      const extra = (count: number, what: string): void => {
-        if (rest.length > count) throw usageError(`secarc certs ${what}: unexpected argument "${rest[count]}"`);
-      };
-
+      const call: CertsCall = { values, rest, dir: values.dir ?? ".", now: new Date(clock()), force: values.force ?? false };
       switch (sub) {
-        case "init": {
-          extra(0, "init");
-          onlyFor("init", "host");
-          const layout = pkiLayout(dir);
-          const existing = [layout.caKey, layout.ca, layout.crl].filter((path) => existsSync(path));
-          if (!force && existing.length > 0) throw new SecarcError("refused", `${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""}; use --force to replace`);
-          const ca = await initCaFiles(dir, { days: parseDays(values.days, DEFAULT_CA_DAYS), now, force });
-          const crl = await writeEmptyCrlFile(dir, { now, force });
-          print([...written(ca, dir), `wrote ${rel(crl, dir)} (revocation list, empty)`, `next: secarc certs issue controller --host NAME${dirFlag(dir)}`]);
+        case "init":
+          print(await certsInit(call));
           return 0;
-        }
-        case "issue": {
-          const [kind, name] = rest;
-          const days = parseDays(values.days, DEFAULT_CERTIFICATE_DAYS);
-          if (kind === "controller") {
-            extra(1, "issue controller");
-            const hosts = values.host ?? [];
-            if (hosts.length === 0) throw usageError("secarc certs issue controller: give at least one --host NAME (a DNS name or IP address agents use)");
-            for (const host of hosts) {
-              if (!isIP(host) && !isDnsName(host)) throw usageError(`secarc certs issue controller: --host "${host}" is neither a DNS name nor an IP address`);
-            }
-            const cert = await issueControllerFiles(dir, { hosts, days, now, force });
-            print([...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the controller host (tls.ca, tls.cert, tls.key)`]);
-            return 0;
-          }
-          if (kind === "agent") {
-            extra(2, "issue agent");
-            onlyFor("issue agent", "host");
-            if (name === undefined) throw usageError("secarc certs issue agent: missing NAME");
-            if (!isValidAgentId(name)) throw usageError(`secarc certs issue agent: "${name}" is not a valid agent name (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)`);
-            const cert = await issueAgentFiles(dir, { name, days, now, force });
-            print([...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the agent host "${name}" (tls.ca, tls.cert, tls.key)`]);
-            return 0;
-          }
-          throw usageError(kind === undefined ? "secarc certs issue: say what to issue: controller or agent" : `secarc certs issue: unknown kind "${kind}" (controller or agent)`);
-        }
-        case "show": {
-          onlyFor("show", "host", "days", "force", "dir");
+        case "issue":
+          print(await certsIssue(call));
+          return 0;
+        case "show":
+          onlyFor(call, "show", "host", "days", "force", "dir");
           if (rest.length === 0) throw usageError("secarc certs show: missing FILE");
-          const blocks = rest.map((file) => showFile(file, now));
-          print(blocks.flatMap((lines, i) => (i === 0 ? lines : ["", ...lines])));
+          print(rest.map((file) => showFile(file, call.now)).flatMap((lines, i) => (i === 0 ? lines : ["", ...lines])));
           return 0;
-        }
-        case "revoke": {
-          onlyFor("revoke", "host", "days", "force");
-          if (rest.length === 0) throw usageError("secarc certs revoke: missing FILE or NAME (the certificate to revoke)");
-          extra(1, "revoke");
-          const result = await revokeCertificateFile(dir, revokeTarget(dir, rest[0]!), now);
-          print([
-            result.alreadyRevoked ? `${result.subject} (serial ${result.serial}) was already revoked` : `revoked ${result.subject} (serial ${result.serial})`,
-            `wrote ${result.crlPath} (${result.total} revoked); copy it to the controller host's tls.crl path: a running controller picks it up within seconds, no restart`,
-          ]);
+        case "revoke":
+          print(await certsRevoke(call));
           return 0;
-        }
         case undefined:
           throw usageError("secarc certs: missing subcommand (init, issue, show or revoke)");
         default:
@@ -146,6 +95,76 @@ export function createCertsCommand(deps: CertsCommandDeps = {}): Command {
       }
     },
   };
+}
+
+type CertsValues = ReturnType<typeof parseCommandLine<typeof OPTIONS>>["values"];
+
+/** One `secarc certs` command line, parsed. */
+interface CertsCall {
+  values: CertsValues;
+  /** The arguments after the subcommand. */
+  rest: string[];
+  dir: string;
+  now: Date;
+  force: boolean;
+}
+
+function onlyFor(call: CertsCall, allowed: string, ...names: (keyof CertsValues)[]): void {
+  for (const name of names) {
+    if (call.values[name] !== undefined) throw usageError(`secarc certs: --${String(name)} is not an option of ${allowed}`);
+  }
+}
+
+function noExtra(call: CertsCall, count: number, what: string): void {
+  if (call.rest.length > count) throw usageError(`secarc certs ${what}: unexpected argument "${call.rest[count]}"`);
+}
+
+async function certsInit(call: CertsCall): Promise<string[]> {
+  const { dir, now, force } = call;
+  noExtra(call, 0, "init");
+  onlyFor(call, "init", "host");
+  const layout = pkiLayout(dir);
+  const existing = [layout.caKey, layout.ca, layout.crl].filter((path) => existsSync(path));
+  if (!force && existing.length > 0) throw new SecarcError("refused", `${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""}; use --force to replace`);
+  const ca = await initCaFiles(dir, { days: parseDays(call.values.days, DEFAULT_CA_DAYS), now, force });
+  const crl = await writeEmptyCrlFile(dir, { now, force });
+  return [...written(ca, dir), `wrote ${rel(crl, dir)} (revocation list, empty)`, `next: secarc certs issue controller --host NAME${dirFlag(dir)}`];
+}
+
+async function certsIssue(call: CertsCall): Promise<string[]> {
+  const { dir, now, force } = call;
+  const [kind, name] = call.rest;
+  const days = parseDays(call.values.days, DEFAULT_CERTIFICATE_DAYS);
+  if (kind === "controller") {
+    noExtra(call, 1, "issue controller");
+    const hosts = call.values.host ?? [];
+    if (hosts.length === 0) throw usageError("secarc certs issue controller: give at least one --host NAME (a DNS name or IP address agents use)");
+    for (const host of hosts) {
+      if (!isIP(host) && !isDnsName(host)) throw usageError(`secarc certs issue controller: --host "${host}" is neither a DNS name nor an IP address`);
+    }
+    const cert = await issueControllerFiles(dir, { hosts, days, now, force });
+    return [...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the controller host (tls.ca, tls.cert, tls.key)`];
+  }
+  if (kind === "agent") {
+    noExtra(call, 2, "issue agent");
+    onlyFor(call, "issue agent", "host");
+    if (name === undefined) throw usageError("secarc certs issue agent: missing NAME");
+    if (!isValidAgentId(name)) throw usageError(`secarc certs issue agent: "${name}" is not a valid agent name (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)`);
+    const cert = await issueAgentFiles(dir, { name, days, now, force });
+    return [...written(cert, dir), `copy ${rel(pkiLayout(dir).ca, dir)}, ${rel(cert.certPath, dir)} and ${rel(cert.keyPath, dir)} to the agent host "${name}" (tls.ca, tls.cert, tls.key)`];
+  }
+  throw usageError(kind === undefined ? "secarc certs issue: say what to issue: controller or agent" : `secarc certs issue: unknown kind "${kind}" (controller or agent)`);
+}
+
+async function certsRevoke(call: CertsCall): Promise<string[]> {
+  onlyFor(call, "revoke", "host", "days", "force");
+  if (call.rest.length === 0) throw usageError("secarc certs revoke: missing FILE or NAME (the certificate to revoke)");
+  noExtra(call, 1, "revoke");
+  const result = await revokeCertificateFile(call.dir, revokeTarget(call.dir, call.rest[0]!), call.now);
+  return [
+    result.alreadyRevoked ? `${result.subject} (serial ${result.serial}) was already revoked` : `revoked ${result.subject} (serial ${result.serial})`,
+    `wrote ${result.crlPath} (${result.total} revoked); copy it to the controller host's tls.crl path: a running controller picks it up within seconds, no restart`,
+  ];
 }
 
 export const certsCommand: Command = createCertsCommand();
