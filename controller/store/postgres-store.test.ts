@@ -1,0 +1,132 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { expect } from "chai";
+import postgres from "postgres";
+import { isSecarcError } from "../../common/errors.js";
+import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { startPgCluster, type PgCluster } from "../../test/support/postgres.js";
+import { openPostgresStore, redactUrl, type PostgresStore } from "./postgres-store.js";
+
+function alert(id: string, revision: number, severity = Severity.WARNING): Alert {
+  return create(AlertSchema, {
+    id,
+    revision,
+    kind: AlertKind.SSH_SESSION,
+    severity,
+    state: AlertState.OPEN,
+    detectedAt: timestampFromMs(1_700_000_000_000),
+    summary: `rev ${revision}`,
+  });
+}
+const at = (ms: number) => new Date(1_700_000_000_000 + ms);
+
+describe("openPostgresStore (real PostgreSQL)", function () {
+  this.timeout(120_000);
+  let cluster: PgCluster;
+  let url: string;
+  const open: PostgresStore[] = [];
+  const openStore = async (u = url) => {
+    const store = await openPostgresStore({ url: u, poolSize: 4 });
+    open.push(store);
+    return store;
+  };
+
+  before(async () => {
+    cluster = await startPgCluster();
+  });
+  after(async () => cluster?.stop());
+  beforeEach(async () => {
+    url = await cluster.createDatabase();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  it("migrates once when replicas start together, and refuses a schema from a newer secarc", async () => {
+    const stores = await Promise.all([openStore(), openStore(), openStore()]);
+    const [row] = await stores[0]!.sql<Array<{ version: number }>>`SELECT version FROM schema_versions WHERE component = 'core'`;
+    expect(row?.version).to.equal(1);
+    await stores[0]!.sql`UPDATE schema_versions SET version = 99 WHERE component = 'core'`;
+    const refusal = await openStore().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(isSecarcError(refusal, "refused"), String(refusal)).to.equal(true);
+    expect(String((refusal as Error).message)).to.match(/schema is version 99, this secarc knows up to 1/);
+  });
+
+  it("keeps the revision rules when two replicas store one alert at once: the highest revision wins", async () => {
+    const [a, b] = [await openStore(), await openStore()];
+    await a.upsertAlert("web-1", alert("x1", 1), at(0));
+    const writes = [];
+    for (let revision = 2; revision <= 21; revision++) writes.push((revision % 2 ? a : b).upsertAlert("web-1", alert("x1", revision), at(revision)));
+    const outcomes = (await Promise.all(writes)).map((w) => w.outcome);
+    expect(outcomes.every((o) => o === "updated" || o === "unchanged")).to.equal(true);
+    const stored = await a.getAlert("x1");
+    expect(stored?.alert.revision).to.equal(21);
+    expect(stored?.version).to.equal(1 + outcomes.filter((o) => o === "updated").length);
+    const refusal = await b.upsertAlert("db-1", alert("x1", 30), at(30)).catch((err: unknown) => err);
+    expect(isSecarcError(refusal, "refused"), String(refusal)).to.equal(true);
+  });
+
+  it("stores an action's first result only, when results race from two replicas", async () => {
+    const [a, b] = [await openStore(), await openStore()];
+    await a.upsertAlert("web-1", alert("x1", 1), at(0));
+    await a.createAction({
+      actionId: "act-1", agentId: "web-1", alertId: "x1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, { telegramUserId: 7n }),
+      requestedAt: at(1), options: undefined, target: undefined,
+    });
+    await b.markActionSent("act-1", at(2));
+    const result = (status: ResultStatus, detail: string) => create(ActionResultSchema, { actionId: "act-1", status, detail });
+    const won = await Promise.all([
+      a.recordResult("web-1", result(ResultStatus.DONE, "blocked"), at(3)),
+      b.recordResult("web-1", result(ResultStatus.FAILED, "nft failed"), at(3)),
+      a.recordResult("web-1", result(ResultStatus.REFUSED, "no"), at(3)),
+    ]);
+    expect(won.filter(Boolean)).to.have.length(1);
+    const action = await b.getAction("act-1");
+    const winner = ["done", "failed", "refused"][won.indexOf(true)];
+    expect(action?.state).to.equal(winner);
+    expect(await a.recordResult("other-agent", result(ResultStatus.DONE, "x"), at(4))).to.equal(false);
+    // created, sent, one result: three changes to the alert's views.
+    expect((await a.getAlert("x1"))?.version).to.equal(4);
+  });
+
+  it("gives numbers back as numbers (BIGINT times) and bytes as bytes", async () => {
+    const store = await openStore();
+    const record = await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web", addresses: ["10.0.0.2"], actions: [Answer.BLOCK_IP], detectors: [1], at: at(5), certSerial: "0a" });
+    expect(record.firstSeen.getTime()).to.equal(at(5).getTime());
+    expect(record.connects).to.equal(1);
+    await store.setClockSkew("web-1", 1234.6);
+    expect((await store.getAgent("web-1"))?.clockSkewMs).to.equal(1235);
+    expect(await store.setRevokedSerials(["0a"], at(6))).to.deep.equal(["web-1"]);
+    expect(await store.setRevokedSerials(["0a"], at(7))).to.deep.equal([]);
+    expect((await store.getAgent("web-1"))?.revokedAt?.getTime()).to.equal(at(6).getTime());
+    await store.setRevokedSerials([], at(8));
+    expect((await store.getAgent("web-1"))?.revokedAt).to.equal(undefined);
+  });
+
+  it("says which server it cannot reach, without the password", async () => {
+    const dead = `postgres://secarc:hunter2@127.0.0.1:${cluster.port}/no_such_database`;
+    const err = await openPostgresStore({ url: dead, connectTimeoutSeconds: 5 }).catch((e: unknown) => e);
+    expect(isSecarcError(err, "unavailable"), String(err)).to.equal(true);
+    expect((err as Error).message).to.include("127.0.0.1").and.include("no_such_database").and.not.include("hunter2");
+    expect(redactUrl(dead)).to.not.include("hunter2");
+  });
+
+  it("offers its pool for LISTEN/NOTIFY", async () => {
+    const store = await openStore();
+    const heard: string[] = [];
+    const listening = await store.sql.listen("secarc_test", (payload) => heard.push(payload));
+    const other = postgres(url, { max: 1 });
+    try {
+      await other`SELECT pg_notify('secarc_test', 'hello')`;
+      for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(heard).to.deep.equal(["hello"]);
+    } finally {
+      await listening.unlisten();
+      await other.end({ timeout: 5 });
+    }
+  });
+});
