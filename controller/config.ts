@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationMs } from "../common/config.js";
 import { checkPolicyAgainstExpiry, noAnswerPolicySchema } from "./domain/no-answer-policy-config.js";
 import { telegramConfigSchema } from "./telegram/config.js";
+import { silencesConfigSchema } from "./domain/silence-windows.js";
 
 /** Where the controller accepts agents. */
 export const controllerListenSchema = z.strictObject({
@@ -120,6 +121,8 @@ export const controllerConfigSchema = z.strictObject({
   admin: controllerAdminSchema.default({}),
   /** What happens to alerts nobody answers. Default: nothing (they wait for a human until they expire). */
   policy: noAnswerPolicySchema.default({ rules: [] }),
+  /** Scheduled maintenance windows (cron + duration) that silence alerts like /silence does. Default: none. */
+  silences: silencesConfigSchema.default({ windows: [], checkEvery: 15_000 }),
 }).superRefine(checkPolicyAgainstExpiry);
 
 /** The validated config (durations in milliseconds, defaults filled in). */

@@ -18,7 +18,7 @@ import type { StoreHealth, StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
 import { startAdminServer } from "./admin/admin-server.js";
 import { buildStatusReport } from "./admin/status-report.js";
-import { createReloadableParts, type ReloadableParts } from "./reloadable-parts.js";
+import { createReloadableParts, type ReloadableParts, type ReloadablePartsDeps } from "./reloadable-parts.js";
 import type { TelegramBridge } from "./telegram/bridge.js";
 import type { StartControllerOptions } from "./controller.js";
 import { SECARC_VERSION } from "../common/version.js";
@@ -141,10 +141,10 @@ export async function startMetrics(core: ControllerCore): Promise<{ metrics: Con
 }
 
 /** The Telegram bridge and the no-answer policy, which a reload starts again; the bridge is started here. */
-export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined): Promise<ReloadableParts> {
+export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined, silences?: ReloadablePartsDeps["silences"]): Promise<ReloadableParts> {
   const { options, store, events, actions, logger, now, health } = core;
   const parts = createReloadableParts(
-    { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}) },
+    { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}) },
     core.config,
   );
   await parts.startBridge();

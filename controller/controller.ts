@@ -26,6 +26,8 @@ import {
   startWatches,
   type ControllerCore,
 } from "./controller-parts.js";
+import type { SilenceWatch } from "./domain/silence-watch.js";
+import { loadSilences } from "./silence-parts.js";
 
 /** The controller software's version, sent to agents in Welcome. */
 export const CONTROLLER_VERSION = SECARC_VERSION;
@@ -66,6 +68,8 @@ export interface RunningController {
   reload(config: ControllerConfig): Promise<ReloadOutcome>;
   /** The admin socket's path (`secarc status`). */
   adminSocket: string;
+  /** Silences and maintenance windows in force (tests call check() after moving the clock). */
+  silences: SilenceWatch;
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
   close(): Promise<void>;
 }
@@ -102,8 +106,11 @@ export async function startController(options: StartControllerOptions): Promise<
     if (config.tls.crl && revocation) followCrl(core, config.tls.crl, tls.ca, revocation, link);
     // Before the bridge, which reports its queue depth and 429 answers to it.
     const metrics = await startMetrics(core);
-    const parts = await startTelegramParts(core, metrics?.metrics);
+    // Loaded before the bridge, which must not post what a silence holds; checked once the bridge listens for their ends.
+    const silences = await loadSilences(core);
+    const parts = await startTelegramParts(core, metrics?.metrics, silences);
     bridge = parts.bridge;
+    await silences.watch.start();
     startWatches(core);
     // Last, so that its answers reach a running bridge; it looks at the stored alerts first.
     parts.startPolicy();
@@ -120,6 +127,7 @@ export async function startController(options: StartControllerOptions): Promise<
       onlineAgents: () => registry.agentIds(),
       storeHealth: () => health.view(),
       adminSocket,
+      silences: silences.watch,
       reload: (next) => parts.reload(next),
       close() {
         closing ??= stops.stopAll().then(() => logger.info("controller stopped"));

@@ -8,6 +8,8 @@ import type { ControllerMetrics } from "./metrics/metrics.js";
 import type { SqliteStore } from "./store/sqlite-store.js";
 import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
 import { resolveBotToken } from "./telegram/config.js";
+import type { SilenceWatch } from "./domain/silence-watch.js";
+import type { SilenceHold } from "./telegram/silence-digest.js";
 
 /** What a reload did. */
 export interface ReloadOutcome {
@@ -18,7 +20,7 @@ export interface ReloadOutcome {
 }
 
 /** Keys read once at start: a change is logged and waits for a restart. */
-const RESTART_KEYS = ["listen", "tls", "store", "link", "log", "metrics", "admin"] as const;
+const RESTART_KEYS = ["listen", "tls", "store", "link", "log", "metrics", "admin", "silences"] as const;
 
 export interface ReloadablePartsDeps {
   store: SqliteStore;
@@ -30,6 +32,8 @@ export interface ReloadablePartsDeps {
   /** Whether the bridge runs at all (tests switch it off). */
   startTelegram: boolean;
   policyTimers?: PolicyTimers;
+  /** Silences: the bridge holds their alerts, the policy waits for their end. Default: none. */
+  silences?: { watch: SilenceWatch; hold: SilenceHold };
 }
 
 /**
@@ -57,6 +61,7 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       logger: logger.child({ component: "telegram" }),
       now: deps.now,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.silences ? { silences: deps.silences } : {}),
     });
   }
 
@@ -72,6 +77,7 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       powerDelayMs: config.telegram?.powerDelay ?? 5_000,
       now: deps.now,
       ...(deps.policyTimers ? { timers: deps.policyTimers } : {}),
+      ...(deps.silences ? { heldUntil: deps.silences.hold.heldUntil } : {}),
     });
   }
 

@@ -56,6 +56,8 @@ export const noAnswerRuleSchema = z
     after: durationMs().refine((ms) => ms > 0, { message: "must be longer than zero" }),
     /** block_ip: how long to block (default: telegram.defaultBlockDuration); allow / ignore: how long to mute re-alerts (default: no mute). */
     duration: durationMs().refine((ms) => ms > 0, { message: "must be longer than zero" }).optional(),
+    /** Act on alerts a silence or maintenance window holds (their time counted from the alert). Default: false (the time starts when the silence ends). */
+    duringSilence: z.boolean().default(false),
   })
   .superRefine((rule, ctx) => {
     const kind = policyKindNames[rule.kind];
@@ -77,6 +79,7 @@ export const noAnswerRuleSchema = z
       afterMs: rule.after,
       durationMs: rule.duration,
       label: `${rule.answer} ${rule.severity} ${rule.kind} after ${formatDuration(rule.after)}`,
+      ...(rule.duringSilence ? { duringSilence: true } : {}),
     }),
   );
 

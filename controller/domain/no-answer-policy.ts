@@ -20,6 +20,8 @@ export interface NoAnswerRule {
   durationMs: number | undefined;
   /** A short description, e.g. "block_ip critical http_404_burst after 5m". */
   label: string;
+  /** Acts on alerts a silence holds, counting from the alert as if there were none. Default (undefined): its time starts when the silence ends. */
+  duringSilence?: boolean | undefined;
 }
 
 /** The Operator.username of actions the policy chose; their telegram_user_id is 0, which no Telegram user has. */
@@ -57,6 +59,8 @@ export interface NoAnswerInput {
   now: number;
   /** How long an unanswered alert offers its answers (telegram.answerWindow), in ms. */
   answerWindowMs: number;
+  /** Until when a silence keeps (or kept) the alert from the chats; undefined when none does. */
+  heldUntil?: number | undefined;
 }
 
 /** The rules by kind and severity. */
@@ -84,7 +88,9 @@ export function decideNoAnswer(rules: RuleTable, input: NoAnswerInput): NoAnswer
   if (alert.state === AlertState.RESOLVED || input.answered) return { type: "none" };
   const rule = rules.get(ruleKey(alert.kind, alert.severity));
   if (!rule) return { type: "none" };
-  const dueAt = record.severitySince.getTime() + rule.afterMs;
+  // Nobody saw a silenced alert: its time starts when the silence ends, unless the rule says otherwise.
+  const held = rule.duringSilence ? undefined : input.heldUntil;
+  const dueAt = Math.max(record.severitySince.getTime(), held ?? 0) + rule.afterMs;
   const expiresAt = record.receivedAt.getTime() + input.answerWindowMs;
   const answerName = Answer[rule.answer];
   if (dueAt >= expiresAt) {
@@ -150,6 +156,8 @@ export interface NoAnswerPolicyDeps {
   timers?: PolicyTimers;
   /** Open alerts looked at on start, newest first. Default: 10,000. */
   scanLimit?: number;
+  /** Until when silences hold an alert (silence-watch.ts). Default: no silences. */
+  heldUntil?: (record: AlertRecord, now: number) => number | undefined;
 }
 
 export interface NoAnswerPolicy {
@@ -201,6 +209,7 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
       agentActions: agent?.actions,
       now: now(),
       answerWindowMs: deps.answerWindowMs,
+      heldUntil: deps.heldUntil?.(record, now()),
     });
     switch (decision.type) {
       case "none":

@@ -4,8 +4,8 @@ import { Priority, type MessageStore } from "./message-store.js";
 /** Rows rendered within this window are checked for staleness on start. */
 const RESUME_WINDOW_MS = 7 * 86_400_000;
 
-/** On start: queue every alert whose stored version is newer than what its messages show. */
-export function resumeMessages(messages: MessageStore, store: Store, chatIds: number[], at: number): void {
+/** On start: queue every alert whose stored version is newer than what its messages show; open alerts a silence holds (`held`) wait for its digest. */
+export function resumeMessages(messages: MessageStore, store: Store, chatIds: number[], at: number, held: (alertId: string) => boolean = () => false): void {
   for (const row of messages.listRecentRows(at - RESUME_WINDOW_MS)) {
     const record = store.getAlert(row.alertId);
     if (!record) continue;
@@ -13,6 +13,7 @@ export function resumeMessages(messages: MessageStore, store: Store, chatIds: nu
     if (stale) messages.enqueueAlert(row.chatId, row.alertId, row.messageId !== undefined ? Priority.update : Priority.fresh, at);
   }
   for (const record of store.listOpenAlerts(10_000)) {
+    if (held(record.alertId)) continue;
     for (const chatId of chatIds) {
       if (!messages.getMessage(record.alertId, chatId)) messages.enqueueAlert(chatId, record.alertId, Priority.fresh, at);
     }

@@ -23,6 +23,9 @@ import { createSendPace } from "./send-pace.js";
 import { localAddresses } from "../domain/action-target.js";
 import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
+import { createSilenceCommands } from "./silence-commands.js";
+import { attachSilences, type SilenceHold } from "./silence-digest.js";
+import type { SilenceWatch } from "../domain/silence-watch.js";
 import { safeText } from "./safe-text.js";
 import { escapeHtml, formatTime } from "./text-format.js";
 
@@ -41,6 +44,8 @@ export interface TelegramBridgeDeps {
     watchTelegramConnection?(connection: () => TelegramConnection): void;
     setTelegramParkedChats?(parked: number): void;
   };
+  /** Silences and maintenance windows: held alerts are not posted; /silence, /silences. Default: none. */
+  silences?: { watch: SilenceWatch; hold: SilenceHold };
 }
 
 /** One step of a test alert's delivery past the controller (a ProbeHop). */
@@ -124,9 +129,14 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   }));
 
   const configuredChats = new Set(chatIds);
+  // A silence keeps its alerts from chats that do not show them yet; they get one digest when it ends.
+  const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, now, kick: () => queue.kick() }) : undefined;
+  const held = (alertId: string): boolean => silences?.held(alertId) ?? false;
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
+    const holding = held(alertId);
     // Only configured chats: a chat taken out of the config (or never in it) is shown nothing more.
-    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId)));
+    const shows = (chatId: number) => !holding || chatId === alsoChat || messages.getMessage(alertId, chatId) !== undefined;
+    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId) && shows(chatId)));
     for (const chatId of targets) {
       const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
       const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;
@@ -201,6 +211,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     return next();
   });
   bot.use(createAccessControl(services));
+  if (deps.silences) bot.use(createSilenceCommands(services, deps.silences.watch));
   bot.use(callbacks.composer);
   bot.use(commands.composer);
   bot.use(createAllowsCommand(services));
@@ -239,7 +250,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     }
   }
 
-  resumeMessages(messages, store, chatIds, now());
+  resumeMessages(messages, store, chatIds, now(), held);
   queue.kick();
   const sweep = setInterval(() => {
     for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
@@ -293,12 +304,13 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     connection: () => started.connection(),
     queueDepth: () => queue.depth(),
     resume() {
-      resumeMessages(messages, store, chatIds, now());
+      resumeMessages(messages, store, chatIds, now(), held);
       queue.kick();
     },
     warn: (text) => Promise.all(chatIds.map(async (chatId) => (await queue.sendOnce(chatId, escapeHtml(text), PROBE_WAIT_MS)).ok)),
     async stop() {
       unsubscribe();
+      silences?.stop();
       stopped = true;
       flushDeferred();
       clearInterval(sweep);

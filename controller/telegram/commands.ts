@@ -27,8 +27,15 @@ export function commandList(locale: Locale): Array<{ command: string; descriptio
     { command: "alerts", description: d.alerts },
     { command: "blocks", description: d.blocks },
     { command: "allows", description: d.allows },
+    { command: "silence", description: translations[locale].silence.description.silence },
+    { command: "silences", description: translations[locale].silence.description.silences },
     { command: "help", description: d.help },
   ];
+}
+
+/** /help: the commands, silences' included. */
+function helpText(t: Translations): string {
+  return `${t.command.help}\n${t.silence.help}`;
 }
 
 /** A past run of failed sends is shown in /status for this long after it ended. */
@@ -62,11 +69,11 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
   // /start (Telegram sends it when a chat with the bot begins): a welcome, then /help.
   composer.start((ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
-    services.reply(ctx.chat.id, { text: safeHtml(`${t.notice.welcome}\n\n${t.command.help}`, { keepNewlines: true }) });
+    services.reply(ctx.chat.id, { text: safeHtml(`${t.notice.welcome}\n\n${helpText(t)}`, { keepNewlines: true }) });
   });
 
   composer.command("help", (ctx) => {
-    services.reply(ctx.chat.id, { text: safeHtml(chatTranslations(config, ctx.chat.id).command.help, { keepNewlines: true }) });
+    services.reply(ctx.chat.id, { text: safeHtml(helpText(chatTranslations(config, ctx.chat.id)), { keepNewlines: true }) });
   });
 
   composer.command("status", (ctx) => {

@@ -1,3 +1,4 @@
+import { silenceEn } from "./silence-en.js";
 /**
  * English texts: the reference table. Every other language must have the same
  * keys with the same parameters (`satisfies Translations`), so a missing or
@@ -157,4 +158,5 @@ export const en = {
   truncated: "… (truncated)",
   /** Under an alert sent again because its first send was in flight when the controller stopped. */
   resentAfterRestart: "↻ Sent again after a controller restart: an earlier copy of this alert may be just above.",
+  silence: silenceEn,
 };

@@ -1,4 +1,5 @@
 import type { Translations } from "./translations.js";
+import { silenceEs } from "./silence-es.js";
 
 /** Spanish texts. */
 export const es = {
@@ -145,4 +146,5 @@ export const es = {
   truncated: "… (recortado)",
   /** Under an alert sent again because its first send was in flight when the controller stopped. */
   resentAfterRestart: "↻ Enviada otra vez tras reiniciar el controlador: puede haber una copia anterior de esta alerta justo arriba.",
+  silence: silenceEs,
 } satisfies Translations;
