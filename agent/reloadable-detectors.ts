@@ -13,8 +13,8 @@ export interface ReloadableDetectorsDeps {
   emit: (alert: Alert) => void;
   logger: Logger;
   now: () => number;
-  /** Builds detectors from a new config's section; undefined when detectors were injected (tests): nothing to rebuild. */
-  build?: (section: AgentConfig["detectors"]) => Detector[];
+  /** Builds detectors from a new config's section. */
+  build: (section: AgentConfig["detectors"]) => Detector[];
 }
 
 /**
@@ -36,7 +36,7 @@ export function createReloadableDetectors(deps: ReloadableDetectorsDeps) {
       const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
       const needRestart = RESTART_KEYS.filter((key) => !same(previous[key], next[key]));
       if (needRestart.length > 0) logger.warn({ keys: needRestart }, `config reloaded; ${needRestart.join(", ")} changed and take effect after a restart`);
-      if (!deps.build || same(previous.detectors, next.detectors)) {
+      if (same(previous.detectors, next.detectors)) {
         logger.info({ needRestart }, "config reloaded: detectors unchanged");
         return needRestart;
       }

@@ -23,6 +23,7 @@ import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { freeLoopbackPort, testAgentConfig } from "../test/support/agent-process.js";
 import { testControllerConfig } from "../test/support/controller-harness.js";
 import { createTestPki } from "../test/support/pki.js";
+import { givenResponders } from "../test/support/given-responders.js";
 
 const SAMPLES = Number(process.env.SAMPLES ?? 300);
 const SPACING_MS = 20;
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   };
   const certs = await pki.issueAgent("bench-1");
   const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent"), port, logLevel: "error" }), "bench");
-  const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: new Map(responder.answers.map((a) => [a, responder])) });
+  const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map(responder.answers.map((a) => [a, responder]))) });
   await agent.waitConnected(10_000);
 
   // 1. alert → sendMessage

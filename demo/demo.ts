@@ -109,7 +109,7 @@ const agentLogger = logger.child({ name: "agent" });
 const agent = await startAgent({
   config: agentConfig,
   logger: agentLogger,
-  detectors: createDetectors(agentConfig.detectors, { logger: agentLogger, now: Date.now, cpuSampler: cpu.sampler }),
+  detectors: (section) => createDetectors(section, { logger: agentLogger, now: Date.now, cpuSampler: cpu.sampler }),
 });
 await agent.waitConnected(15_000);
 say("Agent 'demo-web' connected. Its responders run in DRY-RUN mode: they report what they would run and change nothing.");

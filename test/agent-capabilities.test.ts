@@ -15,6 +15,7 @@ import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { exited } from "./support/child-exit.js";
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { startControllerHarness, type ControllerHarness } from "./support/controller-harness.js";
+import { createHostResponders } from "../agent/agent-responders.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const NOBODY = 65534;
@@ -89,7 +90,7 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     const certs = await h.pki.issueAgent("web-2");
     const base = testAgentConfig({ ca: h.pki.ca, ...certs, stateDir: join(h.dir, "web-2"), port: h.controller.port });
     const facts = { effective: (1n << BigInt(CAP_KILL)) | (1n << BigInt(CAP_SYS_BOOT)), uid: 1000, hasProgram: () => true };
-    const agent = await startAgent({ config: parseConfig(agentConfigSchema, base, "test"), logger: silentLogger(), detectors: [], capabilities: facts });
+    const agent = await startAgent({ config: parseConfig(agentConfigSchema, base, "test"), logger: silentLogger(), detectors: () => [], responders: (context) => createHostResponders(context, { capabilities: facts }) });
     try {
       await agent.waitConnected(15_000);
       const record = h.controller.store.getAgent("web-2")!;
@@ -101,8 +102,8 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     const dry = await startAgent({
       config: parseConfig(agentConfigSchema, { ...base, agentId: "web-2", responders: { dryRun: true } }, "test"),
       logger: silentLogger(),
-      detectors: [],
-      capabilities: { effective: 0n, uid: 1000, hasProgram: () => false },
+      detectors: () => [],
+      responders: (context) => createHostResponders(context, { capabilities: { effective: 0n, uid: 1000, hasProgram: () => false } }),
     });
     try {
       await dry.waitConnected(15_000);

@@ -9,6 +9,7 @@ import { captureLog, sshAlert, startControllerHarness, type ControllerHarness } 
 import { respondersFor, createRecordingResponder } from "./fixtures/agent/recording-responder.js";
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import type { SqliteStore } from "../controller/store/sqlite-store.js";
+import { givenResponders } from "./support/given-responders.js";
 
 function fillDisk(path: string): void {
   const fd = openSync(path, "w");
@@ -52,7 +53,7 @@ describe("agent state dir full: alerts held in memory, delivered once", function
     const certs = await h.pki.issueAgent("full-1");
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: h.pki.ca, cert: certs.cert, key: certs.key, stateDir: mountPoint, port: h.controller.port }), "test");
     const log = captureLog();
-    agent = await startAgent({ config, logger: log.logger, detectors: [], responders: respondersFor(createRecordingResponder()) });
+    agent = await startAgent({ config, logger: log.logger, detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     await agent.waitConnected(10_000);
 
     const ids: string[] = [];

@@ -54,7 +54,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     return controller;
   }
   async function startTheAgent(): Promise<RunningAgent> {
-    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [] });
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [] });
     await agent.waitConnected(10_000);
     return agent;
   }

@@ -8,6 +8,7 @@ import { silentLogger } from "../common/log.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { captureLog, startControllerHarness, type ControllerHarness } from "./support/controller-harness.js";
+import { givenResponders } from "./support/given-responders.js";
 
 function nginxLines(ip: string, count: number, at = new Date()): string {
   const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -44,7 +45,7 @@ describe("agent reload (SIGHUP)", function () {
     const input: AgentConfigInput = { ...testAgentConfig({ ca: h.pki.ca, ...certs, stateDir: join(h.dir, "agent"), port: h.controller.port }), detectors: detectors(20) };
     const log = captureLog();
     const config = parseConfig(agentConfigSchema, input, "test");
-    agent = await startAgent({ config, logger: log.logger, responders: new Map() });
+    agent = await startAgent({ config, logger: log.logger, responders: givenResponders(new Map()) });
     await agent.waitConnected(15_000);
     const connects = h.controller.store.getAgent("web-1")!.connects;
 
@@ -67,7 +68,7 @@ describe("agent reload (SIGHUP)", function () {
   it("an invalid detector section on reload throws and the running detectors stay", async () => {
     const certs = await h.pki.issueAgent("web-2");
     const input = { ...testAgentConfig({ ca: h.pki.ca, ...certs, stateDir: join(h.dir, "agent2"), port: h.controller.port }), detectors: { sshSession: { enabled: false }, sshBruteForce: { enabled: false }, nginx404: { enabled: false }, cpuSustained: { interval: "30s" } } };
-    agent = await startAgent({ config: parseConfig(agentConfigSchema, input, "test"), logger: silentLogger(), responders: new Map() });
+    agent = await startAgent({ config: parseConfig(agentConfigSchema, input, "test"), logger: silentLogger(), responders: givenResponders(new Map()) });
     await agent.waitConnected(15_000);
     // The schema refuses it before the agent sees it: what the SIGHUP handler logs as "config reload refused".
     expect(() => parseConfig(agentConfigSchema, { ...input, detectors: { cpuSustained: { interval: "7s" } } }, "agent.yaml")).to.throw(/detectors\.cpuSustained\.interval/);

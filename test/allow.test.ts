@@ -28,6 +28,7 @@ import { hostUrl, httpStatus, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 import { createResponderLab, recordExecutions, type RecordedExecution, type ResponderLab } from "./support/responder-lab.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 5151;
 const OPERATOR = { id: 77, username: "op" };
@@ -144,7 +145,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     const clock = () => Date.now() + offset;
     // The real responders, acting inside the server namespace, on the injected clock.
     const responders = recordExecutions(rl.responders({}, clock).responders, executions);
-    agent = await startAgent({ config, logger: silentLogger(), responders, now: clock });
+    agent = await startAgent({ config, logger: silentLogger(), responders: givenResponders(responders), now: clock });
     await agent.waitConnected(10_000);
     await eventually("the controller sees the agent online", () => controller!.onlineAgents().includes(agentId));
   });

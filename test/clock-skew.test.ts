@@ -13,6 +13,7 @@ import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { captureLog, sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 5151;
 const OPERATOR = { id: 1001, first_name: "Ops", username: "ops" };
@@ -45,7 +46,7 @@ describe("clock skew: one clock for what the operator sees", function () {
     controller = await startController({ config, logger: log.logger });
     const certs = await world.pki.issueAgent("skewed-1");
     const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent"), port: controller.port }), "test");
-    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: responders ?? new Map(), now: () => Date.now() + aheadMs });
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(responders ?? new Map()), now: () => Date.now() + aheadMs });
     await agent.waitConnected(10_000);
     await eventually("the skew is measured", () => controller!.store.getAgent("skewed-1")?.clockSkewMs !== undefined);
     return log;

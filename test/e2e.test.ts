@@ -33,6 +33,7 @@ import { createTestPki, type TestPki } from "./support/pki.js";
 import { createResponderLab, recordExecutions, type RecordedExecution, type ResponderLab } from "./support/responder-lab.js";
 import { sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
 import { exited } from "./support/child-exit.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 4242;
 const OPERATOR = { id: 77, username: "op" };
@@ -124,7 +125,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
     );
     // The real responders, acting inside the server namespace; each execution is recorded.
     const responders = recordExecutions(rl.responders().responders, executions, SAFE_ANSWERS);
-    agent = await startAgent({ config: agentConfig, logger: silentLogger(), responders });
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), responders: givenResponders(responders) });
     await agent.waitConnected(10_000);
     await eventually("the controller sees the agent online", () => controller!.onlineAgents().includes(agentId));
   });

@@ -13,6 +13,7 @@ import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-p
 import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
+import { givenResponders } from "./support/given-responders.js";
 
 /** Rows of the controller's alerts table for one alert id, read straight from its SQLite file. */
 function storedAlertRows(storePath: string, alertId: string): number {
@@ -69,7 +70,7 @@ describe("link: controller SIGKILLed between store and ack", function () {
     });
     const certs = await pki.issueAgent("ctl-crash-2");
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent-state"), port }), "test");
-    agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(createRecordingResponder()) });
+    agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     await agent.waitConnected(15_000);
 
     const alert = sshAlert();

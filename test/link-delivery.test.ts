@@ -15,6 +15,7 @@ import { createRecordingResponder, respondersFor } from "./fixtures/agent/record
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
+import { givenResponders } from "./support/given-responders.js";
 
 /**
  * Issue 3 acceptance 1 and 3, agent and controller in this process over
@@ -47,7 +48,7 @@ describe("link delivery: agent ↔ controller", function () {
   }
 
   async function runAgent(config: AgentConfig, responder = createRecordingResponder()): Promise<RunningAgent> {
-    const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(responder) });
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(responder)) });
     agents.push(agent);
     return agent;
   }
@@ -168,7 +169,7 @@ describe("link delivery: agent ↔ controller", function () {
       },
       async stop() {},
     };
-    const agent = await startAgent({ config, logger: silentLogger(), detectors: [detector], responders: new Map() });
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: () => [detector], responders: givenResponders(new Map()) });
     agents.push(agent);
     await eventually("the detector ran twice", () => starts === 2, 10_000);
     await eventually("both alerts are acknowledged", () => agent.outboxDepth() === 0);
@@ -189,7 +190,7 @@ describe("link delivery: agent ↔ controller", function () {
   it("refuses to start with an agentId other than the certificate's", async () => {
     const config = await agentConfig("delivery-id", await freeLoopbackPort());
     let error: unknown;
-    await startAgent({ config: { ...config, agentId: "someone-else" }, logger: silentLogger(), detectors: [], responders: new Map() }).catch((err) => (error = err));
+    await startAgent({ config: { ...config, agentId: "someone-else" }, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map()) }).catch((err) => (error = err));
     expect(String(error)).to.match(/differs from the certificate's identity "delivery-id"/);
   });
 });

@@ -10,6 +10,7 @@ import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-p
 import { sshAlert } from "./support/controller-harness.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
+import { givenResponders } from "./support/given-responders.js";
 
 /**
  * A controller that stops answering without closing its connection (the
@@ -56,7 +57,7 @@ describe("link keepalive: a frozen controller", function () {
     const certs = await pki.issueAgent("keepalive-1");
     const input = testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent-state"), port });
     const config = parseConfig(agentConfigSchema, { ...input, link: { ...input.link, keepaliveTime: "1s", keepaliveTimeout: "1s" } }, "test");
-    agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map() });
+    agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map()) });
     await agent.waitConnected(15_000);
 
     controller.kill("SIGSTOP");

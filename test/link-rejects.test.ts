@@ -14,6 +14,7 @@ import { respondersFor, createRecordingResponder } from "./fixtures/agent/record
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { sshAlert, startControllerHarness, testOperator, type ControllerHarness } from "./support/controller-harness.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const isCase = (c: ControllerMessage["payload"]["case"]) => (m: ControllerMessage) => m.payload.case === c;
 const rejectsOf = (client: RawAgentClient): AlertReject[] => client.received.filter(isCase("alertReject")).map((m) => m.payload.value as AlertReject);
@@ -147,7 +148,7 @@ describe("link: per-message rejection, never a stuck stream", function () {
     const certs = await h.pki.issueAgent("outbox-agent");
     const stateDir = join(h.dir, "outbox-agent-state");
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: h.pki.ca, cert: certs.cert, key: certs.key, stateDir, port: 1 }), "test");
-    const offline = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(createRecordingResponder()) });
+    const offline = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     const before = sshAlert();
     const severity9 = sshAlert();
     severity9.severity = 9 as Severity;
@@ -158,7 +159,7 @@ describe("link: per-message rejection, never a stuck stream", function () {
     expect(offline.outboxDepth()).to.equal(4);
     await offline.close();
 
-    const agent = await startAgent({ config: { ...config, controller: { ...config.controller, address: `127.0.0.1:${h.controller.port}` } }, logger: silentLogger(), detectors: [], responders: respondersFor(createRecordingResponder()) });
+    const agent = await startAgent({ config: { ...config, controller: { ...config.controller, address: `127.0.0.1:${h.controller.port}` } }, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     agents.push(agent);
     await agent.waitConnected(10_000);
     await eventually("the outbox drains", () => agent.outboxDepth() === 0);

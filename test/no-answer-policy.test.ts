@@ -14,6 +14,7 @@ import { createRecordingResponder, respondersFor } from "./fixtures/agent/record
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 1001;
 const OPERATOR = { id: 77, username: "op" };
@@ -55,7 +56,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     const requestedBy: Operator[] = [];
     const responder = createRecordingResponder({ afterRecord: (action) => requestedBy.push(action.requestedBy!) });
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent-state"), port }), "test");
-    agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: respondersFor(responder) });
+    agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(responder)) });
     await agent.waitConnected(10_000);
     return { responder, requestedBy, after };
   }

@@ -79,7 +79,7 @@ describe("certificate revocation: refused at connect, live streams ended when th
   async function startRealAgent(name: string): Promise<{ agent: RunningAgent; certs: CertPaths }> {
     const certs = await pki.issueAgent(name);
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, `state-${name}`), port: controller!.port }), "test");
-    const agent = await startAgent({ config, logger: silentLogger(), detectors: [] });
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: () => [] });
     agents.push(agent);
     await agent.waitConnected(10_000);
     return { agent, certs };

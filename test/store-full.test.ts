@@ -12,6 +12,7 @@ import { respondersFor, createRecordingResponder } from "./fixtures/agent/record
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { captureLog, sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 4242;
 const OPERATOR = 1001;
@@ -65,7 +66,7 @@ describe("controller store on a full disk: a state, not a crash", function () {
     controller = await startController({ config, logger: log.logger });
     const certs = await world.pki.issueAgent("flood-1");
     const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent"), port: controller.port }), "test");
-    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: respondersFor(createRecordingResponder()) });
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     await agent.waitConnected(10_000);
 
     const ids: string[] = [];

@@ -13,6 +13,7 @@ import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const CHAT = 1001;
 const OPERATOR = { id: 77, username: "op" };
@@ -66,7 +67,7 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
   }
 
   async function runAgent(config: AgentConfig, responder: Responder): Promise<RunningAgent> {
-    const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map(responder.answers.map((a) => [a, responder])) });
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map(responder.answers.map((a) => [a, responder]))) });
     agents.push(agent);
     return agent;
   }

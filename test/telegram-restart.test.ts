@@ -18,6 +18,7 @@ import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
 import { freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHAT = 1001;
@@ -264,7 +265,7 @@ describe("telegram with the real controller process SIGKILLed", function () {
     };
     const certs = await pki.issueAgent("tg-kill-1");
     const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, cert: certs.cert, key: certs.key, stateDir: join(dir, "agent"), port }), "test");
-    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: new Map(firewall.answers.map((a) => [a, firewall])) });
+    agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map(firewall.answers.map((a) => [a, firewall]))) });
     await agent.waitConnected(15_000);
     agent.emit(sampleAlert(AlertKind.HTTP_404_BURST));
     expect(await crashing.stopped).to.equal(null);

@@ -19,6 +19,7 @@ import { captureLog, testControllerConfig } from "./support/controller-harness.j
 import type { CertPaths } from "./support/pki.js";
 import { connectRawAgent } from "./support/raw-agent-client.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHAT = 1001;
@@ -84,7 +85,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
   async function startLiveAgent(name: string, certs: CertPaths, port: number): Promise<{ agent: RunningAgent; responder: ReturnType<typeof createRecordingResponder> }> {
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `${name}-state`), port }), "test");
     const responder = createRecordingResponder();
-    const agent = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map(responder.answers.map((a) => [a, responder])) });
+    const agent = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map(responder.answers.map((a) => [a, responder]))) });
     agents.push(agent);
     await agent.waitConnected(10_000);
     return { agent, responder };

@@ -10,6 +10,7 @@ import { startController } from "../controller/controller.js";
 import { testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
 import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
+import { givenResponders } from "./support/given-responders.js";
 
 /** Issue 13, acceptance 4: each mistake is refused at start, naming the file and the fix. */
 describe("TLS identity mistakes are refused at start, naming the file and the fix", function () {
@@ -41,7 +42,7 @@ describe("TLS identity mistakes are refused at start, naming the file and the fi
 
   async function agentRefusal(paths: { ca?: string } & CertPaths, now?: () => number): Promise<string> {
     const config = parseConfig(agentConfigSchema, testAgentConfig({ ca: paths.ca ?? pki.ca, cert: paths.cert, key: paths.key, stateDir: join(dir, "agent"), port: 9 }), "test");
-    const error = await startAgent({ config, logger: silentLogger(), detectors: [], responders: new Map(), ...(now ? { now } : {}) }).then(
+    const error = await startAgent({ config, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map()), ...(now ? { now } : {}) }).then(
       async (running) => {
         await running.close();
         return undefined;
@@ -110,7 +111,7 @@ describe("TLS identity mistakes are refused at start, naming the file and the fi
     try {
       const agent = await pki.issueAgent("web-1");
       const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: pki.ca, ...agent, stateDir: join(dir, "agent"), port: controller.port }), "test");
-      const running = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [], responders: new Map() });
+      const running = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(new Map()) });
       await running.waitConnected(10_000);
       await running.close();
     } finally {

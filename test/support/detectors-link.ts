@@ -14,6 +14,7 @@ import { startAgent, type RunningAgent } from "../../agent/agent.js";
 import type { AlertRecord } from "../../controller/store/store.js";
 import { testAgentConfig } from "./agent-process.js";
 import { startControllerHarness, type ControllerHarness } from "./controller-harness.js";
+import { givenResponders } from "./given-responders.js";
 
 export interface LinkedAgent {
   harness: ControllerHarness;
@@ -38,7 +39,7 @@ export async function startLinkedAgent(detectors: unknown): Promise<LinkedAgent>
     "test agent",
   );
   // No responders: these tests look at alerts only, and must not touch the host's firewall.
-  const agent = await startAgent({ config, logger: silentLogger(), responders: new Map() });
+  const agent = await startAgent({ config, logger: silentLogger(), responders: givenResponders(new Map()) });
   await agent.waitConnected(10_000);
   return {
     harness,
