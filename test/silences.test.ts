@@ -52,7 +52,7 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
   async function startAgentNamed(id: string): Promise<RunningAgent> {
     const certs = await world.pki.issueAgent(id);
     const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `state-${id}`), port }), "test");
-    const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: [] });
+    const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [] });
     agents.push(agent);
     await agent.waitConnected(10_000);
     return agent;
