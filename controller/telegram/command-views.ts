@@ -4,6 +4,8 @@ import type { ActiveBlock } from "./active-blocks.js";
 import { alertBody, severityMarker, type InlineButton, type InlineKeyboard } from "./alert-message.js";
 import { encodeCallback } from "./callback-data.js";
 import { detectorSourceLines, unavailableAnswerLines } from "./detector-source-lines.js";
+import { hostFactsLines } from "./host-facts-line.js";
+import type { HostFactsRecord } from "../host/host-facts.js";
 import type { Translations } from "./i18n/translations.js";
 import { safeText } from "./safe-text.js";
 import { escapeHtml, formatTime } from "./text-format.js";
@@ -27,8 +29,11 @@ export function alertRef(alertId: string): string {
   return Array.from(safeText(alertId).replace(/-/g, "")).slice(-8).join("");
 }
 
-/** /status: one line per server (online, offline, revoked) with its detector sources, and the send-health line, if any. */
-export function renderStatus(agents: readonly (Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers"> & { clockSkewMs?: number | undefined })[], health: string | undefined, t: Translations): string {
+/** What /status shows of an agent. */
+export type StatusAgent = Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers"> & { clockSkewMs?: number | undefined; hostFacts?: HostFactsRecord | undefined };
+
+/** /status: one line per server (online, offline, revoked) with its host, its detector sources, and the send-health line, if any; `now` counts the hosts' uptimes. */
+export function renderStatus(agents: readonly StatusAgent[], health: string | undefined, t: Translations, now = Date.now()): string {
   if (agents.length === 0) return health ? `${t.command.noServers}\n\n${health}` : t.command.noServers;
   const lines = [t.command.statusHeader({ count: String(agents.length) })];
   for (const agent of agents) {
@@ -41,6 +46,7 @@ export function renderStatus(agents: readonly (Pick<AgentRecord, "agentId" | "on
         lastSeen: formatTime(agent.lastSeen.getTime()),
       })}`,
       ...(isSkewed(agent.clockSkewMs) ? [`   ${t.clockSkew({ skew: describeSkew(agent.clockSkewMs) })}`] : []),
+      ...hostFactsLines(agent, now, t),
       ...detectorSourceLines(agent, t),
       ...unavailableAnswerLines(agent, t),
     );

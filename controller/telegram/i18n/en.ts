@@ -129,6 +129,8 @@ export const en = {
     revoked: "revoked (certificate in the CRL)",
     sourceLine: (p: { detector: string; state: string; detail: string }) => `${p.detector}: ${p.state}${p.detail ? ` ${p.detail}` : ""}`,
     unavailableLine: (p: { answers: string; reason: string }) => `not offered: ${p.answers} (${p.reason})`,
+    /** /status, the host line: "kernel 6.1.0", "up 3 d 4 h". */
+    hostWords: { kernel: "kernel", up: "up" },
     sourceState: { following: "following", waiting: "waiting:", noSource: "no source:", unreadable: "unreadable:", unknown: "unknown:" },
     noServers: "No server has connected yet.",
     alertsHeader: (p: { count: string }) => `Open alerts (${p.count}):`,

@@ -119,6 +119,7 @@ export const es = {
     revoked: "revocado (certificado en la CRL)",
     sourceLine: (p: { detector: string; state: string; detail: string }) => `${p.detector}: ${p.state}${p.detail ? ` ${p.detail}` : ""}`,
     unavailableLine: (p: { answers: string; reason: string }) => `no se ofrece: ${p.answers} (${p.reason})`,
+    hostWords: { kernel: "kernel", up: "activo desde hace" },
     sourceState: { following: "leyendo", waiting: "esperando:", noSource: "sin fuente:", unreadable: "ilegible:", unknown: "desconocido:" },
     noServers: "Ningún servidor se ha conectado todavía.",
     alertsHeader: (p: { count: string }) => `Alertas abiertas (${p.count}):`,
