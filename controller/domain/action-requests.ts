@@ -2,7 +2,8 @@ import { newId } from "../../common/ids.js";
 import { Answer, type ActionOptions, type ActionTarget, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { ActionRecord, PolicyMark, Store } from "../store/store.js";
-import { answerNeedsTarget, checkBlockTarget, deriveActionTarget, localAddresses } from "./action-target.js";
+import { checkBlockTarget, localAddresses } from "./action-target.js";
+import { answerNeedsTarget, deriveActionTarget } from "./answers.js";
 import type { EventBus } from "./events.js";
 
 /** An operator's request, as the Telegram bridge (or another view) makes it. */

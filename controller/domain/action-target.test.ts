@@ -2,7 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import { alertAddress, checkBlockTarget, deriveActionTarget } from "./action-target.js";
+import { checkBlockTarget } from "./action-target.js";
+import { alertAddress } from "./alert-kinds.js";
+import { deriveActionTarget } from "./answers.js";
 
 const ssh: Alert = create(AlertSchema, { id: "a", kind: AlertKind.SSH_SESSION, subject: { case: "sshSession", value: { user: "deploy", sourceIp: "2001:db8::5", sourcePort: 40000, sshdPid: 777 } } });
 const brute: Alert = create(AlertSchema, { id: "b", kind: AlertKind.SSH_BRUTE_FORCE, subject: { case: "sshFailures", value: { sourceIp: "198.51.100.20", count: 30 } } });

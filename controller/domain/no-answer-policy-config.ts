@@ -2,17 +2,12 @@ import { z } from "zod";
 import { durationMs } from "../../common/config.js";
 import { formatDuration } from "../../common/duration.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
-import { answersByKind, type RenderableKind } from "../telegram/alert-view.js";
+import { Severity } from "../../gen/secarc/v1/alert_pb.js";
+import { ALERT_KINDS, policyKindNames } from "./alert-kinds.js";
+import { ANSWERS, type AnswerEntry, type KnownAnswer } from "./answers.js";
 import type { NoAnswerRule } from "./no-answer-policy.js";
 
-/** Alert kinds as written in the config. */
-export const policyKindNames = {
-  ssh_session: AlertKind.SSH_SESSION,
-  ssh_brute_force: AlertKind.SSH_BRUTE_FORCE,
-  cpu_sustained: AlertKind.CPU_SUSTAINED,
-  http_404_burst: AlertKind.HTTP_404_BURST,
-} as const satisfies Record<string, RenderableKind>;
+export { policyKindNames } from "./alert-kinds.js";
 
 /** Severities as written in the config. */
 export const policySeverityNames = {
@@ -21,25 +16,26 @@ export const policySeverityNames = {
   critical: Severity.CRITICAL,
 } as const satisfies Record<string, Severity>;
 
-/** Answers as written in the config (UNBLOCK_IP answers no alert). */
-export const policyAnswerNames = {
-  allow: Answer.ALLOW,
-  ignore: Answer.IGNORE,
-  close_session: Answer.CLOSE_SESSION,
-  block_ip: Answer.BLOCK_IP,
-  kill_process: Answer.KILL_PROCESS,
-  reboot: Answer.REBOOT,
-  shutdown: Answer.SHUTDOWN,
-} as const satisfies Record<string, Answer>;
+const answerEntries = (Object.entries(ANSWERS) as Array<[string, AnswerEntry]>).map(([answer, entry]) => [Number(answer) as KnownAnswer, entry] as const);
+
+/** Answers as written in the config, from the answer catalog (UNBLOCK_IP and REVOKE_ALLOW answer no alert). */
+type PolicyAnswerName = NonNullable<(typeof ANSWERS)[KnownAnswer] extends infer E ? (E extends { policyName: infer N } ? N : never) : never>;
+
+export const policyAnswerNames = Object.fromEntries(answerEntries.flatMap(([answer, entry]) => (entry.policyName ? [[entry.policyName, answer]] : []))) as Record<PolicyAnswerName, KnownAnswer>;
 
 /** Answers whose `duration` means something: how long a block lasts, how long re-alerts are muted. */
-const ANSWERS_WITH_DURATION: readonly Answer[] = [Answer.BLOCK_IP, Answer.ALLOW, Answer.IGNORE];
+const ANSWERS_WITH_DURATION: readonly Answer[] = [
+  ...answerEntries.filter(([, entry]) => entry.options === "block_duration"),
+  ...answerEntries.filter(([, entry]) => entry.options === "chosen_duration"),
+].map(([answer]) => answer);
 
 /** How long an unanswered alert offers its answers when there is no telegram section (telegram.answerWindow's default). */
 export const DEFAULT_ANSWER_WINDOW_MS = 86_400_000;
 
 type KindName = keyof typeof policyKindNames;
-type AnswerName = keyof typeof policyAnswerNames;
+type AnswerName = PolicyAnswerName;
+
+const sayList = (names: readonly string[]): string => (names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : (names[0] ?? ""));
 
 const nameOf = <T extends Record<string, number>>(table: T, value: number): string => Object.keys(table).find((key) => table[key] === value) ?? String(value);
 
@@ -62,13 +58,13 @@ export const noAnswerRuleSchema = z
   .superRefine((rule, ctx) => {
     const kind = policyKindNames[rule.kind];
     const answer = policyAnswerNames[rule.answer];
-    const offered: readonly Answer[] = answersByKind[kind];
+    const offered: readonly Answer[] = ALERT_KINDS[kind].answers;
     if (!offered.includes(answer)) {
       const names = offered.map((a) => nameOf(policyAnswerNames, a)).join(", ");
       ctx.addIssue({ code: "custom", path: ["answer"], message: `${rule.kind} alerts do not offer ${rule.answer}; they offer ${names}` });
     }
     if (rule.duration !== undefined && !ANSWERS_WITH_DURATION.includes(answer)) {
-      ctx.addIssue({ code: "custom", path: ["duration"], message: `duration applies to block_ip, allow and ignore, not to ${rule.answer}` });
+      ctx.addIssue({ code: "custom", path: ["duration"], message: `duration applies to ${sayList(ANSWERS_WITH_DURATION.map((a) => nameOf(policyAnswerNames, a)))}, not to ${rule.answer}` });
     }
   })
   .transform(

@@ -1,11 +1,11 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { ActionOptionsSchema, Answer, OperatorSchema, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import { Answer, OperatorSchema, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertState, type AlertKind, type Severity } from "../../gen/secarc/v1/alert_pb.js";
 import type { AlertRecord, Store } from "../store/store.js";
 import type { ActionRequests } from "./action-requests.js";
+import { answerOptions } from "./answers.js";
 import type { EventBus } from "./events.js";
 
 /** One rule of the `policy` config section, validated. */
@@ -106,20 +106,9 @@ export function decideNoAnswer(rules: RuleTable, input: NoAnswerInput): NoAnswer
   return { type: "apply", rule };
 }
 
-/** The options of the policy's answer, as a tap would set them. */
+/** The options of the policy's answer, as a tap would set them (the answer catalog's rule, with the rule's duration). */
 export function policyOptions(rule: NoAnswerRule, defaults: { blockDurationMs: number; powerDelayMs: number }): ActionOptions | undefined {
-  switch (rule.answer) {
-    case Answer.BLOCK_IP:
-      return create(ActionOptionsSchema, { duration: durationFromMs(rule.durationMs ?? defaults.blockDurationMs) });
-    case Answer.ALLOW:
-    case Answer.IGNORE:
-      return rule.durationMs === undefined ? undefined : create(ActionOptionsSchema, { duration: durationFromMs(rule.durationMs) });
-    case Answer.REBOOT:
-    case Answer.SHUTDOWN:
-      return create(ActionOptionsSchema, { delay: durationFromMs(defaults.powerDelayMs) });
-    default:
-      return undefined;
-  }
+  return answerOptions(rule.answer, { ...defaults, durationMs: rule.durationMs });
 }
 
 /** A one-shot timer, injectable so that tests drive time. */

@@ -5,7 +5,7 @@ import type { ActionRequestOutcome } from "../domain/action-requests.js";
 import { allowKeyboard, confirmKeyboard, answerLabel } from "./alert-message.js";
 import type { ListTap } from "./list-results.js";
 import { chatTranslations } from "./alert-renderer.js";
-import { optionsFor } from "./action-options.js";
+import { answerOptions } from "../domain/answers.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import { ALLOW_DURATION_MS, decodeCallback, needsConfirmation, type CallbackCommand } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
@@ -157,7 +157,7 @@ export function createAlertCallbacks(services: BridgeServices, showAlerts: (chat
       alertId,
       answer: chosen,
       operator,
-      options: optionsFor(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay, ...(allowDurationMs !== undefined ? { allowDurationMs } : {}) }),
+      options: answerOptions(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay, durationMs: allowDurationMs }),
     });
     // Bookkeeping after the action is on its way: one transaction, off the delivery path.
     services.later(() => {

@@ -1,13 +1,17 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { describeSkew, isSkewed } from "../link/clock-skew.js";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, Severity, type AgentOffline, type Alert, type DetectorBlind } from "../../gen/secarc/v1/alert_pb.js";
+import type { AgentOffline, Alert, DetectorBlind } from "../../gen/secarc/v1/alert_pb.js";
+import { isControllerKind } from "../domain/alert-kinds.js";
+import { describeSkew, isSkewed } from "../link/clock-skew.js";
+import { alertBody, field } from "./alert-body.js";
+import { answerLabel, kindName, severityLabel, severityMarker } from "./alert-labels.js";
+import type { AlertView, AnswerOutcome } from "./alert-view.js";
 import { ALLOW_DURATIONS, encodeCallback } from "./callback-data.js";
-import type { AlertView, AnswerOutcome, RenderableKind } from "./alert-view.js";
-import { isControllerKind, isRenderableKind } from "./alert-view.js";
 import type { Translations } from "./i18n/translations.js";
 import { clip, escapeHtml, fitMessage, formatTime, humanDuration, operatorName } from "./text-format.js";
+
+export { alertBody } from "./alert-body.js";
+export { answerLabel, kindName, severityLabel, severityMarker } from "./alert-labels.js";
 
 export interface InlineButton {
   text: string;
@@ -21,143 +25,6 @@ export type InlineKeyboard = InlineButton[][];
 export interface RenderedMessage {
   text: string;
   keyboard: InlineKeyboard;
-}
-
-type BodyRenderer = (alert: Alert, t: Translations) => string;
-
-const MAX_FIELD = 64;
-const MAX_PATHS = 5;
-
-/** One line in plain words per kind; every untrusted field is clipped and escaped. */
-export const bodyRenderers = {
-  [AlertKind.SSH_SESSION]: (alert, t) => {
-    if (alert.subject.case !== "sshSession") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    return t.alert.sshSession({ user: field(s.user), ip: field(s.sourceIp), port: String(s.sourcePort), method: field(s.authMethod) });
-  },
-  [AlertKind.SSH_BRUTE_FORCE]: (alert, t) => {
-    if (alert.subject.case !== "sshFailures") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    return t.alert.sshBruteForce({
-      count: String(s.count),
-      window: humanDuration(durationMs(s.window), t),
-      ip: field(s.sourceIp || s.sourceHost),
-      users: s.usernames.slice(-MAX_PATHS).map((text) => field(text)).join(", "),
-    });
-  },
-  [AlertKind.CPU_SUSTAINED]: (alert, t) => {
-    if (alert.subject.case !== "cpu") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    const top = s.top[0];
-    return t.alert.cpuSustained({
-      percent: String(Math.round(s.percent)),
-      duration: humanDuration(durationMs(s.sustained), t),
-      top: top ? `${field(top.name)} ${Math.round(top.cpuPercent)} %` : "",
-    });
-  },
-  [AlertKind.HTTP_404_BURST]: (alert, t) => {
-    if (alert.subject.case !== "httpErrors") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    const paths = s.recentPaths.slice(-MAX_PATHS).map((text) => field(text));
-    return t.alert.http404Burst({
-      count: String(s.count),
-      status: String(s.status || 404),
-      window: humanDuration(durationMs(s.window), t),
-      ip: field(s.clientIp),
-      paths: paths.length > 0 ? `${paths.join(" ")} …` : "",
-    }) + (s.logFile || s.virtualHost ? ` (${t.alert.httpLogFile({ file: field([s.virtualHost, s.logFile].filter(Boolean).join(" "), 200) })})` : "");
-  },
-  [AlertKind.AGENT_OFFLINE]: (alert, t) => {
-    if (alert.subject.case !== "agentOffline") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    return `🔌 ${t.alert.agentOffline({ server: `<b>${field(s.agentId)}</b>`, since: formatTime(s.offlineSince ? timestampMs(s.offlineSince) : 0) })}`;
-  },
-  [AlertKind.DETECTOR_BLIND]: (alert, t) => {
-    if (alert.subject.case !== "detectorBlind") return unknownBody(alert, t);
-    const s = alert.subject.value;
-    const since = s.blindSince ? timestampMs(s.blindSince) : 0;
-    return `🙈 ${t.alert.detectorBlind({ server: `<b>${field(s.agentId)}</b>`, detector: `<b>${field(s.detector)}</b>`, detail: field(s.source?.detail ?? "", 200), since: formatTime(since) })}`;
-  },
-} satisfies Record<RenderableKind, BodyRenderer>;
-
-const SEVERITY_MARKER: Record<Severity, string> = {
-  [Severity.UNSPECIFIED]: "❔",
-  [Severity.INFO]: "🔵",
-  [Severity.WARNING]: "🟠",
-  [Severity.CRITICAL]: "🔴",
-};
-
-/** The one-line description of an alert (HTML), as used in messages, /alerts and digests. */
-export function alertBody(alert: Alert, t: Translations): string {
-  return isRenderableKind(alert.kind) ? bodyRenderers[alert.kind](alert, t) : unknownBody(alert, t);
-}
-
-/** A severity in words; one outside the proto's (0, 9, ...) is said to be unknown, never shown as INFO. */
-export function severityLabel(severity: Severity, t: Translations): string {
-  switch (severity) {
-    case Severity.CRITICAL:
-      return t.severity.critical;
-    case Severity.WARNING:
-      return t.severity.warning;
-    case Severity.INFO:
-      return t.severity.info;
-    default:
-      return `${t.severity.unknown} (${Number(severity)})`;
-  }
-}
-
-export function severityMarker(severity: Severity): string {
-  return SEVERITY_MARKER[severity] ?? SEVERITY_MARKER[Severity.UNSPECIFIED];
-}
-
-/** The short name of a kind ("HTTP 404 burst"), plain text. */
-export function kindName(kind: AlertKind, t: Translations): string {
-  switch (kind) {
-    case AlertKind.SSH_SESSION:
-      return t.kindName.sshSession;
-    case AlertKind.SSH_BRUTE_FORCE:
-      return t.kindName.sshBruteForce;
-    case AlertKind.CPU_SUSTAINED:
-      return t.kindName.cpuSustained;
-    case AlertKind.HTTP_404_BURST:
-      return t.kindName.http404Burst;
-    case AlertKind.AGENT_OFFLINE:
-      return t.kindName.agentOffline;
-    case AlertKind.DETECTOR_BLIND:
-      return t.kindName.detectorBlind;
-    default:
-      return t.kindName.unknown;
-  }
-}
-
-/** A button's label for an answer (plain text). */
-export function answerLabel(answer: Answer, t: Translations, alert?: Alert): string {
-  switch (answer) {
-    case Answer.ALLOW:
-      return t.answer.allow;
-    case Answer.IGNORE:
-      return t.answer.ignore;
-    case Answer.CLOSE_SESSION:
-      return t.answer.closeSession;
-    case Answer.BLOCK_IP:
-      return t.answer.blockIp;
-    case Answer.UNBLOCK_IP:
-      return t.answer.unblockIp;
-    case Answer.KILL_PROCESS: {
-      // Never "Kill ?": the process by name, else by pid, else in general.
-      const top = alert?.subject.case === "cpu" ? alert.subject.value.top[0] : undefined;
-      const name = top ? clip(top.name, 24).trim() || `pid ${top.pid}` : undefined;
-      return name ? t.answer.killProcess({ name }) : t.answer.killAny;
-    }
-    case Answer.REBOOT:
-      return t.answer.reboot;
-    case Answer.SHUTDOWN:
-      return t.answer.shutdown;
-    case Answer.REVOKE_ALLOW:
-      return t.answer.revokeAllow;
-    default:
-      return "?";
-  }
 }
 
 /** The lifecycle line(s) of a view (HTML); `alert` gives a controller alert its own lines. */
@@ -292,15 +159,3 @@ export function allowKeyboard(alertId: string, t: Translations): InlineKeyboard 
   return [row, [{ text: t.confirm.cancel, callback_data: cancel }]];
 }
 
-function unknownBody(alert: Alert, t: Translations): string {
-  return t.alert.unknown({ summary: field(alert.summary, 300) });
-}
-
-function field(text: string, max: number = MAX_FIELD): string {
-  return escapeHtml(clip(text, max));
-}
-
-function durationMs(duration: Duration | undefined): number {
-  if (!duration) return 0;
-  return Number(duration.seconds) * 1000 + Math.round(duration.nanos / 1e6);
-}

@@ -4,7 +4,8 @@ import { Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action
 import { AlertKind, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { ActionRecord, ActionState, AlertRecord } from "../store/store.js";
 import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
-import { answersByKind, deriveAlertView, offeredAnswers, phaseKey, type AlertViewInput } from "./alert-view.js";
+import { kindAnswers } from "../domain/alert-kinds.js";
+import { deriveAlertView, offeredAnswers, phaseKey, type AlertViewInput } from "./alert-view.js";
 
 const T0 = Date.UTC(2026, 10, 29, 4, 0, 0);
 const WINDOW = 86_400_000;
@@ -46,10 +47,10 @@ describe("telegram alert view", () => {
       const alert = sampleAlert(kind);
       const view = deriveAlertView(input(alert));
       expect(view.phase.type).to.equal("open");
-      expect(view.answers).to.deep.equal(answersByKind[kind].filter((answer) => alert.answers.includes(answer)));
+      expect(view.answers).to.deep.equal(kindAnswers(kind).filter((answer) => alert.answers.includes(answer)));
       // Every answer of the kind, when the alert offers them all (the agent's HTTP 404 and brute-force alerts offer Allow too).
-      alert.answers = [...answersByKind[kind]].reverse();
-      expect(deriveAlertView(input(alert)).answers).to.deep.equal([...answersByKind[kind]]);
+      alert.answers = [...kindAnswers(kind)].reverse();
+      expect(deriveAlertView(input(alert)).answers).to.deep.equal([...kindAnswers(kind)]);
     }
   });
 

@@ -1,32 +1,12 @@
 import { Answer, ResultStatus, type Operator } from "../../gen/secarc/v1/action_pb.js";
-import { AlertKind, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
-import { alertAddress, checkBlockTarget, type BlockRefusal, type TargetContext } from "../domain/action-target.js";
+import { AlertState, Severity, type AlertKind } from "../../gen/secarc/v1/alert_pb.js";
+import { checkBlockTarget, type BlockRefusal, type TargetContext } from "../domain/action-target.js";
+import { alertAddress, isControllerKind, isKnownKind, kindAnswers, type KnownKind } from "../domain/alert-kinds.js";
+import { answerEntry, deriveActionTarget } from "../domain/answers.js";
 import type { ActionRecord, AlertRecord } from "../store/store.js";
 
 /** Alert kinds the bridge renders (UNSPECIFIED is not a kind). */
-export type RenderableKind = Exclude<AlertKind, AlertKind.UNSPECIFIED>;
-
-/**
- * The buttons each kind offers, in display order. A button is shown only if
- * the alert allows the answer and the agent said (in Hello) it can carry it
- * out.
- */
-export const answersByKind = {
-  [AlertKind.SSH_SESSION]: [Answer.ALLOW, Answer.CLOSE_SESSION, Answer.BLOCK_IP],
-  [AlertKind.SSH_BRUTE_FORCE]: [Answer.BLOCK_IP, Answer.IGNORE, Answer.ALLOW],
-  [AlertKind.CPU_SUSTAINED]: [Answer.IGNORE, Answer.REBOOT, Answer.SHUTDOWN, Answer.KILL_PROCESS],
-  [AlertKind.HTTP_404_BURST]: [Answer.IGNORE, Answer.BLOCK_IP, Answer.ALLOW],
-  [AlertKind.AGENT_OFFLINE]: [],
-  [AlertKind.DETECTOR_BLIND]: [],
-} as const satisfies Record<RenderableKind, readonly Answer[]>;
-
-/**
- * Kinds the controller raises itself (an agent offline, a detector blind): no answers to wait
- * for, so they never expire; they end when the condition does.
- */
-export function isControllerKind(kind: AlertKind): boolean {
-  return kind === AlertKind.AGENT_OFFLINE || kind === AlertKind.DETECTOR_BLIND;
-}
+export type RenderableKind = KnownKind;
 
 /** How an operator's answer stands. */
 export type AnswerProgress = "sent" | "queued" | "done" | "failed" | "refused";
@@ -136,18 +116,17 @@ function offered(open: boolean, record: AlertRecord, agentActions: readonly Answ
 /** The answers shown as buttons: the kind's, allowed by the alert and supported by the agent. */
 export function offeredAnswers(record: AlertRecord, agentActions: readonly Answer[]): Answer[] {
   const alert = record.alert;
-  if (!isRenderableKind(alert.kind)) return [];
   const allowed = new Set(alert.answers);
   const supported = new Set(agentActions);
-  return answersByKind[alert.kind].filter((answer) => {
+  return kindAnswers(alert.kind).filter((answer) => {
     if (!allowed.has(answer) || !supported.has(answer)) return false;
-    if (answer === Answer.KILL_PROCESS) return alert.subject.case === "cpu" && alert.subject.value.top.length > 0;
-    return true;
+    // An answer whose target the alert must name (Kill: its busiest process) is offered only when it does.
+    return !answerEntry(answer)?.offerOnlyWithTarget || deriveActionTarget(alert, answer) !== undefined;
   });
 }
 
 export function isRenderableKind(kind: AlertKind): kind is RenderableKind {
-  return kind in answersByKind;
+  return isKnownKind(kind);
 }
 
 /** A short key of the phase, stored with each rendered message (e.g. to find open ones to expire). */

@@ -1,3 +1,4 @@
+import { answerEntry } from "../domain/answers.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 
 /**
@@ -41,11 +42,9 @@ const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open:
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RAW_ID = /^[A-Za-z0-9._-]{1,48}$/;
 const COMPACT_UUID = /^~[A-Za-z0-9_-]{22}$/;
-const CONFIRMABLE = new Set<Answer>([Answer.REBOOT, Answer.SHUTDOWN]);
-
-/** Answers that need a confirming second tap. */
+/** Answers that need a confirming second tap (the answer catalog's Reboot / Shut down). */
 export function needsConfirmation(answer: Answer): boolean {
-  return CONFIRMABLE.has(answer);
+  return answerEntry(answer)?.secondTap === "confirm";
 }
 
 /** A lowercase UUID as "~" + 22 base64url characters; other ids as they are. Undefined when an id cannot fit. */

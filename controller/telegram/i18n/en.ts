@@ -1,4 +1,7 @@
+import type { KindTextKey } from "../../domain/alert-kinds.js";
+import type { AnswerEntry } from "../../domain/answers.js";
 import { silenceEn } from "./silence-en.js";
+
 /**
  * English texts: the reference table. Every other language must have the same
  * keys with the same parameters (`satisfies Translations`), so a missing or
@@ -23,7 +26,7 @@ export const en = {
     agentOffline: "Server offline",
     detectorBlind: "Detector blind",
     unknown: "alert",
-  },
+  } satisfies Record<KindTextKey | "unknown", string>,
   answer: {
     allow: "Allow",
     ignore: "Ignore",
@@ -35,7 +38,7 @@ export const en = {
     reboot: "Reboot",
     shutdown: "Shut down",
     revokeAllow: "Revoke allow",
-  },
+  } satisfies Record<AnswerEntry["labelKey"], string> & Record<string, unknown>,
   /** The second row after a tap on Allow: for how long. */
   allowFor: { "1h": "Allow 1 h", "24h": "Allow 24 h", always: "Allow always" },
   alert: {
@@ -51,7 +54,7 @@ export const en = {
     agentOffline: (p: { server: string; since: string }) => `${p.server} offline since ${p.since}`,
     detectorBlind: (p: { server: string; detector: string; detail: string; since: string }) => `${p.detector} on ${p.server} sees nothing since ${p.since}: ${p.detail}`,
     unknown: (p: { summary: string }) => p.summary || "Alert of a kind this controller does not know",
-  },
+  } satisfies Record<KindTextKey, (p: never) => string> & Record<string, unknown>,
   lifecycle: {
     awaiting: "Waiting for an answer",
     noButtonsId: "No buttons: this alert's id cannot be carried in a button (too long, or a | in it); see /alerts",
