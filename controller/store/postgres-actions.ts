@@ -1,50 +1,67 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
-import type { NewAction, Store } from "./store.js";
-import type { AsyncMethods, PgQuery, PgSql } from "./postgres-types.js";
+import type { ActionRecord, NewAction } from "./store.js";
+import type { PgOperations, PgQuery } from "./postgres-types.js";
 import { actionRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AuditRow } from "./postgres-rows.js";
 
-type ActionMethods = AsyncMethods<
-  Pick<Store, "createAction" | "getAction" | "listUnfinishedActions" | "listActionsForAlert" | "markActionSent" | "recordResult" | "audit" | "listAudit">
->;
-
 /** The actions table (what operators and the policy asked agents to do, and their results) and the audit log. */
-export function createPgActionMethods(sql: PgSql): ActionMethods {
-  return {
-    createAction: (input) => sql.begin((tx) => createAction(tx, input)),
-    async getAction(actionId) {
-      const [row] = await sql<ActionRow[]>`SELECT * FROM actions WHERE action_id = ${actionId}`;
+export const pgActionOperations: PgOperations<
+  "createAction" | "getAction" | "listUnfinishedActions" | "listActionsForAlert" | "markActionSent" | "recordResult" | "audit" | "listAudit"
+> = {
+  createAction: { atomic: true, run: async (q, input) => { const created = await createAction(q, input); return created.created ? created.action : created.existing; } },
+  getAction: {
+    atomic: false,
+    async run(q, actionId) {
+      const [row] = await q<ActionRow[]>`SELECT * FROM actions WHERE action_id = ${actionId}`;
       return row ? actionRecord(row) : undefined;
     },
-    async listUnfinishedActions(agentId) {
-      return (await sql<ActionRow[]>`SELECT * FROM actions WHERE agent_id = ${agentId} AND state IN ('pending', 'sent') ORDER BY seq`).map(actionRecord);
+  },
+  listUnfinishedActions: {
+    atomic: false,
+    run: async (q, agentId) => (await q<ActionRow[]>`SELECT * FROM actions WHERE agent_id = ${agentId} AND state IN ('pending', 'sent') ORDER BY seq`).map(actionRecord),
+  },
+  listActionsForAlert: {
+    atomic: false,
+    run: async (q, alertId) => (await q<ActionRow[]>`SELECT * FROM actions WHERE alert_id = ${alertId} ORDER BY seq`).map(actionRecord),
+  },
+  markActionSent: {
+    atomic: true,
+    async run(q, actionId, at) {
+      const [row] = await q<Array<{ alert_id: string | null }>>`
+        UPDATE actions SET state = 'sent', sent_at = ${at.getTime()} WHERE action_id = ${actionId} AND state = 'pending' RETURNING alert_id`;
+      if (row) await bumpAlert(q, row.alert_id);
     },
-    async listActionsForAlert(alertId) {
-      return (await sql<ActionRow[]>`SELECT * FROM actions WHERE alert_id = ${alertId} ORDER BY seq`).map(actionRecord);
+  },
+  recordResult: { atomic: true, run: recordResult },
+  audit: {
+    atomic: false,
+    async run(q, entry) {
+      await q`INSERT INTO audit (at, actor, event, detail) VALUES (${entry.at.getTime()}, ${entry.actor}, ${entry.event}, ${entry.detail})`;
     },
-    markActionSent: (actionId, at) =>
-      sql.begin(async (tx) => {
-        const [row] = await tx<Array<{ alert_id: string | null }>>`
-          UPDATE actions SET state = 'sent', sent_at = ${at.getTime()} WHERE action_id = ${actionId} AND state = 'pending' RETURNING alert_id`;
-        if (row) await bumpAlert(tx, row.alert_id);
-      }),
-    recordResult: (agentId, result, at) => sql.begin((tx) => recordResult(tx, agentId, result, at)),
-    async audit(entry) {
-      await sql`INSERT INTO audit (at, actor, event, detail) VALUES (${entry.at.getTime()}, ${entry.actor}, ${entry.event}, ${entry.detail})`;
-    },
-    async listAudit(limit) {
-      return (await sql<AuditRow[]>`SELECT * FROM audit ORDER BY id DESC LIMIT ${limit}`).map(auditRecord);
-    },
-  };
-}
+  },
+  listAudit: {
+    atomic: false,
+    run: async (q, limit) => (await q<AuditRow[]>`SELECT * FROM audit ORDER BY id DESC LIMIT ${limit}`).map(auditRecord),
+  },
+};
 
 /** Every change to an alert's actions makes its views stale. */
 async function bumpAlert(tx: PgQuery, alertId: string | null): Promise<void> {
   if (alertId) await tx`UPDATE alerts SET version = version + 1 WHERE alert_id = ${alertId}`;
 }
 
-async function createAction(tx: PgQuery, input: NewAction) {
+/**
+ * An alert takes one answer: the first action stored for it wins. Replicas
+ * storing answers to one alert at once take turns on a transaction-level
+ * advisory lock keyed by the alert, so the check and the insert are one step.
+ */
+async function createAction(tx: PgQuery, input: NewAction): Promise<{ created: true; action: ActionRecord } | { created: false; existing: ActionRecord }> {
+  if (input.alertId) {
+    await tx`SELECT pg_advisory_xact_lock(hashtext('secarc.answer'), hashtext(${input.alertId}))`;
+    const [first] = await tx<ActionRow[]>`SELECT * FROM actions WHERE alert_id = ${input.alertId} ORDER BY seq LIMIT 1`;
+    if (first) return { created: false, existing: actionRecord(first) };
+  }
   const [row] = await tx<ActionRow[]>`
     INSERT INTO actions (action_id, agent_id, alert_id, answer, operator, requested_at, options, target, state, policy_after_ms)
     VALUES (${input.actionId}, ${input.agentId}, ${input.alertId ?? null}, ${input.answer}, ${toBinary(OperatorSchema, input.operator)},
@@ -52,7 +69,7 @@ async function createAction(tx: PgQuery, input: NewAction) {
       ${input.target ? toBinary(ActionTargetSchema, input.target) : null}, 'pending', ${input.policy ? input.policy.afterMs : null})
     RETURNING *`;
   await bumpAlert(tx, input.alertId ?? null);
-  return actionRecord(row!);
+  return { created: true, action: actionRecord(row!) };
 }
 
 /**

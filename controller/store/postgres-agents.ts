@@ -1,14 +1,14 @@
-import type { Store } from "./store.js";
-import type { AsyncMethods, PgQuery, PgSql } from "./postgres-types.js";
+import type { PgOperations, PgQuery } from "./postgres-types.js";
 import { agentRecord, type AgentRow } from "./postgres-rows.js";
 
-type AgentMethods = AsyncMethods<Pick<Store, "agentConnected" | "agentDisconnected" | "agentSeen" | "getAgent" | "listAgents" | "setRevokedSerials" | "setDetectorSources" | "setClockSkew">>;
-
 /** The agents table: one row per agent, created on its first connect. */
-export function createPgAgentMethods(sql: PgSql): AgentMethods {
-  return {
-    async agentConnected(input) {
-      const [row] = await sql<AgentRow[]>`
+export const pgAgentOperations: PgOperations<
+  "agentConnected" | "agentDisconnected" | "agentSeen" | "getAgent" | "listAgents" | "setRevokedSerials" | "setDetectorSources" | "setClockSkew"
+> = {
+  agentConnected: {
+    atomic: false,
+    async run(q, input) {
+      const [row] = await q<AgentRow[]>`
         INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers)
         VALUES (${input.agentId}, ${input.version}, ${input.hostname}, ${JSON.stringify(input.addresses)}, ${JSON.stringify(input.actions)},
           ${JSON.stringify(input.detectors)}, 1, ${input.at.getTime()}, ${input.at.getTime()}, 1, ${input.certSerial ?? null}, NULL,
@@ -20,36 +20,52 @@ export function createPgAgentMethods(sql: PgSql): AgentMethods {
         RETURNING *`;
       return agentRecord(row!);
     },
-    async agentDisconnected(agentId, at) {
-      await sql`UPDATE agents SET online = 0, last_seen = GREATEST(last_seen, ${at.getTime()}) WHERE agent_id = ${agentId}`;
+  },
+  agentDisconnected: {
+    atomic: false,
+    async run(q, agentId, at) {
+      await q`UPDATE agents SET online = 0, last_seen = GREATEST(last_seen, ${at.getTime()}) WHERE agent_id = ${agentId}`;
     },
-    async agentSeen(agentId, at) {
-      await sql`UPDATE agents SET last_seen = GREATEST(last_seen, ${at.getTime()}) WHERE agent_id = ${agentId}`;
+  },
+  agentSeen: {
+    atomic: false,
+    async run(q, agentId, at) {
+      await q`UPDATE agents SET last_seen = GREATEST(last_seen, ${at.getTime()}) WHERE agent_id = ${agentId}`;
     },
-    async getAgent(agentId) {
-      const [row] = await sql<AgentRow[]>`SELECT * FROM agents WHERE agent_id = ${agentId}`;
+  },
+  getAgent: {
+    atomic: false,
+    async run(q, agentId) {
+      const [row] = await q<AgentRow[]>`SELECT * FROM agents WHERE agent_id = ${agentId}`;
       return row ? agentRecord(row) : undefined;
     },
-    async listAgents() {
-      return (await sql<AgentRow[]>`SELECT * FROM agents ORDER BY agent_id`).map(agentRecord);
+  },
+  listAgents: {
+    atomic: false,
+    run: async (q) => (await q<AgentRow[]>`SELECT * FROM agents ORDER BY agent_id`).map(agentRecord),
+  },
+  setRevokedSerials: { atomic: true, run: setRevokedSerials },
+  setDetectorSources: {
+    atomic: false,
+    async run(q, agentId, sources) {
+      await q`UPDATE agents SET detector_sources = ${JSON.stringify(sources)} WHERE agent_id = ${agentId}`;
     },
-    setRevokedSerials: (serials, at) => sql.begin((tx) => setRevokedSerials(tx, serials, at)),
-    async setDetectorSources(agentId, sources) {
-      await sql`UPDATE agents SET detector_sources = ${JSON.stringify(sources)} WHERE agent_id = ${agentId}`;
+  },
+  setClockSkew: {
+    atomic: false,
+    async run(q, agentId, skewMs) {
+      await q`UPDATE agents SET clock_skew_ms = ${Math.round(skewMs)} WHERE agent_id = ${agentId}`;
     },
-    async setClockSkew(agentId, skewMs) {
-      await sql`UPDATE agents SET clock_skew_ms = ${Math.round(skewMs)} WHERE agent_id = ${agentId}`;
-    },
-  };
-}
+  },
+};
 
 /** Marks the agents whose last certificate is among `serials` (keeping the first time), unmarks the others; returns the newly marked. */
-async function setRevokedSerials(tx: PgQuery, serials: readonly string[], at: Date): Promise<string[]> {
+async function setRevokedSerials(q: PgQuery, serials: readonly string[], at: Date): Promise<string[]> {
   const list = [...serials];
-  const marked = await tx<Array<{ agent_id: string }>>`
+  const marked = await q<Array<{ agent_id: string }>>`
     UPDATE agents SET revoked_at = ${at.getTime()}
     WHERE cert_serial = ANY(${list}::text[]) AND revoked_at IS NULL
     RETURNING agent_id`;
-  await tx`UPDATE agents SET revoked_at = NULL WHERE revoked_at IS NOT NULL AND (cert_serial IS NULL OR NOT (cert_serial = ANY(${list}::text[])))`;
+  await q`UPDATE agents SET revoked_at = NULL WHERE revoked_at IS NOT NULL AND (cert_serial IS NULL OR NOT (cert_serial = ANY(${list}::text[])))`;
   return marked.map((row) => row.agent_id).sort();
 }

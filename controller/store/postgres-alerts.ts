@@ -1,34 +1,39 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { SecarcError } from "../../common/errors.js";
 import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import type { AlertRecord, Store } from "./store.js";
-import type { AsyncMethods, PgQuery, PgSql } from "./postgres-types.js";
+import type { AlertRecord } from "./store.js";
+import type { PgOperations, PgQuery } from "./postgres-types.js";
 import { ALERT_COLUMNS, alertRecord, type AlertRow } from "./postgres-rows.js";
 
-type AlertMethods = AsyncMethods<Pick<Store, "upsertAlert" | "getAlert" | "listOpenAlerts" | "listOpenAlertsOfKind">>;
 type Upserted = { outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord };
 
 /** The alerts table: the highest revision of each alert, whole. */
-export function createPgAlertMethods(sql: PgSql): AlertMethods {
-  const columns = sql.unsafe(ALERT_COLUMNS);
-  return {
-    upsertAlert: (agentId, alert, at) => sql.begin((tx) => upsertAlert(tx, agentId, alert, at)),
-    async getAlert(alertId) {
-      const [row] = await sql<AlertRow[]>`SELECT ${columns} FROM alerts WHERE alert_id = ${alertId}`;
+export const pgAlertOperations: PgOperations<"upsertAlert" | "getAlert" | "listOpenAlerts" | "listOpenAlertsOfKind"> = {
+  upsertAlert: { atomic: true, run: upsertAlert },
+  getAlert: {
+    atomic: false,
+    async run(q, alertId) {
+      const [row] = await q<AlertRow[]>`SELECT ${q.unsafe(ALERT_COLUMNS)} FROM alerts WHERE alert_id = ${alertId}`;
       return row ? alertRecord(row) : undefined;
     },
-    async listOpenAlerts(limit) {
-      const rows = await sql<AlertRow[]>`SELECT ${columns} FROM alerts WHERE state <> ${AlertState.RESOLVED}
+  },
+  listOpenAlerts: {
+    atomic: false,
+    async run(q, limit) {
+      const rows = await q<AlertRow[]>`SELECT ${q.unsafe(ALERT_COLUMNS)} FROM alerts WHERE state <> ${AlertState.RESOLVED}
         ORDER BY received_at DESC, seq DESC LIMIT ${limit}`;
       return rows.map(alertRecord);
     },
-    async listOpenAlertsOfKind(kind) {
-      const rows = await sql<AlertRow[]>`SELECT ${columns} FROM alerts WHERE kind = ${kind} AND state <> ${AlertState.RESOLVED}
+  },
+  listOpenAlertsOfKind: {
+    atomic: false,
+    async run(q, kind) {
+      const rows = await q<AlertRow[]>`SELECT ${q.unsafe(ALERT_COLUMNS)} FROM alerts WHERE kind = ${kind} AND state <> ${AlertState.RESOLVED}
         ORDER BY received_at, seq`;
       return rows.map(alertRecord);
     },
-  };
-}
+  },
+};
 
 /**
  * Inserts a new id, replaces a lower revision, ignores an equal or lower

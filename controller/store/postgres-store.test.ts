@@ -130,3 +130,35 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     }
   });
 });
+
+describe("PostgreSQL store transactions (real PostgreSQL)", function () {
+  this.timeout(120_000);
+  let cluster: PgCluster;
+  let store: PostgresStore;
+  before(async () => {
+    cluster = await startPgCluster();
+    store = await openPostgresStore({ url: await cluster.createDatabase(), poolSize: 2 });
+  });
+  after(async () => {
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  it("commits together; a failing step undoes only itself; a rejected transaction leaves nothing", async () => {
+    await store.transaction(async (tx) => {
+      await tx.upsertAlert("web-1", alert("t1", 1), at(0));
+      const refused = await tx.upsertAlert("db-1", alert("t1", 2), at(1)).catch((err: unknown) => err);
+      expect(isSecarcError(refused, "refused")).to.equal(true);
+      await tx.upsertAlert("web-1", alert("t2", 1), at(2));
+    });
+    expect((await store.listOpenAlerts(10)).map((a) => a.alertId)).to.deep.equal(["t2", "t1"]);
+    const failed = await store
+      .transaction(async (tx) => {
+        await tx.upsertAlert("web-1", alert("t3", 1), at(3));
+        throw new Error("stop");
+      })
+      .catch((err: unknown) => err);
+    expect(String(failed)).to.include("stop");
+    expect(await store.getAlert("t3")).to.equal(undefined);
+  });
+});

@@ -1,12 +1,11 @@
 import postgres from "postgres";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
-import type { Store } from "./store.js";
-import { createPgActionMethods } from "./postgres-actions.js";
-import { createPgAgentMethods } from "./postgres-agents.js";
-import { createPgAlertMethods } from "./postgres-alerts.js";
+import { pgActionOperations } from "./postgres-actions.js";
+import { pgAgentOperations } from "./postgres-agents.js";
+import { pgAlertOperations } from "./postgres-alerts.js";
 import { migratePostgres } from "./postgres-migrate.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
-import type { AsyncMethods, PgSql } from "./postgres-types.js";
+import type { PgOperation, PgSql, PgStoreOperations } from "./postgres-types.js";
 
 export interface OpenPostgresStoreOptions {
   /** postgres://user:password@host:port/database (libpq URL; `?sslmode=require` and the like are honoured by the client). */
@@ -26,10 +25,16 @@ export interface OpenPostgresStoreOptions {
  * calling `onlisten` again each time) and `sql.begin()` for a transaction
  * that spans several tables.
  */
-export interface PostgresStore extends Omit<AsyncMethods<Store>, "close"> {
+export interface PostgresStore extends PgStoreOperations {
   readonly sql: PgSql;
   /** Where the store is, without the password: "postgres://secarc@db:5432/secarc". */
   readonly where: string;
+  /**
+   * Runs `fn` in one transaction: what it writes through `tx` commits
+   * together, or not at all when `fn` rejects. Each `tx` method runs in a
+   * savepoint: one that fails undoes only its own writes and rejects.
+   */
+  transaction<T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T>;
   /** Ends the pool (waits up to 5 s for running queries). */
   close(): Promise<void>;
 }
@@ -62,13 +67,36 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
   return {
     sql,
     where,
-    ...createPgAgentMethods(sql),
-    ...createPgAlertMethods(sql),
-    ...createPgActionMethods(sql),
+    ...onPool(sql),
+    transaction: async <T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T> => (await sql.begin((tx) => fn(inTransaction(tx)))) as T,
     async close() {
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+const OPERATIONS: { [K in keyof PgStoreOperations]: PgOperation<PgStoreOperations[K]> } = { ...pgAgentOperations, ...pgAlertOperations, ...pgActionOperations };
+
+/** The operations on the pool: one statement runs as it is, several in a transaction of their own. */
+function onPool(sql: PgSql): PgStoreOperations {
+  const bound: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const [name, op] of Object.entries(OPERATIONS) as Array<[string, { atomic: boolean; run: (q: unknown, ...args: unknown[]) => Promise<unknown> }]>) {
+    bound[name] = op.atomic ? (...args) => sql.begin((tx) => op.run(tx, ...args)) : (...args) => op.run(sql, ...args);
+  }
+  return bound as unknown as PgStoreOperations;
+}
+
+/**
+ * The operations inside a transaction: each in a savepoint, so that one
+ * that fails undoes only its own writes and the transaction can go on
+ * (PostgreSQL otherwise refuses every later statement of the transaction).
+ */
+export function inTransaction(tx: postgres.TransactionSql): PgStoreOperations {
+  const bound: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const [name, op] of Object.entries(OPERATIONS) as Array<[string, { run: (q: unknown, ...args: unknown[]) => Promise<unknown> }]>) {
+    bound[name] = (...args) => tx.savepoint((sp) => op.run(sp, ...args));
+  }
+  return bound as unknown as PgStoreOperations;
 }
 
 /** The URL without its password, for logs and errors. */
