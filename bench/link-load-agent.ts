@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import type { SecureContext } from "node:tls";
+import { connect as tlsConnect, type SecureContext } from "node:tls";
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { AgentMessageSchema, ControllerMessageSchema, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 
@@ -8,6 +8,12 @@ export interface LoadAgentOptions {
   /** The agent's TLS context (CA, certificate, key), made once per agent and reused across reconnects. */
   secureContext: SecureContext;
   name: string;
+  /** A TLS session (ticket) from an earlier connection, offered for resumption. */
+  tlsSession?: Buffer | undefined;
+  /** Told of every TLS session (ticket) the controller issues on this connection. */
+  onTlsSession?(session: Buffer): void;
+  /** Told once the handshake is done: whether the TLS session was resumed. */
+  onSecure?(resumed: boolean): void;
   onMessage(message: ControllerMessage): void;
   /** The stream or connection ended (for any reason). */
   onEnd(): void;
@@ -33,9 +39,20 @@ export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
   // The chain is verified against the CA as usual; the host-name check is
   // skipped only to keep the load process's CPU for the handshakes.
   const session = http2.connect(`https://127.0.0.1:${options.port}`, {
-    secureContext: options.secureContext,
-    servername: "localhost",
-    checkServerIdentity: () => undefined,
+    createConnection: () => {
+      const socket = tlsConnect({
+        host: "127.0.0.1",
+        port: options.port,
+        secureContext: options.secureContext,
+        servername: "localhost",
+        ALPNProtocols: ["h2"],
+        checkServerIdentity: () => undefined,
+        ...(options.tlsSession ? { session: options.tlsSession } : {}),
+      });
+      socket.on("session", (ticket: Buffer) => options.onTlsSession?.(ticket));
+      socket.once("secureConnect", () => options.onSecure?.(socket.isSessionReused()));
+      return socket;
+    },
   });
   session.on("error", () => {});
   session.on("close", end);

@@ -18,6 +18,7 @@ import { createProbeHandler, PROBE_SESSION_MAX_MS, type ProbeDelivery } from "./
 import { createStreamIntake } from "./stream-intake.js";
 import type { LiveSession, SessionRegistry } from "./session-registry.js";
 import type { WriteBatcher } from "./write-batcher.js";
+import { createWriteWindow } from "./write-window.js";
 
 /** What the TLS layer knows about the peer of a stream, set by the server through contextValues. */
 export interface PeerInfo {
@@ -69,15 +70,6 @@ export function statusName(code: Code): string {
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-/**
- * Back-pressure: a stream's reader stops pulling messages while it has this
- * many writes waiting for their commit, or while all streams together have
- * MAX_QUEUED. HTTP/2 flow control then holds the rest at the agent, so an
- * alert storm costs bounded memory here.
- */
-const MAX_IN_FLIGHT = 256;
-const MAX_QUEUED = 8_192;
-
 export function toResponseAction(action: ActionRecord) {
   return create(ResponseActionSchema, {
     actionId: action.actionId,
@@ -105,8 +97,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const sessionId = newId(now());
     const log = logger.child({ sessionId, remote: peer.remote, identity: peer.identity });
     let session: LiveSession | undefined;
-    let inFlight = 0;
-    let lastWrite: Promise<unknown> = Promise.resolve();
+    // Writes go through the stream's window of the group commit (back-pressure, fair share).
+    const writeWindow = createWriteWindow({ batcher, key: sessionId });
     let lastSeenWritten = 0;
     let ready = false;
     let lastMessageAt = now();
@@ -130,14 +122,9 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     };
 
     const track = <T>(write: () => T, then: (value: T) => void): void => {
-      inFlight += 1;
-      lastWrite = batcher.run(write).then(
-        (value) => {
-          inFlight -= 1;
-          then(value);
-        },
+      writeWindow.run(write).then(
+        (value) => then(value),
         (err: unknown) => {
-          inFlight -= 1;
           if (isSecarcError(err, "refused")) {
             out.close(new ConnectError(describeError(err), Code.PermissionDenied));
             log.error({ err: describeError(err) }, "store write refused; ending the stream");
@@ -302,7 +289,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           }
           if (session.probe) handleProbe(message, session.agentId);
           else handle(message, session.agentId);
-          if (inFlight >= MAX_IN_FLIGHT || batcher.pending() >= MAX_QUEUED) await lastWrite;
+          const room = writeWindow.room();
+          if (room) await room;
         }
         out.close();
       } catch (err) {
@@ -315,12 +303,12 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
 
     const finish = async (): Promise<void> => {
       if (probeTimer) clearTimeout(probeTimer);
-      await lastWrite.catch(() => {});
+      await writeWindow.idle();
       if (session && registry.detach(session)) {
         const { agentId } = session;
         const at = new Date(now());
         try {
-          await batcher.run(() => store.agentDisconnected(agentId, at));
+          await batcher.run(() => store.agentDisconnected(agentId, at), sessionId);
           events.publish({ type: "agent", agentId, online: false });
         } catch (err) {
           log.error({ err: describeError(err) }, "could not record the agent offline");

@@ -45,6 +45,31 @@ describe("createWriteBatcher", () => {
     await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.run(() => i)));
     expect(batcher.stats()).to.deep.equal({ writes: 35, batches: 4 });
   });
+
+  it("gives each queue its share of a batch: a write queued behind a flood of another queue commits in the first batch", async () => {
+    const batcher = createWriteBatcher({ maxBatch: 100, maxPerKey: 10 });
+    const order: string[] = [];
+    const flood = Array.from({ length: 1_000 }, (_, i) => batcher.run(() => order.push(`a${i}`), "flooding"));
+    const other = batcher.run(() => order.push("b0"), "quiet");
+    await other;
+    // Committed after at most one share (10) of the flood, not after the 1,000 writes queued before it.
+    expect(order.indexOf("b0")).to.be.at.most(10);
+    expect(order.length).to.be.below(1_000);
+    await Promise.all(flood);
+    expect(order.filter((w) => w.startsWith("a"))).to.deep.equal(Array.from({ length: 1_000 }, (_, i) => `a${i}`));
+    expect(batcher.stats().batches).to.equal(100);
+  });
+
+  it("lets the event loop run between two batches, and flush waits for every queue", async () => {
+    const batcher = createWriteBatcher({ maxPerKey: 5 });
+    let batchesSeenByTimer = -1;
+    const writes = Array.from({ length: 50 }, (_, i) => batcher.run(() => i, `k${i % 2}`));
+    setImmediate(() => (batchesSeenByTimer = batcher.stats().batches));
+    await batcher.flush();
+    expect(batcher.pending()).to.equal(0);
+    expect(await Promise.all(writes)).to.deep.equal(Array.from({ length: 50 }, (_, i) => i));
+    expect(batchesSeenByTimer).to.be.within(1, 4);
+  });
 });
 
 describe("createMessageChannel", () => {

@@ -1,0 +1,47 @@
+import { expect } from "chai";
+import { createWriteBatcher } from "./write-batcher.js";
+import { createWriteWindow } from "./write-window.js";
+
+describe("createWriteWindow", () => {
+  it("has room until maxInFlight writes wait, then resumes once half of them have committed", async () => {
+    const batcher = createWriteBatcher({ maxPerKey: 2 });
+    const window = createWriteWindow({ batcher, key: "s", maxInFlight: 8 });
+    const committed: number[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      void window.run(() => committed.push(i));
+      expect(window.room()).to.equal(undefined);
+    }
+    void window.run(() => committed.push(7));
+    const room = window.room();
+    expect(room).to.be.instanceOf(Promise);
+    await room;
+    // Woken at 4 settled (half of 8), before the whole window committed.
+    expect(committed.length).to.be.within(4, 7);
+    await window.idle();
+    expect(committed).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(window.room()).to.equal(undefined);
+  });
+
+  it("waits for its own writes while the batcher holds maxQueued writes of all streams", async () => {
+    const batcher = createWriteBatcher();
+    const window = createWriteWindow({ batcher, key: "s", maxQueued: 3 });
+    const others = [1, 2, 3].map((i) => batcher.run(() => i, "other"));
+    let mine = false;
+    void window.run(() => (mine = true));
+    await window.room();
+    expect(mine).to.equal(true);
+    await Promise.all(others);
+  });
+
+  it("settles a failed write and still resumes the reader", async () => {
+    const window = createWriteWindow({ batcher: createWriteBatcher(), key: "s", maxInFlight: 2 });
+    const failed = window.run(() => {
+      throw new Error("disk full");
+    });
+    void window.run(() => 1);
+    await failed.catch(() => undefined);
+    await window.room();
+    await window.idle();
+    expect(window.room()).to.equal(undefined);
+  });
+});
