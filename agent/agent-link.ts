@@ -69,6 +69,8 @@ export function buildHello(deps: AgentLinkDeps): Hello {
     unavailableAnswers: deps.responders.unavailable,
     detectorSources: reportSources(detectors),
     hostFacts: deps.hostFacts.hello(),
+    labels: deps.config.labels,
+    fleetBlockOptOut: !deps.config.fleetBlocks,
   });
 }
 

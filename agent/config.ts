@@ -1,3 +1,4 @@
+import { labelsSchema } from "../common/labels.js";
 import type { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { durationMs } from "../common/config.js";
@@ -42,6 +43,10 @@ export const agentConfigSchema = z.strictObject({
    * refuses the stream. Letters, digits, '.', '_' and '-', 1-64 characters.
    */
   agentId: z.string().refine(isValidAgentId, "letters, digits, '.', '_' and '-', 1-64 characters").optional(),
+  /** Labels sent to the controller in Hello (e.g. `{ team: db, env: prod }`), for its routes and silences; shown in /status. Default: none. */
+  labels: labelsSchema().default({}),
+  /** Takes part in "Block on all servers" (false: this server is opted out; blocks on its own alerts still apply). Default: true. */
+  fleetBlocks: z.boolean().default(true),
   /** Where the controller listens. */
   controller: z.strictObject({
     /** "host:port" (IPv6 as "[::1]:port"). Required. */

@@ -20,5 +20,5 @@ export async function loadSilences(core: ControllerCore): Promise<{ watch: Silen
   });
   core.stops.push(() => watch.stop());
   await watch.load();
-  return { watch, hold: createSilenceHold(watch, () => ({})) };
+  return { watch, hold: createSilenceHold(watch, (agentId) => store.getAgent(agentId)?.labels ?? {}) };
 }

@@ -49,9 +49,10 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     });
   }
 
-  async function startAgentNamed(id: string): Promise<RunningAgent> {
+  async function startAgentNamed(id: string, labels: Record<string, string> = {}): Promise<RunningAgent> {
     const certs = await world.pki.issueAgent(id);
-    const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `state-${id}`), port }), "test");
+    const written = { ...testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `state-${id}`), port }), labels };
+    const agentConfig = parseConfig(agentConfigSchema, written, "test");
     const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [] });
     agents.push(agent);
     await agent.waitConnected(10_000);
@@ -155,6 +156,32 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     const forged = world.api.tapButton(CHAT, list.messageId, "1|s|nope!", OPERATOR);
     expect((await world.api.waitFor(() => world.api.answeredCallbacks.find((a) => a.callbackQueryId === forged), 10_000)).showAlert).to.equal(true);
     expect((await command("/silence web-1 soon", "is not a duration")).text).to.include("Usage: /silence");
+  });
+
+  it("labels from the agent's config reach /status and the silences: label:team=db holds db-1's SSH logins only", async () => {
+    controller = await startController({ config: config(), logger: silentLogger(), now });
+    const db1 = await startAgentNamed("db-1", { team: "db", env: "prod" });
+    const web1 = await startAgentNamed("web-1", { team: "web" });
+    const status = await command("/status", "Servers (2)");
+    expect(status.text).to.include("labels: <code>env=prod, team=db</code>").and.to.include("labels: <code>team=web</code>");
+    await command("/silence label:team=db 30m ssh_session", "Silenced");
+
+    const dbLogin = sampleAlert(AlertKind.SSH_SESSION);
+    const dbBurst = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING });
+    const webLogin = sampleAlert(AlertKind.SSH_SESSION);
+    db1.emit(dbLogin);
+    db1.emit(dbBurst);
+    web1.emit(webLogin);
+    await world.api.waitFor(() => botMessages().find((m) => m.text.includes(BURST_TEXT) && m.text.includes("db-1")), 10_000);
+    await world.api.waitFor(() => botMessages().find((m) => m.text.includes("SSH login") && m.text.includes("web-1")), 10_000);
+    await settled();
+    expect(botMessages().filter((m) => m.text.includes("SSH login") && m.text.includes("db-1"))).to.deep.equal([]);
+    expect(controller.store.getAlert(dbLogin.id)).to.not.equal(undefined);
+
+    offset += 30 * 60_000;
+    await controller.silences.check();
+    const digest = await world.api.waitFor(() => botMessages().find((m) => m.text.includes("Silence of <code>label:team=db ssh_session</code>")), 10_000);
+    expect(digest.text).to.include("1 new alerts from <b>db-1</b>");
   });
 
   it("a maintenance window from a cron expression holds alerts while it lasts, then posts one digest", async () => {

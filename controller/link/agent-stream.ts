@@ -1,3 +1,4 @@
+import { cleanLabels } from "../../common/labels.js";
 import type { X509Certificate } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
@@ -194,6 +195,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             at,
             ...(peer.serial ? { certSerial: peer.serial } : {}),
             unavailableAnswers: hello.unavailableAnswers.map((u) => ({ answer: u.answer, reason: u.reason.slice(0, 200) })),
+            labels: cleanLabels(hello.labels),
+            fleetBlockOptOut: hello.fleetBlockOptOut,
           });
           store.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
         },

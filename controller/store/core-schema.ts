@@ -103,4 +103,11 @@ export const coreMigrations: readonly Migration[] = [
     version: 6,
     sql: `ALTER TABLE agents ADD COLUMN clock_skew_ms INTEGER;`,
   },
+  {
+    // Each agent's labels (Hello.labels: a JSON object, keys sorted) and
+    // whether it opted out of blocks on all servers (Hello.fleet_block_opt_out).
+    version: 7,
+    sql: `ALTER TABLE agents ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE agents ADD COLUMN fleet_block_opt_out INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

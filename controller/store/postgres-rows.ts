@@ -7,7 +7,7 @@ import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, 
 export interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
   online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null;
-  detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null;
+  detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number;
 }
 export interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -49,6 +49,8 @@ export function agentRecord(row: AgentRow): AgentRecord {
     detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
     unavailableAnswers: JSON.parse(row.unavailable_answers) as UnavailableAnswerRecord[],
     clockSkewMs: row.clock_skew_ms ?? undefined,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    fleetBlockOptOut: row.fleet_block_opt_out === 1,
   };
 }
 

@@ -79,4 +79,10 @@ export const postgresCoreMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // SQLite's version 7: labels and the fleet-block opt-out of each agent.
+    version: 2,
+    sql: `ALTER TABLE agents ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE agents ADD COLUMN fleet_block_opt_out INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

@@ -6,6 +6,7 @@ import { isSecarcError } from "../../common/errors.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { startPgCluster, type PgCluster } from "../../test/support/postgres.js";
+import { postgresCoreMigrations } from "./postgres-schema.js";
 import { openPostgresStore, redactUrl, type PostgresStore } from "./postgres-store.js";
 
 function alert(id: string, revision: number, severity = Severity.WARNING): Alert {
@@ -46,14 +47,14 @@ describe("openPostgresStore (real PostgreSQL)", function () {
   it("migrates once when replicas start together, and refuses a schema from a newer secarc", async () => {
     const stores = await Promise.all([openStore(), openStore(), openStore()]);
     const [row] = await stores[0]!.sql<Array<{ version: number }>>`SELECT version FROM schema_versions WHERE component = 'core'`;
-    expect(row?.version).to.equal(1);
+    expect(row?.version).to.equal(postgresCoreMigrations.at(-1)!.version);
     await stores[0]!.sql`UPDATE schema_versions SET version = 99 WHERE component = 'core'`;
     const refusal = await openStore().then(
       () => undefined,
       (err: unknown) => err,
     );
     expect(isSecarcError(refusal, "refused"), String(refusal)).to.equal(true);
-    expect(String((refusal as Error).message)).to.match(/schema is version 99, this secarc knows up to 1/);
+    expect(String((refusal as Error).message)).to.include(`schema is version 99, this secarc knows up to ${postgresCoreMigrations.at(-1)!.version}`);
   });
 
   it("keeps the revision rules when two replicas store one alert at once: the highest revision wins", async () => {
@@ -105,6 +106,16 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect((await store.getAgent("web-1"))?.revokedAt?.getTime()).to.equal(at(6).getTime());
     await store.setRevokedSerials([], at(8));
     expect((await store.getAgent("web-1"))?.revokedAt).to.equal(undefined);
+  });
+
+  it("keeps each agent's labels and fleet-block opt-out from its last Hello", async () => {
+    const store = await openStore();
+    const base = { version: "1", hostname: "db", addresses: [], actions: [], detectors: [] };
+    expect(await store.agentConnected({ ...base, agentId: "db-1", at: at(0) })).to.deep.include({ labels: {}, fleetBlockOptOut: false });
+    await store.agentConnected({ ...base, agentId: "db-1", at: at(1), labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
+    expect(await store.getAgent("db-1")).to.deep.include({ labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
+    await store.agentConnected({ ...base, agentId: "db-1", at: at(2), labels: { team: "web" } });
+    expect((await store.listAgents())[0]).to.deep.include({ labels: { team: "web" }, fleetBlockOptOut: false });
   });
 
   it("says which server it cannot reach, without the password", async () => {

@@ -66,6 +66,14 @@ describe("openSqliteStore", () => {
     expect(store.listAgents().map((a) => a.agentId)).to.deep.equal(["web-1"]);
   });
 
+  it("keeps each agent's labels and fleet-block opt-out from its last Hello", () => {
+    expect(store.agentConnected({ agentId: "db-1", version: "1", hostname: "db", addresses: [], actions: [], detectors: [], at: at(0) })).to.deep.include({ labels: {}, fleetBlockOptOut: false });
+    store.agentConnected({ agentId: "db-1", version: "1", hostname: "db", addresses: [], actions: [], detectors: [], at: at(1), labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
+    expect(store.getAgent("db-1")).to.deep.include({ labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
+    store.agentConnected({ agentId: "db-1", version: "1", hostname: "db", addresses: [], actions: [], detectors: [], at: at(2), labels: { team: "web" } });
+    expect(store.listAgents()[0]).to.deep.include({ labels: { team: "web" }, fleetBlockOptOut: false });
+  });
+
   it("upserts alerts by id and revision: higher wins, equal or lower leaves it unchanged", () => {
     expect(store.upsertAlert("a", alert("x1", 1), at(0)).outcome).to.equal("inserted");
     expect(store.upsertAlert("a", alert("x1", 1), at(1)).outcome).to.equal("unchanged");

@@ -44,7 +44,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -103,11 +103,11 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   const q = {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
-    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers)
-      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable)
+    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out)
+      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable, @labels, @optOut)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
         actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1,
-        unavailable_answers = excluded.unavailable_answers,
+        unavailable_answers = excluded.unavailable_answers, labels = excluded.labels, fleet_block_opt_out = excluded.fleet_block_opt_out,
         cert_serial = COALESCE(excluded.cert_serial, cert_serial), revoked_at = NULL`),
     agentsWithSerial: db.prepare("SELECT agent_id, cert_serial, revoked_at FROM agents WHERE cert_serial IS NOT NULL"),
     markRevoked: db.prepare("UPDATE agents SET revoked_at = ? WHERE agent_id = ?"),
@@ -154,6 +154,8 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
     unavailableAnswers: JSON.parse(row.unavailable_answers) as UnavailableAnswerRecord[],
     clockSkewMs: row.clock_skew_ms ?? undefined,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    fleetBlockOptOut: row.fleet_block_opt_out === 1,
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -273,6 +275,8 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
         at: input.at.getTime(),
         certSerial: input.certSerial ?? null,
         unavailable: JSON.stringify(input.unavailableAnswers ?? []),
+        labels: JSON.stringify(input.labels ?? {}),
+        optOut: input.fleetBlockOptOut ? 1 : 0,
       });
       return agentRecord(q.getAgent.get(input.agentId) as AgentRow);
     },

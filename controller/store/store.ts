@@ -26,6 +26,10 @@ export interface Store {
     certSerial?: string;
     /** Answers the agent said it cannot carry out on its host, and why (Hello.unavailable_answers). Default: none. */
     unavailableAnswers?: UnavailableAnswerRecord[];
+    /** Its labels (Hello.labels, already checked: common/labels.ts). Default: none. */
+    labels?: Readonly<Record<string, string>>;
+    /** It takes no part in blocks on all servers (Hello.fleet_block_opt_out). Default: false. */
+    fleetBlockOptOut?: boolean;
   }): AgentRecord;
   /** Records that an agent's stream ended. */
   agentDisconnected(agentId: string, at: Date): void;
@@ -103,6 +107,10 @@ export interface AgentRecord {
   unavailableAnswers: UnavailableAnswerRecord[];
   /** The agent's clock minus the controller's, ms, from its last heartbeats; undefined before the first. */
   clockSkewMs: number | undefined;
+  /** Labels from its last Hello (keys sorted); empty when none. */
+  labels: Record<string, string>;
+  /** Whether its last Hello opted it out of blocks on all servers. */
+  fleetBlockOptOut: boolean;
 }
 
 /** One detector's source, as an agent reported it (proto DetectorSource). */

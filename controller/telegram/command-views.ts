@@ -30,7 +30,7 @@ export function alertRef(alertId: string): string {
 }
 
 /** What /status shows of an agent. */
-export type StatusAgent = Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers"> & { clockSkewMs?: number | undefined; hostFacts?: HostFactsRecord | undefined };
+export type StatusAgent = Pick<AgentRecord, "agentId" | "online" | "revokedAt" | "lastSeen" | "detectorSources" | "unavailableAnswers"> & { clockSkewMs?: number | undefined; hostFacts?: HostFactsRecord | undefined; labels?: Readonly<Record<string, string>>; fleetBlockOptOut?: boolean };
 
 /** /status: one line per server (online, offline, revoked) with its host, its detector sources, and the send-health line, if any; `now` counts the hosts' uptimes. */
 export function renderStatus(agents: readonly StatusAgent[], health: string | undefined, t: Translations, now = Date.now()): string {
@@ -47,6 +47,7 @@ export function renderStatus(agents: readonly StatusAgent[], health: string | un
       })}`,
       ...(isSkewed(agent.clockSkewMs) ? [`   ${t.clockSkew({ skew: describeSkew(agent.clockSkewMs) })}`] : []),
       ...hostFactsLines(agent, now, t),
+      ...labelLines(agent, t),
       ...detectorSourceLines(agent, t),
       ...unavailableAnswerLines(agent, t),
     );
@@ -96,4 +97,13 @@ export function renderBlocks(blocks: readonly ActiveBlock[], t: Translations): O
     pages.push({ text: lines.join("\n"), keyboard });
   }
   return pages;
+}
+
+/** /status: a server's labels and its fleet-block opt-out, when it has them (values are checked at the link, escaped here regardless). */
+function labelLines(agent: { labels?: Readonly<Record<string, string>>; fleetBlockOptOut?: boolean }, t: Translations): string[] {
+  const labels = Object.entries(agent.labels ?? {}).map(([key, value]) => `${key}=${value}`);
+  return [
+    ...(labels.length > 0 ? [`   🏷 ${t.fleet.labelsLine({ labels: `<code>${escapeHtml(safeText(labels.join(", "), { max: 300 }))}</code>` })}`] : []),
+    ...(agent.fleetBlockOptOut ? [`   ${escapeHtml(t.fleet.optedOut)}`] : []),
+  ];
 }

@@ -1,5 +1,6 @@
 import type { KindTextKey } from "../../domain/alert-kinds.js";
 import type { AnswerEntry } from "../../domain/answers.js";
+import { fleetEn } from "./fleet-en.js";
 import { silenceEn } from "./silence-en.js";
 
 /**
@@ -164,4 +165,5 @@ export const en = {
   /** Under an alert sent again because its first send was in flight when the controller stopped. */
   resentAfterRestart: "↻ Sent again after a controller restart: an earlier copy of this alert may be just above.",
   silence: silenceEn,
+  fleet: fleetEn,
 };

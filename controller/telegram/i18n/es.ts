@@ -1,4 +1,5 @@
 import type { Translations } from "./translations.js";
+import { fleetEs } from "./fleet-es.js";
 import { silenceEs } from "./silence-es.js";
 
 /** Spanish texts. */
@@ -148,4 +149,5 @@ export const es = {
   /** Under an alert sent again because its first send was in flight when the controller stopped. */
   resentAfterRestart: "↻ Enviada otra vez tras reiniciar el controlador: puede haber una copia anterior de esta alerta justo arriba.",
   silence: silenceEs,
+  fleet: fleetEs,
 } satisfies Translations;
