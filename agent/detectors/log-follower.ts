@@ -1,7 +1,6 @@
-import { watch, type FSWatcher } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
-import { basename, dirname } from "node:path";
 import { SecarcError } from "../../common/errors.js";
+import { serialized, watchFileInDirectory } from "../../common/file-watch.js";
 
 /**
  * Follows a growing log file like `tail -F`, by byte offset:
@@ -52,133 +51,121 @@ export interface LogFollower {
 
 export function createLogFollower(options: LogFollowerOptions): LogFollower {
   const pollMs = options.pollMs ?? 1000;
-  const buffer = Buffer.allocUnsafe(options.bufferBytes ?? 64 * 1024);
-  let handle: FileHandle | undefined;
-  let inode = -1;
-  let offset = 0;
-  let watcher: FSWatcher | undefined;
+  const cursor: Cursor = { options, buffer: Buffer.allocUnsafe(options.bufferBytes ?? 64 * 1024), handle: undefined, inode: -1, offset: 0, resets: 0, running: false, told: "" };
+  let stopWatch = (): void => {};
   let timer: NodeJS.Timeout | undefined;
-  let running = false;
+  const poll = serialized(async () => {
+    try {
+      await check(cursor);
+    } catch (err) {
+      options.onError(new SecarcError("unavailable", `cannot read ${options.path}: ${(err as Error).message}`, { retryable: true, cause: err }));
+    }
+  }, () => !cursor.running);
   let busy: Promise<void> | undefined;
-  let again = false;
-  let resets = 0;
-  let told = "";
-  const tell = (state: "following" | "waiting" | "unreadable", detail: string): void => {
-    if (`${state} ${detail}` === told) return;
-    told = `${state} ${detail}`;
-    options.onState?.(state, detail);
-  };
-
-  async function openCurrent(fromEnd: boolean): Promise<boolean> {
-    let next: FileHandle;
-    try {
-      next = await open(options.path, "r");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") tell("waiting", `${options.path} does not exist`);
-      else tell("unreadable", `${options.path}: ${code ?? (err as Error).message}`);
-      return false;
-    }
-    const info = await next.stat();
-    tell("following", options.path);
-    handle = next;
-    inode = info.ino;
-    offset = fromEnd ? info.size : 0;
-    return true;
-  }
-
-  async function drain(): Promise<void> {
-    if (!handle) return;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-      if (bytesRead === 0) return;
-      offset += bytesRead;
-      options.onData(buffer.subarray(0, bytesRead));
-      if (!running) return;
-    }
-  }
-
-  async function check(): Promise<void> {
-    if (!handle) {
-      if (await openCurrent(false)) await drain();
-      return;
-    }
-    const current = await handle.stat();
-    if (current.size < offset) {
-      resets += 1;
-      options.onReset?.("truncated");
-      offset = 0;
-    }
-    await drain();
-    let onDisk: Awaited<ReturnType<typeof stat>> | undefined;
-    try {
-      onDisk = await stat(options.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    if (onDisk && onDisk.ino !== inode) {
-      // Rotated: the old file is fully read above; switch to the new one.
-      await handle.close();
-      handle = undefined;
-      resets += 1;
-      options.onReset?.("rotated");
-      if (await openCurrent(false)) await drain();
-    }
-  }
-
-  function poll(): Promise<void> {
-    if (!running) return Promise.resolve();
-    if (busy) {
-      again = true;
-      return busy;
-    }
-    busy = (async () => {
-      try {
-        do {
-          again = false;
-          await check();
-        } while (again && running);
-      } catch (err) {
-        options.onError(new SecarcError("unavailable", `cannot read ${options.path}: ${(err as Error).message}`, { retryable: true, cause: err }));
-      } finally {
-        busy = undefined;
-      }
-    })();
-    return busy;
-  }
+  const pollTracked = (): Promise<void> => (busy = poll());
 
   return {
     get resets() {
-      return resets;
+      return cursor.resets;
     },
-    poll,
+    poll: pollTracked,
     async start() {
-      running = true;
-      await openCurrent(!options.fromStart);
-      try {
-        const name = basename(options.path);
-        watcher = watch(dirname(options.path), { persistent: false }, (_event, file) => {
-          if (file === null || file === name || String(file) === name) void poll();
-        });
-        watcher.on("error", () => {
-          watcher?.close();
-          watcher = undefined;
-        });
-      } catch {
-        watcher = undefined; // polling alone still works
-      }
-      timer = setInterval(() => void poll(), pollMs);
+      cursor.running = true;
+      await openCurrent(cursor, !options.fromStart);
+      // Polling alone still works when the watch cannot start.
+      stopWatch = watchFileInDirectory(options.path, () => void pollTracked());
+      timer = setInterval(() => void pollTracked(), pollMs);
       timer.unref();
-      if (options.fromStart) await poll();
+      if (options.fromStart) await pollTracked();
     },
     async stop() {
-      running = false;
+      cursor.running = false;
       if (timer) clearInterval(timer);
-      watcher?.close();
-      watcher = undefined;
+      stopWatch();
       await busy;
-      await handle?.close();
-      handle = undefined;
+      await cursor.handle?.close();
+      cursor.handle = undefined;
     },
   };
+}
+
+/** Where the follower is in which file. */
+interface Cursor {
+  options: LogFollowerOptions;
+  buffer: Buffer;
+  handle: FileHandle | undefined;
+  inode: number;
+  offset: number;
+  resets: number;
+  running: boolean;
+  /** The last state told, so that each change is told once. */
+  told: string;
+}
+
+function tell(cursor: Cursor, state: "following" | "waiting" | "unreadable", detail: string): void {
+  if (`${state} ${detail}` === cursor.told) return;
+  cursor.told = `${state} ${detail}`;
+  cursor.options.onState?.(state, detail);
+}
+
+async function openCurrent(cursor: Cursor, fromEnd: boolean): Promise<boolean> {
+  const { path } = cursor.options;
+  let next: FileHandle;
+  try {
+    next = await open(path, "r");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") tell(cursor, "waiting", `${path} does not exist`);
+    else tell(cursor, "unreadable", `${path}: ${code ?? (err as Error).message}`);
+    return false;
+  }
+  const info = await next.stat();
+  tell(cursor, "following", path);
+  cursor.handle = next;
+  cursor.inode = info.ino;
+  cursor.offset = fromEnd ? info.size : 0;
+  return true;
+}
+
+async function drain(cursor: Cursor): Promise<void> {
+  const { buffer } = cursor;
+  for (;;) {
+    if (!cursor.handle) return;
+    const { bytesRead } = await cursor.handle.read(buffer, 0, buffer.length, cursor.offset);
+    if (bytesRead === 0) return;
+    cursor.offset += bytesRead;
+    cursor.options.onData(buffer.subarray(0, bytesRead));
+    if (!cursor.running) return;
+  }
+}
+
+/** Reads what is new, after a truncation from the start, and after a rotation the old file to its end, then the new one. */
+async function check(cursor: Cursor): Promise<void> {
+  const { options } = cursor;
+  const handle = cursor.handle;
+  if (!handle) {
+    if (await openCurrent(cursor, false)) await drain(cursor);
+    return;
+  }
+  const current = await handle.stat();
+  if (current.size < cursor.offset) {
+    cursor.resets += 1;
+    options.onReset?.("truncated");
+    cursor.offset = 0;
+  }
+  await drain(cursor);
+  let onDisk: Awaited<ReturnType<typeof stat>> | undefined;
+  try {
+    onDisk = await stat(options.path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (onDisk && onDisk.ino !== cursor.inode) {
+    // Rotated: the old file is fully read above; switch to the new one.
+    await handle.close();
+    cursor.handle = undefined;
+    cursor.resets += 1;
+    options.onReset?.("rotated");
+    if (await openCurrent(cursor, false)) await drain(cursor);
+  }
 }

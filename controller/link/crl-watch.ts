@@ -1,7 +1,7 @@
-import { statSync, watch, type FSWatcher } from "node:fs";
+import { statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { basename, dirname } from "node:path";
 import { describeError, isSecarcError } from "../../common/errors.js";
+import { serialized, watchFileInDirectory } from "../../common/file-watch.js";
 import type { Logger } from "../../common/log.js";
 import { crlHash, parseRevocationList, type RevocationList } from "./revocation-list.js";
 
@@ -112,7 +112,9 @@ export function watchCrlFile(options: CrlWatchOptions): CrlWatch {
     settleTimer = setTimeout(() => void check(), settleMs);
     settleTimer.unref();
   };
-  const stopWatch = options.fsWatch ?? true ? watchDirectoryOf(path, logger, soon) : () => {};
+  const watchFailed = (err: unknown, started: boolean): void =>
+    logger.warn({ path, err: describeError(err) }, started ? "watching the CRL's directory failed; polling it only" : "cannot watch the CRL's directory; polling it only");
+  const stopWatch = options.fsWatch ?? true ? watchFileInDirectory(path, soon, watchFailed) : () => {};
   const stopPoll = pollSignature(path, pollMs, signature, () => void check());
 
   return {
@@ -134,47 +136,6 @@ function fileSignature(path: string): string {
   } catch (err) {
     return `missing:${describeError(err)}`;
   }
-}
-
-/** Runs `task` one at a time: a call while it runs asks for one more run after it, and shares its promise. */
-function serialized(task: () => Promise<void>, stopped: () => boolean): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  let again = false;
-  return () => {
-    if (stopped()) return Promise.resolve();
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await task();
-      } while (again && !stopped());
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-}
-
-/** fs.watch on the file's directory (a file replaced by rename is seen); calls `changed` for events about it. Returns the stop. */
-function watchDirectoryOf(path: string, logger: Logger, changed: () => void): () => void {
-  let watcher: FSWatcher | undefined;
-  try {
-    const name = basename(path);
-    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
-      if (filename === null || filename === name) changed();
-    });
-    watcher.on("error", (err) => {
-      logger.warn({ path, err: describeError(err) }, "watching the CRL's directory failed; polling it only");
-      watcher?.close();
-      watcher = undefined;
-    });
-  } catch (err) {
-    logger.warn({ path, err: describeError(err) }, "cannot watch the CRL's directory; polling it only");
-  }
-  return () => watcher?.close();
 }
 
 /** Compares the file's mtime, size and inode every `pollMs`; calls `changed` when they differ from the last seen. Returns the stop. */
