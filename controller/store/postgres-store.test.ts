@@ -6,6 +6,7 @@ import { isSecarcError } from "../../common/errors.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { startPgCluster, type PgCluster } from "../../test/support/postgres.js";
+import { coreMigrations } from "./core-schema.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
 import { openPostgresStore, redactUrl, type PostgresStore } from "./postgres-store.js";
 
@@ -44,17 +45,21 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     await Promise.all(open.splice(0).map((s) => s.close()));
   });
 
+  it("has a PostgreSQL step for every SQLite step, with the same version numbers", () => {
+    expect(postgresCoreMigrations.map((m) => m.version)).to.deep.equal(coreMigrations.map((m) => m.version));
+  });
+
   it("migrates once when replicas start together, and refuses a schema from a newer secarc", async () => {
     const stores = await Promise.all([openStore(), openStore(), openStore()]);
     const [row] = await stores[0]!.sql<Array<{ version: number }>>`SELECT version FROM schema_versions WHERE component = 'core'`;
-    expect(row?.version).to.equal(postgresCoreMigrations.at(-1)!.version);
+    expect(row?.version).to.equal(coreMigrations.length);
     await stores[0]!.sql`UPDATE schema_versions SET version = 99 WHERE component = 'core'`;
     const refusal = await openStore().then(
       () => undefined,
       (err: unknown) => err,
     );
     expect(isSecarcError(refusal, "refused"), String(refusal)).to.equal(true);
-    expect(String((refusal as Error).message)).to.include(`schema is version 99, this secarc knows up to ${postgresCoreMigrations.at(-1)!.version}`);
+    expect(String((refusal as Error).message)).to.match(/schema is version 99, this secarc knows up to \d+/);
   });
 
   it("keeps the revision rules when two replicas store one alert at once: the highest revision wins", async () => {
