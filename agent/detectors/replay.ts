@@ -4,7 +4,6 @@ import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { AGENT_KIND_ENTRIES } from "./catalog.js";
 import type { DetectorsConfig } from "./config.js";
 import { createLineSplitter } from "./line-splitter.js";
-import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 
 /**
  * `secarc replay`: runs a log detector's processor over a file as fast as

@@ -3,8 +3,9 @@ import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { Answer, OperatorSchema, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import { AlertState, type AlertKind, type Severity } from "../../gen/secarc/v1/alert_pb.js";
-import type { AlertRecord, Store } from "../store/store.js";
+import type { ActionRecord, AlertRecord, Store } from "../store/store.js";
 import type { ActionRequests } from "./action-requests.js";
+import { alertExpiresAt, alertLifecycle } from "./alert-lifecycle.js";
 import { answerOptions } from "./answers.js";
 import type { EventBus } from "./events.js";
 
@@ -85,13 +86,14 @@ function ruleKey(kind: AlertKind, severity: Severity): string {
 export function decideNoAnswer(rules: RuleTable, input: NoAnswerInput): NoAnswerDecision {
   const { record, now } = input;
   const alert = record.alert;
+  // The alert's lifecycle, less the answers (input.answered stands for them): only an open or expired alert is the policy's.
   if (alert.state === AlertState.RESOLVED || input.answered) return { type: "none" };
   const rule = rules.get(ruleKey(alert.kind, alert.severity));
   if (!rule) return { type: "none" };
   // Nobody saw a silenced alert: its time starts when the silence ends, unless the rule says otherwise.
   const held = rule.duringSilence ? undefined : input.heldUntil;
   const dueAt = Math.max(record.severitySince.getTime(), held ?? 0) + rule.afterMs;
-  const expiresAt = record.receivedAt.getTime() + input.answerWindowMs;
+  const expiresAt = alertExpiresAt(record, input.answerWindowMs) ?? Number.POSITIVE_INFINITY;
   const answerName = Answer[rule.answer];
   if (dueAt >= expiresAt) {
     return { type: "skip", rule, why: "expires_first", detail: `the alert expires at ${iso(expiresAt)}, before the rule's time ${iso(dueAt)}` };
@@ -194,7 +196,7 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
     const agent = store.getAgent(record.agentId);
     const decision = decideNoAnswer(rules, {
       record,
-      answered: store.listActionsForAlert(alertId).length > 0,
+      answered: isAnswered(record, store.listActionsForAlert(alertId), now(), deps.answerWindowMs),
       agentActions: agent?.actions,
       now: now(),
       answerWindowMs: deps.answerWindowMs,
@@ -314,7 +316,7 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
   const startedAt = now();
   for (const record of store.listOpenAlerts(deps.scanLimit ?? 10_000)) {
     if (!rules.has(ruleKey(record.alert.kind, record.alert.severity))) continue;
-    if (record.receivedAt.getTime() + deps.answerWindowMs <= startedAt) continue;
+    if (alertLifecycle(record, [], startedAt, { answerWindowMs: deps.answerWindowMs, agentOnline: false }).phase.type === "expired") continue;
     safely(record.alertId);
   }
   logger.info({ rules: rules.size, waiting: due.size }, "no-answer policy started");
@@ -330,6 +332,12 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
       due.clear();
     },
   };
+}
+
+/** Whether the alert's lifecycle has an answer (a human's or the policy's), resolved or not. */
+function isAnswered(record: AlertRecord, actions: readonly ActionRecord[], now: number, answerWindowMs: number): boolean {
+  const { phase } = alertLifecycle(record, actions, now, { answerWindowMs, agentOnline: false });
+  return phase.type === "answered" || (phase.type === "resolved" && phase.outcome !== undefined);
 }
 
 function iso(ms: number): string {

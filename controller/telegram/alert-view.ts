@@ -1,37 +1,15 @@
-import { Answer, ResultStatus, type Operator } from "../../gen/secarc/v1/action_pb.js";
-import { AlertState, Severity, type AlertKind } from "../../gen/secarc/v1/alert_pb.js";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { Severity, type AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import { checkBlockTarget, type BlockRefusal, type TargetContext } from "../domain/action-target.js";
-import { alertAddress, isControllerKind, isKnownKind, kindAnswers, type KnownKind } from "../domain/alert-kinds.js";
+import { alertAddress, isKnownKind, kindAnswers, type KnownKind } from "../domain/alert-kinds.js";
+import { alertLifecycle, phaseKey as lifecyclePhaseKey, type AlertPhase } from "../domain/alert-lifecycle.js";
 import { answerEntry, deriveActionTarget } from "../domain/answers.js";
 import type { ActionRecord, AlertRecord } from "../store/store.js";
 
 /** Alert kinds the bridge renders (UNSPECIFIED is not a kind). */
 export type RenderableKind = KnownKind;
 
-/** How an operator's answer stands. */
-export type AnswerProgress = "sent" | "queued" | "done" | "failed" | "refused";
-
-export interface AnswerOutcome {
-  answer: Answer;
-  operator: Operator | undefined;
-  progress: AnswerProgress;
-  /** The agent's detail for done / failed / refused. */
-  detail: string;
-  dryRun: boolean;
-  /** Set when the no-answer policy chose the answer because nobody did in time. */
-  policy?: { afterMs: number };
-}
-
-/** Where the alert's message stands in its life. */
-export type AlertPhase =
-  /** Waiting for an answer; buttons offered. */
-  | { type: "open" }
-  /** Answered: who chose what, and how it went. No buttons. */
-  | { type: "answered"; outcome: AnswerOutcome }
-  /** The condition ended (possibly after an answer). No buttons. */
-  | { type: "resolved"; outcome: AnswerOutcome | undefined }
-  /** Nobody answered within the answer window. No buttons. */
-  | { type: "expired" };
+export type { AlertPhase, AnswerOutcome, AnswerProgress } from "../domain/alert-lifecycle.js";
 
 export interface AlertView {
   alertId: string;
@@ -77,13 +55,7 @@ export interface AlertViewInput {
 export function deriveAlertView(input: AlertViewInput): AlertView {
   const { record, actions, agent, now } = input;
   const alert = record.alert;
-  const latest = actions.length > 0 ? actions[actions.length - 1] : undefined;
-  const outcome = latest ? answerOutcome(latest, agent?.online ?? false) : undefined;
-  let phase: AlertPhase;
-  if (alert.state === AlertState.RESOLVED) phase = { type: "resolved", outcome };
-  else if (outcome) phase = { type: "answered", outcome };
-  else if (!isControllerKind(alert.kind) && now - record.receivedAt.getTime() >= input.answerWindowMs) phase = { type: "expired" };
-  else phase = { type: "open" };
+  const { phase } = alertLifecycle(record, actions, now, { answerWindowMs: input.answerWindowMs, agentOnline: agent?.online ?? false });
   const escalatedFrom =
     input.firstSeverity !== undefined && input.firstSeverity !== Severity.UNSPECIFIED && alert.severity > input.firstSeverity ? input.firstSeverity : undefined;
   return {
@@ -131,36 +103,5 @@ export function isRenderableKind(kind: AlertKind): kind is RenderableKind {
 
 /** A short key of the phase, stored with each rendered message (e.g. to find open ones to expire). */
 export function phaseKey(view: AlertView): string {
-  switch (view.phase.type) {
-    case "answered":
-      return `answered:${view.phase.outcome.progress}`;
-    default:
-      return view.phase.type;
-  }
-}
-
-function answerOutcome(action: ActionRecord, agentOnline: boolean): AnswerOutcome {
-  return {
-    answer: action.answer,
-    operator: action.operator,
-    progress: progressOf(action, agentOnline),
-    detail: action.detail,
-    dryRun: action.dryRun,
-    ...(action.policy ? { policy: { afterMs: action.policy.afterMs } } : {}),
-  };
-}
-
-function progressOf(action: ActionRecord, agentOnline: boolean): AnswerProgress {
-  switch (action.state) {
-    case "done":
-      return "done";
-    case "failed":
-      return "failed";
-    case "refused":
-      return "refused";
-    case "pending":
-    case "sent":
-      if (action.resultStatus === ResultStatus.DONE) return "done";
-      return agentOnline ? "sent" : "queued";
-  }
+  return lifecyclePhaseKey(view.phase);
 }
