@@ -45,7 +45,14 @@ export interface HostRespondersOptions {
  */
 export function createHostResponders(context: ResponderContext, options: HostRespondersOptions = {}): AgentResponders {
   const { config, logger, now } = context;
-  const set = createResponderSet(config.responders, { logger, now, controllerAddresses: context.controllerAddresses, stateDir: context.stateDir, ...options.deps });
+  const set = createResponderSet(config.responders, {
+    logger,
+    now,
+    controllerAddresses: context.controllerAddresses,
+    stateDir: context.stateDir,
+    blockPrefixes: config.block,
+    ...options.deps,
+  });
   const unavailable = unavailableAnswers(options.capabilities ?? readCapabilityFacts(), config.responders);
   return {
     responders: withoutDropped(set.responders, unavailable, logger),

@@ -24,6 +24,14 @@ describe("agent config", () => {
     expect(config.detectors.sshSession.enabled).to.equal(true);
   });
 
+  it("block prefixes: /64 for IPv6 and the address alone for IPv4 by default; lengths outside 32-128 / 16-32 refused", () => {
+    expect(parseConfig(agentConfigSchema, minimal, "x").block).to.deep.equal({ ipv6Prefix: 64, ipv4Prefix: 32 });
+    expect(parseConfig(agentConfigSchema, { ...minimal, block: { ipv6Prefix: 56, ipv4Prefix: 24 } }, "x").block).to.deep.equal({ ipv6Prefix: 56, ipv4Prefix: 24 });
+    for (const block of [{ ipv6Prefix: 16 }, { ipv6Prefix: 129 }, { ipv4Prefix: 8 }, { ipv4Prefix: 33 }, { ipv6Prefix: 64.5 }, { ipv6Prefix: 64, size: 1 }]) {
+      expect(() => parseConfig(agentConfigSchema, { ...minimal, block }, "agent.yaml"), JSON.stringify(block)).to.throw(/block/);
+    }
+  });
+
   it("parses durations and IPv6 addresses", () => {
     const config = parseConfig(agentConfigSchema, { ...minimal, controller: { address: "[::1]:7443", serverName: "localhost" }, link: { backoffInitial: "1s", backoffMax: "2m" } }, "x");
     expect(config.link.backoffInitial).to.equal(1_000);

@@ -6,7 +6,7 @@ import { SecarcError } from "../common/errors.js";
 import { isValidAgentId } from "../common/ids.js";
 import { certificateIdentity } from "../common/tls.js";
 import { detectorsConfigSchema } from "./detectors/config.js";
-import { respondersConfigSchema } from "./responders/config.js";
+import { blockConfigSchema, respondersConfigSchema } from "./responders/config.js";
 
 /**
  * The agent's config file (YAML or JSON), validated strictly: unknown keys
@@ -71,6 +71,8 @@ export const agentConfigSchema = z.strictObject({
   detectors: detectorsConfigSchema,
   /** Responders (see agent/responders/config.ts). */
   responders: respondersConfigSchema,
+  /** How much a block of one address covers: `ipv6Prefix` (default 64) and `ipv4Prefix` (default 32). */
+  block: blockConfigSchema,
   /** Logging. */
   log: z
     .strictObject({

@@ -50,6 +50,8 @@ describe("bulk restore: the stored blocks re-applied at agent start in one nft t
       stateDir: rl.stateDir,
       runner,
       ownAddresses: () => ["127.0.0.1", "::1", rl.lab.server.ipv4, rl.lab.server.ipv6],
+      // single-address blocks: the sets of addresses only, as the restored blocks are addresses
+      blockPrefixes: { ipv4Prefix: 32, ipv6Prefix: 128 },
     });
     return { set, commands };
   }

@@ -104,8 +104,9 @@ describe("responders: firewall (nftables, network namespaces)", function () {
     await block.execute(action(Answer.BLOCK_IP, ipTarget(`::ffff:${attacker.ipv4}`), { durationMs: 3_600_000 }));
     const second = await rl.ruleset();
     const drops = (text: string) => text.split("\n").filter((l) => l.trim().endsWith("drop")).length;
-    expect(drops(first)).to.equal(2);
-    expect(drops(second)).to.equal(2);
+    // v4 and v6 rules in each of the two chains (prerouting, input)
+    expect(drops(first)).to.equal(4);
+    expect(drops(second)).to.equal(4);
     const listed = await set.firewall.list();
     expect(listed).to.have.length(1);
     expect(listed[0]!.timeLeftMs).to.be.above(3_500_000);

@@ -79,6 +79,7 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
       finishedAt: timestampFromMs(now()),
       dryRun: ended.dryRun ?? false,
       expiresAt: ended.expiresAt ? timestampFromDate(ended.expiresAt) : undefined,
+      networks: ended.networks ?? [],
     });
     store(result);
     log.info({ status: ResultStatus[result.status], detail: result.detail }, "action finished");

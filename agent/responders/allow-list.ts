@@ -40,6 +40,11 @@ export function describeAllow(allow: Mute): string {
   return `${allow.key} is allowed ${untilBy(allow)}`;
 }
 
+/** The addresses ALLOW keeps unblocked now, for a block that covers a network: "203.0.113.9, allowed until … by @op". */
+export function keptByAllows(mutes: MuteStore, now: number): Array<{ address: string; why: string }> {
+  return mutes.active(now).filter(isAllow).map((m) => ({ address: m.key, why: `${m.key}, allowed ${untilBy(m)}` }));
+}
+
 /** The refusal of BLOCK_IP on an allowed address: what holds, and what to do first. */
 export function blockRefusal(input: string, allow: Mute): string {
   const text = input.trim();

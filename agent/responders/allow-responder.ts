@@ -67,7 +67,8 @@ export function createAllowResponder(deps: AllowResponderDeps): Responder {
     if (blocked) {
       const lifted = await deps.firewall!.unblock(ip);
       if (lifted.status !== ResultStatus.DONE) return failed(`${ip} not allowed: unblocking it failed: ${lifted.detail}`);
-      unblocked = "; unblocked it";
+      const networks = (lifted.networks ?? []).filter((n) => n !== ip);
+      unblocked = networks.length > 0 ? `; unblocked ${networks.join(", ")}, which held it` : "; unblocked it";
     }
     if (until === undefined) return done(`${verb}${unblocked}`);
     try {

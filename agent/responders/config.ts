@@ -72,6 +72,25 @@ export const respondersConfigSchema = z
   })
   .prefault({});
 
+/**
+ * The `block` section of the agent config: how much a BLOCK_IP of one
+ * address covers. An IPv6 attacker holds a whole /64 and rotates inside it,
+ * so blocking the one address does nothing; the block covers the network of
+ * this length around it. Never-block rules (loopback, the controller's and
+ * this host's addresses, firewall.allowlist, addresses allowed by ALLOW)
+ * hold for the whole network: one inside it narrows the block until it is
+ * left out (docs/operations.md, "Prefix blocks").
+ */
+export const blockConfigSchema = z
+  .strictObject({
+    /** Prefix length a block of an IPv6 address covers, 32–128; 128 = the address alone. Default: 64. */
+    ipv6Prefix: z.number().int().min(32).max(128).default(64),
+    /** Prefix length a block of an IPv4 address covers, 16–32; 32 = the address alone. Default: 32. */
+    ipv4Prefix: z.number().int().min(16).max(32).default(32),
+  })
+  .prefault({});
+
+export type BlockConfig = z.output<typeof blockConfigSchema>;
 export type RespondersConfig = z.output<typeof respondersConfigSchema>;
 export type RespondersConfigInput = z.input<typeof respondersConfigSchema>;
 export type FirewallConfig = z.output<typeof firewallConfigSchema>;

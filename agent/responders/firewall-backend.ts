@@ -30,6 +30,18 @@ export interface FirewallBackend {
   remove(): Promise<void>;
 }
 
+/** Which address families keep a set of networks (interval / hash:net) beside the set of addresses. */
+export interface NetworkSets {
+  4: boolean;
+  6: boolean;
+}
+
+/** `true`: both families; `false`: neither. */
+export function networkSetsOf(value: boolean | NetworkSets | undefined): NetworkSets {
+  if (typeof value === "object") return value;
+  return { 4: value ?? false, 6: value ?? false };
+}
+
 export interface BlockSpec {
   target: IpTarget;
   /** How long, in ms; 0 = until unblocked. */

@@ -1,6 +1,6 @@
 import { Answer, type ResponseAction } from "../../gen/secarc/v1/action_pb.js";
 import { describeError } from "../../common/errors.js";
-import { allowCovering, blockRefusal } from "./allow-list.js";
+import { allowCovering, blockRefusal, keptByAllows } from "./allow-list.js";
 import type { Firewall } from "./firewall.js";
 import type { MuteStore } from "./mute-store.js";
 import { durationMs, failed, refused } from "./result.js";
@@ -21,7 +21,8 @@ export interface FirewallResponderDeps {
  * default; zero: until unblocked). An address allowed by ALLOW (or a
  * network containing one) is not blocked while the allow lasts: the
  * operator revokes the allow first (an allow that a later block, or the
- * no-answer policy, silently undid would not stick).
+ * no-answer policy, silently undid would not stick). A block widened to a
+ * prefix is narrowed to leave the allowed addresses in it out.
  */
 export function createFirewallResponder(firewall: Firewall, deps: FirewallResponderDeps = {}): Responder {
   const now = deps.now ?? Date.now;
@@ -35,16 +36,18 @@ export function createFirewallResponder(firewall: Firewall, deps: FirewallRespon
       if (action.answer !== Answer.BLOCK_IP) return refused(`the firewall does not carry out ${Answer[action.answer] ?? action.answer}`);
       const duration = durationMs(action.options?.duration);
       if (typeof duration === "object") return refused(duration.error);
-      if (deps.mutes) {
-        let allowed;
-        try {
-          allowed = allowCovering(deps.mutes, target.value, now());
-        } catch (err) {
-          return failed(`reading the allow-list failed: ${describeError(err)}`);
-        }
-        if (allowed) return refused(blockRefusal(target.value, allowed));
+      if (!deps.mutes) return firewall.block(target.value, duration);
+      let allowed;
+      let kept;
+      try {
+        allowed = allowCovering(deps.mutes, target.value, now());
+        kept = keptByAllows(deps.mutes, now());
+      } catch (err) {
+        return failed(`reading the allow-list failed: ${describeError(err)}`);
       }
-      return firewall.block(target.value, duration);
+      if (allowed) return refused(blockRefusal(target.value, allowed));
+      // A block that covers a network (block.ipv6Prefix) leaves the allowed addresses in it out.
+      return firewall.block(target.value, duration, kept);
     },
   };
 }

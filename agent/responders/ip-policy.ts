@@ -72,7 +72,7 @@ export function parseCidr(text: string): { ip: string; family: IpFamily; prefix:
   return { ip: networkAddress(ip, family, prefix), family, prefix };
 }
 
-function networkAddress(ip: string, family: IpFamily, prefix: number): string {
+export function networkAddress(ip: string, family: IpFamily, prefix: number): string {
   const bytes = ipBytes(ip, family);
   for (let i = 0; i < bytes.length; i += 1) {
     const keep = Math.max(0, Math.min(8, prefix - i * 8));
@@ -84,7 +84,7 @@ function networkAddress(ip: string, family: IpFamily, prefix: number): string {
   return normalizeIp(groups.join(":")) ?? groups.join(":");
 }
 
-function ipBytes(ip: string, family: IpFamily): number[] {
+export function ipBytes(ip: string, family: IpFamily): number[] {
   if (family === 4) return ip.split(".").map(Number);
   const [head = "", tail] = ip.split("::") as [string, string | undefined];
   const h = head === "" ? [] : head.split(":");
@@ -97,7 +97,7 @@ function ipBytes(ip: string, family: IpFamily): number[] {
 }
 
 /** Whether the network ip/prefix contains `address` (both canonical, as normalizeIp gives them). */
-function contains(network: { ip: string; family: IpFamily; prefix: number }, address: string): boolean {
+export function contains(network: { ip: string; family: IpFamily; prefix: number }, address: string): boolean {
   if (isIP(address) !== network.family) return false;
   const a = ipBytes(address, network.family);
   const n = ipBytes(network.ip, network.family);
@@ -109,7 +109,7 @@ function contains(network: { ip: string; family: IpFamily; prefix: number }, add
 }
 
 /** Whether two networks share an address (one contains the other's first address). */
-function overlaps(a: { ip: string; family: IpFamily; prefix: number }, b: { ip: string; family: IpFamily; prefix: number }): boolean {
+export function overlaps(a: { ip: string; family: IpFamily; prefix: number }, b: { ip: string; family: IpFamily; prefix: number }): boolean {
   return a.family === b.family && (contains(a, b.ip) || contains(b, a.ip));
 }
 

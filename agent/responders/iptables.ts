@@ -1,13 +1,19 @@
 import { normalizeIp, type IpFamily, type IpTarget } from "./ip-policy.js";
-import { runChecked, type BlockSpec, type FirewallBackend, type KernelBlock } from "./firewall-backend.js";
+import { networkSetsOf, runChecked, type BlockSpec, type FirewallBackend, type KernelBlock, type NetworkSets } from "./firewall-backend.js";
 import type { ProgramRunner } from "./program-runner.js";
 
 /**
  * The iptables backend, for hosts without nftables: ipsets `secarc-blocked4`
  * and `secarc-blocked6` (`hash:ip` with timeouts; `hash:net` sets
  * `secarc-blocknet4/6` too when networks may be blocked) and, in iptables
- * and ip6tables, a chain `SECARC` jumped to first from INPUT, holding one
- * rule per set: `-m set --match-set SET src -j DROP`.
+ * and ip6tables, a chain `SECARC` holding one rule per set
+ * (`-m set --match-set SET src -j DROP`), jumped to first from INPUT and,
+ * when Docker's DOCKER-USER chain exists, first from DOCKER-USER too: a
+ * container's published port is reached through DNAT and the FORWARD path,
+ * where Docker sends traffic through DOCKER-USER before its own rules (the
+ * source address is unchanged by DNAT, so the sets match there). DOCKER-USER
+ * is looked for each time the table is set up (at start, and again after a
+ * failed change), so a Docker started later is covered from then on.
  *
  * ipset counts timeouts in whole seconds, at most 2147483 (about 24.8
  * days); a longer block is capped at that (and re-applied at agent start).
@@ -15,11 +21,13 @@ import type { ProgramRunner } from "./program-runner.js";
 
 export const IPSET_MAX_TIMEOUT_S = 2_147_483;
 export const IPT_CHAIN = "SECARC";
+/** Docker's chain for user rules, evaluated first in FORWARD for container traffic. */
+export const DOCKER_USER_CHAIN = "DOCKER-USER";
 
 export interface IptablesBackendOptions {
   runner: ProgramRunner;
-  /** Also keep hash:net sets for networks. Default: false. */
-  allowCidr?: boolean;
+  /** Also keep hash:net sets for networks: true for both families, or per family. Default: false. */
+  networkSets?: boolean | NetworkSets;
 }
 
 function setName(target: { family: IpFamily; prefix?: number }): string {
@@ -55,14 +63,14 @@ export function parseIpsetSave(text: string, family: IpFamily): KernelBlock[] {
 
 export function createIptablesBackend(options: IptablesBackendOptions): FirewallBackend {
   const { runner } = options;
-  const allowCidr = options.allowCidr ?? false;
+  const networks = networkSetsOf(options.networkSets);
   const families: Array<{ family: IpFamily; bin: string; inet: string }> = [
     { family: 4, bin: "iptables", inet: "inet" },
     { family: 6, bin: "ip6tables", inet: "inet6" },
   ];
   const setsOf = (family: IpFamily) => [
     { name: setName({ family }), type: "hash:ip" },
-    ...(allowCidr ? [{ name: setName({ family, prefix: 0 }), type: "hash:net" }] : []),
+    ...(networks[family] ? [{ name: setName({ family, prefix: 0 }), type: "hash:net" }] : []),
   ];
   return {
     name: "iptables",
@@ -81,8 +89,10 @@ export function createIptablesBackend(options: IptablesBackendOptions): Firewall
           args: ["-w", "--noflush"],
           input: ["*filter", `:${IPT_CHAIN} - [0:0]`, ...rules, "COMMIT", ""].join("\n"),
         });
-        const jump = await runner.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
-        if (jump.code !== 0) await runChecked(runner, { file: bin, args: ["-w", "-I", "INPUT", "1", "-j", IPT_CHAIN] });
+        for (const from of await jumpChains(runner, bin)) {
+          const jump = await runner.run({ file: bin, args: ["-w", "-C", from, "-j", IPT_CHAIN] });
+          if (jump.code !== 0) await runChecked(runner, { file: bin, args: ["-w", "-I", from, "1", "-j", IPT_CHAIN] });
+        }
       }
     },
     async block(specs) {
@@ -105,12 +115,20 @@ export function createIptablesBackend(options: IptablesBackendOptions): Firewall
     },
     async remove() {
       for (const { family, bin } of families) {
-        const jump = await runner.run({ file: bin, args: ["-w", "-C", "INPUT", "-j", IPT_CHAIN] });
-        if (jump.code === 0) await runChecked(runner, { file: bin, args: ["-w", "-D", "INPUT", "-j", IPT_CHAIN] });
+        for (const from of await jumpChains(runner, bin)) {
+          const jump = await runner.run({ file: bin, args: ["-w", "-C", from, "-j", IPT_CHAIN] });
+          if (jump.code === 0) await runChecked(runner, { file: bin, args: ["-w", "-D", from, "-j", IPT_CHAIN] });
+        }
         await runner.run({ file: bin, args: ["-w", "-F", IPT_CHAIN] });
         await runner.run({ file: bin, args: ["-w", "-X", IPT_CHAIN] });
         for (const set of setsOf(family)) await runner.run({ file: "ipset", args: ["destroy", set.name] });
       }
     },
   };
+}
+
+/** The chains that jump to SECARC: INPUT, and DOCKER-USER where Docker made it. */
+async function jumpChains(runner: ProgramRunner, bin: string): Promise<string[]> {
+  const docker = await runner.run({ file: bin, args: ["-w", "-S", DOCKER_USER_CHAIN] });
+  return docker.code === 0 ? ["INPUT", DOCKER_USER_CHAIN] : ["INPUT"];
 }

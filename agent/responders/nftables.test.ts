@@ -6,16 +6,23 @@ const v4 = (ip: string) => ({ text: ip, ip, family: 4 as const });
 const v6 = (ip: string) => ({ text: ip, ip, family: 6 as const });
 
 describe("nftables backend", () => {
-  it("sets up one table, two timeout sets and two drop rules, rewritten in one transaction", () => {
+  it("sets up one table, two timeout sets and two drop rules in each chain (prerouting before DNAT, input), rewritten in one transaction", () => {
     const script = nftSetupScript(false);
     expect(script).to.contain("set blocked4 { type ipv4_addr; flags timeout; }");
     expect(script).to.contain("set blocked6 { type ipv6_addr; flags timeout; }");
     expect(script).to.contain("chain input { type filter hook input priority -10; policy accept; }");
     expect(script).to.contain("flush chain inet secarc input");
-    expect(script.match(/drop/g)).to.have.length(2);
+    expect(script).to.contain("chain prerouting { type filter hook prerouting priority -110; policy accept; }");
+    expect(script).to.contain("flush chain inet secarc prerouting");
+    // two rules (v4, v6) in each of the two chains
+    expect(script.match(/drop/g)).to.have.length(4);
     expect(script).to.not.contain("blocknet");
-    expect(nftSetupScript(true).match(/drop/g)).to.have.length(4);
+    expect(nftSetupScript(true).match(/drop/g)).to.have.length(8);
     expect(nftSetupScript(true)).to.contain("set blocknet4 { type ipv4_addr; flags interval, timeout; }");
+    const v6Only = nftSetupScript({ 4: false, 6: true });
+    expect(v6Only).to.contain("set blocknet6 { type ipv6_addr; flags interval, timeout; }");
+    expect(v6Only).to.not.contain("blocknet4");
+    expect(v6Only.match(/ip6 saddr @blocknet6 drop/g)).to.have.length(2);
   });
 
   it("blocks with add, delete, add so that a second block refreshes the timeout", () => {

@@ -1,18 +1,27 @@
 import { normalizeIp, type IpFamily, type IpTarget } from "./ip-policy.js";
-import { runChecked, type BlockSpec, type FirewallBackend, type KernelBlock } from "./firewall-backend.js";
+import { networkSetsOf, runChecked, type BlockSpec, type FirewallBackend, type KernelBlock, type NetworkSets } from "./firewall-backend.js";
 import type { ProgramRunner } from "./program-runner.js";
 
 /**
  * The nftables backend: a table of our own, `inet secarc`, with sets
  * `blocked4` (ipv4_addr) and `blocked6` (ipv6_addr) with per-element
- * timeouts, and a chain `input` at hook input priority -10 (before the usual
- * filter chains), policy accept, holding two rules:
+ * timeouts, and two chains holding the same rules:
  *
  *   ip saddr @blocked4 drop
  *   ip6 saddr @blocked6 drop
  *
- * When networks may be blocked, two more sets with interval flags
- * (`blocknet4`, `blocknet6`) and their drop rules are added.
+ * - `prerouting`, type filter at hook prerouting priority -110 (dstnat - 10):
+ *   every packet that enters the host, before DNAT rewrites its destination.
+ *   A container's published port (Docker, Podman: DNAT in prerouting, then
+ *   the forward path) is covered as well as the host's own sockets, and a
+ *   dropped packet never gets a NAT mapping or a confirmed conntrack entry.
+ * - `input`, type filter at hook input priority -10: the host's own sockets,
+ *   as before (kept so that a ruleset of an earlier version, and anything
+ *   that inspects this chain, stays the same).
+ *
+ * Families whose blocks may be networks (firewall.allowCidr, or a block
+ * prefix shorter than an address) get an interval set too (`blocknet4`,
+ * `blocknet6`) with its drop rule in both chains.
  *
  * Every change is one `nft -f -` transaction whose script is built only
  * from validated, canonical addresses and numbers.
@@ -22,8 +31,8 @@ export const NFT_TABLE = "secarc";
 
 export interface NftablesBackendOptions {
   runner: ProgramRunner;
-  /** Also keep interval sets for networks. Default: false. */
-  allowCidr?: boolean;
+  /** Also keep interval sets for networks: true for both families, or per family. Default: false. */
+  networkSets?: boolean | NetworkSets;
   /** The nft program. Default: "nft". */
   nft?: string;
 }
@@ -33,32 +42,37 @@ function setFor(target: IpTarget): string {
   return `${net ? "blocknet" : "blocked"}${target.family}`;
 }
 
-/** The script that creates the table, sets and chain and (re)writes the chain's rules; idempotent. */
-export function nftSetupScript(allowCidr: boolean): string {
-  const sets = [
-    "  set blocked4 { type ipv4_addr; flags timeout; }",
-    "  set blocked6 { type ipv6_addr; flags timeout; }",
-    ...(allowCidr
-      ? ["  set blocknet4 { type ipv4_addr; flags interval, timeout; }", "  set blocknet6 { type ipv6_addr; flags interval, timeout; }"]
-      : []),
+/** The chains that drop blocked sources: before DNAT on every packet entering the host, and on the input path. */
+const CHAINS = [
+  { name: "prerouting", hook: "type filter hook prerouting priority -110; policy accept;" },
+  { name: "input", hook: "type filter hook input priority -10; policy accept;" },
+];
+
+/** The sets of the table, with their family. */
+export function nftSets(networks: boolean | NetworkSets): Array<[string, IpFamily]> {
+  const net = networkSetsOf(networks);
+  return [
+    ["blocked4", 4],
+    ["blocked6", 6],
+    ...(net[4] ? ([["blocknet4", 4]] as Array<[string, IpFamily]>) : []),
+    ...(net[6] ? ([["blocknet6", 6]] as Array<[string, IpFamily]>) : []),
   ];
-  const rules = [
-    "    ip saddr @blocked4 drop",
-    "    ip6 saddr @blocked6 drop",
-    ...(allowCidr ? ["    ip saddr @blocknet4 drop", "    ip6 saddr @blocknet6 drop"] : []),
-  ];
+}
+
+/** The script that creates the table, sets and chains and (re)writes the chains' rules; idempotent. */
+export function nftSetupScript(networks: boolean | NetworkSets): string {
+  const sets = nftSets(networks);
+  const declared = sets.map(([name, family]) =>
+    `  set ${name} { type ipv${family}_addr; flags ${name.startsWith("blocknet") ? "interval, timeout" : "timeout"}; }`,
+  );
+  const rules = sets.map(([name, family]) => `    ${family === 4 ? "ip" : "ip6"} saddr @${name} drop`);
   return [
     `table inet ${NFT_TABLE} {`,
-    ...sets,
-    "  chain input { type filter hook input priority -10; policy accept; }",
+    ...declared,
+    ...CHAINS.map((c) => `  chain ${c.name} { ${c.hook} }`),
     "}",
     // Rewriting the rules in the same transaction keeps exactly one of each.
-    `flush chain inet ${NFT_TABLE} input`,
-    `table inet ${NFT_TABLE} {`,
-    "  chain input {",
-    ...rules,
-    "  }",
-    "}",
+    ...CHAINS.flatMap((c) => [`flush chain inet ${NFT_TABLE} ${c.name}`, `table inet ${NFT_TABLE} {`, `  chain ${c.name} {`, ...rules, "  }", "}"]),
     "",
   ].join("\n");
 }
@@ -100,11 +114,10 @@ export function nftBlockScript(specs: readonly BlockSpec[]): string {
  * applies the whole transaction or none of it, so a restart never leaves a
  * moment without the blocks.
  */
-export function nftRestoreScript(specs: readonly BlockSpec[], allowCidr: boolean): string {
+export function nftRestoreScript(specs: readonly BlockSpec[], networks: boolean | NetworkSets): string {
   const groups = groupBySet(specs);
-  const sets = ["blocked4", "blocked6", ...(allowCidr ? ["blocknet4", "blocknet6"] : [])];
-  const lines = [nftSetupScript(allowCidr).trimEnd()];
-  for (const set of sets) {
+  const lines = [nftSetupScript(networks).trimEnd()];
+  for (const [set] of nftSets(networks)) {
     lines.push(`flush set inet ${NFT_TABLE} ${set}`);
     const items = groups.get(set);
     if (!items || items.length === 0) continue;
@@ -164,23 +177,19 @@ export function parseNftSetJson(text: string, family: IpFamily): KernelBlock[] {
 export function createNftablesBackend(options: NftablesBackendOptions): FirewallBackend {
   const { runner } = options;
   const nft = options.nft ?? "nft";
-  const allowCidr = options.allowCidr ?? false;
+  const networks = networkSetsOf(options.networkSets);
   const script = (input: string) => runChecked(runner, { file: nft, args: ["-f", "-"], input });
-  const sets: Array<[string, IpFamily]> = [
-    ["blocked4", 4],
-    ["blocked6", 6],
-    ...(allowCidr ? ([["blocknet4", 4], ["blocknet6", 6]] as Array<[string, IpFamily]>) : []),
-  ];
+  const sets = nftSets(networks);
   return {
     name: "nftables",
     async ensure() {
-      await script(nftSetupScript(allowCidr));
+      await script(nftSetupScript(networks));
     },
     async block(specs) {
       if (specs.length > 0) await script(nftBlockScript(specs));
     },
     async restore(specs) {
-      await script(nftRestoreScript(specs, allowCidr));
+      await script(nftRestoreScript(specs, networks));
     },
     async unblock(targets) {
       if (targets.length > 0) await script(nftUnblockScript(targets));

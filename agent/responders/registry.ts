@@ -1,6 +1,7 @@
 import { networkInterfaces } from "node:os";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import type { Logger } from "../../common/log.js";
+import type { BlockPrefixes } from "./block-prefix.js";
 import type { RespondersConfig } from "./config.js";
 import { createAllowResponder } from "./allow-responder.js";
 import { createProgramRunner, type ProgramRunner } from "./program-runner.js";
@@ -29,6 +30,8 @@ export interface ResponderDeps {
   procScope?: ProcScope;
   /** Whether systemd runs (power method "auto"). Default: /run/systemd/system exists. */
   hasSystemd?: () => boolean;
+  /** How much a block of one address covers (the agent config's `block`). Default: IPv4 /32, IPv6 /64. */
+  blockPrefixes?: BlockPrefixes;
 }
 
 /** The responders and the services behind them that the agent uses directly. */
@@ -54,7 +57,7 @@ export function createResponderSet(config: RespondersConfig, deps: ResponderDeps
   const dryRun = config.dryRun;
   const graceMs = config.sessions.graceMs;
   const firewall = createFirewall(
-    { config: config.firewall, dryRun, graceMs },
+    { config: config.firewall, dryRun, graceMs, ...(deps.blockPrefixes ? { prefixes: deps.blockPrefixes } : {}) },
     {
       runner,
       logger: deps.logger,

@@ -22,4 +22,6 @@ export interface ResponderResult {
   dryRun?: boolean;
   /** For blocks: when the block ends; undefined = until unblocked. */
   expiresAt?: Date;
+  /** BLOCK_IP: the address or network the block covers ("2001:db8:1:2::/64"); UNBLOCK_IP: the ones lifted. */
+  networks?: string[];
 }

@@ -9,6 +9,7 @@ import { respondersConfigSchema, type RespondersConfigInput } from "../../agent/
 import { createNetnsRunner } from "./netns-runner.js";
 import { createResponderSet, type ResponderSet } from "../../agent/responders/registry.js";
 import type { Responder } from "../../agent/responders/responder.js";
+import type { BlockPrefixes } from "../../agent/responders/block-prefix.js";
 import { createLab, nsExec, type Lab } from "./netns.js";
 
 /**
@@ -23,8 +24,12 @@ export interface ResponderLab {
   stateDir: string;
   controller4: string;
   controller6: string;
-  /** A responder set on the lab's state dir (a second call = an agent restart). */
-  responders(config?: RespondersConfigInput, now?: () => number): ResponderSet;
+  /**
+   * A responder set on the lab's state dir (a second call = an agent
+   * restart). `block`: the block prefixes; default one address each (/32,
+   * /128), since the lab's server and clients share one /64.
+   */
+  responders(config?: RespondersConfigInput, now?: () => number, block?: BlockPrefixes): ResponderSet;
   /** `nft list ruleset` in the server namespace, with the ever-changing "expires ..." of set elements left out. */
   ruleset(): Promise<string>;
   cleanup(): Promise<void>;
@@ -42,7 +47,7 @@ export async function createResponderLab(clients = 2): Promise<ResponderLab> {
     stateDir,
     controller4,
     controller6,
-    responders(config = {}, now = Date.now) {
+    responders(config = {}, now = Date.now, block = { ipv4Prefix: 32, ipv6Prefix: 128 }) {
       return createResponderSet(respondersConfigSchema.parse(config), {
         logger: silentLogger(),
         now,
@@ -52,6 +57,7 @@ export async function createResponderLab(clients = 2): Promise<ResponderLab> {
         ownAddresses: () => ["127.0.0.1", "::1", lab.server.ipv4, lab.server.ipv6],
         procScope: { netnsPath: `/run/netns/${lab.server.ns}` },
         hasSystemd: () => true,
+        blockPrefixes: block,
       });
     },
     async ruleset() {
