@@ -69,41 +69,8 @@ export interface SshBruteForceDeps extends SshProcessorDeps {
 export function createSshBruteForceProcessor(settings: SshBruteForceSettings, deps: SshBruteForceDeps): SshRecordProcessor {
   const stats = newLineStats();
   const aggressive = settings.mode === "aggressive";
-  const connections = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
-  /**
-   * Markers with neither port nor PID ("User X from H not allowed ..." in an
-   * `sshd -E` file), by host: the next connection of that host that names
-   * its port is theirs (sshd writes the marker, then the Failed line).
-   */
-  const unclaimed = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
+  const markOf = createConnectionMarks();
   let pendingUser = "";
-
-  function onChange(change: BurstChange, burst: Burst<SourceBurst>, at: number): void {
-    const extra = burst.extra;
-    if (extra.track === undefined) extra.track = newTrack(at, Severity.WARNING);
-    const resolved = change === "resolved";
-    const severity = burst.level === 2 ? Severity.CRITICAL : Severity.WARNING;
-    const count = resolved ? burst.peak : burst.count;
-    const ip = isIpHost(burst.key);
-    deps.emit(
-      buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, ip ? SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers : HOSTNAME_ANSWERS, at, {
-        severity,
-        state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
-        summary: `${count} failed SSH logins from ${ip ? "" : "host name "}${burst.key} within ${settings.window / 1000}s${resolved ? " (ended)" : ""}`,
-        subject: {
-          case: "sshFailures",
-          value: create(SshFailuresSchema, {
-            ...(ip ? { sourceIp: burst.key } : { sourceHost: burst.key }),
-            count,
-            window: durationFromMs(settings.window),
-            usernames: [...extra.usernames],
-            firstSeen: timestampFromMs(burst.firstSeen),
-            lastSeen: timestampFromMs(burst.lastSeen),
-          }),
-        },
-      }),
-    );
-  }
 
   const tracker = createBurstTracker<SourceBurst>({
     windowMs: settings.window,
@@ -111,7 +78,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     critical: settings.critical,
     maxKeys: settings.maxSources,
     newExtra: () => ({ track: undefined, usernames: [] }),
-    onChange,
+    onChange: (change, burst, at) => deps.emit(burstAlert(settings, change, burst, at)),
   });
 
   function addUser(burst: Burst<SourceBurst>): void {
@@ -129,49 +96,13 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     tracker.record(host, at, addUser);
   }
 
-  function markOf(connection: SshConnection): ConnectionMark {
-    const key = connection.key;
-    if (connection.port === undefined && !key.startsWith("pid ")) {
-      const mark: ConnectionMark = { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
-      unclaimed.set(connection.host, mark);
-      return mark;
-    }
-    let mark = connections.get(key);
-    if (mark === undefined) {
-      mark = (unclaimed.size > 0 ? unclaimed.get(connection.host) : undefined) ?? { counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false };
-      unclaimed.delete(connection.host);
-      connections.set(key, mark);
-    }
-    return mark;
-  }
-
   /** The connection ended: keys it offered without a success count once. */
   function ended(mark: ConnectionMark, host: string, at: number): void {
     if (mark.pendingKeyUser !== undefined && mark.counted === 0) count(mark, host, mark.pendingKeyUser, at);
     mark.pendingKeyUser = undefined;
   }
 
-  function failure(event: Extract<SshEvent, { type: "failure" }>, at: number, connection: SshConnection): void {
-    if (event.level === "aggressive" && !aggressive) {
-      if (event.ends) ended(markOf(connection), connection.host, at);
-      return;
-    }
-    const mark = markOf(connection);
-    if (mark.accepted) return;
-    if (event.family === "failed" || (event.family === "failed-publickey" && aggressive)) {
-      const first = mark.counted === 1 && !mark.failedLine;
-      mark.failedLine = true;
-      // The connection's marker line already counted this first attempt.
-      if (!first) count(mark, connection.host, event.user, at);
-      return;
-    }
-    if (event.family === "failed-publickey") {
-      mark.pendingKeyUser = ownField(event.user.slice(0, MAX_USERNAME_CHARS));
-      return;
-    }
-    if (mark.counted === 0) count(mark, connection.host, event.user, at);
-    if (event.ends) ended(mark, connection.host, at);
-  }
+  const counter: FailureCounter = { aggressive, markOf, count, ended };
 
   return createSshRecordProcessor(
     deps,
@@ -180,7 +111,7 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
         if (connection === undefined) return;
         switch (event.type) {
           case "failure":
-            failure(event, at, connection);
+            countFailure(counter, event, at, connection);
             return;
           case "accepted": {
             const mark = markOf(connection);
@@ -200,4 +131,89 @@ export function createSshBruteForceProcessor(settings: SshBruteForceSettings, de
     },
     stats,
   );
+}
+
+/** The alert of a burst of failed logins from one source, as it changes. */
+function burstAlert(settings: SshBruteForceSettings, change: BurstChange, burst: Burst<SourceBurst>, at: number) {
+  const extra = burst.extra;
+  if (extra.track === undefined) extra.track = newTrack(at, Severity.WARNING);
+  const resolved = change === "resolved";
+  const severity = burst.level === 2 ? Severity.CRITICAL : Severity.WARNING;
+  const count = resolved ? burst.peak : burst.count;
+  const ip = isIpHost(burst.key);
+  return buildAlert(extra.track, AlertKind.SSH_BRUTE_FORCE, ip ? SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers : HOSTNAME_ANSWERS, at, {
+    severity,
+    state: resolved ? AlertState.RESOLVED : AlertState.OPEN,
+    summary: `${count} failed SSH logins from ${ip ? "" : "host name "}${burst.key} within ${settings.window / 1000}s${resolved ? " (ended)" : ""}`,
+    subject: {
+      case: "sshFailures",
+      value: create(SshFailuresSchema, {
+        ...(ip ? { sourceIp: burst.key } : { sourceHost: burst.key }),
+        count,
+        window: durationFromMs(settings.window),
+        usernames: [...extra.usernames],
+        firstSeen: timestampFromMs(burst.firstSeen),
+        lastSeen: timestampFromMs(burst.lastSeen),
+      }),
+    },
+  });
+}
+
+/** What each connection has shown so far, by connection key (bounded). */
+function createConnectionMarks(): (connection: SshConnection) => ConnectionMark {
+  const connections = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
+  /**
+   * Markers with neither port nor PID ("User X from H not allowed ..." in an
+   * `sshd -E` file), by host: the next connection of that host that names
+   * its port is theirs (sshd writes the marker, then the Failed line).
+   */
+  const unclaimed = createBoundedMap<string, ConnectionMark>(MAX_CONNECTIONS);
+  const fresh = (): ConnectionMark => ({ counted: 0, failedLine: false, pendingKeyUser: undefined, accepted: false });
+  return (connection) => {
+    const key = connection.key;
+    if (connection.port === undefined && !key.startsWith("pid ")) {
+      const mark = fresh();
+      unclaimed.set(connection.host, mark);
+      return mark;
+    }
+    let mark = connections.get(key);
+    if (mark === undefined) {
+      mark = (unclaimed.size > 0 ? unclaimed.get(connection.host) : undefined) ?? fresh();
+      unclaimed.delete(connection.host);
+      connections.set(key, mark);
+    }
+    return mark;
+  };
+}
+
+/** How countFailure counts: the processor's own steps. */
+interface FailureCounter {
+  aggressive: boolean;
+  markOf(connection: SshConnection): ConnectionMark;
+  count(mark: ConnectionMark, host: string, user: string, at: number): void;
+  ended(mark: ConnectionMark, host: string, at: number): void;
+}
+
+/** One failure line: counts an attempt, or marks keys offered (normal mode), by the rules at the top of this file. */
+function countFailure(counter: FailureCounter, event: Extract<SshEvent, { type: "failure" }>, at: number, connection: SshConnection): void {
+  const { aggressive, markOf, count, ended } = counter;
+  if (event.level === "aggressive" && !aggressive) {
+    if (event.ends) ended(markOf(connection), connection.host, at);
+    return;
+  }
+  const mark = markOf(connection);
+  if (mark.accepted) return;
+  if (event.family === "failed" || (event.family === "failed-publickey" && aggressive)) {
+    const first = mark.counted === 1 && !mark.failedLine;
+    mark.failedLine = true;
+    // The connection's marker line already counted this first attempt.
+    if (!first) count(mark, connection.host, event.user, at);
+    return;
+  }
+  if (event.family === "failed-publickey") {
+    mark.pendingKeyUser = ownField(event.user.slice(0, MAX_USERNAME_CHARS));
+    return;
+  }
+  if (mark.counted === 0) count(mark, connection.host, event.user, at);
+  if (event.ends) ended(mark, connection.host, at);
 }
