@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import type { LineProcessor, LineProcessorDeps, LineStats } from "./line-processor.js";
-import { createBoundedMap } from "./bounded-map.js";
+import { createBoundedMap, type BoundedMap } from "./bounded-map.js";
 import { newLineStats } from "./line-processor.js";
 import { latin1ToUtf8 } from "./nginx-log-parser.js";
 
@@ -106,55 +106,15 @@ function samePeer(a: SshPeer, b: SshPeer): boolean {
 export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEventHandler, stats: LineStats = newLineStats()): SshRecordProcessor {
   let lastTime: number | undefined;
   const sshStats: SshStats = { unverified: 0, ambiguous: 0, unattributed: 0 };
-  const byPid = createBoundedMap<number, SshPeer>(MAX_PIDS);
-  const pending = createBoundedMap<number, Pending[]>(MAX_PENDING_PIDS, (_pid, left) => {
-    sshStats.unattributed += left.length;
-  });
+  const book: PeerBook = {
+    deps,
+    sshStats,
+    byPid: createBoundedMap<number, SshPeer>(MAX_PIDS),
+    pending: createBoundedMap<number, Pending[]>(MAX_PENDING_PIDS, (_pid, left) => {
+      sshStats.unattributed += left.length;
+    }),
+  };
   const lineOptions = { rawNewlines: deps.rawNewlines ?? false };
-
-  function remember(pid: number, p: SshPeer): void {
-    byPid.set(pid, p);
-  }
-
-  /** Keeps an address-less message of `pid` until a later line of it names the connection. */
-  function wait(pid: number, item: Pending): void {
-    const list = pending.get(pid) ?? [];
-    if (list.length >= MAX_PENDING_PER_PID) {
-      sshStats.unattributed += 1;
-      return;
-    }
-    list.push(item);
-    pending.set(pid, list);
-  }
-
-  /** The peer of an unverified record, from /proc only. */
-  function verified(peers: SshPeer[], pid: number | undefined): SshPeer | undefined {
-    const evidence = deps.evidence;
-    if (evidence === undefined) return peers.length === 1 ? peers[0] : undefined;
-    if (peers.length === 0) return pid === undefined ? undefined : evidence.peerOf(pid);
-    const held = peers.filter((p) => p.port !== undefined && isIpHost(p.host) && evidence.holds(p.host, p.port));
-    return held.length === 1 ? held[0] : undefined;
-  }
-
-  /** The peer of a record framed by sshd itself, with its PID's connection. */
-  function attributed(peers: SshPeer[], pid: number | undefined): SshPeer | undefined | "ambiguous" {
-    const known = pid === undefined ? undefined : byPid.get(pid);
-    if (known !== undefined) {
-      // A host name (PAM's rhost, "User ... from NAME") is the known connection's.
-      if (peers.length === 0 || peers.some((p) => samePeer(p, known)) || peers.every((p) => !isIpHost(p.host) && isIpHost(known.host))) {
-        if (known.port === undefined && peers.length === 1 && peers[0]!.port !== undefined && peers[0]!.host === known.host) {
-          remember(pid!, peers[0]!);
-          return peers[0];
-        }
-        return known;
-      }
-    }
-    if (peers.length === 0) return undefined;
-    if (peers.length > 1) return "ambiguous";
-    // A new connection on this PID (or a reused PID).
-    if (pid !== undefined) remember(pid, peers[0]!);
-    return peers[0];
-  }
 
   function record(rec: SshRecord): void {
     const event = parseSshMessage(rec.message);
@@ -174,37 +134,20 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
       handler.event(event, at, rec.pid, undefined);
       return;
     }
-    let p: SshPeer | undefined | "ambiguous";
-    if (rec.unverified) {
-      p = verified(event.peers, rec.pid);
-      if (p === undefined) {
-        sshStats.unverified += 1;
-        return;
-      }
-    } else {
-      p = attributed(event.peers, rec.pid);
-      if (p === "ambiguous") {
-        sshStats.ambiguous += 1;
-        return;
-      }
-      if (p === undefined) {
-        if (rec.pid !== undefined) wait(rec.pid, { event, at });
-        else sshStats.unattributed += 1;
-        return;
-      }
-    }
+    const p = peerOfRecord(book, rec, event, at);
+    if (p === undefined) return;
     const key = rec.pid !== undefined && !rec.unverified ? `pid ${rec.pid}` : `${p.host} ${p.port ?? ""}`;
     const connection: SshConnection = { host: p.host, key };
     if (p.port !== undefined) connection.port = p.port;
-    if (rec.pid !== undefined && !rec.unverified && pending.size > 0) {
-      const waiting = pending.get(rec.pid);
-      pending.delete(rec.pid);
+    if (rec.pid !== undefined && !rec.unverified && book.pending.size > 0) {
+      const waiting = book.pending.get(rec.pid);
+      book.pending.delete(rec.pid);
       for (const w of waiting ?? []) handler.event(w.event, w.at, rec.pid, connection);
     }
     if (event.type === "connection") return;
     handler.event(event, at, rec.pid, connection);
     const ends = event.type === "ended" || event.type === "disconnected" || (event.type === "failure" && event.ends);
-    if (ends && rec.pid !== undefined) byPid.delete(rec.pid);
+    if (ends && rec.pid !== undefined) book.byPid.delete(rec.pid);
   }
 
   return {
@@ -228,4 +171,74 @@ export function createSshRecordProcessor(deps: SshProcessorDeps, handler: SshEve
     },
     finish: () => handler.finish(),
   };
+}
+
+/** Which connection each sshd PID serves, and the address-less messages waiting for theirs. */
+interface PeerBook {
+  deps: SshProcessorDeps;
+  sshStats: SshStats;
+  byPid: BoundedMap<number, SshPeer>;
+  pending: BoundedMap<number, Pending[]>;
+}
+
+type SshMessageEvent = Exclude<SshEvent, { type: "session-closed" }>;
+
+/** The connection a record is about; undefined when it is not known (yet): counted as unverified, ambiguous or waiting. */
+function peerOfRecord(book: PeerBook, rec: SshRecord, event: SshMessageEvent, at: number): SshPeer | undefined {
+  const { sshStats } = book;
+  if (rec.unverified) {
+    const p = verified(book, event.peers, rec.pid);
+    if (p === undefined) sshStats.unverified += 1;
+    return p;
+  }
+  const p = attributed(book, event.peers, rec.pid);
+  if (p === "ambiguous") {
+    sshStats.ambiguous += 1;
+    return undefined;
+  }
+  if (p === undefined) {
+    if (rec.pid !== undefined) wait(book, rec.pid, { event, at });
+    else sshStats.unattributed += 1;
+  }
+  return p;
+}
+
+/** Keeps an address-less message of `pid` until a later line of it names the connection. */
+function wait(book: PeerBook, pid: number, item: Pending): void {
+  const list = book.pending.get(pid) ?? [];
+  if (list.length >= MAX_PENDING_PER_PID) {
+    book.sshStats.unattributed += 1;
+    return;
+  }
+  list.push(item);
+  book.pending.set(pid, list);
+}
+
+/** The peer of an unverified record, from /proc only. */
+function verified(book: PeerBook, peers: SshPeer[], pid: number | undefined): SshPeer | undefined {
+  const evidence = book.deps.evidence;
+  if (evidence === undefined) return peers.length === 1 ? peers[0] : undefined;
+  if (peers.length === 0) return pid === undefined ? undefined : evidence.peerOf(pid);
+  const held = peers.filter((p) => p.port !== undefined && isIpHost(p.host) && evidence.holds(p.host, p.port));
+  return held.length === 1 ? held[0] : undefined;
+}
+
+/** The peer of a record framed by sshd itself, with its PID's connection. */
+function attributed(book: PeerBook, peers: SshPeer[], pid: number | undefined): SshPeer | undefined | "ambiguous" {
+  const known = pid === undefined ? undefined : book.byPid.get(pid);
+  if (known !== undefined) {
+    // A host name (PAM's rhost, "User ... from NAME") is the known connection's.
+    if (peers.length === 0 || peers.some((p) => samePeer(p, known)) || peers.every((p) => !isIpHost(p.host) && isIpHost(known.host))) {
+      if (known.port === undefined && peers.length === 1 && peers[0]!.port !== undefined && peers[0]!.host === known.host) {
+        book.byPid.set(pid!, peers[0]!);
+        return peers[0];
+      }
+      return known;
+    }
+  }
+  if (peers.length === 0) return undefined;
+  if (peers.length > 1) return "ambiguous";
+  // A new connection on this PID (or a reused PID).
+  if (pid !== undefined) book.byPid.set(pid, peers[0]!);
+  return peers[0];
 }
