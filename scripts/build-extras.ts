@@ -38,7 +38,9 @@ write(join(dist, "share/bash-completion/completions/secarc"), bashCompletion(com
 // protobuf-es). External: native or CommonJS packages that read their own
 // files at run time; they load from node_modules when a command needs them.
 await build({
-  entryPoints: [join(dist, "cli/secarc.js")],
+  // The replay's worker thread is an entry of its own: replay-parallel.ts
+  // starts "./replay-worker.js" beside itself, here dist/bundle/.
+  entryPoints: { secarc: join(dist, "cli/secarc.js"), "replay-worker": join(dist, "agent/detectors/replay-worker.js") },
   outdir: join(dist, "bundle"),
   bundle: true,
   splitting: true,

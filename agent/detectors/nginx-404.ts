@@ -7,10 +7,9 @@ import { createBurstTracker, type Burst, type BurstChange } from "./burst-tracke
 import type { Nginx404Config } from "./config.js";
 import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 import { newLineStats } from "./line-processor.js";
-import { createClientResolver } from "./client-address.js";
+import { MAX_PATH_CHARS, NGINX_404_STATUS, createNginx404Reader, type EventFields } from "./nginx-404-reader.js";
 import { ownField } from "./nginx-log-parser.js";
-import { createWebScanner, type CompiledWebFormat } from "./web-log-format.js";
-import { MALFORMED } from "./web-log-scanner.js";
+import type { CompiledWebFormat } from "./web-log-format.js";
 
 /**
  * HTTP 404 bursts: counts responses whose status field is 404 per client
@@ -21,10 +20,13 @@ import { MALFORMED } from "./web-log-scanner.js";
  * X-Forwarded-For entry (client-address.ts). A line whose client is not an
  * IP address is malformed (counted), never a block target. Answers: IGNORE,
  * BLOCK_IP, ALLOW (trust the client for a while).
+ *
+ * Two halves: the reader (nginx-404-reader.ts) turns lines into 404 events;
+ * the window (`createNginx404Window`) counts them and raises the alerts. The
+ * parallel replay runs readers in several threads and one window.
  */
 
-const STATUS = 404;
-const MAX_PATH_CHARS = 200;
+const STATUS = NGINX_404_STATUS;
 
 export type Nginx404Settings = Pick<Nginx404Config, "window" | "warning" | "critical" | "recentPaths" | "maxClients" | "trustedProxies"> & {
   /** The compiled `format` (web-log-format.ts). Default: combined. */
@@ -42,12 +44,21 @@ interface ClientBurst {
   vhost: string;
 }
 
-export function createNginx404Processor(settings: Nginx404Settings, deps: LineProcessorDeps): LineProcessor {
-  const stats = newLineStats();
-  const scanner = createWebScanner(settings.compiled ?? { type: "combined" }, STATUS);
-  const client = createClientResolver(settings.trustedProxies);
+/** The counting half: 404 events in, alerts out. */
+export interface Nginx404Window {
+  /** One 404 of `ip` at `time` (Unix ms); `fields` are read only when the burst keeps paths. */
+  record(ip: string, time: number, fields: EventFields): void;
+  /** Time passed: resolves bursts whose window emptied by `now`. */
+  sweep(now: number): void;
+  /** End of input: resolves every open burst. */
+  flush(): void;
+}
+
+export function createNginx404Window(settings: Nginx404Settings, deps: LineProcessorDeps): Nginx404Window {
   const logFile = settings.logFile ?? "";
   const keepPaths = settings.recentPaths;
+  /** The fields of the event being recorded. */
+  let fields: EventFields | undefined;
 
   function recentPaths(extra: ClientBurst): string[] {
     const { paths, nextPath } = extra;
@@ -92,10 +103,10 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
    */
   function keepPath(burst: Burst<ClientBurst>): void {
     if (burst.level === 0 && burst.count <= settings.warning - keepPaths) return;
-    // The scanner still holds the line being counted (the tracker calls this before it reports a change).
-    const path = scanner.path(MAX_PATH_CHARS);
+    // `fields` still refer to the line being counted (the tracker calls this before it reports a change).
+    const path = fields!.path(MAX_PATH_CHARS);
     const extra = burst.extra;
-    extra.vhost = scanner.vhost();
+    extra.vhost = fields!.vhost();
     if (extra.paths.length < keepPaths) extra.paths.push(path);
     else {
       extra.paths[extra.nextPath] = path;
@@ -113,31 +124,29 @@ export function createNginx404Processor(settings: Nginx404Settings, deps: LinePr
   });
 
   return {
-    stats,
-    line(text, start, end) {
-      stats.lines += 1;
-      const status = scanner.status(text, start, end);
-      if (status !== STATUS) {
-        if (status === MALFORMED) stats.malformed += 1;
-        return;
-      }
-      const time = scanner.time();
-      const ip = client(scanner.peer(), scanner.forwardedFor());
-      if (Number.isNaN(time) || ip === undefined) {
-        stats.malformed += 1;
-        return;
-      }
+    record(ip, time, eventFields) {
       // The key lives as long as the burst: it must not keep the chunk alive.
       const key = tracker.get(ip) === undefined ? ownField(ip) : ip;
-      stats.events += 1;
       if (keepPaths === 0) tracker.record(key, time);
-      else tracker.record(key, time, keepPath);
+      else {
+        fields = eventFields;
+        tracker.record(key, time, keepPath);
+        fields = undefined;
+      }
     },
-    tick(now) {
-      tracker.sweep(now);
-    },
-    finish() {
-      tracker.flush();
-    },
+    sweep: (now) => tracker.sweep(now),
+    flush: () => tracker.flush(),
+  };
+}
+
+export function createNginx404Processor(settings: Nginx404Settings, deps: LineProcessorDeps): LineProcessor {
+  const stats = newLineStats();
+  const window = createNginx404Window(settings, deps);
+  const line = createNginx404Reader(settings, stats, window.record);
+  return {
+    stats,
+    line,
+    tick: window.sweep,
+    finish: window.flush,
   };
 }

@@ -45,6 +45,8 @@ export interface ReplayStats {
   cpuMs: number;
   /** Lines per second of CPU time: the speed on one core, whatever else the machine runs. */
   linesPerCpuSecond: number;
+  /** Threads that read the file (replay-parallel.ts reads on several). */
+  threads: number;
 }
 
 export function isReplayDetector(name: string): name is ReplayDetector {
@@ -99,5 +101,6 @@ export function replayFile(options: ReplayOptions): ReplayStats {
     linesPerSecond: elapsedMs > 0 ? Math.round((lines * 1000) / elapsedMs) : 0,
     cpuMs,
     linesPerCpuSecond: cpuMs > 0 ? Math.round((lines * 1000) / cpuMs) : 0,
+    threads: 1,
   };
 }
