@@ -31,6 +31,8 @@ export interface FakeMessage {
   deleted: boolean;
   /** Every text the message has had, first to last. */
   history: string[];
+  /** The forum topic it was sent to (message_thread_id); undefined: the chat's main thread. */
+  threadId: number | undefined;
 }
 
 export interface FakeCall {
@@ -81,7 +83,9 @@ export interface FakeBotApi {
   /** A user taps an inline button; returns the callback query id. */
   tapButton(chatId: number, messageId: number, callbackData: string, from: FakeUser): string;
   /** A user sends a text (e.g. "/status") in a chat; returns the new message's id. */
-  sendCommand(chatId: number, from: FakeUser, text: string): number;
+  sendCommand(chatId: number, from: FakeUser, text: string, options?: { threadId?: number }): number;
+  /** Makes a group a forum with a new topic (as createForumTopic does); returns its message_thread_id. */
+  addForumTopic(chatId: number, name: string): number;
   /** The next `count` calls of the given methods (default: sending and editing) answer HTTP 429 with retry_after. */
   failNext(count: number, options?: FailOptions): void;
   /** Holds the next matching calls without an answer until released (a hanging Telegram). */
@@ -103,6 +107,8 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   const messages: FakeMessage[] = [];
   const byKey = new Map<string, FakeMessage>();
   const nextMessageId = new Map<number, number>();
+  /** Forum topics per group: message_thread_id → name. */
+  const topics = new Map<number, Map<number, string>>();
   const answeredCallbacks: AnsweredCallback[] = [];
   let commands: Array<{ command: string; description: string }> = [];
   let updates: Array<{ update_id: number } & Record<string, unknown>> = [];
@@ -137,7 +143,17 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   }
 
   function chatOf(chatId: number): Record<string, unknown> {
-    return chatId < 0 ? { id: chatId, type: "supergroup", title: `group ${chatId}` } : { id: chatId, type: "private", first_name: `chat ${chatId}` };
+    if (chatId >= 0) return { id: chatId, type: "private", first_name: `chat ${chatId}` };
+    return { id: chatId, type: "supergroup", title: `group ${chatId}`, ...(topics.has(chatId) ? { is_forum: true } : {}) };
+  }
+
+  /** message_thread_id as Telegram checks it: an integer naming a topic of this forum; undefined when not given. */
+  function checkThread(chatId: number, params: Record<string, unknown>): number | undefined {
+    if (params.message_thread_id === undefined) return undefined;
+    const threadId = Number(params.message_thread_id);
+    if (!Number.isSafeInteger(threadId) || threadId <= 0) throw new ApiError(400, "Bad Request: invalid message thread identifier specified");
+    if (!topics.get(chatId)?.has(threadId)) throw new ApiError(400, "Bad Request: message thread not found");
+    return threadId;
   }
 
   function userOf(from: FakeUser): Record<string, unknown> {
@@ -152,6 +168,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       from: { id: 1, is_bot: true, first_name: "SecARC", username },
       text: message.text,
       ...(message.replyMarkup ? { reply_markup: message.replyMarkup } : {}),
+      ...(message.threadId !== undefined ? { message_thread_id: message.threadId, is_topic_message: true } : {}),
     };
   }
 
@@ -174,9 +191,10 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     sendMessage: (params) => {
       const chatId = Number(params.chat_id);
       if (!Number.isSafeInteger(chatId) || chatId === 0) throw new ApiError(400, "Bad Request: chat not found");
+      const threadId = checkThread(chatId, params);
       const text = checkText(params);
       const replyMarkup = checkMarkup(params.reply_markup);
-      const message: FakeMessage = { chatId, messageId: allocateMessageId(chatId), text, replyMarkup, sentAt: Date.now(), deleted: false, history: [text] };
+      const message: FakeMessage = { chatId, messageId: allocateMessageId(chatId), text, replyMarkup, sentAt: Date.now(), deleted: false, history: [text], threadId };
       messages.push(message);
       byKey.set(`${chatId}:${message.messageId}`, message);
       return messageJson(message);
@@ -338,9 +356,10 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
       });
       return id;
     },
-    sendCommand(chatId, from, text) {
+    sendCommand(chatId, from, text, commandOptions = {}) {
       const messageId = allocateMessageId(chatId);
       const command = /^\/[A-Za-z0-9_]+/.exec(text);
+      const thread = commandOptions.threadId;
       pushUpdate({
         message: {
           message_id: messageId,
@@ -348,10 +367,20 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
           chat: chatOf(chatId),
           from: userOf(from),
           text,
+          ...(thread !== undefined ? { message_thread_id: thread, is_topic_message: true } : {}),
           ...(command ? { entities: [{ type: "bot_command", offset: 0, length: command[0].length }] } : {}),
         },
       });
       return messageId;
+    },
+    addForumTopic(chatId, name) {
+      if (chatId >= 0) throw new Error("only groups can be forums");
+      const chatTopics = topics.get(chatId) ?? new Map<number, string>();
+      topics.set(chatId, chatTopics);
+      // Telegram numbers a topic by the id of the service message that created it.
+      const threadId = allocateMessageId(chatId);
+      chatTopics.set(threadId, name);
+      return threadId;
     },
     failNext: (count, failOptions) => faults.failNext(count, failOptions),
     hold: (holdOptions) => faults.hold(holdOptions),

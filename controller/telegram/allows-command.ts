@@ -23,6 +23,7 @@ export function createAllowsCommand(services: BridgeServices): Composer<Context>
     const t = chatTranslations(services.config, ctx.chat.id);
     const tracked = services.messages
       .listTrackedBlocks()
+      .filter((row) => services.routes?.coversAgent(ctx.chat.id, row.agentId) ?? true)
       .map((row) => services.store.getAction(row.actionId))
       .filter((action) => action !== undefined);
     for (const page of renderAllows(activeAllows(tracked, services.now()), t, services.now())) services.reply(ctx.chat.id, page);

@@ -40,10 +40,11 @@ export function createTelegrafBotApi(bot: Telegraf, config: TelegramConfig, logg
     if (refused()) throw Object.assign(new Error("not sent: Telegram refuses the bot token"), { response: { error_code: 401, description: "Unauthorized (not sent: the token is refused)" } });
   };
   return {
-    async sendMessage(chatId, text, keyboard) {
+    async sendMessage(chatId, text, keyboard, threadId) {
       holdWhileRefused();
       const payload = {
         chat_id: chatId,
+        ...(threadId !== undefined ? { message_thread_id: threadId } : {}),
         text: outgoing(text),
         parse_mode: "HTML" as const,
         link_preview_options: { is_disabled: true },

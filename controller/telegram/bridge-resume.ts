@@ -1,11 +1,19 @@
-import type { Store } from "../store/store.js";
+import type { AlertRecord, Store } from "../store/store.js";
 import { Priority, type MessageStore } from "./message-store.js";
 
 /** Rows rendered within this window are checked for staleness on start. */
 const RESUME_WINDOW_MS = 7 * 86_400_000;
 
 /** On start: queue every alert whose stored version is newer than what its messages show; open alerts a silence holds (`held`) wait for its digest. */
-export function resumeMessages(messages: MessageStore, store: Store, chatIds: number[], at: number, held: (alertId: string) => boolean = () => false): void {
+export function resumeMessages(
+  messages: MessageStore,
+  store: Store,
+  chatIds: number[],
+  at: number,
+  held: (alertId: string) => boolean = () => false,
+  /** The chats an open alert goes to (telegram.routes). Default: every chat. */
+  chatsFor: (record: AlertRecord) => readonly number[] = () => chatIds,
+): void {
   for (const row of messages.listRecentRows(at - RESUME_WINDOW_MS)) {
     const record = store.getAlert(row.alertId);
     if (!record) continue;
@@ -14,7 +22,7 @@ export function resumeMessages(messages: MessageStore, store: Store, chatIds: nu
   }
   for (const record of store.listOpenAlerts(10_000)) {
     if (held(record.alertId)) continue;
-    for (const chatId of chatIds) {
+    for (const chatId of chatsFor(record)) {
       if (!messages.getMessage(record.alertId, chatId)) messages.enqueueAlert(chatId, record.alertId, Priority.fresh, at);
     }
   }

@@ -5,6 +5,7 @@ import type { InlineKeyboard } from "./alert-message.js";
 import type { AlertRenderer } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
 import type { ListResults } from "./list-results.js";
+import type { RouteScope } from "./route-scope.js";
 import type { MessageStore, OutgoingText } from "./message-store.js";
 
 /** What the bot's features share; built once in bridge.ts. */
@@ -20,6 +21,8 @@ export interface BridgeServices {
   now: () => number;
   /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
   refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
+  /** telegram.routes: where alerts go, what each chat's commands show. Default (undefined): every chat sees everything. */
+  routes?: RouteScope;
   /** Answers a tap (its popup) within its deadline, without holding the update handling. */
   answerCallback(queryId: string, text?: string, options?: { showAlert?: boolean }): void;
   /** Replaces a message's buttons at once (the confirmation row), within the send deadline. */

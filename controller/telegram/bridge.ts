@@ -23,6 +23,8 @@ import { createSendPace } from "./send-pace.js";
 import { localAddresses } from "../domain/action-target.js";
 import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
+import { createReplyThreads, createRouteScope } from "./route-scope.js";
+import { probeChats } from "./bridge-probe.js";
 import { createSilenceCommands } from "./silence-commands.js";
 import { attachSilences, type SilenceHold } from "./silence-digest.js";
 import type { SilenceWatch } from "../domain/silence-watch.js";
@@ -122,6 +124,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     config,
     logger,
     now,
+    threadOf: (chatId, alertId) => routes.threadOf(chatId, alertId),
     onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
     onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
     onOutcome: (outcome) => watch.record(outcome),
@@ -129,14 +132,20 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   }));
 
   const configuredChats = new Set(chatIds);
+  const routes = createRouteScope(config, store);
+  const threads = createReplyThreads();
+  const chatsFor = (alertId: string): number[] => {
+    const record = store.getAlert(alertId);
+    return record ? routes.targets(record).map((t) => t.chatId) : chatIds;
+  };
   // A silence keeps its alerts from chats that do not show them yet; they get one digest when it ends.
-  const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, now, kick: () => queue.kick() }) : undefined;
+  const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, routedTo: routes.coversAlert, now, kick: () => queue.kick() }) : undefined;
   const held = (alertId: string): boolean => silences?.held(alertId) ?? false;
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
     const holding = held(alertId);
     // Only configured chats: a chat taken out of the config (or never in it) is shown nothing more.
     const shows = (chatId: number) => !holding || chatId === alsoChat || messages.getMessage(alertId, chatId) !== undefined;
-    const targets = new Set([...chatIds, ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId) && shows(chatId)));
+    const targets = new Set([...chatsFor(alertId), ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId) && shows(chatId)));
     for (const chatId of targets) {
       const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
       const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;
@@ -185,11 +194,13 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     logger,
     now,
     refreshAlert,
+    routes,
     later,
     answerCallback: (queryId, text, options) => api.answerCallback(queryId, text, options),
     editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
     reply(chatId, payload) {
-      messages.enqueueText(chatId, payload, Priority.interactive, now());
+      const threadId = payload.threadId ?? threads.threadFor(chatId);
+      messages.enqueueText(chatId, threadId !== undefined ? { ...payload, threadId } : payload, Priority.interactive, now());
       queue.kick();
     },
     audit(actor, event, detail) {
@@ -210,6 +221,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     if (ctx.chat && configuredChats.has(ctx.chat.id)) queue.chatUpdate(ctx.chat.id);
     return next();
   });
+  bot.use(threads.middleware);
   bot.use(createAccessControl(services));
   if (deps.silences) bot.use(createSilenceCommands(services, deps.silences.watch));
   bot.use(callbacks.composer);
@@ -250,7 +262,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     }
   }
 
-  resumeMessages(messages, store, chatIds, now(), held);
+  resumeMessages(messages, store, chatIds, now(), held, (record) => routes.targets(record).map((t) => t.chatId));
   queue.kick();
   const sweep = setInterval(() => {
     for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
@@ -283,28 +295,13 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   await Promise.race([started.firstAttempt, new Promise((resolve) => setTimeout(resolve, FIRST_ATTEMPT_WAIT_MS).unref())]);
   logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling" }, "telegram bridge started");
 
-  async function probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]> {
-    if (chatIds.length === 0) return [{ name: "telegram", target: "", ok: false, detail: "no chat configured (telegram.chats is empty)", durationMs: now() - input.receivedAt }];
-    const deadline = Math.max(1, input.receivedAt + PROBE_WAIT_MS - now());
-    return Promise.all(
-      chatIds.map(async (chatId) => {
-        const text = chatTranslations(config, chatId).testAlert({ server: `<b>${escapeHtml(input.agentId)}</b>` });
-        const result = await queue.sendOnce(chatId, text, deadline);
-        const durationMs = now() - input.receivedAt;
-        return result.ok
-          ? { name: "telegram", target: `chat ${chatId}`, ok: true, detail: `message ${result.messageId} sent`, durationMs }
-          : { name: "telegram", target: `chat ${chatId}`, ok: false, detail: result.reason, durationMs };
-      }),
-    );
-  }
-
   return {
-    probe,
+    probe: (input) => probeChats({ chatIds, config, now, sendOnce: (chatId, text, deadline) => queue.sendOnce(chatId, text, deadline) }, input),
     sendHealth: () => watch.health(),
     connection: () => started.connection(),
     queueDepth: () => queue.depth(),
     resume() {
-      resumeMessages(messages, store, chatIds, now(), held);
+      resumeMessages(messages, store, chatIds, now(), held, (record) => routes.targets(record).map((t) => t.chatId));
       queue.kick();
     },
     warn: (text) => Promise.all(chatIds.map(async (chatId) => (await queue.sendOnce(chatId, escapeHtml(text), PROBE_WAIT_MS)).ok)),

@@ -80,7 +80,7 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
     const t = chatTranslations(config, ctx.chat.id);
     const health = extras.sendHealth ? sendHealthLine(extras.sendHealth(), t, now()) : undefined;
     const parked = extras.parkedLine?.(t);
-    const text = renderStatus(store.listAgents(), [health, parked].filter(Boolean).join("\n") || undefined, t);
+    const text = renderStatus(store.listAgents().filter((a) => services.routes?.coversAgent(ctx.chat.id, a.agentId) ?? true), [health, parked].filter(Boolean).join("\n") || undefined, t);
     for (const part of splitMessage(text, t.truncated)) services.reply(ctx.chat.id, { text: part });
   });
 
@@ -88,13 +88,14 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
 
   composer.command("blocks", (ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
-    for (const page of renderBlocks(activeBlocks(trackedActions(store, services), now()), t)) services.reply(ctx.chat.id, page);
+    for (const page of renderBlocks(activeBlocks(trackedActions(store, services, ctx.chat.id), now()), t)) services.reply(ctx.chat.id, page);
   });
 
   /** Sends one page of /alerts; false (nothing sent) for an offset that is not a page of the open alerts (forged or stale). */
   function showAlerts(chatId: number, offset: number): boolean {
     const t = chatTranslations(config, chatId);
-    const open = store.listOpenAlerts(MAX_OPEN_ALERTS + 1);
+    // Only what this chat's routes cover.
+    const open = store.listOpenAlerts(MAX_OPEN_ALERTS + 1).filter((record) => services.routes?.coversAlert(chatId, record) ?? true);
     const capped = open.length > MAX_OPEN_ALERTS;
     const total = Math.min(open.length, MAX_OPEN_ALERTS);
     if (offset % ALERTS_PAGE_SIZE !== 0 || (offset > 0 && offset >= total)) return false;
@@ -112,9 +113,10 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
   return { composer, showAlerts };
 }
 
-function trackedActions(store: Store, services: BridgeServices) {
+function trackedActions(store: Store, services: BridgeServices, chatId: number) {
   return services.messages
     .listTrackedBlocks()
+    .filter((tracked) => services.routes?.coversAgent(chatId, tracked.agentId) ?? true)
     .map((tracked) => store.getAction(tracked.actionId))
     .filter((action) => action !== undefined);
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationMs } from "../../common/config.js";
 import { localeNames } from "./i18n/translations.js";
+import { checkRoutes, routeSchema } from "./routes.js";
 
 /** A Telegram chat or user id: a number, or a string of digits (possibly negative for groups). */
 const telegramId = z.union([z.number().int(), z.string().regex(/^-?\d{1,20}$/)]).transform((value) => Number(value));
@@ -96,7 +97,9 @@ export const telegramConfigSchema = z.strictObject({
   parkedRetry: durationMs().refine((ms) => ms > 0, "must be above 0").default(600_000),
   /** Receive updates through a webhook instead of long polling. Default: long polling. */
   webhook: telegramWebhookSchema.optional(),
-});
+  /** Which chats (and forum topics) get which alerts, by labels, kind and severity (routes.ts). Default: none (every chat gets every alert). */
+  routes: z.array(routeSchema).default([]),
+}).superRefine(checkRoutes);
 
 export type TelegramConfig = z.output<typeof telegramConfigSchema>;
 export type TelegramChatConfig = z.output<typeof telegramChatSchema>;

@@ -99,6 +99,8 @@ export interface OutgoingText {
   keyboard?: Array<Array<{ text: string; callback_data: string }>>;
   /** Set: no new message; this list message (/blocks, /allows) is edited to show its taps' results, rendered when sent. */
   listMessageId?: number;
+  /** The forum topic to send it to (message_thread_id): the one a command came from. Default: the main thread. */
+  threadId?: number;
 }
 
 export interface TrackedAction {

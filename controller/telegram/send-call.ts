@@ -9,7 +9,8 @@ import { backoffMs, classifySendError, toSecarcError, type SendFailure } from ".
 
 /** The two Bot API calls the queue makes. */
 export interface BotApi {
-  sendMessage(chatId: number, text: string, keyboard: InlineKeyboard): Promise<{ messageId: number }>;
+  /** `threadId`: the forum topic (message_thread_id); undefined: the chat's main thread. */
+  sendMessage(chatId: number, text: string, keyboard: InlineKeyboard, threadId?: number): Promise<{ messageId: number }>;
   editMessage(chatId: number, messageId: number, text: string, keyboard: InlineKeyboard): Promise<void>;
 }
 

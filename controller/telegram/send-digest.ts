@@ -17,6 +17,8 @@ export interface DigestDeps {
   logger: Logger;
   now: () => number;
   call: SendCall;
+  /** The forum topic an alert goes to in a chat; the digest goes where its first alert goes. Default: none. */
+  threadOf?: (chatId: number, alertId: string) => number | undefined;
 }
 
 /** Sends the new-alert jobs piled up for a chat as one digest message. */
@@ -42,7 +44,7 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
     }
     if (included.length === 0) return;
     const [first, ...rest] = renderDigest(byAgent, t);
-    await call(job, () => api.sendMessage(job.chatId, first!, []), (sent) =>
+    await call(job, () => api.sendMessage(job.chatId, first!, [], deps.threadOf?.(job.chatId, included[0]!.job.alertId!)), (sent) =>
       messages.transaction(() => {
         for (const item of included) {
           messages.saveRendered({

@@ -21,6 +21,8 @@ export interface SendJobDeps {
   sendDigest: SendDigest;
   /** A list message (/blocks, /allows) as it now should read (list-results.ts); undefined: nothing to show. */
   renderList?: (chatId: number, messageId: number) => { text: string; keyboard: InlineKeyboard } | undefined;
+  /** The forum topic an alert goes to in a chat (telegram.routes' `thread`). Default: none. */
+  threadOf?: (chatId: number, alertId: string) => number | undefined;
 }
 
 /**
@@ -49,7 +51,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
       return;
     }
     if (job.payload) {
-      await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? []), () => {
+      await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? [], job.payload!.threadId), () => {
         messages.complete(job);
       });
       return;
@@ -117,7 +119,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     messages.markSending(job.id, now());
     await call(
       job,
-      () => api.sendMessage(job.chatId, text, rendered.message.keyboard),
+      () => api.sendMessage(job.chatId, text, rendered.message.keyboard, deps.threadOf?.(job.chatId, alertId)),
       (sent) =>
         messages.transaction(() => {
           messages.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });

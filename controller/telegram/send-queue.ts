@@ -44,6 +44,8 @@ export interface SendQueueDeps {
   config: TelegramConfig;
   logger: Logger;
   now: () => number;
+  /** The forum topic an alert goes to in a chat (routes). Default: none. */
+  threadOf?: SendJobDeps["threadOf"];
   /** Renders a list message a tap in it changed (list-results.ts). */
   renderList?: SendJobDeps["renderList"];
   /** Called with the number of parked chats whenever it changes (for metrics). */

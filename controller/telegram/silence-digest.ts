@@ -58,6 +58,8 @@ export interface SilenceDigestDeps {
   hold: SilenceHold;
   /** The chats alerts go to. */
   chatIds: () => readonly number[];
+  /** Whether an alert is routed to a chat (telegram.routes). Default: every alert to every chat. */
+  routedTo?: (chatId: number, record: AlertRecord) => boolean;
   now: () => number;
   kick: () => void;
 }
@@ -80,7 +82,7 @@ export function createSilenceDigest(deps: SilenceDigestDeps): SilenceEndedListen
       .reverse();
     messages.transaction(() => {
       for (const chatId of deps.chatIds()) {
-        const held = open.filter((r) => messages.getMessage(r.alertId, chatId) === undefined);
+        const held = open.filter((r) => (deps.routedTo?.(chatId, r) ?? true) && messages.getMessage(r.alertId, chatId) === undefined);
         if (held.length === 0 && silence.origin === "window") continue;
         const t = chatTranslations(deps.config, chatId);
         const parts = renderSilenceDigest(silence, held, t);
