@@ -110,4 +110,9 @@ export const coreMigrations: readonly Migration[] = [
     sql: `ALTER TABLE agents ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
       ALTER TABLE agents ADD COLUMN fleet_block_opt_out INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    // The networks a BLOCK_IP covers or an UNBLOCK_IP lifted (ActionResult.networks: a JSON array).
+    version: 8,
+    sql: `ALTER TABLE actions ADD COLUMN networks TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];

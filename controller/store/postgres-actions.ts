@@ -84,7 +84,8 @@ async function recordResult(tx: PgQuery, agentId: string, result: ActionResult, 
   const expiresAt = result.expiresAt ? finishedAt + Math.max(0, timestampMs(result.expiresAt) - agentFinishedAt) : null;
   const [row] = await tx<Array<{ alert_id: string | null }>>`
     UPDATE actions SET state = ${STATE_OF_RESULT[result.status] ?? "failed"}, result_status = ${result.status}, detail = ${result.detail},
-      dry_run = ${result.dryRun ? 1 : 0}, finished_at = ${finishedAt}, expires_at = ${expiresAt}
+      dry_run = ${result.dryRun ? 1 : 0}, finished_at = ${finishedAt}, expires_at = ${expiresAt},
+      networks = ${JSON.stringify(result.networks)}
     WHERE action_id = ${result.actionId} AND agent_id = ${agentId} AND state IN ('pending', 'sent')
     RETURNING alert_id`;
   if (!row) return false;

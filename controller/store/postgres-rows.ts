@@ -2,6 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, ResultStatus, type Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema } from "../../gen/secarc/v1/alert_pb.js";
 import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, UnavailableAnswerRecord } from "./store.js";
+import { networksOf } from "./store.js";
 
 /** Rows of the PostgreSQL core tables (postgres-schema.ts), BIGINTs parsed to numbers. */
 export interface AgentRow {
@@ -15,7 +16,7 @@ export interface AlertRow {
 export interface ActionRow {
   action_id: string; agent_id: string; alert_id: string | null; answer: number; operator: Uint8Array; requested_at: number;
   options: Uint8Array | null; target: Uint8Array | null; state: string; sent_at: number | null; result_status: number | null;
-  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null;
+  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null; networks: string;
 }
 export interface AuditRow { id: number; at: number; actor: string; event: string; detail: string }
 
@@ -83,6 +84,7 @@ export function actionRecord(row: ActionRow): ActionRecord {
     dryRun: row.dry_run === 1,
     finishedAt: dateOrUndefined(row.finished_at),
     expiresAt: dateOrUndefined(row.expires_at),
+    ...networksOf(row.networks),
     ...(row.policy_after_ms === null ? {} : { policy: { afterMs: row.policy_after_ms } }),
   };
 }

@@ -84,7 +84,7 @@ describe("openPostgresStore (real PostgreSQL)", function () {
       requestedAt: at(1), options: undefined, target: undefined,
     });
     await b.markActionSent("act-1", at(2));
-    const result = (status: ResultStatus, detail: string) => create(ActionResultSchema, { actionId: "act-1", status, detail });
+    const result = (status: ResultStatus, detail: string) => create(ActionResultSchema, { actionId: "act-1", status, detail, networks: [`2001:db8::/${60 + status}`] });
     const won = await Promise.all([
       a.recordResult("web-1", result(ResultStatus.DONE, "blocked"), at(3)),
       b.recordResult("web-1", result(ResultStatus.FAILED, "nft failed"), at(3)),
@@ -94,6 +94,8 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     const action = await b.getAction("act-1");
     const winner = ["done", "failed", "refused"][won.indexOf(true)];
     expect(action?.state).to.equal(winner);
+    // the winner's networks (ActionResult.networks) are stored with it
+    expect(action?.networks).to.deep.equal([`2001:db8::/${60 + [ResultStatus.DONE, ResultStatus.FAILED, ResultStatus.REFUSED][won.indexOf(true)]!}`]);
     expect(await a.recordResult("other-agent", result(ResultStatus.DONE, "x"), at(4))).to.equal(false);
     // created, sent, one result: three changes to the alert's views.
     expect((await a.getAlert("x1"))?.version).to.equal(4);

@@ -127,6 +127,15 @@ describe("openSqliteStore", () => {
     expect(store.listUnfinishedActions("b")).to.deep.equal([]);
   });
 
+  it("keeps the networks a block covers (ActionResult.networks); none: absent", () => {
+    store.createAction({ actionId: "act-n", agentId: "a", alertId: undefined, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: at(1), options: undefined, target: undefined });
+    store.createAction({ actionId: "act-m", agentId: "a", alertId: undefined, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: at(1), options: undefined, target: undefined });
+    expect(store.recordResult("a", create(ActionResultSchema, { actionId: "act-n", status: ResultStatus.DONE, detail: "blocked", networks: ["2001:db8:1:2::/64"] }), at(2))).to.equal(true);
+    expect(store.recordResult("a", create(ActionResultSchema, { actionId: "act-m", status: ResultStatus.DONE, detail: "blocked" }), at(2))).to.equal(true);
+    expect(store.getAction("act-n")!.networks).to.deep.equal(["2001:db8:1:2::/64"]);
+    expect(store.getAction("act-m")!).to.not.have.property("networks");
+  });
+
   it("records a result once: the first wins, repeats and other agents change nothing", () => {
     store.upsertAlert("a", alert("x1", 1), at(0));
     store.createAction({ actionId: "act-1", agentId: "a", alertId: "x1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: at(1), options: undefined, target: undefined });

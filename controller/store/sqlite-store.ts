@@ -24,6 +24,7 @@ export interface OpenStoreOptions {
   now?: () => number;
 }
 import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, NewAction, Store, UnavailableAnswerRecord } from "./store.js";
+import { networksOf } from "./store.js";
 
 /**
  * The SQLite Store. `db` is exposed so that other parts of the controller
@@ -52,7 +53,7 @@ interface AlertRow {
 interface ActionRow {
   action_id: string; agent_id: string; alert_id: string | null; answer: number; operator: Uint8Array; requested_at: number;
   options: Uint8Array | null; target: Uint8Array | null; state: string; sent_at: number | null; result_status: number | null;
-  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null;
+  detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null; networks: string;
 }
 interface AuditRow { id: number; at: number; actor: string; event: string; detail: string }
 
@@ -130,7 +131,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     listUnfinished: db.prepare("SELECT * FROM actions WHERE agent_id = ? AND state IN ('pending', 'sent') ORDER BY seq"),
     listForAlert: db.prepare("SELECT * FROM actions WHERE alert_id = ? ORDER BY seq"),
     markSent: db.prepare("UPDATE actions SET state = 'sent', sent_at = ? WHERE action_id = ? AND state = 'pending'"),
-    recordResult: db.prepare(`UPDATE actions SET state = ?, result_status = ?, detail = ?, dry_run = ?, finished_at = ?, expires_at = ?
+    recordResult: db.prepare(`UPDATE actions SET state = ?, result_status = ?, detail = ?, dry_run = ?, finished_at = ?, expires_at = ?, networks = ?
       WHERE action_id = ? AND agent_id = ? AND state IN ('pending', 'sent')`),
     insertAudit: db.prepare("INSERT INTO audit (at, actor, event, detail) VALUES (?, ?, ?, ?)"),
     listAudit: db.prepare("SELECT * FROM audit ORDER BY id DESC LIMIT ?"),
@@ -182,6 +183,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     dryRun: row.dry_run === 1,
     finishedAt: row.finished_at === null ? undefined : new Date(row.finished_at),
     expiresAt: row.expires_at === null ? undefined : new Date(row.expires_at),
+    ...networksOf(row.networks),
     ...(row.policy_after_ms === null ? {} : { policy: { afterMs: row.policy_after_ms } }),
   });
   const bump = (alertId: string | undefined | null) => {
@@ -255,7 +257,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     const agentFinishedAt = result.finishedAt ? timestampMs(result.finishedAt) : at.getTime();
     const finishedAt = at.getTime();
     const expiresAt = result.expiresAt ? finishedAt + Math.max(0, timestampMs(result.expiresAt) - agentFinishedAt) : null;
-    const changed = q.recordResult.run(STATE_OF_RESULT[result.status] ?? "failed", result.status, result.detail, result.dryRun ? 1 : 0, finishedAt, expiresAt, result.actionId, agentId).changes > 0;
+    const changed = q.recordResult.run(STATE_OF_RESULT[result.status] ?? "failed", result.status, result.detail, result.dryRun ? 1 : 0, finishedAt, expiresAt, JSON.stringify(result.networks), result.actionId, agentId).changes > 0;
     if (changed) bump((q.getAction.get(result.actionId) as ActionRow).alert_id);
     return changed;
   });

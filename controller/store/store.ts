@@ -172,6 +172,19 @@ export interface ActionRecord extends NewAction {
   dryRun: boolean;
   finishedAt: Date | undefined;
   expiresAt: Date | undefined;
+  /** The networks a BLOCK_IP covers or an UNBLOCK_IP lifted, as the agent reported them (ActionResult.networks); absent when none. */
+  networks?: string[];
+}
+
+/** The `networks` of an action record from its stored JSON column (absent when empty or unreadable). */
+export function networksOf(text: string | null | undefined): { networks?: string[] } {
+  try {
+    const list: unknown = JSON.parse(text ?? "[]");
+    const networks = Array.isArray(list) ? list.filter((n): n is string => typeof n === "string") : [];
+    return networks.length > 0 ? { networks } : {};
+  } catch {
+    return {};
+  }
 }
 
 export interface AuditRecord {

@@ -71,4 +71,16 @@ describe("telegram active blocks", () => {
     expect(blocks).to.have.length(1);
     expect(blocks[0]!.action.finishedAt!.getTime()).to.equal(now - 100);
   });
+
+  it("a prefix block is one row named by its network; an unblock of any address in it lifts it", () => {
+    const withNetworks = (record: ActionRecord, networks: string[]): ActionRecord => ({ ...record, networks });
+    const first = withNetworks(action(Answer.BLOCK_IP, "2001:db8:1:2::7", "done", now - 300), ["2001:db8:1:2::/64"]);
+    const second = withNetworks(action(Answer.BLOCK_IP, "2001:db8:1:2::99", "done", now - 200), ["2001:db8:1:2::/64"]);
+    const blocks = activeBlocks([first, second], now);
+    expect(blocks.map((b) => [b.ip, b.blocked])).to.deep.equal([["2001:db8:1:2::99", "2001:db8:1:2::/64"]]);
+    const unblock = withNetworks(action(Answer.UNBLOCK_IP, "2001:db8:1:2::7", "done", now - 100), ["2001:db8:1:2::/64"]);
+    expect(activeBlocks([first, second, unblock], now)).to.deep.equal([]);
+    // A block without networks (an older agent) is named by its address, as before.
+    expect(activeBlocks([action(Answer.BLOCK_IP, "198.51.100.9", "done", now - 10)], now)[0]!.blocked).to.equal("198.51.100.9");
+  });
 });

@@ -85,14 +85,14 @@ export function renderBlocks(blocks: readonly ActiveBlock[], t: Translations): O
     const keyboard: InlineButton[][] = [];
     for (const block of blocks.slice(i, i + ALERTS_PAGE_SIZE)) {
       const until = block.expiresAt ? formatTime(block.expiresAt.getTime()) : t.command.untilUnblocked;
-      const line = t.command.blockLine({ ip: `<code>${escapeHtml(block.ip)}</code>`, server: `<b>${escapeHtml(block.agentId)}</b>`, until });
+      const line = t.command.blockLine({ ip: `<code>${escapeHtml(block.blocked)}</code>`, server: `<b>${escapeHtml(block.agentId)}</b>`, until });
       if (block.action.dryRun) {
         lines.push(`🧪 ${line} — ${t.lifecycle.dryRun}`);
         continue;
       }
       lines.push(`⛔ ${line}`);
       const data = encodeCallback({ type: "unblock", actionId: block.action.actionId });
-      if (data) keyboard.push([{ text: t.command.unblockButton({ ip: safeText(block.ip, { max: 45 }), server: safeText(block.agentId, { max: 40 }) }), callback_data: data }]);
+      if (data) keyboard.push([{ text: t.command.unblockButton({ ip: safeText(block.blocked, { max: 45 }), server: safeText(block.agentId, { max: 40 }) }), callback_data: data }]);
     }
     pages.push({ text: lines.join("\n"), keyboard });
   }

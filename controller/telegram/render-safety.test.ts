@@ -105,7 +105,7 @@ describe("every renderer gives Telegram what it accepts (property test)", functi
         const page = renderAlertsPage([record, record], { offset: 0, total: 2, capped: false, more: true }, t);
         for (const text of splitMessage(page.text, t.truncated)) accepted(text);
         checkMarkup(JSON.stringify({ inline_keyboard: page.keyboard }));
-        for (const blocks of renderBlocks([{ action, agentId, ip: randomText(next, 5), expiresAt: undefined }], t)) accepted(blocks.text, blocks.keyboard);
+        for (const blocks of renderBlocks([{ action, agentId, ip: randomText(next, 5), blocked: randomText(next, 5), expiresAt: undefined }], t)) accepted(blocks.text, blocks.keyboard);
         const allowAction = { ...action, answer: Answer.ALLOW } as ActionRecord;
         for (const allows of renderAllows([{ action: allowAction, agentId, ip: randomText(next, 5), expiresAt: new Date(T0 + 60_000) }], t, T0)) accepted(allows.text, allows.keyboard);
         const status = renderStatus([{ agentId, online: true, revokedAt: undefined, lastSeen: new Date(T0), detectorSources: [{ detector: randomText(next, 20), kind: 1, state: 2, detail: randomText(next, 400), since: T0 } as DetectorSourceRecord], unavailableAnswers: [{ answer: Answer.BLOCK_IP, reason: randomText(next, 400) }, { answer: Answer.REBOOT, reason: randomText(next, 30) }], hostFacts: { osName: randomText(next, 200), osVersion: randomText(next, 30), kernel: randomText(next, 20), architecture: randomText(next, 5), bootedAt: new Date(T0 - 90_000_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: randomText(next, 200), cpuCores: 4, cpuPhysicalCores: 2, machine: randomText(next, 200) } }], undefined, t, T0);
