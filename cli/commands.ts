@@ -59,7 +59,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: "store",
-    summary: "check the controller store (full integrity check)",
+    summary: "check the controller store (full integrity check), or copy it into PostgreSQL",
     load: async () => (await import("./store-command.js")).storeCommand,
   },
   {
