@@ -65,6 +65,9 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
     });
   }
 
+  // A silence that ends (early, by Unsilence, too) moves the time of the alerts it held.
+  deps.silences?.watch.onEnded(() => policy?.reconsider());
+
   function startPolicy(): void {
     policy = startNoAnswerPolicy({
       rules: config.policy.rules,

@@ -12,6 +12,8 @@ import { AlertKind, Severity } from "../gen/secarc/v1/alert_pb.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
 import { useTelegramWorld } from "./support/telegram-world.js";
+import { givenResponders } from "./support/given-responders.js";
+import { createRecordingResponder, respondersFor } from "./fixtures/agent/recording-responder.js";
 
 const CHAT = 1001;
 const OPERATOR = { id: 77, username: "op" };
@@ -49,11 +51,11 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     });
   }
 
-  async function startAgentNamed(id: string, labels: Record<string, string> = {}): Promise<RunningAgent> {
+  async function startAgentNamed(id: string, labels: Record<string, string> = {}, responders?: ReturnType<typeof respondersFor>): Promise<RunningAgent> {
     const certs = await world.pki.issueAgent(id);
     const written = { ...testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, `state-${id}`), port }), labels };
     const agentConfig = parseConfig(agentConfigSchema, written, "test");
-    const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [] });
+    const agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], ...(responders ? { responders: givenResponders(responders) } : {}) });
     agents.push(agent);
     await agent.waitConnected(10_000);
     return agent;
@@ -182,6 +184,30 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     await controller.silences.check();
     const digest = await world.api.waitFor(() => botMessages().find((m) => m.text.includes("Silence of <code>label:team=db ssh_session</code>")), 10_000);
     expect(digest.text).to.include("1 new alerts from <b>db-1</b>");
+  });
+
+  it("the no-answer policy waits for a silence: nothing while it holds the alert, its time counted from the end (Unsilence included)", async () => {
+    const rule = { kind: "http_404_burst", severity: "critical", answer: "block_ip", after: "2s", duration: "1h" } as const;
+    controller = await startController({ config: config({ policy: { rules: [rule] } }), logger: silentLogger(), now });
+    const responder = createRecordingResponder();
+    const web1 = await startAgentNamed("web-1", {}, respondersFor(responder));
+    await command("/silence web-1 1h", "Silenced");
+    const burst = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.CRITICAL });
+    web1.emit(burst);
+    await eventually("stored", () => controller!.store.getAlert(burst.id) !== undefined, 10_000);
+    // Well past the rule's 2 s: the policy has not acted on the held alert.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect(controller.store.listActionsForAlert(burst.id)).to.deep.equal([]);
+
+    const list = await command("/silences", "Silences in force (1)");
+    const endedAt = now();
+    world.api.tapButton(CHAT, list.messageId, list.replyMarkup!.inline_keyboard[0]![0]!.callback_data!, OPERATOR);
+    await world.api.waitFor(() => botMessages().find((m) => m.text.includes("Silence of <code>web-1</code>")), 10_000);
+    await eventually("the policy blocked after the silence", () => controller!.store.listActionsForAlert(burst.id).length === 1, 15_000);
+    const [action] = controller.store.listActionsForAlert(burst.id);
+    expect(action!.requestedAt.getTime() - endedAt).to.be.at.least(2_000);
+    expect(action!.operator.username).to.equal("policy");
+    await eventually("the agent ran it", () => responder.executions.length === 1, 10_000);
   });
 
   it("a maintenance window from a cron expression holds alerts while it lasts, then posts one digest", async () => {

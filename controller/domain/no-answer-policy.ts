@@ -156,6 +156,8 @@ export interface NoAnswerPolicy {
   waiting(): ReadonlyMap<string, number>;
   /** Decides again for every alert whose time has come (the timer calls it). */
   runDue(): void;
+  /** Decides again for every waiting alert now (a silence ended early: their times move). */
+  reconsider(): void;
   stop(): void;
 }
 
@@ -185,7 +187,7 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
   let armedFor = Number.POSITIVE_INFINITY;
   let stopped = false;
 
-  if (rules.size === 0) return { waiting: () => due, runDue() {}, stop() {} };
+  if (rules.size === 0) return { waiting: () => due, runDue() {}, reconsider() {}, stop() {} };
 
   function evaluate(alertId: string): void {
     const record = store.getAlert(alertId);
@@ -324,6 +326,11 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
   return {
     waiting: () => due,
     runDue,
+    reconsider() {
+      if (stopped) return;
+      for (const alertId of [...due.keys()]) safely(alertId);
+      arm();
+    },
     stop() {
       stopped = true;
       unsubscribe();
