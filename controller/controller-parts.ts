@@ -103,7 +103,6 @@ export async function startLink(
     pingTimeoutMs: config.link.pingTimeout,
     maxMessageBytes: config.link.maxMessageBytes,
     controllerVersion: SECARC_VERSION,
-    ...(options.testHooks ? { hooks: options.testHooks } : {}),
     storeHealth: core.health,
     probe: async (input) => (probe(input) ?? [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
   });

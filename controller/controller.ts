@@ -6,7 +6,6 @@ import type { ControllerConfig } from "./config.js";
 import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
 import type { PolicyTimers } from "./domain/no-answer-policy.js";
-import type { LinkTestHooks } from "./link/agent-stream.js";
 import { parseRevocationList, type RevocationList } from "./link/revocation-list.js";
 import { createSessionRegistry } from "./link/session-registry.js";
 import { openSqliteStore } from "./store/sqlite-store.js";
@@ -40,8 +39,12 @@ export interface StartControllerOptions {
   now?: () => number;
   /** Start the Telegram bridge when config.telegram is set. Default: true. */
   startTelegram?: boolean;
-  /** Test-only hooks into the link; never set in production. */
-  testHooks?: LinkTestHooks;
+  /**
+   * The event bus the controller's parts share (alert stored, action
+   * changed, ...). Default: a new one. Listeners subscribed before the start
+   * hear every event, before the controller's own parts.
+   */
+  events?: EventBus;
   /** Accept a 0-byte store file as a new store (`secarc controller --init`). Default: false. */
   initStore?: boolean;
   /** Timers of the no-answer policy (tests drive them). Default: setTimeout. */
@@ -91,7 +94,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const store = openSqliteStore(config.store.path, { init: options.initStore ?? false, now });
   const health = createStoreHealth({ path: config.store.path, logger, now });
   if (store.startWriteError) health.failed(store.startWriteError, "start");
-  const events = createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
+  const events = options.events ?? createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
   const registry = createSessionRegistry();
   const actions = createActionRequests({ store, delivery: registry, events, now });
   const stops = createStopList(logger);

@@ -37,12 +37,6 @@ export const peerKey = createContextKey<PeerInfo>({ identity: undefined, remote:
 
 export { PROBE_SESSION_MAX_MS, type ProbeDelivery, type ProbeHopInit } from "./probe-session.js";
 
-/** Test-only hooks; never set in production. */
-export interface LinkTestHooks {
-  /** Runs after an alert's commit and before its AlertAck is queued (a test kills the process here). */
-  afterAlertStored?: (alertId: string) => void;
-}
-
 export interface AgentStreamDeps {
   store: Store;
   registry: SessionRegistry;
@@ -55,7 +49,6 @@ export interface AgentStreamDeps {
   /** Told to agents in Welcome; enforced by the adapter's readMaxBytes. */
   maxMessageBytes: number;
   controllerVersion: string;
-  hooks?: LinkTestHooks;
   /** Where probe sessions' test alerts go. Default: a "telegram" hop that says "not configured". */
   probe?: ProbeDelivery;
   /** Tracks running handlers so that shutdown can wait for them. */
@@ -242,7 +235,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     };
 
     const handleProbe = createProbeHandler({ store, log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
-    const intake = createStreamIntake({ store, events, log, send, track, ...(deps.hooks?.afterAlertStored ? { afterAlertStored: deps.hooks.afterAlertStored } : {}) });
+    const intake = createStreamIntake({ store, events, log, send, track });
 
     let clockWatch: ((sentAtMs: number, receivedAtMs: number) => void) | undefined;
     const handle = (message: AgentMessage, agentId: string): void => {

@@ -11,7 +11,7 @@ import type { EventBus } from "../domain/events.js";
 import type { StoreHealth } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
-import { createAgentStreamHandler, peerKey, type LinkTestHooks, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
+import { createAgentStreamHandler, peerKey, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
@@ -49,7 +49,6 @@ export interface LinkServerOptions {
   pingTimeoutMs: number;
   maxMessageBytes: number;
   controllerVersion: string;
-  hooks?: LinkTestHooks;
   /** Where probe sessions' test alerts go (the Telegram bridge). Default: reported as not configured. */
   probe?: ProbeDelivery;
   /** Told of store write failures and commits. */
@@ -113,7 +112,6 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     maxMessageBytes: options.maxMessageBytes,
     controllerVersion: options.controllerVersion,
-    ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.probe ? { probe: options.probe } : {}),
     ...(health ? { storeHealth: health } : {}),
     isRevoked,

@@ -18,8 +18,6 @@ export interface StreamIntakeDeps {
   send(payload: Payload): void;
   /** Runs a store write in the link's group commit, then `then` with its result after the commit. */
   track<T>(write: () => T, then: (value: T) => void): void;
-  /** Runs after an alert's commit and before its AlertAck is queued (tests). */
-  afterAlertStored?: (alertId: string) => void;
 }
 
 export interface StreamIntake {
@@ -86,7 +84,6 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
             rejectAlert(agentId, alert.id, alert.revision, AlertRejectReason.FOREIGN_ID, outcome.refused);
             return;
           }
-          deps.afterAlertStored?.(alert.id);
           if (outcome.stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: outcome.stored.outcome });
           send({ case: "alertAck", value: { alertId: alert.id, revision: alert.revision } });
         },

@@ -6,8 +6,11 @@
  *
  * Test-only crash hook: with SECARC_TEST_CRASH_AFTER_STORE=1 in the
  * environment, the process kills itself with SIGKILL right after the first
- * alert is committed to the store and before its AlertAck is sent. This is
- * the one place the variable is read; the product never looks at it.
+ * alert is committed to the store and before its AlertAck is sent: the
+ * controller is given an event bus whose first listener (ahead of the
+ * controller's own) dies at the first stored alert, which the link
+ * publishes after the commit and before the ack. This is the one place the
+ * variable is read; the product never looks at it.
  *
  * Diagnostics: SIGUSR2 prints process.memoryUsage() (after a GC when the
  * process runs with --expose-gc) as a JSON line {"memory": ...} on stdout.
@@ -16,6 +19,7 @@ import { loadConfigFile } from "../../common/config.js";
 import { describeError } from "../../common/errors.js";
 import { controllerConfigSchema } from "../../controller/config.js";
 import { startController } from "../../controller/controller.js";
+import { createEventBus } from "../../controller/domain/events.js";
 
 const configPath = process.argv[2];
 if (!configPath) {
@@ -26,10 +30,16 @@ if (!configPath) {
 try {
   const config = loadConfigFile(controllerConfigSchema, configPath);
   const crashAfterStore = process.env.SECARC_TEST_CRASH_AFTER_STORE === "1";
-  const controller = await startController({
-    config,
-    ...(crashAfterStore ? { testHooks: { afterAlertStored: () => process.kill(process.pid, "SIGKILL") } } : {}),
-  });
+  const events = createEventBus((err) => process.stderr.write(`an event listener failed: ${describeError(err)}\n`));
+  if (crashAfterStore) {
+    events.subscribe((event) => {
+      // The link publishes an agent's alert after its commit, before the ack. (The controller's own
+      // alerts — offline, blind — come only after a disconnect or a blind source, later than the
+      // first agent alert in the tests that crash.)
+      if (event.type === "alert" && event.outcome === "inserted") process.kill(process.pid, "SIGKILL");
+    });
+  }
+  const controller = await startController({ config, events });
   process.stdout.write(`${JSON.stringify({ port: controller.port, pid: process.pid })}\n`);
   const stop = () => {
     void controller.close().then(
