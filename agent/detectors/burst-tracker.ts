@@ -100,28 +100,26 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
     if (burst.level > 0) onChange("resolved", burst, burst.lastSeen + windowMs);
   }
 
-  function expire(burst: Burst<X>, now: number): void {
-    const limit = now - windowMs;
-    const { times, counts } = burst;
-    let head = burst.head;
-    while (head < times.length && times[head]! <= limit) {
-      burst.count -= counts[head]!;
-      head += 1;
+  /** A new burst for `key`; the idlest key makes room when the table is full. */
+  function open(key: string, t: number): Burst<X> {
+    const idlest = keys.size >= maxKeys ? keys.values().next().value : undefined;
+    if (idlest !== undefined) {
+      keys.delete(idlest.key);
+      end(idlest);
     }
-    if (head > 64 && head * 2 > times.length) {
-      times.splice(0, head);
-      counts.splice(0, head);
-      head = 0;
-    }
-    burst.head = head;
+    const burst: Burst<X> = { key, count: 0, peak: 0, firstSeen: t, lastSeen: t, level: 0, extra: newExtra(key), times: [], counts: [], head: 0 };
+    keys.set(key, burst);
+    return burst;
   }
 
-  function sweep(now: number): void {
+  /** Resolves and forgets the keys idle for a whole window by `now`; returns `now`. */
+  function sweep(now: number): number {
     for (const burst of keys.values()) {
       if (now - burst.lastSeen < windowMs) break;
       keys.delete(burst.key);
       end(burst);
     }
+    return now;
   }
 
   return {
@@ -137,10 +135,7 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
     record(key, stamped, touch) {
       const time = Math.max(stamped, newest);
       newest = time;
-      if (time >= nextSweepAt) {
-        sweep(time);
-        nextSweepAt = time + 1000;
-      }
+      if (time >= nextSweepAt) nextSweepAt = sweep(time) + 1000;
       let burst = keys.get(key);
       if (burst !== undefined && time - burst.lastSeen >= windowMs) {
         // The previous burst of this key ended before this event.
@@ -150,33 +145,15 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
       }
       let t = time;
       if (burst === undefined) {
-        if (keys.size >= maxKeys) {
-          const idlest = keys.values().next().value;
-          if (idlest !== undefined) {
-            keys.delete(idlest.key);
-            end(idlest);
-          }
-        }
-        burst = { key, count: 0, peak: 0, firstSeen: t, lastSeen: t, level: 0, extra: newExtra(key), times: [], counts: [], head: 0 };
-        keys.set(key, burst);
+        burst = open(key, t);
       } else {
         keys.delete(key);
         keys.set(key, burst);
         // Late lines (a few ms out of order) count as of the latest time seen.
         if (t < burst.lastSeen) t = burst.lastSeen;
-        expire(burst, t);
+        expire(burst, t, windowMs);
       }
-      const { times, counts } = burst;
-      const last = times.length - 1;
-      if (last >= burst.head && (times[last] === t || times.length - burst.head >= maxSlots)) {
-        counts[last] = counts[last]! + 1;
-      } else {
-        times.push(t);
-        counts.push(1);
-      }
-      burst.count += 1;
-      burst.lastSeen = t;
-      if (burst.count > burst.peak) burst.peak = burst.count;
+      countAt(burst, t, maxSlots);
       touch?.(burst);
       const level: BurstLevel = burst.count >= critical ? 2 : burst.count >= warning ? 1 : 0;
       if (level > burst.level) {
@@ -187,4 +164,36 @@ export function createBurstTracker<X>(options: BurstTrackerOptions<X>): BurstTra
       return burst;
     },
   };
+}
+
+/** Forgets a burst's events older than the window before `now`. */
+function expire<X>(burst: Burst<X>, now: number, windowMs: number): void {
+  const limit = now - windowMs;
+  const { times, counts } = burst;
+  let head = burst.head;
+  while (head < times.length && times[head]! <= limit) {
+    burst.count -= counts[head]!;
+    head += 1;
+  }
+  if (head > 64 && head * 2 > times.length) {
+    times.splice(0, head);
+    counts.splice(0, head);
+    head = 0;
+  }
+  burst.head = head;
+}
+
+/** Counts one event at `t` (the same slot as the last when the time is equal or the slots are full). */
+function countAt<X>(burst: Burst<X>, t: number, maxSlots: number): void {
+  const { times, counts } = burst;
+  const last = times.length - 1;
+  if (last >= burst.head && (times[last] === t || times.length - burst.head >= maxSlots)) {
+    counts[last] = counts[last]! + 1;
+  } else {
+    times.push(t);
+    counts.push(1);
+  }
+  burst.count += 1;
+  burst.lastSeen = t;
+  if (burst.count > burst.peak) burst.peak = burst.count;
 }
