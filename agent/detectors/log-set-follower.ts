@@ -101,26 +101,6 @@ export function createLogSetFollower(options: LogSetFollowerOptions): LogSetFoll
     options.onState(now.state, now.detail);
   }
 
-  async function matches(): Promise<string[]> {
-    const out: string[] = [];
-    for (const pattern of options.patterns) {
-      if (!isGlob(pattern)) {
-        out.push(pattern);
-        continue;
-      }
-      const dir = dirname(pattern);
-      const re = globToRegExp(basename(pattern));
-      let names: string[] = [];
-      try {
-        names = await readdir(dir);
-      } catch {
-        names = []; // a missing directory matches nothing (yet)
-      }
-      for (const name of names.sort()) if (re.test(name)) out.push(join(dir, name));
-    }
-    return [...new Set(out)];
-  }
-
   async function follow(path: string, fromStart: boolean): Promise<void> {
     const sink = options.openFile(path);
     const follower = createLogFollower({
@@ -140,7 +120,7 @@ export function createLogSetFollower(options: LogSetFollowerOptions): LogSetFoll
   }
 
   async function scan(initial: boolean): Promise<void> {
-    for (const path of await matches()) {
+    for (const path of await matchingFiles(options.patterns)) {
       if (!running) return;
       if (!followers.has(path)) await follow(path, !initial);
     }
@@ -173,4 +153,25 @@ export function createLogSetFollower(options: LogSetFollowerOptions): LogSetFoll
       states.clear();
     },
   };
+}
+
+/** The files the patterns name now: plain paths as they are, globs expanded in their directory (sorted), each once. */
+async function matchingFiles(patterns: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const pattern of patterns) {
+    if (!isGlob(pattern)) {
+      out.push(pattern);
+      continue;
+    }
+    const dir = dirname(pattern);
+    const re = globToRegExp(basename(pattern));
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      names = []; // a missing directory matches nothing (yet)
+    }
+    for (const name of names.sort()) if (re.test(name)) out.push(join(dir, name));
+  }
+  return [...new Set(out)];
 }

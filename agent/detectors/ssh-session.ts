@@ -54,10 +54,6 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
   const byConnection = new Map<string, Session>();
   const byPid = new Map<number, Session>();
 
-  function subject(s: Session) {
-    return create(SshSessionSchema, { user: s.user, sourceIp: s.ip, sourcePort: s.port, authMethod: s.method, sshdPid: s.pid });
-  }
-
   function forget(s: Session): void {
     byConnection.delete(s.key);
     if (s.pid > 0 && byPid.get(s.pid) === s) byPid.delete(s.pid);
@@ -65,14 +61,7 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
 
   function close(s: Session, at: number): void {
     forget(s);
-    deps.emit(
-      buildAlert(s.track, AlertKind.SSH_SESSION, SHARED_KINDS[AlertKind.SSH_SESSION].answers, at, {
-        severity: Severity.INFO,
-        state: AlertState.RESOLVED,
-        summary: `SSH session of ${s.user} from ${s.ip} port ${s.port} closed`,
-        subject: { case: "sshSession", value: subject(s) },
-      }),
-    );
+    deps.emit(sessionAlert(s, at, AlertState.RESOLVED, `SSH session of ${s.user} from ${s.ip} port ${s.port} closed`));
   }
 
   return createSshRecordProcessor(
@@ -98,14 +87,7 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
             const session: Session = { track: newTrack(at, Severity.INFO), key, pid, user, ip, port, method: ownField(event.method), startTicks };
             byConnection.set(key, session);
             if (pid > 0) byPid.set(pid, session);
-            deps.emit(
-              buildAlert(session.track, AlertKind.SSH_SESSION, SHARED_KINDS[AlertKind.SSH_SESSION].answers, at, {
-                severity: Severity.INFO,
-                state: AlertState.OPEN,
-                summary: `SSH login of ${user} from ${ip} port ${port} (${session.method})`,
-                subject: { case: "sshSession", value: subject(session) },
-              }),
-            );
+            deps.emit(sessionAlert(session, at, AlertState.OPEN, `SSH login of ${user} from ${ip} port ${port} (${session.method})`));
             return;
           }
           case "disconnected": {
@@ -135,4 +117,13 @@ export function createSshSessionProcessor(settings: SshSessionSettings, deps: Ss
     },
     stats,
   );
+}
+
+function sessionAlert(s: Session, at: number, state: AlertState, summary: string) {
+  return buildAlert(s.track, AlertKind.SSH_SESSION, SHARED_KINDS[AlertKind.SSH_SESSION].answers, at, {
+    severity: Severity.INFO,
+    state,
+    summary,
+    subject: { case: "sshSession", value: create(SshSessionSchema, { user: s.user, sourceIp: s.ip, sourcePort: s.port, authMethod: s.method, sshdPid: s.pid }) },
+  });
 }
