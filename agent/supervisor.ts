@@ -104,14 +104,7 @@ export function createDetectorSupervisor(deps: DetectorSupervisorDeps): Detector
     );
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      void (async () => {
-        try {
-          await slot.detector.stop();
-        } catch (stopErr) {
-          logger.warn({ detector: slot.detector.name, err: describeError(stopErr) }, "stopping a failed detector failed");
-        }
-        await launch(slot);
-      })();
+      void stopQuietly(slot, logger, "stopping a failed detector failed").then(() => launch(slot));
     }, delay);
   };
 
@@ -126,14 +119,19 @@ export function createDetectorSupervisor(deps: DetectorSupervisorDeps): Detector
           if (slot.timer) clearTimeout(slot.timer);
           slot.generation += 1;
           slot.status.state = "stopped";
-          try {
-            await slot.detector.stop();
-          } catch (err) {
-            logger.warn({ detector: slot.detector.name, err: describeError(err) }, "detector did not stop cleanly");
-          }
+          await stopQuietly(slot, logger, "detector did not stop cleanly");
         }),
       );
     },
     status: () => slots.map((slot) => ({ ...slot.status })),
   };
+}
+
+/** Stops a slot's detector; a failure to stop is logged as `what`, never thrown. */
+async function stopQuietly(slot: Slot, logger: Logger, what: string): Promise<void> {
+  try {
+    await slot.detector.stop();
+  } catch (err) {
+    logger.warn({ detector: slot.detector.name, err: describeError(err) }, what);
+  }
 }

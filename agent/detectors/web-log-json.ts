@@ -62,24 +62,6 @@ export function createJsonScanner(fields: JsonFieldPaths, interest: number, fixe
   const statusKey = `"${paths.status[paths.status.length - 1]}"`;
   let parsed: unknown;
 
-  /** The status digits after one occurrence of the key at `at`, or MALFORMED. */
-  function statusAfter(line: string, at: number, end: number): number {
-    let p = at + statusKey.length;
-    while (line.charCodeAt(p) === 32) p += 1;
-    if (line.charCodeAt(p) !== 58) return MALFORMED;
-    p += 1;
-    while (line.charCodeAt(p) === 32) p += 1;
-    const quoted = line.charCodeAt(p) === 34;
-    if (quoted) p += 1;
-    const d0 = line.charCodeAt(p) - 48;
-    const d1 = line.charCodeAt(p + 1) - 48;
-    const d2 = line.charCodeAt(p + 2) - 48;
-    if (p + 3 > end || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return MALFORMED;
-    const next = line.charCodeAt(p + 3);
-    if (quoted ? next !== 34 : next !== 44 && next !== 125 && next !== 32) return MALFORMED;
-    return d0 * 100 + d1 * 10 + d2;
-  }
-
   function field(path: readonly string[] | undefined): unknown {
     return path === undefined ? undefined : lookup(parsed, path);
   }
@@ -91,7 +73,7 @@ export function createJsonScanner(fields: JsonFieldPaths, interest: number, fixe
       let first = MALFORMED;
       let candidate = false;
       for (let at = line.indexOf(statusKey, start); at >= 0 && at < end; at = line.indexOf(statusKey, at + 1)) {
-        const status = statusAfter(line, at, end);
+        const status = statusAfter(line, at + statusKey.length, end);
         if (first === MALFORMED) first = status;
         if (status === interest) {
           candidate = true;
@@ -128,4 +110,21 @@ export function createJsonScanner(fields: JsonFieldPaths, interest: number, fixe
       return value === "-" ? "" : value;
     },
   };
+}
+
+/** The status digits after one occurrence of the status key, which ends just before `p`; or MALFORMED. */
+function statusAfter(line: string, p: number, end: number): number {
+  while (line.charCodeAt(p) === 32) p += 1;
+  if (line.charCodeAt(p) !== 58) return MALFORMED;
+  p += 1;
+  while (line.charCodeAt(p) === 32) p += 1;
+  const quoted = line.charCodeAt(p) === 34;
+  if (quoted) p += 1;
+  const d0 = line.charCodeAt(p) - 48;
+  const d1 = line.charCodeAt(p + 1) - 48;
+  const d2 = line.charCodeAt(p + 2) - 48;
+  if (p + 3 > end || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return MALFORMED;
+  const next = line.charCodeAt(p + 3);
+  if (quoted ? next !== 34 : next !== 44 && next !== 125 && next !== 32) return MALFORMED;
+  return d0 * 100 + d1 * 10 + d2;
 }
