@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { expect } from "chai";
@@ -8,6 +9,7 @@ import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../
 import { startPgCluster, type PgCluster } from "../../test/support/postgres.js";
 import { coreMigrations } from "./core-schema.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
+import { isStorageError, storageTrouble } from "./storage-errors.js";
 import { openPostgresStore, redactUrl, type PostgresStore } from "./postgres-store.js";
 
 function alert(id: string, revision: number, severity = Severity.WARNING): Alert {
@@ -20,6 +22,14 @@ function alert(id: string, revision: number, severity = Severity.WARNING): Alert
     detectedAt: timestampFromMs(1_700_000_000_000),
     summary: `rev ${revision}`,
   });
+}
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 const at = (ms: number) => new Date(1_700_000_000_000 + ms);
 
@@ -131,6 +141,17 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect(isSecarcError(err, "unavailable"), String(err)).to.equal(true);
     expect((err as Error).message).to.include("127.0.0.1").and.include("no_such_database").and.not.include("hunter2");
     expect(redactUrl(dead)).to.not.include("hunter2");
+  });
+
+  it("tells storage trouble (server gone) from other errors, as the store's health needs", async () => {
+    const store = await openStore();
+    const syntax = await store.sql`SELEC 1`.catch((e: unknown) => e);
+    expect(isStorageError(syntax), String(syntax)).to.equal(false);
+    const gone = postgres(`postgres://secarc@127.0.0.1:${await closedPort()}/x`, { max: 1, connect_timeout: 5 });
+    const refused = await gone`SELECT 1`.catch((e: unknown) => e);
+    await gone.end({ timeout: 1 });
+    expect(isStorageError(refused), String(refused)).to.equal(true);
+    expect(storageTrouble(refused)).to.equal("store unreachable");
   });
 
   it("offers its pool for LISTEN/NOTIFY", async () => {

@@ -1,3 +1,5 @@
+import { postgresStorageCode, postgresTrouble } from "./postgres-errors.js";
+
 /**
  * SQLite errors that say the store cannot be written now, though nothing
  * is wrong with what was written: the disk is full, an I/O error, the file
@@ -16,14 +18,21 @@ export function sqliteCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** True for errors that make the store unwritable for now (see above). */
+/** True for errors that make the store unwritable for now (see above; PostgreSQL's in postgres-errors.ts). */
 export function isStorageError(err: unknown): boolean {
   const code = sqliteCode(err);
-  return code !== undefined && STORAGE_CODES.test(code);
+  return (code !== undefined && STORAGE_CODES.test(code)) || postgresStorageCode(err) !== undefined;
+}
+
+/** The code of a storage error, SQLite's or PostgreSQL's, for logs. */
+export function storageCode(err: unknown): string | undefined {
+  return sqliteCode(err) ?? postgresStorageCode(err);
 }
 
 /** What kind of trouble, in the words operators see: "store full", "store I/O error", "store read-only". */
 export function storageTrouble(err: unknown): string {
+  const pgCode = sqliteCode(err) === undefined ? postgresStorageCode(err) : undefined;
+  if (pgCode !== undefined) return postgresTrouble(pgCode);
   const code = sqliteCode(err) ?? "";
   if (code.startsWith("SQLITE_FULL")) return "store full";
   if (code.startsWith("SQLITE_READONLY")) return "store read-only";

@@ -2,7 +2,7 @@ import { statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { isStorageError, sqliteCode, storageTrouble } from "./storage-errors.js";
+import { isStorageError, storageCode, storageTrouble } from "./storage-errors.js";
 
 /** Warn before the disk is full: below this much free space, or below LOW_SPACE_RATIO of the file system. */
 export const LOW_SPACE_BYTES = 50 * 1024 * 1024;
@@ -107,7 +107,7 @@ export function createStoreHealth(deps: StoreHealthDeps): StoreHealth {
     failed(err, where) {
       if (!isStorageError(err)) return false;
       measure();
-      set("failing", `${storageTrouble(err)}: ${mib(space?.freeBytes)} MiB free on ${dir} (${sqliteCode(err)} in ${where}: ${describeError(err)})`);
+      set("failing", `${storageTrouble(err)}: ${mib(space?.freeBytes)} MiB free on ${dir} (${storageCode(err)} in ${where}: ${describeError(err)})`);
       return true;
     },
     succeeded() {
