@@ -10,10 +10,10 @@ export interface KindEntry {
   answers: readonly Answer[];
   /** Who raises it: an agent's detector, or the controller itself (an agent offline, a detector blind). */
   raisedBy: "agent" | "controller";
-  /** Its name in the `policy` config section; absent: no rule can name it (nothing to answer). */
-  policyName?: string;
-  /** Its texts in the translations: `kindName.<key>` and `alert.<key>` (the body line). */
-  textKey: "sshSession" | "sshBruteForce" | "cpuSustained" | "http404Burst" | "agentOffline" | "detectorBlind";
+  /** Its name in the config (`policy` rules, silence windows) and in `/silence`, e.g. "http_404_burst". */
+  name: string;
+  /** Its texts in the translations: `kindName.<key>` and `alert.<key>` (the body line); en.ts fails the build until both exist. */
+  textKey: string;
 }
 
 /**
@@ -22,18 +22,18 @@ export interface KindEntry {
  * a new AlertKind fails the build here until it has an entry.
  */
 export const ALERT_KINDS = {
-  [AlertKind.SSH_SESSION]: { answers: SHARED_KINDS[AlertKind.SSH_SESSION].answers, raisedBy: "agent", policyName: "ssh_session", textKey: "sshSession" },
-  [AlertKind.SSH_BRUTE_FORCE]: { answers: SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers, raisedBy: "agent", policyName: "ssh_brute_force", textKey: "sshBruteForce" },
-  [AlertKind.CPU_SUSTAINED]: { answers: SHARED_KINDS[AlertKind.CPU_SUSTAINED].answers, raisedBy: "agent", policyName: "cpu_sustained", textKey: "cpuSustained" },
-  [AlertKind.HTTP_404_BURST]: { answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, raisedBy: "agent", policyName: "http_404_burst", textKey: "http404Burst" },
-  [AlertKind.AGENT_OFFLINE]: { answers: SHARED_KINDS[AlertKind.AGENT_OFFLINE].answers, raisedBy: "controller", textKey: "agentOffline" },
-  [AlertKind.DETECTOR_BLIND]: { answers: SHARED_KINDS[AlertKind.DETECTOR_BLIND].answers, raisedBy: "controller", textKey: "detectorBlind" },
+  [AlertKind.SSH_SESSION]: { answers: SHARED_KINDS[AlertKind.SSH_SESSION].answers, raisedBy: "agent", name: "ssh_session", textKey: "sshSession" },
+  [AlertKind.SSH_BRUTE_FORCE]: { answers: SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers, raisedBy: "agent", name: "ssh_brute_force", textKey: "sshBruteForce" },
+  [AlertKind.CPU_SUSTAINED]: { answers: SHARED_KINDS[AlertKind.CPU_SUSTAINED].answers, raisedBy: "agent", name: "cpu_sustained", textKey: "cpuSustained" },
+  [AlertKind.HTTP_404_BURST]: { answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, raisedBy: "agent", name: "http_404_burst", textKey: "http404Burst" },
+  [AlertKind.AGENT_OFFLINE]: { answers: SHARED_KINDS[AlertKind.AGENT_OFFLINE].answers, raisedBy: "controller", name: "agent_offline", textKey: "agentOffline" },
+  [AlertKind.DETECTOR_BLIND]: { answers: SHARED_KINDS[AlertKind.DETECTOR_BLIND].answers, raisedBy: "controller", name: "detector_blind", textKey: "detectorBlind" },
 } as const satisfies Record<KnownKind, KindEntry>;
 
 /** The texts' key of a kind, for every kind the catalog has. */
 export type KindTextKey = (typeof ALERT_KINDS)[KnownKind]["textKey"];
 
-export function kindEntry(kind: AlertKind): KindEntry | undefined {
+export function kindEntry(kind: AlertKind): (typeof ALERT_KINDS)[KnownKind] | undefined {
   return isKnownKind(kind) ? ALERT_KINDS[kind] : undefined;
 }
 
@@ -50,9 +50,16 @@ export function alertAddress(alert: Alert): string | undefined {
   return subjectAddress(alert);
 }
 
-type PolicyKindName = NonNullable<(typeof ALERT_KINDS)[KnownKind] extends infer E ? (E extends { policyName: infer N } ? N : never) : never>;
+type Entries = typeof ALERT_KINDS;
+/** A kind's name as written in the config and in commands. */
+export type KindName = Entries[KnownKind]["name"];
+/** The name of a kind an agent raises (the ones a no-answer rule can answer). */
+export type PolicyKindName = { [K in KnownKind]: Entries[K] extends { raisedBy: "agent" } ? Entries[K]["name"] : never }[KnownKind];
 
-/** Alert kinds as written in the `policy` config section (the kinds an agent raises). */
-export const policyKindNames = Object.fromEntries(
-  (Object.entries(ALERT_KINDS) as Array<[string, KindEntry]>).flatMap(([kind, entry]) => (entry.policyName ? [[entry.policyName, Number(kind) as KnownKind]] : [])),
-) as Record<PolicyKindName, KnownKind>;
+const entries = (Object.entries(ALERT_KINDS) as Array<[string, KindEntry]>).map(([kind, entry]) => [Number(kind) as KnownKind, entry] as const);
+
+/** Every kind by its name, as written in the config and in `/silence`. */
+export const kindNames = Object.fromEntries(entries.map(([kind, entry]) => [entry.name, kind])) as Record<KindName, KnownKind>;
+
+/** Alert kinds as written in the `policy` config section: the kinds an agent raises (the controller's own offer no answers). */
+export const policyKindNames = Object.fromEntries(entries.flatMap(([kind, entry]) => (entry.raisedBy === "agent" ? [[entry.name, kind]] : []))) as Record<PolicyKindName, KnownKind>;

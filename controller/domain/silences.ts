@@ -1,3 +1,4 @@
+import { kindNames } from "./alert-kinds.js";
 import { AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import { parseDuration } from "../../common/duration.js";
 
@@ -41,15 +42,8 @@ export interface SilenceSubject {
   kind: AlertKind;
 }
 
-/** Alert kinds as written in `/silence` and in the config's windows. */
-export const silenceKindNames = {
-  ssh_session: AlertKind.SSH_SESSION,
-  ssh_brute_force: AlertKind.SSH_BRUTE_FORCE,
-  cpu_sustained: AlertKind.CPU_SUSTAINED,
-  http_404_burst: AlertKind.HTTP_404_BURST,
-  agent_offline: AlertKind.AGENT_OFFLINE,
-  detector_blind: AlertKind.DETECTOR_BLIND,
-} as const satisfies Record<string, AlertKind>;
+/** Alert kinds as written in `/silence` and in the config's windows: every kind's catalog name. */
+export const silenceKindNames = kindNames;
 
 export type SilenceKindName = keyof typeof silenceKindNames;
 

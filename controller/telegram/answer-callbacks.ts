@@ -1,0 +1,147 @@
+import type { Composer, Context } from "telegraf";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { answerOptions } from "../domain/answers.js";
+import { answerLabel } from "./alert-labels.js";
+import { allowKeyboard, confirmKeyboard } from "./alert-message.js";
+import { telegramActor, type BridgeServices } from "./bridge-services.js";
+import { ALLOW_DURATION_MS, needsConfirmation } from "./callback-data.js";
+import { noticeFor, onTap, operatorOf, type Tap, type TapNotice } from "./callback-tap.js";
+import { Priority } from "./message-store.js";
+import { operatorName } from "./text-format.js";
+
+export interface AnswerCallbacks {
+  composer: Composer<Context>;
+  /** Clears pending second taps and their timers. */
+  stop(): void;
+}
+
+interface PendingSecondTap {
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Answers that wait for a second tap: Reboot / Shut down (confirm), Allow (for how long). */
+const SECOND_TAPS = [Answer.REBOOT, Answer.SHUTDOWN, Answer.ALLOW] as const;
+
+/**
+ * The answer buttons under an alert: an answer goes to ActionRequests
+ * (stored first, sent or queued); Reboot / Shut down need a confirming
+ * second tap within confirmTimeout; Allow asks for how long (1 h / 24 h /
+ * always) in the same way; Cancel puts the answer buttons back. The alert's
+ * message itself is updated by the send queue.
+ */
+export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks {
+  const { config, now } = services;
+  const pending = new Map<string, PendingSecondTap>();
+
+  const composer = onTap(services, ["answer", "confirm", "allow", "cancel"], (command, tap) => {
+    switch (command.type) {
+      case "answer":
+        return firstTap(command.alertId, command.answer, tap);
+      case "confirm":
+        return confirmTap(command.alertId, command.answer, tap);
+      case "allow":
+        // The duration tap is the answer itself: it stands even when the choice row timed out.
+        clearPending(command.alertId, tap, Answer.ALLOW);
+        return answer(command.alertId, Answer.ALLOW, tap, ALLOW_DURATION_MS[command.duration]);
+      case "cancel":
+        clearPending(command.alertId, tap);
+        refresh(command.alertId, tap);
+        return tap.t.notice.cancelled;
+    }
+  });
+
+  function refresh(alertId: string, tap: Tap, priority: number = Priority.interactive): void {
+    services.messages.invalidate(alertId, tap.chatId);
+    services.refreshAlert(alertId, priority, tap.chatId);
+  }
+
+  function firstTap(alertId: string, chosen: Answer, tap: Tap): TapNotice {
+    const refusal = precheck(alertId, chosen, tap);
+    if (refusal !== undefined) return refusal;
+    const choosesDuration = chosen === Answer.ALLOW;
+    if (!needsConfirmation(chosen) && !choosesDuration) return answer(alertId, chosen, tap);
+    const key = pendingKey(alertId, chosen, tap);
+    clearPending(alertId, tap, chosen);
+    const timer = setTimeout(() => {
+      if (pending.get(key)?.timer !== timer) return;
+      pending.delete(key);
+      refresh(alertId, tap, Priority.update);
+    }, config.confirmTimeout);
+    timer.unref();
+    pending.set(key, { expiresAt: now() + config.confirmTimeout, timer });
+    services.messages.invalidate(alertId, tap.chatId);
+    tap.showButtons(choosesDuration ? allowKeyboard(alertId, tap.t) : confirmKeyboard(alertId, chosen, tap.t));
+    return choosesDuration ? tap.t.notice.chooseAllowDuration : tap.t.notice.confirmFirst;
+  }
+
+  function confirmTap(alertId: string, chosen: Answer, tap: Tap): TapNotice {
+    const entry = pending.get(pendingKey(alertId, chosen, tap));
+    clearPending(alertId, tap, chosen);
+    if (!entry || entry.expiresAt < now()) {
+      refresh(alertId, tap);
+      return tap.t.notice.confirmExpired;
+    }
+    return answer(alertId, chosen, tap);
+  }
+
+  /** Why an answer cannot be taken now, from the alert's current view; undefined if it can. */
+  function precheck(alertId: string, chosen: Answer, tap: Tap): string | undefined {
+    const { t } = tap;
+    const found = services.renderer.view(alertId, tap.chatId);
+    if (!found) return t.notice.unknownAlert;
+    const phase = found.view.phase;
+    if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });
+    if (phase.type === "resolved") return t.notice.resolved;
+    if (phase.type === "expired") return t.notice.expired;
+    if (!found.view.answers.includes(chosen)) return t.notice.unsupported;
+    return undefined;
+  }
+
+  function answer(alertId: string, chosen: Answer, tap: Tap, allowDurationMs?: number): string {
+    const refusal = precheck(alertId, chosen, tap);
+    if (refusal !== undefined) {
+      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      return refusal;
+    }
+    const record = services.store.getAlert(alertId)!;
+    const outcome = services.actions.request({
+      agentId: record.agentId,
+      alertId,
+      answer: chosen,
+      operator: operatorOf(tap.from),
+      options: answerOptions(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay, durationMs: allowDurationMs }),
+    });
+    // Bookkeeping after the action is on its way: one transaction, off the delivery path.
+    services.later(() => {
+      if (outcome.ok && chosen === Answer.BLOCK_IP) {
+        const target = outcome.action.target?.target;
+        services.messages.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
+      }
+      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[chosen]} for alert ${alertId} on ${record.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
+    });
+    return noticeFor(outcome, chosen, record.agentId, tap.t);
+  }
+
+  function pendingKey(alertId: string, chosen: Answer, tap: Tap): string {
+    return `${alertId}|${chosen}|${tap.chatId}|${tap.from.id}`;
+  }
+
+  function clearPending(alertId: string, tap: Tap, only?: Answer): void {
+    for (const chosen of only === undefined ? SECOND_TAPS : [only]) {
+      const key = pendingKey(alertId, chosen, tap);
+      const entry = pending.get(key);
+      if (entry) clearTimeout(entry.timer);
+      pending.delete(key);
+    }
+  }
+
+  return {
+    composer,
+    stop() {
+      for (const entry of pending.values()) clearTimeout(entry.timer);
+      pending.clear();
+    },
+  };
+}
