@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, "controller-key.pem"), pki.controller.key, { mode: 0o600 });
   const config = (port: number) => ({
     listen: { host: "127.0.0.1", port },
-    tls: { ca: join(dir, "ca.pem"), cert: join(dir, "controller.pem"), key: join(dir, "controller-key.pem") },
+    tls: { ca: join(dir, "ca.pem"), cert: join(dir, "controller.pem"), key: join(dir, "controller-key.pem"), ticketKeyFile: join(dir, "tls-tickets.key") },
     store: { path: join(dir, "controller.db") },
     link: { heartbeatInterval: "30s" },
     log: { level: "warn" as const },

@@ -1,5 +1,7 @@
 import type { SecureContext } from "node:tls";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { createBackoff, type Backoff } from "../agent/link/backoff.js";
+import { agentLinkConfigSchema } from "../agent/config.js";
 import { newId } from "../common/ids.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertState, Severity } from "../gen/secarc/v1/alert_pb.js";
@@ -12,7 +14,7 @@ export interface LoadSlot {
   context: SecureContext;
   agent: LoadAgent | undefined;
   welcomed: boolean;
-  attempts: number;
+  backoff: Backoff;
   acks: number;
   /** The newest TLS session ticket the controller gave this agent. */
   ticket: Buffer | undefined;
@@ -22,6 +24,8 @@ export interface LoadSlot {
 }
 
 const CONNECTING_AT_ONCE = 200;
+/** The agent's link defaults (backoffInitial, backoffMax). */
+const LINK_DEFAULTS = agentLinkConfigSchema.parse({});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function benchAlert(now: number, j: number) {
@@ -63,7 +67,7 @@ export function createLoadFleet() {
       onMessage(message: ControllerMessage) {
         if (message.payload.case === "welcome" && !slot.welcomed) {
           slot.welcomed = true;
-          slot.attempts = 0;
+          slot.backoff.reset();
           welcomed += 1;
         } else if (message.payload.case === "alertAck") {
           slot.acks += 1;
@@ -81,10 +85,8 @@ export function createLoadFleet() {
         slot.welcomed = false;
         slot.agent = undefined;
         if (!reconnect) return;
-        // Exponential backoff with full jitter, as agents do: 100 ms doubling, capped at 2 s.
-        const cap = Math.min(2_000, 100 * 2 ** slot.attempts);
-        slot.attempts += 1;
-        setTimeout(() => reconnect && !slot.agent && connect(slot), Math.random() * cap);
+        // The agent's own backoff with full jitter and its default bounds.
+        setTimeout(() => reconnect && !slot.agent && connect(slot), slot.backoff.next());
       },
     });
     slot.agent.send({ payload: { case: "hello", value: { agentId: slot.name, agentVersion: "bench", hostname: slot.name, actions: [Answer.BLOCK_IP] } } });
@@ -100,7 +102,8 @@ export function createLoadFleet() {
 
   return {
     slot(name: string, context: SecureContext): LoadSlot {
-      const slot: LoadSlot = { name, context, agent: undefined, welcomed: false, attempts: 0, acks: 0, ticket: undefined, timed: new Map(), latencies: undefined };
+      const backoff = createBackoff({ initialMs: LINK_DEFAULTS.backoffInitial, maxMs: LINK_DEFAULTS.backoffMax });
+      const slot: LoadSlot = { name, context, agent: undefined, welcomed: false, backoff, acks: 0, ticket: undefined, timed: new Map(), latencies: undefined };
       all.push(slot);
       return slot;
     },

@@ -27,6 +27,14 @@ export const controllerTlsSchema = z.strictObject({
    * newly revoked certificates are ended. Default: none.
    */
   crl: z.string().min(1).optional(),
+  /**
+   * A file holding the secret TLS session tickets are sealed with (created,
+   * mode 0600, when missing): agents reconnecting after a controller restart
+   * resume their TLS session instead of a full handshake. Keys derived from
+   * it change every 12 h. Without it, tickets are good only until the
+   * controller restarts. Default: none.
+   */
+  ticketKeyFile: z.string().min(1).optional(),
 });
 
 /** The SQLite database. */

@@ -8,6 +8,7 @@ import { startAgentPresence } from "./domain/agent-presence.js";
 import { startDetectorBlindWatch } from "./domain/detector-blind.js";
 import type { EventBus } from "./domain/events.js";
 import { watchCrlFile } from "./link/crl-watch.js";
+import { loadTicketSecret } from "./link/ticket-keys.js";
 import { startLinkServer, type LinkServer } from "./link/link-server.js";
 import type { RevocationList } from "./link/revocation-list.js";
 import type { SessionRegistry } from "./link/session-registry.js";
@@ -93,6 +94,7 @@ export async function startLink(
     port: config.listen.port,
     tls,
     ...(revocation ? { revocation } : {}),
+    ...(config.tls.ticketKeyFile ? { ticketSecret: loadTicketSecret(config.tls.ticketKeyFile) } : {}),
     store: core.store,
     registry: core.registry,
     events: core.events,

@@ -13,6 +13,7 @@ import type { Store } from "../store/store.js";
 import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
 import { createAgentStreamHandler, peerKey, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
+import { startTicketKeyRotation } from "./ticket-keys.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
@@ -39,6 +40,8 @@ export interface LinkServerOptions {
   tls: { ca: Buffer; cert: Buffer; key: Buffer };
   /** The revoked certificates (tls.crl), checked at the handshake and at Hello. Default: none. */
   revocation?: RevocationList;
+  /** The secret TLS session tickets are derived from (tls.ticketKeyFile). Default: Node's keys, new at every start. */
+  ticketSecret?: Buffer;
   store: Store & { transaction?: <T>(fn: () => T) => T };
   registry: SessionRegistry;
   events: EventBus;
@@ -161,6 +164,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     adapter,
   );
 
+  const tickets = options.ticketSecret ? startTicketKeyRotation({ secret: options.ticketSecret, now: options.now, apply: (keys) => server.setTicketKeys(keys) }) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
   const pinger = createPeerPinger({
     intervalMs: options.pingIntervalMs,
@@ -220,6 +224,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error) => {
       pinger.stop();
+      tickets?.stop();
       clearInterval(silenceWatch);
       reject(new SecarcError("unavailable", `cannot listen for agents on ${options.host}:${options.port}: ${describeError(err)}`, { cause: err }));
     };
@@ -266,6 +271,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     close() {
       closing ??= (async () => {
         pinger.stop();
+        tickets?.stop();
         clearInterval(silenceWatch);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         registry.endAll(new ConnectError("the controller is shutting down", Code.Unavailable));

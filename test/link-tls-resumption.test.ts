@@ -1,0 +1,118 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { expect } from "chai";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { silentLogger } from "../common/log.js";
+import { AgentMessageSchema, ControllerMessageSchema } from "../gen/secarc/v1/agent_service_pb.js";
+import { startController, type RunningController } from "../controller/controller.js";
+import { testControllerConfig } from "./support/controller-harness.js";
+import { createTestPki, type TestPki } from "./support/pki.js";
+
+interface Dialled {
+  resumed: boolean;
+  ticket: Buffer | undefined;
+  welcomed: boolean;
+}
+
+/** One AgentService.Connect stream over node:http2 and node:tls, offering `ticket`; resolves once the Welcome (or the end) came. */
+function dial(port: number, files: { ca: string; cert: string; key: string }, agentId: string, ticket: Buffer | undefined): Promise<Dialled> {
+  return new Promise((resolve) => {
+    const result: Dialled = { resumed: false, ticket: undefined, welcomed: false };
+    const session = http2.connect(`https://127.0.0.1:${port}`, {
+      createConnection: () => {
+        const socket = tlsConnect({
+          host: "127.0.0.1",
+          port,
+          ca: readFileSync(files.ca),
+          cert: readFileSync(files.cert),
+          key: readFileSync(files.key),
+          servername: "localhost",
+          ALPNProtocols: ["h2"],
+          ...(ticket ? { session: ticket } : {}),
+        });
+        socket.on("session", (t: Buffer) => (result.ticket = t));
+        socket.once("secureConnect", () => (result.resumed = socket.isSessionReused()));
+        return socket;
+      },
+    });
+    session.on("error", () => {});
+    const stream = session.request({ ":method": "POST", ":path": "/secarc.v1.AgentService/Connect", "content-type": "application/grpc+proto", te: "trailers" });
+    stream.on("error", () => {});
+    const hello = toBinary(AgentMessageSchema, create(AgentMessageSchema, { payload: { case: "hello", value: { agentId, agentVersion: "test", hostname: agentId } } }));
+    const frame = Buffer.alloc(5 + hello.length);
+    frame.writeUInt32BE(hello.length, 1);
+    frame.set(hello, 5);
+    stream.write(frame);
+    let buffer = Buffer.alloc(0);
+    const done = () => {
+      session.destroy();
+      resolve(result);
+    };
+    stream.on("data", (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length < 5 || buffer.length < 5 + buffer.readUInt32BE(1)) return;
+      result.welcomed = fromBinary(ControllerMessageSchema, buffer.subarray(5, 5 + buffer.readUInt32BE(1))).payload.case === "welcome";
+      // TLS 1.3 tickets arrive after the handshake: give them a moment.
+      setTimeout(done, 200);
+    });
+    stream.on("close", done);
+  });
+}
+
+/**
+ * Issue 17 item 2: agents reconnecting after a controller restart resume
+ * their TLS session (tickets sealed with keys derived from
+ * tls.ticketKeyFile), and the resumed connection is still the certificate's
+ * identity (its Hello is welcomed). Real mutual TLS on loopback.
+ */
+describe("link: TLS session resumption across a controller restart", function () {
+  this.timeout(60_000);
+  let pki: TestPki;
+  let dir: string;
+  let controller: RunningController | undefined;
+
+  before(async () => (pki = await createTestPki()));
+  after(() => pki.cleanup());
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "secarc-tickets-"))));
+  afterEach(async () => {
+    await controller?.close();
+    controller = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A controller on `port` (0: any), with the ticket key file or without. */
+  async function run(port: number, ticketKeyFile: string | undefined): Promise<RunningController> {
+    await controller?.close();
+    const config = testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port } });
+    const tls = { ...config.tls, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
+    controller = await startController({ config: { ...config, tls }, logger: silentLogger() });
+    return controller;
+  }
+
+  it("resumes the TLS session after a restart with the same ticket key file, and welcomes the agent", async () => {
+    const keyFile = join(dir, "tickets.key");
+    const { port } = await run(0, keyFile);
+    expect(readFileSync(keyFile)).to.have.length(32);
+    const files = { ca: pki.ca, ...(await pki.issueAgent("resumer")) };
+    const first = await dial(port, files, "resumer", undefined);
+    expect(first).to.include({ welcomed: true, resumed: false });
+    expect(first.ticket).to.be.instanceOf(Buffer);
+    await run(port, keyFile);
+    const again = await dial(port, files, "resumer", first.ticket);
+    expect(again).to.include({ welcomed: true, resumed: true });
+  });
+
+  it("makes a full handshake after a restart without a ticket key file", async () => {
+    const { port } = await run(0, undefined);
+    const files = { ca: pki.ca, ...(await pki.issueAgent("fresh")) };
+    const first = await dial(port, files, "fresh", undefined);
+    expect(first.welcomed).to.equal(true);
+    expect(first.ticket).to.be.instanceOf(Buffer);
+    await run(port, undefined);
+    const again = await dial(port, files, "fresh", first.ticket);
+    expect(again).to.include({ welcomed: true, resumed: false });
+  });
+});
