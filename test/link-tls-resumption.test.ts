@@ -5,10 +5,8 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { expect } from "chai";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { silentLogger } from "../common/log.js";
 import { AgentMessageSchema, ControllerMessageSchema } from "../gen/secarc/v1/agent_service_pb.js";
-import { startController, type RunningController } from "../controller/controller.js";
-import { testControllerConfig } from "./support/controller-harness.js";
+import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 
 interface Dialled {
@@ -72,23 +70,26 @@ describe("link: TLS session resumption across a controller restart", function ()
   this.timeout(60_000);
   let pki: TestPki;
   let dir: string;
-  let controller: RunningController | undefined;
+  let controller: ControllerProcess | undefined;
 
   before(async () => (pki = await createTestPki()));
   after(() => pki.cleanup());
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "secarc-tickets-"))));
-  afterEach(async () => {
-    await controller?.close();
+  const stop = async () => {
+    controller?.kill("SIGTERM");
+    await controller?.stopped;
     controller = undefined;
+  };
+  afterEach(async () => {
+    await stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A controller on `port` (0: any), with the ticket key file or without. */
-  async function run(port: number, ticketKeyFile: string | undefined): Promise<RunningController> {
-    await controller?.close();
-    const config = testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port } });
-    const tls = { ...config.tls, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
-    controller = await startController({ config: { ...config, tls }, logger: silentLogger() });
+  /** A controller process on `port` (0: any), with the ticket key file or without: a restart is a new process, as in production. */
+  async function run(port: number, ticketKeyFile: string | undefined): Promise<ControllerProcess> {
+    await stop();
+    const tls = { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
+    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" } } });
     return controller;
   }
 

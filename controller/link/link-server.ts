@@ -150,6 +150,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     cert: options.tls.cert,
     ca: options.tls.ca,
     minVersion: "TLSv1.2" as const,
+    // Fixed, not Node's default (a hash of the command line): a restarted controller resumes the sessions of the one before.
+    sessionIdContext: "secarc-link",
     ...(list && list.pems.length > 0 ? { crl: [...list.pems] } : {}),
   });
   const server = http2.createSecureServer(
