@@ -51,36 +51,10 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
     journal.finish(result, () => outbox.putResult(result));
   };
 
-  const resultOf = async (action: ResponseAction): Promise<ResponderResult> => {
-    const responder = action.answer === Answer.UNSPECIFIED ? undefined : responders.get(action.answer);
-    if (!responder) {
-      return { status: ResultStatus.REFUSED, detail: `refused: answer ${Answer[action.answer] ?? action.answer} is not supported by this agent` };
-    }
-    try {
-      const result = await responder.execute(action);
-      if (result.status === ResultStatus.UNSPECIFIED || ResultStatus[result.status] === undefined) {
-        return { status: ResultStatus.FAILED, detail: `responder ${responder.name} returned no status` };
-      }
-      return result;
-    } catch (err) {
-      logger.error({ actionId: action.actionId, responder: responder.name, err: describeError(err) }, "responder threw");
-      return { status: ResultStatus.FAILED, detail: `failed: ${describeError(err)}` };
-    }
-  };
-
   const run = async (action: ResponseAction): Promise<void> => {
     const log = logger.child({ actionId: action.actionId, answer: Answer[action.answer] ?? action.answer, alertId: action.alertId || undefined });
     log.info("executing action");
-    const ended = await resultOf(action);
-    const result = create(ActionResultSchema, {
-      actionId: action.actionId,
-      status: ended.status,
-      detail: ended.detail,
-      finishedAt: timestampFromMs(now()),
-      dryRun: ended.dryRun ?? false,
-      expiresAt: ended.expiresAt ? timestampFromDate(ended.expiresAt) : undefined,
-      networks: ended.networks ?? [],
-    });
+    const result = toActionResult(action, await runResponder(responders, action, logger), now());
     store(result);
     log.info({ status: ResultStatus[result.status], detail: result.detail }, "action finished");
     deps.send(result);
@@ -144,4 +118,35 @@ export function createActionExecutor(deps: ActionExecutorDeps): ActionExecutor {
       clearTimeout(timer);
     },
   };
+}
+
+/** Runs the action's responder; an unknown answer is refused, a throw or a missing status is a failure. */
+async function runResponder(responders: ReadonlyMap<Answer, Responder>, action: ResponseAction, logger: Logger): Promise<ResponderResult> {
+  const responder = action.answer === Answer.UNSPECIFIED ? undefined : responders.get(action.answer);
+  if (!responder) {
+    return { status: ResultStatus.REFUSED, detail: `refused: answer ${Answer[action.answer] ?? action.answer} is not supported by this agent` };
+  }
+  try {
+    const result = await responder.execute(action);
+    if (result.status === ResultStatus.UNSPECIFIED || ResultStatus[result.status] === undefined) {
+      return { status: ResultStatus.FAILED, detail: `responder ${responder.name} returned no status` };
+    }
+    return result;
+  } catch (err) {
+    logger.error({ actionId: action.actionId, responder: responder.name, err: describeError(err) }, "responder threw");
+    return { status: ResultStatus.FAILED, detail: `failed: ${describeError(err)}` };
+  }
+}
+
+/** The ActionResult sent to the controller for a responder's result. */
+function toActionResult(action: ResponseAction, ended: ResponderResult, finishedAtMs: number): ActionResult {
+  return create(ActionResultSchema, {
+    actionId: action.actionId,
+    status: ended.status,
+    detail: ended.detail,
+    finishedAt: timestampFromMs(finishedAtMs),
+    dryRun: ended.dryRun ?? false,
+    expiresAt: ended.expiresAt ? timestampFromDate(ended.expiresAt) : undefined,
+    networks: ended.networks ?? [],
+  });
 }

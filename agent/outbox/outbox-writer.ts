@@ -1,6 +1,7 @@
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
+import { createMemoryHold } from "./memory-hold.js";
 import type { Outbox } from "./outbox.js";
 
 /**
@@ -46,77 +47,30 @@ export interface OutboxWriterDeps {
 
 export function createOutboxWriter(deps: OutboxWriterDeps): OutboxWriter {
   const { outbox, send, logger } = deps;
-  const maxHeld = deps.maxHeld ?? 50_000;
-  const retryMs = deps.retryMs ?? 1_000;
+  const held = createMemoryHold({ outbox, send, logger, maxHeld: deps.maxHeld ?? 50_000, retryMs: deps.retryMs ?? 1_000 });
   let queued: Alert[] = [];
-  const held = new Map<string, Alert>();
-  let dropped = 0;
-  let writeFailures = 0;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let closed = false;
 
-  const hold = (alerts: readonly Alert[]): void => {
-    for (const alert of alerts) {
-      const existing = held.get(alert.id);
-      if (existing && existing.revision >= alert.revision) continue;
-      held.delete(alert.id);
-      held.set(alert.id, alert);
-    }
-    while (held.size > maxHeld) {
-      const oldest = held.keys().next().value as string;
-      held.delete(oldest);
-      dropped += 1;
-      logger.error({ alertId: oldest, maxHeld, dropped }, "alert dropped: the outbox cannot be written and the memory hold is full");
-    }
-    if (!retryTimer && !closed) {
-      retryTimer = setTimeout(retry, retryMs);
-      retryTimer.unref();
-    }
+  const holdAndSend = (batch: readonly Alert[]): void => {
+    held.hold(batch);
+    for (const alert of batch) send(alert);
   };
-
-  /** Writes the held alerts; true when none is left held. */
-  const writeHeld = (): boolean => {
-    if (held.size === 0) return true;
-    const alerts = [...held.values()];
-    try {
-      outbox.putAlerts(alerts);
-    } catch (err) {
-      writeFailures += 1;
-      logger.debug({ err: describeError(err), held: held.size }, "held alerts still cannot be written to the outbox");
-      return false;
-    }
-    held.clear();
-    logger.info({ alerts: alerts.length }, "held alerts written to the outbox");
-    for (const alert of alerts) send(alert);
-    return true;
-  };
-
-  function retry(): void {
-    retryTimer = undefined;
-    if (!writeHeld() && !closed) {
-      retryTimer = setTimeout(retry, retryMs);
-      retryTimer.unref();
-    }
-  }
 
   const flush = (): void => {
     if (queued.length === 0) return;
     const batch = queued;
     queued = [];
     // Held alerts go first, so that the outbox keeps the order they were raised in.
-    if (held.size > 0 && !writeHeld()) {
-      hold(batch);
-      for (const alert of batch) send(alert);
+    if (held.size() > 0 && !held.writeHeld()) {
+      holdAndSend(batch);
       return;
     }
     let stored: Alert[];
     try {
       stored = outbox.putAlerts(batch);
     } catch (err) {
-      writeFailures += 1;
+      held.countFailure();
       logger.error({ err: describeError(err), alerts: batch.length }, "alerts could not be written to the outbox; held in memory and retried");
-      hold(batch);
-      for (const alert of batch) send(alert);
+      holdAndSend(batch);
       return;
     }
     for (const alert of stored) send(alert);
@@ -128,23 +82,18 @@ export function createOutboxWriter(deps: OutboxWriterDeps): OutboxWriter {
       if (queued.length === 1) setImmediate(flush);
     },
     flush,
-    acked(alertId, revision) {
-      const alert = held.get(alertId);
-      if (alert && alert.revision <= revision) held.delete(alertId);
-    },
+    acked: (alertId, revision) => held.acked(alertId, revision),
     heldAlert: (alertId) => held.get(alertId),
     resendHeld() {
-      for (const alert of held.values()) send(alert);
+      for (const alert of held.all()) send(alert);
     },
-    waiting: () => queued.length + held.size,
-    stats: () => ({ held: held.size, dropped, writeFailures }),
+    waiting: () => queued.length + held.size(),
+    stats: () => held.stats(),
     close() {
       flush();
-      writeHeld();
-      closed = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = undefined;
-      if (held.size > 0) logger.error({ alerts: held.size }, "agent stopping with alerts the outbox could not take; they are lost");
+      held.writeHeld();
+      held.close();
+      if (held.size() > 0) logger.error({ alerts: held.size() }, "agent stopping with alerts the outbox could not take; they are lost");
     },
   };
 }
