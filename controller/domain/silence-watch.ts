@@ -68,13 +68,7 @@ export function createSilenceWatch(deps: SilenceWatchDeps): SilenceWatch {
 
   async function checkOnce(): Promise<void> {
     const at = now();
-    for (const window of deps.windows) {
-      const run = window.runAt(at);
-      if (!run || silences.some((s) => s.silenceId === run.silenceId)) continue;
-      await store.saveSilence(run);
-      silences.push(run);
-      logger.info({ window: window.name, until: new Date(run.endsAt).toISOString() }, "maintenance window started: its alerts are stored, not posted");
-    }
+    silences.push(...(await startedWindowRuns(deps, silences, at)));
     for (const silence of endedUndigested(silences, at)) {
       try {
         for (const listener of listeners) await listener(silence);
@@ -142,4 +136,17 @@ export function createSilenceWatch(deps: SilenceWatchDeps): SilenceWatch {
       for (const window of deps.windows) window.stop();
     },
   };
+}
+
+/** The runs of windows that started and are not yet among `known`, stored first. */
+async function startedWindowRuns(deps: SilenceWatchDeps, known: readonly Silence[], at: number): Promise<Silence[]> {
+  const started: Silence[] = [];
+  for (const window of deps.windows) {
+    const run = window.runAt(at);
+    if (!run || known.some((s) => s.silenceId === run.silenceId)) continue;
+    await deps.store.saveSilence(run);
+    started.push(run);
+    deps.logger.info({ window: window.name, until: new Date(run.endsAt).toISOString() }, "maintenance window started: its alerts are stored, not posted");
+  }
+  return started;
 }
