@@ -1,0 +1,20 @@
+// `node --import tsx bench/link-floor.ts`: RSS and heap per connection of bench/link-floor-server.ts under N (default 600) load agents; SETTINGS='{"headerTableSize":256}' tries HTTP/2 settings. See docs/performance.md.
+import { spawn } from "node:child_process"; import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os"; import { join } from "node:path"; import { createSecureContext } from "node:tls"; import { createInterface } from "node:readline";
+import { createBenchPki } from "./link-certs.js"; import { createLoadFleet } from "./link-load-fleet.js";
+const N = Number(process.env.N ?? 600);
+const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+const dir = mkdtempSync(join(tmpdir(), "floor-")); const pki = await createBenchPki(N); const fleet = createLoadFleet();
+const slots = pki.agents.map((a) => fleet.slot(a.name, createSecureContext({ ca: pki.ca.cert, cert: a.cert, key: a.key })));
+writeFileSync(join(dir, "ca.pem"), pki.ca.cert); writeFileSync(join(dir, "c.pem"), pki.controller.cert); writeFileSync(join(dir, "k.pem"), pki.controller.key, { mode: 0o600 });
+const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", new URL("./link-floor-server.ts", import.meta.url).pathname, join(dir, "ca.pem"), join(dir, "c.pem"), join(dir, "k.pem")], { stdio: ["ignore", "pipe", "inherit"] });
+const lines = createInterface({ input: child.stdout! }); const waiters: Array<(v: any) => void> = [];
+lines.on("line", (l) => waiters.shift()?.(JSON.parse(l)));
+const next = () => new Promise<any>((r) => waiters.push(r));
+const { port, pid } = await next(); fleet.setPort(port);
+const mem = async () => { const p = next(); child.kill("SIGUSR2"); return (await p).memory; };
+await new Promise((r) => setTimeout(r, 300)); const m0 = await mem(); const r0 = rss(pid);
+await fleet.connectAll(slots, 300_000); await new Promise((r) => setTimeout(r, 1000));
+const m1 = await mem(); const r1 = rss(pid);
+console.log(JSON.stringify({ N, settings: process.env.SETTINGS ?? "default", rssPerAgentKiB: (((r1 - r0) * 1024) / N).toFixed(1), heapPerAgentKiB: ((m1.heapUsed - m0.heapUsed) / N / 1024).toFixed(1) }));
+fleet.closeAll(); child.kill("SIGKILL"); setTimeout(() => process.exit(0), 300);
