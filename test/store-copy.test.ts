@@ -13,7 +13,9 @@ import { isSecarcError } from "../common/errors.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity } from "../gen/secarc/v1/alert_pb.js";
 import { copySqliteToPostgres } from "../controller/store/postgres-copy.js";
+import { openPostgresSilenceStore } from "../controller/store/postgres-silences.js";
 import { openPostgresStore } from "../controller/store/postgres-store.js";
+import { createSqliteSilenceStore } from "../controller/store/sqlite-silences.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import { sampleAlert } from "../testing/alert-fixtures.js";
 import { startPgCluster, type PgCluster } from "./support/postgres.js";
@@ -22,7 +24,7 @@ const run = promisify(execFile);
 const SECARC = fileURLToPath(new URL("../bin/secarc.js", import.meta.url));
 const at = (ms: number) => new Date(1_700_000_000_000 + ms);
 
-/** A SQLite store with two agents, three alerts (one at revision 2), two actions (one with its result) and audit lines. */
+/** A SQLite store with two agents, three alerts (one at revision 2), two actions (one with its result), audit lines and a silence. */
 async function fillSqliteStore(path: string): Promise<void> {
   const store = openSqliteStore(path);
   try {
@@ -40,6 +42,9 @@ async function fillSqliteStore(path: string): Promise<void> {
     await store.recordResult("web-1", create(ActionResultSchema, { actionId: "act-1", status: ResultStatus.DONE, detail: "blocked", finishedAt: timestampFromMs(at(8).getTime()) }), at(8));
     await store.createAction({ actionId: "act-2", agentId: "db-1", alertId: "a3", answer: Answer.IGNORE, operator, requestedAt: at(9), options: undefined, target: undefined, policy: { afterMs: 60_000 } });
     for (let i = 0; i < 3; i++) await store.audit({ at: at(10 + i), actor: "alice", event: "answer", detail: `line ${i}` });
+    await createSqliteSilenceStore(store.db).saveSilence({
+      silenceId: "s1", matcher: { labels: { team: "db" }, kinds: [] }, startsAt: at(0).getTime(), endsAt: at(3_600_000).getTime(), createdBy: "alice", origin: "command",
+    });
   } finally {
     await store.close();
   }
@@ -64,7 +69,7 @@ describe("secarc store copy: SQLite into PostgreSQL", function () {
   it("copies every table, prints the counts, and the PostgreSQL store then holds what the SQLite one did", async () => {
     const url = await cluster.createDatabase();
     const { stdout } = await run(process.execPath, [SECARC, "store", "copy", "--from", path, "--to", url], { timeout: 120_000 });
-    expect(stdout).to.match(/agents\s+2\n/).and.match(/alerts\s+3\n/).and.match(/actions\s+2\n/).and.match(/audit\s+3\n/);
+    expect(stdout).to.match(/agents\s+2\n/).and.match(/alerts\s+3\n/).and.match(/actions\s+2\n/).and.match(/audit\s+3\n/).and.match(/silences\s+1\n/);
 
     const sqlite = openSqliteStore(path);
     const pg = await openPostgresStore({ url, poolSize: 2 });
@@ -73,6 +78,8 @@ describe("secarc store copy: SQLite into PostgreSQL", function () {
       expect(await pg.listOpenAlerts(10)).to.deep.equal(await sqlite.listOpenAlerts(10));
       for (const alertId of ["a1", "a3"]) expect(await pg.listActionsForAlert(alertId)).to.deep.equal(await sqlite.listActionsForAlert(alertId));
       expect(await pg.listAudit(10)).to.deep.equal(await sqlite.listAudit(10));
+      const since = new Date(0);
+      expect(await (await openPostgresSilenceStore(pg.sql, pg.where)).listSilences(since)).to.deep.equal(await createSqliteSilenceStore(sqlite.db).listSilences(since));
       // Ids and insertion order go on after the copied ones.
       await pg.audit({ at: at(20), actor: "bob", event: "answer", detail: "after the copy" });
       expect((await pg.listAudit(1))[0]?.id).to.equal(4);

@@ -1,6 +1,7 @@
 import type postgres from "postgres";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { openCopySource, type CopySource } from "./copy-source.js";
+import { openPostgresSilenceStore } from "./postgres-silences.js";
 import { openPostgresStore } from "./postgres-store.js";
 import type { PgSql } from "./postgres-types.js";
 
@@ -20,6 +21,9 @@ export interface CopyReport {
   tables: Array<{ table: string; rows: number }>;
 }
 
+/** The PostgreSQL components beside the core's (openPostgresStore migrates that one): each migrates its tables. */
+const POSTGRES_COMPONENTS: ReadonlyArray<(sql: PgSql, where: string) => Promise<unknown>> = [openPostgresSilenceStore];
+
 interface TargetColumn { name: string; type: string; identity: boolean }
 
 /**
@@ -38,6 +42,8 @@ export async function copySqliteToPostgres(options: CopyStoreOptions): Promise<C
       throw isSecarcError(err) ? err : new SecarcError("unavailable", describeError(err), { cause: err });
     });
     try {
+      // Every component's tables, not only the core's, before the versions are compared.
+      for (const migrateComponent of POSTGRES_COMPONENTS) await migrateComponent(target.sql, target.where);
       await checkVersions(source, target.sql, options.from, target.where);
       const columns = await targetColumns(target.sql, source.tables, target.where);
       await checkEmpty(target.sql, source.tables, target.where);
