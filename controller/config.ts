@@ -37,11 +37,49 @@ export const controllerTlsSchema = z.strictObject({
   ticketKeyFile: z.string().min(1).optional(),
 });
 
-/** The SQLite database. */
-export const controllerStoreSchema = z.strictObject({
-  /** Path of the SQLite file (created if missing). Default: "/var/lib/secarc/controller/controller.db". */
-  path: z.string().min(1).default("/var/lib/secarc/controller/controller.db"),
+/** Where the SQLite store lives when `store.path` is not set. */
+export const DEFAULT_STORE_PATH = "/var/lib/secarc/controller/controller.db";
+
+/** A PostgreSQL database shared by controller replicas. */
+export const controllerPostgresSchema = z.strictObject({
+  /**
+   * libpq URL of the database: postgres://USER:PASSWORD@HOST:PORT/DATABASE
+   * (options such as `?sslmode=require` are honoured; a password may come
+   * from PGPASSWORD instead). The database must exist; the controller
+   * creates and migrates its tables. Required.
+   */
+  url: z.string().refine(isPostgresUrl, "must be a postgres:// or postgresql:// URL naming a host and a database, e.g. postgres://secarc@db.example:5432/secarc"),
+  /** Connections each controller keeps open (the link, Telegram and LISTEN share them). Between 1 and 200. Default: 10. */
+  poolSize: z.number().int().min(1).max(200).default(10),
 });
+
+/**
+ * The controller's store: one SQLite file (`path`, the default, embedded)
+ * or a PostgreSQL database (`postgres`), not both.
+ */
+export const controllerStoreSchema = z
+  .strictObject({
+    /**
+     * Path of the SQLite file (created if missing). Default:
+     * "/var/lib/secarc/controller/controller.db" when `postgres` is not set.
+     * With `postgres` the directory of this default still holds the admin
+     * socket unless `admin.socket` says otherwise.
+     */
+    path: z.string().min(1).optional(),
+    /** Keep the store in PostgreSQL instead (several controllers can share it). Default: none (SQLite). */
+    postgres: controllerPostgresSchema.optional(),
+  })
+  .refine((store) => !(store.path !== undefined && store.postgres !== undefined), "set either store.path (SQLite) or store.postgres, not both")
+  .transform((store) => ({ path: store.path ?? DEFAULT_STORE_PATH, ...(store.postgres ? { postgres: store.postgres } : {}) }));
+
+function isPostgresUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "postgres:" || url.protocol === "postgresql:") && url.hostname !== "" && url.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
 
 /** The agent link's timing and limits. */
 export const controllerLinkSchema = z.strictObject({
@@ -113,8 +151,8 @@ export const controllerConfigSchema = z.strictObject({
   listen: controllerListenSchema.default({ host: "0.0.0.0", port: 8443 }),
   /** Mutual TLS material. Required. */
   tls: controllerTlsSchema,
-  /** The SQLite store. Default: /var/lib/secarc/controller/controller.db. */
-  store: controllerStoreSchema.default({ path: "/var/lib/secarc/controller/controller.db" }),
+  /** The store: SQLite at /var/lib/secarc/controller/controller.db unless `store.postgres` is set. Default: that SQLite file. */
+  store: controllerStoreSchema.default({ path: DEFAULT_STORE_PATH }),
   /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min. */
   link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 }),
   /** Agents' detectors. Default: a blind-detector warning after 10 min without a source. */

@@ -91,6 +91,8 @@ export async function startController(options: StartControllerOptions): Promise<
   const revocation = config.tls.crl ? await loadRevocationList(config.tls.crl, tls.ca, now()) : undefined;
   logCertificateExpiry(logger, "controller", tls.cert, now());
 
+  // The PostgreSQL store (store.postgres) serves `secarc store copy` and the coming replicas; the controller itself runs on SQLite in this version.
+  if (config.store.postgres) throw new SecarcError("config_invalid", "store.postgres: this controller runs on SQLite (store.path) in this version; remove store.postgres");
   const store = openSqliteStore(config.store.path, { init: options.initStore ?? false, now });
   const health = createStoreHealth({ path: config.store.path, logger, now });
   if (store.startWriteError) health.failed(store.startWriteError, "start");
