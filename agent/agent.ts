@@ -4,6 +4,7 @@ import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import { createAgentLink, type AgentLink } from "./agent-link.js";
 import { controllerAddressesOf, createHostResponders, type AgentResponders, type ResponderContext } from "./agent-responders.js";
 import { openAgentState, type AgentState } from "./agent-state.js";
+import { createAlertRateLimit } from "./outbox/alert-rate-limit.js";
 import { createAlertIntake } from "./alert-intake.js";
 import { createAlertMute, type AlertMute } from "./alert-mute.js";
 import { resolveAgentId, type AgentConfig } from "./config.js";
@@ -98,7 +99,9 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
 
   const wired = createAgentLink({ config, agentId, tls, state, responders, bootId, detectors: () => supervisor.list(), hostFacts, logger, now });
   let closing = false;
-  const emit = createAlertIntake({ maxMessageBytes: config.link.maxMessageBytes, mute: alertMute, writer: wired.writer, closing: () => closing });
+  // Above alerts.maxPerMinute new alerts are folded into a counted digest (agent/outbox/alert-rate-limit.ts).
+  const rateLimit = createAlertRateLimit({ maxPerMinute: config.alerts.maxPerMinute, periodMs: config.alerts.digestInterval, forward: (alert) => wired.writer.queue(alert), now });
+  const emit = createAlertIntake({ maxMessageBytes: config.link.maxMessageBytes, mute: alertMute, writer: { queue: rateLimit.offer }, closing: () => closing });
   const supervisor = createReloadableDetectors({ initial: detectors, emit, logger, now, build });
   logger.info(
     { agentId, controller: config.controller.address, stateDir: config.stateDir, pending: state.outbox.depth(), detectors: detectors.map((d) => d.name), answers: [...responders.responders.keys()] },
@@ -117,6 +120,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     stopWatch();
     await supervisor.stop();
     closing = true;
+    rateLimit.close();
   });
 }
 

@@ -73,6 +73,22 @@ export const agentConfigSchema = z.strictObject({
   responders: respondersConfigSchema,
   /** How much a block of one address covers: `ipv6Prefix` (default 64) and `ipv4Prefix` (default 32). */
   block: blockConfigSchema,
+  /** The alert rate limit of this agent (agent/outbox/alert-rate-limit.ts). */
+  alerts: z
+    .strictObject({
+      /**
+       * Alerts per minute sent one by one (a burst of that many passes at
+       * once); above it new alerts are folded into one counted digest alert
+       * (kind ALERTS_FOLDED: how many of each kind, first and last time),
+       * never dropped silently. 1-100,000. Default: 120.
+       */
+      maxPerMinute: z.number().int().min(1).max(100_000).default(120),
+      /** How often an open digest is sent again with its counts; it ends after one interval without folding. 1s-1h. Default: 1m. */
+      digestInterval: durationMs()
+        .refine((ms) => ms >= 1000 && ms <= 3_600_000, "between 1s and 1h")
+        .default(60_000),
+    })
+    .prefault({}),
   /** Logging. */
   log: z
     .strictObject({

@@ -6,7 +6,7 @@ import { createDetectors } from "./detectors/registry.js";
 import { createDetectorSupervisor, type DetectorSupervisor } from "./supervisor.js";
 
 /** Top-level agent config keys read once at start: a change waits for a restart. */
-const RESTART_KEYS = ["agentId", "controller", "tls", "stateDir", "link", "responders", "block", "log"] as const;
+const RESTART_KEYS = ["agentId", "controller", "tls", "stateDir", "link", "responders", "block", "alerts", "log"] as const;
 
 export interface ReloadableDetectorsDeps {
   initial: Detector[];

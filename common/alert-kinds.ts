@@ -18,8 +18,11 @@ export type KnownKind = Exclude<AlertKind, AlertKind.UNSPECIFIED>;
 /** The kinds the controller raises itself (an agent never sends one: the link rejects it). */
 export type ControllerKind = AlertKind.AGENT_OFFLINE | AlertKind.DETECTOR_BLIND;
 
+/** The kind an agent raises itself, not a detector: the digest of alerts folded above `alerts.maxPerMinute`. */
+export type DigestKind = AlertKind.ALERTS_FOLDED;
+
 /** The kinds an agent's detectors raise. */
-export type AgentKind = Exclude<KnownKind, ControllerKind>;
+export type AgentKind = Exclude<KnownKind, ControllerKind | DigestKind>;
 
 export interface SharedKindEntry {
   /** The answers an alert of the kind offers, in display order (the detector may offer fewer). */
@@ -49,6 +52,7 @@ export const SHARED_KINDS = {
   },
   [AlertKind.AGENT_OFFLINE]: { answers: [], address: none },
   [AlertKind.DETECTOR_BLIND]: { answers: [], address: none },
+  [AlertKind.ALERTS_FOLDED]: { answers: [], address: none },
 } as const satisfies Record<KnownKind, SharedKindEntry>;
 
 export function isKnownKind(kind: AlertKind): kind is KnownKind {

@@ -28,6 +28,8 @@ export const ALERT_KINDS = {
   [AlertKind.HTTP_404_BURST]: { answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, raisedBy: "agent", name: "http_404_burst", textKey: "http404Burst" },
   [AlertKind.AGENT_OFFLINE]: { answers: SHARED_KINDS[AlertKind.AGENT_OFFLINE].answers, raisedBy: "controller", name: "agent_offline", textKey: "agentOffline" },
   [AlertKind.DETECTOR_BLIND]: { answers: SHARED_KINDS[AlertKind.DETECTOR_BLIND].answers, raisedBy: "controller", name: "detector_blind", textKey: "detectorBlind" },
+  // An agent's digest of alerts folded above its alerts.maxPerMinute (agent/outbox/alert-rate-limit.ts): nothing to answer.
+  [AlertKind.ALERTS_FOLDED]: { answers: SHARED_KINDS[AlertKind.ALERTS_FOLDED].answers, raisedBy: "agent", name: "alerts_folded", textKey: "alertsFolded" },
 } as const satisfies Record<KnownKind, KindEntry>;
 
 /** The texts' key of a kind, for every kind the catalog has. */

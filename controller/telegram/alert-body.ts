@@ -1,6 +1,7 @@
 import { timestampMs, type Duration } from "@bufbuild/protobuf/wkt";
 import { AlertKind, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { isRenderableKind, type RenderableKind } from "./alert-view.js";
+import { kindName as kindNameOf } from "./alert-labels.js";
 import type { Translations } from "./i18n/translations.js";
 import { clip, escapeHtml, formatTime, humanDuration } from "./text-format.js";
 
@@ -58,6 +59,14 @@ export const bodyRenderers = {
     const s = alert.subject.value;
     const since = s.blindSince ? timestampMs(s.blindSince) : 0;
     return `🙈 ${t.alert.detectorBlind({ server: `<b>${field(s.agentId)}</b>`, detector: `<b>${field(s.detector)}</b>`, detail: field(s.source?.detail ?? "", 200), since: formatTime(since) })}`;
+  },
+  [AlertKind.ALERTS_FOLDED]: (alert, t) => {
+    if (alert.subject.case !== "alertsFolded") return unknownBody(alert, t);
+    const s = alert.subject.value;
+    const kinds = s.kinds.map((k) => `${kindNameOf(k.kind, t)} ${k.count}`).join(", ");
+    const first = s.firstFolded ? timestampMs(s.firstFolded) : 0;
+    const last = s.lastFolded ? timestampMs(s.lastFolded) : 0;
+    return `🗜 ${t.alert.alertsFolded({ count: String(s.count), limit: String(s.maxPerMinute), kinds, first: formatTime(first), last: formatTime(last) })}`;
   },
 } satisfies Record<RenderableKind, BodyRenderer>;
 

@@ -26,6 +26,7 @@ export const en = {
     http404Burst: "HTTP 404 burst",
     agentOffline: "Server offline",
     detectorBlind: "Detector blind",
+    alertsFolded: "Alerts folded",
     unknown: "alert",
   } satisfies Record<KindTextKey | "unknown", string>,
   answer: {
@@ -54,6 +55,8 @@ export const en = {
     httpLogFile: (p: { file: string }) => `log: ${p.file}`,
     agentOffline: (p: { server: string; since: string }) => `${p.server} offline since ${p.since}`,
     detectorBlind: (p: { server: string; detector: string; detail: string; since: string }) => `${p.detector} on ${p.server} sees nothing since ${p.since}: ${p.detail}`,
+    alertsFolded: (p: { count: string; limit: string; kinds: string; first: string; last: string }) =>
+      `${p.count} alerts folded (above ${p.limit} a minute) from ${p.first} to ${p.last}: ${p.kinds}; the server's logs have the details`,
     unknown: (p: { summary: string }) => p.summary || "Alert of a kind this controller does not know",
   } satisfies Record<KindTextKey, (p: never) => string> & Record<string, unknown>,
   lifecycle: {

@@ -16,6 +16,7 @@ export const es = {
     http404Burst: "ráfaga de HTTP 404",
     agentOffline: "Servidor desconectado",
     detectorBlind: "Detector ciego",
+    alertsFolded: "Alertas agrupadas",
     unknown: "alerta",
   },
   answer: {
@@ -43,6 +44,8 @@ export const es = {
     httpLogFile: (p: { file: string }) => `registro: ${p.file}`,
     agentOffline: (p: { server: string; since: string }) => `${p.server} desconectado desde ${p.since}`,
     detectorBlind: (p: { server: string; detector: string; detail: string; since: string }) => `${p.detector} en ${p.server} no ve nada desde ${p.since}: ${p.detail}`,
+    alertsFolded: (p: { count: string; limit: string; kinds: string; first: string; last: string }) =>
+      `${p.count} alertas agrupadas (más de ${p.limit} por minuto) de ${p.first} a ${p.last}: ${p.kinds}; los registros del servidor tienen los detalles`,
     unknown: (p: { summary: string }) => p.summary || "Alerta de un tipo que este controlador no conoce",
   },
   lifecycle: {

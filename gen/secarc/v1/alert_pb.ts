@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secarc/v1/alert.proto.
  */
 export const file_secarc_v1_alert: GenFile = /*@__PURE__*/
-  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSLNBAoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAEjAKDWFnZW50X29mZmxpbmUYGCABKAsyFy5zZWNhcmMudjEuQWdlbnRPZmZsaW5lSAASMgoOZGV0ZWN0b3JfYmxpbmQYGSABKAsyGC5zZWNhcmMudjEuRGV0ZWN0b3JCbGluZEgAQgkKB3N1YmplY3QiaQoKU3NoU2Vzc2lvbhIMCgR1c2VyGAEgASgJEhEKCXNvdXJjZV9pcBgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRITCgthdXRoX21ldGhvZBgEIAEoCRIQCghzc2hkX3BpZBgFIAEoDSLhAQoLU3NoRmFpbHVyZXMSEQoJc291cmNlX2lwGAEgASgJEg0KBWNvdW50GAIgASgNEikKBndpbmRvdxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgl1c2VybmFtZXMYBCADKAkSLgoKZmlyc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtzb3VyY2VfaG9zdBgHIAEoCSKCAQoIQ3B1VXNhZ2USDwoHcGVyY2VudBgBIAEoARIRCgl0aHJlc2hvbGQYAiABKAESLAoJc3VzdGFpbmVkGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiQKA3RvcBgEIAMoCzIXLnNlY2FyYy52MS5Qcm9jZXNzVXNhZ2UiYQoMUHJvY2Vzc1VzYWdlEgsKA3BpZBgBIAEoDRIMCgRuYW1lGAIgASgJEhMKC2NwdV9wZXJjZW50GAMgASgBEhMKC3N0YXJ0X3RpY2tzGAQgASgEEgwKBHVzZXIYBSABKAkihgIKCkh0dHBFcnJvcnMSEQoJY2xpZW50X2lwGAEgASgJEg4KBnN0YXR1cxgCIAEoDRINCgVjb3VudBgDIAEoDRIpCgZ3aW5kb3cYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMcmVjZW50X3BhdGhzGAUgAygJEi4KCmZpcnN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWxhc3Rfc2VlbhgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbG9nX2ZpbGUYCCABKAkSFAoMdmlydHVhbF9ob3N0GAkgASgJIocBCgxBZ2VudE9mZmxpbmUSEAoIYWdlbnRfaWQYASABKAkSMQoNb2ZmbGluZV9zaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOYmFja19vbmxpbmVfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCg5EZXRlY3RvclNvdXJjZRIQCghkZXRlY3RvchgBIAEoCRIrCgRraW5kGAIgASgOMh0uc2VjYXJjLnYxLkRldGVjdG9yU291cmNlS2luZBItCgVzdGF0ZRgDIAEoDjIeLnNlY2FyYy52MS5EZXRlY3RvclNvdXJjZVN0YXRlEg4KBmRldGFpbBgEIAEoCRIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi2gEKDURldGVjdG9yQmxpbmQSEAoIYWdlbnRfaWQYASABKAkSEAoIZGV0ZWN0b3IYAiABKAkSKQoGc291cmNlGAMgASgLMhkuc2VjYXJjLnYxLkRldGVjdG9yU291cmNlEi8KC2JsaW5kX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9zb3VyY2VfZm91bmRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNvdXJjZV9mb3VuZBgGIAEoCSrdAQoJQWxlcnRLaW5kEhoKFkFMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZBTEVSVF9LSU5EX1NTSF9TRVNTSU9OEAESHgoaQUxFUlRfS0lORF9TU0hfQlJVVEVfRk9SQ0UQAhIcChhBTEVSVF9LSU5EX0NQVV9TVVNUQUlORUQQAxIdChlBTEVSVF9LSU5EX0hUVFBfNDA0X0JVUlNUEAQSHAoYQUxFUlRfS0lORF9BR0VOVF9PRkZMSU5FEAUSHQoZQUxFUlRfS0lORF9ERVRFQ1RPUl9CTElORBAGKmQKCFNldmVyaXR5EhgKFFNFVkVSSVRZX1VOU1BFQ0lGSUVEEAASEQoNU0VWRVJJVFlfSU5GTxABEhQKEFNFVkVSSVRZX1dBUk5JTkcQAhIVChFTRVZFUklUWV9DUklUSUNBTBADKlkKCkFsZXJ0U3RhdGUSGwoXQUxFUlRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBBTEVSVF9TVEFURV9PUEVOEAESGAoUQUxFUlRfU1RBVEVfUkVTT0xWRUQQAiqeAQoSRGV0ZWN0b3JTb3VyY2VLaW5kEiQKIERFVEVDVE9SX1NPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZREVURUNUT1JfU09VUkNFX0tJTkRfRklMRRABEiEKHURFVEVDVE9SX1NPVVJDRV9LSU5EX0pPVVJOQUxEEAISIAocREVURUNUT1JfU09VUkNFX0tJTkRfU0FNUExFUhADKs8BChNEZXRlY3RvclNvdXJjZVN0YXRlEiUKIURFVEVDVE9SX1NPVVJDRV9TVEFURV9VTlNQRUNJRklFRBAAEiMKH0RFVEVDVE9SX1NPVVJDRV9TVEFURV9GT0xMT1dJTkcQARIhCh1ERVRFQ1RPUl9TT1VSQ0VfU1RBVEVfV0FJVElORxACEiMKH0RFVEVDVE9SX1NPVVJDRV9TVEFURV9OT19TT1VSQ0UQAxIkCiBERVRFQ1RPUl9TT1VSQ0VfU1RBVEVfVU5SRUFEQUJMRRAEQnwKDWNvbS5zZWNhcmMudjFCCkFsZXJ0UHJvdG9QAVoyZ2l0aHViLmNvbS9zZWNhcmMvc2VjYXJjL2dlbi9nby9zZWNhcmMvdjE7c2VjYXJjdjGiAgNTWFiqAglTZWNhcmMuVjHKAglTZWNhcmNcVjHqAgpTZWNhcmM6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
+  fileDesc("ChVzZWNhcmMvdjEvYWxlcnQucHJvdG8SCXNlY2FyYy52MSL/BAoFQWxlcnQSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SIgoEa2luZBgDIAEoDjIULnNlY2FyYy52MS5BbGVydEtpbmQSJQoIc2V2ZXJpdHkYBCABKA4yEy5zZWNhcmMudjEuU2V2ZXJpdHkSJAoFc3RhdGUYBSABKA4yFS5zZWNhcmMudjEuQWxlcnRTdGF0ZRIvCgtkZXRlY3RlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoHYW5zd2VycxgIIAMoDjIRLnNlY2FyYy52MS5BbnN3ZXISDwoHc3VtbWFyeRgJIAEoCRIsCgtzc2hfc2Vzc2lvbhgUIAEoCzIVLnNlY2FyYy52MS5Tc2hTZXNzaW9uSAASLgoMc3NoX2ZhaWx1cmVzGBUgASgLMhYuc2VjYXJjLnYxLlNzaEZhaWx1cmVzSAASIgoDY3B1GBYgASgLMhMuc2VjYXJjLnYxLkNwdVVzYWdlSAASLAoLaHR0cF9lcnJvcnMYFyABKAsyFS5zZWNhcmMudjEuSHR0cEVycm9yc0gAEjAKDWFnZW50X29mZmxpbmUYGCABKAsyFy5zZWNhcmMudjEuQWdlbnRPZmZsaW5lSAASMgoOZGV0ZWN0b3JfYmxpbmQYGSABKAsyGC5zZWNhcmMudjEuRGV0ZWN0b3JCbGluZEgAEjAKDWFsZXJ0c19mb2xkZWQYGiABKAsyFy5zZWNhcmMudjEuQWxlcnRzRm9sZGVkSABCCQoHc3ViamVjdCJpCgpTc2hTZXNzaW9uEgwKBHVzZXIYASABKAkSEQoJc291cmNlX2lwGAIgASgJEhMKC3NvdXJjZV9wb3J0GAMgASgNEhMKC2F1dGhfbWV0aG9kGAQgASgJEhAKCHNzaGRfcGlkGAUgASgNIuEBCgtTc2hGYWlsdXJlcxIRCglzb3VyY2VfaXAYASABKAkSDQoFY291bnQYAiABKA0SKQoGd2luZG93GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXVzZXJuYW1lcxgEIAMoCRIuCgpmaXJzdF9zZWVuGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3NvdXJjZV9ob3N0GAcgASgJIoIBCghDcHVVc2FnZRIPCgdwZXJjZW50GAEgASgBEhEKCXRocmVzaG9sZBgCIAEoARIsCglzdXN0YWluZWQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJAoDdG9wGAQgAygLMhcuc2VjYXJjLnYxLlByb2Nlc3NVc2FnZSJhCgxQcm9jZXNzVXNhZ2USCwoDcGlkGAEgASgNEgwKBG5hbWUYAiABKAkSEwoLY3B1X3BlcmNlbnQYAyABKAESEwoLc3RhcnRfdGlja3MYBCABKAQSDAoEdXNlchgFIAEoCSKGAgoKSHR0cEVycm9ycxIRCgljbGllbnRfaXAYASABKAkSDgoGc3RhdHVzGAIgASgNEg0KBWNvdW50GAMgASgNEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxyZWNlbnRfcGF0aHMYBSADKAkSLgoKZmlyc3Rfc2VlbhgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsb2dfZmlsZRgIIAEoCRIUCgx2aXJ0dWFsX2hvc3QYCSABKAkihwEKDEFnZW50T2ZmbGluZRIQCghhZ2VudF9pZBgBIAEoCRIxCg1vZmZsaW5lX3NpbmNlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5iYWNrX29ubGluZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiuQEKDkRldGVjdG9yU291cmNlEhAKCGRldGVjdG9yGAEgASgJEisKBGtpbmQYAiABKA4yHS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2VLaW5kEi0KBXN0YXRlGAMgASgOMh4uc2VjYXJjLnYxLkRldGVjdG9yU291cmNlU3RhdGUSDgoGZGV0YWlsGAQgASgJEikKBXNpbmNlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLaAQoNRGV0ZWN0b3JCbGluZBIQCghhZ2VudF9pZBgBIAEoCRIQCghkZXRlY3RvchgCIAEoCRIpCgZzb3VyY2UYAyABKAsyGS5zZWNhcmMudjEuRGV0ZWN0b3JTb3VyY2USLwoLYmxpbmRfc2luY2UYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3NvdXJjZV9mb3VuZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc291cmNlX2ZvdW5kGAYgASgJIr4BCgxBbGVydHNGb2xkZWQSDQoFY291bnQYASABKA0SJAoFa2luZHMYAiADKAsyFS5zZWNhcmMudjEuRm9sZGVkS2luZBIwCgxmaXJzdF9mb2xkZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfZm9sZGVkGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5tYXhfcGVyX21pbnV0ZRgFIAEoDSI/CgpGb2xkZWRLaW5kEiIKBGtpbmQYASABKA4yFC5zZWNhcmMudjEuQWxlcnRLaW5kEg0KBWNvdW50GAIgASgNKvsBCglBbGVydEtpbmQSGgoWQUxFUlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFkFMRVJUX0tJTkRfU1NIX1NFU1NJT04QARIeChpBTEVSVF9LSU5EX1NTSF9CUlVURV9GT1JDRRACEhwKGEFMRVJUX0tJTkRfQ1BVX1NVU1RBSU5FRBADEh0KGUFMRVJUX0tJTkRfSFRUUF80MDRfQlVSU1QQBBIcChhBTEVSVF9LSU5EX0FHRU5UX09GRkxJTkUQBRIdChlBTEVSVF9LSU5EX0RFVEVDVE9SX0JMSU5EEAYSHAoYQUxFUlRfS0lORF9BTEVSVFNfRk9MREVEEAcqZAoIU2V2ZXJpdHkSGAoUU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIRCg1TRVZFUklUWV9JTkZPEAESFAoQU0VWRVJJVFlfV0FSTklORxACEhUKEVNFVkVSSVRZX0NSSVRJQ0FMEAMqWQoKQWxlcnRTdGF0ZRIbChdBTEVSVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEFMRVJUX1NUQVRFX09QRU4QARIYChRBTEVSVF9TVEFURV9SRVNPTFZFRBACKp4BChJEZXRlY3RvclNvdXJjZUtpbmQSJAogREVURUNUT1JfU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIdChlERVRFQ1RPUl9TT1VSQ0VfS0lORF9GSUxFEAESIQodREVURUNUT1JfU09VUkNFX0tJTkRfSk9VUk5BTEQQAhIgChxERVRFQ1RPUl9TT1VSQ0VfS0lORF9TQU1QTEVSEAMqzwEKE0RldGVjdG9yU291cmNlU3RhdGUSJQohREVURUNUT1JfU09VUkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASIwofREVURUNUT1JfU09VUkNFX1NUQVRFX0ZPTExPV0lORxABEiEKHURFVEVDVE9SX1NPVVJDRV9TVEFURV9XQUlUSU5HEAISIwofREVURUNUT1JfU09VUkNFX1NUQVRFX05PX1NPVVJDRRADEiQKIERFVEVDVE9SX1NPVVJDRV9TVEFURV9VTlJFQURBQkxFEARCfAoNY29tLnNlY2FyYy52MUIKQWxlcnRQcm90b1ABWjJnaXRodWIuY29tL3NlY2FyYy9zZWNhcmMvZ2VuL2dvL3NlY2FyYy92MTtzZWNhcmN2MaICA1NYWKoCCVNlY2FyYy5WMcoCCVNlY2FyY1xWMeoCClNlY2FyYzo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_secarc_v1_action]);
 
 /**
  * Alert is one security event raised by an agent's detector.
@@ -148,6 +148,14 @@ export type Alert = Message<"secarc.v1.Alert"> & {
      */
     value: DetectorBlind;
     case: "detectorBlind";
+  } | {
+    /**
+     * For ALERT_KIND_ALERTS_FOLDED.
+     *
+     * @generated from field: secarc.v1.AlertsFolded alerts_folded = 26;
+     */
+    value: AlertsFolded;
+    case: "alertsFolded";
   } | { case: undefined; value?: undefined };
 };
 
@@ -607,6 +615,80 @@ export const DetectorBlindSchema: GenMessage<DetectorBlind> = /*@__PURE__*/
   messageDesc(file_secarc_v1_alert, 8);
 
 /**
+ * AlertsFolded counts the alerts an agent folded into one digest while its
+ * detectors raised more than `alerts.maxPerMinute`. A digest opens at the
+ * first folded alert, is revised with the counts so far (at most once a
+ * minute) and resolves once a minute passes without folding.
+ *
+ * @generated from message secarc.v1.AlertsFolded
+ */
+export type AlertsFolded = Message<"secarc.v1.AlertsFolded"> & {
+  /**
+   * Alerts folded so far (each counted once, whatever its revisions).
+   *
+   * @generated from field: uint32 count = 1;
+   */
+  count: number;
+
+  /**
+   * How many of each kind, the most frequent first.
+   *
+   * @generated from field: repeated secarc.v1.FoldedKind kinds = 2;
+   */
+  kinds: FoldedKind[];
+
+  /**
+   * When the first and the latest alert were folded.
+   *
+   * @generated from field: google.protobuf.Timestamp first_folded = 3;
+   */
+  firstFolded?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_folded = 4;
+   */
+  lastFolded?: Timestamp | undefined;
+
+  /**
+   * The limit in force: alerts per minute sent one by one.
+   *
+   * @generated from field: uint32 max_per_minute = 5;
+   */
+  maxPerMinute: number;
+};
+
+/**
+ * Describes the message secarc.v1.AlertsFolded.
+ * Use `create(AlertsFoldedSchema)` to create a new message.
+ */
+export const AlertsFoldedSchema: GenMessage<AlertsFolded> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_alert, 9);
+
+/**
+ * FoldedKind is one kind's count in a digest.
+ *
+ * @generated from message secarc.v1.FoldedKind
+ */
+export type FoldedKind = Message<"secarc.v1.FoldedKind"> & {
+  /**
+   * @generated from field: secarc.v1.AlertKind kind = 1;
+   */
+  kind: AlertKind;
+
+  /**
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message secarc.v1.FoldedKind.
+ * Use `create(FoldedKindSchema)` to create a new message.
+ */
+export const FoldedKindSchema: GenMessage<FoldedKind> = /*@__PURE__*/
+  messageDesc(file_secarc_v1_alert, 10);
+
+/**
  * AlertKind names the detector that raised an alert.
  *
  * @generated from enum secarc.v1.AlertKind
@@ -667,6 +749,16 @@ export enum AlertKind {
    * @generated from enum value: ALERT_KIND_DETECTOR_BLIND = 6;
    */
   DETECTOR_BLIND = 6,
+
+  /**
+   * An agent's digest of the alerts it folded instead of sending them one by
+   * one, because its detectors raised more than its `alerts.maxPerMinute`
+   * (subject: alerts_folded). Nothing to answer: it says how many alerts of
+   * which kinds, and when; the server's logs have the details.
+   *
+   * @generated from enum value: ALERT_KIND_ALERTS_FOLDED = 7;
+   */
+  ALERTS_FOLDED = 7,
 }
 
 /**
