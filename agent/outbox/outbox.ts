@@ -1,7 +1,7 @@
 import type { Database as Db, Statement } from "better-sqlite3";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import { createAckBatch } from "./ack-batch.js";
 import { ActionResultSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 
@@ -104,65 +104,21 @@ export function createOutbox({ db, now, logger, ackRetryMs = 1_000 }: OutboxDeps
     insert.run("result", result.actionId, 0, Buffer.from(toBinary(ActionResultSchema, result)), now());
   });
 
-  let alertAcks = new Map<string, number>();
-  let resultAcks = new Set<string>();
-  let scheduled = false;
   const applyAcks = db.transaction((alerts: Map<string, number>, results: Set<string>) => {
     for (const [id, revision] of alerts) deleteAlertUpTo.run(id, revision);
     for (const id of results) deleteKey.run("result", id);
   });
-
-  let retryTimer: NodeJS.Timeout | undefined;
-  let failing = false;
-  const flushAcks = (): boolean => {
-    scheduled = false;
-    if (alertAcks.size === 0 && resultAcks.size === 0) return true;
-    if (!db.open) return false;
-    const alerts = alertAcks;
-    const results = resultAcks;
-    alertAcks = new Map();
-    resultAcks = new Set();
-    try {
-      applyAcks(alerts, results);
-    } catch (err) {
-      // Kept for the next try, merged with acks that arrived meanwhile.
-      for (const [id, revision] of alerts) alertAcks.set(id, Math.max(revision, alertAcks.get(id) ?? 0));
-      for (const id of results) resultAcks.add(id);
-      if (!failing) logger?.error({ err: describeError(err), acks: alertAcks.size + resultAcks.size }, "acknowledgements could not be written to the outbox; retrying");
-      failing = true;
-      retryTimer ??= setTimeout(() => {
-        retryTimer = undefined;
-        flushAcks();
-      }, ackRetryMs);
-      retryTimer.unref();
-      return false;
-    }
-    if (failing) logger?.info({ acks: alerts.size + results.size }, "acknowledgements written to the outbox again");
-    failing = false;
-    return true;
-  };
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      if (scheduled) flushAcks();
-    });
-  };
+  const acks = createAckBatch({ apply: (alerts, results) => applyAcks(alerts, results), isOpen: () => db.open, logger, retryMs: ackRetryMs });
+  const flushAcks = (): boolean => acks.flush();
 
   return {
     putAlert: (alert) => putAlertTx(alert),
     putAlerts: (alerts) => putAlertsTx(alerts),
     putResult: (result) => putResultTx(result),
-    ackAlert(alertId, revision) {
-      alertAcks.set(alertId, Math.max(revision, alertAcks.get(alertId) ?? 0));
-      schedule();
-    },
-    ackResult(actionId) {
-      resultAcks.add(actionId);
-      schedule();
-    },
+    ackAlert: (alertId, revision) => acks.ackAlert(alertId, revision),
+    ackResult: (actionId) => acks.ackResult(actionId),
     flushAcks,
-    queuedAcks: () => alertAcks.size + resultAcks.size,
+    queuedAcks: () => acks.size(),
     getAlert(alertId) {
       const row = selectAlert.get(alertId);
       return row ? fromBinary(AlertSchema, row.payload) : undefined;
@@ -171,10 +127,7 @@ export function createOutbox({ db, now, logger, ackRetryMs = 1_000 }: OutboxDeps
     removeResult(actionId) {
       deleteKey.run("result", actionId);
     },
-    stop() {
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = undefined;
-    },
+    stop: () => acks.stop(),
     pending() {
       flushAcks();
       return selectAll.all().map(toEntry);
