@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { expect } from "chai";
+import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import { createSqliteFleetBlockStore } from "../store/sqlite-fleet-blocks.js";
+import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
+import type { ActionRecord } from "../store/store.js";
+import { createActionRequests } from "./action-requests.js";
+import { createEventBus } from "./events.js";
+import { createFleetBlocks, type FleetBlocks } from "./fleet-blocks.js";
+
+const operator = create(OperatorSchema, { telegramUserId: 7n, username: "ops" });
+const BLOCKING = [Answer.BLOCK_IP, Answer.UNBLOCK_IP];
+
+describe("createFleetBlocks", () => {
+  let dir: string;
+  let store: SqliteStore;
+  let online: Set<string>;
+  let sent: ActionRecord[];
+  let fleet: FleetBlocks;
+  let tick: number;
+
+  const connect = (agentId: string, extra: { actions?: Answer[]; fleetBlockOptOut?: boolean; addresses?: string[] } = {}): void => {
+    store.agentConnected({ agentId, version: "1", hostname: `${agentId}.example`, addresses: extra.addresses ?? [], actions: extra.actions ?? BLOCKING, detectors: [], at: new Date(tick), fleetBlockOptOut: extra.fleetBlockOptOut ?? false });
+    online.add(agentId);
+  };
+  const result = (agentId: string, actionId: string, status: ResultStatus, detail = ""): boolean =>
+    store.recordResult(agentId, create(ActionResultSchema, { actionId, status, detail }), new Date(tick));
+  const states = async (fleetId: string): Promise<string[]> => ((await fleet.status(fleetId))?.members ?? []).map((m) => `${m.agentId}:${m.state}`);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "secarc-fleet-"));
+    store = openSqliteStore(join(dir, "c.db"));
+    online = new Set();
+    sent = [];
+    tick = 1_800_000_000_000;
+    let ids = 0;
+    const actions = createActionRequests({
+      store,
+      events: createEventBus(),
+      now: () => tick,
+      newId: () => `act-${++ids}`,
+      controllerAddresses: () => [],
+      delivery: {
+        deliver(action) {
+          if (!online.has(action.agentId)) return false;
+          sent.push(action);
+          store.markActionSent(action.actionId, new Date(tick));
+          return true;
+        },
+      },
+    });
+    fleet = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions, now: () => tick, newId: () => "fleet-1" });
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("sends one BLOCK_IP to each online agent, queues the offline one, skips the opted-out and the one that cannot block", async () => {
+    connect("web-1");
+    connect("web-2");
+    connect("db-1");
+    store.agentDisconnected("db-1", new Date(tick));
+    online.delete("db-1");
+    connect("cache-1", { fleetBlockOptOut: true });
+    connect("mon-1", { actions: [Answer.IGNORE] });
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    expect(sent.map((a) => a.agentId).sort()).to.deep.equal(["web-1", "web-2"]);
+    expect(store.listUnfinishedActions("db-1").map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP]);
+    expect(await states(block.fleetId)).to.deep.equal(["cache-1:skipped", "db-1:queued", "mon-1:skipped", "web-1:sent", "web-2:sent"]);
+    const status = await fleet.status(block.fleetId);
+    expect(status?.members.find((m) => m.agentId === "cache-1")).to.deep.include({ detail: "opted_out" });
+    expect(status?.members.find((m) => m.agentId === "mon-1")).to.deep.include({ detail: "cannot_block" });
+  });
+
+  it("reads each agent's result, first result winning; a refusal keeps the agent's reason", async () => {
+    connect("web-1");
+    connect("web-2");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    const [a1, a2] = [sent[0]!, sent[1]!];
+    expect(result(a1.agentId, a1.actionId, ResultStatus.DONE)).to.equal(true);
+    expect(result(a1.agentId, a1.actionId, ResultStatus.FAILED)).to.equal(false);
+    result(a2.agentId, a2.actionId, ResultStatus.REFUSED, "allowed until 14:00");
+    const status = await fleet.status(block.fleetId);
+    expect(status?.members.map((m) => m.state)).to.deep.equal(["blocked", "refused"]);
+    expect(status?.members[1]).to.deep.include({ detail: "allowed until 14:00" });
+    expect(await fleet.fleetOfAction(a1.actionId)).to.equal(block.fleetId);
+  });
+
+  it("gives an agent that joins while the block is active the block once, however often it connects", async () => {
+    connect("web-1");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    connect("new-1");
+    await fleet.agentConnected("new-1");
+    await fleet.agentConnected("new-1");
+    await fleet.agentConnected("web-1");
+    expect(sent.map((a) => a.agentId)).to.deep.equal(["web-1", "new-1"]);
+    expect(sent[1]?.operator.username).to.equal("ops");
+    expect(await states(block.fleetId)).to.deep.equal(["new-1:sent", "web-1:sent"]);
+  });
+
+  it("refuses per agent what the controller refuses (the agent's own address) and blocks on the others", async () => {
+    connect("web-1", { addresses: ["203.0.113.7"] });
+    connect("web-2");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    expect(sent.map((a) => a.agentId)).to.deep.equal(["web-2"]);
+    const member = (await fleet.status(block.fleetId))?.members[0];
+    expect(member?.state).to.equal("skipped");
+    expect(member && "detail" in member ? member.detail : "").to.match(/BLOCK_IP refused/);
+  });
+
+  it("lifts once: UNBLOCK_IP to every agent sent the BLOCK_IP (queued for an offline one), none for the skipped", async () => {
+    connect("web-1");
+    connect("web-2", { fleetBlockOptOut: true });
+    connect("db-1");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    store.agentDisconnected("db-1", new Date(tick));
+    online.delete("db-1");
+    expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(true);
+    expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(false);
+    const unblocks = sent.filter((a) => a.answer === Answer.UNBLOCK_IP);
+    expect(unblocks.map((a) => a.agentId)).to.deep.equal(["web-1"]);
+    expect(store.listUnfinishedActions("db-1").map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP, Answer.UNBLOCK_IP]);
+    result("web-1", unblocks[0]!.actionId, ResultStatus.DONE);
+    expect(await states(block.fleetId)).to.deep.equal(["db-1:lifting", "web-1:lifted", "web-2:skipped"]);
+    expect(await fleet.listActive()).to.deep.equal([]);
+    connect("late-1");
+    await fleet.agentConnected("late-1");
+    expect(sent.filter((a) => a.agentId === "late-1")).to.deep.equal([]);
+  });
+});

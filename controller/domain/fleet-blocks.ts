@@ -1,0 +1,138 @@
+import { create } from "@bufbuild/protobuf";
+import { newId } from "../../common/ids.js";
+import { ActionTargetSchema, Answer, OperatorSchema, ResultStatus, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import type { AgentRecord, Store } from "../store/store.js";
+import type { ActionRequests } from "./action-requests.js";
+import type { FleetBlock, FleetBlockStore, FleetMember } from "./fleet-block-store.js";
+
+/** One server's state in a fleet block, as its message and /blocks show it. */
+export type MemberState =
+  | { state: "blocked" | "sent" | "queued" | "lifted" | "lifting" }
+  /** The agent refused or failed; `detail` is its text (untrusted). */
+  | { state: "refused"; detail: string }
+  /** No BLOCK_IP was sent: opted out, cannot block, or the controller refused the target. */
+  | { state: "skipped"; detail: string };
+
+export interface FleetStatus {
+  block: FleetBlock;
+  members: Array<{ agentId: string; hostname: string } & MemberState>;
+}
+
+export interface FleetBlockRequest {
+  ip: string;
+  operator: Operator;
+  /** As the audit names the operator. */
+  requestedBy: string;
+  options?: ActionOptions;
+  /** The alert answered and its agent: that agent's BLOCK_IP answers it. */
+  alertId?: string;
+  alertAgentId?: string;
+}
+
+export interface FleetBlocks {
+  /** Stores a fleet block, then one BLOCK_IP per agent that can block (sent now or on its next connect). */
+  block(input: FleetBlockRequest): Promise<FleetBlock>;
+  /** An agent connected: it gets every active fleet block it has no part in yet. */
+  agentConnected(agentId: string): Promise<void>;
+  /** Lifts a fleet block: UNBLOCK_IP to every agent that was sent its BLOCK_IP. False when already lifted. */
+  lift(fleetId: string, operator: Operator, by: string): Promise<boolean>;
+  status(fleetId: string): Promise<FleetStatus | undefined>;
+  listActive(): Promise<FleetBlock[]>;
+  /** The fleet block an action belongs to (its BLOCK_IP or UNBLOCK_IP), if any. */
+  fleetOfAction(actionId: string): Promise<string | undefined>;
+}
+
+export interface FleetBlocksDeps {
+  store: Store;
+  fleetStore: FleetBlockStore;
+  actions: ActionRequests;
+  now?: () => number;
+  newId?: (now: number) => string;
+}
+
+/**
+ * Blocks on all servers: each agent's part is claimed once in the fleet
+ * store before its BLOCK_IP is requested, so an agent gets a fleet block at
+ * most once however often it connects; the action itself has the usual
+ * guarantees (stored before it is sent, resent on reconnect, first result
+ * wins) and the agent's own policy (its address, an allow) may refuse it.
+ */
+export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
+  const { store, fleetStore, actions } = deps;
+  const now = deps.now ?? Date.now;
+  const makeId = deps.newId ?? newId;
+  const unblockOf = new Map<string, string>();
+
+  async function join(block: FleetBlock, agent: AgentRecord, operator: Operator, options: ActionOptions | undefined, alertAgentId?: string): Promise<void> {
+    if (!(await fleetStore.claimMember(block.fleetId, agent.agentId))) return;
+    const member: FleetMember = { fleetId: block.fleetId, agentId: agent.agentId };
+    if (agent.fleetBlockOptOut) return fleetStore.setMember({ ...member, skipped: "opted_out" });
+    if (!agent.actions.includes(Answer.BLOCK_IP)) return fleetStore.setMember({ ...member, skipped: "cannot_block" });
+    const answersAlert = block.alertId !== undefined && agent.agentId === alertAgentId;
+    const target = create(ActionTargetSchema, { target: { case: "ip", value: block.ip } });
+    let outcome = actions.request({ agentId: agent.agentId, alertId: answersAlert ? block.alertId : undefined, answer: Answer.BLOCK_IP, operator, target, ...(options ? { options } : {}) });
+    if (!outcome.ok && answersAlert && outcome.reason !== "unsupported") {
+      // The alert was answered meanwhile: the agent still takes part in the fleet block.
+      outcome = actions.request({ agentId: agent.agentId, alertId: undefined, answer: Answer.BLOCK_IP, operator, target, ...(options ? { options } : {}) });
+    }
+    await fleetStore.setMember(outcome.ok ? { ...member, actionId: outcome.action.actionId } : { ...member, skipped: outcome.detail });
+  }
+
+  function memberState(member: FleetMember, agent: AgentRecord | undefined): MemberState {
+    if (member.actionId === undefined) return { state: "skipped", detail: member.skipped ?? "" };
+    const action = store.getAction(member.actionId);
+    if (member.unblockActionId !== undefined) {
+      const unblock = store.getAction(member.unblockActionId);
+      return { state: unblock?.resultStatus === ResultStatus.DONE ? "lifted" : "lifting" };
+    }
+    if (!action || action.resultStatus === undefined) return { state: agent?.online ? "sent" : "queued" };
+    if (action.resultStatus === ResultStatus.DONE) return { state: "blocked" };
+    return { state: "refused", detail: action.detail };
+  }
+
+  return {
+    async block(input) {
+      const at = now();
+      const block: FleetBlock = { fleetId: makeId(at), ip: input.ip, requestedBy: input.requestedBy, requestedAt: at, ...(input.alertId !== undefined ? { alertId: input.alertId } : {}) };
+      await fleetStore.saveFleetBlock(block);
+      for (const agent of store.listAgents()) await join(block, agent, input.operator, input.options, input.alertAgentId);
+      return block;
+    },
+    async agentConnected(agentId) {
+      const agent = store.getAgent(agentId);
+      if (!agent) return;
+      for (const block of await fleetStore.listActiveFleetBlocks()) {
+        // The joiner's BLOCK_IP carries the operator of the fleet block's first one.
+        const first = (await fleetStore.listMembers(block.fleetId)).find((m) => m.actionId !== undefined);
+        const operator = (first?.actionId !== undefined ? store.getAction(first.actionId)?.operator : undefined) ?? create(OperatorSchema, {});
+        await join(block, agent, operator, undefined);
+      }
+    },
+    async lift(fleetId, operator, by) {
+      if (!(await fleetStore.liftFleetBlock(fleetId, new Date(now()), by))) return false;
+      const block = await fleetStore.getFleetBlock(fleetId);
+      const target = create(ActionTargetSchema, { target: { case: "ip", value: block!.ip } });
+      for (const member of await fleetStore.listMembers(fleetId)) {
+        if (member.actionId === undefined || member.unblockActionId !== undefined) continue;
+        const outcome = actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target });
+        if (!outcome.ok) continue;
+        unblockOf.set(outcome.action.actionId, fleetId);
+        await fleetStore.setMember({ ...member, unblockActionId: outcome.action.actionId });
+      }
+      return true;
+    },
+    async status(fleetId) {
+      const block = await fleetStore.getFleetBlock(fleetId);
+      if (!block) return undefined;
+      const members = (await fleetStore.listMembers(fleetId)).map((member) => {
+        const agent = store.getAgent(member.agentId);
+        return { agentId: member.agentId, hostname: agent?.hostname ?? member.agentId, ...memberState(member, agent) };
+      });
+      return { block, members };
+    },
+    listActive: () => fleetStore.listActiveFleetBlocks(),
+    async fleetOfAction(actionId) {
+      return unblockOf.get(actionId) ?? (await fleetStore.fleetOfAction(actionId));
+    },
+  };
+}
