@@ -23,6 +23,53 @@ interface PendingSecondTap {
 /** Answers that wait for a second tap: Reboot / Shut down (confirm), Allow (for how long). */
 const SECOND_TAPS = [Answer.REBOOT, Answer.SHUTDOWN, Answer.ALLOW] as const;
 
+/** The first taps waiting for their second, per alert, answer, chat and user; each times out after `timeoutMs`. */
+interface SecondTaps {
+  /** Waits for the second tap; `onTimeout` runs if none comes in time. */
+  wait(alertId: string, chosen: Answer, tap: Tap, onTimeout: () => void): void;
+  /** Whether a first tap waits (in time) for this second one; it stops waiting either way. */
+  take(alertId: string, chosen: Answer, tap: Tap): boolean;
+  /** Stops waiting for `only`, or for every second tap of the alert in this chat by this user. */
+  clear(alertId: string, tap: Tap, only?: Answer): void;
+  stop(): void;
+}
+
+function createSecondTaps(timeoutMs: number, now: () => number): SecondTaps {
+  const pending = new Map<string, PendingSecondTap>();
+  const keyOf = (alertId: string, chosen: Answer, tap: Tap) => `${alertId}|${chosen}|${tap.chatId}|${tap.from.id}`;
+  const taps: SecondTaps = {
+    wait(alertId, chosen, tap, onTimeout) {
+      const key = keyOf(alertId, chosen, tap);
+      taps.clear(alertId, tap, chosen);
+      const timer = setTimeout(() => {
+        if (pending.get(key)?.timer !== timer) return;
+        pending.delete(key);
+        onTimeout();
+      }, timeoutMs);
+      timer.unref();
+      pending.set(key, { expiresAt: now() + timeoutMs, timer });
+    },
+    take(alertId, chosen, tap) {
+      const entry = pending.get(keyOf(alertId, chosen, tap));
+      taps.clear(alertId, tap, chosen);
+      return entry !== undefined && entry.expiresAt >= now();
+    },
+    clear(alertId, tap, only) {
+      for (const chosen of only === undefined ? SECOND_TAPS : [only]) {
+        const key = keyOf(alertId, chosen, tap);
+        const entry = pending.get(key);
+        if (entry) clearTimeout(entry.timer);
+        pending.delete(key);
+      }
+    },
+    stop() {
+      for (const entry of pending.values()) clearTimeout(entry.timer);
+      pending.clear();
+    },
+  };
+  return taps;
+}
+
 /**
  * The answer buttons under an alert: an answer goes to ActionRequests
  * (stored first, sent or queued); Reboot / Shut down need a confirming
@@ -32,7 +79,7 @@ const SECOND_TAPS = [Answer.REBOOT, Answer.SHUTDOWN, Answer.ALLOW] as const;
  */
 export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks {
   const { config, now } = services;
-  const pending = new Map<string, PendingSecondTap>();
+  const secondTaps = createSecondTaps(config.confirmTimeout, now);
 
   const composer = onTap(services, ["answer", "confirm", "allow", "cancel"], (command, tap) => {
     switch (command.type) {
@@ -42,10 +89,10 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
         return confirmTap(command.alertId, command.answer, tap);
       case "allow":
         // The duration tap is the answer itself: it stands even when the choice row timed out.
-        clearPending(command.alertId, tap, Answer.ALLOW);
+        secondTaps.clear(command.alertId, tap, Answer.ALLOW);
         return answer(command.alertId, Answer.ALLOW, tap, ALLOW_DURATION_MS[command.duration]);
       case "cancel":
-        clearPending(command.alertId, tap);
+        secondTaps.clear(command.alertId, tap);
         refresh(command.alertId, tap);
         return tap.t.notice.cancelled;
     }
@@ -61,24 +108,14 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     if (refusal !== undefined) return refusal;
     const choosesDuration = chosen === Answer.ALLOW;
     if (!needsConfirmation(chosen) && !choosesDuration) return answer(alertId, chosen, tap);
-    const key = pendingKey(alertId, chosen, tap);
-    clearPending(alertId, tap, chosen);
-    const timer = setTimeout(() => {
-      if (pending.get(key)?.timer !== timer) return;
-      pending.delete(key);
-      refresh(alertId, tap, Priority.update);
-    }, config.confirmTimeout);
-    timer.unref();
-    pending.set(key, { expiresAt: now() + config.confirmTimeout, timer });
+    secondTaps.wait(alertId, chosen, tap, () => refresh(alertId, tap, Priority.update));
     services.messages.invalidate(alertId, tap.chatId);
     tap.showButtons(choosesDuration ? allowKeyboard(alertId, tap.t) : confirmKeyboard(alertId, chosen, tap.t));
     return choosesDuration ? tap.t.notice.chooseAllowDuration : tap.t.notice.confirmFirst;
   }
 
   function confirmTap(alertId: string, chosen: Answer, tap: Tap): TapNotice {
-    const entry = pending.get(pendingKey(alertId, chosen, tap));
-    clearPending(alertId, tap, chosen);
-    if (!entry || entry.expiresAt < now()) {
+    if (!secondTaps.take(alertId, chosen, tap)) {
       refresh(alertId, tap);
       return tap.t.notice.confirmExpired;
     }
@@ -124,24 +161,8 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     return noticeFor(outcome, chosen, record.agentId, tap.t);
   }
 
-  function pendingKey(alertId: string, chosen: Answer, tap: Tap): string {
-    return `${alertId}|${chosen}|${tap.chatId}|${tap.from.id}`;
-  }
-
-  function clearPending(alertId: string, tap: Tap, only?: Answer): void {
-    for (const chosen of only === undefined ? SECOND_TAPS : [only]) {
-      const key = pendingKey(alertId, chosen, tap);
-      const entry = pending.get(key);
-      if (entry) clearTimeout(entry.timer);
-      pending.delete(key);
-    }
-  }
-
   return {
     composer,
-    stop() {
-      for (const entry of pending.values()) clearTimeout(entry.timer);
-      pending.clear();
-    },
+    stop: () => secondTaps.stop(),
   };
 }
