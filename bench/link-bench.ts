@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   t = Date.now();
   await fleet.connectAll(slots, 120_000 + TOTAL * 20);
   const connectMs = Date.now() - t;
-  out(`  ${fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s`);
+  out(`  ${fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${fleet.failed()} connects ended before their Welcome and were retried`);
   rows.push({ figure: `${TOTAL} agents connecting at once`, measured: `${seconds(connectMs)} s`, target: "< 20 s", met: TOTAL === 10_000 ? connectMs < 20_000 : undefined });
   await sleep(1_000);
   const full = await controllerRss(controller);

@@ -52,6 +52,8 @@ export function createLoadFleet() {
   let welcomed = 0;
   let rejects = 0;
   let resumed = 0;
+  let failed = 0;
+  let stopped = false;
   const all: LoadSlot[] = [];
 
   const connect = (slot: LoadSlot): void => {
@@ -81,12 +83,15 @@ export function createLoadFleet() {
         }
       },
       onEnd() {
+        const wasWelcomed = slot.welcomed;
         if (slot.welcomed) welcomed -= 1;
+        else failed += 1;
         slot.welcomed = false;
         slot.agent = undefined;
-        if (!reconnect) return;
+        // A connect that failed is retried as agents do; a stream that ended only while reconnecting is on.
+        if (stopped || (wasWelcomed && !reconnect)) return;
         // The agent's own backoff with full jitter and its default bounds.
-        setTimeout(() => reconnect && !slot.agent && connect(slot), slot.backoff.next());
+        setTimeout(() => !stopped && !slot.agent && connect(slot), slot.backoff.next());
       },
     });
     slot.agent.send({ payload: { case: "hello", value: { agentId: slot.name, agentVersion: "bench", hostname: slot.name, actions: [Answer.BLOCK_IP] } } });
@@ -112,6 +117,8 @@ export function createLoadFleet() {
     welcomed: () => welcomed,
     rejects: () => rejects,
     resumed: () => resumed,
+    /** Connections that ended before their Welcome (each retried with backoff). */
+    failed: () => failed,
     resetResumed: () => (resumed = 0),
     until,
     /** Connects every slot, CONNECTING_AT_ONCE handshakes in flight at a time; resolves when all are welcomed. */
@@ -145,6 +152,7 @@ export function createLoadFleet() {
       slot.latencies = undefined;
     },
     closeAll(): void {
+      stopped = true;
       for (const slot of all) slot.agent?.close();
     },
   };

@@ -67,7 +67,7 @@ function dial(port: number, files: { ca: string; cert: string; key: string }, ag
  * identity (its Hello is welcomed). Real mutual TLS on loopback.
  */
 describe("link: TLS session resumption across a controller restart", function () {
-  this.timeout(60_000);
+  this.timeout(240_000);
   let pki: TestPki;
   let dir: string;
   let controller: ControllerProcess | undefined;
@@ -89,7 +89,7 @@ describe("link: TLS session resumption across a controller restart", function ()
   async function run(port: number, ticketKeyFile: string | undefined): Promise<ControllerProcess> {
     await stop();
     const tls = { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
-    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" } } });
+    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" } }, startTimeoutMs: 90_000 });
     return controller;
   }
 
