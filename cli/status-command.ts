@@ -83,6 +83,7 @@ export function formatStatus(report: StatusReport): string {
     const state = a.revoked ? "revoked" : a.online ? "online" : "offline";
     const skew = a.clockSkewMs !== undefined ? `  clock ${a.clockSkewMs >= 0 ? "+" : ""}${Math.round(a.clockSkewMs / 1000)} s` : "";
     lines.push(`  ${a.agentId.padEnd(20)} ${state.padEnd(8)} last seen ${a.lastSeen}  ${a.hostname} ${a.version}${skew}`);
+    if (a.host?.summary) lines.push(`      host: ${a.host.summary}`);
     for (const u of a.unavailableAnswers) lines.push(`      not offered: ${u.answer}: ${u.reason}`);
   }
   const t = report.telegram;

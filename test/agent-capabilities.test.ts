@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { chownSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem, uptime } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -84,6 +85,13 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     const status = renderStatus([record], undefined, translations.en);
     expect(status).to.include(`🚫 not offered: Block IP, Unblock (${NO_NET_ADMIN})`);
     expect(renderStatus([record], undefined, translations.es)).to.include("🚫 no se ofrece: Bloquear IP");
+
+    // Hello 10: the host facts the agent knew at its Hello (node:os's at once; systeminformation's may follow on a later Hello).
+    const host = record.hostFacts!;
+    expect(host, "host facts stored").to.not.equal(undefined);
+    expect([host.kernel, host.architecture, host.memoryTotalBytes, host.cpuCores]).to.deep.equal([release(), process.arch, totalmem(), cpus().length]);
+    expect(Math.abs(host.bootedAt!.getTime() - (Date.now() - uptime() * 1000))).to.be.below(120_000);
+    expect(status).to.include(`🖥 `).and.to.include(`kernel ${release()} ${process.arch}`);
   });
 
   it("with injected probe inputs: CAP_KILL and CAP_SYS_BOOT but no CAP_NET_ADMIN drops only the firewall answers; dryRun drops nothing", async () => {

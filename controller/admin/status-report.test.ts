@@ -34,6 +34,15 @@ describe("secarc status report", () => {
     expect(r.telegram.state).to.equal("not_configured");
   });
 
+  it("shows each agent's host as its last Hello described it, the uptime counted to the report's time", () => {
+    const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: new Date(61_000 - 3 * 3_600_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
+    store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date(), hostFacts: host });
+    store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });
+    const r = report(["web-1", "web-2"], false);
+    expect(r.agents[0]!.host).to.deep.include({ kernel: "6.1.0-18-amd64", bootedAt: new Date(61_000 - 3 * 3_600_000).toISOString(), summary: "Debian GNU/Linux 12 (bookworm) · kernel 6.1.0-18-amd64 x64 · AMD EPYC ×2 · 8.0 GiB · up 3 h 0 min · KVM" });
+    expect(r.agents[1]!.host).to.equal(undefined);
+  });
+
   it("lists each problem: an agent offline, an agent's clock off, Telegram configured but not running, the store failing", () => {
     store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date() });
     store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });

@@ -1,6 +1,7 @@
 import { describeError } from "../../common/errors.js";
 import { SECARC_VERSION } from "../../common/version.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { describeHostFacts, type HostFactsRecord } from "../host/host-facts.js";
 import { describeSkew, isSkewed } from "../link/clock-skew.js";
 import type { StoreHealthView } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
@@ -32,7 +33,11 @@ export interface AgentStatus {
   clockSkewMs: number | undefined;
   /** The answers it does not offer on its host, and why. */
   unavailableAnswers: Array<{ answer: string; reason: string }>;
+  /** Its host as its last Hello described it (boot time in ISO 8601, `summary` in one line); undefined when it sent none. */
+  host: HostStatus | undefined;
 }
+
+export type HostStatus = Omit<HostFactsRecord, "bootedAt"> & { bootedAt: string | undefined; summary: string };
 
 export interface TelegramStatus {
   configured: boolean;
@@ -81,6 +86,7 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
       clockSkewMs: a.clockSkewMs,
       answers: a.actions.map((answer) => Answer[answer] ?? String(answer)),
       unavailableAnswers: a.unavailableAnswers.map((u) => ({ answer: Answer[u.answer] ?? String(u.answer), reason: u.reason })),
+      host: a.hostFacts ? { ...a.hostFacts, bootedAt: iso(a.hostFacts.bootedAt?.getTime()), summary: describeHostFacts(a.hostFacts, input.now) } : undefined,
     }));
     unfinishedActions = records.reduce((sum, a) => sum + input.store.listUnfinishedActions(a.agentId).length, 0);
     openAlerts = input.store.listOpenAlerts(100_000).length;

@@ -1,4 +1,5 @@
 import { cleanLabels } from "../../common/labels.js";
+import { hostFactsRecord } from "../host/host-facts.js";
 import type { X509Certificate } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
@@ -190,6 +191,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             unavailableAnswers: hello.unavailableAnswers.map((u) => ({ answer: u.answer, reason: u.reason.slice(0, 200) })),
             labels: cleanLabels(hello.labels),
             fleetBlockOptOut: hello.fleetBlockOptOut,
+            hostFacts: hostFactsRecord(hello.hostFacts, at),
           });
           store.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
         },

@@ -115,4 +115,11 @@ export const coreMigrations: readonly Migration[] = [
     version: 8,
     sql: `ALTER TABLE actions ADD COLUMN networks TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    // What each agent's host is (Hello.host_facts): a JSON HostFactsRecord
+    // (controller/host/host-facts.ts), the boot time in ms; NULL when its
+    // last Hello had none.
+    version: 9,
+    sql: `ALTER TABLE agents ADD COLUMN host_facts TEXT;`,
+  },
 ];

@@ -1,5 +1,6 @@
 import type { PgOperations, PgQuery } from "./postgres-types.js";
 import { agentRecord, type AgentRow } from "./postgres-rows.js";
+import { encodeHostFacts } from "../host/host-facts.js";
 
 /** The agents table: one row per agent, created on its first connect. */
 export const pgAgentOperations: PgOperations<
@@ -9,13 +10,13 @@ export const pgAgentOperations: PgOperations<
     atomic: false,
     async run(q, input) {
       const [row] = await q<AgentRow[]>`
-        INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out)
+        INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out, host_facts)
         VALUES (${input.agentId}, ${input.version}, ${input.hostname}, ${JSON.stringify(input.addresses)}, ${JSON.stringify(input.actions)},
           ${JSON.stringify(input.detectors)}, 1, ${input.at.getTime()}, ${input.at.getTime()}, 1, ${input.certSerial ?? null}, NULL,
-          ${JSON.stringify(input.unavailableAnswers ?? [])}, ${JSON.stringify(input.labels ?? {})}, ${input.fleetBlockOptOut ? 1 : 0})
+          ${JSON.stringify(input.unavailableAnswers ?? [])}, ${JSON.stringify(input.labels ?? {})}, ${input.fleetBlockOptOut ? 1 : 0}, ${encodeHostFacts(input.hostFacts)})
         ON CONFLICT (agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
           actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = agents.connects + 1,
-          unavailable_answers = excluded.unavailable_answers, labels = excluded.labels, fleet_block_opt_out = excluded.fleet_block_opt_out,
+          unavailable_answers = excluded.unavailable_answers, labels = excluded.labels, fleet_block_opt_out = excluded.fleet_block_opt_out, host_facts = excluded.host_facts,
           cert_serial = COALESCE(excluded.cert_serial, agents.cert_serial), revoked_at = NULL
         RETURNING *`;
       return agentRecord(row!);

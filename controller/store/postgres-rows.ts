@@ -1,6 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, ResultStatus, type Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema } from "../../gen/secarc/v1/alert_pb.js";
+import { decodeHostFacts } from "../host/host-facts.js";
 import type { ActionRecord, ActionState, AgentRecord, AlertRecord, AuditRecord, DetectorSourceRecord, UnavailableAnswerRecord } from "./store.js";
 import { networksOf } from "./store.js";
 
@@ -8,7 +9,7 @@ import { networksOf } from "./store.js";
 export interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
   online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null;
-  detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number;
+  detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number; host_facts: string | null;
 }
 export interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -52,6 +53,7 @@ export function agentRecord(row: AgentRow): AgentRecord {
     clockSkewMs: row.clock_skew_ms ?? undefined,
     labels: JSON.parse(row.labels) as Record<string, string>,
     fleetBlockOptOut: row.fleet_block_opt_out === 1,
+    hostFacts: decodeHostFacts(row.host_facts),
   };
 }
 

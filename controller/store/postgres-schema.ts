@@ -104,4 +104,6 @@ export const postgresCoreMigrations: readonly Migration[] = [
   },
   // The networks a BLOCK_IP covers or an UNBLOCK_IP lifted (ActionResult.networks: a JSON array).
   { version: 8, sql: "ALTER TABLE actions ADD COLUMN networks TEXT NOT NULL DEFAULT '[]';" },
+  // What each agent's host is (JSON HostFactsRecord; NULL when its last Hello had none).
+  { version: 9, sql: "ALTER TABLE agents ADD COLUMN host_facts TEXT;" },
 ];

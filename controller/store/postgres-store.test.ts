@@ -135,6 +135,17 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect((await store.listAgents())[0]).to.deep.include({ labels: { team: "web" }, fleetBlockOptOut: false });
   });
 
+  it("keeps each agent's host facts from its last Hello; a Hello without them clears them", async () => {
+    const store = await openStore();
+    const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: at(-7_200_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
+    const base = { agentId: "db-2", version: "1", hostname: "db", addresses: [], actions: [], detectors: [] };
+    expect((await store.agentConnected({ ...base, at: at(0) })).hostFacts).to.equal(undefined);
+    await store.agentConnected({ ...base, at: at(1), hostFacts: host });
+    expect((await store.getAgent("db-2"))!.hostFacts).to.deep.equal(host);
+    await store.agentConnected({ ...base, at: at(2) });
+    expect((await store.getAgent("db-2"))!.hostFacts).to.equal(undefined);
+  });
+
   it("says which server it cannot reach, without the password", async () => {
     const dead = `postgres://secarc:hunter2@127.0.0.1:${cluster.port}/no_such_database`;
     const err = await openPostgresStore({ url: dead, connectTimeoutSeconds: 5 }).catch((e: unknown) => e);

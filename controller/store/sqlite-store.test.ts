@@ -74,6 +74,18 @@ describe("openSqliteStore", () => {
     expect(store.listAgents()[0]).to.deep.include({ labels: { team: "web" }, fleetBlockOptOut: false });
   });
 
+  it("keeps each agent's host facts from its last Hello; a Hello without them clears them", () => {
+    const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: at(-7_200_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
+    const base = { agentId: "db-1", version: "1", hostname: "db", addresses: [], actions: [], detectors: [] };
+    expect(store.agentConnected({ ...base, at: at(0) }).hostFacts).to.equal(undefined);
+    store.agentConnected({ ...base, at: at(1), hostFacts: host });
+    expect(store.getAgent("db-1")!.hostFacts).to.deep.equal(host);
+    store.agentConnected({ ...base, at: at(2), hostFacts: { ...host, kernel: "6.1.0-21-amd64" } });
+    expect(store.listAgents()[0]!.hostFacts!.kernel).to.equal("6.1.0-21-amd64");
+    store.agentConnected({ ...base, at: at(3) });
+    expect(store.getAgent("db-1")!.hostFacts).to.equal(undefined);
+  });
+
   it("upserts alerts by id and revision: higher wins, equal or lower leaves it unchanged", () => {
     expect(store.upsertAlert("a", alert("x1", 1), at(0)).outcome).to.equal("inserted");
     expect(store.upsertAlert("a", alert("x1", 1), at(1)).outcome).to.equal("unchanged");

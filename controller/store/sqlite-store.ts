@@ -3,6 +3,7 @@ import type { Database as SqliteDatabase } from "better-sqlite3";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
+import { decodeHostFacts, encodeHostFacts } from "../host/host-facts.js";
 import {
   ActionOptionsSchema,
   ActionTargetSchema,
@@ -45,7 +46,7 @@ export interface SqliteStore extends Store {
 
 interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
-  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number;
+  online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number; host_facts: string | null;
 }
 interface AlertRow {
   alert_id: string; agent_id: string; revision: number; severity: number; body: Uint8Array; received_at: number; severity_since: number | null; updated_at: number; version: number;
@@ -104,11 +105,11 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   const q = {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
-    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out)
-      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable, @labels, @optOut)
+    insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out, host_facts)
+      VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable, @labels, @optOut, @hostFacts)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,
         actions = excluded.actions, detectors = excluded.detectors, online = 1, last_seen = excluded.last_seen, connects = connects + 1,
-        unavailable_answers = excluded.unavailable_answers, labels = excluded.labels, fleet_block_opt_out = excluded.fleet_block_opt_out,
+        unavailable_answers = excluded.unavailable_answers, labels = excluded.labels, fleet_block_opt_out = excluded.fleet_block_opt_out, host_facts = excluded.host_facts,
         cert_serial = COALESCE(excluded.cert_serial, cert_serial), revoked_at = NULL`),
     agentsWithSerial: db.prepare("SELECT agent_id, cert_serial, revoked_at FROM agents WHERE cert_serial IS NOT NULL"),
     markRevoked: db.prepare("UPDATE agents SET revoked_at = ? WHERE agent_id = ?"),
@@ -157,6 +158,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     clockSkewMs: row.clock_skew_ms ?? undefined,
     labels: JSON.parse(row.labels) as Record<string, string>,
     fleetBlockOptOut: row.fleet_block_opt_out === 1,
+    hostFacts: decodeHostFacts(row.host_facts),
   });
   const alertRecord = (row: AlertRow): AlertRecord => ({
     alertId: row.alert_id,
@@ -279,6 +281,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
         unavailable: JSON.stringify(input.unavailableAnswers ?? []),
         labels: JSON.stringify(input.labels ?? {}),
         optOut: input.fleetBlockOptOut ? 1 : 0,
+        hostFacts: encodeHostFacts(input.hostFacts),
       });
       return agentRecord(q.getAgent.get(input.agentId) as AgentRow);
     },

@@ -1,5 +1,6 @@
 import type { ActionResult, Answer, ActionOptions, ActionTarget, Operator, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import type { Alert, AlertKind, DetectorSourceKind, DetectorSourceState } from "../../gen/secarc/v1/alert_pb.js";
+import type { HostFactsRecord } from "../host/host-facts.js";
 
 /**
  * The controller's storage, behind one narrow interface so that a PostgreSQL
@@ -30,6 +31,8 @@ export interface Store {
     labels?: Readonly<Record<string, string>>;
     /** It takes no part in blocks on all servers (Hello.fleet_block_opt_out). Default: false. */
     fleetBlockOptOut?: boolean;
+    /** What its host is (Hello.host_facts); replaces the stored facts, none clears them. Default: none. */
+    hostFacts?: HostFactsRecord;
   }): AgentRecord;
   /** Records that an agent's stream ended. */
   agentDisconnected(agentId: string, at: Date): void;
@@ -111,6 +114,8 @@ export interface AgentRecord {
   labels: Record<string, string>;
   /** Whether its last Hello opted it out of blocks on all servers. */
   fleetBlockOptOut: boolean;
+  /** What its host is, from its last Hello; undefined when that Hello had no host facts. */
+  hostFacts: HostFactsRecord | undefined;
 }
 
 /** One detector's source, as an agent reported it (proto DetectorSource). */

@@ -80,7 +80,7 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
     const t = chatTranslations(config, ctx.chat.id);
     const health = extras.sendHealth ? sendHealthLine(extras.sendHealth(), t, now()) : undefined;
     const parked = extras.parkedLine?.(t);
-    const text = renderStatus(store.listAgents().filter((a) => services.routes?.coversAgent(ctx.chat.id, a.agentId) ?? true), [health, parked].filter(Boolean).join("\n") || undefined, t);
+    const text = renderStatus(store.listAgents().filter((a) => services.routes?.coversAgent(ctx.chat.id, a.agentId) ?? true), [health, parked].filter(Boolean).join("\n") || undefined, t, now());
     for (const part of splitMessage(text, t.truncated)) services.reply(ctx.chat.id, { text: part });
   });
 
