@@ -27,6 +27,8 @@ import {
 } from "./controller-parts.js";
 import type { SilenceWatch } from "./domain/silence-watch.js";
 import { loadSilences } from "./silence-parts.js";
+import type { FleetBlocks } from "./domain/fleet-blocks.js";
+import { startFleetBlocks } from "./fleet-parts.js";
 
 /** The controller software's version, sent to agents in Welcome. */
 export const CONTROLLER_VERSION = SECARC_VERSION;
@@ -73,6 +75,8 @@ export interface RunningController {
   adminSocket: string;
   /** Silences and maintenance windows in force (tests call check() after moving the clock). */
   silences: SilenceWatch;
+  /** Blocks on all servers (controller/domain/fleet-blocks.ts). */
+  fleetBlocks: FleetBlocks;
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
   close(): Promise<void>;
 }
@@ -105,6 +109,8 @@ export async function startController(options: StartControllerOptions): Promise<
 
   try {
     settlePreviousRun(core, revocation);
+    // Before the link, so that every agent's connect is seen.
+    const fleetBlocks = startFleetBlocks(core);
     // Probe sessions' test alerts go to the bridge, which starts after the link.
     let bridge: () => TelegramBridge | undefined = () => undefined;
     const link = await startLink(core, tls, revocation, (input) => bridge()?.probe(input));
@@ -133,6 +139,7 @@ export async function startController(options: StartControllerOptions): Promise<
       storeHealth: () => health.view(),
       adminSocket,
       silences: silences.watch,
+      fleetBlocks,
       reload: (next) => parts.reload(next),
       close() {
         closing ??= stops.stopAll().then(() => logger.info("controller stopped"));
