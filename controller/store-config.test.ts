@@ -37,7 +37,9 @@ describe("controller config: store", () => {
   }
 });
 
-describe("controller start with store.postgres", () => {
+describe("controller start with store.postgres", function () {
+  // Loads the controller and makes a PKI: seconds on a loaded machine.
+  this.timeout(60_000);
   it("is refused in this version, naming the key (the controller runs on SQLite)", async () => {
     const { startController } = await import("./controller.js");
     const { createTestPki } = await import("../test/support/pki.js");
