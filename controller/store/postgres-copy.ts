@@ -1,6 +1,7 @@
 import type postgres from "postgres";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { openCopySource, type CopySource } from "./copy-source.js";
+import { openPostgresFleetBlockStore } from "./postgres-fleet-blocks.js";
 import { openPostgresSilenceStore } from "./postgres-silences.js";
 import { openPostgresStore } from "./postgres-store.js";
 import type { PgSql } from "./postgres-types.js";
@@ -22,7 +23,7 @@ export interface CopyReport {
 }
 
 /** The PostgreSQL components beside the core's (openPostgresStore migrates that one): each migrates its tables. */
-const POSTGRES_COMPONENTS: ReadonlyArray<(sql: PgSql, where: string) => Promise<unknown>> = [openPostgresSilenceStore];
+const POSTGRES_COMPONENTS: ReadonlyArray<(sql: PgSql, where: string) => Promise<unknown>> = [openPostgresSilenceStore, openPostgresFleetBlockStore];
 
 interface TargetColumn { name: string; type: string; identity: boolean }
 
