@@ -224,7 +224,8 @@ export async function createLab(options: CreateLabOptions = {}): Promise<Lab> {
   const count = options.clients ?? 1;
   if (!Number.isInteger(count) || count < 0 || count > 50) throw new Error(`clients must be 0..50, got ${count}`);
   const id = newNetnsId();
-  const octet = randomBytes(1)[0] ?? 0;
+  // 1..255: with 0 the IPv6 network "fd00:5ec:0::" would not be in the canonical form (fd00:5ec::) that `ip` prints.
+  const octet = 1 + ((randomBytes(1)[0] ?? 0) % 255);
   const net4 = `10.231.${octet}`;
   const net6 = `fd00:5ec:${octet.toString(16)}`;
   const server: LabHost = { ns: `${id}-srv`, ipv4: `${net4}.1`, ipv6: `${net6}::1` };
