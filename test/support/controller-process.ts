@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -44,6 +44,15 @@ export interface ControllerProcess {
  * config file, and resolves once it listens. For tests that need to kill
  * the controller for real (SIGKILL between store and ack, restarts).
  */
+/** Controllers still running, with their folders: killed and removed at exit even when a test ends (or mocha exits) first. */
+const running = new Map<ChildProcess, string>();
+process.once("exit", () => {
+  for (const [child, dir] of running) {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 export async function startControllerProcess(options: ControllerProcessOptions): Promise<ControllerProcess> {
   const dir = mkdtempSync(join(tmpdir(), "secarc-controller-process-"));
   const configPath = join(dir, "controller.json");
@@ -53,6 +62,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.set(child, dir);
   const log: string[] = [];
   createInterface({ input: child.stderr }).on("line", (line) => {
     log.push(line);
@@ -60,6 +70,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
   });
   const stopped = new Promise<number | null>((resolveExit) => {
     child.once("exit", (code) => {
+      running.delete(child);
       rmSync(dir, { recursive: true, force: true });
       resolveExit(code);
     });
