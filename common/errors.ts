@@ -14,7 +14,9 @@ export type ErrorCode =
   | "internal"
   | "telegram"
   | "command_failed"
-  | "timeout";
+  | "timeout"
+  /** A replica wrote for an agent session or a lease it no longer holds (its epoch is stale). */
+  | "fenced";
 
 export interface SecarcErrorOptions {
   /** Whether the same operation may succeed if tried again later. Default: false. */
