@@ -60,6 +60,44 @@ describe("createWriteBatcher", () => {
     expect(batcher.stats().batches).to.equal(100);
   });
 
+  it("commits what it has once a batch has run for maxBatchMs; the queue after the last one served leads the next batch", async () => {
+    let clock = 0;
+    // Every write takes 2 ms of the clock: a 5 ms budget ends a batch after its third write.
+    const batcher = createWriteBatcher({ maxBatchMs: 5, monotonicNow: () => clock });
+    const order: string[] = [];
+    const write = (name: string) => () => {
+      clock += 2;
+      order.push(name);
+    };
+    const writes = ["a0", "a1", "a2"].map((n) => batcher.run(write(n), "a"));
+    writes.push(...["b0", "b1"].map((n) => batcher.run(write(n), "b")), batcher.run(write("c0"), "c"));
+    await writes[0];
+    expect(batcher.stats()).to.deep.equal({ writes: 3, batches: 1 });
+    expect(order).to.deep.equal(["a0", "b0", "c0"]);
+    await Promise.all(writes);
+    // The second batch starts with "a" (after "c", the last served), in each queue's order.
+    expect(order).to.deep.equal(["a0", "b0", "c0", "a1", "b1", "a2"]);
+    expect(batcher.stats()).to.deep.equal({ writes: 6, batches: 2 });
+  });
+
+  it("fails the writes of a batch whose transaction cannot begin, and goes on with the next", async () => {
+    let failing = true;
+    const batcher = createWriteBatcher({
+      maxBatch: 2,
+      transaction: <T>(fn: () => T): T => {
+        if (failing) {
+          failing = false;
+          throw new Error("database is locked");
+        }
+        return fn();
+      },
+    });
+    const ran: number[] = [];
+    const writes = [0, 1, 2].map((i) => batcher.run(() => ran.push(i)).then(() => "ok", (err: Error) => err.message));
+    expect(await Promise.all(writes)).to.deep.equal(["database is locked", "database is locked", "ok"]);
+    expect(ran).to.deep.equal([2]);
+  });
+
   it("lets the event loop run between two batches, and flush waits for every queue", async () => {
     const batcher = createWriteBatcher({ maxPerKey: 5 });
     let batchesSeenByTimer = -1;

@@ -7,10 +7,11 @@
  *
  * Every write names the queue it belongs to (the agent's session). A batch
  * takes writes round-robin across the queues, at most `maxPerKey` from any
- * one, and the event loop runs between two batches: an agent flooding the
- * controller gets its share of each transaction, and an alert of another
- * agent that arrives meanwhile is in the next transaction, not behind the
- * flood.
+ * one, and stops early once it has run for `maxBatchMs` (the rest waits for
+ * the next batch, in order); the event loop runs between two batches. An
+ * agent flooding the controller gets its share of each transaction, and an
+ * alert of another agent that arrives meanwhile is in the next transaction,
+ * which starts within about one batch's time, not behind the flood.
  */
 export interface WriteBatcher {
   /** Runs `write` in a coming batch, in `key`'s queue; resolves with its result after the commit. */
@@ -30,6 +31,14 @@ export interface WriteBatcherDeps {
   maxBatch?: number;
   /** Largest number of one queue's writes per transaction (its fair share). Default: 256. */
   maxPerKey?: number;
+  /**
+   * How long a transaction's writes may run before it commits with what it
+   * has (at least one write). Bounds how long the event loop is held, and so
+   * how long another agent's alert waits behind a flood. Default: 6 ms.
+   */
+  maxBatchMs?: number;
+  /** Monotonic milliseconds, for maxBatchMs. Default: performance.now. */
+  monotonicNow?: () => number;
   /** Told after every committed batch (the store is writable). */
   onCommit?: () => void;
 }
@@ -44,8 +53,11 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A FIFO that gives up its head in O(1) (the consumed prefix is dropped now and then). */
 interface Fifo {
+  key: string;
   items: Pending[];
   head: number;
+  /** Writes of this queue in the batch being built. */
+  taken: number;
 }
 
 const DEFAULT_KEY = "";
@@ -54,9 +66,10 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
   const transaction = deps.transaction ?? (<T>(fn: () => T) => fn());
   const maxBatch = deps.maxBatch ?? 2_000;
   const maxPerKey = Math.max(1, Math.min(deps.maxPerKey ?? 256, maxBatch));
-  // Insertion order of a Map is the round-robin order: a queue that still
-  // has writes after its share is moved to the end.
-  const queues = new Map<string, Fifo>();
+  const maxBatchMs = deps.maxBatchMs ?? 6;
+  const monotonicNow = deps.monotonicNow ?? (() => performance.now());
+  // Insertion order of the Map is the round-robin order of the next batch.
+  let queues = new Map<string, Fifo>();
   let queued = 0;
   let scheduled = false;
   let writes = 0;
@@ -68,59 +81,70 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
     setImmediate(commitOne);
   };
 
-  /** Up to maxBatch writes: round-robin, one at a time, each queue at most maxPerKey. */
-  function takeBatch(): Pending[] {
-    const batch: Pending[] = [];
-    const taken = new Map<string, number>();
-    let progress = true;
-    while (batch.length < maxBatch && progress) {
-      progress = false;
-      for (const [key, fifo] of queues) {
-        if (batch.length >= maxBatch) break;
-        const count = taken.get(key) ?? 0;
-        if (count >= maxPerKey || fifo.head >= fifo.items.length) continue;
-        batch.push(fifo.items[fifo.head]!);
-        fifo.head += 1;
-        taken.set(key, count + 1);
-        progress = true;
+  /**
+   * Runs writes round-robin (one from each queue in turn, each queue at most
+   * maxPerKey) until maxBatch, the time budget or the queues run out. The
+   * queue after the last one served leads the next batch; emptied queues go.
+   */
+  function runBatch(batch: Pending[], outcomes: Outcome[], execute = true): void {
+    const order = [...queues.values()];
+    const started = monotonicNow();
+    let next = 0;
+    let progress = false;
+    for (let i = 0; batch.length < maxBatch; i = (i + 1) % order.length) {
+      if (i === 0) {
+        if (batch.length > 0 && !progress) break;
+        progress = false;
       }
+      const fifo = order[i]!;
+      if (fifo.taken >= maxPerKey || fifo.head >= fifo.items.length) continue;
+      const item = fifo.items[fifo.head]!;
+      fifo.head += 1;
+      fifo.taken += 1;
+      progress = true;
+      batch.push(item);
+      next = (i + 1) % order.length;
+      if (!execute) continue;
+      // One failing write (a refused alert) must not undo the others:
+      // each store method is its own savepoint inside this transaction.
+      try {
+        outcomes.push({ ok: true, value: item.write() });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+      if (monotonicNow() - started >= maxBatchMs) break;
     }
-    for (const key of taken.keys()) {
-      const fifo = queues.get(key)!;
-      queues.delete(key);
+    const rotated = new Map<string, Fifo>();
+    for (let j = 0; j < order.length; j += 1) {
+      const fifo = order[(next + j) % order.length]!;
+      fifo.taken = 0;
       if (fifo.head >= fifo.items.length) continue;
       if (fifo.head > 1_024) {
         fifo.items = fifo.items.slice(fifo.head);
         fifo.head = 0;
       }
-      queues.set(key, fifo);
+      rotated.set(fifo.key, fifo);
     }
+    queues = rotated;
     queued -= batch.length;
-    return batch;
   }
 
   function commitOne(): void {
     scheduled = false;
-    const batch = takeBatch();
-    if (queued > 0) schedule();
-    if (batch.length === 0) return;
+    if (queued === 0) return;
+    const batch: Pending[] = [];
     const outcomes: Outcome[] = [];
     try {
-      transaction(() => {
-        for (const item of batch) {
-          // One failing write (a refused alert) must not undo the others:
-          // each store method is its own savepoint inside this transaction.
-          try {
-            outcomes.push({ ok: true, value: item.write() });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
+      transaction(() => runBatch(batch, outcomes));
     } catch (error) {
+      // Nothing of the batch is durable. When the transaction could not even
+      // begin, the batch it would have run fails in its place.
+      if (batch.length === 0) runBatch(batch, outcomes, false);
       for (const item of batch) item.reject(error);
+      if (queued > 0) schedule();
       return;
     }
+    if (queued > 0) schedule();
     writes += batch.length;
     batches += 1;
     deps.onCommit?.();
@@ -134,7 +158,7 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
   const enqueue = (key: string, item: Pending) => {
     let fifo = queues.get(key);
     if (!fifo) {
-      fifo = { items: [], head: 0 };
+      fifo = { key, items: [], head: 0, taken: 0 };
       queues.set(key, fifo);
     }
     fifo.items.push(item);

@@ -33,6 +33,19 @@ describe("createWriteWindow", () => {
     await Promise.all(others);
   });
 
+  it("yields to the event loop after maxPerTurn messages in a row", async () => {
+    const window = createWriteWindow({ batcher: createWriteBatcher(), key: "s", maxPerTurn: 3 });
+    let ticked = false;
+    setImmediate(() => (ticked = true));
+    expect(window.room()).to.equal(undefined);
+    expect(window.room()).to.equal(undefined);
+    const room = window.room();
+    expect(room).to.be.instanceOf(Promise);
+    await room;
+    expect(ticked).to.equal(true);
+    expect(window.room()).to.equal(undefined);
+  });
+
   it("settles a failed write and still resumes the reader", async () => {
     const window = createWriteWindow({ batcher: createWriteBatcher(), key: "s", maxInFlight: 2 });
     const failed = window.run(() => {

@@ -7,6 +7,11 @@ import type { WriteBatcher } from "./write-batcher.js";
  * current one commits), or while all streams together have `maxQueued`.
  * HTTP/2 flow control then holds the rest at the agent, so an alert storm
  * costs bounded memory here.
+ *
+ * And it reads at most `maxPerTurn` messages in a row before letting the
+ * event loop run (other streams' data, the next group commit): a flooding
+ * agent's buffered messages are not all decoded and queued in one go while
+ * another agent's alert waits for the event loop.
  */
 export interface WriteWindow {
   /** Queues `write` in the stream's queue of the group commit; settles after the commit. */
@@ -25,13 +30,17 @@ export interface WriteWindowOptions {
   maxInFlight?: number;
   /** Default: 8,192. */
   maxQueued?: number;
+  /** Messages read in a row before the reader yields to the event loop. Default: 64. */
+  maxPerTurn?: number;
 }
 
 export function createWriteWindow(options: WriteWindowOptions): WriteWindow {
   const { batcher, key } = options;
   const maxInFlight = options.maxInFlight ?? 1_024;
   const maxQueued = options.maxQueued ?? 8_192;
+  const maxPerTurn = options.maxPerTurn ?? 64;
   let inFlight = 0;
+  let inARow = 0;
   let last: Promise<unknown> = Promise.resolve();
   let wake: (() => void) | undefined;
   const settled = () => {
@@ -52,8 +61,19 @@ export function createWriteWindow(options: WriteWindowOptions): WriteWindow {
       return done;
     },
     room() {
-      if (inFlight >= maxInFlight) return new Promise<void>((resolve) => (wake = resolve));
-      if (batcher.pending() >= maxQueued) return idle();
+      inARow += 1;
+      if (inFlight >= maxInFlight) {
+        inARow = 0;
+        return new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (batcher.pending() >= maxQueued) {
+        inARow = 0;
+        return idle();
+      }
+      if (inARow >= maxPerTurn) {
+        inARow = 0;
+        return new Promise<void>((resolve) => setImmediate(resolve));
+      }
       return undefined;
     },
     idle,

@@ -1,0 +1,78 @@
+// The link benchmarks' common set-up: a PKI of N agents with their client
+// TLS contexts (made once, reused across reconnects), the controller's
+// files and config in a temporary folder, and a controller in a child
+// process (SQLite, WAL, synchronous FULL, log level warn).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSecureContext } from "node:tls";
+import { openSqliteStore } from "../controller/store/sqlite-store.js";
+import { startControllerProcess, type ControllerProcess } from "../test/support/controller-process.js";
+import { createBenchPki } from "./link-certs.js";
+import { createLoadFleet, type LoadSlot } from "./link-load-fleet.js";
+
+export interface LinkBenchSetup {
+  dir: string;
+  fleet: ReturnType<typeof createLoadFleet>;
+  slots: LoadSlot[];
+  /** Starts a controller on `port` (0: a free one) on the setup's store. */
+  startController(port: number): Promise<ControllerProcess>;
+  /** Alerts in the store (open it after the controller stopped). */
+  storedAlerts(): number;
+  /** Removes the folder. */
+  remove(): void;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/** VmRSS of a process, MiB. */
+export function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** The controller's RSS and V8 heap used, after a GC (it runs with --expose-gc). */
+export async function controllerMemory(c: ControllerProcess): Promise<{ rss: number; heap: number }> {
+  const mem = await c.memoryUsage();
+  return { rss: rssMiB(c.pid), heap: mem.heapUsed / 1_048_576 };
+}
+
+/** This process's open-file limit, for the log line. */
+export const fdLimit = (): string => /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? "?";
+
+/** The 1-minute load average, from /proc/loadavg. */
+export const loadAverage = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0] ?? "?";
+
+export async function createLinkBenchSetup(agents: number, prefix: string): Promise<LinkBenchSetup> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const pki = await createBenchPki(agents);
+  const fleet = createLoadFleet();
+  const slots = pki.agents.map((a) => fleet.slot(a.name, createSecureContext({ ca: pki.ca.cert, cert: a.cert, key: a.key })));
+  writeFileSync(join(dir, "ca.pem"), pki.ca.cert);
+  writeFileSync(join(dir, "controller.pem"), pki.controller.cert);
+  writeFileSync(join(dir, "controller-key.pem"), pki.controller.key, { mode: 0o600 });
+  const config = (port: number) => ({
+    listen: { host: "127.0.0.1", port },
+    tls: { ca: join(dir, "ca.pem"), cert: join(dir, "controller.pem"), key: join(dir, "controller-key.pem"), ticketKeyFile: join(dir, "tls-tickets.key") },
+    store: { path: join(dir, "controller.db") },
+    link: { heartbeatInterval: "30s" },
+    log: { level: "warn" as const },
+  });
+  const nodeArgs = ["--expose-gc", ...(process.env.LINK_BENCH_CONTROLLER_ARGS?.split(" ").filter(Boolean) ?? [])];
+  return {
+    dir,
+    fleet,
+    slots,
+    startController: (port) => startControllerProcess({ config: config(port), nodeArgs }),
+    storedAlerts() {
+      const store = openSqliteStore(join(dir, "controller.db"));
+      try {
+        return (store.db.prepare("SELECT COUNT(*) AS n FROM alerts").get() as { n: number }).n;
+      } finally {
+        store.close();
+      }
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
