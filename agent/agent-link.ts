@@ -97,7 +97,7 @@ export function createAgentLink(deps: AgentLinkDeps): AgentLink {
   const writer = createOutboxWriter({ outbox, send: (alert) => void link.send(alertMessage(alert)), logger });
   const rejects = createRejectHandler({ outbox, writer, deadLetter: createDeadLetter(config.stateDir, now), forgetResult: (actionId) => executor.acknowledged(actionId), logger });
   const link = createLinkClient({
-    address: config.controller.address,
+    addresses: config.controller.address,
     serverName: config.controller.serverName,
     tls: deps.tls,
     link: config.link,

@@ -54,6 +54,8 @@ export interface RunningAgent {
   /** Writes the alerts accepted in this turn to the outbox now. */
   flush(): void;
   isConnected(): boolean;
+  /** The controller endpoint ("host:port") of the live stream, while connected. */
+  controllerEndpoint(): string | undefined;
   /** Resolves once connected and welcomed; rejects after `timeoutMs`. */
   waitConnected(timeoutMs: number): Promise<void>;
   /** Alerts and results waiting for the controller's acknowledgement. */
@@ -85,7 +87,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const tls = loadTlsMaterial(config.tls, { role: "agent", now: now() });
   logCertificateExpiry(logger, "agent", tls.cert, now());
   const agentId = resolveAgentId(config, tls.cert);
-  const controllerAddresses = await controllerAddressesOf(config.controller.address);
+  const controllerAddresses = [...new Set((await Promise.all(config.controller.address.map(controllerAddressesOf))).flat())];
 
   const bootId = options.bootId ?? readBootId();
   const state = openAgentState(config.stateDir, { now, logger, bootId });
@@ -146,6 +148,7 @@ function runningAgent(parts: AgentParts, stopIntake: () => Promise<void>): Runni
     emit: parts.emit,
     flush: () => writer.flush(),
     isConnected: () => link.isConnected(),
+    controllerEndpoint: () => link.endpoint(),
     waitConnected: (timeoutMs) => link.waitConnected(timeoutMs),
     outboxDepth: () => state.outbox.depth() + writer.waiting(),
     rejections: () => wired.rejects.counts(),

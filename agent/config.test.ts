@@ -39,6 +39,30 @@ describe("agent config", () => {
     expect(config.controller.serverName).to.equal("localhost");
   });
 
+  it("controller endpoints: one \"host:port\", a list of them, or the shorthands; checked one by one", () => {
+    const parse = (controller: unknown) => parseConfig(agentConfigSchema, { ...minimal, controller }, "agent.yaml").controller;
+    expect(parse({ address: "c.example:7443" })).to.deep.equal({ address: ["c.example:7443"] });
+    expect(parse({ address: ["a.example:7443", "[fd00::2]:7443"], serverName: "controller" })).to.deep.equal({ address: ["a.example:7443", "[fd00::2]:7443"], serverName: "controller" });
+    expect(parse(["a.example:7443", "b.example:7443"])).to.deep.equal({ address: ["a.example:7443", "b.example:7443"] });
+    expect(parse("lb.example:443")).to.deep.equal({ address: ["lb.example:443"] });
+    const refused = (controller: unknown) => {
+      try {
+        parse(controller);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(controller)}`);
+    };
+    expect(refused({ address: ["a.example:7443", "no-port"] })).to.match(/controller\.address\.1: expected "host:port"/);
+    expect(refused(["a.example:7443", "A.example:7443"])).to.match(/controller\.address\.1: "A.example:7443" is listed twice/);
+    expect(refused({ address: [] })).to.match(/controller\.address: at least one "host:port"/);
+    expect(refused({ address: Array.from({ length: 33 }, (_, i) => `c${i}.example:1`) })).to.match(/controller\.address: at most 32 endpoints/);
+    expect(refused({ address: "c.example:70000" })).to.match(/controller\.address\.0: the port must be between 1 and 65535/);
+    expect(refused({ address: "c.example:0" })).to.match(/controller\.address\.0: the port/);
+    expect(refused({ address: 7443 })).to.match(/controller\.address: expected "host:port" or a list of them/);
+    expect(refused({ addresses: ["a.example:1"] })).to.match(/controller\.addresses: unknown key/);
+  });
+
   it("names unknown and invalid keys", () => {
     expect(() => parseConfig(agentConfigSchema, { ...minimal, link: { keepalive: "1s" } }, "agent.yaml")).to.throw(/link\.keepalive: unknown key/);
     expect(() => parseConfig(agentConfigSchema, { ...minimal, extra: 1 }, "agent.yaml")).to.throw(/extra: unknown key/);

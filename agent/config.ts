@@ -5,6 +5,7 @@ import { durationMs } from "../common/config.js";
 import { SecarcError } from "../common/errors.js";
 import { isValidAgentId } from "../common/ids.js";
 import { certificateIdentity } from "../common/tls.js";
+import { controllerEndpointsSchema } from "./controller-endpoints.js";
 import { detectorsConfigSchema } from "./detectors/config.js";
 import { blockConfigSchema, respondersConfigSchema } from "./responders/config.js";
 
@@ -47,13 +48,12 @@ export const agentConfigSchema = z.strictObject({
   labels: labelsSchema().default({}),
   /** Takes part in "Block on all servers" (false: this server is opted out; blocks on its own alerts still apply). Default: true. */
   fleetBlocks: z.boolean().default(true),
-  /** Where the controller listens. */
-  controller: z.strictObject({
-    /** "host:port" (IPv6 as "[::1]:port"). Required. */
-    address: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port"'),
-    /** The name to check the controller's certificate against, when it differs from the host in `address`. Default: the host. */
-    serverName: z.string().min(1).optional(),
-  }),
+  /**
+   * Where the controller listens: `{ address: "host:port" }`, or
+   * `{ address: [a, b, ...] }` for replicas (or just `controller: [a, b]`),
+   * plus `serverName` (agent/controller-endpoints.ts). Required.
+   */
+  controller: controllerEndpointsSchema,
   /** PEM files from `secarc certs` (all required). */
   tls: z.strictObject({
     /** The SecARC CA certificate (ca.pem). */

@@ -35,6 +35,8 @@ interface ProbeSetup {
   config: AgentConfig;
   tls: TlsMaterial;
   agentId: string;
+  /** The endpoint probed: the first of `controller.address`. */
+  address: string;
   host: string;
   port: number;
 }
@@ -55,7 +57,8 @@ function checkSetup(configPath: string, now: number): ProbeSetup | string {
     const config = loadConfigFile(agentConfigSchema, configPath);
     const tls = loadTlsMaterial(config.tls, { role: "agent", now });
     const agentId = resolveAgentId(config, tls.cert);
-    return { config, tls, agentId, ...splitAddress(config.controller.address) };
+    const address = config.controller.address[0]!;
+    return { config, tls, agentId, address, ...splitAddress(address) };
   } catch (err) {
     return describeError(err);
   }
@@ -140,7 +143,7 @@ interface Probe {
 function openProbeCall(setup: Setup, deadline: number) {
   const { config } = setup;
   const serverName = config.controller.serverName;
-  const client = new grpc.Client(config.controller.address, grpc.credentials.createSsl(setup.tls.ca, setup.tls.key, setup.tls.cert), {
+  const client = new grpc.Client(setup.address, grpc.credentials.createSsl(setup.tls.ca, setup.tls.key, setup.tls.cert), {
     "grpc.max_receive_message_length": config.link.maxMessageBytes,
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   });
@@ -161,7 +164,7 @@ async function failProbe(probe: Probe, reason: string, explain: boolean): Promis
     const diagnosis = explain
       ? await diagnoseConnection({ host: setup.host, port: setup.port, ...(serverName ? { serverName } : {}), tls: setup.tls, caPath: setup.config.tls.ca, timeoutMs: Math.max(1_000, Math.min(5_000, deadline - Date.now())) })
       : undefined;
-    sink({ ok: false, text: `controller ${setup.config.controller.address}: ${diagnosis ?? reason}` });
+    sink({ ok: false, text: `controller ${setup.address}: ${diagnosis ?? reason}` });
   } else if (current === "store") sink({ ok: false, text: `alert not acknowledged by the controller: ${reason}` });
   else if (current === "deliver") sink({ ok: false, text: `no delivery report from the controller: ${reason}` });
 }
@@ -170,7 +173,7 @@ async function failProbe(probe: Probe, reason: string, explain: boolean): Promis
 function onProbeMessage(probe: Probe, message: ControllerMessage, write: (message: AgentMessage) => void): boolean {
   const { sink } = probe;
   const payload = message.payload;
-  const where = probe.setup.config.controller.address;
+  const where = probe.setup.address;
   if (probe.stage === "connect" && payload.case === "welcome") {
     if (!payload.value.probe) {
       probe.stage = "done";

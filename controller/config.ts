@@ -100,7 +100,30 @@ export const controllerLinkSchema = z.strictObject({
   offlineAlertAfter: durationMs()
     .refine((ms) => ms >= 1_000 && ms <= 30 * 86_400_000, "must be between 1s and 30d")
     .default(120_000),
-});
+  /**
+   * How long an agent's stream may last: then the controller ends it
+   * (UNAVAILABLE, trailer `secarc-reconnect: rebalance`) and the agent
+   * reconnects at once, to an endpoint drawn from its list, so agents
+   * spread again over replicas that came back. Nothing is lost or doubled
+   * (unacked alerts are resent, actions run once through the agent's
+   * journal). 0 turns it off; else between 1s and 30d. Default: "45m".
+   */
+  maxStreamAge: durationMs()
+    .refine((ms) => ms === 0 || (ms >= 1_000 && ms <= 30 * 86_400_000), "must be 0 (off) or between 1s and 30d")
+    .default(2_700_000),
+  /**
+   * Each stream's maximum age is `maxStreamAge` plus or minus up to this
+   * much (uniformly), so that agents that connected together do not all
+   * reconnect together. At most half of `maxStreamAge`. Default: a tenth
+   * of `maxStreamAge` ("4m30s" at "45m").
+   */
+  maxStreamAgeJitter: durationMs().optional(),
+})
+  .refine((link) => link.maxStreamAgeJitter === undefined || link.maxStreamAge === 0 || link.maxStreamAgeJitter * 2 <= link.maxStreamAge, {
+    message: "must be at most half of link.maxStreamAge",
+    path: ["maxStreamAgeJitter"],
+  })
+  .transform(({ maxStreamAgeJitter, ...link }) => ({ ...link, maxStreamAgeJitter: maxStreamAgeJitter ?? Math.round(link.maxStreamAge / 10) }));
 
 /** What the controller watches in agents' detectors. */
 export const controllerDetectorsSchema = z.strictObject({
@@ -153,8 +176,8 @@ export const controllerConfigSchema = z.strictObject({
   tls: controllerTlsSchema,
   /** The store: SQLite at /var/lib/secarc/controller/controller.db unless `store.postgres` is set. Default: that SQLite file. */
   store: controllerStoreSchema.default({ path: DEFAULT_STORE_PATH }),
-  /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min. */
-  link: controllerLinkSchema.default({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 }),
+  /** The agent link. Default: 10 s heartbeats and pings, a dead peer found within 30 s, 1 MiB messages, an offline alert after 2 min, streams renewed after 45 ± 5 min. */
+  link: controllerLinkSchema.prefault({}),
   /** Agents' detectors. Default: a blind-detector warning after 10 min without a source. */
   detectors: controllerDetectorsSchema.default({ blindAlertAfter: 600_000 }),
   /** The Telegram bridge. Default: none (alerts are stored, not shown). */

@@ -104,6 +104,8 @@ export async function startLink(
     pingIntervalMs: config.link.pingInterval,
     pingTimeoutMs: config.link.pingTimeout,
     maxMessageBytes: config.link.maxMessageBytes,
+    maxStreamAgeMs: config.link.maxStreamAge,
+    maxStreamAgeJitterMs: config.link.maxStreamAgeJitter,
     controllerVersion: SECARC_VERSION,
     storeHealth: core.health,
     probe: async (input) => (probe(input) ?? [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),

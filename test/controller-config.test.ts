@@ -19,7 +19,7 @@ describe("controller config", () => {
   it("fills every default from a config that names only the TLS files", () => {
     const config = parseConfig(controllerConfigSchema, { tls }, "test");
     expect(config.listen).to.deep.equal({ host: "0.0.0.0", port: 8443 });
-    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000 });
+    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000, maxStreamAge: 2_700_000, maxStreamAgeJitter: 270_000 });
     expect(config.link.pingInterval + config.link.pingTimeout).to.be.at.most(30_000);
     expect(config.log).to.deep.equal({ level: "info", format: "json" });
     expect(config.store.path).to.equal("/var/lib/secarc/controller/controller.db");
@@ -34,12 +34,23 @@ describe("controller config", () => {
     expect(config.tls.crl).to.equal("/etc/secarc/crl.pem");
   });
 
+  it("link.maxStreamAge: 0 turns it off; the jitter defaults to a tenth of the age", () => {
+    const off = parseConfig(controllerConfigSchema, { tls, link: { maxStreamAge: 0 } }, "test");
+    expect(off.link).to.include({ maxStreamAge: 0, maxStreamAgeJitter: 0 });
+    const short = parseConfig(controllerConfigSchema, { tls, link: { maxStreamAge: "2s" } }, "test");
+    expect(short.link).to.include({ maxStreamAge: 2_000, maxStreamAgeJitter: 200 });
+    const set = parseConfig(controllerConfigSchema, { tls, link: { maxStreamAge: "1h", maxStreamAgeJitter: "30m" } }, "test");
+    expect(set.link).to.include({ maxStreamAge: 3_600_000, maxStreamAgeJitter: 1_800_000 });
+  });
+
   for (const [name, value, key] of [
     ["an unknown top-level key", { tls, listn: {} }, "listn: unknown key"],
     ["an unknown nested key", { tls, link: { pingIntervall: "5s" } }, "link.pingIntervall: unknown key"],
     ["a missing TLS section", {}, "tls:"],
     ["a bad duration", { tls, link: { pingTimeout: "soon" } }, "link.pingTimeout"],
     ["a port out of range", { tls, listen: { port: 70000 } }, "listen.port"],
+    ["a maximum stream age under 1s", { tls, link: { maxStreamAge: "500ms" } }, "link.maxStreamAge: must be 0 (off) or between 1s and 30d"],
+    ["a stream age jitter over half the age", { tls, link: { maxStreamAge: "10m", maxStreamAgeJitter: "6m" } }, "link.maxStreamAgeJitter: must be at most half of link.maxStreamAge"],
   ] as const) {
     it(`refuses ${name}, naming the key`, () => {
       try {

@@ -159,7 +159,7 @@ describe("link: per-message rejection, never a stuck stream", function () {
     expect(offline.outboxDepth()).to.equal(4);
     await offline.close();
 
-    const agent = await startAgent({ config: { ...config, controller: { ...config.controller, address: `127.0.0.1:${h.controller.port}` } }, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
+    const agent = await startAgent({ config: { ...config, controller: { ...config.controller, address: [`127.0.0.1:${h.controller.port}`] } }, logger: silentLogger(), detectors: () => [], responders: givenResponders(respondersFor(createRecordingResponder())) });
     agents.push(agent);
     await agent.waitConnected(10_000);
     await eventually("the outbox drains", () => agent.outboxDepth() === 0);

@@ -115,7 +115,7 @@ describe("link client (real mTLS on loopback)", function () {
     };
     const certs = await pki.issueAgent("link-unit");
     return createLinkClient({
-      address: `127.0.0.1:${port}`,
+      addresses: [`127.0.0.1:${port}`],
       serverName,
       tls: { ca: readFileSync(ca), cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
       link: { backoffInitial: 50, backoffMax: 200, keepaliveTime: 10_000, keepaliveTimeout: 5_000, maxMessageBytes: 1 << 20, connectTimeout },

@@ -6,7 +6,6 @@ import type { Logger } from "../../common/log.js";
 import type { TlsMaterial } from "../../common/tls.js";
 import type { DetectorSource } from "../../gen/secarc/v1/alert_pb.js";
 import type { AgentLinkConfig } from "../config.js";
-import { createBackoff } from "./backoff.js";
 import { createConnectedWaiters } from "./connected-waiters.js";
 import {
   createDialer,
@@ -18,15 +17,18 @@ import {
   writeMessage,
   type Session,
 } from "./link-session.js";
+import { createReconnectPlan } from "./reconnect-plan.js";
 import { resendPending, type PendingSource } from "./resend.js";
 
 export type { PendingSource } from "./resend.js";
 
 /**
  * The agent's end of the link: one bidirectional `AgentService.Connect`
- * stream to the controller over mutual TLS, reopened with backoff whenever
- * it ends (grpc-js reports a failed stream through `status`/`error` and
- * never reopens it by itself).
+ * stream to one of the controller endpoints over mutual TLS, reopened with
+ * backoff whenever it ends (grpc-js reports a failed stream through
+ * `status`/`error` and never reopens it by itself) — on the next endpoint
+ * after a failure, on one drawn at random after the controller asked to
+ * rebalance (reconnect-plan.ts).
  *
  * Each session: open the stream → send Hello → wait for Welcome (at most
  * `connectTimeout`) → send everything `pending()` returns, oldest first →
@@ -41,6 +43,8 @@ export interface LinkClient {
   isConnected(): boolean;
   /** The current session's Welcome, while connected. */
   welcome(): Welcome | undefined;
+  /** The endpoint ("host:port") of the current session, while connected. */
+  endpoint(): string | undefined;
   /** Resolves once a session is welcomed; rejects with a "timeout" SecarcError after `timeoutMs`. */
   waitConnected(timeoutMs: number): Promise<void>;
   /** Ends the session (half-close, then cancel) and stops reconnecting. */
@@ -48,9 +52,9 @@ export interface LinkClient {
 }
 
 export interface LinkClientOptions {
-  /** "host:port" of the controller. */
-  address: string;
-  /** TLS name to verify the controller's certificate against, when not the host of `address`. */
+  /** The controller endpoints, "host:port" each (replicas, or one name behind a load balancer); at least one. */
+  addresses: readonly string[];
+  /** TLS name to verify the controllers' certificates against, when not the host of each address. */
   serverName?: string;
   tls: TlsMaterial;
   link: AgentLinkConfig;
@@ -74,7 +78,7 @@ export interface LinkClientOptions {
   now: () => number;
   /** A welcomed session that lasted this long resets the backoff. Default: 5000 ms. */
   healthyAfterMs?: number;
-  /** Random source for backoff jitter. Default: Math.random. */
+  /** Random source for the endpoint order and the backoff jitter. Default: Math.random. */
   random?: () => number;
 }
 
@@ -88,10 +92,16 @@ type State =
 
 export function createLinkClient(options: LinkClientOptions): LinkClient {
   const { link, logger, now } = options;
-  const backoff = createBackoff({ initialMs: link.backoffInitial, maxMs: link.backoffMax, random: options.random });
-  const healthyAfterMs = options.healthyAfterMs ?? 5_000;
-  const dialer = createDialer(options.address, options.tls, link, options.serverName);
-  const waiters = createConnectedWaiters(options.address);
+  const plan = createReconnectPlan({
+    addresses: options.addresses,
+    initialMs: link.backoffInitial,
+    maxMs: link.backoffMax,
+    healthyAfterMs: options.healthyAfterMs ?? 5_000,
+    now,
+    random: options.random ?? Math.random,
+  });
+  const dialer = createDialer(options.tls, link, options.serverName);
+  const waiters = createConnectedWaiters(options.addresses.join(", "));
   let state: State = { kind: "idle" };
   let sessionCounter = 0;
 
@@ -105,15 +115,15 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
   const current = (session: Session): boolean => (state.kind === "connecting" || state.kind === "connected") && state.session === session;
   const write = (session: Session, message: AgentMessage, limit: number): boolean => writeMessage(session, message, limit, logger);
 
-  const open = (): void => {
+  const open = (address: string): void => {
     if (state.kind === "closed") return;
     const welcomeTimer = setTimeout(() => {
-      logger.warn({ timeoutMs: link.connectTimeout }, "no Welcome from the controller in time; reconnecting");
-      end(session, "no welcome");
+      logger.warn({ controller: address, timeoutMs: link.connectTimeout }, "no Welcome from the controller in time; reconnecting");
+      end(session, "no welcome", false);
     }, link.connectTimeout);
-    const session: Session = dialer.open(++sessionCounter, now(), welcomeTimer, {
+    const session: Session = dialer.open(address, ++sessionCounter, now(), welcomeTimer, {
       data: (message) => receive(session, message),
-      ended: (reason) => end(session, reason),
+      ended: (reason, rebalance) => end(session, reason, rebalance),
     });
     setState({ kind: "connecting", session });
     write(session, create(AgentMessageSchema, { payload: { case: "hello", value: options.hello() } }), link.maxMessageBytes);
@@ -136,6 +146,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
   const welcomed = (session: Session, welcome: Welcome): void => {
     clearTimeout(session.welcomeTimer);
     session.welcomedAt = now();
+    plan.welcomed();
     const intervalMs = heartbeatIntervalMs(welcome);
     const heartbeat = setInterval(() => {
       if (current(session)) write(session, heartbeatMessage(now(), options.outboxDepth(), options.detectorSources?.() ?? []), link.maxMessageBytes);
@@ -143,30 +154,31 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     heartbeat.unref();
     setState({ kind: "connected", session, welcome, heartbeat });
     const upTo = options.pending.lastSeq();
-    logWelcome(logger, welcome, intervalMs);
+    logWelcome(logger, session.address, welcome, intervalMs);
     void resendPending(session, upTo, sendLimit(welcome, link), { pending: options.pending, current, logger });
   };
 
-  const end = (session: Session, reason: string): void => {
+  const end = (session: Session, reason: string, rebalance: boolean): void => {
     if (!current(session)) return;
     clearTimeout(session.welcomeTimer);
     if (state.kind === "connected") clearInterval(state.heartbeat);
-    const lasted = session.welcomedAt === undefined ? 0 : now() - session.welcomedAt;
-    if (session.welcomedAt !== undefined && lasted >= healthyAfterMs) backoff.reset();
     dropSession(session);
-    const delay = backoff.next();
-    const fields = { reason, attempt: backoff.attempts, retryInMs: delay, sessionMs: lasted };
-    logger.warn(fields, session.welcomedAt === undefined ? "could not open a stream to the controller" : "stream to the controller ended");
-    setState({ kind: "waiting", timer: setTimeout(open, delay) });
+    // Only a welcomed session can be rebalanced; anything else is a failure.
+    const next = plan.ended(rebalance && session.welcomedAt !== undefined);
+    const fields = { controller: session.address, reason, attempt: next.attempt, next: next.address, retryInMs: next.delayMs, sessionMs: next.sessionMs };
+    if (rebalance && session.welcomedAt !== undefined) logger.info(fields, "the controller ended the stream to rebalance; reconnecting");
+    else logger.warn(fields, session.welcomedAt === undefined ? "could not open a stream to the controller" : "stream to the controller ended");
+    setState({ kind: "waiting", timer: setTimeout(() => open(next.address), next.delayMs) });
   };
 
   return {
     start() {
-      if (state.kind === "idle") open();
+      if (state.kind === "idle") open(plan.current());
     },
     send: (message) => state.kind === "connected" && write(state.session, message, sendLimit(state.welcome, link)),
     isConnected: () => state.kind === "connected",
     welcome: () => (state.kind === "connected" ? state.welcome : undefined),
+    endpoint: () => (state.kind === "connected" ? state.session.address : undefined),
     waitConnected: (timeoutMs) => (state.kind === "connected" ? Promise.resolve() : waiters.wait(timeoutMs)),
     async close() {
       const before = state;
@@ -188,7 +200,7 @@ function deliver(onMessage: (message: ControllerMessage) => void, message: Contr
   }
 }
 
-function logWelcome(logger: Logger, welcome: Welcome, heartbeatMs: number): void {
+function logWelcome(logger: Logger, address: string, welcome: Welcome, heartbeatMs: number): void {
   const serverTime = welcome.serverTime ? new Date(timestampMs(welcome.serverTime)).toISOString() : undefined;
-  logger.info({ sessionId: welcome.sessionId, controllerVersion: welcome.controllerVersion, serverTime, heartbeatMs }, "connected to the controller");
+  logger.info({ controller: address, sessionId: welcome.sessionId, controllerVersion: welcome.controllerVersion, serverTime, heartbeatMs }, "connected to the controller");
 }

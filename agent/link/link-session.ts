@@ -6,6 +6,7 @@ import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { TlsMaterial } from "../../common/tls.js";
 import type { DetectorSource } from "../../gen/secarc/v1/alert_pb.js";
+import { RECONNECT_REBALANCE, RECONNECT_TRAILER } from "../../common/link-reconnect.js";
 import type { AgentLinkConfig } from "../config.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
 
@@ -17,6 +18,8 @@ import { grpcServiceDefinition } from "./grpc-service.js";
  */
 export interface Session {
   id: number;
+  /** The controller endpoint ("host:port") this session dialed. */
+  address: string;
   client: grpc.Client;
   call: grpc.ClientDuplexStream<AgentMessage, ControllerMessage>;
   openedAt: number;
@@ -27,8 +30,11 @@ export interface Session {
 /** What the stream's events are told to (the client's state machine). */
 export interface SessionEvents {
   data(message: ControllerMessage): void;
-  /** The stream ended, failed or was refused: why, in words. */
-  ended(reason: string): void;
+  /**
+   * The stream ended, failed or was refused: why, in words; `rebalance` when
+   * the controller's trailers asked the agent to reconnect (common/link-reconnect.ts).
+   */
+  ended(reason: string, rebalance: boolean): void;
 }
 
 const CONNECT = grpcServiceDefinition(AgentService).connect!;
@@ -37,11 +43,16 @@ const MIN_HEARTBEAT_MS = 200;
 
 /** How a session dials the controller: one credential and channel options for every session. */
 export interface Dialer {
-  open(id: number, openedAt: number, welcomeTimer: NodeJS.Timeout, events: SessionEvents): Session;
+  open(address: string, id: number, openedAt: number, welcomeTimer: NodeJS.Timeout, events: SessionEvents): Session;
+}
+
+/** Whether a stream's trailers say the controller ended it to rebalance. */
+export function asksRebalance(metadata: grpc.Metadata | undefined): boolean {
+  return metadata?.get(RECONNECT_TRAILER).some((value) => String(value) === RECONNECT_REBALANCE) ?? false;
 }
 
 /** The credentials and channel options from the link config (keepalive, sizes, reconnect backoff, TLS name). */
-export function createDialer(address: string, tls: TlsMaterial, link: AgentLinkConfig, serverName?: string): Dialer {
+export function createDialer(tls: TlsMaterial, link: AgentLinkConfig, serverName?: string): Dialer {
   const credentials = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
   const channelOptions: grpc.ChannelOptions = {
     "grpc.keepalive_time_ms": link.keepaliveTime,
@@ -55,14 +66,14 @@ export function createDialer(address: string, tls: TlsMaterial, link: AgentLinkC
     ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
   };
   return {
-    open(id, openedAt, welcomeTimer, events) {
+    open(address, id, openedAt, welcomeTimer, events) {
       const client = new grpc.Client(address, credentials, channelOptions);
       const call = client.makeBidiStreamRequest<AgentMessage, ControllerMessage>(CONNECT.path, CONNECT.requestSerialize, CONNECT.responseDeserialize);
       call.on("data", (message: ControllerMessage) => events.data(message));
-      call.on("error", (err: grpc.ServiceError) => events.ended(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
-      call.on("status", (status: grpc.StatusObject) => events.ended(`${grpc.status[status.code] ?? status.code}: ${status.details}`));
-      call.on("end", () => events.ended("stream ended by the controller"));
-      return { id, client, call, openedAt, welcomeTimer };
+      call.on("error", (err: grpc.ServiceError) => events.ended(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, asksRebalance(err.metadata)));
+      call.on("status", (status: grpc.StatusObject) => events.ended(`${grpc.status[status.code] ?? status.code}: ${status.details}`, asksRebalance(status.metadata)));
+      call.on("end", () => events.ended("stream ended by the controller", false));
+      return { id, address, client, call, openedAt, welcomeTimer };
     },
   };
 }

@@ -13,6 +13,7 @@ import type { Store } from "../store/store.js";
 import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
 import { createAgentStreamHandler, peerKey, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
 import { createPeerPinger } from "./peer-pinger.js";
+import { startStreamLimits } from "./stream-limits.js";
 import { startTicketKeyRotation } from "./ticket-keys.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
@@ -56,6 +57,9 @@ export interface LinkServerOptions {
   probe?: ProbeDelivery;
   /** Told of store write failures and commits. */
   storeHealth?: StoreHealth;
+  /** Streams older than this (± `maxStreamAgeJitterMs`) are ended for the agent to reconnect (stream-limits.ts). Default: 0, never. */
+  maxStreamAgeMs?: number;
+  maxStreamAgeJitterMs?: number;
 }
 
 export interface LinkServer {
@@ -178,21 +182,16 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       session.destroy();
     },
   });
-  // A connection can stay alive (pings answered) while the agent on it has
-  // hung: a stream silent for three heartbeat intervals (plus the ping
-  // timeout, as slack) is ended, and the agent recorded offline.
-  const silenceLimitMs = 3 * options.heartbeatIntervalMs + options.pingTimeoutMs;
-  const silenceWatch = setInterval(() => {
-    const now = options.now();
-    for (const live of registry.sessions()) {
-      const silentMs = now - live.lastMessageAt;
-      if (silentMs <= silenceLimitMs) continue;
-      const reason = `no message for ${silentMs} ms (heartbeats every ${options.heartbeatIntervalMs} ms expected)`;
-      log.warn({ agentId: live.agentId, sessionId: live.sessionId, reason }, "ending a silent stream");
-      live.end(new ConnectError(reason, Code.Unavailable));
-    }
-  }, Math.max(100, Math.min(5_000, Math.floor(options.heartbeatIntervalMs / 2))));
-  silenceWatch.unref();
+  // Silent streams (a hung agent) and streams at their maximum age (rebalance) are ended.
+  const limits = startStreamLimits({
+    registry,
+    logger: log,
+    now: options.now,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    pingTimeoutMs: options.pingTimeoutMs,
+    maxAgeMs: options.maxStreamAgeMs ?? 0,
+    jitterMs: options.maxStreamAgeJitterMs ?? 0,
+  });
 
   server.on("session", (session) => {
     sessions.add(session);
@@ -227,7 +226,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     const failed = (err: Error) => {
       pinger.stop();
       tickets?.stop();
-      clearInterval(silenceWatch);
+      limits.stop();
       reject(new SecarcError("unavailable", `cannot listen for agents on ${options.host}:${options.port}: ${describeError(err)}`, { cause: err }));
     };
     server.once("error", failed);
@@ -274,7 +273,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       closing ??= (async () => {
         pinger.stop();
         tickets?.stop();
-        clearInterval(silenceWatch);
+        limits.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         registry.endAll(new ConnectError("the controller is shutting down", Code.Unavailable));
         for (const session of sessions) session.close();

@@ -835,6 +835,12 @@ export const AgentService: GenService<{
    * Hello; the controller answers with a Welcome and then, in any order,
    * AlertAck, ResponseAction and ResultAck messages. See docs/protocol.md.
    *
+   * The controller may end a healthy stream to rebalance (its
+   * link.maxStreamAge): the status is UNAVAILABLE and the trailers carry
+   * `secarc-reconnect: rebalance`. The agent then reconnects at once (after
+   * a short jitter, possibly to another controller endpoint) and does not
+   * count it as a failure; whatever was not acknowledged is resent.
+   *
    * The request and response names are fixed by the product and do not
    * follow the <Rpc>Request / <Rpc>Response convention.
    *
