@@ -144,10 +144,10 @@ export async function startMetrics(core: ControllerCore): Promise<{ metrics: Con
 }
 
 /** The Telegram bridge and the no-answer policy, which a reload starts again; the bridge is started here. */
-export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined, silences?: ReloadablePartsDeps["silences"]): Promise<ReloadableParts> {
+export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined, silences?: ReloadablePartsDeps["silences"], fleet?: ReloadablePartsDeps["fleet"]): Promise<ReloadableParts> {
   const { options, store, events, actions, logger, now, health } = core;
   const parts = createReloadableParts(
-    { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}) },
+    { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}), ...(fleet ? { fleet } : {}) },
     core.config,
   );
   await parts.startBridge();

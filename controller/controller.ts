@@ -119,7 +119,7 @@ export async function startController(options: StartControllerOptions): Promise<
     const metrics = await startMetrics(core);
     // Loaded before the bridge, which must not post what a silence holds; checked once the bridge listens for their ends.
     const silences = await loadSilences(core);
-    const parts = await startTelegramParts(core, metrics?.metrics, silences);
+    const parts = await startTelegramParts(core, metrics?.metrics, silences, fleetBlocks);
     bridge = parts.bridge;
     await silences.watch.start();
     startWatches(core);

@@ -6,6 +6,7 @@ import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type NoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
 import type { ControllerMetrics } from "./metrics/metrics.js";
 import type { SqliteStore } from "./store/sqlite-store.js";
+import type { FleetBlocks } from "./domain/fleet-blocks.js";
 import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
 import { resolveBotToken } from "./telegram/config.js";
 import type { SilenceWatch } from "./domain/silence-watch.js";
@@ -34,6 +35,8 @@ export interface ReloadablePartsDeps {
   policyTimers?: PolicyTimers;
   /** Silences: the bridge holds their alerts, the policy waits for their end. Default: none. */
   silences?: { watch: SilenceWatch; hold: SilenceHold };
+  /** Blocks on all servers, offered in Telegram. Default: not offered. */
+  fleet?: FleetBlocks;
 }
 
 /**
@@ -62,6 +65,7 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       now: deps.now,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       ...(deps.silences ? { silences: deps.silences } : {}),
+      ...(deps.fleet ? { fleet: deps.fleet } : {}),
     });
   }
 

@@ -34,7 +34,7 @@ const CATALOGS: Edit[] = [
   [
     "controller/domain/alert-kinds.ts",
     "} as const satisfies Record<KnownKind, KindEntry>;",
-    '  [AlertKind.DISK_FULL]: { answers: SHARED_KINDS[AlertKind.DISK_FULL].answers, raisedBy: "agent", name: "disk_full", textKey: "diskFull" },\n',
+    '  [AlertKind.DISK_FULL]: { answers: SHARED_KINDS[AlertKind.DISK_FULL].answers, raisedBy: "agent", name: "disk_full", textKey: "diskFull", fleetBlock: false },\n',
   ],
   ["controller/telegram/alert-body.ts", "} satisfies Record<RenderableKind, BodyRenderer>;", "  [AlertKind.DISK_FULL]: (alert, t) => t.alert.diskFull({ summary: field(alert.summary) }),\n"],
 ];

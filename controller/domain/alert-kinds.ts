@@ -14,6 +14,12 @@ export interface KindEntry {
   name: string;
   /** Its texts in the translations: `kindName.<key>` and `alert.<key>` (the body line); en.ts fails the build until both exist. */
   textKey: string;
+  /**
+   * Whether its alerts offer "Block on all servers" beside Block IP (its
+   * answers must include BLOCK_IP): one tap blocks the address on every
+   * agent that can block it (controller/domain/fleet-blocks.ts).
+   */
+  fleetBlock: boolean;
 }
 
 /**
@@ -22,15 +28,20 @@ export interface KindEntry {
  * a new AlertKind fails the build here until it has an entry.
  */
 export const ALERT_KINDS = {
-  [AlertKind.SSH_SESSION]: { answers: SHARED_KINDS[AlertKind.SSH_SESSION].answers, raisedBy: "agent", name: "ssh_session", textKey: "sshSession" },
-  [AlertKind.SSH_BRUTE_FORCE]: { answers: SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers, raisedBy: "agent", name: "ssh_brute_force", textKey: "sshBruteForce" },
-  [AlertKind.CPU_SUSTAINED]: { answers: SHARED_KINDS[AlertKind.CPU_SUSTAINED].answers, raisedBy: "agent", name: "cpu_sustained", textKey: "cpuSustained" },
-  [AlertKind.HTTP_404_BURST]: { answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, raisedBy: "agent", name: "http_404_burst", textKey: "http404Burst" },
-  [AlertKind.AGENT_OFFLINE]: { answers: SHARED_KINDS[AlertKind.AGENT_OFFLINE].answers, raisedBy: "controller", name: "agent_offline", textKey: "agentOffline" },
-  [AlertKind.DETECTOR_BLIND]: { answers: SHARED_KINDS[AlertKind.DETECTOR_BLIND].answers, raisedBy: "controller", name: "detector_blind", textKey: "detectorBlind" },
+  [AlertKind.SSH_SESSION]: { answers: SHARED_KINDS[AlertKind.SSH_SESSION].answers, raisedBy: "agent", name: "ssh_session", textKey: "sshSession", fleetBlock: false },
+  [AlertKind.SSH_BRUTE_FORCE]: { answers: SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers, raisedBy: "agent", name: "ssh_brute_force", textKey: "sshBruteForce", fleetBlock: true },
+  [AlertKind.CPU_SUSTAINED]: { answers: SHARED_KINDS[AlertKind.CPU_SUSTAINED].answers, raisedBy: "agent", name: "cpu_sustained", textKey: "cpuSustained", fleetBlock: false },
+  [AlertKind.HTTP_404_BURST]: { answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers, raisedBy: "agent", name: "http_404_burst", textKey: "http404Burst", fleetBlock: true },
+  [AlertKind.AGENT_OFFLINE]: { answers: SHARED_KINDS[AlertKind.AGENT_OFFLINE].answers, raisedBy: "controller", name: "agent_offline", textKey: "agentOffline", fleetBlock: false },
+  [AlertKind.DETECTOR_BLIND]: { answers: SHARED_KINDS[AlertKind.DETECTOR_BLIND].answers, raisedBy: "controller", name: "detector_blind", textKey: "detectorBlind", fleetBlock: false },
   // An agent's digest of alerts folded above its alerts.maxPerMinute (agent/outbox/alert-rate-limit.ts): nothing to answer.
-  [AlertKind.ALERTS_FOLDED]: { answers: SHARED_KINDS[AlertKind.ALERTS_FOLDED].answers, raisedBy: "agent", name: "alerts_folded", textKey: "alertsFolded" },
+  [AlertKind.ALERTS_FOLDED]: { answers: SHARED_KINDS[AlertKind.ALERTS_FOLDED].answers, raisedBy: "agent", name: "alerts_folded", textKey: "alertsFolded", fleetBlock: false },
 } as const satisfies Record<KnownKind, KindEntry>;
+
+/** Whether alerts of a kind offer "Block on all servers" (beside Block IP). */
+export function offersFleetBlock(kind: AlertKind): boolean {
+  return kindEntry(kind)?.fleetBlock === true;
+}
 
 /** The texts' key of a kind, for every kind the catalog has. */
 export type KindTextKey = (typeof ALERT_KINDS)[KnownKind]["textKey"];
@@ -53,6 +64,9 @@ export function alertAddress(alert: Alert): string | undefined {
 }
 
 type Entries = typeof ALERT_KINDS;
+/** Kinds that offer "Block on all servers" without offering Block IP: none may (this fails the build otherwise). */
+type FleetWithoutBlock = { [K in KnownKind]: Entries[K]["fleetBlock"] extends true ? (Answer.BLOCK_IP extends Entries[K]["answers"][number] ? never : K) : never }[KnownKind];
+export const fleetBlockNeedsBlockIp: [FleetWithoutBlock] extends [never] ? true : never = true;
 /** A kind's name as written in the config and in commands. */
 export type KindName = Entries[KnownKind]["name"];
 /** The name of a kind an agent raises (the ones a no-answer rule can answer). */

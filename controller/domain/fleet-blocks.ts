@@ -15,7 +15,8 @@ export type MemberState =
 
 export interface FleetStatus {
   block: FleetBlock;
-  members: Array<{ agentId: string; hostname: string } & MemberState>;
+  /** By agent id; `actionId`: its BLOCK_IP, when it was sent one. */
+  members: Array<{ agentId: string; hostname: string; actionId?: string } & MemberState>;
 }
 
 export interface FleetBlockRequest {
@@ -79,6 +80,8 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
   }
 
   function memberState(member: FleetMember, agent: AgentRecord | undefined): MemberState {
+    // Claimed, its BLOCK_IP not requested yet: it is on its way (counted, never shown as skipped).
+    if (member.actionId === undefined && member.skipped === undefined) return { state: agent?.online ? "sent" : "queued" };
     if (member.actionId === undefined) return { state: "skipped", detail: member.skipped ?? "" };
     const action = store.getAction(member.actionId);
     if (member.unblockActionId !== undefined) {
@@ -126,7 +129,7 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
       if (!block) return undefined;
       const members = (await fleetStore.listMembers(fleetId)).map((member) => {
         const agent = store.getAgent(member.agentId);
-        return { agentId: member.agentId, hostname: agent?.hostname ?? member.agentId, ...memberState(member, agent) };
+        return { agentId: member.agentId, hostname: agent?.hostname ?? member.agentId, ...(member.actionId !== undefined ? { actionId: member.actionId } : {}), ...memberState(member, agent) };
       });
       return { block, members };
     },

@@ -44,10 +44,10 @@ export function lifecycleLines(view: AlertView, t: Translations, alert?: Alert):
       lines.push(`⌛ ${t.lifecycle.expired}`);
       break;
     case "answered":
-      lines.push(...outcomeLines(phase.outcome, t, alert));
+      lines.push(...outcomeLines(phase.outcome, t, alert, view.answeredEverywhere));
       break;
     case "resolved":
-      if (phase.outcome) lines.push(...outcomeLines(phase.outcome, t, alert));
+      if (phase.outcome) lines.push(...outcomeLines(phase.outcome, t, alert, view.answeredEverywhere));
       lines.push(`✔️ ${t.lifecycle.resolved}`);
       break;
   }
@@ -74,8 +74,8 @@ function detectorBlindLines(subject: DetectorBlind, view: AlertView, t: Translat
   return [`✅ ${t.lifecycle.sourceFound({ detector: `<b>${field(subject.detector)}</b>`, at: formatTime(found), source: field(subject.sourceFound || "-", 200), blind })}`];
 }
 
-function outcomeLines(outcome: AnswerOutcome, t: Translations, alert: Alert | undefined): string[] {
-  const answer = escapeHtml(answerLabel(outcome.answer, t, alert));
+function outcomeLines(outcome: AnswerOutcome, t: Translations, alert: Alert | undefined, everywhere: boolean): string[] {
+  const answer = escapeHtml(everywhere && outcome.answer === Answer.BLOCK_IP ? t.fleet.blockEverywhere : answerLabel(outcome.answer, t, alert));
   const chosen = outcome.policy
     ? `🤖 ${t.lifecycle.appliedByPolicy({ answer, after: humanDuration(outcome.policy.afterMs, t) })}`
     : `👤 ${t.lifecycle.chosen({ answer, by: escapeHtml(operatorName(outcome.operator)) })}`;
@@ -127,12 +127,14 @@ export function renderAlertMessage(view: AlertView, alert: Alert, t: Translation
   return { text: fitMessage(lines.join("\n"), t.truncated), keyboard };
 }
 
-/** One row of answer buttons (two rows when there are more than three). */
+/** One row of answer buttons (two rows when there are more than three); "Block on all servers" follows Block IP. */
 export function alertKeyboard(view: AlertView, alert: Alert, t: Translations): InlineKeyboard {
   const buttons: InlineButton[] = [];
   for (const answer of view.answers) {
     const data = encodeCallback({ type: "answer", alertId: view.alertId, answer });
     if (data !== undefined) buttons.push({ text: answerLabel(answer, t, alert), callback_data: data });
+    const everywhere = answer === Answer.BLOCK_IP && view.fleetBlock ? encodeCallback({ type: "blockEverywhere", alertId: view.alertId }) : undefined;
+    if (data !== undefined && everywhere !== undefined) buttons.push({ text: t.fleet.blockEverywhere, callback_data: everywhere });
   }
   if (buttons.length === 0) return [];
   return buttons.length > 3 ? [buttons.slice(0, 2), buttons.slice(2)] : [buttons];

@@ -31,7 +31,7 @@ export function chatTranslations(config: TelegramConfig, chatId: number): Transl
 }
 
 /** Reads the alert, its actions and its agent from the store and derives the message. */
-export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[] }): AlertRenderer {
+export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[]; fleet?: { answersAlert(alertId: string): boolean } }): AlertRenderer {
   const { store, messages, config, now } = deps;
   function view(alertId: string, chatId: number) {
     const record = store.getAlert(alertId);
@@ -46,6 +46,8 @@ export function createAlertRenderer(deps: { store: Store; messages: MessageStore
       firstSeverity: row?.firstSeverity,
       now: now(),
       answerWindowMs: config.answerWindow,
+      fleetBlocks: deps.fleet !== undefined,
+      answeredEverywhere: deps.fleet?.answersAlert(alertId) ?? false,
     });
     return { record, view: derived };
   }

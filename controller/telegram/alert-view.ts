@@ -1,7 +1,7 @@
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { Severity, type AlertKind } from "../../gen/secarc/v1/alert_pb.js";
 import { checkBlockTarget, type BlockRefusal, type TargetContext } from "../domain/action-target.js";
-import { alertAddress, isKnownKind, kindAnswers, type KnownKind } from "../domain/alert-kinds.js";
+import { alertAddress, isKnownKind, kindAnswers, offersFleetBlock, type KnownKind } from "../domain/alert-kinds.js";
 import { alertLifecycle, phaseKey as lifecyclePhaseKey, type AlertPhase } from "../domain/alert-lifecycle.js";
 import { answerEntry, deriveActionTarget } from "../domain/answers.js";
 import type { ActionRecord, AlertRecord } from "../store/store.js";
@@ -27,6 +27,10 @@ export interface AlertView {
   clockSkewMs: number | undefined;
   /** Answers the alert offers that the controller withholds, and why (a block target that must not be blocked). */
   withheld: WithheldAnswer[];
+  /** Whether "Block on all servers" is offered beside Block IP (its kind's catalog entry, Block IP offered, fleet blocks served). */
+  fleetBlock: boolean;
+  /** Whether the alert was answered by "Block on all servers" (its Block IP is that block's part on its server). */
+  answeredEverywhere: boolean;
 }
 
 /** An answer not offered as a button though the alert allows it: the address and the reason are shown instead. */
@@ -49,6 +53,10 @@ export interface AlertViewInput {
   now: number;
   /** How long an unanswered open alert offers its answers, in ms. */
   answerWindowMs: number;
+  /** Whether the controller serves blocks on all servers (the bridge has them). Default: false. */
+  fleetBlocks?: boolean;
+  /** Whether a block on all servers answered this alert. Default: false. */
+  answeredEverywhere?: boolean;
 }
 
 /** Derives what an alert's message must show now. Pure: same input, same view. */
@@ -58,6 +66,7 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
   const { phase } = alertLifecycle(record, actions, now, { answerWindowMs: input.answerWindowMs, agentOnline: agent?.online ?? false });
   const escalatedFrom =
     input.firstSeverity !== undefined && input.firstSeverity !== Severity.UNSPECIFIED && alert.severity > input.firstSeverity ? input.firstSeverity : undefined;
+  const shown = offered(phase.type === "open", record, agent?.actions ?? [], { agentAddresses: agent?.addresses ?? [], controllerAddresses: input.controllerAddresses ?? [] });
   return {
     alertId: record.alertId,
     agentId: record.agentId,
@@ -67,7 +76,9 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
     phase,
     receivedAt: record.receivedAt.getTime(),
     clockSkewMs: agent?.clockSkewMs,
-    ...offered(phase.type === "open", record, agent?.actions ?? [], { agentAddresses: agent?.addresses ?? [], controllerAddresses: input.controllerAddresses ?? [] }),
+    ...shown,
+    fleetBlock: (input.fleetBlocks ?? false) && offersFleetBlock(alert.kind) && shown.answers.includes(Answer.BLOCK_IP),
+    answeredEverywhere: input.answeredEverywhere ?? false,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from "../../common/log.js";
 import type { ActionRequests } from "../domain/action-requests.js";
+import type { FleetTelegram } from "./fleet-telegram.js";
 import type { Store } from "../store/store.js";
 import type { InlineKeyboard } from "./alert-message.js";
 import type { AlertRenderer } from "./alert-renderer.js";
@@ -21,6 +22,8 @@ export interface BridgeServices {
   now: () => number;
   /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
   refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
+  /** Blocks on all servers and their summary messages. Default (undefined): not offered. */
+  fleet?: FleetTelegram;
   /** telegram.routes: where alerts go, what each chat's commands show. Default (undefined): every chat sees everything. */
   routes?: RouteScope;
   /** Answers a tap (its popup) within its deadline, without holding the update handling. */

@@ -3,6 +3,9 @@ import { Telegraf } from "telegraf";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { ActionRequests } from "../domain/action-requests.js";
+import type { FleetBlocks } from "../domain/fleet-blocks.js";
+import { createFleetCallbacks } from "./fleet-callbacks.js";
+import { createFleetTelegram } from "./fleet-telegram.js";
 import type { ControllerEvent, EventBus } from "../domain/events.js";
 import type { Store } from "../store/store.js";
 import { createAccessControl } from "./access-control.js";
@@ -12,6 +15,7 @@ import { createAlertRenderer } from "./alert-renderer.js";
 import { createTelegrafBotApi, pausedUnless } from "./bot-api.js";
 import { noTokenRunner, startBotRunner, type BotRunner, type TelegramConnection } from "./bot-runner.js";
 import type { BridgeServices } from "./bridge-services.js";
+import type { TelegramBridge } from "./bridge-types.js";
 import { commandList, createCommands } from "./commands.js";
 import { resolveBotToken, type TelegramConfig } from "./config.js";
 import { createFailureWatch, type TelegramSendHealth } from "./failure-watch.js";
@@ -48,36 +52,11 @@ export interface TelegramBridgeDeps {
   };
   /** Silences and maintenance windows: held alerts are not posted; /silence, /silences. Default: none. */
   silences?: { watch: SilenceWatch; hold: SilenceHold };
+  /** Blocks on all servers: "Block on all servers" under alerts, its summary message, its row in /blocks. Default: not offered. */
+  fleet?: FleetBlocks;
 }
 
-/** One step of a test alert's delivery past the controller (a ProbeHop). */
-export interface ProbeHopResult {
-  name: string;
-  target: string;
-  ok: boolean;
-  detail: string;
-  durationMs: number;
-}
-
-export interface TelegramBridge {
-  /**
-   * Sends the test message of a probe's test alert to every configured chat,
-   * once each, and resolves to one hop per chat when each has been sent or
-   * has failed (at most PROBE_WAIT_MS after `receivedAt`).
-   */
-  probe(input: { agentId: string; alertId: string; receivedAt: number }): Promise<ProbeHopResult[]>;
-  /** Whether Telegram sends are failing (the failure watch). */
-  sendHealth(): TelegramSendHealth;
-  /** Where the bridge stands with the Bot API: token accepted, refused, unreachable. */
-  connection(): TelegramConnection;
-  /** Messages and edits waiting in the send queue. */
-  queueDepth(): number;
-  /** Sends a controller warning (e.g. the store is full) to every chat once, without the store; false where it failed. */
-  warn(text: string): Promise<boolean[]>;
-  /** Queues what the stored alerts need again, as at start (after the store could not be written for a while). */
-  resume(): void;
-  stop(): Promise<void>;
-}
+export type { ProbeHopResult, TelegramBridge } from "./bridge-types.js";
 
 /** How long a probe's test message may take to be sent. */
 export const PROBE_WAIT_MS = 15_000;
@@ -98,7 +77,8 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const now = deps.now ?? Date.now;
   const token = resolveBotToken(config);
   const messages = createMessageStore(store.db);
-  const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses });
+  const fleet = deps.fleet ? createFleetTelegram({ fleet: deps.fleet, db: store.db, messages, config, events, logger, now, kick: () => queue.kick() }) : undefined;
+  const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses, ...(fleet ? { fleet } : {}) });
   const lists = createListResults({ store, messages, config });
   const chatIds = config.chats.map((chat) => chat.id);
 
@@ -125,6 +105,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     logger,
     now,
     threadOf: (chatId, alertId) => routes.threadOf(chatId, alertId),
+    ...(fleet ? { runFleetJob: (job, call) => fleet.runJob(api, job, call) } : {}),
     onRateLimited: () => deps.metrics?.countTelegramRateLimited(),
     onDepth: (depth) => deps.metrics?.setTelegramQueueDepth(depth),
     onOutcome: (outcome) => watch.record(outcome),
@@ -195,6 +176,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     now,
     refreshAlert,
     routes,
+    ...(fleet ? { fleet } : {}),
     later,
     answerCallback: (queryId, text, options) => api.answerCallback(queryId, text, options),
     editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
@@ -225,6 +207,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   bot.use(createAccessControl(services));
   if (deps.silences) bot.use(createSilenceCommands(services, deps.silences.watch));
   bot.use(callbacks.composer);
+  if (fleet) bot.use(createFleetCallbacks(services, fleet));
   bot.use(commands.composer);
   bot.use(createAllowsCommand(services));
   bot.catch((err, ctx) => {
@@ -313,6 +296,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       clearInterval(sweep);
       clearInterval(watchTimer);
       callbacks.stop();
+      await fleet?.stop();
       await started.stop();
       await queue.stop();
     },

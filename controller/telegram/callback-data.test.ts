@@ -23,6 +23,9 @@ describe("telegram callback data", () => {
       { type: "allow", alertId: ulid, duration: "always" },
       { type: "revoke", actionId: uuid },
       { type: "revoke", actionId: ulid },
+      { type: "blockEverywhere", alertId: uuid },
+      { type: "blockEverywhere", alertId: ulid },
+      { type: "unblockEverywhere", fleetId: uuid },
     ];
     for (const command of commands) {
       const data = encodeCallback(command);

@@ -18,6 +18,10 @@ export type CallbackCommand =
   | { type: "revoke"; actionId: string }
   /** Unblock the address blocked by a done BLOCK_IP action (from /blocks). */
   | { type: "unblock"; actionId: string }
+  /** "Block on all servers" tapped under an alert: its address, on every agent that can block it. */
+  | { type: "blockEverywhere"; alertId: string }
+  /** "Unblock everywhere" (from /blocks): lifts a block on all servers. */
+  | { type: "unblockEverywhere"; fleetId: string }
   /** Show an alert's own message (from /alerts or a digest). */
   | { type: "open"; alertId: string }
   /** A further page of /alerts, starting at `offset`. */
@@ -38,7 +42,7 @@ const ALLOW_CODES = { "1h": "h", "24h": "d", always: "a" } as const satisfies Re
 export const MAX_CALLBACK_BYTES = 64;
 
 const VERSION = "1";
-const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o", alerts: "p", allow: "l", revoke: "r" } as const satisfies Record<CallbackCommand["type"], string>;
+const TYPE_CODES = { answer: "a", confirm: "c", cancel: "x", unblock: "u", open: "o", alerts: "p", allow: "l", revoke: "r", blockEverywhere: "f", unblockEverywhere: "e" } as const satisfies Record<CallbackCommand["type"], string>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RAW_ID = /^[A-Za-z0-9._-]{1,48}$/;
 const COMPACT_UUID = /^~[A-Za-z0-9_-]{22}$/;
@@ -71,13 +75,26 @@ export function encodeCallback(command: CallbackCommand): string | undefined {
   if (command.type === "alerts") {
     return Number.isSafeInteger(command.offset) && command.offset >= 0 && command.offset < 1_000_000 ? `${VERSION}|${TYPE_CODES.alerts}|${command.offset}` : undefined;
   }
-  const id = compactId(command.type === "unblock" || command.type === "revoke" ? command.actionId : command.alertId);
+  const id = compactId(commandId(command));
   if (id === undefined) return undefined;
   const parts: string[] = [VERSION, TYPE_CODES[command.type], id];
   if (command.type === "answer" || command.type === "confirm") parts.push(String(command.answer));
   if (command.type === "allow") parts.push(ALLOW_CODES[command.duration]);
   const data = parts.join("|");
   return Buffer.byteLength(data) <= MAX_CALLBACK_BYTES ? data : undefined;
+}
+
+/** The id a command carries. */
+function commandId(command: Exclude<CallbackCommand, { type: "alerts" }>): string {
+  switch (command.type) {
+    case "unblock":
+    case "revoke":
+      return command.actionId;
+    case "unblockEverywhere":
+      return command.fleetId;
+    default:
+      return command.alertId;
+  }
 }
 
 /** Decodes untrusted callback data; undefined means refuse it. */
@@ -113,6 +130,10 @@ export function decodeCallback(data: unknown): CallbackCommand | undefined {
     }
     case TYPE_CODES.revoke:
       return parts.length === 3 ? { type: "revoke", actionId: id } : undefined;
+    case TYPE_CODES.blockEverywhere:
+      return parts.length === 3 ? { type: "blockEverywhere", alertId: id } : undefined;
+    case TYPE_CODES.unblockEverywhere:
+      return parts.length === 3 ? { type: "unblockEverywhere", fleetId: id } : undefined;
     case TYPE_CODES.open:
       return parts.length === 3 ? { type: "open", alertId: id } : undefined;
     default:

@@ -1,6 +1,7 @@
 import { Composer, type Context } from "telegraf";
 import type { Store } from "../store/store.js";
 import { activeBlocks } from "./active-blocks.js";
+import { fleetBlockList } from "./fleet-list.js";
 import { chatTranslations } from "./alert-renderer.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { ALERTS_PAGE_SIZE, renderAlertsPage, renderBlocks, renderStatus } from "./command-views.js";
@@ -86,9 +87,13 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
 
   composer.command("alerts", (ctx) => void showAlerts(ctx.chat.id, 0));
 
-  composer.command("blocks", (ctx) => {
+  composer.command("blocks", async (ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
-    for (const page of renderBlocks(activeBlocks(trackedActions(store, services, ctx.chat.id), now()), t)) services.reply(ctx.chat.id, page);
+    // Blocks on all servers first, one row each; their parts are not listed again per server.
+    const fleet = services.fleet ? await fleetBlockList(services.fleet.blocks, t) : { pages: [], memberActions: new Set<string>() };
+    const blocks = activeBlocks(trackedActions(store, services, ctx.chat.id), now()).filter((block) => !fleet.memberActions.has(block.action.actionId));
+    const pages = [...fleet.pages, ...(blocks.length > 0 || fleet.pages.length === 0 ? renderBlocks(blocks, t) : [])];
+    for (const page of pages) services.reply(ctx.chat.id, page);
   });
 
   /** Sends one page of /alerts; false (nothing sent) for an offset that is not a page of the open alerts (forged or stale). */

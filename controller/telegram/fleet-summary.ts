@@ -27,6 +27,11 @@ export function fleetSummaryText(status: FleetStatus, t: Translations): string {
   return [headline, ...rest].join(" · ");
 }
 
+/** One server's part as a fleet block's row in /blocks shows it: "web-1 blocked", "db-1 queued (offline)". */
+export function memberLine(member: Member, t: Translations): string {
+  return `${safeHtml(member.hostname, { max: NAME_MAX })} ${member.state === "blocked" ? t.fleet.blockedState : stateText(member, t)}`;
+}
+
 function stateText(member: Member, t: Translations): string {
   const s = t.fleet.fleetState;
   switch (member.state) {

@@ -23,6 +23,8 @@ export interface SendJobDeps {
   renderList?: (chatId: number, messageId: number) => { text: string; keyboard: InlineKeyboard } | undefined;
   /** The forum topic an alert goes to in a chat (telegram.routes' `thread`). Default: none. */
   threadOf?: (chatId: number, alertId: string) => number | undefined;
+  /** Carries out a fleet block's summary job (fleet-summary-job.ts); false: the job is an alert's. Default: none. */
+  runFleetJob?: (job: QueueJob, call: SendCall) => Promise<boolean>;
 }
 
 /**
@@ -56,6 +58,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
       });
       return;
     }
+    if (deps.runFleetJob && (await deps.runFleetJob(job, call))) return;
     const alertId = job.alertId!;
     const row = messages.getMessage(alertId, job.chatId);
     if (row?.messageId === undefined && row?.digestMessageId !== undefined && job.priority !== Priority.interactive) {

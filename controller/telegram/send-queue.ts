@@ -48,6 +48,8 @@ export interface SendQueueDeps {
   threadOf?: SendJobDeps["threadOf"];
   /** Renders a list message a tap in it changed (list-results.ts). */
   renderList?: SendJobDeps["renderList"];
+  /** Sends and edits the summary messages of blocks on all servers (fleet-summary-job.ts). */
+  runFleetJob?: SendJobDeps["runFleetJob"];
   /** Called with the number of parked chats whenever it changes (for metrics). */
   onParked?: (parked: number) => void;
   /** Called after each 429 answer (for metrics). */

@@ -1,0 +1,98 @@
+import type { Database } from "better-sqlite3";
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import type { EventBus } from "../domain/events.js";
+import type { FleetBlocks } from "../domain/fleet-blocks.js";
+import type { TelegramConfig } from "./config.js";
+import { createFleetMessages, type FleetMessages } from "./fleet-messages.js";
+import { createFleetJobRunner, fleetJobKey, type RunFleetJob } from "./fleet-summary-job.js";
+import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import type { BotApi, SendCall } from "./send-call.js";
+
+/** Blocks on all servers in Telegram: the summary messages that follow them. */
+export interface FleetTelegram {
+  blocks: FleetBlocks;
+  /** A chat follows a new fleet block: its summary message is queued there. */
+  follow(fleetId: string, chatId: number, alertId: string | undefined): void;
+  /** Queues the summary's edit in every chat that follows the fleet block. */
+  changed(fleetId: string): void;
+  /** Whether a block on all servers answered this alert (its message names that answer). */
+  answersAlert(alertId: string): boolean;
+  /** Carries out a summary job of the send queue; false for any other job. */
+  runJob(api: BotApi, job: QueueJob, call: SendCall): Promise<boolean>;
+  /** Stops following results; waits for the look-ups in flight. */
+  stop(): Promise<void>;
+}
+
+export interface FleetTelegramDeps {
+  fleet: FleetBlocks;
+  db: Database;
+  messages: MessageStore;
+  config: TelegramConfig;
+  events: EventBus;
+  logger: Logger;
+  now: () => number;
+  /** Looks for due work in the send queue. */
+  kick(): void;
+}
+
+/**
+ * Follows every fleet block that has a summary message: a result of one of
+ * its actions (BLOCK_IP or UNBLOCK_IP) and an agent coming or going (sent ↔
+ * queued) queue the summary's edit; the queue renders it from the current
+ * state when it sends, so edits are coalesced and never show an older count.
+ */
+export function createFleetTelegram(deps: FleetTelegramDeps): FleetTelegram {
+  const { fleet, messages, now, kick } = deps;
+  const fleetMessages: FleetMessages = createFleetMessages(deps.db);
+  let run: RunFleetJob | undefined;
+  let lookups = Promise.resolve();
+  let stopped = false;
+
+  function queue(fleetId: string, chatId: number, priority: number): void {
+    messages.enqueueAlert(chatId, fleetJobKey(fleetId), priority, now());
+  }
+  function changed(fleetId: string): void {
+    const chats = fleetMessages.chatsOf(fleetId);
+    for (const chatId of chats) queue(fleetId, chatId, Priority.update);
+    if (chats.length > 0) kick();
+  }
+  function later(work: () => Promise<void>): void {
+    lookups = lookups.then(work).catch((err: unknown) => deps.logger.error({ err: describeError(err) }, "telegram: could not queue a fleet block's summary"));
+  }
+
+  const unsubscribe = deps.events.subscribe((event) => {
+    if (stopped) return;
+    if (event.type === "action") {
+      later(async () => {
+        const fleetId = await fleet.fleetOfAction(event.actionId);
+        if (fleetId !== undefined) changed(fleetId);
+      });
+    } else if (event.type === "agent") {
+      later(async () => {
+        for (const block of await fleet.listActive()) changed(block.fleetId);
+      });
+    }
+  });
+
+  return {
+    blocks: fleet,
+    follow(fleetId, chatId, alertId) {
+      fleetMessages.add({ fleetId, chatId, alertId });
+      queue(fleetId, chatId, Priority.interactive);
+      kick();
+    },
+    changed,
+    answersAlert: (alertId) => fleetMessages.answersAlert(alertId),
+    runJob(api, job, call) {
+      // The bridge has one Bot API client.
+      run ??= createFleetJobRunner({ api, messages, fleetMessages, fleet, config: deps.config });
+      return run(job, call);
+    },
+    async stop() {
+      stopped = true;
+      unsubscribe();
+      await lookups;
+    },
+  };
+}
