@@ -165,7 +165,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     expect(await http(attacker)).to.equal(200);
     await scan();
     const message = await api!.waitFor(() => alertMessages()[0], 15_000);
-    expect(labels(message)).to.deep.equal(["Ignore", "Block IP", "Allow"]);
+    expect(labels(message)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
     const alertId = controller!.store.listOpenAlerts(10).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
 
     // Meanwhile the address is blocked (from another alert, by a colleague): really cut off.
@@ -232,7 +232,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     await scan();
     const again = await api!.waitFor(() => alertMessages()[shown], 15_000);
     expect(again.text).to.include(`HTTP 404s in 60 s from ${attacker.ipv4}`);
-    expect(labels(again)).to.deep.equal(["Ignore", "Block IP", "Allow"]);
+    expect(labels(again)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
   });
 
   it("Allow always lasts until revoked from /allows; then the address alerts again and Block IP blocks it", async () => {

@@ -169,7 +169,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
     expect(scan.stdout.trim().split("\n")).to.deep.equal(Array(8).fill("404"));
 
     const message = await api!.waitFor(() => api!.messagesIn(CHAT).find((m) => m.text.includes(`from ${attacker.ipv4}`)), 15_000);
-    expect(buttonLabels(message)).to.deep.equal(["Ignore", "Block IP", "Allow"]);
+    expect(buttonLabels(message)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
     const alertId = controller!.store.listOpenAlerts(10).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
 
     const queryId = api!.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);

@@ -161,6 +161,6 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     expect(critical.text).to.not.include("applied automatically");
     const other = messages.find((m) => m !== critical)!;
     expect(other.text).to.include("Waiting for an answer");
-    expect(other.replyMarkup?.inline_keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP"]);
+    expect(other.replyMarkup?.inline_keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP", "Block on all servers"]);
   });
 });

@@ -87,7 +87,7 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
     agent.emit(sampleAlert(AlertKind.HTTP_404_BURST));
     const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("185 HTTP 404s in 60 s from 198.51.100.23")), 10_000);
     expect(message.text).to.include("Server: <b>tg-web-1</b>");
-    expect(message.replyMarkup!.inline_keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP"]);
+    expect(message.replyMarkup!.inline_keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP", "Block on all servers"]);
     expect(await answered(world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR))).to.equal("Block IP: sent to tg-web-1.");
     await world.api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 10_000);
     expect(message.text).to.include("Block IP chosen by @op");

@@ -13,7 +13,7 @@ type Member = FleetStatus["members"][number];
  * "🌐 203.0.113.7 blocked on 12 of 14 servers · db-1 queued (offline) ·
  * web-3 refused (allowed until 14:00)". The count is of the servers that
  * were sent the BLOCK_IP; every server not blocked is named with its state.
- * Once lifted, it counts the servers that unblocked. Names and reasons come
+ * Once lifted, it counts the servers that unblocked. Servers are named by agent id (as alert messages name them); names and reasons come
  * from agents and pass through safeHtml.
  */
 export function fleetSummaryText(status: FleetStatus, t: Translations): string {
@@ -23,13 +23,13 @@ export function fleetSummaryText(status: FleetStatus, t: Translations): string {
   const headline = lifted
     ? t.fleet.fleetLifted({ target, lifted: taking.filter((m) => m.state === "lifted").length, of: taking.length })
     : t.fleet.fleetHeadline({ target, blocked: taking.filter((m) => m.state === "blocked").length, of: taking.length });
-  const rest = status.members.filter((m) => (lifted ? m.state !== "lifted" : m.state !== "blocked")).map((m) => `${safeHtml(m.hostname, { max: NAME_MAX })} ${stateText(m, t)}`);
+  const rest = status.members.filter((m) => (lifted ? m.state !== "lifted" : m.state !== "blocked")).map((m) => `${safeHtml(m.agentId, { max: NAME_MAX })} ${stateText(m, t)}`);
   return [headline, ...rest].join(" · ");
 }
 
 /** One server's part as a fleet block's row in /blocks shows it: "web-1 blocked", "db-1 queued (offline)". */
 export function memberLine(member: Member, t: Translations): string {
-  return `${safeHtml(member.hostname, { max: NAME_MAX })} ${member.state === "blocked" ? t.fleet.blockedState : stateText(member, t)}`;
+  return `${safeHtml(member.agentId, { max: NAME_MAX })} ${member.state === "blocked" ? t.fleet.blockedState : stateText(member, t)}`;
 }
 
 function stateText(member: Member, t: Translations): string {
