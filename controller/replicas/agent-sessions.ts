@@ -39,6 +39,13 @@ export interface AgentClaim {
    */
   fenced<T>(fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
   /**
+   * The same check inside a transaction someone else runs (the group
+   * commit's): rejects with "fenced" (and tells the stream `lost`) unless
+   * this claim still holds the agent; share-locks the session row until
+   * that transaction ends.
+   */
+  check(q: PgQuery): Promise<void>;
+  /**
    * Ends the claim when the stream ends. `fn` (recording the agent
    * offline) runs in the same transaction, only while the claim still
    * holds the agent; true then, false when another session has it.
@@ -143,6 +150,12 @@ export async function startAgentSessions(options: AgentSessionsOptions): Promise
           if (err instanceof SecarcError && err.code === "fenced") lose(claim, err.message);
           throw err;
         }
+      },
+      async check(q) {
+        if (await checkSessionFence(q, agentId, epoch)) return;
+        const err = fencedError(agentId, epoch);
+        lose(claim, err.message);
+        throw err;
       },
       async release(fn) {
         if (local.get(agentId) === claim) local.delete(agentId);

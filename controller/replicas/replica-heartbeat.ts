@@ -49,17 +49,17 @@ export interface BeatOutcome {
 /** Reaps silent replicas in one statement; returns them and the agents taken offline. */
 async function reapDead(sql: PgSql, replicaId: string, deadAfterMs: number): Promise<{ reaped: string[]; offline: string[] }> {
   const [row] = await sql<Array<{ reaped: string[] | null; offline: string[] | null }>>`
-    WITH dead AS (
-      SELECT replica_id FROM replicas
-      WHERE replica_id <> ${replicaId} AND stopped_at IS NULL AND reaped_at IS NULL AND heartbeat_at < secarc_now_ms() - ${deadAfterMs}
-      FOR UPDATE SKIP LOCKED
+    WITH t AS MATERIALIZED (SELECT secarc_now_ms() AS now), dead AS (
+      SELECT replica_id FROM replicas, t
+      WHERE replica_id <> ${replicaId} AND stopped_at IS NULL AND reaped_at IS NULL AND heartbeat_at < t.now - ${deadAfterMs}
+      FOR UPDATE OF replicas SKIP LOCKED
     ), marked AS (
-      UPDATE replicas r SET reaped_at = secarc_now_ms() FROM dead WHERE r.replica_id = dead.replica_id RETURNING r.replica_id
+      UPDATE replicas r SET reaped_at = t.now FROM dead, t WHERE r.replica_id = dead.replica_id RETURNING r.replica_id
     ), released AS (
-      UPDATE agent_sessions s SET released_at = secarc_now_ms() FROM marked
+      UPDATE agent_sessions s SET released_at = t.now FROM marked, t
       WHERE s.replica_id = marked.replica_id AND s.released_at IS NULL RETURNING s.agent_id
     ), offline AS (
-      UPDATE agents a SET online = 0, last_seen = GREATEST(a.last_seen, secarc_now_ms()) FROM released
+      UPDATE agents a SET online = 0, last_seen = GREATEST(a.last_seen, t.now) FROM released, t
       WHERE a.agent_id = released.agent_id AND a.online = 1 RETURNING a.agent_id
     )
     SELECT (SELECT array_agg(replica_id) FROM marked) AS reaped, (SELECT array_agg(agent_id) FROM offline) AS offline`;

@@ -96,7 +96,15 @@ export function inTransaction(tx: postgres.TransactionSql): PgStoreOperations {
   for (const [name, op] of Object.entries(OPERATIONS) as Array<[string, { run: (q: unknown, ...args: unknown[]) => Promise<unknown> }]>) {
     bound[name] = (...args) => tx.savepoint((sp) => op.run(sp, ...args));
   }
+  transactionOf.set(bound, tx);
   return bound as unknown as PgStoreOperations;
+}
+
+const transactionOf = new WeakMap<object, postgres.TransactionSql>();
+
+/** The transaction an `inTransaction` view runs on, for parts that add statements of their own to it (the replicas' session fence). */
+export function pgTransactionOf(ops: object): postgres.TransactionSql | undefined {
+  return transactionOf.get(ops);
 }
 
 /** The URL without its password, for logs and errors. */

@@ -1,0 +1,86 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { expect } from "chai";
+import { isSecarcError } from "../../common/errors.js";
+import { newId } from "../../common/ids.js";
+import { silentLogger } from "../../common/log.js";
+import { Answer, OperatorSchema } from "../../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
+import { eventually, useReplicaDatabase } from "../../test/support/replica-database.js";
+import { startReplicaCoordination, type ReplicaCoordination } from "./replica-coordination.js";
+
+const alert = (id: string) =>
+  create(AlertSchema, { id, revision: 1, kind: AlertKind.SSH_SESSION, severity: Severity.WARNING, state: AlertState.OPEN, detectedAt: timestampFromMs(Date.now()), summary: id });
+const operator = create(OperatorSchema, { telegramUserId: 7n, displayName: "op" });
+
+describe("replica coordination: the hooks the link and the bridge call (real PostgreSQL)", function () {
+  this.timeout(60_000);
+  const db = useReplicaDatabase();
+  const running: ReplicaCoordination[] = [];
+  const replica = async (replicaId: string) => {
+    const store = await db.open();
+    const coordination = await startReplicaCoordination({ store, logger: silentLogger(), now: Date.now, replicaId, telegramLeaseTtlMs: 3_000 });
+    running.push(coordination);
+    return { store, coordination };
+  };
+  afterEach(async () => {
+    for (const c of running.splice(0)) await c.stop();
+  });
+
+  it("in one group commit, the write of a stale stream is refused and the others commit", async () => {
+    const [a, b] = [await replica("a"), await replica("b")];
+    const lost: string[] = [];
+    const handlers = (agentId: string) => ({ send: () => true, lost: () => lost.push(agentId) });
+    const stale = await a.coordination.link.claim("web-1", "s1", handlers("web-1"));
+    const live = await a.coordination.link.claim("web-2", "s2", handlers("web-2"));
+    await b.coordination.link.claim("web-1", "s3", handlers("web-1 on b"));
+    // As WriteBatcher does: one transaction, each write's failure caught on its own.
+    const outcomes = await a.store.transaction(async (tx) => {
+      const results: string[] = [];
+      for (const [claim, id] of [[stale, "x1"], [live, "x2"]] as const) {
+        try {
+          await a.coordination.link.fence(claim, (ops) => ops.upsertAlert(claim.agentId, alert(id), new Date()))(tx);
+          results.push("stored");
+        } catch (err) {
+          results.push(isSecarcError(err, "fenced") ? "fenced" : String(err));
+        }
+      }
+      return results;
+    });
+    expect(outcomes).to.deep.equal(["fenced", "stored"]);
+    expect(await a.store.getAlert("x1")).to.equal(undefined);
+    expect((await a.store.getAlert("x2"))?.agentId).to.equal("web-2");
+    await eventually(() => lost.includes("web-1"), "A's stale stream is told to end");
+    expect(lost).to.not.include("web-2");
+  });
+
+  it("one Telegram voice between two replicas, and each update handled once with its effect", async () => {
+    const [a, b] = [await replica("a"), await replica("b")];
+    await eventually(() => [a, b].filter((r) => r.coordination.telegram.speaking() !== undefined).length === 1 || undefined, "one voice");
+    const handled = await Promise.all(
+      [a, b].flatMap((r) =>
+        [1, 2, 3].map((updateId) =>
+          r.coordination.telegram.handleOnce(updateId, async (tx) => {
+            await tx.createAction({ actionId: newId(), agentId: "web-1", alertId: `alert-${updateId}`, answer: Answer.BLOCK_IP, operator, requestedAt: new Date(), options: undefined, target: undefined });
+          }),
+        ),
+      ),
+    );
+    expect(handled.filter(Boolean)).to.have.length(3);
+    const [row] = await a.store.sql<Array<{ count: number }>>`SELECT count(*)::int AS count FROM actions`;
+    expect(row?.count).to.equal(3);
+  });
+
+  it("a tap stored on replica B goes to the agent's stream on A after its Welcome, and not again to the agent's results", async () => {
+    const [a, b] = [await replica("a"), await replica("b")];
+    const received: string[] = [];
+    const claim = await a.coordination.link.claim("web-1", "s1", { send: (action) => (received.push(action.actionId), true), lost: () => {} });
+    const finished = newId();
+    for (const actionId of [finished, newId()]) {
+      await b.store.createAction({ actionId, agentId: "web-1", alertId: undefined, answer: Answer.BLOCK_IP, operator, requestedAt: new Date(), options: undefined, target: undefined });
+    }
+    await eventually(() => received.length === 2, "both delivered through NOTIFY");
+    expect(await a.coordination.link.welcomed(claim, [finished])).to.equal(1);
+    expect(received.filter((id) => id === finished)).to.have.length(1);
+  });
+});

@@ -1,0 +1,154 @@
+import { SecarcError, describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/log.js";
+import { migrateReplicaTables } from "../store/postgres-replica-schema.js";
+import { inTransaction, pgTransactionOf, type PostgresStore } from "../store/postgres-store.js";
+import type { PgStoreOperations } from "../store/postgres-types.js";
+import type { ActionRecord } from "../store/store.js";
+import { startActionRouter, type ActionRouter } from "./action-router.js";
+import { startAgentSessions, type AgentClaim, type AgentSessions, type SessionHandlers } from "./agent-sessions.js";
+import { createLease, type Lease } from "./lease.js";
+import { newReplicaId } from "./replica-id.js";
+import { startReplicaHeartbeat, type ReplicaHeartbeat } from "./replica-heartbeat.js";
+import { createTelegramUpdateLog, type TelegramUpdateLog } from "./telegram-updates.js";
+
+/**
+ * Everything a controller replica on PostgreSQL needs to share the fleet
+ * with the others, started in one place (controller.ts calls this when
+ * `store.postgres` is configured) and stopped in reverse. The link and the
+ * Telegram bridge call the hooks below; nothing else changes for them.
+ */
+export interface ReplicaCoordinationOptions {
+  store: PostgresStore;
+  logger: Logger;
+  now: () => number;
+  /** This process among the replicas. Default: host-pid-random (replica-id.ts). */
+  replicaId?: string;
+  /** How often this replica heartbeats and checks its sessions. Default: 2 s. */
+  heartbeatEveryMs?: number;
+  /** A replica silent this long is taken over. Default: 15 s. */
+  deadAfterMs?: number;
+  /** How long the Telegram lease holds without renewal. Default: 15 s (renewed every third of it). */
+  telegramLeaseTtlMs?: number;
+  /** How often pending actions of held agents are looked for. Default: 3 s. */
+  actionSweepEveryMs?: number;
+  /** An action was written to its agent's stream here and marked sent (publish the "action" event). */
+  onActionSent?: (action: ActionRecord) => void;
+  /** A survivor reaped dead replicas; `agentIds` are offline now (publish their "agent" events). */
+  onFailover?: (replicaIds: string[], agentIds: string[]) => void;
+  /** This replica became the Telegram voice (epoch) or stopped being it (undefined). */
+  onTelegramVoice?: (epoch: number | undefined) => void;
+}
+
+/** What the agent stream handler calls (controller/link/agent-stream.ts). */
+export interface ReplicaLinkHooks {
+  /** After the Hello's checks, before anything is written for the agent: this stream becomes its one live session. */
+  claim(agentId: string, sessionId: string, handlers: SessionHandlers): Promise<AgentClaim>;
+  /**
+   * Wraps a write for the group commit (WriteBatcher.run): in the batch's
+   * transaction it first checks `claim`'s epoch and rejects with "fenced"
+   * when another stream holds the agent, so nothing of a stale stream
+   * commits and nothing is acked for it.
+   */
+  fence<T>(claim: AgentClaim, write: (tx: PgStoreOperations) => Promise<T>): (tx: PgStoreOperations) => Promise<T>;
+  /** Right after the Welcome: sends the agent's unfinished actions except those it has results for. */
+  welcomed(claim: AgentClaim, finishedActionIds: readonly string[]): Promise<number>;
+}
+
+/** What the Telegram bridge and bot runner call. */
+export interface TelegramVoice {
+  readonly lease: Lease;
+  readonly updates: TelegramUpdateLog;
+  /** The lease epoch while this replica polls getUpdates and sends; undefined while another one does. */
+  speaking(): number | undefined;
+  /**
+   * Runs the handler of update `updateId` at most once across replicas and
+   * lease changes: the update is marked handled in the same transaction as
+   * what `fn` writes through `tx`. Returns false when it was handled already.
+   */
+  handleOnce(updateId: number, fn: (tx: PgStoreOperations) => Promise<void>): Promise<boolean>;
+}
+
+export interface ReplicaCoordination {
+  readonly replicaId: string;
+  readonly link: ReplicaLinkHooks;
+  readonly telegram: TelegramVoice;
+  readonly sessions: AgentSessions;
+  readonly actions: ActionRouter;
+  readonly heartbeat: ReplicaHeartbeat;
+  stop(): Promise<void>;
+}
+
+export async function startReplicaCoordination(options: ReplicaCoordinationOptions): Promise<ReplicaCoordination> {
+  const { store, logger, now } = options;
+  const replicaId = options.replicaId ?? newReplicaId();
+  const log = logger.child({ replicaId });
+  await migrateReplicaTables(store.sql, store.where);
+  const sessions = await startAgentSessions({ sql: store.sql, logger, replicaId });
+  const actions = await startActionRouter({
+    sql: store.sql,
+    sessions,
+    logger,
+    now,
+    ...(options.actionSweepEveryMs ? { sweepEveryMs: options.actionSweepEveryMs } : {}),
+    ...(options.onActionSent ? { onSent: options.onActionSent } : {}),
+  });
+  const heartbeat = await startReplicaHeartbeat({
+    sql: store.sql,
+    logger,
+    replicaId,
+    ...(options.heartbeatEveryMs ? { everyMs: options.heartbeatEveryMs } : {}),
+    ...(options.deadAfterMs ? { deadAfterMs: options.deadAfterMs } : {}),
+    ...(options.onFailover ? { onFailover: options.onFailover } : {}),
+    onReaped: () => sessions.loseAll("this replica was silent too long and the others took its agents over"),
+  });
+  // A NOTIFY can be missed without a word: compare the claims with the table at every beat too.
+  const verifier = setInterval(() => void sessions.verify().catch((err: unknown) => log.warn({ err: describeError(err) }, "session check failed; retried")), options.heartbeatEveryMs ?? 2_000);
+  verifier.unref();
+  const lease = createLease({
+    sql: store.sql,
+    logger,
+    name: "telegram",
+    holder: replicaId,
+    ...(options.telegramLeaseTtlMs ? { ttlMs: options.telegramLeaseTtlMs } : {}),
+    onAcquired: (epoch) => options.onTelegramVoice?.(epoch),
+    onLost: () => options.onTelegramVoice?.(undefined),
+  });
+  const updates = createTelegramUpdateLog(replicaId);
+  log.info("replica coordination started (sessions, actions, heartbeat, Telegram lease)");
+
+  return {
+    replicaId,
+    sessions,
+    actions,
+    heartbeat,
+    link: {
+      claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
+      fence: (claim, write) => async (ops) => {
+        const tx = pgTransactionOf(ops);
+        if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
+        await claim.check(tx);
+        return write(ops);
+      },
+      welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
+    },
+    telegram: {
+      lease,
+      updates,
+      speaking: () => lease.held(),
+      async handleOnce(updateId, fn) {
+        return (await store.sql.begin(async (tx) => {
+          if (!(await updates.claim(tx, updateId))) return false;
+          await fn(inTransaction(tx));
+          return true;
+        })) as boolean;
+      },
+    },
+    async stop() {
+      clearInterval(verifier);
+      await lease.stop();
+      await actions.stop();
+      await heartbeat.stop();
+      await sessions.stop();
+    },
+  };
+}
