@@ -24,6 +24,8 @@ export interface LoadSlot {
 }
 
 const CONNECTING_AT_ONCE = 200;
+/** Each welcomed agent sends a Heartbeat every this many seconds (one timer for the fleet, a slice a second): below the bench controller's 30 s interval, as agents do. */
+const HEARTBEAT_S = 15;
 /** The agent's link defaults (backoffInitial, backoffMax). */
 const LINK_DEFAULTS = agentLinkConfigSchema.parse({});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,6 +57,18 @@ export function createLoadFleet() {
   let failed = 0;
   let stopped = false;
   const all: LoadSlot[] = [];
+  // Without heartbeats the controller ends a stream silent for 3 intervals
+  // (about 100 s): at 10,000 agents the first ones would be gone before the last connected.
+  let tick = 0;
+  const heartbeats = setInterval(() => {
+    tick = (tick + 1) % HEARTBEAT_S;
+    const sentAt = timestampFromMs(Date.now());
+    for (let i = tick; i < all.length; i += HEARTBEAT_S) {
+      const slot = all[i]!;
+      if (slot.welcomed) slot.agent?.send({ payload: { case: "heartbeat", value: { sentAt, outboxDepth: 0 } } });
+    }
+  }, 1_000);
+  heartbeats.unref();
 
   const connect = (slot: LoadSlot): void => {
     slot.agent = openLoadAgent({
@@ -153,6 +167,7 @@ export function createLoadFleet() {
     },
     closeAll(): void {
       stopped = true;
+      clearInterval(heartbeats);
       for (const slot of all) slot.agent?.close();
     },
   };

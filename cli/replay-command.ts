@@ -1,12 +1,10 @@
 import { readFileSync, statSync } from "node:fs";
 import { toJson } from "@bufbuild/protobuf";
-import { parseYaml } from "../common/yaml-lazy.js";
-import { parseConfig } from "../common/config.js";
 import { SecarcError, describeError } from "../common/errors.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../gen/secarc/v1/alert_pb.js";
-import { detectorsConfigSchema, type DetectorsConfig } from "../agent/detectors/config.js";
-import { REPLAY_DETECTORS, isReplayDetector, replayFile, type ReplayStats } from "../agent/detectors/replay.js";
-import { PARALLEL_DETECTORS, PARALLEL_MIN_BYTES, isParallelDetector, replayFileParallel } from "../agent/detectors/replay-parallel.js";
+import type { DetectorsConfig } from "../agent/detectors/config.js";
+import { detectorsDefaults } from "../agent/detectors/config-defaults.js";
+import { PARALLEL_DETECTORS, PARALLEL_MIN_BYTES, REPLAY_DETECTORS, isParallelDetector, isReplayDetector, replayFile, type ReplayStats } from "../agent/detectors/replay.js";
 import type { Command } from "./command.js";
 import { parseCommandLine, usageError } from "./command.js";
 
@@ -33,10 +31,16 @@ export function replayAlertLine(alert: Alert): string {
 /**
  * The detector settings of a config file: the `detectors` section of an
  * agent config, or a file that is only that section. Other sections belong
- * to the agent and are not looked at here.
+ * to the agent and are not looked at here. Without a file, the defaults:
+ * the config schemas (zod) and the YAML parser are loaded only for a file.
  */
-export function loadDetectorsConfig(path: string | undefined): DetectorsConfig {
-  if (path === undefined) return detectorsConfigSchema.parse(undefined);
+export async function loadDetectorsConfig(path: string | undefined): Promise<DetectorsConfig> {
+  if (path === undefined) return detectorsDefaults();
+  const [{ parseYaml }, { parseConfig }, { detectorsConfigSchema }] = await Promise.all([
+    import("../common/yaml-lazy.js"),
+    import("../common/config.js"),
+    import("../agent/detectors/config.js"),
+  ]);
   let value: unknown;
   try {
     value = parseYaml(readFileSync(path, "utf8"));
@@ -83,7 +87,7 @@ Options:
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) {
       throw usageError(`secarc replay: --threads must be a whole number from 1 to 256, not "${values.threads}"`);
     }
-    const config = loadDetectorsConfig(values.config);
+    const config = await loadDetectorsConfig(values.config);
     let startTime = 0;
     let size = 0;
     try {
@@ -104,7 +108,7 @@ Options:
     };
     const parallel = threads !== 1 && (threads !== undefined || size >= PARALLEL_MIN_BYTES);
     const stats: ReplayStats = isParallelDetector(detector) && parallel
-      ? await replayFileParallel({ detector, path: file, config, startTime, threads, onAlert })
+      ? await (await import("../agent/detectors/replay-parallel.js")).replayFileParallel({ detector, path: file, config, startTime, threads, onAlert })
       : replayFile({ detector, path: file, config, startTime, onAlert });
     flush();
     const peakRssMb = process.resourceUsage().maxRSS / 1024;

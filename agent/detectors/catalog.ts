@@ -5,7 +5,6 @@ import type { DetectorsConfig } from "./config.js";
 import { createCpuSustainedDetector } from "./cpu-sustained.js";
 import { sshLineDeps, sshTickMs, type DetectorDeps } from "./detector-deps.js";
 import type { Detector } from "./detector.js";
-import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
 import { createLogDetector, sshLogSource } from "./log-detector.js";
 import { createNginx404Processor } from "./nginx-404.js";
 import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
@@ -16,7 +15,7 @@ import { compileWebFormat } from "./web-log-format.js";
 /**
  * The agent's catalog of alert kinds: for every kind an agent raises, the
  * detector that raises it (its name, whether the config enables it, how to
- * build it), how `secarc replay` runs it over a file (log detectors only),
+ * build it), whether it reads logs (then `secarc replay` runs it: replay.ts),
  * and the answers it offers (common/alert-kinds.ts, shared with the
  * controller). The registry, replay and the mute read it; a new AlertKind
  * fails the build here until it has an entry.
@@ -28,8 +27,8 @@ export interface AgentKindEntry {
   answers: readonly Answer[];
   enabled(config: DetectorsConfig): boolean;
   create(config: DetectorsConfig, deps: DetectorDeps): Detector;
-  /** The detector's line processor for `secarc replay` (time from the lines); absent: not replayable. */
-  replay?: (config: DetectorsConfig, deps: LineProcessorDeps, file: string) => LineProcessor;
+  /** True when it reads log lines: then `secarc replay` runs its line processor (replay.ts holds those; replay.test.ts checks). */
+  logDetector?: true;
 }
 
 export const AGENT_KINDS = {
@@ -37,6 +36,7 @@ export const AGENT_KINDS = {
     detector: "ssh-session",
     answers: SHARED_KINDS[AlertKind.SSH_SESSION].answers,
     enabled: (c) => c.sshSession.enabled,
+    logDetector: true,
     create: (c, deps) =>
       createLogDetector({
         name: "ssh-session",
@@ -54,12 +54,12 @@ export const AGENT_KINDS = {
             processStart: deps.processStart ?? processStartTicks,
           }),
       }),
-    replay: (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true, rawNewlines: config.sshSession.rawNewlines }),
   },
   [AlertKind.SSH_BRUTE_FORCE]: {
     detector: "ssh-brute-force",
     answers: SHARED_KINDS[AlertKind.SSH_BRUTE_FORCE].answers,
     enabled: (c) => c.sshBruteForce.enabled,
+    logDetector: true,
     create: (c, deps) =>
       createLogDetector({
         name: "ssh-brute-force",
@@ -71,7 +71,6 @@ export const AGENT_KINDS = {
         pollMs: c.pollInterval,
         makeProcessor: (p) => createSshBruteForceProcessor(c.sshBruteForce, { ...p, ...sshLineDeps(c.sshBruteForce, p.now, deps) }),
       }),
-    replay: (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true, rawNewlines: config.sshBruteForce.rawNewlines }),
   },
   [AlertKind.CPU_SUSTAINED]: {
     detector: "cpu-sustained",
@@ -88,6 +87,7 @@ export const AGENT_KINDS = {
     detector: "nginx-404",
     answers: SHARED_KINDS[AlertKind.HTTP_404_BURST].answers,
     enabled: (c) => c.nginx404.enabled,
+    logDetector: true,
     create: (c) => {
       const compiled = compileWebFormat(c.nginx404.format, c.nginx404.jsonFields);
       return createLogDetector({
@@ -99,8 +99,6 @@ export const AGENT_KINDS = {
         makeProcessor: (p, file) => createNginx404Processor({ ...c.nginx404, compiled, logFile: file }, p),
       });
     },
-    replay: (config, deps, file) =>
-      createNginx404Processor({ ...config.nginx404, compiled: compileWebFormat(config.nginx404.format, config.nginx404.jsonFields), logFile: file }, deps),
   },
 } as const satisfies Record<AgentKind, AgentKindEntry>;
 

@@ -7,7 +7,7 @@ import { SecarcError } from "../../common/errors.js";
 import type { EventFields } from "./nginx-404-reader.js";
 import { createNginx404Window } from "./nginx-404.js";
 import { lineBounds, scanPiece, type PieceJob, type ScannedPiece } from "./replay-range.js";
-import type { ReplayOptions, ReplayStats } from "./replay.js";
+import type { PARALLEL_DETECTORS, ReplayOptions, ReplayStats } from "./replay.js";
 import type { ReplayWorkerData } from "./replay-worker.js";
 import { compileWebFormat } from "./web-log-format.js";
 
@@ -22,11 +22,8 @@ import { compileWebFormat } from "./web-log-format.js";
  * ids, random by design, differ.
  */
 
-/** The detectors the parallel replay can run (their windows take events, not lines). */
-export const PARALLEL_DETECTORS = ["nginx-404"] as const;
-
-/** Files at least this large are read in parallel by default; smaller ones are faster on one thread. */
-export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+// Which detectors and files it takes are in replay.ts, so that a replay on one thread does not load this module.
+export { PARALLEL_DETECTORS, PARALLEL_MIN_BYTES, isParallelDetector } from "./replay.js";
 
 export interface ParallelReplayOptions extends Omit<ReplayOptions, "detector" | "chunkBytes"> {
   detector: (typeof PARALLEL_DETECTORS)[number];
@@ -34,10 +31,6 @@ export interface ParallelReplayOptions extends Omit<ReplayOptions, "detector" | 
   threads?: number;
   /** Size of a range. Default: the file cut into 4 ranges per thread, at least 1 MiB each. */
   pieceBytes?: number;
-}
-
-export function isParallelDetector(name: string): name is ParallelReplayOptions["detector"] {
-  return (PARALLEL_DETECTORS as readonly string[]).includes(name);
 }
 
 /** The worker's script: the compiled file beside this one, or the TypeScript source through tsx in a checkout. */

@@ -1,9 +1,13 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { SecarcError } from "../../common/errors.js";
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
-import { AGENT_KIND_ENTRIES } from "./catalog.js";
 import type { DetectorsConfig } from "./config.js";
 import { createLineSplitter } from "./line-splitter.js";
+import type { LineProcessor, LineProcessorDeps } from "./line-processor.js";
+import { createNginx404Processor } from "./nginx-404.js";
+import { createSshBruteForceProcessor } from "./ssh-brute-force.js";
+import { createSshSessionProcessor } from "./ssh-session.js";
+import { compileWebFormat } from "./web-log-format.js";
 
 /**
  * `secarc replay`: runs a log detector's processor over a file as fast as
@@ -12,11 +16,25 @@ import { createLineSplitter } from "./line-splitter.js";
  * every open alert is resolved, so each burst shows its whole life.
  */
 
-/** The detectors that `secarc replay` runs: the catalog's entries with a replay processor. */
-export const REPLAY_DETECTORS = AGENT_KIND_ENTRIES.flatMap((entry) => (entry.replay ? [entry.detector] : []));
-export type ReplayDetector = (typeof REPLAY_DETECTORS)[number];
+type ReplayProcessor = (config: DetectorsConfig, deps: LineProcessorDeps, file: string) => LineProcessor;
 
-const PROCESSORS = new Map(AGENT_KIND_ENTRIES.flatMap((entry) => (entry.replay ? [[entry.detector as string, entry.replay] as const] : [])));
+/**
+ * The log detectors `secarc replay` runs, by their catalog name (catalog.ts;
+ * replay.test.ts checks that every log detector of the catalog is here), and
+ * their line processors with time from the lines. Here rather than in the
+ * catalog so that a replay loads these processors only, not every
+ * detector, follower and sampler the agent runs.
+ */
+const PROCESSORS = {
+  "ssh-session": (config, deps) => createSshSessionProcessor(config.sshSession, { ...deps, timeFromLines: true, rawNewlines: config.sshSession.rawNewlines }),
+  "ssh-brute-force": (config, deps) => createSshBruteForceProcessor(config.sshBruteForce, { ...deps, timeFromLines: true, rawNewlines: config.sshBruteForce.rawNewlines }),
+  "nginx-404": (config, deps, file) =>
+    createNginx404Processor({ ...config.nginx404, compiled: compileWebFormat(config.nginx404.format, config.nginx404.jsonFields), logFile: file }, deps),
+} as const satisfies Record<string, ReplayProcessor>;
+
+export type ReplayDetector = keyof typeof PROCESSORS;
+/** The detectors that `secarc replay` runs, in the catalog's kind order. */
+export const REPLAY_DETECTORS = Object.keys(PROCESSORS) as ReplayDetector[];
 
 export interface ReplayOptions {
   detector: ReplayDetector;
@@ -49,14 +67,24 @@ export interface ReplayStats {
   threads: number;
 }
 
+/** The detectors the parallel replay (replay-parallel.ts) can run: their windows take events, not lines. */
+export const PARALLEL_DETECTORS = ["nginx-404"] as const satisfies readonly ReplayDetector[];
+
+/** Files at least this large are read in parallel by default; smaller ones are faster on one thread. */
+export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+
+export function isParallelDetector(name: string): name is (typeof PARALLEL_DETECTORS)[number] {
+  return (PARALLEL_DETECTORS as readonly string[]).includes(name);
+}
+
 export function isReplayDetector(name: string): name is ReplayDetector {
-  return (REPLAY_DETECTORS as readonly string[]).includes(name);
+  return Object.hasOwn(PROCESSORS, name);
 }
 
 export function replayFile(options: ReplayOptions): ReplayStats {
   let alerts = 0;
   const clock = { now: options.startTime ?? 0 };
-  const processor = PROCESSORS.get(options.detector)!(options.config, {
+  const processor = PROCESSORS[options.detector](options.config, {
     emit(alert) {
       alerts += 1;
       options.onAlert(alert);
