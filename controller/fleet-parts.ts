@@ -6,13 +6,15 @@ import { createSqliteFleetBlockStore } from "./store/sqlite-fleet-blocks.js";
 /**
  * Blocks on all servers over the controller's store: an agent that comes
  * online gets every active fleet block it has no part in yet (its joins run
- * one after another, in the order agents connect).
+ * one after another, in the order agents connect), after the parts a stop
+ * left claimed but unrequested have been requested.
  */
 export function startFleetBlocks(core: ControllerCore): FleetBlocks {
   const { store, events, actions, now, logger } = core;
   const fleet = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions, now });
   const log = logger.child({ component: "fleet-blocks" });
-  let joins = Promise.resolve();
+  // First the parts a stop left claimed but not requested; joins wait for it.
+  let joins = fleet.recover().catch((err: unknown) => log.error({ err: describeError(err) }, "could not recover the fleet blocks' unrequested parts"));
   const unsubscribe = events.subscribe((event) => {
     if (event.type !== "agent" || !event.online) return;
     joins = joins

@@ -13,6 +13,7 @@ import { agentConfigSchema } from "../agent/config.js";
 import { parseConfig } from "../common/config.js";
 import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
+import { formatTime } from "../controller/telegram/text-format.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { eventually, freeLoopbackPort, testAgentConfig } from "./support/agent-process.js";
@@ -151,7 +152,9 @@ describe("block on all servers: three agents with real nginx and nftables, one o
     const sentBefore = api!.messagesIn(CHAT).length;
     api!.sendCommand(CHAT, OPERATOR, "/blocks");
     const list = await api!.waitFor(() => api!.messagesIn(CHAT).slice(sentBefore).find((m) => m.text.includes("on all servers")), 15_000);
-    expect(list.text).to.equal(`🌐 <code>${ip}</code> on all servers: web-1 blocked · web-2 blocked · web-3 blocked (3/3)`);
+    const fleetBlock = (await controller!.fleetBlocks.listActive())[0]!;
+    expect(fleetBlock.expiresAt).to.equal(fleetBlock.requestedAt + 24 * 3_600_000);
+    expect(list.text).to.equal(`🌐 <code>${ip}</code> on all servers, until ${formatTime(fleetBlock.expiresAt!)}: web-1 blocked · web-2 blocked · web-3 blocked (3/3)`);
     expect(labels(list)).to.deep.equal([`Unblock ${ip} everywhere`]);
 
     const unblockId = api!.tapButton(CHAT, list.messageId, button(list, `Unblock ${ip} everywhere`), OPERATOR);

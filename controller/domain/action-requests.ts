@@ -18,6 +18,8 @@ export interface ActionRequest {
   target?: ActionTarget;
   /** Set by the no-answer policy when it answers in place of a human; stored with the action. */
   policy?: PolicyMark;
+  /** The action's id when the caller must know it beforehand (a fleet block's part, found again after a crash). Default: a new UUIDv7. */
+  actionId?: string;
 }
 
 export type ActionRequestOutcome =
@@ -96,7 +98,7 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
       }
       const at = now();
       const action = store.createAction({
-        actionId: makeId(at),
+        actionId: input.actionId ?? makeId(at),
         agentId: input.agentId,
         alertId: input.alertId,
         answer: input.answer,

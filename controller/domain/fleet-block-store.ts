@@ -12,6 +12,8 @@ export interface FleetBlock {
   requestedAt: number;
   /** The alert answered, if one was. */
   alertId?: string;
+  /** When it ends by itself (ms since the epoch: the request's time plus the block's duration); absent: until lifted. */
+  expiresAt?: number;
   /** ms since the epoch; absent while the block is in force. */
   liftedAt?: number;
   liftedBy?: string;
@@ -47,7 +49,7 @@ export interface FleetBlockStore {
   listActiveFleetBlocks(): Promise<FleetBlock[]>;
   /** A fleet block's members, by agent id. */
   listMembers(fleetId: string): Promise<FleetMember[]>;
-  /** The fleet block (lifted or not) whose member got this BLOCK_IP action, if any. */
+  /** The fleet block (lifted or not) whose member got this BLOCK_IP or UNBLOCK_IP action, if any. */
   fleetOfAction(actionId: string): Promise<string | undefined>;
 }
 
@@ -58,6 +60,7 @@ export interface FleetBlockRow {
   requested_by: string;
   requested_at: string | number;
   alert_id: string | null;
+  expires_at: string | number | null;
   lifted_at: string | number | null;
   lifted_by: string | null;
 }
@@ -77,6 +80,7 @@ export function toFleetBlock(row: FleetBlockRow): FleetBlock {
     requestedBy: row.requested_by,
     requestedAt: Number(row.requested_at),
     ...(row.alert_id !== null ? { alertId: row.alert_id } : {}),
+    ...(row.expires_at !== null && row.expires_at !== undefined ? { expiresAt: Number(row.expires_at) } : {}),
     ...(row.lifted_at !== null ? { liftedAt: Number(row.lifted_at) } : {}),
     ...(row.lifted_by !== null ? { liftedBy: row.lifted_by } : {}),
   };

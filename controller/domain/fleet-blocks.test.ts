@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
-import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
+import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
+import { ActionOptionsSchema, ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { createSqliteFleetBlockStore } from "../store/sqlite-fleet-blocks.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
 import type { ActionRecord } from "../store/store.js";
 import { createActionRequests } from "./action-requests.js";
 import { createEventBus } from "./events.js";
-import { createFleetBlocks, type FleetBlocks } from "./fleet-blocks.js";
+import { createFleetBlocks, fleetActionId, type FleetBlocks } from "./fleet-blocks.js";
 
 const operator = create(OperatorSchema, { telegramUserId: 7n, username: "ops" });
 const BLOCKING = [Answer.BLOCK_IP, Answer.UNBLOCK_IP];
@@ -130,5 +131,51 @@ describe("createFleetBlocks", () => {
     connect("late-1");
     await fleet.agentConnected("late-1");
     expect(sent.filter((a) => a.agentId === "late-1")).to.deep.equal([]);
+  });
+
+  it("gives a joiner what is left of the block's time; once the time is over the block is no longer in force and nobody joins it", async () => {
+    connect("web-1");
+    const day = 86_400_000;
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)", options: create(ActionOptionsSchema, { duration: durationFromMs(day) }) });
+    expect(block.expiresAt).to.equal(tick + day);
+    tick += 3_600_000;
+    connect("new-1");
+    await fleet.agentConnected("new-1");
+    const joined = sent.find((a) => a.agentId === "new-1");
+    expect(joined?.options?.duration ? durationMs(joined.options.duration) : undefined).to.equal(day - 3_600_000);
+    tick = block.expiresAt! + 1;
+    expect(await fleet.listActive()).to.deep.equal([]);
+    connect("late-1");
+    await fleet.agentConnected("late-1");
+    expect(sent.filter((a) => a.agentId === "late-1")).to.deep.equal([]);
+  });
+
+  it("requests, after a stop between claim and request, each claimed part once: the stored action is taken up, a missing one is requested", async () => {
+    connect("web-1");
+    connect("web-2");
+    connect("web-3");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    // As a stop would leave them: web-2 claimed, nothing requested; web-3 claimed, its action stored, the member row not yet updated.
+    const fleetStore = createSqliteFleetBlockStore(store.db);
+    for (const agentId of ["web-2", "web-3"]) await fleetStore.setMember({ fleetId: block.fleetId, agentId });
+    store.db.prepare("DELETE FROM actions WHERE agent_id = ?").run("web-2");
+    const before = sent.length;
+    expect(await states(block.fleetId)).to.deep.equal(["web-1:sent", "web-2:sent", "web-3:sent"]);
+    await fleet.recover();
+    await fleet.recover();
+    const again = sent.slice(before);
+    expect(again.map((a) => [a.agentId, a.actionId])).to.deep.equal([["web-2", fleetActionId(block.fleetId, "web-2", Answer.BLOCK_IP)]]);
+    const members = await fleetStore.listMembers(block.fleetId);
+    expect(members.map((m) => m.actionId)).to.deep.equal(["web-1", "web-2", "web-3"].map((id) => fleetActionId(block.fleetId, id, Answer.BLOCK_IP)));
+    expect(new Set(members.map((m) => m.actionId)).size).to.equal(3);
+  });
+
+  it("finds the fleet block of an UNBLOCK_IP after a restart (no memory of the lift)", async () => {
+    connect("web-1");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)");
+    const unblock = sent.find((a) => a.answer === Answer.UNBLOCK_IP)!;
+    const restarted = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions: { request: () => ({ ok: false, reason: "unknown_agent", detail: "" }) } });
+    expect(await restarted.fleetOfAction(unblock.actionId)).to.equal(block.fleetId);
   });
 });

@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
+import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { newId } from "../../common/ids.js";
-import { ActionTargetSchema, Answer, OperatorSchema, ResultStatus, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
+import { ActionOptionsSchema, ActionTargetSchema, Answer, OperatorSchema, ResultStatus, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import type { AgentRecord, Store } from "../store/store.js";
 import type { ActionRequests } from "./action-requests.js";
 import type { FleetBlock, FleetBlockStore, FleetMember } from "./fleet-block-store.js";
@@ -41,6 +43,19 @@ export interface FleetBlocks {
   listActive(): Promise<FleetBlock[]>;
   /** The fleet block an action belongs to (its BLOCK_IP or UNBLOCK_IP), if any. */
   fleetOfAction(actionId: string): Promise<string | undefined>;
+  /**
+   * At start: every part claimed but not yet requested (the controller
+   * stopped in between) gets its BLOCK_IP now — the one stored before the
+   * stop if there is one (its id is the part's own), else a new request.
+   */
+  recover(): Promise<void>;
+}
+
+/** The id of a fleet block part's action: the same for the same fleet block, server and answer, so a part found claimed after a crash finds its action. */
+export function fleetActionId(fleetId: string, agentId: string, answer: Answer.BLOCK_IP | Answer.UNBLOCK_IP): string {
+  const hex = createHash("sha256").update(`secarc fleet block\u0000${fleetId}\u0000${agentId}\u0000${answer}`).digest("hex");
+  // A UUID (version 8, RFC 9562: custom) so that it fits a button's callback data as compactly as any action id.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 export interface FleetBlocksDeps {
@@ -63,19 +78,38 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
   const now = deps.now ?? Date.now;
   const makeId = deps.newId ?? newId;
   const unblockOf = new Map<string, string>();
+  /** Fleet blocks in force: not lifted, not past their end. */
+  const active = async (): Promise<FleetBlock[]> => (await fleetStore.listActiveFleetBlocks()).filter((b) => b.expiresAt === undefined || b.expiresAt > now());
+
+  /** The options of a part's BLOCK_IP: what is left of the fleet block's time (0 = until unblocked); undefined once it has ended. */
+  function optionsLeft(block: FleetBlock): ActionOptions | undefined {
+    const left = block.expiresAt === undefined ? 0 : block.expiresAt - now();
+    return left < 0 || (left === 0 && block.expiresAt !== undefined) ? undefined : create(ActionOptionsSchema, { duration: durationFromMs(left) });
+  }
+
+  /** The operator a later part's BLOCK_IP carries: the one of the fleet block's first. */
+  async function firstOperator(block: FleetBlock): Promise<Operator> {
+    const first = (await fleetStore.listMembers(block.fleetId)).find((m) => m.actionId !== undefined);
+    return (first?.actionId !== undefined ? store.getAction(first.actionId)?.operator : undefined) ?? create(OperatorSchema, {});
+  }
 
   async function join(block: FleetBlock, agent: AgentRecord, operator: Operator, options: ActionOptions | undefined, alertAgentId?: string): Promise<void> {
     if (!(await fleetStore.claimMember(block.fleetId, agent.agentId))) return;
+    await requestPart(block, agent, operator, options, alertAgentId);
+  }
+
+  /** A claimed part: skipped (opted out, cannot block), or its BLOCK_IP requested under the part's own action id. */
+  async function requestPart(block: FleetBlock, agent: AgentRecord, operator: Operator, options: ActionOptions | undefined, alertAgentId?: string): Promise<void> {
     const member: FleetMember = { fleetId: block.fleetId, agentId: agent.agentId };
     if (agent.fleetBlockOptOut) return fleetStore.setMember({ ...member, skipped: "opted_out" });
     if (!agent.actions.includes(Answer.BLOCK_IP)) return fleetStore.setMember({ ...member, skipped: "cannot_block" });
     const answersAlert = block.alertId !== undefined && agent.agentId === alertAgentId;
     const target = create(ActionTargetSchema, { target: { case: "ip", value: block.ip } });
-    let outcome = actions.request({ agentId: agent.agentId, alertId: answersAlert ? block.alertId : undefined, answer: Answer.BLOCK_IP, operator, target, ...(options ? { options } : {}) });
-    if (!outcome.ok && answersAlert && outcome.reason !== "unsupported") {
-      // The alert was answered meanwhile: the agent still takes part in the fleet block.
-      outcome = actions.request({ agentId: agent.agentId, alertId: undefined, answer: Answer.BLOCK_IP, operator, target, ...(options ? { options } : {}) });
-    }
+    const actionId = fleetActionId(block.fleetId, agent.agentId, Answer.BLOCK_IP);
+    const request = (alertId: string | undefined) => actions.request({ agentId: agent.agentId, alertId, answer: Answer.BLOCK_IP, operator, target, actionId, ...(options ? { options } : {}) });
+    let outcome = request(answersAlert ? block.alertId : undefined);
+    // The alert was answered meanwhile: the agent still takes part in the fleet block.
+    if (!outcome.ok && answersAlert && outcome.reason !== "unsupported") outcome = request(undefined);
     await fleetStore.setMember(outcome.ok ? { ...member, actionId: outcome.action.actionId } : { ...member, skipped: outcome.detail });
   }
 
@@ -96,7 +130,15 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
   return {
     async block(input) {
       const at = now();
-      const block: FleetBlock = { fleetId: makeId(at), ip: input.ip, requestedBy: input.requestedBy, requestedAt: at, ...(input.alertId !== undefined ? { alertId: input.alertId } : {}) };
+      const lasts = input.options?.duration ? durationMs(input.options.duration) : 0;
+      const block: FleetBlock = {
+        fleetId: makeId(at),
+        ip: input.ip,
+        requestedBy: input.requestedBy,
+        requestedAt: at,
+        ...(input.alertId !== undefined ? { alertId: input.alertId } : {}),
+        ...(lasts > 0 ? { expiresAt: at + lasts } : {}),
+      };
       await fleetStore.saveFleetBlock(block);
       for (const agent of store.listAgents()) await join(block, agent, input.operator, input.options, input.alertAgentId);
       return block;
@@ -104,11 +146,10 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     async agentConnected(agentId) {
       const agent = store.getAgent(agentId);
       if (!agent) return;
-      for (const block of await fleetStore.listActiveFleetBlocks()) {
-        // The joiner's BLOCK_IP carries the operator of the fleet block's first one.
-        const first = (await fleetStore.listMembers(block.fleetId)).find((m) => m.actionId !== undefined);
-        const operator = (first?.actionId !== undefined ? store.getAction(first.actionId)?.operator : undefined) ?? create(OperatorSchema, {});
-        await join(block, agent, operator, undefined);
+      for (const block of await active()) {
+        // The joiner is blocked for what is left of the fleet block's time, in the name of its first operator.
+        const options = optionsLeft(block);
+        if (options) await join(block, agent, await firstOperator(block), options);
       }
     },
     async lift(fleetId, operator, by) {
@@ -117,7 +158,7 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
       const target = create(ActionTargetSchema, { target: { case: "ip", value: block!.ip } });
       for (const member of await fleetStore.listMembers(fleetId)) {
         if (member.actionId === undefined || member.unblockActionId !== undefined) continue;
-        const outcome = actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target });
+        const outcome = actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target, actionId: fleetActionId(fleetId, member.agentId, Answer.UNBLOCK_IP) });
         if (!outcome.ok) continue;
         unblockOf.set(outcome.action.actionId, fleetId);
         await fleetStore.setMember({ ...member, unblockActionId: outcome.action.actionId });
@@ -133,7 +174,24 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
       });
       return { block, members };
     },
-    listActive: () => fleetStore.listActiveFleetBlocks(),
+    listActive: active,
+    async recover() {
+      for (const block of await active()) {
+        const alertAgentId = block.alertId !== undefined ? store.getAlert(block.alertId)?.agentId : undefined;
+        for (const member of await fleetStore.listMembers(block.fleetId)) {
+          if (member.actionId !== undefined || member.skipped !== undefined) continue;
+          const stored = store.getAction(fleetActionId(block.fleetId, member.agentId, Answer.BLOCK_IP));
+          if (stored) {
+            await fleetStore.setMember({ ...member, actionId: stored.actionId });
+            continue;
+          }
+          const agent = store.getAgent(member.agentId);
+          const options = optionsLeft(block);
+          if (agent && options) await requestPart(block, agent, await firstOperator(block), options, alertAgentId);
+          else await fleetStore.setMember({ ...member, skipped: agent ? "expired" : "unknown_agent" });
+        }
+      }
+    },
     async fleetOfAction(actionId) {
       return unblockOf.get(actionId) ?? (await fleetStore.fleetOfAction(actionId));
     },

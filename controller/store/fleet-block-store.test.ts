@@ -18,8 +18,9 @@ function fleetBlockStoreCases(open: () => Promise<FleetBlockStore>): void {
     const store = await open();
     await store.saveFleetBlock(block("f1", { alertId: "a-1" }));
     await store.saveFleetBlock(block("f1", { ip: "198.51.100.1" }));
-    await store.saveFleetBlock(block("f2", { requestedAt: T0 + 5, ip: "2001:db8::/64" }));
+    await store.saveFleetBlock(block("f2", { requestedAt: T0 + 5, ip: "2001:db8::/64", expiresAt: T0 + 86_400_005 }));
     expect(await store.getFleetBlock("f1")).to.deep.equal(block("f1", { alertId: "a-1" }));
+    expect(await store.getFleetBlock("f2")).to.deep.equal(block("f2", { requestedAt: T0 + 5, ip: "2001:db8::/64", expiresAt: T0 + 86_400_005 }));
     expect(await store.getFleetBlock("nope")).to.equal(undefined);
     expect((await store.listActiveFleetBlocks()).map((b) => b.fleetId)).to.deep.equal(["f1", "f2"]);
   });
@@ -39,6 +40,7 @@ function fleetBlockStoreCases(open: () => Promise<FleetBlockStore>): void {
       { fleetId: "f1", agentId: "web-2", actionId: "act-2", unblockActionId: "un-2" },
     ]);
     expect(await store.fleetOfAction("act-2")).to.equal("f1");
+    expect(await store.fleetOfAction("un-2")).to.equal("f1");
     expect(await store.fleetOfAction("act-9")).to.equal(undefined);
   });
 

@@ -28,6 +28,14 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleet_block_members_action ON fleet_block_members (action_id);
     `,
   },
+  {
+    // A fleet block's end (a server that joins later is blocked for what is left), and its unblocks found after a restart.
+    version: 2,
+    sql: `
+      ALTER TABLE fleet_blocks ADD COLUMN expires_at BIGINT;
+      CREATE INDEX fleet_block_members_unblock ON fleet_block_members (unblock_action_id);
+    `,
+  },
 ];
 
 /** Fleet blocks kept in PostgreSQL; migrates its tables first. */
@@ -35,8 +43,8 @@ export async function openPostgresFleetBlockStore(sql: PgSql, where: string): Pr
   await migratePostgres(sql, "fleet_blocks", MIGRATIONS, where);
   return {
     async saveFleetBlock(b) {
-      await sql`INSERT INTO fleet_blocks (fleet_id, ip, requested_by, requested_at, alert_id)
-        VALUES (${b.fleetId}, ${b.ip}, ${b.requestedBy}, ${b.requestedAt}, ${b.alertId ?? null}) ON CONFLICT (fleet_id) DO NOTHING`;
+      await sql`INSERT INTO fleet_blocks (fleet_id, ip, requested_by, requested_at, alert_id, expires_at)
+        VALUES (${b.fleetId}, ${b.ip}, ${b.requestedBy}, ${b.requestedAt}, ${b.alertId ?? null}, ${b.expiresAt ?? null}) ON CONFLICT (fleet_id) DO NOTHING`;
     },
     async claimMember(fleetId, agentId) {
       const rows = await sql`INSERT INTO fleet_block_members (fleet_id, agent_id) VALUES (${fleetId}, ${agentId}) ON CONFLICT DO NOTHING RETURNING agent_id`;
@@ -63,7 +71,8 @@ export async function openPostgresFleetBlockStore(sql: PgSql, where: string): Pr
       return rows.map(toFleetMember);
     },
     async fleetOfAction(actionId) {
-      const rows = await sql<Array<{ fleet_id: string }>>`SELECT fleet_id FROM fleet_block_members WHERE action_id = ${actionId} LIMIT 1`;
+      const rows = await sql<Array<{ fleet_id: string }>>`SELECT fleet_id FROM fleet_block_members WHERE action_id = ${actionId}
+        UNION ALL SELECT fleet_id FROM fleet_block_members WHERE unblock_action_id = ${actionId} LIMIT 1`;
       return rows[0]?.fleet_id;
     },
   };

@@ -27,14 +27,22 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleet_block_members_action ON fleet_block_members (action_id);
     `,
   },
+  {
+    // A fleet block's end (a server that joins later is blocked for what is left), and its unblocks found after a restart.
+    version: 2,
+    sql: `
+      ALTER TABLE fleet_blocks ADD COLUMN expires_at INTEGER;
+      CREATE INDEX fleet_block_members_unblock ON fleet_block_members (unblock_action_id);
+    `,
+  },
 ];
 
 /** Fleet blocks kept in SQLite; every write is durable when its promise resolves. */
 export function createSqliteFleetBlockStore(db: Database): FleetBlockStore {
   migrate(db, "fleet_blocks", MIGRATIONS);
   const stmt = {
-    save: db.prepare(`INSERT INTO fleet_blocks (fleet_id, ip, requested_by, requested_at, alert_id)
-      VALUES (@fleetId, @ip, @requestedBy, @requestedAt, @alertId) ON CONFLICT (fleet_id) DO NOTHING`),
+    save: db.prepare(`INSERT INTO fleet_blocks (fleet_id, ip, requested_by, requested_at, alert_id, expires_at)
+      VALUES (@fleetId, @ip, @requestedBy, @requestedAt, @alertId, @expiresAt) ON CONFLICT (fleet_id) DO NOTHING`),
     claim: db.prepare("INSERT INTO fleet_block_members (fleet_id, agent_id) VALUES (?, ?) ON CONFLICT DO NOTHING"),
     setMember: db.prepare(`UPDATE fleet_block_members SET action_id = @actionId, skipped = @skipped, unblock_action_id = @unblockActionId
       WHERE fleet_id = @fleetId AND agent_id = @agentId`),
@@ -42,11 +50,11 @@ export function createSqliteFleetBlockStore(db: Database): FleetBlockStore {
     get: db.prepare("SELECT * FROM fleet_blocks WHERE fleet_id = ?"),
     active: db.prepare("SELECT * FROM fleet_blocks WHERE lifted_at IS NULL ORDER BY requested_at, fleet_id"),
     members: db.prepare("SELECT * FROM fleet_block_members WHERE fleet_id = ? ORDER BY agent_id"),
-    ofAction: db.prepare("SELECT fleet_id FROM fleet_block_members WHERE action_id = ? LIMIT 1"),
+    ofAction: db.prepare("SELECT fleet_id FROM fleet_block_members WHERE action_id = @id UNION ALL SELECT fleet_id FROM fleet_block_members WHERE unblock_action_id = @id LIMIT 1"),
   };
   return {
     async saveFleetBlock(block) {
-      stmt.save.run({ fleetId: block.fleetId, ip: block.ip, requestedBy: block.requestedBy, requestedAt: block.requestedAt, alertId: block.alertId ?? null });
+      stmt.save.run({ fleetId: block.fleetId, ip: block.ip, requestedBy: block.requestedBy, requestedAt: block.requestedAt, alertId: block.alertId ?? null, expiresAt: block.expiresAt ?? null });
     },
     async claimMember(fleetId, agentId) {
       return stmt.claim.run(fleetId, agentId).changes > 0;
@@ -68,7 +76,7 @@ export function createSqliteFleetBlockStore(db: Database): FleetBlockStore {
       return (stmt.members.all(fleetId) as FleetMemberRow[]).map(toFleetMember);
     },
     async fleetOfAction(actionId) {
-      return (stmt.ofAction.get(actionId) as { fleet_id: string } | undefined)?.fleet_id;
+      return (stmt.ofAction.get({ id: actionId }) as { fleet_id: string } | undefined)?.fleet_id;
     },
   };
 }

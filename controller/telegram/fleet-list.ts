@@ -5,7 +5,7 @@ import type { OutgoingPage } from "./command-views.js";
 import { memberLine } from "./fleet-summary.js";
 import type { Translations } from "./i18n/translations.js";
 import { safeText } from "./safe-text.js";
-import { escapeHtml, fitMessage } from "./text-format.js";
+import { escapeHtml, fitMessage, formatTime } from "./text-format.js";
 
 /** Servers named per fleet block in /blocks; the rest are counted. */
 const SERVERS_SHOWN = 25;
@@ -20,8 +20,8 @@ export interface FleetBlockList {
 }
 
 /**
- * /blocks: each active block on all servers as one row — the address, then
- * every server's state — and one "Unblock everywhere" button.
+ * /blocks: each active block on all servers as one row — the address, its
+ * end, then every server's state — and one "Unblock everywhere" button.
  */
 export async function fleetBlockList(fleet: FleetBlocks, t: Translations): Promise<FleetBlockList> {
   const rows: Array<{ line: string; button: InlineButton | undefined }> = [];
@@ -33,7 +33,8 @@ export async function fleetBlockList(fleet: FleetBlocks, t: Translations): Promi
     const taking = status.members.filter((m) => m.state !== "skipped");
     const named = status.members.slice(0, SERVERS_SHOWN).map((m) => memberLine(m, t));
     if (status.members.length > SERVERS_SHOWN) named.push(`+${status.members.length - SERVERS_SHOWN}`);
-    const line = t.fleet.blocksLine({ ip: `<code>${escapeHtml(safeText(block.ip, { max: 45 }))}</code>`, servers: `${named.join(" · ")} (${taking.filter((m) => m.state === "blocked").length}/${taking.length})` });
+    const until = block.expiresAt !== undefined ? formatTime(block.expiresAt) : t.command.untilUnblocked;
+    const line = t.fleet.blocksLine({ ip: `<code>${escapeHtml(safeText(block.ip, { max: 45 }))}</code>`, until, servers: `${named.join(" · ")} (${taking.filter((m) => m.state === "blocked").length}/${taking.length})` });
     const data = encodeCallback({ type: "unblockEverywhere", fleetId: block.fleetId });
     rows.push({ line: fitMessage(line, t.truncated, 380), button: data ? { text: t.fleet.unblockEverywhere({ ip: safeText(block.ip, { max: 45 }) }), callback_data: data } : undefined });
   }

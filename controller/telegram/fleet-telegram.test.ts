@@ -172,6 +172,9 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     expect(served.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP", "Block on all servers"]);
     expect(plain.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP"]);
     expect(served.view.fleetBlock).to.equal(true);
+    const brute = sampleAlert(AlertKind.SSH_BRUTE_FORCE);
+    store.upsertAlert("web-1", brute, new Date());
+    expect(createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(brute.id, CHAT)!.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Block IP", "Block on all servers", "Ignore"]);
     const ssh = sampleAlert(AlertKind.SSH_SESSION);
     store.upsertAlert("web-1", ssh, new Date());
     expect(createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(ssh.id, CHAT)!.message.keyboard.flat().map((b) => b.text)).to.not.include("Block on all servers");

@@ -15,7 +15,7 @@ export const fleetEn = {
   alreadyLifted: "This block on all servers was already lifted.",
   unknownFleet: "This block on all servers is not known.",
   /** A fleet block in /blocks (HTML parameters): the address, then each server's state. */
-  blocksLine: (p: { ip: string; servers: string }) => `🌐 ${p.ip} on all servers: ${p.servers}`,
+  blocksLine: (p: { ip: string; until: string; servers: string }) => `🌐 ${p.ip} on all servers, until ${p.until}: ${p.servers}`,
   blockedState: "blocked",
   fleetState: {
     sent: "sent",

@@ -12,7 +12,7 @@ export const fleetEs: typeof fleetEn = {
   unblockNotice: (p: { servers: number }) => `Desbloquear en todos: enviado a ${p.servers} servidores.`,
   alreadyLifted: "Este bloqueo en todos los servidores ya se levantó.",
   unknownFleet: "Este bloqueo en todos los servidores no se conoce.",
-  blocksLine: (p: { ip: string; servers: string }) => `🌐 ${p.ip} en todos los servidores: ${p.servers}`,
+  blocksLine: (p: { ip: string; until: string; servers: string }) => `🌐 ${p.ip} en todos los servidores, hasta ${p.until}: ${p.servers}`,
   blockedState: "bloqueada",
   fleetState: {
     sent: "enviado",
