@@ -1,11 +1,13 @@
 import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import type { EventBus } from "../domain/events.js";
 import { migrateReplicaTables } from "../store/postgres-replica-schema.js";
 import { inTransaction, pgTransactionOf, type PostgresStore } from "../store/postgres-store.js";
 import type { PgStoreOperations } from "../store/postgres-types.js";
 import type { ActionRecord } from "../store/store.js";
 import { startActionRouter, type ActionRouter } from "./action-router.js";
 import { startAgentSessions, type AgentClaim, type AgentSessions, type SessionHandlers } from "./agent-sessions.js";
+import { startEventRelay, type EventRelay } from "./event-relay.js";
 import { createLease, type Lease } from "./lease.js";
 import { newReplicaId } from "./replica-id.js";
 import { startReplicaHeartbeat, type ReplicaHeartbeat } from "./replica-heartbeat.js";
@@ -31,6 +33,10 @@ export interface ReplicaCoordinationOptions {
   telegramLeaseTtlMs?: number;
   /** How often pending actions of held agents are looked for. Default: 3 s. */
   actionSweepEveryMs?: number;
+  /** The controller's event bus: its view events are relayed to and from the other replicas (event-relay.ts). */
+  events?: EventBus;
+  /** After every re-LISTEN of the event relay: views re-read what may be stale (the bridge's resume). */
+  onResync?: () => void;
   /** An action was written to its agent's stream here and marked sent (publish the "action" event). */
   onActionSent?: (action: ActionRecord) => void;
   /** A survivor reaped dead replicas; `agentIds` are offline now (publish their "agent" events). */
@@ -114,6 +120,9 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     onLost: () => options.onTelegramVoice?.(undefined),
   });
   const updates = createTelegramUpdateLog(replicaId);
+  const relay: EventRelay | undefined = options.events
+    ? await startEventRelay({ sql: store.sql, events: options.events, logger, replicaId, ...(options.onResync ? { onResync: options.onResync } : {}) })
+    : undefined;
   log.info("replica coordination started (sessions, actions, heartbeat, Telegram lease)");
 
   return {
@@ -121,34 +130,43 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     sessions,
     actions,
     heartbeat,
-    link: {
-      claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
-      fence: (claim, write) => async (ops) => {
-        const tx = pgTransactionOf(ops);
-        if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
-        await claim.check(tx);
-        return write(ops);
-      },
-      welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
-    },
-    telegram: {
-      lease,
-      updates,
-      speaking: () => lease.held(),
-      async handleOnce(updateId, fn) {
-        return (await store.sql.begin(async (tx) => {
-          if (!(await updates.claim(tx, updateId))) return false;
-          await fn(inTransaction(tx));
-          return true;
-        })) as boolean;
-      },
-    },
+    link: linkHooks(sessions, actions),
+    telegram: telegramVoice(store, lease, updates),
     async stop() {
       clearInterval(verifier);
+      await relay?.stop();
       await lease.stop();
       await actions.stop();
       await heartbeat.stop();
       await sessions.stop();
+    },
+  };
+}
+
+function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkHooks {
+  return {
+    claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
+    fence: (claim, write) => async (ops) => {
+      const tx = pgTransactionOf(ops);
+      if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
+      await claim.check(tx);
+      return write(ops);
+    },
+    welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
+  };
+}
+
+function telegramVoice(store: PostgresStore, lease: Lease, updates: TelegramUpdateLog): TelegramVoice {
+  return {
+    lease,
+    updates,
+    speaking: () => lease.held(),
+    async handleOnce(updateId, fn) {
+      return (await store.sql.begin(async (tx) => {
+        if (!(await updates.claim(tx, updateId))) return false;
+        await fn(inTransaction(tx));
+        return true;
+      })) as boolean;
     },
   };
 }
