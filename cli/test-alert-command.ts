@@ -35,7 +35,11 @@ interface ProbeSetup {
   config: AgentConfig;
   tls: TlsMaterial;
   agentId: string;
-  /** The endpoint probed: the first of `controller.address`. */
+}
+
+/** One controller endpoint to probe, with the setup. */
+interface Setup extends ProbeSetup {
+  /** One of `controller.address`. */
   address: string;
   host: string;
   port: number;
@@ -57,8 +61,7 @@ function checkSetup(configPath: string, now: number): ProbeSetup | string {
     const config = loadConfigFile(agentConfigSchema, configPath);
     const tls = loadTlsMaterial(config.tls, { role: "agent", now });
     const agentId = resolveAgentId(config, tls.cert);
-    const address = config.controller.address[0]!;
-    return { config, tls, agentId, address, ...splitAddress(address) };
+    return { config, tls, agentId };
   } catch (err) {
     return describeError(err);
   }
@@ -87,21 +90,30 @@ export function probeHopLine(hop: ProbeHop): HopLine {
 /**
  * Sends a test alert through agent → controller → Telegram on a probe
  * session (Hello.probe), which the controller admits beside the agent's live
- * session. Reports each hop to `sink` as it completes and resolves to true
- * when every hop succeeded. Bounded by `timeoutMs` overall.
+ * session, to each endpoint of `controller.address` in turn. Reports each
+ * hop to `sink` as it completes and resolves to true when every hop of
+ * every endpoint succeeded. Each endpoint is bounded by `timeoutMs`.
  */
 export async function runTestAlert(options: { configPath: string; timeoutMs: number; sink: HopSink }): Promise<boolean> {
   const { sink } = options;
-  const started = Date.now();
-  const setup = checkSetup(options.configPath, started);
-  if (typeof setup === "string") {
-    sink({ ok: false, text: `agent config and certificate: ${setup}` });
+  const checked = checkSetup(options.configPath, Date.now());
+  if (typeof checked === "string") {
+    sink({ ok: false, text: `agent config and certificate: ${checked}` });
     return false;
   }
-  const days = Math.floor((new Date(new X509Certificate(setup.tls.cert).validTo).getTime() - started) / DAY_MS);
-  sink({ ok: true, text: `agent config and certificate (${setup.agentId}, expires in ${days} day${days === 1 ? "" : "s"})` });
+  const days = Math.floor((new Date(new X509Certificate(checked.tls.cert).validTo).getTime() - Date.now()) / DAY_MS);
+  sink({ ok: true, text: `agent config and certificate (${checked.agentId}, expires in ${days} day${days === 1 ? "" : "s"})` });
+  let ok = true;
+  for (const address of checked.config.controller.address) {
+    if (!(await probeEndpoint({ ...checked, address, ...splitAddress(address) }, options.timeoutMs, sink))) ok = false;
+  }
+  return ok;
+}
 
-  const probe: Probe = { setup, sink, started, deadline: started + options.timeoutMs, timeoutMs: options.timeoutMs, alertId: newId(), stage: "connect", alertSentAt: 0, ok: true };
+/** One probe session to one endpoint: connect, alert stored, delivery reported. */
+async function probeEndpoint(setup: Setup, timeoutMs: number, sink: HopSink): Promise<boolean> {
+  const started = Date.now();
+  const probe: Probe = { setup, sink, started, deadline: started + timeoutMs, timeoutMs, alertId: newId(), stage: "connect", alertSentAt: 0, ok: true };
   const { client, call } = openProbeCall(setup, probe.deadline);
   await new Promise<void>((resolve) => {
     call.on("data", (message: ControllerMessage) => {
@@ -112,7 +124,7 @@ export async function runTestAlert(options: { configPath: string; timeoutMs: num
       const code = grpc.status[status.code] ?? String(status.code);
       const failed =
         status.code === grpc.status.DEADLINE_EXCEEDED
-          ? failProbe(probe, `no answer within ${options.timeoutMs / 1000} s (--timeout)`, probe.stage === "connect")
+          ? failProbe(probe, `no answer within ${timeoutMs / 1000} s (--timeout)`, probe.stage === "connect")
           : failProbe(probe, `${code}: ${status.details || "stream ended"}`, probe.stage === "connect" && status.code === grpc.status.UNAVAILABLE);
       void failed.then(resolve);
     });
@@ -125,7 +137,6 @@ export async function runTestAlert(options: { configPath: string; timeoutMs: num
   return probe.ok;
 }
 
-type Setup = Exclude<ReturnType<typeof checkSetup>, string>;
 
 /** One probe session: connect, alert stored, delivery reported, done. */
 interface Probe {
@@ -229,7 +240,7 @@ export const testAlertCommand: Command = {
 Run on an agent host with the agent's config. Connects to the controller with
 the agent's certificate on a probe session (the running agent stays
 connected and keeps its actions), sends a test alert and prints each hop with
-its timing:
+its timing — for each endpoint of controller.address in turn:
 
   ✔ agent config and certificate (web-1, expires in 364 days)
   ✔ controller 10.0.0.1:7443 reached over mTLS (42 ms)
@@ -243,7 +254,7 @@ alert as a test message without buttons; it is not listed in /alerts.
 Options:
   -c, --config FILE     agent config (YAML or JSON); e.g. /etc/secarc/agent.yaml
   -t, --timeout DURATION
-                        give up after this long in total, e.g. "20s" (default: 20s)
+                        give up on an endpoint after this long, e.g. "20s" (default: 20s)
   -h, --help            show this help
 
 Exit status: 0 every hop succeeded, 1 a hop failed, 2 usage error.

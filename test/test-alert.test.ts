@@ -225,6 +225,22 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
     expect(run.code).to.equal(1);
   });
 
+  it("two controller endpoints: each is probed in turn, and one that is down fails the command", async () => {
+    const running = await startTestController();
+    const certs = await world.pki.issueAgent("web-7b");
+    const down = await freeLoopbackPort();
+    const endpoints = [`127.0.0.1:${running.port}`, `127.0.0.1:${down}`];
+    const run = await secarc(["test-alert", "--config", agentConfigFile("web-7b", certs, running.port, { controller: { address: endpoints, serverName: "localhost" } })]);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines[0]).to.match(/^✔ agent config and certificate \(web-7b, /);
+    expect(lines[1]).to.match(new RegExp(`^✔ controller 127\\.0\\.0\\.1:${running.port} reached over mTLS`));
+    expect(lines[2]).to.match(/^✔ alert stored and acknowledged by the controller/);
+    expect(lines[3]).to.equal("✘ Telegram: not configured");
+    expect(lines[4]).to.equal(`✘ controller 127.0.0.1:${down}: controller unreachable: connection refused at 127.0.0.1:${down} (is the controller running, and is controller.address right?)`);
+    expect(lines).to.have.length(5);
+    expect(run.code).to.equal(1);
+  });
+
   it("a revoked agent certificate: the controller hop explains the TLS refusal", async () => {
     const certs = await world.pki.issueAgent("web-8");
     const crl = await world.pki.revoke(certs.cert);
