@@ -47,6 +47,8 @@ export interface FleetBlockStore {
   getFleetBlock(fleetId: string): Promise<FleetBlock | undefined>;
   /** Fleet blocks not lifted, oldest first. */
   listActiveFleetBlocks(): Promise<FleetBlock[]>;
+  /** Lifted fleet blocks with a member that was sent the BLOCK_IP but has no UNBLOCK_IP yet (a stop in the middle of the lift), oldest first. */
+  listLiftedUnfinished(): Promise<FleetBlock[]>;
   /** A fleet block's members, by agent id. */
   listMembers(fleetId: string): Promise<FleetMember[]>;
   /** The fleet block (lifted or not) whose member got this BLOCK_IP or UNBLOCK_IP action, if any. */

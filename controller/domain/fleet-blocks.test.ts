@@ -170,6 +170,22 @@ describe("createFleetBlocks", () => {
     expect(new Set(members.map((m) => m.actionId)).size).to.equal(3);
   });
 
+  it("sends, after a stop in the middle of Unblock everywhere, the UNBLOCK_IPs not yet requested, once", async () => {
+    connect("web-1");
+    connect("web-2");
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    // As a stop right after the lift was stored would leave it: lifted, no UNBLOCK_IP requested.
+    const fleetStore = createSqliteFleetBlockStore(store.db);
+    expect(await fleetStore.liftFleetBlock(block.fleetId, new Date(tick), "telegram:7 (@ops)")).to.equal(true);
+    expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(false);
+    await fleet.recover();
+    await fleet.recover();
+    const unblocks = sent.filter((a) => a.answer === Answer.UNBLOCK_IP);
+    expect(unblocks.map((a) => [a.agentId, a.actionId, a.operator.username])).to.deep.equal(["web-1", "web-2"].map((id) => [id, fleetActionId(block.fleetId, id, Answer.UNBLOCK_IP), "ops"]));
+    expect(await fleetStore.listLiftedUnfinished()).to.deep.equal([]);
+    expect(await states(block.fleetId)).to.deep.equal(["web-1:lifting", "web-2:lifting"]);
+  });
+
   it("finds the fleet block of an UNBLOCK_IP after a restart (no memory of the lift)", async () => {
     connect("web-1");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });

@@ -46,7 +46,9 @@ export interface FleetBlocks {
   /**
    * At start: every part claimed but not yet requested (the controller
    * stopped in between) gets its BLOCK_IP now — the one stored before the
-   * stop if there is one (its id is the part's own), else a new request.
+   * stop if there is one (its id is the part's own), else a new request;
+   * every part of a lifted fleet block still without its UNBLOCK_IP gets it
+   * the same way.
    */
   recover(): Promise<void>;
 }
@@ -80,6 +82,20 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
   const unblockOf = new Map<string, string>();
   /** Fleet blocks in force: not lifted, not past their end. */
   const active = async (): Promise<FleetBlock[]> => (await fleetStore.listActiveFleetBlocks()).filter((b) => b.expiresAt === undefined || b.expiresAt > now());
+
+  /** UNBLOCK_IP to every part that was sent the BLOCK_IP and has none yet (under the part's own id: one stored before a stop is taken up). */
+  async function unblockParts(block: FleetBlock, operator: Operator): Promise<void> {
+    const target = create(ActionTargetSchema, { target: { case: "ip", value: block.ip } });
+    for (const member of await fleetStore.listMembers(block.fleetId)) {
+      if (member.actionId === undefined || member.unblockActionId !== undefined) continue;
+      const actionId = fleetActionId(block.fleetId, member.agentId, Answer.UNBLOCK_IP);
+      const stored = store.getAction(actionId);
+      const outcome = stored ? { ok: true as const, action: stored } : actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target, actionId });
+      if (!outcome.ok) continue;
+      unblockOf.set(outcome.action.actionId, block.fleetId);
+      await fleetStore.setMember({ ...member, unblockActionId: outcome.action.actionId });
+    }
+  }
 
   /** The options of a part's BLOCK_IP: what is left of the fleet block's time (0 = until unblocked); undefined once it has ended. */
   function optionsLeft(block: FleetBlock): ActionOptions | undefined {
@@ -154,15 +170,7 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     },
     async lift(fleetId, operator, by) {
       if (!(await fleetStore.liftFleetBlock(fleetId, new Date(now()), by))) return false;
-      const block = await fleetStore.getFleetBlock(fleetId);
-      const target = create(ActionTargetSchema, { target: { case: "ip", value: block!.ip } });
-      for (const member of await fleetStore.listMembers(fleetId)) {
-        if (member.actionId === undefined || member.unblockActionId !== undefined) continue;
-        const outcome = actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target, actionId: fleetActionId(fleetId, member.agentId, Answer.UNBLOCK_IP) });
-        if (!outcome.ok) continue;
-        unblockOf.set(outcome.action.actionId, fleetId);
-        await fleetStore.setMember({ ...member, unblockActionId: outcome.action.actionId });
-      }
+      await unblockParts((await fleetStore.getFleetBlock(fleetId))!, operator);
       return true;
     },
     async status(fleetId) {
@@ -176,6 +184,8 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     },
     listActive: active,
     async recover() {
+      // A stop in the middle of Unblock everywhere: the rest of its UNBLOCK_IPs.
+      for (const block of await fleetStore.listLiftedUnfinished()) await unblockParts(block, await firstOperator(block));
       for (const block of await active()) {
         const alertAgentId = block.alertId !== undefined ? store.getAlert(block.alertId)?.agentId : undefined;
         for (const member of await fleetStore.listMembers(block.fleetId)) {

@@ -53,6 +53,18 @@ function fleetBlockStoreCases(open: () => Promise<FleetBlockStore>): void {
     expect(await store.getFleetBlock("f1")).to.deep.equal(block("f1", { liftedAt: T0 + 10, liftedBy: "telegram:2 (@other)" }));
     expect(await store.listActiveFleetBlocks()).to.deep.equal([]);
   });
+
+  it("lists the lifted fleet blocks whose unblocks were not all requested", async () => {
+    const store = await open();
+    for (const id of ["f1", "f2", "f3"]) await store.saveFleetBlock(block(id));
+    for (const id of ["f1", "f2", "f3"]) await store.claimMember(id, "web-1");
+    await store.setMember({ fleetId: "f1", agentId: "web-1", actionId: "a1" });
+    await store.setMember({ fleetId: "f2", agentId: "web-1", actionId: "a2", unblockActionId: "u2" });
+    await store.setMember({ fleetId: "f3", agentId: "web-1", skipped: "opted_out" });
+    expect(await store.listLiftedUnfinished()).to.deep.equal([]);
+    for (const id of ["f1", "f2", "f3"]) await store.liftFleetBlock(id, new Date(T0 + 1), "x");
+    expect((await store.listLiftedUnfinished()).map((b) => b.fleetId)).to.deep.equal(["f1"]);
+  });
 }
 
 describe("fleet block store: SQLite", () => {

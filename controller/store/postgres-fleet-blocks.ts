@@ -66,6 +66,11 @@ export async function openPostgresFleetBlockStore(sql: PgSql, where: string): Pr
       const rows = await sql<FleetBlockRow[]>`SELECT * FROM fleet_blocks WHERE lifted_at IS NULL ORDER BY requested_at, fleet_id`;
       return rows.map(toFleetBlock);
     },
+    async listLiftedUnfinished() {
+      const rows = await sql<FleetBlockRow[]>`SELECT * FROM fleet_blocks f WHERE f.lifted_at IS NOT NULL AND EXISTS (SELECT 1 FROM fleet_block_members m
+        WHERE m.fleet_id = f.fleet_id AND m.action_id IS NOT NULL AND m.unblock_action_id IS NULL) ORDER BY f.requested_at, f.fleet_id`;
+      return rows.map(toFleetBlock);
+    },
     async listMembers(fleetId) {
       const rows = await sql<FleetMemberRow[]>`SELECT * FROM fleet_block_members WHERE fleet_id = ${fleetId} ORDER BY agent_id COLLATE "C"`;
       return rows.map(toFleetMember);

@@ -49,6 +49,8 @@ export function createSqliteFleetBlockStore(db: Database): FleetBlockStore {
     lift: db.prepare("UPDATE fleet_blocks SET lifted_at = ?, lifted_by = ? WHERE fleet_id = ? AND lifted_at IS NULL"),
     get: db.prepare("SELECT * FROM fleet_blocks WHERE fleet_id = ?"),
     active: db.prepare("SELECT * FROM fleet_blocks WHERE lifted_at IS NULL ORDER BY requested_at, fleet_id"),
+    liftedUnfinished: db.prepare(`SELECT * FROM fleet_blocks f WHERE f.lifted_at IS NOT NULL AND EXISTS (SELECT 1 FROM fleet_block_members m
+      WHERE m.fleet_id = f.fleet_id AND m.action_id IS NOT NULL AND m.unblock_action_id IS NULL) ORDER BY f.requested_at, f.fleet_id`),
     members: db.prepare("SELECT * FROM fleet_block_members WHERE fleet_id = ? ORDER BY agent_id"),
     ofAction: db.prepare("SELECT fleet_id FROM fleet_block_members WHERE action_id = @id UNION ALL SELECT fleet_id FROM fleet_block_members WHERE unblock_action_id = @id LIMIT 1"),
   };
@@ -71,6 +73,9 @@ export function createSqliteFleetBlockStore(db: Database): FleetBlockStore {
     },
     async listActiveFleetBlocks() {
       return (stmt.active.all() as FleetBlockRow[]).map(toFleetBlock);
+    },
+    async listLiftedUnfinished() {
+      return (stmt.liftedUnfinished.all() as FleetBlockRow[]).map(toFleetBlock);
     },
     async listMembers(fleetId) {
       return (stmt.members.all(fleetId) as FleetMemberRow[]).map(toFleetMember);
