@@ -55,7 +55,7 @@ export interface ReplicaLinkHooks {
    * when another stream holds the agent, so nothing of a stale stream
    * commits and nothing is acked for it.
    */
-  fence<T>(claim: AgentClaim, write: (tx: PgStoreOperations) => Promise<T>): (tx: PgStoreOperations) => Promise<T>;
+  fence<T, Ops extends object = PgStoreOperations>(claim: AgentClaim, write: (tx: Ops) => Promise<T>): (tx: Ops) => Promise<T>;
   /** Right after the Welcome: sends the agent's unfinished actions except those it has results for. */
   welcomed(claim: AgentClaim, finishedActionIds: readonly string[]): Promise<number>;
 }
@@ -146,7 +146,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
 function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkHooks {
   return {
     claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
-    fence: (claim, write) => async (ops) => {
+    fence: <T, Ops extends object>(claim: AgentClaim, write: (tx: Ops) => Promise<T>) => async (ops: Ops): Promise<T> => {
       const tx = pgTransactionOf(ops);
       if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
       await claim.check(tx);
