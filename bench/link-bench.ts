@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   setup.fleet.closeAll();
   controller.kill("SIGTERM");
   await controller.stopped;
-  const stored = setup.storedAlerts();
+  const stored = await setup.storedAlerts();
   out(`  check: ${stored} alerts in the store (expected ${expected}), ${setup.fleet.rejects()} rejected; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   out(`\nlink figures${scale}:\n${formatRows(rows)}`);
   if (stored !== expected || setup.fleet.rejects() > 0) throw new Error("stored alert count differs from the acked count");

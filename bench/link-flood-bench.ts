@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     controller.kill("SIGTERM");
     await controller.stopped;
     const expected = RUNS * (FLOOD + OTHERS * OTHER_ALERTS);
-    const stored = setup.storedAlerts();
+    const stored = await setup.storedAlerts();
     out(`  check: ${stored} alerts in the store (expected ${expected}), ${fleet.rejects()} rejected`);
     const of = (pick: (r: FloodRun) => number) => median(runs.map(pick));
     const p99 = of((r) => r.p99);

@@ -18,7 +18,7 @@ export interface LinkBenchSetup {
   /** Starts a controller on `port` (0: a free one) on the setup's store. */
   startController(port: number): Promise<ControllerProcess>;
   /** Alerts in the store (open it after the controller stopped). */
-  storedAlerts(): number;
+  storedAlerts(): Promise<number>;
   /** Removes the folder. */
   remove(): void;
 }
@@ -65,12 +65,12 @@ export async function createLinkBenchSetup(agents: number, prefix: string): Prom
     fleet,
     slots,
     startController: (port) => startControllerProcess({ config: config(port), nodeArgs }),
-    storedAlerts() {
+    async storedAlerts() {
       const store = openSqliteStore(join(dir, "controller.db"));
       try {
         return (store.db.prepare("SELECT COUNT(*) AS n FROM alerts").get() as { n: number }).n;
       } finally {
-        store.close();
+        await store.close();
       }
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),

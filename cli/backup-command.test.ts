@@ -17,25 +17,25 @@ describe("secarc backup", () => {
     const store = openSqliteStore(path);
     const alert = sampleAlert(AlertKind.SSH_SESSION);
     try {
-      store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [], detectors: [], at: new Date() });
-      store.upsertAlert("web-1", alert, new Date());
+      await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [], detectors: [], at: new Date() });
+      await store.upsertAlert("web-1", alert, new Date());
       const pages = await backupStore(path, join(dir, "copy.db"));
       expect(pages).to.be.greaterThan(0);
     } finally {
-      store.close();
+      await store.close();
     }
     const copy = openSqliteStore(join(dir, "copy.db"));
     try {
-      expect(copy.getAlert(alert.id)?.agentId).to.equal("web-1");
-      expect(copy.listAgents().map((a) => a.agentId)).to.deep.equal(["web-1"]);
+      expect((await copy.getAlert(alert.id))?.agentId).to.equal("web-1");
+      expect((await copy.listAgents()).map((a) => a.agentId)).to.deep.equal(["web-1"]);
     } finally {
-      copy.close();
+      await copy.close();
     }
   });
 
   it("never overwrites a file, and names a missing store", async () => {
     const path = join(dir, "controller.db");
-    openSqliteStore(path).close();
+    await openSqliteStore(path).close();
     writeFileSync(join(dir, "exists.db"), "keep me");
     let error: unknown;
     await backupStore(path, join(dir, "exists.db")).catch((err: unknown) => (error = err));

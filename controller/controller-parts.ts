@@ -6,6 +6,7 @@ import type { ControllerConfig } from "./config.js";
 import type { ActionRequests } from "./domain/action-requests.js";
 import { startAgentPresence } from "./domain/agent-presence.js";
 import { startDetectorBlindWatch } from "./domain/detector-blind.js";
+import type { AgentLabels } from "./domain/agent-labels.js";
 import type { EventBus } from "./domain/events.js";
 import { watchCrlFile } from "./link/crl-watch.js";
 import { loadTicketSecret } from "./link/ticket-keys.js";
@@ -41,6 +42,8 @@ export interface ControllerCore {
   events: EventBus;
   registry: SessionRegistry;
   actions: ActionRequests;
+  /** Each agent's labels from its last Hello (routes and silences match on them). */
+  labels: AgentLabels;
   stops: StopList;
 }
 
@@ -68,15 +71,15 @@ export function createStopList(logger: Logger): StopList {
 }
 
 /** Agents seen online by a previous run lost their stream with it; the CRL in force marks the revoked. */
-export function settlePreviousRun(core: ControllerCore, revocation: RevocationList | undefined): void {
+export async function settlePreviousRun(core: ControllerCore, revocation: RevocationList | undefined): Promise<void> {
   const { store, health, now, logger } = core;
   try {
-    for (const agent of store.listAgents()) if (agent.online) store.agentDisconnected(agent.agentId, new Date(now()));
+    for (const agent of await store.listAgents()) if (agent.online) await store.agentDisconnected(agent.agentId, new Date(now()));
   } catch (err) {
     // A full disk is a state: the controller starts, serves what it can and acks nothing until writes succeed.
     if (!health.failed(err, "start")) throw err;
   }
-  markRevoked(store, revocation?.serials ?? [], now(), logger);
+  await markRevoked(store, revocation?.serials ?? [], now(), logger);
 }
 
 type ProbeInput = Parameters<TelegramBridge["probe"]>[0];
@@ -125,7 +128,7 @@ export function followCrl(core: ControllerCore, path: string, ca: Buffer, curren
     now,
     onChange(list) {
       const ended = link.setRevocationList(list);
-      markRevoked(store, list.serials, now(), logger);
+      void markRevoked(store, list.serials, now(), logger);
       if (ended.length > 0) logger.warn({ agents: ended }, `revoked agents disconnected: ${ended.join(", ")}`);
     },
   });
@@ -147,7 +150,7 @@ export async function startMetrics(core: ControllerCore): Promise<{ metrics: Con
 export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined, silences?: ReloadablePartsDeps["silences"], fleet?: ReloadablePartsDeps["fleet"]): Promise<ReloadableParts> {
   const { options, store, events, actions, logger, now, health } = core;
   const parts = createReloadableParts(
-    { store, events, actions, logger, now, metrics, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}), ...(fleet ? { fleet } : {}) },
+    { store, events, actions, logger, now, metrics, labels: core.labels, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}), ...(fleet ? { fleet } : {}) },
     core.config,
   );
   await parts.startBridge();
@@ -188,9 +191,9 @@ export async function startAdmin(core: ControllerCore, parts: ReloadableParts): 
 }
 
 /** Records which agents the CRL revokes; a store failure is logged (the link refuses them regardless). */
-export function markRevoked(store: Store, serials: readonly string[], now: number, logger: Logger): void {
+export async function markRevoked(store: Store, serials: readonly string[], now: number, logger: Logger): Promise<void> {
   try {
-    const marked = store.setRevokedSerials(serials, new Date(now));
+    const marked = await store.setRevokedSerials(serials, new Date(now));
     if (marked.length > 0) logger.warn({ agents: marked }, `agents whose certificate is revoked: ${marked.join(", ")}`);
   } catch (err) {
     logger.error({ err: describeError(err) }, "could not record revoked agents in the store");

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "../common/log.js";
 import { loadTlsMaterial, logCertificateExpiry } from "../common/tls.js";
 import type { ControllerConfig } from "./config.js";
 import { createActionRequests, type ActionRequests } from "./domain/action-requests.js";
+import { createAgentLabels } from "./domain/agent-labels.js";
 import { createEventBus, type EventBus } from "./domain/events.js";
 import type { PolicyTimers } from "./domain/no-answer-policy.js";
 import { parseRevocationList, type RevocationList } from "./link/revocation-list.js";
@@ -105,10 +106,13 @@ export async function startController(options: StartControllerOptions): Promise<
   const actions = createActionRequests({ store, delivery: registry, events, now });
   const stops = createStopList(logger);
   stops.push(() => store.close(), () => health.stop());
-  const core: ControllerCore = { config, options, now, logger, store, health, events, registry, actions, stops };
+  const labels = createAgentLabels(events);
+  stops.push(() => labels.stop());
+  const core: ControllerCore = { config, options, now, logger, store, health, events, registry, actions, labels, stops };
 
   try {
-    settlePreviousRun(core, revocation);
+    await settlePreviousRun(core, revocation);
+    await labels.load(store);
     // Before the link, so that every agent's connect is seen.
     const fleetBlocks = startFleetBlocks(core);
     // Probe sessions' test alerts go to the bridge, which starts after the link.

@@ -1,7 +1,6 @@
 import { describeError } from "../common/errors.js";
 import type { ControllerCore } from "./controller-parts.js";
 import { createFleetBlocks, type FleetBlocks } from "./domain/fleet-blocks.js";
-import { createSqliteFleetBlockStore } from "./store/sqlite-fleet-blocks.js";
 
 /**
  * Blocks on all servers over the controller's store: an agent that comes
@@ -11,7 +10,7 @@ import { createSqliteFleetBlockStore } from "./store/sqlite-fleet-blocks.js";
  */
 export function startFleetBlocks(core: ControllerCore): FleetBlocks {
   const { store, events, actions, now, logger } = core;
-  const fleet = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions, now });
+  const fleet = createFleetBlocks({ store, fleetStore: store.fleetBlocks, actions, now });
   const log = logger.child({ component: "fleet-blocks" });
   // First the parts a stop left claimed but not requested; joins wait for it.
   let joins = fleet.recover().catch((err: unknown) => log.error({ err: describeError(err) }, "could not recover the fleet blocks' unrequested parts"));

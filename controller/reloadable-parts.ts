@@ -1,3 +1,4 @@
+import type { AgentLabels } from "./domain/agent-labels.js";
 import type { Logger } from "../common/log.js";
 import type { ControllerConfig } from "./config.js";
 import type { ActionRequests } from "./domain/action-requests.js";
@@ -37,6 +38,8 @@ export interface ReloadablePartsDeps {
   silences?: { watch: SilenceWatch; hold: SilenceHold };
   /** Blocks on all servers, offered in Telegram. Default: not offered. */
   fleet?: FleetBlocks;
+  /** Agents' labels (telegram.routes). Default: the bridge keeps its own. */
+  labels?: Pick<AgentLabels, "labelsOf">;
 }
 
 /**
@@ -66,6 +69,7 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       ...(deps.silences ? { silences: deps.silences } : {}),
       ...(deps.fleet ? { fleet: deps.fleet } : {}),
+      ...(deps.labels ? { labels: deps.labels } : {}),
     });
   }
 

@@ -1,7 +1,6 @@
 import type { ControllerCore } from "./controller-parts.js";
 import { createSilenceWatch, type SilenceWatch } from "./domain/silence-watch.js";
 import { createWindowSchedule } from "./domain/silence-windows.js";
-import { createSqliteSilenceStore } from "./store/sqlite-silences.js";
 import { createSilenceHold, type SilenceHold } from "./telegram/silence-digest.js";
 
 /**
@@ -12,7 +11,7 @@ import { createSilenceHold, type SilenceHold } from "./telegram/silence-digest.j
 export async function loadSilences(core: ControllerCore): Promise<{ watch: SilenceWatch; hold: SilenceHold }> {
   const { config, store, logger, now } = core;
   const watch = createSilenceWatch({
-    store: createSqliteSilenceStore(store.db),
+    store: store.silences,
     windows: config.silences.windows.map(createWindowSchedule),
     logger: logger.child({ component: "silences" }),
     now,
@@ -20,5 +19,5 @@ export async function loadSilences(core: ControllerCore): Promise<{ watch: Silen
   });
   core.stops.push(() => watch.stop());
   await watch.load();
-  return { watch, hold: createSilenceHold(watch, (agentId) => store.getAgent(agentId)?.labels ?? {}) };
+  return { watch, hold: createSilenceHold(watch, core.labels.labelsOf) };
 }

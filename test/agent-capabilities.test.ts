@@ -73,7 +73,7 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     createInterface({ input: child.stderr! }).on("line", (line) => log.push(line));
 
     await eventually("the agent to connect", () => h.controller.onlineAgents().includes("web-1"), 30_000);
-    const record = h.controller.store.getAgent("web-1")!;
+    const record = (await h.controller.store.getAgent("web-1"))!;
     expect(record.actions).to.not.include(Answer.BLOCK_IP);
     expect(record.actions).to.not.include(Answer.UNBLOCK_IP);
     expect(record.actions).to.include(Answer.ALLOW);
@@ -101,7 +101,7 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     const agent = await startAgent({ config: parseConfig(agentConfigSchema, base, "test"), logger: silentLogger(), detectors: () => [], responders: (context) => createHostResponders(context, { capabilities: facts }) });
     try {
       await agent.waitConnected(15_000);
-      const record = h.controller.store.getAgent("web-2")!;
+      const record = (await h.controller.store.getAgent("web-2"))!;
       expect(record.unavailableAnswers.map((u) => u.answer)).to.deep.equal([Answer.BLOCK_IP, Answer.UNBLOCK_IP]);
       expect(record.actions).to.include.members([Answer.REBOOT, Answer.CLOSE_SESSION, Answer.ALLOW]);
     } finally {
@@ -115,9 +115,9 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     });
     try {
       await dry.waitConnected(15_000);
-      await eventually("the dry-run Hello", () => h.controller.store.getAgent("web-2")!.connects >= 2, 10_000);
-      expect(h.controller.store.getAgent("web-2")!.unavailableAnswers).to.deep.equal([]);
-      expect(h.controller.store.getAgent("web-2")!.actions).to.include(Answer.BLOCK_IP);
+      await eventually("the dry-run Hello", async () => (await h.controller.store.getAgent("web-2"))!.connects >= 2, 10_000);
+      expect((await h.controller.store.getAgent("web-2"))!.unavailableAnswers).to.deep.equal([]);
+      expect((await h.controller.store.getAgent("web-2"))!.actions).to.include(Answer.BLOCK_IP);
     } finally {
       await dry.close();
     }

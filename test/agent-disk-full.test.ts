@@ -70,7 +70,7 @@ describe("agent state dir full: alerts held in memory, delivered once", function
     fillDisk(join(mountPoint, "filler"));
     // Connected: alerts the outbox cannot take are sent live; the acks that cannot be written are retried.
     emit(30);
-    await eventually("the live alerts are stored", () => ids.every((id) => h!.controller.store.getAlert(id) !== undefined), 20_000);
+    await eventually("the live alerts are stored", async () => (await Promise.all(ids.map((id) => h!.controller.store.getAlert(id)))).every((record) => record !== undefined), 20_000);
     await eventually("the outbox write failure is logged", () => log.matching("held in memory").length > 0);
 
     // Controller down: alerts raised now stay in memory until it is back.
@@ -82,7 +82,7 @@ describe("agent state dir full: alerts held in memory, delivered once", function
     await h.restart();
     expect(h.controller.port).to.equal(port);
     await agent.waitConnected(15_000);
-    await eventually("every alert is stored", () => ids.every((id) => h!.controller.store.getAlert(id) !== undefined), 20_000);
+    await eventually("every alert is stored", async () => (await Promise.all(ids.map((id) => h!.controller.store.getAlert(id)))).every((record) => record !== undefined), 20_000);
 
     // Space returns: whatever is still held or unacked is written and flows; nothing is lost or doubled.
     rmSync(join(mountPoint, "filler"));

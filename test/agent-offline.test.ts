@@ -61,11 +61,11 @@ describe("agent silence is an alert: offline after the grace period, resolved in
   async function stopTheAgent(): Promise<void> {
     await agent!.close();
     agent = undefined;
-    await eventually("the controller has seen web-1 go", () => !controller!.onlineAgents().includes("web-1") && controller!.store.getAgent("web-1")?.online === false);
+    await eventually("the controller has seen web-1 go", async () => !controller!.onlineAgents().includes("web-1") && (await controller!.store.getAgent("web-1"))?.online === false);
   }
   const offlineMessages = (chatId: number) => world.api.messagesIn(chatId).filter((m) => m.history.some((text) => text.includes("web-1</b> offline since") || text.includes("web-1</b> desconectado desde")));
-  const offlineSubject = (): AgentOffline => {
-    const [open] = controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE);
+  const offlineSubject = async (): Promise<AgentOffline> => {
+    const [open] = (await controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE));
     if (open?.alert.subject.case !== "agentOffline") throw new Error("no open offline alert");
     return open.alert.subject.value;
   };
@@ -74,7 +74,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
       return await world.api.waitFor(() => offlineMessages(CHAT)[0], 15_000);
     } catch (err) {
       const shown = JSON.stringify(world.api.messagesIn(CHAT).map((m) => m.text));
-      const agents = JSON.stringify(controller!.store.listAgents().map((a) => [a.agentId, a.online, a.lastSeen]));
+      const agents = JSON.stringify((await controller!.store.listAgents()).map((a) => [a.agentId, a.online, a.lastSeen]));
       throw new Error(`no offline message for web-1; messages: ${shown}; agents: ${agents}`, { cause: err });
     }
   }
@@ -91,7 +91,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     const raisedAfterMs = Date.now() - stoppedAt;
     console.log(`      offline message ${raisedAfterMs} ms after the agent stopped (grace ${GRACE_MS} ms)`);
     expect(raisedAfterMs).to.be.at.least(GRACE_MS - 200);
-    const since = timestampMs(offlineSubject().offlineSince!);
+    const since = timestampMs((await offlineSubject()).offlineSince!);
     expect(message.text).to.include("🟠 <b>WARNING</b> · Server offline");
     expect(message.text).to.include(`🔌 <b>web-1</b> offline since ${formatTime(since)}`);
     expect(message.text).to.not.include("Waiting for an answer");
@@ -103,13 +103,13 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     await sleep(2 * GRACE_MS);
     expect(offlineMessages(CHAT)).to.have.length(1);
 
-    const [open] = controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE);
+    const [open] = (await controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE));
     const beforeStart = Date.now();
     await startTheAgent();
     const afterStart = Date.now();
     await world.api.waitFor(() => message.text.includes("back online") && message, 10_000);
-    expect(controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
-    const resolved = controller!.store.getAlert(open!.alertId)!.alert;
+    expect((await controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE))).to.deep.equal([]);
+    const resolved = (await controller!.store.getAlert(open!.alertId))!.alert;
     const back = resolved.subject.case === "agentOffline" && resolved.subject.value.backOnlineAt ? timestampMs(resolved.subject.value.backOnlineAt) : 0;
     expect(back).to.be.within(beforeStart, afterStart);
     const seconds = Math.round((back - since) / 1000);
@@ -143,7 +143,7 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     await startTheAgent();
     await world.api.waitFor(() => message.text.includes("back online") && message, 10_000);
     expect(offlineMessages(CHAT)).to.have.length(1);
-    expect(controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
+    expect((await controller!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE))).to.deep.equal([]);
   });
 
   it("a controller restarted while the agent was away counts the grace period from its start; an agent that never connected is not alerted", async () => {
@@ -161,6 +161,6 @@ describe("agent silence is an alert: offline after the grace period, resolved in
     await sleep(2 * GRACE_MS);
     expect(offlineMessages(CHAT)).to.deep.equal([message]);
     expect(world.api.messagesIn(CHAT).filter((m) => m.text.includes("never-1"))).to.deep.equal([]);
-    expect(controller!.store.getAgent("never-1")).to.equal(undefined);
+    expect((await controller!.store.getAgent("never-1"))).to.equal(undefined);
   });
 });

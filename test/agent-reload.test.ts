@@ -47,21 +47,21 @@ describe("agent reload (SIGHUP)", function () {
     const config = parseConfig(agentConfigSchema, input, "test");
     agent = await startAgent({ config, logger: log.logger, responders: givenResponders(new Map()) });
     await agent.waitConnected(15_000);
-    const connects = h.controller.store.getAgent("web-1")!.connects;
+    const connects = (await h.controller.store.getAgent("web-1"))!.connects;
 
     // 5 404s: below the running threshold of 20.
     await new Promise((r) => setTimeout(r, 300));
     appendFileSync(accessLog, nginxLines("203.0.113.9", 5));
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(h.controller.store.listOpenAlerts(10)).to.have.length(0);
+    expect((await h.controller.store.listOpenAlerts(10))).to.have.length(0);
 
     const needRestart = await agent.reload(parseConfig(agentConfigSchema, { ...input, detectors: detectors(3), link: { ...input.link, backoffMax: "1s" } }, "test"));
     expect(needRestart).to.deep.equal(["link"]);
     expect(log.matching("link changed and take effect after a restart")).to.have.length(1);
     await new Promise((r) => setTimeout(r, 300));
     appendFileSync(accessLog, nginxLines("203.0.113.10", 5));
-    await eventually("an alert at the new threshold", () => h.controller.store.listOpenAlerts(10).some((a) => a.alert.kind === AlertKind.HTTP_404_BURST), 15_000);
-    expect(h.controller.store.getAgent("web-1")!.connects).to.equal(connects);
+    await eventually("an alert at the new threshold", async () => (await h.controller.store.listOpenAlerts(10)).some((a) => a.alert.kind === AlertKind.HTTP_404_BURST), 15_000);
+    expect((await h.controller.store.getAgent("web-1"))!.connects).to.equal(connects);
     expect(agent.isConnected()).to.equal(true);
   });
 

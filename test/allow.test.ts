@@ -95,18 +95,18 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
 
   /** A BLOCK_IP not tied to an alert, as /blocks or another alert would send it; resolves once the agent has answered. */
   async function blockFromElsewhere(): Promise<ActionRecord> {
-    const outcome = controller!.actions.request({
+    const outcome = (await controller!.actions.request({
       agentId,
       alertId: undefined,
       answer: Answer.BLOCK_IP,
       operator: create(OperatorSchema, { telegramUserId: BigInt(OPERATOR.id), username: "colleague" }),
       options: create(ActionOptionsSchema, { duration: durationFromMs(24 * 60 * MINUTE) }),
       target: create(ActionTargetSchema, { target: { case: "ip", value: attacker.ipv4 } }),
-    });
+    }));
     if (!outcome.ok) throw new Error(`block not accepted: ${outcome.reason}`);
     const id = outcome.action.actionId;
-    await eventually("the agent answered the block", () => ["done", "failed", "refused"].includes(controller!.store.getAction(id)!.state), 15_000);
-    return controller!.store.getAction(id)!;
+    await eventually("the agent answered the block", async () => ["done", "failed", "refused"].includes((await controller!.store.getAction(id))!.state), 15_000);
+    return (await controller!.store.getAction(id))!;
   }
 
   before(async () => {
@@ -166,7 +166,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     await scan();
     const message = await api!.waitFor(() => alertMessages()[0], 15_000);
     expect(labels(message)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
-    const alertId = controller!.store.listOpenAlerts(10).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
+    const alertId = (await controller!.store.listOpenAlerts(10)).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
 
     // Meanwhile the address is blocked (from another alert, by a colleague): really cut off.
     const block = await blockFromElsewhere();
@@ -181,7 +181,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     expect(message.replyMarkup!.inline_keyboard.flat().every((b) => Buffer.byteLength(b.callback_data!) <= 64)).to.equal(true);
     expect(await tap(message, "Cancel")).to.equal("Cancelled.");
     await api!.waitFor(() => labels(message).includes("Block IP") || undefined, 10_000);
-    expect(controller!.store.listActionsForAlert(alertId)).to.deep.equal([]);
+    expect((await controller!.store.listActionsForAlert(alertId))).to.deep.equal([]);
 
     await tap(message, "Allow");
     await api!.waitFor(() => labels(message).includes("Allow 1 h") || undefined, 10_000);
@@ -190,7 +190,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     expect(message.text).to.include("<i>ðŸ‘¤ Allow chosen by @op</i>");
     expect(message.text).to.include(`<i>âœ… done: allowed ${attacker.ipv4} for 1h (alerts muted); unblocked it</i>`);
     expect(message.replyMarkup).to.equal(undefined);
-    const [allowAction] = controller!.store.listActionsForAlert(alertId);
+    const [allowAction] = (await controller!.store.listActionsForAlert(alertId));
     expect(allowAction!.answer).to.equal(Answer.ALLOW);
     expect(Number(allowAction!.options?.duration?.seconds)).to.equal(3_600);
     expect(allowAction!.expiresAt!.getTime() - allowAction!.finishedAt!.getTime()).to.be.within(60 * MINUTE - 5_000, 60 * MINUTE);
@@ -216,13 +216,13 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     offset = 30 * MINUTE;
     await api!.waitFor(() => message.text.includes("resolved: the condition ended") || undefined, 15_000);
     const shown = alertMessages().length;
-    expect(openBursts()).to.deep.equal([]);
+    expect(await openBursts()).to.deep.equal([]);
     await scan();
     await eventually("the agent detected the new burst and muted it", () => (agent!.mutedAlerts().HTTP_404_BURST ?? 0) >= 1, 15_000);
     // Give a wrongly sent alert every chance to show up.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(alertMessages()).to.have.length(shown);
-    expect(openBursts()).to.deep.equal([]);
+    expect(await openBursts()).to.deep.equal([]);
     expect(agent!.outboxDepth()).to.equal(0);
 
     // After the hour (the muted burst has ended, quietly: a tick of the agent's clock later) a new burst alerts again, with Allow offered.
@@ -238,7 +238,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
   it("Allow always lasts until revoked from /allows; then the address alerts again and Block IP blocks it", async () => {
     // The open burst ends when the agent's clock moves on.
     offset += 5 * MINUTE;
-    await eventually("no burst is open", () => openBursts().length === 0, 15_000);
+    await eventually("no burst is open", async () => (await openBursts()).length === 0, 15_000);
     const shown = alertMessages().length;
     await scan();
     const message = await api!.waitFor(() => alertMessages()[shown], 15_000);
@@ -250,7 +250,7 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
 
     // A year later by the agent's clock it still holds: a new burst is muted.
     offset += 365 * 24 * 60 * MINUTE;
-    await eventually("the allowed burst has ended", () => openBursts().length === 0, 15_000);
+    await eventually("the allowed burst has ended", async () => (await openBursts()).length === 0, 15_000);
     const muted = agent!.mutedAlerts().HTTP_404_BURST ?? 0;
     await scan();
     await eventually("the new burst is muted", () => (agent!.mutedAlerts().HTTP_404_BURST ?? 0) > muted, 15_000);
@@ -263,8 +263,8 @@ describe("allow that sticks: HTTP 404 alert of a blocked address â†’ Allow 1 h â
     expect(await tap(list, `Revoke ${attacker.ipv4} (${agentId})`)).to.equal(`Revoke allow: sent to ${agentId}.`);
     await eventually("the agent carries out REVOKE_ALLOW", () => executions.some((e) => e.answer === Answer.REVOKE_ALLOW), 15_000);
     const execution = executions.find((e) => e.answer === Answer.REVOKE_ALLOW)!;
-    await eventually("the revoke is done", () => controller!.store.getAction(execution.actionId)?.state === "done", 15_000);
-    expect(controller!.store.getAction(execution.actionId)!.detail).to.equal(`allow of ${attacker.ipv4} revoked (was until revoked); its alerts are no longer muted`);
+    await eventually("the revoke is done", async () => (await controller!.store.getAction(execution.actionId))?.state === "done", 15_000);
+    expect((await controller!.store.getAction(execution.actionId))!.detail).to.equal(`allow of ${attacker.ipv4} revoked (was until revoked); its alerts are no longer muted`);
     // The /allows message itself shows the agent's result, in place of its Revoke button.
     await eventually("the /allows message shows the revoke's result", () => list.text.includes(`Revoke allow <code>${attacker.ipv4}</code> on <b>${agentId}</b>: âœ… done: allow of ${attacker.ipv4} revoked`), 15_000);
     expect(labels(list)).to.deep.equal([]);

@@ -48,7 +48,7 @@ describe("clock skew: one clock for what the operator sees", function () {
     const agentConfig = parseConfig(agentConfigSchema, testAgentConfig({ ca: world.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(world.dir, "agent"), port: controller.port }), "test");
     agent = await startAgent({ config: agentConfig, logger: silentLogger(), detectors: () => [], responders: givenResponders(responders ?? new Map()), now: () => Date.now() + aheadMs });
     await agent.waitConnected(10_000);
-    await eventually("the skew is measured", () => controller!.store.getAgent("skewed-1")?.clockSkewMs !== undefined);
+    await eventually("the skew is measured", async () => (await controller!.store.getAgent("skewed-1"))?.clockSkewMs !== undefined);
     return log;
   }
 
@@ -60,7 +60,7 @@ describe("clock skew: one clock for what the operator sees", function () {
 
   it("an agent 5 min ahead is logged and shown in /status", async () => {
     const log = await run(5 * 60_000);
-    const skew = controller!.store.getAgent("skewed-1")!.clockSkewMs!;
+    const skew = (await controller!.store.getAgent("skewed-1"))!.clockSkewMs!;
     expect(skew).to.be.within(5 * 60_000 - 2_000, 5 * 60_000 + 2_000);
     // +5m 0s, or +4m 59s when the heartbeat took over half a second on a loaded machine.
     const fiveMinutes = /clock is \+(5m 0s|4m 59s) off/;
@@ -86,15 +86,15 @@ describe("clock skew: one clock for what the operator sees", function () {
     alert.updatedAt = alert.detectedAt;
     agent!.emit(alert);
     const message = await world.api.waitFor(() => world.api.messages.find((m) => m.chatId === CHAT && m.text.includes("198.51.100.7")), 15_000);
-    const receivedAt = controller!.store.getAlert(alert.id)!.receivedAt.getTime();
+    const receivedAt = (await controller!.store.getAlert(alert.id))!.receivedAt.getTime();
     expect(message.text).to.include(`🕒 ${formatTime(receivedAt)} (agent clock: ${formatTime(timestampMsOf(alert))}, +`);
     expect(message.text).to.match(/agent clock: [^,]+, \+(1h 0m|59m 59s)\)/);
 
-    const requested = controller!.actions.request({ agentId: "skewed-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, { telegramUserId: BigInt(OPERATOR.id), username: "ops" }), options: { $typeName: "secarc.v1.ActionOptions", duration: durationFromMs(HOUR) } });
+    const requested = (await controller!.actions.request({ agentId: "skewed-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, { telegramUserId: BigInt(OPERATOR.id), username: "ops" }), options: { $typeName: "secarc.v1.ActionOptions", duration: durationFromMs(HOUR) } }));
     expect(requested.ok).to.equal(true);
     const actionId = requested.ok ? requested.action.actionId : "";
-    await eventually("the block is done", () => controller!.store.getAction(actionId)?.state === "done");
-    const done = controller!.store.getAction(actionId)!;
+    await eventually("the block is done", async () => (await controller!.store.getAction(actionId))?.state === "done");
+    const done = (await controller!.store.getAction(actionId))!;
     const left = done.expiresAt!.getTime() - Date.now();
     expect(left, "remaining time in the controller's clock").to.be.within(HOUR - 10_000, HOUR);
     const blocks = await reply("/blocks");

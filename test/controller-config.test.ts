@@ -120,8 +120,8 @@ describe("secarc controller --config FILE", function () {
       client.close();
       expect(await exited).to.equal(0);
       const store = openSqliteStore(dbPath);
-      expect(store.getAgent("cli-agent")).to.include({ online: false });
-      store.close();
+      expect((await store.getAgent("cli-agent"))).to.include({ online: false });
+      await store.close();
     } finally {
       child.kill("SIGKILL");
     }

@@ -28,7 +28,7 @@ describe("controller process: killed between storing an alert and acking it", fu
     try {
       return (store.db.prepare("SELECT COUNT(*) AS n FROM alerts WHERE alert_id = ?").get(id) as { n: number }).n;
     } finally {
-      store.close();
+      void store.close();
     }
   };
 
@@ -92,9 +92,9 @@ describe("controller process: killed between storing an alert and acking it", fu
     expect(await controller.stopped).to.equal(0);
     const store = openSqliteStore(join(dir, "controller.db"));
     try {
-      expect(store.getAgent("web-2")).to.include({ online: false, connects: 1 });
+      expect(await store.getAgent("web-2")).to.include({ online: false, connects: 1 });
     } finally {
-      store.close();
+      void store.close();
     }
   });
 });

@@ -48,16 +48,16 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     expect(Number(welcome.payload.value.heartbeatInterval?.seconds)).to.equal(10);
     expect(welcome.payload.value.sessionId).to.match(/^[0-9a-f-]{36}$/);
     expect(h.controller.onlineAgents()).to.deep.equal(["web-1"]);
-    const stored = h.controller.store.getAgent("web-1")!;
+    const stored = (await h.controller.store.getAgent("web-1"))!;
     expect(stored).to.include({ online: true, hostname: "web-1.example", connects: 1 });
     expect(stored.actions).to.deep.equal(ACTIONS);
-    expect(events).to.deep.include({ type: "agent", agentId: "web-1", online: true });
+    expect(events).to.deep.include({ type: "agent", agentId: "web-1", online: true, labels: {} });
 
     client.end();
     const status = await client.ended;
     expect(status.code).to.equal(0);
-    for (let i = 0; i < 50 && h.controller.store.getAgent("web-1")!.online; i += 1) await new Promise((r) => setTimeout(r, 20));
-    expect(h.controller.store.getAgent("web-1")!.online).to.equal(false);
+    for (let i = 0; i < 50 && (await h.controller.store.getAgent("web-1"))!.online; i += 1) await new Promise((r) => setTimeout(r, 20));
+    expect((await h.controller.store.getAgent("web-1"))!.online).to.equal(false);
     expect(h.controller.onlineAgents()).to.deep.equal([]);
     expect(events).to.deep.include({ type: "agent", agentId: "web-1", online: false });
   });
@@ -77,7 +77,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     const ack = await acked;
     expect(rowsAtAck).to.equal(1);
     expect(ack.payload.value).to.include({ alertId: alert.id, revision: 1 });
-    expect(h.controller.store.getAlert(alert.id)!.agentId).to.equal("web-1");
+    expect((await h.controller.store.getAlert(alert.id))!.agentId).to.equal("web-1");
     expect(events).to.deep.include({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted" });
 
     client.send({ payload: { case: "alert", value: alert } });
@@ -86,7 +86,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     await client.waitFor((m) => m.payload.case === "alertAck" && m.payload.value.revision === 2);
     expect(client.received.filter(isCase("alertAck"))).to.have.length(3);
     expect(alertRows()).to.equal(1);
-    expect(h.controller.store.getAlert(alert.id)!.alert.state).to.equal(AlertState.RESOLVED);
+    expect((await h.controller.store.getAlert(alert.id))!.alert.state).to.equal(AlertState.RESOLVED);
     expect(events.filter((e) => e.type === "alert")).to.have.length(2);
   });
 
@@ -95,7 +95,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     const alert = sshAlert();
     client.send({ payload: { case: "alert", value: alert } });
     await client.waitFor(isCase("alertAck"));
-    const outcome = h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
     expect(outcome.delivered).to.equal(true);
     expect(outcome.action.state).to.equal("sent");
@@ -106,7 +106,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     expect(action.target?.target).to.deep.equal({ case: "ip", value: "198.51.100.7" });
     expect(action.requestedBy?.telegramUserId).to.equal(1001n);
 
-    const second = h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.ALLOW, operator: create(OperatorSchema, testOperator) });
+    const second = (await h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.ALLOW, operator: create(OperatorSchema, testOperator) }));
     expect(second.ok).to.equal(false);
     if (second.ok) return;
     expect(second.reason).to.equal("already_answered");
@@ -123,10 +123,10 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     await first.ended;
     for (let i = 0; i < 50 && h.controller.onlineAgents().length > 0; i += 1) await new Promise((r) => setTimeout(r, 20));
 
-    const outcome = h.controller.actions.request({ agentId: "db-1", alertId: alert.id, answer: Answer.CLOSE_SESSION, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "db-1", alertId: alert.id, answer: Answer.CLOSE_SESSION, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
     expect(outcome.delivered).to.equal(false);
-    expect(h.controller.store.getAction(outcome.action.actionId)!.state).to.equal("pending");
+    expect((await h.controller.store.getAction(outcome.action.actionId))!.state).to.equal("pending");
 
     const again = await connectAs("db-1", certs);
     const message = await again.waitFor(isCase("responseAction"));
@@ -134,7 +134,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     expect(message.payload.value.actionId).to.equal(outcome.action.actionId);
     const session = message.payload.value.target?.target;
     expect(session?.case === "session" && session.value).to.include({ sshdPid: 4242, sourceIp: "198.51.100.7", sourcePort: 51234, user: "root" });
-    expect(h.controller.store.getAction(outcome.action.actionId)!.state).to.equal("sent");
+    expect((await h.controller.store.getAction(outcome.action.actionId))!.state).to.equal("sent");
   });
 
   it("records a result once, acks it every time, and stops resending the action", async () => {
@@ -143,7 +143,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     const alert = sshAlert();
     client.send({ payload: { case: "alert", value: alert } });
     await client.waitFor(isCase("alertAck"));
-    const outcome = h.controller.actions.request({ agentId: "web-2", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "web-2", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
     const actionId = outcome.action.actionId;
     await client.waitFor(isCase("responseAction"));
@@ -155,7 +155,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     const acks = client.received.filter(isCase("resultAck"));
     expect(acks).to.have.length(2);
     for (const ack of acks) expect(ack.payload.value).to.include({ actionId });
-    const stored = h.controller.store.getAction(actionId)!;
+    const stored = (await h.controller.store.getAction(actionId))!;
     expect(stored).to.include({ state: "done", detail: "198.51.100.7 blocked for 24h", resultStatus: ResultStatus.DONE });
     expect(stored.finishedAt).to.be.instanceOf(Date);
 
@@ -175,7 +175,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     client.end();
     await client.ended;
     for (let i = 0; i < 50 && h.controller.onlineAgents().length > 0; i += 1) await new Promise((r) => setTimeout(r, 20));
-    const outcome = h.controller.actions.request({ agentId: "web-3", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "web-3", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
 
     const holding = await connectAs("web-3", certs, [outcome.action.actionId]);
@@ -198,14 +198,14 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     await client.waitFor(isCase("alertAck"));
     client.close();
     for (let i = 0; i < 50 && h.controller.onlineAgents().length > 0; i += 1) await new Promise((r) => setTimeout(r, 20));
-    const outcome = h.controller.actions.request({ agentId: "web-4", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "web-4", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
     await h.restart();
-    expect(h.controller.store.getAlert(alert.id)!.alert.id).to.equal(alert.id);
+    expect((await h.controller.store.getAlert(alert.id))!.alert.id).to.equal(alert.id);
     const again = await connectAs("web-4", certs);
     const message = await again.waitFor(isCase("responseAction"));
     expect(message.payload.value).to.include({ actionId: outcome.action.actionId });
-    expect(h.controller.store.getAgent("web-4")).to.include({ online: true, connects: 2 });
+    expect((await h.controller.store.getAgent("web-4"))).to.include({ online: true, connects: 2 });
   });
 
   it("refuses to start on a port already in use, naming it, and leaves the store closed", async () => {
@@ -219,6 +219,6 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     }
     const { openSqliteStore } = await import("../controller/store/sqlite-store.js");
     const reopened = openSqliteStore(`${h.dir}/second.db`);
-    reopened.close();
+    await reopened.close();
   });
 });

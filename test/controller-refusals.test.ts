@@ -55,7 +55,7 @@ describe("controller link: refusals are logged with their reason while other age
     expect(client.received).to.deep.equal([]);
     const line = await logged("TLS handshake refused");
     expect(String(line.reason)).to.match(/did not return a certificate/);
-    expect(h.controller.store.getAgent("anonymous")).to.equal(undefined);
+    expect((await h.controller.store.getAgent("anonymous"))).to.equal(undefined);
     await goodAgentStillWorks();
   });
 
@@ -65,7 +65,7 @@ describe("controller link: refusals are logged with their reason while other age
     expect((await client.ended).code).to.equal(GrpcStatus.UNAVAILABLE);
     const line = await logged("TLS handshake refused");
     expect(String(line.reason)).to.match(/not signed by the SecARC CA/);
-    expect(h.controller.store.getAgent("foreign")).to.equal(undefined);
+    expect((await h.controller.store.getAgent("foreign"))).to.equal(undefined);
     await goodAgentStillWorks();
   });
 
@@ -75,7 +75,7 @@ describe("controller link: refusals are logged with their reason while other age
     expect((await client.ended).code).to.equal(GrpcStatus.UNAVAILABLE);
     const line = await logged("TLS handshake refused");
     expect(String(line.reason)).to.match(/expired/i);
-    expect(h.controller.store.getAgent("old")).to.equal(undefined);
+    expect((await h.controller.store.getAgent("old"))).to.equal(undefined);
     await goodAgentStillWorks();
   });
 
@@ -87,8 +87,8 @@ describe("controller link: refusals are logged with their reason while other age
     expect(status.details).to.include('"good"').and.include('"web-a"');
     const line = await logged("stream refused");
     expect(line).to.include({ identity: "web-a", status: "PERMISSION_DENIED" });
-    expect(h.controller.store.getAgent("web-a")).to.equal(undefined);
-    expect(h.controller.store.getAgent("good")!.connects).to.equal(1);
+    expect((await h.controller.store.getAgent("web-a"))).to.equal(undefined);
+    expect((await h.controller.store.getAgent("good"))!.connects).to.equal(1);
     await goodAgentStillWorks();
   });
 
@@ -103,7 +103,7 @@ describe("controller link: refusals are logged with their reason while other age
     expect(status.code).to.equal(GrpcStatus.RESOURCE_EXHAUSTED);
     const line = await logged("stream refused");
     expect(line).to.include({ identity: "big", status: "RESOURCE_EXHAUSTED" });
-    expect(h.controller.store.getAlert(alert.id)).to.equal(undefined);
+    expect((await h.controller.store.getAlert(alert.id))).to.equal(undefined);
     await goodAgentStillWorks();
   });
 
@@ -144,8 +144,8 @@ describe("controller link: refusals are logged with their reason while other age
     const reject = await good.waitFor(isCase("resultReject"));
     expect(reject.payload.value).to.include({ actionId: "made-up", reason: ResultRejectReason.UNKNOWN_ACTION });
     expect(good.received.some(isCase("resultAck"))).to.equal(false);
-    expect(h.controller.store.getAction("made-up")).to.equal(undefined);
-    const audit = h.controller.store.listAudit(10).find((row) => row.event === "link.result_rejected");
+    expect((await h.controller.store.getAction("made-up"))).to.equal(undefined);
+    const audit = (await h.controller.store.listAudit(10)).find((row) => row.event === "link.result_rejected");
     expect(audit?.detail).to.include("suspicious").and.to.include("made-up");
     expect(audit?.actor).to.equal("agent:good");
     await logged("action result rejected");

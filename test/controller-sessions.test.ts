@@ -79,9 +79,9 @@ describe("controller link: one live session per agent, dead peers found by pings
     expect(status.details).to.include("replaced");
     expect(h.controller.onlineAgents()).to.deep.equal(["web-1"]);
     await new Promise((r) => setTimeout(r, 100));
-    expect(h.controller.store.getAgent("web-1")).to.include({ online: true, connects: 2 });
+    expect((await h.controller.store.getAgent("web-1"))).to.include({ online: true, connects: 2 });
 
-    const outcome = h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await h.controller.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(outcome.detail);
     expect(outcome.delivered).to.equal(true);
     const delivered = await newer.waitFor(isCase("responseAction"));
@@ -106,12 +106,15 @@ describe("controller link: one live session per agent, dead peers found by pings
     clients.push(second);
     second.hello({ agentId: "web-2", actions: [Answer.BLOCK_IP], finishedActionIds: [] });
     // Operators answer while the second stream's Hello is in flight.
-    const ids = alerts.map((alert) => {
-      const outcome = h.controller.actions.request({ agentId: "web-2", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
-      if (!outcome.ok) throw new Error(outcome.detail);
-      return outcome.action.actionId;
-    });
+    const requested = Promise.all(
+      alerts.map(async (alert) => {
+        const outcome = await h.controller.actions.request({ agentId: "web-2", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+        if (!outcome.ok) throw new Error(outcome.detail);
+        return outcome.action.actionId;
+      }),
+    );
     await second.waitFor(isCase("welcome"));
+    const ids = await requested;
     await first.ended;
     for (let i = 0; i < 100; i += 1) {
       const seen = new Set([...first.received, ...second.received].filter(isCase("responseAction")).map((m) => (m.payload.value as { actionId: string }).actionId));
@@ -146,8 +149,8 @@ describe("controller link: one live session per agent, dead peers found by pings
       const took = Date.now() - frozenAt;
       expect(h.controller.onlineAgents()).to.deep.equal([]);
       expect(took).to.be.below(2_000);
-      for (let i = 0; i < 50 && h.controller.store.getAgent("quiet")!.online; i += 1) await new Promise((r) => setTimeout(r, 20));
-      expect(h.controller.store.getAgent("quiet")!.online).to.equal(false);
+      for (let i = 0; i < 50 && (await h.controller.store.getAgent("quiet"))!.online; i += 1) await new Promise((r) => setTimeout(r, 20));
+      expect((await h.controller.store.getAgent("quiet"))!.online).to.equal(false);
       expect(h.log.matching("closing a dead connection")).to.have.length.greaterThan(0);
     } finally {
       relay.close();
@@ -170,7 +173,7 @@ describe("controller link: one live session per agent, dead peers found by pings
       expect(status.details).to.include("no message for");
       await new Promise((r) => setTimeout(r, 300));
       expect(h.controller.onlineAgents()).to.deep.equal(["lively"]);
-      expect(h.controller.store.getAgent("hung")!.online).to.equal(false);
+      expect((await h.controller.store.getAgent("hung"))!.online).to.equal(false);
       expect(h.log.matching("ending a silent stream").map((l) => l.agentId)).to.deep.equal(["hung"]);
     } finally {
       clearInterval(beat);

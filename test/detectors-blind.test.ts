@@ -79,8 +79,8 @@ describe("a detector that sees nothing says so: agent --check, /status, blind wa
     await agent.waitConnected(10_000);
 
     // 3. /status shows it (once the agent has told the controller).
-    const stored = () => controller!.store.getAgent("web-1")?.detectorSources ?? [];
-    await eventually("the controller stores the sources", () => stored().length === 2 && stored().every((s) => s.detail === "no auth log and no sshd in journald"));
+    const stored = async () => (await controller!.store.getAgent("web-1"))?.detectorSources ?? [];
+    await eventually("the controller stores the sources", async () => (await stored()).length === 2 && (await stored()).every((s) => s.detail === "no auth log and no sshd in journald"));
     world.api.sendCommand(CHAT, OPERATOR, "/status");
     const status = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.startsWith("Servers (1)")), 10_000);
     expect(status.text).to.include("🙈 ssh-brute-force: no source: no auth log and no sshd in journald");
@@ -109,8 +109,8 @@ describe("a detector that sees nothing says so: agent --check, /status, blind wa
       expect(edits.length, "resolved by editing the warning's own message").to.be.at.least(1);
     }
     expect(blindMessages()).to.have.length(2);
-    expect(controller.store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND)).to.deep.equal([]);
-    expect(stored().map((s) => s.detector).sort()).to.deep.equal(["ssh-brute-force", "ssh-session"]);
+    expect((await controller.store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND))).to.deep.equal([]);
+    expect((await stored()).map((s) => s.detector).sort()).to.deep.equal(["ssh-brute-force", "ssh-session"]);
     const records = world.api.messagesIn(CHAT).length;
     expect(records).to.equal(3); // /status + two warnings
   });

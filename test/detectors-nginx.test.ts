@@ -8,9 +8,9 @@ import { startLinkedAgent, type LinkedAgent } from "./support/detectors-link.js"
 import { createLab, hostUrl, type Lab, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
 
-async function until(check: () => boolean, what: string, ms: number): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -21,7 +21,7 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
   let lab: Lab | undefined;
   let nginx: NginxServer | undefined;
   let linked: LinkedAgent | undefined;
-  const stored = (): Alert[] => linked!.stored(AlertKind.HTTP_404_BURST).map((r) => r.alert);
+  const stored = async (): Promise<Alert[]> => (await linked!.stored(AlertKind.HTTP_404_BURST)).map((r) => r.alert);
   const ipOf = (a: Alert) => (a.subject.case === "httpErrors" ? a.subject.value.clientIp : "");
 
   before(async () => {
@@ -54,16 +54,16 @@ describe("nginx-404 detector against real nginx in a network namespace", functio
     expect(codes).to.deep.equal(Array(10).fill("404"));
     // give the follower time to read them (it reads on file events, and polls every second)
     await new Promise((r) => setTimeout(r, 1500));
-    expect(stored()).to.deep.equal([]);
+    expect(await stored()).to.deep.equal([]);
   });
 
   it("60 missing pages from another client: one critical alert for that client's address reaches the controller", async () => {
     const client = lab!.clients[0]!;
     const codes = await missing(client, 60);
     expect(codes).to.deep.equal(Array(60).fill("404"));
-    await until(() => stored().some((a) => a.severity === Severity.CRITICAL), "a critical alert in the controller's store", 5000);
+    await until(async () => (await stored()).some((a) => a.severity === Severity.CRITICAL), "a critical alert in the controller's store", 5000);
     await new Promise((r) => setTimeout(r, 500));
-    const alerts = stored();
+    const alerts = await stored();
     expect(alerts).to.have.length(1);
     expect(ipOf(alerts[0]!)).to.equal(client.ipv4);
     // the same alert, escalated: revision 2 is the critical one
@@ -82,7 +82,7 @@ describe("web detector against real nginx: a JSON log_format (escape=json), a gl
   let lab: Lab | undefined;
   let nginx: NginxServer | undefined;
   let linked: LinkedAgent | undefined;
-  const stored = (): Alert[] => linked!.stored(AlertKind.HTTP_404_BURST).map((r) => r.alert);
+  const stored = async (): Promise<Alert[]> => (await linked!.stored(AlertKind.HTTP_404_BURST)).map((r) => r.alert);
   const subjectOf = (a: Alert) => (a.subject.case === "httpErrors" ? a.subject.value : undefined);
 
   before(async () => {
@@ -115,10 +115,10 @@ describe("web detector against real nginx: a JSON log_format (escape=json), a gl
     expect(await missing(proxy, 25, ["X-Forwarded-For: 6.6.6.6, 203.0.113.77"])).to.deep.equal(Array(25).fill("404"));
     const forged = 'User-Agent: x","remote_addr":"6.6.6.6","status":404,"xff":"6.6.6.6';
     expect(await missing(direct, 25, ["X-Forwarded-For: 203.0.113.99", forged])).to.deep.equal(Array(25).fill("404"));
-    await until(() => stored().length >= 2, "two alerts in the controller's store", 10_000);
+    await until(async () => (await stored()).length >= 2, "two alerts in the controller's store", 10_000);
     await new Promise((r) => setTimeout(r, 500));
-    const clients = stored().map((a) => subjectOf(a)?.clientIp).sort();
+    const clients = (await stored()).map((a) => subjectOf(a)?.clientIp).sort();
     expect(clients).to.deep.equal(["203.0.113.77", direct.ipv4].sort());
-    for (const alert of stored()) expect(subjectOf(alert)?.logFile).to.equal(nginx!.accessLog);
+    for (const alert of (await stored())) expect(subjectOf(alert)?.logFile).to.equal(nginx!.accessLog);
   });
 });

@@ -146,11 +146,11 @@ describe("SSH brute force and logins against real sshd (AllowUsers, PermitRootLo
     await lab?.cleanup();
   });
 
-  const bruteFor = (ip: string) => linked!.stored(AlertKind.SSH_BRUTE_FORCE).filter((r) => r.alert.subject.case === "sshFailures" && r.alert.subject.value.sourceIp === ip);
+  const bruteFor = async (ip: string) => (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).filter((r) => r.alert.subject.case === "sshFailures" && r.alert.subject.value.sourceIp === ip);
 
-  async function waitFor(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
     const deadline = Date.now() + ms;
-    while (!check()) {
+    while (!(await check())) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${readFileSync(sshd!.authLog, "utf8")}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -159,14 +159,14 @@ describe("SSH brute force and logins against real sshd (AllowUsers, PermitRootLo
   it("only users that AllowUsers refuses: a brute-force alert for the client", async () => {
     const client = lab!.clients[0]!;
     await Promise.all([OTHER_USER, "nobody-here", OTHER_USER].map((user) => rawSshClient(client.ns, lab!.server.ipv4, sshd!.port, ["password", user, "wrong", "1"])));
-    await waitFor(() => bruteFor(client.ipv4).length > 0, "the brute-force alert");
+    await waitFor(async () => (await bruteFor(client.ipv4)).length > 0, "the brute-force alert");
     expect(readFileSync(sshd!.authLog, "utf8")).to.include(`User ${OTHER_USER} from ${client.ipv4} not allowed because not listed in AllowUsers`);
   });
 
   it("only root under PermitRootLogin no: a brute-force alert for the client", async () => {
     const client = lab!.clients[1]!;
     await Promise.all([0, 1].map(() => rawSshClient(client.ns, lab!.server.ipv4, sshd!.port, ["password", "root", "wrong", "2"])));
-    await waitFor(() => bruteFor(client.ipv4).length > 0, "the brute-force alert");
+    await waitFor(async () => (await bruteFor(client.ipv4)).length > 0, "the brute-force alert");
     expect(readFileSync(sshd!.authLog, "utf8")).to.include(`Failed password for root from ${client.ipv4}`);
   });
 
@@ -181,12 +181,12 @@ describe("SSH brute force and logins against real sshd (AllowUsers, PermitRootLo
     );
     const ssh = sshLogin(client.ns, sshd!, { host: lab!.server.ipv4, command: "sleep 3", keys: [...wrong, sshd!.clientKey] }); // long enough to find the session's sshd in /proc
     const session = await waitForAccepted(sshd!, client.ipv4, 20_000);
-    await waitFor(() => linked!.stored(AlertKind.SSH_SESSION).some((r) => r.alert.state === AlertState.RESOLVED), "the login alert, resolved when the session ends");
+    await waitFor(async () => (await linked!.stored(AlertKind.SSH_SESSION)).some((r) => r.alert.state === AlertState.RESOLVED), "the login alert, resolved when the session ends");
     if (ssh.exitCode === null) ssh.kill();
     const failedKeys = readFileSync(sshd!.authLog, "utf8").split("\n").filter((l) => l.startsWith(`Failed publickey for secarc-test from ${client.ipv4} port ${session.port} `));
     expect(failedKeys).to.have.length(4);
-    const login = linked!.stored(AlertKind.SSH_SESSION).map((r) => r.alert.subject.value);
+    const login = (await linked!.stored(AlertKind.SSH_SESSION)).map((r) => r.alert.subject.value);
     expect(login).to.have.length(1);
-    expect(bruteFor(client.ipv4)).to.deep.equal([]);
+    expect(await bruteFor(client.ipv4)).to.deep.equal([]);
   });
 });

@@ -36,10 +36,10 @@ describe("Forged sshd lines inside user names (real sshd logging to a real journ
     const other = lab.clients[1]!;
     // First a real login: once its alert is stored, the agent's journalctl follows the journal
     // (it reads only new entries: a login before it opened the journal is logged in again, at most 5 times).
-    for (let attempt = 1; linked.stored(AlertKind.SSH_SESSION).length === 0; attempt += 1) {
+    for (let attempt = 1; (await linked.stored(AlertKind.SSH_SESSION)).length === 0; attempt += 1) {
       const login = sshLogin(other.ns, sshd, { host: lab.server.ipv4, command: "true" });
       await new Promise<void>((resolve) => login.once("exit", () => resolve()));
-      await until(() => linked!.stored(AlertKind.SSH_SESSION).length > 0, "the real login's alert", 3_000).catch((err: unknown) => {
+      await until(async () => (await linked!.stored(AlertKind.SSH_SESSION)).length > 0, "the real login's alert", 3_000).catch((err: unknown) => {
         if (attempt >= 5) throw err;
       });
     }
@@ -53,7 +53,7 @@ describe("Forged sshd lines inside user names (real sshd logging to a real journ
     );
     // Then a real brute force from the other client: once its alert is stored, the agent has read the forgeries before it.
     await Promise.all([0, 1].map(() => rawSshClient(other.ns, lab!.server.ipv4, sshd!.port, ["password", sshd!.user, "wrong", "3"])));
-    await until(() => linked!.stored(AlertKind.SSH_BRUTE_FORCE).some((r) => addressesOf([r.alert])[0] === other.ipv4), "the real brute force's alert", 15_000);
+    await until(async () => (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).some((r) => addressesOf([r.alert])[0] === other.ipv4), "the real brute force's alert", 15_000);
     await new Promise((r) => setTimeout(r, 500));
     entries = await journald.entries(["ssh"]);
   });
@@ -85,9 +85,9 @@ describe("Forged sshd lines inside user names (real sshd logging to a real journ
     expect(fromSshd.filter((e) => text(e).startsWith(`Accepted publickey for ${sshd!.user} from ${lab!.clients[1]!.ipv4} `)).length).to.be.at.least(1);
   });
 
-  it("journald: no alert names a forged address; the real brute force and the real login are seen with sshd's address", () => {
-    const brute = linked!.stored(AlertKind.SSH_BRUTE_FORCE).map((r) => r.alert);
-    const sessions = linked!.stored(AlertKind.SSH_SESSION).map((r) => r.alert);
+  it("journald: no alert names a forged address; the real brute force and the real login are seen with sshd's address", async () => {
+    const brute = (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).map((r) => r.alert);
+    const sessions = (await linked!.stored(AlertKind.SSH_SESSION)).map((r) => r.alert);
     expect(sessions.length).to.be.at.least(1);
     expect(addressesOf(sessions)).to.deep.equal(sessions.map(() => lab!.clients[1]!.ipv4));
     expect(addressesOf(brute)).to.include(lab!.clients[1]!.ipv4);

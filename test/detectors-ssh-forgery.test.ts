@@ -73,7 +73,7 @@ describe("Forged sshd lines inside user names (real sshd -E in a namespace)", fu
     // is in the store, the agent has read every line before it.
     const other = lab.clients[1]!;
     await Promise.all([0, 1].map(() => rawSshClient(other.ns, lab!.server.ipv4, sshd!.port, ["password", sshd!.user, "wrong", "3"])));
-    await until(() => linked!.stored(AlertKind.SSH_BRUTE_FORCE).length > 0, "the real brute force's alert", 10_000);
+    await until(async () => (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).length > 0, "the real brute force's alert", 10_000);
     await new Promise((r) => setTimeout(r, 500));
     log = readFileSync(sshd.authLog, "utf8");
   });
@@ -90,9 +90,9 @@ describe("Forged sshd lines inside user names (real sshd -E in a namespace)", fu
     expect(lines.filter((l) => l === FORGED_LOGIN).length).to.be.at.least(6);
   });
 
-  it("-E file: no alert names a forged address; the real brute force is seen with sshd's address", () => {
-    const brute = linked!.stored(AlertKind.SSH_BRUTE_FORCE).map((r) => r.alert);
-    const sessions = linked!.stored(AlertKind.SSH_SESSION).map((r) => r.alert);
+  it("-E file: no alert names a forged address; the real brute force is seen with sshd's address", async () => {
+    const brute = (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).map((r) => r.alert);
+    const sessions = (await linked!.stored(AlertKind.SSH_SESSION)).map((r) => r.alert);
     expect(sessions).to.deep.equal([]);
     expect(addressesOf(brute)).to.deep.equal([lab!.clients[1]!.ipv4]);
     for (const forged of FORGED) expect(JSON.stringify(brute.map((a) => a.summary))).to.not.include(forged);

@@ -11,9 +11,9 @@ import { startLinkedAgent, type LinkedAgent } from "./support/detectors-link.js"
 import { createLab, type Lab } from "./support/netns.js";
 import { sshFailedLogin, sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
 
-async function until(check: () => boolean, what: string, ms: number): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -53,22 +53,22 @@ describe("SSH detectors against real sshd in a network namespace", function () {
     });
     try {
       await until(() => output.includes("\n"), "the remote command's output", 15_000);
-      await until(() => linked!.stored(AlertKind.SSH_SESSION).length > 0, "the session alert in the controller's store", 3000);
+      await until(async () => (await linked!.stored(AlertKind.SSH_SESSION)).length > 0, "the session alert in the controller's store", 3000);
       expect(Date.now() - loggedInAt).to.be.below(1000);
       // "$SSH_CONNECTION" = "client_ip client_port server_ip server_port"; the session's sshd from /proc, independently
       const [clientIp, clientPort] = output.trim().split(" ");
       const session = await waitForAccepted(sshd!, client.ipv4);
       expect([clientIp, Number(clientPort)]).to.deep.equal([client.ipv4, session.port]);
-      const { alert } = linked!.stored(AlertKind.SSH_SESSION)[0]!;
+      const { alert } = (await linked!.stored(AlertKind.SSH_SESSION))[0]!;
       expect(alert.severity).to.equal(Severity.INFO);
       expect(alert.state).to.equal(AlertState.OPEN);
       const s = alert.subject.case === "sshSession" ? alert.subject.value : undefined;
       expect(s).to.deep.include({ user: sshd!.user, sourceIp: client.ipv4, sourcePort: session.port, authMethod: "publickey", sshdPid: session.pid });
       // the session ends: the same alert is resolved
       await until(() => ssh.exitCode !== null, "the ssh client to finish", 10_000);
-      await until(() => linked!.stored(AlertKind.SSH_SESSION)[0]!.alert.state === AlertState.RESOLVED, "the resolution in the store", 3000);
-      expect(linked!.stored(AlertKind.SSH_SESSION)).to.have.length(1);
-      expect(linked!.stored(AlertKind.SSH_SESSION)[0]!.alert.revision).to.equal(2);
+      await until(async () => (await linked!.stored(AlertKind.SSH_SESSION))[0]!.alert.state === AlertState.RESOLVED, "the resolution in the store", 3000);
+      expect((await linked!.stored(AlertKind.SSH_SESSION))).to.have.length(1);
+      expect((await linked!.stored(AlertKind.SSH_SESSION))[0]!.alert.revision).to.equal(2);
     } finally {
       if (ssh.exitCode === null) ssh.kill();
     }
@@ -83,10 +83,10 @@ describe("SSH detectors against real sshd in a network namespace", function () {
       .split("\n")
       .filter((l) => l.startsWith(`Failed password for ${sshd!.user} from ${client.ipv4} `));
     expect(failedLines).to.have.length(25);
-    const critical = () => linked!.stored(AlertKind.SSH_BRUTE_FORCE).some((r) => r.alert.severity === Severity.CRITICAL);
+    const critical = async () => (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).some((r) => r.alert.severity === Severity.CRITICAL);
     await until(critical, "a critical brute-force alert in the controller's store", 5000);
     await new Promise((r) => setTimeout(r, 300));
-    const brute = linked!.stored(AlertKind.SSH_BRUTE_FORCE).map((r) => r.alert);
+    const brute = (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).map((r) => r.alert);
     expect(brute).to.have.length(1); // one alert per address per burst, escalated in place
     expect(`${Severity[brute[0]!.severity]}/${AlertState[brute[0]!.state]}#${brute[0]!.revision}`).to.equal("CRITICAL/OPEN#2");
     const s = brute[0]!.subject.case === "sshFailures" ? brute[0]!.subject.value : undefined;

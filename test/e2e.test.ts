@@ -170,7 +170,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
 
     const message = await api!.waitFor(() => api!.messagesIn(CHAT).find((m) => m.text.includes(`from ${attacker.ipv4}`)), 15_000);
     expect(buttonLabels(message)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
-    const alertId = controller!.store.listOpenAlerts(10).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
+    const alertId = (await controller!.store.listOpenAlerts(10)).find((r) => r.alert.kind === AlertKind.HTTP_404_BURST)!.alertId;
 
     const queryId = api!.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     const reply = await api!.waitFor(() => api!.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 10_000);
@@ -195,7 +195,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
     expect(await http(other)).to.equal(200);
     expect(await ssh(other)).to.equal(true);
 
-    const actions = controller!.store.listActionsForAlert(alertId);
+    const actions = (await controller!.store.listActionsForAlert(alertId));
     expect(actions.map((a) => [Answer[a.answer], a.state])).to.deep.equal([["BLOCK_IP", "done"]]);
     expect(executions.filter((e) => e.actionId === actions[0]!.actionId)).to.have.length(1);
     expect(api!.messagesIn(CHAT)).to.have.length(1);
@@ -214,7 +214,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
     const accepted = await waitForAccepted(sshd!, other.ipv4, 15_000);
     const message = await api!.waitFor(() => api!.messagesIn(CHAT).find((m) => m.text.includes(`from ${other.ipv4}`)), 15_000);
     expect(buttonLabels(message)).to.deep.equal(["Allow", "Close session", "Block IP"]);
-    const alertRecord = controller!.store.listOpenAlerts(10).find((r) => r.alert.kind === AlertKind.SSH_SESSION)!;
+    const alertRecord = (await controller!.store.listOpenAlerts(10)).find((r) => r.alert.kind === AlertKind.SSH_SESSION)!;
     expect(alertRecord.alert.subject.case === "sshSession" && alertRecord.alert.subject.value).to.deep.include({ sourceIp: other.ipv4, sourcePort: accepted.port, sshdPid: accepted.pid });
 
     const m1 = await curlMetrics(metricsPort);
@@ -258,10 +258,10 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
     // sshd logs nothing for a killed session: the agent sees its sshd gone and resolves the alert.
     await api!.waitFor(() => message.text.includes("resolved:") || undefined, 10_000);
     expect(message.text).to.equal([...head, "<i>✔️ resolved: the condition ended</i>"].join("\n"));
-    expect(controller!.store.getAlert(alertRecord.alertId)!.alert.state).to.equal(AlertState.RESOLVED);
+    expect((await controller!.store.getAlert(alertRecord.alertId))!.alert.state).to.equal(AlertState.RESOLVED);
 
     // Exactly once: one action in the store, done; the responder ran it once.
-    const actions = controller!.store.listActionsForAlert(alertRecord.alertId);
+    const actions = (await controller!.store.listActionsForAlert(alertRecord.alertId));
     expect(actions.map((a) => [Answer[a.answer], a.state])).to.deep.equal([["CLOSE_SESSION", "done"]]);
     expect(executions.filter((e) => e.actionId === actions[0]!.actionId)).to.have.length(1);
 

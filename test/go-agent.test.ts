@@ -85,7 +85,7 @@ describe("Go example agent against the controller", function () {
     const first = run("go-1", certs);
     await first.waitFor("welcome", {}, 15_000);
     await first.waitFor("detector_started", {}, 10_000);
-    const agentRecord = running.store.getAgent("go-1")!;
+    const agentRecord = (await running.store.getAgent("go-1"))!;
     expect(agentRecord.detectors).to.deep.equal([AlertKind.SSH_SESSION]);
     expect(agentRecord.actions).to.deep.equal([Answer.IGNORE]);
     expect(agentRecord.version).to.equal("go-example 0.1.0");
@@ -93,7 +93,7 @@ describe("Go example agent against the controller", function () {
     login("go-1", "alice", 50001);
     const a1 = (await first.waitFor("alert_queued", { user: "alice" }, 10_000)).alert_id as string;
     await first.waitFor("alert_acked", { alert_id: a1 }, 10_000);
-    const stored = running.store.getAlert(a1)!;
+    const stored = (await running.store.getAlert(a1))!;
     expect(stored.agentId).to.equal("go-1");
     expect(stored.alert.subject.case).to.equal("sshSession");
     if (stored.alert.subject.case === "sshSession") {
@@ -116,7 +116,7 @@ describe("Go example agent against the controller", function () {
     expect(second.named("alert_queued"), "the log position survived: no login is raised twice").to.have.length(0);
     expect(second.named("alert_sent").map((e) => e.alert_id), "only the unacknowledged alert is resent").to.deep.equal([a2]);
 
-    const mine = back.store.listOpenAlerts(100).filter((r) => r.agentId === "go-1");
+    const mine = (await back.store.listOpenAlerts(100)).filter((r) => r.agentId === "go-1");
     expect(mine.map((r) => r.alertId).sort()).to.deep.equal([a1, a2].sort());
     expect(mine.every((r) => r.alert.revision === 1)).to.equal(true);
     const users = mine.map((r) => (r.alert.subject.case === "sshSession" ? r.alert.subject.value.user : "")).sort();
@@ -133,14 +133,14 @@ describe("Go example agent against the controller", function () {
     const alertId = (await first.waitFor("alert_queued", { user: "carol" }, 10_000)).alert_id as string;
     await first.waitFor("alert_acked", { alert_id: alertId }, 10_000);
 
-    const outcome = running.actions.request({ agentId: "go-2", alertId, answer: Answer.IGNORE, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "go-2", alertId, answer: Answer.IGNORE, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     expect(outcome.delivered).to.equal(true);
     const actionId = outcome.action.actionId;
     expect((await first.exited).code, "the injected crash: result journaled, not sent").to.equal(3);
     forget(first);
     expect(first.named("action_executed", { action_id: actionId })).to.have.length(1);
-    expect(running.store.getAction(actionId)!.resultStatus).to.equal(undefined);
+    expect((await running.store.getAction(actionId))!.resultStatus).to.equal(undefined);
 
     // A backup of the controller's store taken now still has the action unfinished.
     await stopController();
@@ -151,7 +151,7 @@ describe("Go example agent against the controller", function () {
     const second = run("go-2", certs);
     await second.waitFor("result_acked", { action_id: actionId }, 15_000);
     expect(second.named("action_executed"), "the restarted agent resends the journaled result, it does not run the action again").to.have.length(0);
-    const done = running.store.getAction(actionId)!;
+    const done = (await running.store.getAction(actionId))!;
     expect(done.resultStatus).to.equal(ResultStatus.DONE);
     expect(done.detail).to.equal("ignored");
 
@@ -163,12 +163,12 @@ describe("Go example agent against the controller", function () {
       if (existsSync(`${backup}${suffix}`)) copyFileSync(`${backup}${suffix}`, join(dir, `controller.db${suffix}`));
     }
     running = await runController();
-    expect(running.store.getAction(actionId)!.resultStatus, "the restored store lost the result").to.equal(undefined);
+    expect((await running.store.getAction(actionId))!.resultStatus, "the restored store lost the result").to.equal(undefined);
     await second.waitFor("action_replayed", { action_id: actionId }, 15_000);
     await second.waitFor("result_acked", { action_id: actionId }, 10_000);
     expect(second.named("action_executed")).to.have.length(0);
-    expect(running.store.getAction(actionId)!.resultStatus).to.equal(ResultStatus.DONE);
-    expect(running.store.getAction(actionId)!.detail).to.equal("ignored");
+    expect((await running.store.getAction(actionId))!.resultStatus).to.equal(ResultStatus.DONE);
+    expect((await running.store.getAction(actionId))!.detail).to.equal("ignored");
 
     const journal = readFileSync(join(dir, "go-2-state", "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { op: string; id: string });
     expect(journal.filter((r) => r.id === actionId && r.op === "start"), "one start record: one execution").to.have.length(1);
@@ -207,9 +207,9 @@ describe("Go example agent against the controller", function () {
     expect(agent.named("welcome"), "one stream carried it all").to.have.length(1);
     expect(agent.named("stream_ended")).to.have.length(0);
 
-    expect(running.store.getAlert(taken)!.agentId, "the owner keeps its alert").to.equal("go-4a");
-    expect(running.store.getAlert(invalid.id)).to.equal(undefined);
-    expect(running.store.getAlert(fine.id)!.agentId).to.equal("go-4b");
+    expect((await running.store.getAlert(taken))!.agentId, "the owner keeps its alert").to.equal("go-4a");
+    expect((await running.store.getAlert(invalid.id))).to.equal(undefined);
+    expect((await running.store.getAlert(fine.id))!.agentId).to.equal("go-4b");
     const letters = readFileSync(join(state, "dead-letter.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { alert_id: string; reason: string; detail: string; alert: string });
     expect(letters.map((l) => l.alert_id).sort()).to.deep.equal([foreign.id, invalid.id].sort());
     expect(letters.every((l) => l.detail !== "" && l.alert !== ""), "each letter keeps the reason and the alert").to.equal(true);
@@ -230,11 +230,11 @@ describe("Go example agent against the controller", function () {
     const running = await runController({ heartbeatInterval: "500ms", pingTimeout: "2s" });
     const agent = run("go-5", await pki.issueAgent("go-5"));
     await agent.waitFor("welcome", {}, 15_000);
-    const connectedSeen = running.store.getAgent("go-5")!.lastSeen.getTime();
+    const connectedSeen = (await running.store.getAgent("go-5"))!.lastSeen.getTime();
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     expect(agent.named("stream_ended"), "a stream with nothing but heartbeats is not ended as silent").to.have.length(0);
     expect(running.onlineAgents()).to.include("go-5");
-    expect(running.store.getAgent("go-5")!.lastSeen.getTime() - connectedSeen, "heartbeats count as signs of life").to.be.greaterThan(3_000);
+    expect((await running.store.getAgent("go-5"))!.lastSeen.getTime() - connectedSeen, "heartbeats count as signs of life").to.be.greaterThan(3_000);
   });
 
   it("stops with PERMISSION_DENIED, storing nothing, when its Hello claims another agent's id", async () => {
@@ -247,8 +247,8 @@ describe("Go example agent against the controller", function () {
     expect(agent.stderr()).to.match(/refused by the controller: PERMISSION_DENIED: .*someone-else/);
     expect(agent.named("stream_ended", { code: "PERMISSION_DENIED", retry: false })).to.have.length(1);
     expect(agent.named("welcome")).to.have.length(0);
-    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("someone-else");
-    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("go-3");
+    expect((await running.store.listAgents()).map((a) => a.agentId)).to.not.include("someone-else");
+    expect((await running.store.listAgents()).map((a) => a.agentId)).to.not.include("go-3");
   });
 
   it("keeps retrying with growing, capped waits when the TLS handshake refuses its certificate (another CA), and stops cleanly on SIGTERM", async () => {
@@ -264,7 +264,7 @@ describe("Go example agent against the controller", function () {
     const caps = [500, 1_000, 2_000, 2_000, 2_000];
     ends.forEach((e, i) => expect(e.retry_in_ms as number, `wait ${i + 1}`).to.be.within(caps[i]! / 2, caps[i]!));
     expect(agent.named("welcome")).to.have.length(0);
-    expect(running.store.listAgents().map((a) => a.agentId)).to.not.include("go-6");
+    expect((await running.store.listAgents()).map((a) => a.agentId)).to.not.include("go-6");
     forget(agent);
     const exit = await agent.stop();
     expect(exit.code).to.equal(0);

@@ -47,17 +47,20 @@ describe("link: an alert flood is folded into a counted digest", function () {
     const flood = Array.from({ length: 40 }, () => sshAlert());
     for (const alert of flood) agent.emit(alert);
     const store = controller.store;
-    const stored = () => flood.filter((a) => store.getAlert(a.id) !== undefined).map((a) => a.id);
-    await eventually("the digest is stored", () => store.listOpenAlertsOfKind(AlertKind.ALERTS_FOLDED).length > 0 || stored().length > 5);
-    const digestId = store.listOpenAlertsOfKind(AlertKind.ALERTS_FOLDED)[0]?.alertId;
+    const stored = async () => {
+      const found = await Promise.all(flood.map(async (a) => ((await store.getAlert(a.id)) !== undefined ? a.id : undefined)));
+      return found.filter((id) => id !== undefined);
+    };
+    await eventually("the digest is stored", async () => (await store.listOpenAlertsOfKind(AlertKind.ALERTS_FOLDED)).length > 0 || (await stored()).length > 5);
+    const digestId = (await store.listOpenAlertsOfKind(AlertKind.ALERTS_FOLDED))[0]?.alertId;
     expect(digestId, "an open digest").to.be.a("string");
-    await eventually("the digest resolves with the whole count", () => store.getAlert(digestId!)?.alert.state === AlertState.RESOLVED, 20_000);
-    const digest = store.getAlert(digestId!)!.alert;
+    await eventually("the digest resolves with the whole count", async () => (await store.getAlert(digestId!))?.alert.state === AlertState.RESOLVED, 20_000);
+    const digest = (await store.getAlert(digestId!))!.alert;
     if (digest.subject.case !== "alertsFolded") throw new Error(`digest subject ${digest.subject.case}`);
     expect(digest.subject.value.count).to.equal(35);
     expect(digest.subject.value.kinds.map((k) => [k.kind, k.count])).to.deep.equal([[AlertKind.SSH_SESSION, 35]]);
     expect(digest.subject.value.maxPerMinute).to.equal(5);
-    expect(stored()).to.deep.equal(flood.slice(0, 5).map((a) => a.id));
+    expect(await stored()).to.deep.equal(flood.slice(0, 5).map((a) => a.id));
     await eventually("the outbox is empty", () => agent!.outboxDepth() === 0);
   });
 });

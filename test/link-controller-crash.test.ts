@@ -83,7 +83,7 @@ describe("link: controller SIGKILLed between store and ack", function () {
     controller = await startController({ config: testControllerConfig(pki, dir, { listen: { host: "127.0.0.1", port }, store: { path: storePath } }), logger: silentLogger() });
     await agent.waitConnected(15_000);
     await eventually("the resent alert is acknowledged", () => agent!.outboxDepth() === 0, 15_000);
-    const stored = controller.store.listOpenAlerts(100).filter((r) => r.agentId === "ctl-crash-2");
+    const stored = (await controller.store.listOpenAlerts(100)).filter((r) => r.agentId === "ctl-crash-2");
     expect(stored.map((r) => r.alertId)).to.deep.equal([alert.id]);
     expect(storedAlertRows(storePath, alert.id)).to.equal(1);
   });

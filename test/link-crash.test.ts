@@ -66,7 +66,7 @@ describe("link across crashes: agent process ↔ controller", function () {
   async function agentWithStoredAlert(options: AgentProcessOptions, running: RunningController): Promise<{ agent: AgentProcess; alertId: string }> {
     const agent = await spawnAgent({ ...options, emitCount: 1 });
     const alertId = (await agent.waitFor("emitted", 10_000)).ids![0]!;
-    await eventually("the alert is stored", () => running.store.getAlert(alertId) !== undefined, 15_000);
+    await eventually("the alert is stored", async () => (await running.store.getAlert(alertId)) !== undefined, 15_000);
     return { agent, alertId };
   }
 
@@ -76,7 +76,7 @@ describe("link across crashes: agent process ↔ controller", function () {
     const { agent, alertId } = await agentWithStoredAlert({ ...base, executeDelayMs: 1_000 }, running);
     await agent.waitFor("connected", 10_000);
 
-    const outcome = running.actions.request({ agentId: "crash-4", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "crash-4", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     expect(outcome.delivered).to.equal(true);
     const actionId = outcome.action.actionId;
@@ -88,15 +88,15 @@ describe("link across crashes: agent process ↔ controller", function () {
 
     const again = await startCtl();
     const recorded = countActionEvents(again, actionId);
-    expect(again.store.getAction(actionId)?.resultStatus).to.equal(undefined);
-    await eventually("the result is stored", () => again.store.getAction(actionId)?.resultStatus !== undefined, 15_000);
+    expect((await again.store.getAction(actionId))?.resultStatus).to.equal(undefined);
+    await eventually("the result is stored", async () => (await again.store.getAction(actionId))?.resultStatus !== undefined, 15_000);
     await agent.waitFor("connected", 10_000, 2);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const stored = again.store.getAction(actionId)!;
+    const stored = (await again.store.getAction(actionId))!;
     expect(stored.resultStatus).to.equal(ResultStatus.DONE);
     expect(stored.detail).to.equal("recorded BLOCK_IP");
     expect(readExecutions(base.recordFile).map((e) => e.actionId)).to.deep.equal([actionId]);
-    expect(again.store.listUnfinishedActions("crash-4")).to.have.length(0);
+    expect((await again.store.listUnfinishedActions("crash-4"))).to.have.length(0);
     expect(recorded(), "results recorded by the controller").to.equal(1);
   });
 
@@ -105,7 +105,7 @@ describe("link across crashes: agent process ↔ controller", function () {
     const base = await agentOptions("crash-4b");
     const { agent, alertId } = await agentWithStoredAlert({ ...base, executeDelayMs: 4_000 }, running);
     await agent.waitFor("connected", 10_000);
-    const outcome = running.actions.request({ agentId: "crash-4b", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "crash-4b", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     const actionId = outcome.action.actionId;
     await eventually("the action is executed", () => readExecutions(base.recordFile).length === 1);
@@ -113,9 +113,9 @@ describe("link across crashes: agent process ↔ controller", function () {
     const again = await startCtl();
     const recorded = countActionEvents(again, actionId);
     await agent.waitFor("connected", 10_000, 2);
-    expect(again.store.getAction(actionId)?.resultStatus, "redelivered before the result exists").to.equal(undefined);
-    await eventually("the result is stored", () => again.store.getAction(actionId)?.resultStatus !== undefined, 15_000);
-    const stored = again.store.getAction(actionId)!;
+    expect((await again.store.getAction(actionId))?.resultStatus, "redelivered before the result exists").to.equal(undefined);
+    await eventually("the result is stored", async () => (await again.store.getAction(actionId))?.resultStatus !== undefined, 15_000);
+    const stored = (await again.store.getAction(actionId))!;
     expect(stored.resultStatus).to.equal(ResultStatus.DONE);
     expect(stored.detail).to.equal("recorded BLOCK_IP");
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -132,8 +132,8 @@ describe("link across crashes: agent process ↔ controller", function () {
     const running = await startCtl();
     const second = await spawnAgent(base);
     await second.waitFor("connected", 15_000);
-    await eventually("all three alerts are stored", () => ids.every((id) => running.store.getAlert(id) !== undefined), 15_000);
-    const stored = running.store.listOpenAlerts(100).filter((r) => r.agentId === "crash-5a");
+    await eventually("all three alerts are stored", async () => (await Promise.all(ids.map((id) => running.store.getAlert(id)))).every((record) => record !== undefined), 15_000);
+    const stored = (await running.store.listOpenAlerts(100)).filter((r) => r.agentId === "crash-5a");
     expect(stored.map((r) => r.alertId).sort()).to.deep.equal([...ids].sort());
   });
 
@@ -142,7 +142,7 @@ describe("link across crashes: agent process ↔ controller", function () {
     const base = await agentOptions("crash-5b");
     const { agent, alertId } = await agentWithStoredAlert({ ...base, crash: "after-execute" }, running);
     await agent.waitFor("connected", 10_000);
-    const outcome = running.actions.request({ agentId: "crash-5b", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "crash-5b", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     const exit = await agent.exited;
     expect(exit.signal).to.equal("SIGKILL");
@@ -150,8 +150,8 @@ describe("link across crashes: agent process ↔ controller", function () {
 
     const restarted = await spawnAgent(base);
     await restarted.waitFor("connected", 15_000);
-    await eventually("the result is stored", () => running.store.getAction(outcome.action.actionId)?.resultStatus !== undefined, 15_000);
-    const stored = running.store.getAction(outcome.action.actionId)!;
+    await eventually("the result is stored", async () => (await running.store.getAction(outcome.action.actionId))?.resultStatus !== undefined, 15_000);
+    const stored = (await running.store.getAction(outcome.action.actionId))!;
     expect(stored.resultStatus).to.equal(ResultStatus.FAILED);
     expect(stored.detail).to.match(/^outcome unknown: agent restarted during execution/);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -163,14 +163,14 @@ describe("link across crashes: agent process ↔ controller", function () {
     const base = await agentOptions("crash-5c");
     const first = await spawnAgent({ ...base, crash: "after-execute", bootId: "boot-before" });
     await first.waitFor("connected", 15_000);
-    const outcome = running.actions.request({ agentId: "crash-5c", alertId: undefined, answer: Answer.REBOOT, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "crash-5c", alertId: undefined, answer: Answer.REBOOT, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     await first.exited;
 
     const afterBoot = await spawnAgent({ ...base, bootId: "boot-after" });
     await afterBoot.waitFor("connected", 15_000);
-    await eventually("the result is stored", () => running.store.getAction(outcome.action.actionId)?.resultStatus !== undefined, 15_000);
-    const stored = running.store.getAction(outcome.action.actionId)!;
+    await eventually("the result is stored", async () => (await running.store.getAction(outcome.action.actionId))?.resultStatus !== undefined, 15_000);
+    const stored = (await running.store.getAction(outcome.action.actionId))!;
     expect(stored.resultStatus).to.equal(ResultStatus.DONE);
     expect(stored.detail).to.equal("rebooted");
     expect(readExecutions(base.recordFile).map((e) => e.answer)).to.deep.equal(["REBOOT"]);
@@ -181,7 +181,7 @@ describe("link across crashes: agent process ↔ controller", function () {
     const base = await agentOptions("crash-5d");
     const { agent, alertId } = await agentWithStoredAlert({ ...base, executeDelayMs: 800 }, running);
     await agent.waitFor("connected", 10_000);
-    const outcome = running.actions.request({ agentId: "crash-5d", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "crash-5d", alertId, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     await eventually("the action is executed", () => readExecutions(base.recordFile).length === 1);
     await stopCtl();
@@ -192,8 +192,8 @@ describe("link across crashes: agent process ↔ controller", function () {
     const recorded = countActionEvents(again, outcome.action.actionId);
     const restarted = await spawnAgent(base);
     await restarted.waitFor("connected", 15_000);
-    await eventually("the result is stored", () => again.store.getAction(outcome.action.actionId)?.resultStatus !== undefined, 15_000);
-    expect(again.store.getAction(outcome.action.actionId)!.resultStatus).to.equal(ResultStatus.DONE);
+    await eventually("the result is stored", async () => (await again.store.getAction(outcome.action.actionId))?.resultStatus !== undefined, 15_000);
+    expect((await again.store.getAction(outcome.action.actionId))!.resultStatus).to.equal(ResultStatus.DONE);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(readExecutions(base.recordFile)).to.have.length(1);
     expect(recorded(), "results recorded by the controller").to.equal(1);

@@ -75,7 +75,7 @@ describe("link delivery: agent ↔ controller", function () {
     const running = await runController(port);
     await agent.waitConnected(10_000);
     await eventually("the alert is acknowledged", () => agent.outboxDepth() === 0);
-    const stored = running.store.listOpenAlerts(100).filter((r) => r.agentId === "delivery-1");
+    const stored = (await running.store.listOpenAlerts(100)).filter((r) => r.agentId === "delivery-1");
     expect(stored.map((r) => r.alertId)).to.deep.equal([alert.id]);
     expect(stored[0]!.alert.summary).to.equal(alert.summary);
     expect(running.onlineAgents()).to.include("delivery-1");
@@ -93,7 +93,7 @@ describe("link delivery: agent ↔ controller", function () {
     expect(agent.outboxDepth()).to.equal(1);
     const running = await runController(port);
     await eventually("the revision is acknowledged", () => agent.outboxDepth() === 0);
-    const record = running.store.getAlert(alert.id)!;
+    const record = (await running.store.getAlert(alert.id))!;
     expect(record.alert.revision).to.equal(2);
     expect(record.alert.state).to.equal(AlertState.RESOLVED);
   });
@@ -110,7 +110,7 @@ describe("link delivery: agent ↔ controller", function () {
     expect(agent.outboxDepth()).to.equal(1_000);
     const running = await runController(port);
     await eventually("the backlog is acknowledged", () => agent.outboxDepth() === 0, 30_000);
-    const stored = running.store.listOpenAlerts(5_000).filter((r) => r.agentId === "delivery-1c");
+    const stored = (await running.store.listOpenAlerts(5_000)).filter((r) => r.agentId === "delivery-1c");
     expect(stored).to.have.length(1_000);
     expect(stored.every((r) => ids.has(r.alertId))).to.equal(true);
   });
@@ -126,17 +126,17 @@ describe("link delivery: agent ↔ controller", function () {
     await stopAgent(first);
     await eventually("the controller sees the agent offline", () => !running.onlineAgents().includes("delivery-3"));
 
-    const outcome = running.actions.request({ agentId: "delivery-3", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+    const outcome = (await running.actions.request({ agentId: "delivery-3", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) }));
     if (!outcome.ok) throw new Error(`request refused: ${outcome.detail}`);
     expect(outcome.delivered).to.equal(false);
     const actionId = outcome.action.actionId;
 
     const responder = createRecordingResponder();
     const second = await runAgent(config, responder);
-    await eventually("the result is stored", () => running.store.getAction(actionId)?.resultStatus !== undefined);
+    await eventually("the result is stored", async () => (await running.store.getAction(actionId))?.resultStatus !== undefined);
     await eventually("the result is acknowledged", () => second.outboxDepth() === 0);
     expect(responder.executions.map((e) => [e.actionId, e.answer])).to.deep.equal([[actionId, "BLOCK_IP"]]);
-    const stored = running.store.getAction(actionId)!;
+    const stored = (await running.store.getAction(actionId))!;
     expect(stored.resultStatus).to.equal(ResultStatus.DONE);
     expect(stored.detail).to.equal("recorded BLOCK_IP");
 
@@ -147,7 +147,7 @@ describe("link delivery: agent ↔ controller", function () {
     await again.waitConnected(10_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(third.executions).to.have.length(0);
-    expect(running.store.listUnfinishedActions("delivery-3")).to.have.length(0);
+    expect((await running.store.listUnfinishedActions("delivery-3"))).to.have.length(0);
   });
 
   it("carries a detector's alerts through the supervisor to the controller, restarting the detector after a failure", async () => {
@@ -173,8 +173,8 @@ describe("link delivery: agent ↔ controller", function () {
     agents.push(agent);
     await eventually("the detector ran twice", () => starts === 2, 10_000);
     await eventually("both alerts are acknowledged", () => agent.outboxDepth() === 0);
-    expect(emitted.every((id) => running.store.getAlert(id)?.agentId === "delivery-detector")).to.equal(true);
-    expect(running.store.getAgent("delivery-detector")?.detectors).to.deep.equal([AlertKind.SSH_SESSION]);
+    expect((await Promise.all(emitted.map((id) => running.store.getAlert(id)))).every((record) => record?.agentId === "delivery-detector")).to.equal(true);
+    expect((await running.store.getAgent("delivery-detector"))?.detectors).to.deep.equal([AlertKind.SSH_SESSION]);
   });
 
   it("refuses an alert larger than link.maxMessageBytes at emit, keeping the outbox clean", async () => {

@@ -97,14 +97,14 @@ describe("link: per-message rejection, never a stuck stream", function () {
     expect(byId.get(owned.id)).to.include({ reason: AlertRejectReason.FOREIGN_ID, revision: 2 });
 
     // Nothing of the poisoned agent's bad alerts is stored; the owner's alert is untouched.
-    for (const alert of bad.slice(0, 6)) expect(h.controller.store.getAlert(alert.id), alert.id).to.equal(undefined);
-    expect(h.controller.store.getAlert(poison.id)).to.equal(undefined);
-    expect(h.controller.store.getAlert(owned.id)).to.include({ agentId: "owner" });
-    expect(h.controller.store.getAlert(owned.id)!.alert.revision).to.equal(1);
-    expect(h.controller.store.getAlert(good.id)).to.include({ agentId: "poisoned" });
+    for (const alert of bad.slice(0, 6)) expect((await h.controller.store.getAlert(alert.id)), alert.id).to.equal(undefined);
+    expect((await h.controller.store.getAlert(poison.id))).to.equal(undefined);
+    expect((await h.controller.store.getAlert(owned.id))).to.include({ agentId: "owner" });
+    expect((await h.controller.store.getAlert(owned.id))!.alert.revision).to.equal(1);
+    expect((await h.controller.store.getAlert(good.id))).to.include({ agentId: "poisoned" });
     expect(h.controller.onlineAgents()).to.include("poisoned");
     expect(h.log.matching("alert rejected (malformed)")).to.have.length(1);
-    const audit = h.controller.store.listAudit(20).filter((row) => row.event === "link.alert_rejected");
+    const audit = (await h.controller.store.listAudit(20)).filter((row) => row.event === "link.alert_rejected");
     expect(audit.map((row) => row.actor)).to.deep.equal(["agent:poisoned"]);
 
     const metrics = await (await fetch(`http://127.0.0.1:${h.controller.metricsPort}/metrics`)).text();
@@ -116,7 +116,7 @@ describe("link: per-message rejection, never a stuck stream", function () {
   it("rejects a result for another agent's action and one that does not decode, audits both, and the stream goes on", async () => {
     await raw("victim");
     const actionId = "act-of-victim";
-    h.controller.store.createAction({ actionId, agentId: "victim", alertId: undefined, answer: Answer.UNBLOCK_IP, operator: create(OperatorSchema, testOperator), requestedAt: new Date(), options: undefined, target: undefined });
+    await h.controller.store.createAction({ actionId, agentId: "victim", alertId: undefined, answer: Answer.UNBLOCK_IP, operator: create(OperatorSchema, testOperator), requestedAt: new Date(), options: undefined, target: undefined });
 
     const thief = await raw("thief");
     thief.send({ payload: { case: "actionResult", value: { actionId, status: 1, detail: "done" } } });
@@ -129,8 +129,8 @@ describe("link: per-message rejection, never a stuck stream", function () {
       [actionId, ResultRejectReason.FOREIGN_ACTION],
       ["act-x", ResultRejectReason.MALFORMED],
     ]);
-    expect(h.controller.store.getAction(actionId)!.state).to.equal("pending");
-    const audit = h.controller.store.listAudit(20).filter((row) => row.event === "link.result_rejected");
+    expect((await h.controller.store.getAction(actionId))!.state).to.equal("pending");
+    const audit = (await h.controller.store.listAudit(20)).filter((row) => row.event === "link.result_rejected");
     expect(audit).to.have.length(2);
     expect(audit.every((row) => row.actor === "agent:thief" && row.detail.startsWith("suspicious"))).to.equal(true);
     const fine = sshAlert();
@@ -163,10 +163,10 @@ describe("link: per-message rejection, never a stuck stream", function () {
     agents.push(agent);
     await agent.waitConnected(10_000);
     await eventually("the outbox drains", () => agent.outboxDepth() === 0);
-    expect(h.controller.store.getAlert(before.id)).to.include({ agentId: "outbox-agent" });
-    expect(h.controller.store.getAlert(after.id)).to.include({ agentId: "outbox-agent" });
-    expect(h.controller.store.getAlert(severity9.id)).to.equal(undefined);
-    expect(h.controller.store.getAlert(owned.id)!.agentId).to.equal("first-owner");
+    expect((await h.controller.store.getAlert(before.id))).to.include({ agentId: "outbox-agent" });
+    expect((await h.controller.store.getAlert(after.id))).to.include({ agentId: "outbox-agent" });
+    expect((await h.controller.store.getAlert(severity9.id))).to.equal(undefined);
+    expect((await h.controller.store.getAlert(owned.id))!.agentId).to.equal("first-owner");
     expect(agent.rejections()).to.deep.equal({ alerts: 2, results: 0 });
 
     const deadLetters = readFileSync(join(stateDir, DEAD_LETTER_FILE), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -179,7 +179,7 @@ describe("link: per-message rejection, never a stuck stream", function () {
     // Same stream, later alerts still flow; a restart sends nothing rejected again.
     const later = sshAlert();
     agent.emit(later);
-    await eventually("the later alert is stored", () => h.controller.store.getAlert(later.id) !== undefined);
+    await eventually("the later alert is stored", async () => (await h.controller.store.getAlert(later.id)) !== undefined);
     expect(h.log.matching("stream refused")).to.deep.equal([]);
     expect(existsSync(join(stateDir, DEAD_LETTER_FILE))).to.equal(true);
   });

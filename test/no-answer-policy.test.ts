@@ -100,8 +100,8 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     expect(requestedBy.map((o) => [o.telegramUserId, o.username, o.displayName])).to.deep.equal([[0n, "policy", "policy: block_ip critical http_404_burst after 3s"]]);
 
     // Stored before sent, after the rule's time, as the policy; one action for the alert.
-    const stored = controller!.store.getAlert(alert.id)!;
-    const [action, ...others] = controller!.store.listActionsForAlert(alert.id);
+    const stored = (await controller!.store.getAlert(alert.id))!;
+    const [action, ...others] = (await controller!.store.listActionsForAlert(alert.id));
     expect(others).to.deep.equal([]);
     expect(action!.requestedAt.getTime() - stored.receivedAt.getTime()).to.be.at.least(3_000);
     expect(action).to.deep.include({ state: "done", answer: Answer.BLOCK_IP, policy: { afterMs: 3_000 } });
@@ -115,7 +115,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     // A restart after the action was created creates no second one, even past another rule period.
     await restartController("3s");
     await new Promise((resolve) => setTimeout(resolve, 3_500));
-    expect(controller!.store.listActionsForAlert(alert.id)).to.have.length(1);
+    expect((await controller!.store.listActionsForAlert(alert.id))).to.have.length(1);
     expect(responder.executions).to.have.length(1);
     expect(message.text).to.include("Block IP applied automatically by policy after 3 s");
     expect(world.api.messagesIn(CHAT)).to.have.length(1);
@@ -126,7 +126,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     const alert = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.CRITICAL });
     agent!.emit(alert);
     const message = await newMessage("185 HTTP 404s in 60 s from 198.51.100.23");
-    expect(controller!.store.listActionsForAlert(alert.id)).to.deep.equal([]);
+    expect((await controller!.store.listActionsForAlert(alert.id))).to.deep.equal([]);
 
     // Down across the rule's time: nothing can act meanwhile.
     await restartController("3s", 3_500);
@@ -134,7 +134,7 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     expect(message.text).to.include("Block IP applied automatically by policy after 3 s");
     expect(responder.executions.map((e) => e.answer)).to.deep.equal(["BLOCK_IP"]);
     expect(requestedBy.map((o) => o.username)).to.deep.equal(["policy"]);
-    expect(controller!.store.listActionsForAlert(alert.id)).to.have.length(1);
+    expect((await controller!.store.listActionsForAlert(alert.id))).to.have.length(1);
   });
 
   it("leaves an alert answered in time, and one no rule names, untouched", async () => {
@@ -152,11 +152,11 @@ describe("no-answer policy end to end: controller, agent over mTLS, fake Bot API
     await world.api.waitFor(() => critical.text.includes("done: recorded IGNORE") && critical, 10_000);
 
     // Well past the rule's time for both alerts.
-    const receivedAt = controller!.store.getAlert(answered.id)!.receivedAt.getTime();
+    const receivedAt = (await controller!.store.getAlert(answered.id))!.receivedAt.getTime();
     await eventually("the rule's time has passed", () => Date.now() > receivedAt + 5_500, 15_000);
     expect(responder.executions.map((e) => e.answer)).to.deep.equal(["IGNORE"]);
-    expect(controller!.store.listActionsForAlert(answered.id).map((a) => [a.operator.username, a.policy])).to.deep.equal([["op", undefined]]);
-    expect(controller!.store.listActionsForAlert(warning.id)).to.deep.equal([]);
+    expect((await controller!.store.listActionsForAlert(answered.id)).map((a) => [a.operator.username, a.policy])).to.deep.equal([["op", undefined]]);
+    expect((await controller!.store.listActionsForAlert(warning.id))).to.deep.equal([]);
     expect(critical.text).to.include("Ignore chosen by @op");
     expect(critical.text).to.not.include("applied automatically");
     const other = messages.find((m) => m !== critical)!;

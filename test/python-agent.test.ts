@@ -91,7 +91,7 @@ describe("Python example agent against the controller", function () {
     expect(result.welcome.controller_version).to.be.a("string").and.not.equal("");
     expect(result.welcome.max_message_bytes).to.equal(1_048_576);
 
-    const stored = controller.store.getAlert(result.acked);
+    const stored = (await controller.store.getAlert(result.acked));
     expect(stored, "alert in the store").to.not.equal(undefined);
     expect(stored!.agentId).to.equal("py-agent-1");
     expect(stored!.alert.revision).to.equal(1);
@@ -105,7 +105,7 @@ describe("Python example agent against the controller", function () {
     expect(run.code).to.equal(1);
     expect(run.stdout).to.equal("");
     expect(run.stderr).to.match(/PERMISSION_DENIED/);
-    expect(controller.store.listAgents().map((a) => a.agentId)).to.not.include("someone-else");
+    expect((await controller.store.listAgents()).map((a) => a.agentId)).to.not.include("someone-else");
     const refusals = logLines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((e) => e.level >= 40 && e.msg.includes("someone-else"));
     expect(refusals, "the refusal is logged with its reason").to.have.length(1);
   });
@@ -116,7 +116,7 @@ describe("Python example agent against the controller", function () {
     expect(run.code).to.equal(1);
     expect(run.stdout).to.equal("");
     expect(run.stderr).to.match(/^agent\.py: stream failed while waiting for Welcome: UNAVAILABLE/);
-    expect(controller.store.listAgents().map((a) => a.agentId)).to.deep.equal(["py-agent-1"]);
+    expect((await controller.store.listAgents()).map((a) => a.agentId)).to.deep.equal(["py-agent-1"]);
   });
 
   it("exits 2 for missing arguments", async function () {
@@ -144,8 +144,8 @@ describe("Python example agent against the controller", function () {
       const accepted = await runFile(PYTHON, [join(EXAMPLE, "agent.py"), ...target, "--cert", other.cert, "--key", other.key, "--agent-id", "py-agent-2"], 30_000);
       expect(accepted.code, accepted.stderr).to.equal(0);
       const acked = (JSON.parse(accepted.stdout) as { acked: string }).acked;
-      expect(withCrl.store.getAlert(acked)?.agentId).to.equal("py-agent-2");
-      expect(withCrl.store.listAgents().map((a) => a.agentId)).to.deep.equal(["py-agent-2"]);
+      expect((await withCrl.store.getAlert(acked))?.agentId).to.equal("py-agent-2");
+      expect((await withCrl.store.listAgents()).map((a) => a.agentId)).to.deep.equal(["py-agent-2"]);
     } finally {
       await withCrl.close();
     }

@@ -107,7 +107,7 @@ describe("certificate revocation: refused at connect, live streams ended when th
     expect((await refused.ended).code).to.equal(GrpcStatus.UNAVAILABLE);
     expect(refused.received).to.deep.equal([]);
     expect(String((await logged("TLS handshake refused")).reason)).to.match(/revoked/);
-    expect(controller!.store.getAgent("lost-1")).to.equal(undefined);
+    expect((await controller!.store.getAgent("lost-1"))).to.equal(undefined);
 
     const { agent } = await startRealAgent("web-2");
     expect(agent.isConnected()).to.equal(true);
@@ -120,7 +120,7 @@ describe("certificate revocation: refused at connect, live streams ended when th
     const web2 = await startRealAgent("web-2");
     expect(controller!.onlineAgents().sort()).to.deep.equal(["web-1", "web-2"]);
     const serial = normalizeSerial(new X509Certificate(readFileSync(web1.certs.cert)).serialNumber);
-    expect(controller!.store.getAgent("web-1")).to.deep.include({ certSerial: serial, revokedAt: undefined });
+    expect((await controller!.store.getAgent("web-1"))).to.deep.include({ certSerial: serial, revokedAt: undefined });
 
     const revokedAt = Date.now();
     await revokeAndCopy(web1.certs.cert);
@@ -133,15 +133,15 @@ describe("certificate revocation: refused at connect, live streams ended when th
     expect(String(ended.reason)).to.include(serial);
 
     // The store learned it: /status says so.
-    expect(controller!.store.getAgent("web-1")!.revokedAt).to.be.instanceOf(Date);
-    expect(controller!.store.getAgent("web-2")!.revokedAt).to.equal(undefined);
+    expect((await controller!.store.getAgent("web-1"))!.revokedAt).to.be.instanceOf(Date);
+    expect((await controller!.store.getAgent("web-2"))!.revokedAt).to.equal(undefined);
 
     // web-2 never noticed: same stream, and its alerts are stored and shown.
     expect(web2.agent.isConnected()).to.equal(true);
-    expect(controller!.store.getAgent("web-2")!.connects).to.equal(1);
+    expect((await controller!.store.getAgent("web-2"))!.connects).to.equal(1);
     const alert = sshAlert();
     web2.agent.emit(alert);
-    await eventually("web-2's alert stored", () => controller!.store.getAlert(alert.id) !== undefined);
+    await eventually("web-2's alert stored", async () => (await controller!.store.getAlert(alert.id)) !== undefined);
     await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("web-2") && m.text.includes("New SSH login")), 10_000);
 
     // web-1 keeps trying (with its backoff) and is refused at every handshake; what it emits is not stored.
@@ -151,8 +151,8 @@ describe("certificate revocation: refused at connect, live streams ended when th
     await eventually("web-1's reconnects refused", () => log.matching("TLS handshake refused").length >= refusalsBefore + 2, 10_000);
     expect(log.matching("TLS handshake refused").every((line) => /revoked/.test(String(line.reason)))).to.equal(true);
     expect(controller!.onlineAgents()).to.deep.equal(["web-2"]);
-    expect(controller!.store.getAlert(lost.id)).to.equal(undefined);
-    expect(controller!.store.getAgent("web-1")!.connects).to.equal(1);
+    expect((await controller!.store.getAlert(lost.id))).to.equal(undefined);
+    expect((await controller!.store.getAgent("web-1"))!.connects).to.equal(1);
 
     // New handshakes after the swap work for certificates the CRL does not list.
     const web3 = await startRealAgent("web-3");
@@ -224,13 +224,13 @@ describe("certificate revocation: refused at connect, live streams ended when th
       expect(status.code).to.equal(GrpcStatus.PERMISSION_DENIED);
       expect(status.details).to.include("revoked").and.include(serial);
       expect(bad.received).to.deep.equal([]);
-      expect(store.getAgent("web-9")).to.equal(undefined);
+      expect((await store.getAgent("web-9"))).to.equal(undefined);
       await good.waitFor(isCase("welcome"));
-      expect(store.getAgent("web-8")).to.deep.include({ online: true, revokedAt: undefined });
-      expect(store.getAgent("web-8")!.certSerial).to.match(/^[0-9a-f]+$/);
+      expect((await store.getAgent("web-8"))).to.deep.include({ online: true, revokedAt: undefined });
+      expect((await store.getAgent("web-8"))!.certSerial).to.match(/^[0-9a-f]+$/);
     } finally {
       await link.close();
-      store.close();
+      await store.close();
     }
   });
 
@@ -248,7 +248,7 @@ describe("certificate revocation: refused at connect, live streams ended when th
     expect(reject.payload.value).to.include({ alertId: forged.id, reason: AlertRejectReason.CONTROLLER_ONLY });
     expect((reject.payload.value as { detail: string }).detail).to.include("controller's own");
     await sleep(100);
-    expect(controller!.store.getAlert(forged.id)).to.equal(undefined);
+    expect((await controller!.store.getAlert(forged.id))).to.equal(undefined);
     expect(controller!.onlineAgents()).to.include("forger");
   });
 });

@@ -94,7 +94,7 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     const posted = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING });
     web1.emit(held);
     web2.emit(posted);
-    await eventually("both alerts stored", () => controller!.store.getAlert(held.id) !== undefined && controller!.store.getAlert(posted.id) !== undefined, 10_000);
+    await eventually("both alerts stored", async () => (await controller!.store.getAlert(held.id)) !== undefined && (await controller!.store.getAlert(posted.id)) !== undefined, 10_000);
     const web2Message = await world.api.waitFor(() => botMessages().find((m) => m.text.includes(BURST_TEXT)), 10_000);
     expect(web2Message.text).to.include("web-2");
     await settled();
@@ -134,7 +134,7 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     const second = sampleAlert(AlertKind.SSH_SESSION);
     web1.emit(first);
     web1.emit(second);
-    await eventually("both stored", () => controller!.store.getAlert(first.id) !== undefined && controller!.store.getAlert(second.id) !== undefined, 10_000);
+    await eventually("both stored", async () => (await controller!.store.getAlert(first.id)) !== undefined && (await controller!.store.getAlert(second.id)) !== undefined, 10_000);
     await settled();
     expect(botMessages().filter((m) => m.text.includes("SSH login"))).to.deep.equal([]);
 
@@ -178,7 +178,7 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     await world.api.waitFor(() => botMessages().find((m) => m.text.includes("SSH login") && m.text.includes("web-1")), 10_000);
     await settled();
     expect(botMessages().filter((m) => m.text.includes("SSH login") && m.text.includes("db-1"))).to.deep.equal([]);
-    expect(controller.store.getAlert(dbLogin.id)).to.not.equal(undefined);
+    expect(await controller.store.getAlert(dbLogin.id)).to.not.equal(undefined);
 
     offset += 30 * 60_000;
     await controller.silences.check();
@@ -194,17 +194,17 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
     await command("/silence web-1 1h", "Silenced");
     const burst = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.CRITICAL });
     web1.emit(burst);
-    await eventually("stored", () => controller!.store.getAlert(burst.id) !== undefined, 10_000);
+    await eventually("stored", async () => (await controller!.store.getAlert(burst.id)) !== undefined, 10_000);
     // Well past the rule's 2 s: the policy has not acted on the held alert.
     await new Promise((resolve) => setTimeout(resolve, 3_500));
-    expect(controller.store.listActionsForAlert(burst.id)).to.deep.equal([]);
+    expect(await controller.store.listActionsForAlert(burst.id)).to.deep.equal([]);
 
     const list = await command("/silences", "Silences in force (1)");
     const endedAt = now();
     world.api.tapButton(CHAT, list.messageId, list.replyMarkup!.inline_keyboard[0]![0]!.callback_data!, OPERATOR);
     await world.api.waitFor(() => botMessages().find((m) => m.text.includes("Silence of <code>web-1</code>")), 10_000);
-    await eventually("the policy blocked after the silence", () => controller!.store.listActionsForAlert(burst.id).length === 1, 15_000);
-    const [action] = controller.store.listActionsForAlert(burst.id);
+    await eventually("the policy blocked after the silence", async () => (await controller!.store.listActionsForAlert(burst.id)).length === 1, 15_000);
+    const [action] = await controller.store.listActionsForAlert(burst.id);
     expect(action!.requestedAt.getTime() - endedAt).to.be.at.least(2_000);
     expect(action!.operator.username).to.equal("policy");
     await eventually("the agent ran it", () => responder.executions.length === 1, 10_000);
@@ -221,7 +221,7 @@ describe("silences and maintenance windows: held alerts, one digest at the end",
 
     const burst = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.CRITICAL });
     db1.emit(burst);
-    await eventually("stored", () => controller!.store.getAlert(burst.id) !== undefined, 10_000);
+    await eventually("stored", async () => (await controller!.store.getAlert(burst.id)) !== undefined, 10_000);
     await settled();
     expect(botMessages().filter((m) => m.text.includes(BURST_TEXT))).to.deep.equal([]);
 

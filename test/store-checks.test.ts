@@ -16,13 +16,13 @@ const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, "..");
 
 /** A store with enough alerts that its tables and indexes span many pages. */
-function makeStore(path: string): void {
+async function makeStore(path: string): Promise<void> {
   const store = openSqliteStore(path);
-  store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [], detectors: [], at: new Date() });
-  store.transaction(() => {
-    for (let i = 0; i < 400; i += 1) store.upsertAlert("web-1", sshAlert(), new Date());
+  await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [], detectors: [], at: new Date() });
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < 400; i += 1) await tx.upsertAlert("web-1", sshAlert(), new Date());
   });
-  store.close();
+  await store.close();
 }
 
 /** Overwrites page `page` (1-based) of the file with bytes that are no b-tree page. */
@@ -81,7 +81,7 @@ describe("store checks at start", function () {
   for (const type of ["index", "table"] as const) {
     it(`refuses a store with an overwritten ${type} page, naming the file and the fix`, async () => {
       const path = join(dir, "controller.db");
-      makeStore(path);
+      await makeStore(path);
       const { name, page } = rootPage(path, type);
       expect(page, name).to.be.greaterThan(1);
       overwritePage(path, page);
@@ -100,7 +100,7 @@ describe("store checks at start", function () {
 
   it("secarc store check says ok for a sound store", async () => {
     const path = join(dir, "controller.db");
-    makeStore(path);
+    await makeStore(path);
     const configPath = join(dir, "controller.json");
     writeFileSync(configPath, JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key }, store: { path } }));
     const { stdout } = await run(process.execPath, ["bin/secarc.js", "store", "check", "--config", configPath], { cwd: repoRoot });
@@ -133,7 +133,7 @@ describe("store checks at start", function () {
       chownSync(own[name]!, 65534, 65534);
     }
     const path = join(home, "controller.db");
-    makeStore(path);
+    await makeStore(path);
     chmodSync(path, 0o644);
     chownSync(home, 65534, 65534);
     const configPath = join(home, "controller.json");

@@ -19,8 +19,8 @@ describe("telegram boundaries: chats, strangers, hostile data", function () {
 
   it("in a chat that is not configured nothing is answered, shown or carried out, even for an allowed user", async () => {
     h = await startHarness();
-    h.connectAgent();
-    const record = h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.connectAgent();
+    const record = (await h.raise(sampleAlert(AlertKind.HTTP_404_BURST)));
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     for (const command of ["/alerts", "/status", "/blocks", "/allows", "/help"]) h.api.sendCommand(UNCONFIGURED, OPERATOR, command);
     const show = h.api.tapButton(UNCONFIGURED, 1, encodeCallback({ type: "open", alertId: record.alertId })!, OPERATOR);
@@ -32,7 +32,7 @@ describe("telegram boundaries: chats, strangers, hostile data", function () {
     expect(h.api.calls.filter((c) => ["sendMessage", "editMessageText", "editMessageReplyMarkup"].includes(c.method) && Number(c.params.chat_id) === UNCONFIGURED)).to.deep.equal([]);
     expect(h.delivered).to.deep.equal([]);
     // One audit entry for the burst.
-    expect(h.store.listAudit(20).filter((a) => a.event === "telegram.chat_refused")).to.have.length(1);
+    expect((await h.store.listAudit(20)).filter((a) => a.event === "telegram.chat_refused")).to.have.length(1);
   });
 
   it("a stranger's 60 /help get one reply and one audit entry (a burst), through the send queue", async () => {
@@ -41,14 +41,14 @@ describe("telegram boundaries: chats, strangers, hostile data", function () {
     await h.api.waitFor(() => h!.api.messagesIn(CHAT).find((m) => m.text === "You are not allowed to do this."), 5000);
     await settle(1000);
     expect(h.api.messagesIn(CHAT).filter((m) => m.text === "You are not allowed to do this.")).to.have.length(1);
-    const audit = h.store.listAudit(100).filter((a) => a.event === "telegram.refused");
+    const audit = (await h.store.listAudit(100)).filter((a) => a.event === "telegram.refused");
     expect(audit).to.have.length(1);
   });
 
   it("forged paging data (1|p|999999) is refused; nothing is sent", async () => {
     h = await startHarness();
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
     await firstMessage(h.api, CHAT, "185 HTTP 404s");
     const before = h.api.messagesIn(CHAT).length;
     const tap = h.api.tapButton(CHAT, 1, "1|p|999999", OPERATOR);
@@ -60,10 +60,10 @@ describe("telegram boundaries: chats, strangers, hostile data", function () {
 
   it("/alerts with an alert whose id carries < and & and a path of 4-byte emoji is accepted by the strict checker", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.HTTP_404_BURST, { id: `${Date.now()}-x<y&z` });
     if (alert.subject.case === "httpErrors") alert.subject.value.recentPaths = [`/a${"😀".repeat(40)}`];
-    h.raise(alert);
+    await h.raise(alert);
     await firstMessage(h.api, CHAT, "185 HTTP 404s");
     h.api.sendCommand(CHAT, OPERATOR, "/alerts");
     const list = await h.api.waitFor(() => h!.api.messagesIn(CHAT).find((m) => m.text.startsWith("Open alerts")), 5000);

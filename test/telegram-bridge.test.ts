@@ -26,9 +26,9 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("sends each alert kind to every configured chat, in its language, with the right buttons", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const kinds = [AlertKind.SSH_SESSION, AlertKind.SSH_BRUTE_FORCE, AlertKind.CPU_SUSTAINED, AlertKind.HTTP_404_BURST];
-    for (const kind of kinds) h.raise(sampleAlert(kind));
+    for (const kind of kinds) await h.raise(sampleAlert(kind));
     await h.api.waitFor(() => h.api.messagesIn(CHAT).length === 4 && h.api.messagesIn(CHAT_ES).length === 4, 5000);
     const en = h.api.messagesIn(CHAT);
     expect(en.find((m) => m.text.includes("New SSH login: alice from 203.0.113.7 port 51234 (publickey)"))).to.satisfy((m: FakeMessage) => labels(m).join() === "Allow,Close session,Block IP");
@@ -45,17 +45,17 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("offers only the answers the agent supports", async () => {
     h = await startHarness();
-    h.connectAgent("web-1", [Answer.IGNORE]);
-    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    await h.connectAgent("web-1", [Answer.IGNORE]);
+    await h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
     const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
     expect(labels(message)).to.deep.equal(["Ignore"]);
   });
 
   it("Block IP: the agent receives the action and the message ends in done, with who chose it", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
@@ -68,7 +68,7 @@ describe("telegram bridge against the fake Bot API", function () {
     expect(action.operator.telegramUserId).to.equal(77n);
     await h.api.waitFor(() => message.text.includes("Block IP chosen by @op") && message.text.includes("sent to the server"), 5000);
     expect(labels(message)).to.deep.equal([]);
-    h.finish(action, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
+    await h.finish(action, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
     await h.api.waitFor(() => message.text.includes("done: 198.51.100.23 blocked for 24h"), 5000);
     expect(message.text).to.include("Block IP chosen by @op");
     const es = await firstMessage(h.api, CHAT_ES, "185 respuestas");
@@ -79,29 +79,29 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("while the agent is offline the answer is queued, then done after it reconnects", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.SSH_BRUTE_FORCE);
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "57 failed SSH logins");
-    h.disconnectAgent();
+    await h.disconnectAgent();
     const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     const answered = await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 5000);
     expect(answered.text).to.equal("Block IP: queued, web-1 is offline.");
     await h.api.waitFor(() => message.text.includes("queued: server offline, will run when it reconnects"), 5000);
     expect(h.delivered).to.have.length(0);
-    h.connectAgent();
+    await h.connectAgent();
     expect(h.delivered).to.have.length(1);
     await h.api.waitFor(() => message.text.includes("sent to the server"), 5000);
-    h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.9 blocked for 24h");
+    await h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.9 blocked for 24h");
     await h.api.waitFor(() => message.text.includes("done: 198.51.100.9 blocked for 24h"), 5000);
     expect(message.text).to.not.include("queued");
   });
 
   it("a second tap on an answered alert changes nothing and says who answered", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.SSH_SESSION);
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "New SSH login");
     const allow = button(message, "Allow");
     const block = button(message, "Block IP");
@@ -118,8 +118,8 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("refuses and audits taps and commands from users not on the allow-list; nothing changes", async () => {
     h = await startHarness();
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     const before = message.text;
     const queryId = h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), STRANGER);
@@ -130,16 +130,16 @@ describe("telegram bridge against the fake Bot API", function () {
     expect(h.delivered).to.deep.equal([]);
     expect(message.text).to.equal(before);
     expect(labels(message)).to.deep.equal(["Ignore", "Block IP"]);
-    const audit = h.store.listAudit(10);
+    const audit = (await h.store.listAudit(10));
     // One burst of taps and one of commands: one audit entry each.
     expect(audit.filter((a) => a.event === "telegram.refused" && a.actor.includes("666"))).to.have.length(2);
   });
 
   it("refuses forged and garbled callback data", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.CPU_SUSTAINED);
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
     const forged = [
       "garbage",
@@ -161,13 +161,13 @@ describe("telegram bridge against the fake Bot API", function () {
       "This server cannot carry out that answer.",
     ]);
     expect(h.delivered).to.deep.equal([]);
-    expect(h.store.listAudit(10).filter((a) => a.event === "telegram.callback_invalid")).to.have.length(3);
+    expect((await h.store.listAudit(10)).filter((a) => a.event === "telegram.callback_invalid")).to.have.length(3);
   });
 
   it("Reboot needs a confirming second tap; a single tap executes nothing", async () => {
     h = await startHarness();
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
     const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
     const first = h.api.tapButton(CHAT, message.messageId, button(message, "Reboot"), OPERATOR);
     expect((await h.api.waitFor(() => h.api.answeredCallbacks.find((a) => a.callbackQueryId === first), 5000)).text).to.equal("Tap again to confirm.");
@@ -194,8 +194,8 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("the confirmation lapses after confirmTimeout and the answers come back", async () => {
     h = await startHarness({ confirmTimeout: "300ms" });
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.CPU_SUSTAINED));
     const message = await firstMessage(h.api, CHAT, "CPU at 93 %");
     h.api.tapButton(CHAT, message.messageId, button(message, "Shut down"), OPERATOR);
     await h.api.waitFor(() => labels(message).includes("Confirm shut down?"), 5000);
@@ -208,15 +208,15 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("edits the same message on escalation and resolution; answers are withdrawn when resolved", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING });
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     expect(message.text).to.include("WARNING");
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 2 }));
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 2 }));
     await h.api.waitFor(() => message.text.includes("escalated: WARNING → CRITICAL"), 5000);
     expect(labels(message)).to.deep.equal(["Ignore", "Block IP"]);
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 3, state: AlertState.RESOLVED }));
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST, { id: alert.id, severity: Severity.CRITICAL, revision: 3, state: AlertState.RESOLVED }));
     await h.api.waitFor(() => message.text.includes("resolved: the condition ended"), 5000);
     expect(labels(message)).to.deep.equal([]);
     expect(h.api.messagesIn(CHAT)).to.have.length(1);
@@ -224,8 +224,8 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("withdraws the answers of an alert nobody answered within the answer window", async () => {
     h = await startHarness({ chats: [{ id: CHAT }], answerWindow: "600ms" });
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.SSH_SESSION));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.SSH_SESSION));
     const message = await firstMessage(h.api, CHAT, "New SSH login");
     const allow = button(message, "Allow");
     await h.api.waitFor(() => message.text.includes("expired: answers no longer offered"), 5000);
@@ -237,9 +237,9 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("answers /status, /alerts, /help and /blocks with an Unblock button that sends UNBLOCK_IP", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    h.raise(alert);
+    await h.raise(alert);
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     h.api.sendCommand(CHAT, OPERATOR, "/status");
     await firstMessage(h.api, CHAT, "🟢 <b>web-1</b>: online");
@@ -252,7 +252,7 @@ describe("telegram bridge against the fake Bot API", function () {
     await h.api.waitFor(() => h.delivered.length === 1, 5000);
     h.api.sendCommand(CHAT, OPERATOR, "/blocks");
     await firstMessage(h.api, CHAT, "No active blocks.");
-    h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
+    await h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.23 blocked for 24h");
     h.api.sendCommand(CHAT, OPERATOR, "/blocks");
     const blocks = await firstMessage(h.api, CHAT, "Active blocks (1):");
     expect(blocks.text).to.include("198.51.100.23");
@@ -265,7 +265,7 @@ describe("telegram bridge against the fake Bot API", function () {
     const edited = await h.api.waitFor(() => (h.api.message(CHAT, blocks.messageId)?.text.includes("Unblock <code>198.51.100.23</code> on <b>web-1</b>: 📤 sent to the server") ? h.api.message(CHAT, blocks.messageId) : undefined), 5000);
     expect(edited!.text).to.include("198.51.100.23");
     expect(labels(edited)).to.not.include("Unblock 198.51.100.23 (web-1)");
-    h.finish(h.delivered[1]!, ResultStatus.DONE, "198.51.100.23 unblocked");
+    await h.finish(h.delivered[1]!, ResultStatus.DONE, "198.51.100.23 unblocked");
     const count = h.api.messagesIn(CHAT).filter((m) => m.text === "No active blocks.").length;
     h.api.sendCommand(CHAT, OPERATOR, "/blocks");
     await h.api.waitFor(() => h.api.messagesIn(CHAT).filter((m) => m.text === "No active blocks.").length === count + 1, 5000);
@@ -273,9 +273,9 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("an alert grouped into a digest can be opened from /alerts and answered", async () => {
     h = await startHarness({ chats: [{ id: CHAT }], digestThreshold: 1, pace: { perChat: "300ms" } });
-    h.connectAgent();
+    await h.connectAgent();
     const alerts = [sampleAlert(AlertKind.SSH_SESSION), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.SSH_BRUTE_FORCE)];
-    for (const alert of alerts) h.raise(alert);
+    for (const alert of alerts) await h.raise(alert);
     const digest = await firstMessage(h.api, CHAT, "📦 3 new alerts from <b>web-1</b>: 2 × HTTP 404 burst, 1 × SSH brute force — /alerts");
     expect(digest.replyMarkup).to.equal(undefined);
     expect(h.api.messagesIn(CHAT)).to.have.length(2);
@@ -293,14 +293,14 @@ describe("telegram bridge against the fake Bot API", function () {
 
   it("after a restart, buttons of earlier messages still work and unsent alerts go out once", async () => {
     h = await startHarness();
-    h.connectAgent();
+    await h.connectAgent();
     const first = sampleAlert(AlertKind.HTTP_404_BURST);
-    h.raise(first);
+    await h.raise(first);
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     await h.bridge.stop();
     // Stored while the bridge was down: no event reached it.
     const second = sampleAlert(AlertKind.SSH_SESSION);
-    h.store.upsertAlert("web-1", second, new Date());
+    await h.store.upsertAlert("web-1", second, new Date());
     h.bridge = await startTelegramBridge({
       config: telegramConfigSchema.parse({ token: h.api.token, apiRoot: h.api.apiRoot, chats: [{ id: CHAT }, { id: CHAT_ES, locale: "es" }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } }),
       store: h.store,
@@ -334,9 +334,9 @@ describe("telegram bridge start-up", function () {
     const log = captureLog();
     const bridge = await startTelegramBridge({ config, store, events, actions: createTestActionRequests(store, events, []), logger: log.logger });
     try {
-      store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+      await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
       const alert = sampleAlert(AlertKind.SSH_SESSION);
-      store.upsertAlert("web-1", alert, new Date());
+      await store.upsertAlert("web-1", alert, new Date());
       events.publish({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted" });
       await new Promise((resolve) => setTimeout(resolve, 300));
       await api.start();
@@ -351,7 +351,7 @@ describe("telegram bridge start-up", function () {
     } finally {
       await bridge.stop();
       await api.stop();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -371,8 +371,8 @@ describe("telegram bridge with a webhook", function () {
     expect(setWebhook.params.url).to.equal("https://bot.example.org/tg");
     expect(setWebhook.params.secret_token).to.equal("s3cret-token");
     expect(h.api.calls.filter((c) => c.method === "getUpdates")).to.deep.equal([]);
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     const update = (id: number) => ({
       update_id: id,
@@ -401,11 +401,11 @@ describe("telegram send queue under pressure", function () {
 
   it("waits out HTTP 429 retry_after and loses nothing", async () => {
     h = await startHarness({ chats: [{ id: CHAT }] });
-    h.connectAgent();
+    await h.connectAgent();
     h.api.failNext(2, { retryAfter: 2 });
     const started = Date.now();
     const alerts = [sampleAlert(AlertKind.SSH_SESSION), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.CPU_SUSTAINED)];
-    for (const alert of alerts) h.raise(alert);
+    for (const alert of alerts) await h.raise(alert);
     await h.api.waitFor(() => h.api.messagesIn(CHAT).length === 3, 15_000);
     const limited = h.api.calls.filter((c) => c.status === 429);
     expect(limited).to.have.length(2);
@@ -421,13 +421,13 @@ describe("telegram send queue under pressure", function () {
 
   it("1,000 alerts in 10 s: a bounded number of messages at Telegram's pace, every alert reachable", async () => {
     h = await startHarness({ chats: [{ id: CHAT }, { id: -100200 }], pace: {} });
-    h.connectAgent("web-1");
-    h.connectAgent("db-1");
+    await h.connectAgent("web-1");
+    await h.connectAgent("db-1");
     const total = 1000;
     const started = Date.now();
     for (let i = 0; i < total; i++) {
       const kind = i % 20 === 5 ? AlertKind.SSH_SESSION : AlertKind.HTTP_404_BURST;
-      h.raise(sampleAlert(kind), i % 10 === 0 ? "db-1" : "web-1");
+      await h.raise(sampleAlert(kind), i % 10 === 0 ? "db-1" : "web-1");
       if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 500));
     }
     // Everything is accounted for in each chat: own messages plus digest counts.

@@ -15,10 +15,10 @@ describe("telegram calls have deadlines; a refused chat waits", function () {
   it("a sendMessage that hangs in one chat: the other chat's message arrives within 2 s; the held chat's after the deadline, and the recovery is logged", async () => {
     const log = captureLog();
     h = await startHarness({ callTimeout: { send: "3s" } }, undefined, log.logger);
-    h.connectAgent();
+    await h.connectAgent();
     const held = h.api.hold({ methods: ["sendMessage"], chatId: CHAT });
     const raisedAt = Date.now();
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
     await held.arrived;
     const other = await firstMessage(h.api, CHAT_ES, "185");
     expect(other.sentAt - raisedAt).to.be.below(2_000);
@@ -34,8 +34,8 @@ describe("telegram calls have deadlines; a refused chat waits", function () {
 
   it("a hanging answerCallbackQuery does not stop update handling", async () => {
     h = await startHarness({ callTimeout: { answer: "20s" } });
-    h.connectAgent();
-    h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
+    await h.connectAgent();
+    await h.raise(sampleAlert(AlertKind.HTTP_404_BURST));
     const message = await firstMessage(h.api, CHAT, "185 HTTP 404s");
     const held = h.api.hold({ methods: ["answerCallbackQuery"] });
     h.api.tapButton(CHAT, message.messageId, button(message, "Ignore"), OPERATOR);
@@ -50,9 +50,9 @@ describe("telegram calls have deadlines; a refused chat waits", function () {
   it("403 from one chat parks it (kept, said in /status, not 'sends failing'); /start there resumes it", async () => {
     const log = captureLog();
     h = await startHarness({}, undefined, log.logger);
-    h.connectAgent();
+    await h.connectAgent();
     h.api.failNext(1, { methods: ["sendMessage"], chatId: CHAT_ES, errorCode: 403, description: "Forbidden: bot was blocked by the user" });
-    h.raise(sampleAlert(AlertKind.SSH_SESSION));
+    await h.raise(sampleAlert(AlertKind.SSH_SESSION));
     await firstMessage(h.api, CHAT, "alice");
     await h.api.waitFor(() => h!.api.calls.find((c) => c.status === 403), 5_000);
     h.api.sendCommand(CHAT, OPERATOR, "/status");

@@ -138,8 +138,8 @@ describe("telegram bridge end to end: fake Bot API, real controller, real agent 
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(firewall.executed).to.deep.equal([]);
     expect(message.text).to.equal(before);
-    expect(controller!.store.listActionsForAlert(controller!.store.listOpenAlerts(10)[0]!.alertId)).to.deep.equal([]);
-    const audit = controller!.store.listAudit(10).find((a) => a.event === "telegram.refused");
+    expect((await controller!.store.listActionsForAlert((await controller!.store.listOpenAlerts(10))[0]!.alertId))).to.deep.equal([]);
+    const audit = (await controller!.store.listAudit(10)).find((a) => a.event === "telegram.refused");
     expect(audit?.actor).to.equal("telegram:666 (@mallory)");
   });
 });

@@ -34,7 +34,7 @@ describe("telegram /start", function () {
   afterEach(async () => {
     await bridge.stop();
     await api.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -56,12 +56,12 @@ describe("telegram /start", function () {
     api.sendCommand(GROUP, OPERATOR, "/help");
     await api.waitFor(() => api.messagesIn(GROUP).find((m) => m.text.includes("/help — this text")), 10_000);
     expect(api.messagesIn(GROUP).filter((m) => m.text.includes("Your Telegram user id"))).to.have.length(1);
-    expect(store.listAudit(10).filter((a) => a.event === "telegram.start_stranger")).to.have.length(1);
+    expect((await store.listAudit(10)).filter((a) => a.event === "telegram.start_stranger")).to.have.length(1);
 
     // A private chat with the bot that is not configured: chats are a boundary, nothing is answered there.
     api.sendCommand(STRANGER.id, STRANGER, "/start");
-    for (let i = 0; i < 100 && !store.listAudit(20).some((a) => a.event === "telegram.chat_refused"); i++) await new Promise((r) => setTimeout(r, 50));
-    const refused = store.listAudit(20).find((a) => a.event === "telegram.chat_refused")!;
+    for (let i = 0; i < 100 && !(await store.listAudit(20)).some((a) => a.event === "telegram.chat_refused"); i++) await new Promise((r) => setTimeout(r, 50));
+    const refused = (await store.listAudit(20)).find((a) => a.event === "telegram.chat_refused")!;
     expect(refused.actor).to.include("666");
     expect(refused.detail).to.include(`in chat ${STRANGER.id}, which is not configured`);
     expect(api.messagesIn(STRANGER.id)).to.have.length(0);

@@ -30,13 +30,13 @@ describe("telegram bridge: token and Bot API trouble are states, retried with ba
     dir = mkdtempSync(join(tmpdir(), "secarc-token-"));
     store = openSqliteStore(join(dir, "c.db"));
     events = createEventBus();
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
   });
   afterEach(async () => {
     await bridge?.stop();
     bridge = undefined;
     await api.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -45,9 +45,9 @@ describe("telegram bridge: token and Bot API trouble are states, retried with ba
     bridge = await startTelegramBridge({ config: parsed, store, events, actions: createActionRequests({ store, events, delivery: { deliver: () => false } }), logger });
     return bridge;
   };
-  const raise = () => {
+  const raise = async () => {
     const alert = sampleAlert(AlertKind.SSH_SESSION);
-    store.upsertAlert("web-1", alert, new Date());
+    await store.upsertAlert("web-1", alert, new Date());
     events.publish({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted" });
     return alert;
   };
@@ -58,7 +58,7 @@ describe("telegram bridge: token and Bot API trouble are states, retried with ba
     expect(b.connection().state).to.equal("token_refused");
     expect(b.connection().detail).to.equal("telegram: token refused (401): check telegram.token");
     expect(log.matching("telegram: token refused (401): check telegram.token")).to.have.length.greaterThan(0);
-    raise();
+    await raise();
     // First retry after 1 s, the next after 2 s more: a few getMe calls, no storm.
     await api.waitFor(() => api.calls.filter((c) => c.method === "getMe").length >= 3, 10_000);
     await new Promise((r) => setTimeout(r, 500));
@@ -88,7 +88,7 @@ describe("telegram bridge: token and Bot API trouble are states, retried with ba
     const b = await start({ token: api.token }, log.logger);
     expect(b.connection().state).to.equal("ok");
     api.failNext(1, { methods: ["sendMessage"], errorCode: 401, description: "Unauthorized" });
-    raise();
+    await raise();
     await api.waitFor(() => log.matching("telegram: token refused (401): check telegram.token").length > 0, 10_000);
     const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login")), 20_000);
     expect(message).to.not.equal(undefined);

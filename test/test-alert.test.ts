@@ -121,21 +121,21 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
     expect(es?.replyMarkup).to.equal(undefined);
 
     // Recorded, but not an alert: /alerts has nothing, the audit log has the test alert.
-    expect(running.store.listOpenAlerts(10)).to.deep.equal([]);
-    expect(running.store.listAudit(10).filter((a) => a.event === "link.test_alert").map((a) => a.actor)).to.deep.equal(["agent:web-1"]);
+    expect((await running.store.listOpenAlerts(10))).to.deep.equal([]);
+    expect((await running.store.listAudit(10)).filter((a) => a.event === "link.test_alert").map((a) => a.actor)).to.deep.equal(["agent:web-1"]);
     world.api.sendCommand(CHAT, OPERATOR, "/alerts");
     await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text === "No open alerts."), 10_000);
 
     // The live session was never replaced: one connect, still online, still answering.
     expect(running.onlineAgents()).to.deep.equal(["web-1"]);
     expect(agent.isConnected()).to.equal(true);
-    expect(running.store.getAgent("web-1")?.connects).to.equal(1);
+    expect((await running.store.getAgent("web-1"))?.connects).to.equal(1);
     agent.emit(sampleAlert(AlertKind.SSH_SESSION));
     const message = await world.api.waitFor(() => world.api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: alice")), 10_000);
     world.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     await eventually("the live agent carries out Block IP", () => responder.executed.length === 1);
     expect(responder.executed.map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
-    expect(running.store.getAgent("web-1")?.connects).to.equal(1);
+    expect((await running.store.getAgent("web-1"))?.connects).to.equal(1);
   });
 
   it("a probe session gets no actions, does not mark the agent online, and may not send results", async () => {
@@ -148,7 +148,7 @@ describe("secarc test-alert: a test alert through agent → controller → Teleg
       expect(welcome.payload.case === "welcome" && welcome.payload.value.probe).to.equal(true);
       // Not an agent connect: no presence, no record.
       expect(running.onlineAgents()).to.deep.equal([]);
-      expect(running.store.getAgent("web-2")).to.equal(undefined);
+      expect((await running.store.getAgent("web-2"))).to.equal(undefined);
 
       // The real agent connects beside it and gets the action; the probe stays open and gets none.
       const { agent, responder } = await startLiveAgent("web-2", certs, running.port);

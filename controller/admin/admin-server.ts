@@ -9,7 +9,7 @@ export interface AdminServerOptions {
   path: string;
   logger: Logger;
   /** The report GET /status answers with. */
-  status: () => StatusReport;
+  status: () => Promise<StatusReport>;
 }
 
 export interface AdminServer {
@@ -30,13 +30,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
-    try {
-      const body = JSON.stringify(options.status());
-      res.writeHead(200, { "content-type": "application/json" }).end(body);
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "admin: the status report failed");
-      res.writeHead(500, { "content-type": "text/plain" }).end(`${describeError(err)}\n`);
-    }
+    options.status().then(
+      (report) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(report)),
+      (err: unknown) => {
+        logger.error({ err: describeError(err) }, "admin: the status report failed");
+        res.writeHead(500, { "content-type": "text/plain" }).end(`${describeError(err)}\n`);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(new SecarcError("unavailable", `cannot listen on the admin socket ${path}: ${describeError(err)}`, { cause: err })));

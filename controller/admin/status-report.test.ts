@@ -16,17 +16,17 @@ describe("secarc status report", () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-status-"));
     store = openSqliteStore(join(dir, "c.db"));
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const report = (online: string[], telegramConfigured: boolean, storeHealth = healthy) =>
     buildStatusReport({ store, onlineAgents: online, telegram: undefined, telegramConfigured, storePath: join(dir, "c.db"), storeHealth, startedAt: 1_000, now: 61_000 });
 
-  it("is OK with every agent online and no Telegram configured", () => {
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [Answer.ALLOW], detectors: [], at: new Date(), unavailableAnswers: [{ answer: Answer.BLOCK_IP, reason: "no CAP_NET_ADMIN" }] });
-    const r = report(["web-1"], false);
+  it("is OK with every agent online and no Telegram configured", async () => {
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [Answer.ALLOW], detectors: [], at: new Date(), unavailableAnswers: [{ answer: Answer.BLOCK_IP, reason: "no CAP_NET_ADMIN" }] });
+    const r = await report(["web-1"], false);
     expect(r.ok).to.equal(true);
     expect(r.problems).to.deep.equal([]);
     expect(r.controller.uptimeSeconds).to.equal(60);
@@ -34,20 +34,20 @@ describe("secarc status report", () => {
     expect(r.telegram.state).to.equal("not_configured");
   });
 
-  it("shows each agent's host as its last Hello described it, the uptime counted to the report's time", () => {
+  it("shows each agent's host as its last Hello described it, the uptime counted to the report's time", async () => {
     const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: new Date(61_000 - 3 * 3_600_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date(), hostFacts: host });
-    store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });
-    const r = report(["web-1", "web-2"], false);
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date(), hostFacts: host });
+    await store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });
+    const r = await report(["web-1", "web-2"], false);
     expect(r.agents[0]!.host).to.deep.include({ kernel: "6.1.0-18-amd64", bootedAt: new Date(61_000 - 3 * 3_600_000).toISOString(), summary: "Debian GNU/Linux 12 (bookworm) · kernel 6.1.0-18-amd64 x64 · AMD EPYC ×2 · 8.0 GiB · up 3 h 0 min · KVM" });
     expect(r.agents[1]!.host).to.equal(undefined);
   });
 
-  it("lists each problem: an agent offline, an agent's clock off, Telegram configured but not running, the store failing", () => {
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date() });
-    store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });
-    store.setClockSkew("web-2", 300_000);
-    const r = report(["web-2"], true, { ...healthy, state: "failing", detail: "store full: 3 MiB free on /d (SQLITE_FULL)" });
+  it("lists each problem: an agent offline, an agent's clock off, Telegram configured but not running, the store failing", async () => {
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date() });
+    await store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });
+    await store.setClockSkew("web-2", 300_000);
+    const r = await report(["web-2"], true, { ...healthy, state: "failing", detail: "store full: 3 MiB free on /d (SQLITE_FULL)" });
     expect(r.ok).to.equal(false);
     expect(r.problems).to.deep.equal([
       "store: store full: 3 MiB free on /d (SQLITE_FULL)",

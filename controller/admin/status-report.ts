@@ -67,7 +67,7 @@ export interface StatusInputs {
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** Builds the report; every part that fails to read is a problem in it, never an exception. */
-export function buildStatusReport(input: StatusInputs): StatusReport {
+export async function buildStatusReport(input: StatusInputs): Promise<StatusReport> {
   const problems: string[] = [];
   const online = new Set(input.onlineAgents);
   let agents: AgentStatus[] = [];
@@ -75,7 +75,7 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
   let openAlerts: number | undefined;
   let storeDetail = "readable";
   try {
-    const records = input.store.listAgents();
+    const records = await input.store.listAgents();
     agents = records.map((a) => ({
       agentId: a.agentId,
       hostname: a.hostname,
@@ -88,8 +88,9 @@ export function buildStatusReport(input: StatusInputs): StatusReport {
       unavailableAnswers: a.unavailableAnswers.map((u) => ({ answer: Answer[u.answer] ?? String(u.answer), reason: u.reason })),
       host: a.hostFacts ? { ...a.hostFacts, bootedAt: iso(a.hostFacts.bootedAt?.getTime()), summary: describeHostFacts(a.hostFacts, input.now) } : undefined,
     }));
-    unfinishedActions = records.reduce((sum, a) => sum + input.store.listUnfinishedActions(a.agentId).length, 0);
-    openAlerts = input.store.listOpenAlerts(100_000).length;
+    unfinishedActions = 0;
+    for (const a of records) unfinishedActions += (await input.store.listUnfinishedActions(a.agentId)).length;
+    openAlerts = (await input.store.listOpenAlerts(100_000)).length;
   } catch (err) {
     storeDetail = `the store cannot be read: ${describeError(err)}`;
     problems.push(`store: ${storeDetail}`);

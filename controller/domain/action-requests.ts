@@ -31,13 +31,13 @@ export type ActionRequestOutcome =
  * sent if the agent is online (otherwise on its next connect).
  */
 export interface ActionRequests {
-  request(input: ActionRequest): ActionRequestOutcome;
+  request(input: ActionRequest): Promise<ActionRequestOutcome>;
 }
 
 /** Hands a stored action to the agent's live stream, if it has one. */
 export interface ActionDelivery {
   /** True when the action was written to a live stream (and marked sent). */
-  deliver(action: ActionRecord): boolean;
+  deliver(action: ActionRecord): boolean | Promise<boolean>;
 }
 
 export interface ActionRequestsDeps {
@@ -67,16 +67,16 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
   const controllerAddresses = deps.controllerAddresses ?? localAddresses;
 
   return {
-    request(input) {
-      const agent = store.getAgent(input.agentId);
+    async request(input) {
+      const agent = await store.getAgent(input.agentId);
       if (!agent) return { ok: false, reason: "unknown_agent", detail: `agent ${input.agentId} has never connected` };
       let alert: Alert | undefined;
       if (input.alertId !== undefined) {
-        const record = store.getAlert(input.alertId);
+        const record = await store.getAlert(input.alertId);
         if (!record || record.agentId !== input.agentId) {
           return { ok: false, reason: "unknown_alert", detail: `alert ${input.alertId} of agent ${input.agentId} is not stored` };
         }
-        const existing = store.listActionsForAlert(input.alertId)[0];
+        const existing = (await store.listActionsForAlert(input.alertId))[0];
         if (existing) return { ok: false, reason: "already_answered", detail: `alert ${input.alertId} was already answered`, existing };
         if (record.alert.state === AlertState.RESOLVED) return { ok: false, reason: "resolved", detail: `alert ${input.alertId} is resolved` };
         if (!record.alert.answers.includes(input.answer)) {
@@ -97,7 +97,7 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
         if (!check.ok) return { ok: false, reason: "unsupported", detail: `BLOCK_IP refused: ${JSON.stringify(target.target.value.slice(0, 64))} (${check.reason})` };
       }
       const at = now();
-      const action = store.createAction({
+      const created = await store.createAction({
         actionId: input.actionId ?? makeId(at),
         agentId: input.agentId,
         alertId: input.alertId,
@@ -108,9 +108,12 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
         target,
         ...(input.policy ? { policy: input.policy } : {}),
       });
+      // Two taps at once both pass the check above; the store keeps the first.
+      if (!created.created) return { ok: false, reason: "already_answered", detail: `alert ${input.alertId} was already answered`, existing: created.existing };
+      const { action } = created;
       events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
-      const delivered = delivery.deliver(action);
-      return { ok: true, action: store.getAction(action.actionId) ?? action, delivered };
+      const delivered = await delivery.deliver(action);
+      return { ok: true, action: delivered ? { ...action, state: "sent", sentAt: new Date(now()) } : action, delivered };
     },
   };
 }

@@ -70,8 +70,8 @@ describe("agent presence over a real store, with a driven clock", () => {
     store = openSqliteStore(join(dir, "controller.db"));
     clock = T0;
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -81,21 +81,21 @@ describe("agent presence over a real store, with a driven clock", () => {
     });
     const seen: ControllerEvent[] = [];
     events.subscribe((event) => seen.push(event));
-    connect("web-1");
-    connect("web-2");
+    await connect("web-1");
+    await connect("web-2");
     let presence = startAgentPresence({ store, events, logger: silentLogger(), now, graceMs: GRACE, checkEveryMs: 60_000 });
     try {
       clock += MIN;
-      store.agentDisconnected("web-1", new Date(clock));
+      await store.agentDisconnected("web-1", new Date(clock));
       const wentAt = clock;
       clock += GRACE - 1;
-      presence.check();
-      expect(store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
+      await presence.check();
+      expect((await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE))).to.deep.equal([]);
 
       clock += 1;
-      presence.check();
-      presence.check();
-      const [open, ...more] = store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE);
+      await presence.check();
+      await presence.check();
+      const [open, ...more] = (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE));
       expect(more).to.deep.equal([]);
       expect(open!.agentId).to.equal("web-1");
       expect(open!.alert).to.deep.include({ kind: AlertKind.AGENT_OFFLINE, severity: Severity.WARNING, state: AlertState.OPEN, revision: 1, answers: [] });
@@ -111,41 +111,41 @@ describe("agent presence over a real store, with a driven clock", () => {
       clock += 10 * MIN;
       presence = startAgentPresence({ store, events, logger: silentLogger(), now, graceMs: GRACE, checkEveryMs: 60_000 });
       clock += 3 * GRACE;
-      presence.check();
-      expect(store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE).map((r) => r.alertId)).to.deep.equal([open!.alertId]);
+      await presence.check();
+      expect((await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).map((r) => r.alertId)).to.deep.equal([open!.alertId]);
 
       // Back: the same alert, revision 2, resolved with the connect time.
-      connect("web-1");
+      await connect("web-1");
       const backAt = clock;
       events.publish({ type: "agent", agentId: "web-1", online: true });
       clock += 3_000;
       await new Promise((resolve) => setImmediate(resolve));
-      expect(store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
-      const resolved = store.getAlert(open!.alertId)!;
+      expect((await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE))).to.deep.equal([]);
+      const resolved = (await store.getAlert(open!.alertId))!;
       expect(resolved.alert).to.deep.include({ revision: 2, state: AlertState.RESOLVED });
       const back = resolved.alert.subject.case === "agentOffline" ? resolved.alert.subject.value : undefined;
       expect(timestampMs(back!.backOnlineAt!)).to.equal(backAt);
       expect(timestampMs(back!.offlineSince!)).to.equal(wentAt);
       expect(seen.filter((e) => e.type === "alert").map((e) => e.type === "alert" && e.outcome)).to.deep.equal(["inserted", "updated"]);
       // web-2 was never offline: no alert.
-      expect(store.listOpenAlerts(100).filter((r) => r.agentId === "web-2")).to.deep.equal([]);
+      expect((await store.listOpenAlerts(100)).filter((r) => r.agentId === "web-2")).to.deep.equal([]);
     } finally {
       presence.stop();
     }
   });
 
-  it("does not alert for an agent whose certificate is revoked", () => {
+  it("does not alert for an agent whose certificate is revoked", async () => {
     const events = createEventBus();
-    connect("web-1");
-    store.agentDisconnected("web-1", new Date(clock));
+    await connect("web-1");
+    await store.agentDisconnected("web-1", new Date(clock));
     const serial = "ab01";
     store.db.prepare("UPDATE agents SET cert_serial = ? WHERE agent_id = 'web-1'").run(serial);
-    expect(store.setRevokedSerials([serial], new Date(clock))).to.deep.equal(["web-1"]);
+    expect((await store.setRevokedSerials([serial], new Date(clock)))).to.deep.equal(["web-1"]);
     const presence = startAgentPresence({ store, events, logger: silentLogger(), now, graceMs: GRACE, checkEveryMs: 60_000 });
     try {
       clock += 10 * GRACE;
-      presence.check();
-      expect(store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).to.deep.equal([]);
+      await presence.check();
+      expect((await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE))).to.deep.equal([]);
     } finally {
       presence.stop();
     }

@@ -120,8 +120,8 @@ export interface AgentPresenceDeps {
 }
 
 export interface AgentPresence {
-  /** Looks at every agent now and raises or resolves alerts (also run on a timer and when an agent connects). */
-  check(): void;
+  /** Looks at every agent now and raises or resolves alerts (also run on a timer and when an agent connects); resolves when done. */
+  check(): Promise<void>;
   stop(): void;
 }
 
@@ -131,6 +131,8 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
   const watchingSince = now();
   const connectedAt = new Map<string, number>();
   let stopped = false;
+  /** Looks run one after another, as they did on the synchronous store: two never raise the same alert. */
+  let looking: Promise<void> = Promise.resolve();
 
   const toAgent = (agent: AgentRecord): PresenceAgent => ({
     agentId: agent.agentId,
@@ -141,37 +143,40 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
   });
   const toOpen = (record: AlertRecord): OpenOfflineAlert => ({ alertId: record.alertId, agentId: record.agentId });
 
-  function apply(effect: PresenceEffect, at: number): void {
+  async function apply(effect: PresenceEffect, at: number): Promise<void> {
     if (effect.type === "raise") {
       const alert = offlineAlert(effect.agentId, effect.offlineSince, at);
-      const stored = store.upsertAlert(effect.agentId, alert, new Date(at));
+      const stored = await store.upsertAlert(effect.agentId, alert, new Date(at));
       logger.warn({ agentId: effect.agentId, alertId: alert.id, offlineSince: new Date(effect.offlineSince).toISOString() }, `agent ${effect.agentId} offline for longer than ${Math.round(graceMs / 1000)} s`);
       if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId: effect.agentId, outcome: stored.outcome });
       return;
     }
-    const record = store.getAlert(effect.alertId);
+    const record = await store.getAlert(effect.alertId);
     if (!record) return;
-    const stored = store.upsertAlert(effect.agentId, resolvedOfflineAlert(record.alert, effect.backOnlineAt, at), new Date(at));
+    const stored = await store.upsertAlert(effect.agentId, resolvedOfflineAlert(record.alert, effect.backOnlineAt, at), new Date(at));
     logger.info({ agentId: effect.agentId, alertId: effect.alertId, backOnlineAt: new Date(effect.backOnlineAt).toISOString() }, `agent ${effect.agentId} back online; its offline alert is resolved`);
     if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: effect.alertId, agentId: effect.agentId, outcome: stored.outcome });
   }
 
-  function run(decide: (at: number) => PresenceEffect[]): void {
-    if (stopped) return;
-    const at = now();
-    try {
-      for (const effect of decide(at)) apply(effect, at);
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "agent presence check failed; retried on the next tick");
-    }
+  function run(decide: (at: number) => Promise<PresenceEffect[]>): Promise<void> {
+    looking = looking.then(async () => {
+      if (stopped) return;
+      const at = now();
+      try {
+        for (const effect of await decide(at)) await apply(effect, at);
+      } catch (err) {
+        logger.error({ err: describeError(err) }, "agent presence check failed; retried on the next tick");
+      }
+    });
+    return looking;
   }
 
   /** Every agent: raises the alerts of agents silent past the grace period, resolves those of agents back. */
-  function check(): void {
-    run((at) =>
+  function check(): Promise<void> {
+    return run(async (at) =>
       decidePresence({
-        agents: store.listAgents().map(toAgent),
-        open: store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE).map(toOpen),
+        agents: (await store.listAgents()).map(toAgent),
+        open: (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).map(toOpen),
         now: at,
         graceMs,
         watchingSince,
@@ -185,10 +190,10 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
    * indexed query — thousands of agents reconnecting after a controller
    * restart must not each rescan every agent.
    */
-  function checkConnected(agentId: string): void {
-    run((at) => {
-      const open = store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE).filter((alert) => alert.agentId === agentId);
-      const agent = open.length > 0 ? store.getAgent(agentId) : undefined;
+  function checkConnected(agentId: string): Promise<void> {
+    return run(async (at) => {
+      const open = (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).filter((alert) => alert.agentId === agentId);
+      const agent = open.length > 0 ? await store.getAgent(agentId) : undefined;
       if (!agent) return [];
       return decidePresence({ agents: [toAgent(agent)], open: open.map(toOpen), now: at, graceMs, watchingSince });
     });
@@ -199,7 +204,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
     if (event.online) connectedAt.set(event.agentId, now());
     else connectedAt.delete(event.agentId);
     // After the publisher's turn: the bridge and metrics see the agent first.
-    if (event.online) setImmediate(() => checkConnected(event.agentId));
+    if (event.online) setImmediate(() => void checkConnected(event.agentId));
   });
   const timer = startWatchTimer(check, deps.checkEveryMs ?? defaultCheckEvery(graceMs));
 

@@ -69,31 +69,31 @@ describe("detector blind: the decision", () => {
 });
 
 describe("detector blind: the watch over the store", () => {
-  it("raises one alert, and resolves that same alert (revision 2) when the source appears", () => {
+  it("raises one alert, and resolves that same alert (revision 2) when the source appears", async () => {
     const dir = mkdtempSync(join(tmpdir(), "secarc-blind-"));
     const store = openSqliteStore(join(dir, "c.db"));
     try {
       let now = T0;
-      store.agentConnected({ agentId: "web-1", version: "1", hostname: "h", addresses: [], actions: [], detectors: [], at: new Date(T0) });
-      store.setDetectorSources("web-1", [source()]);
+      await store.agentConnected({ agentId: "web-1", version: "1", hostname: "h", addresses: [], actions: [], detectors: [], at: new Date(T0) });
+      await store.setDetectorSources("web-1", [source()]);
       const events = createEventBus();
       const seen: string[] = [];
       events.subscribe((event) => event.type === "alert" && seen.push(`${event.outcome} ${event.alertId}`));
       const watch = startDetectorBlindWatch({ store, events, logger: silentLogger(), now: () => now, afterMs: AFTER, checkEveryMs: 3_600_000 });
       try {
         now = T0 + AFTER - 1;
-        watch.check();
-        expect(store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND)).to.have.length(0);
+        await watch.check();
+        expect((await store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND))).to.have.length(0);
         now = T0 + AFTER;
-        watch.check();
-        watch.check();
-        const open = store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND);
+        await watch.check();
+        await watch.check();
+        const open = (await store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND));
         expect(open).to.have.length(1);
         const id = open[0]!.alertId;
-        store.setDetectorSources("web-1", [source({ state: DetectorSourceState.FOLLOWING, detail: "/var/log/auth.log", since: now + 1000 })]);
+        await store.setDetectorSources("web-1", [source({ state: DetectorSourceState.FOLLOWING, detail: "/var/log/auth.log", since: now + 1000 })]);
         now += 2000;
-        watch.check();
-        const record = store.getAlert(id)!;
+        await watch.check();
+        const record = (await store.getAlert(id))!;
         expect(record.alert.revision).to.equal(2);
         expect(record.alert.state).to.equal(AlertState.RESOLVED);
         expect(record.alert.subject.case === "detectorBlind" && record.alert.subject.value.sourceFound).to.equal("following /var/log/auth.log");
@@ -102,7 +102,7 @@ describe("detector blind: the watch over the store", () => {
         watch.stop();
       }
     } finally {
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

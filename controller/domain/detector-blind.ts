@@ -175,8 +175,8 @@ export interface DetectorBlindWatchDeps {
 }
 
 export interface DetectorBlindWatch {
-  /** Looks at every agent now (also run on a timer and when an agent reports sources). */
-  check(): void;
+  /** Looks at every agent now (also run on a timer and when an agent reports sources); resolves when done. */
+  check(): Promise<void>;
   stop(): void;
 }
 
@@ -185,6 +185,8 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
   const { store, events, logger, now, afterMs } = deps;
   const watchingSince = now();
   let stopped = false;
+  /** Looks run one after another, as they did on the synchronous store: two never raise the same alert. */
+  let looking: Promise<void> = Promise.resolve();
 
   const toAgent = (agent: AgentRecord): BlindAgent => ({
     agentId: agent.agentId,
@@ -198,43 +200,46 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
     detector: record.alert.subject.case === "detectorBlind" ? record.alert.subject.value.detector : "",
   });
 
-  function store_(agentId: string, alert: Alert, at: number): void {
-    const stored = store.upsertAlert(agentId, alert, new Date(at));
+  async function store_(agentId: string, alert: Alert, at: number): Promise<void> {
+    const stored = await store.upsertAlert(agentId, alert, new Date(at));
     if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: stored.outcome });
   }
 
-  function apply(effect: BlindEffect, at: number): void {
+  async function apply(effect: BlindEffect, at: number): Promise<void> {
     if (effect.type === "raise") {
       const alert = blindAlert(effect.agentId, effect.source, effect.blindSince, at);
       logger.warn({ agentId: effect.agentId, detector: effect.source.detector, alertId: alert.id, source: describeSource(effect.source) }, `detector ${effect.source.detector} of ${effect.agentId} blind for longer than ${Math.round(afterMs / 1000)} s`);
-      store_(effect.agentId, alert, at);
+      await store_(effect.agentId, alert, at);
       return;
     }
-    const record = store.getAlert(effect.alertId);
+    const record = await store.getAlert(effect.alertId);
     if (!record) return;
     const alert = resolvedBlindAlert(record.alert, effect.found, effect.foundAt, at);
     logger.info({ agentId: effect.agentId, alertId: effect.alertId, source: effect.found ? describeSource(effect.found) : "not running" }, "detector sees its source again; its blind alert is resolved");
-    store_(effect.agentId, alert, at);
+    await store_(effect.agentId, alert, at);
   }
 
-  function run(agents: () => AgentRecord[]): void {
-    if (stopped) return;
-    const at = now();
-    try {
-      const open = store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND).map(toOpen);
-      for (const effect of decideBlind({ agents: agents().map(toAgent), open, now: at, afterMs, watchingSince })) apply(effect, at);
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "detector source check failed; retried on the next tick");
-    }
+  function run(agents: () => Promise<AgentRecord[]>): Promise<void> {
+    looking = looking.then(async () => {
+      if (stopped) return;
+      const at = now();
+      try {
+        const open = (await store.listOpenAlertsOfKind(AlertKind.DETECTOR_BLIND)).map(toOpen);
+        for (const effect of decideBlind({ agents: (await agents()).map(toAgent), open, now: at, afterMs, watchingSince })) await apply(effect, at);
+      } catch (err) {
+        logger.error({ err: describeError(err) }, "detector source check failed; retried on the next tick");
+      }
+    });
+    return looking;
   }
 
-  const check = (): void => run(() => store.listAgents());
+  const check = (): Promise<void> => run(() => store.listAgents());
   const unsubscribe = events.subscribe((event) => {
     if (event.type !== "sources") return;
     // After the publisher's turn, like the presence check.
     setImmediate(() =>
-      run(() => {
-        const agent = store.getAgent(event.agentId);
+      void run(async () => {
+        const agent = await store.getAgent(event.agentId);
         return agent ? [agent] : [];
       }),
     );

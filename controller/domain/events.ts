@@ -6,7 +6,8 @@
 export type ControllerEvent =
   | { type: "alert"; alertId: string; agentId: string; outcome: "inserted" | "updated" }
   | { type: "action"; actionId: string; alertId: string | undefined; agentId: string }
-  | { type: "agent"; agentId: string; online: boolean }
+  /** An agent connected (with the labels its Hello stored) or its stream ended. */
+  | { type: "agent"; agentId: string; online: boolean; labels?: Readonly<Record<string, string>> }
   /** An agent's detector sources (Hello / Heartbeat) are stored anew. */
   | { type: "sources"; agentId: string }
   /** An alert or result the link refused with an AlertReject / ResultReject (nothing was stored). */

@@ -5,7 +5,6 @@ import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { ActionOptionsSchema, ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
-import { createSqliteFleetBlockStore } from "../store/sqlite-fleet-blocks.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
 import type { ActionRecord } from "../store/store.js";
 import { createActionRequests } from "./action-requests.js";
@@ -23,15 +22,15 @@ describe("createFleetBlocks", () => {
   let fleet: FleetBlocks;
   let tick: number;
 
-  const connect = (agentId: string, extra: { actions?: Answer[]; fleetBlockOptOut?: boolean; addresses?: string[] } = {}): void => {
-    store.agentConnected({ agentId, version: "1", hostname: `${agentId}.example`, addresses: extra.addresses ?? [], actions: extra.actions ?? BLOCKING, detectors: [], at: new Date(tick), fleetBlockOptOut: extra.fleetBlockOptOut ?? false });
+  const connect = async (agentId: string, extra: { actions?: Answer[]; fleetBlockOptOut?: boolean; addresses?: string[] } = {}): Promise<void> => {
+    await store.agentConnected({ agentId, version: "1", hostname: `${agentId}.example`, addresses: extra.addresses ?? [], actions: extra.actions ?? BLOCKING, detectors: [], at: new Date(tick), fleetBlockOptOut: extra.fleetBlockOptOut ?? false });
     online.add(agentId);
   };
-  const result = (agentId: string, actionId: string, status: ResultStatus, detail = ""): boolean =>
+  const result = (agentId: string, actionId: string, status: ResultStatus, detail = ""): Promise<boolean> =>
     store.recordResult(agentId, create(ActionResultSchema, { actionId, status, detail }), new Date(tick));
   const states = async (fleetId: string): Promise<string[]> => ((await fleet.status(fleetId))?.members ?? []).map((m) => `${m.agentId}:${m.state}`);
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-fleet-"));
     store = openSqliteStore(join(dir, "c.db"));
     online = new Set();
@@ -45,32 +44,32 @@ describe("createFleetBlocks", () => {
       newId: () => `act-${++ids}`,
       controllerAddresses: () => [],
       delivery: {
-        deliver(action) {
+        async deliver(action) {
           if (!online.has(action.agentId)) return false;
           sent.push(action);
-          store.markActionSent(action.actionId, new Date(tick));
+          await store.markActionSent(action.actionId, new Date(tick));
           return true;
         },
       },
     });
-    fleet = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions, now: () => tick, newId: () => "fleet-1" });
+    fleet = createFleetBlocks({ store, fleetStore: store.fleetBlocks, actions, now: () => tick, newId: () => "fleet-1" });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("sends one BLOCK_IP to each online agent, queues the offline one, skips the opted-out and the one that cannot block", async () => {
-    connect("web-1");
-    connect("web-2");
-    connect("db-1");
-    store.agentDisconnected("db-1", new Date(tick));
+    await connect("web-1");
+    await connect("web-2");
+    await connect("db-1");
+    await store.agentDisconnected("db-1", new Date(tick));
     online.delete("db-1");
-    connect("cache-1", { fleetBlockOptOut: true });
-    connect("mon-1", { actions: [Answer.IGNORE] });
+    await connect("cache-1", { fleetBlockOptOut: true });
+    await connect("mon-1", { actions: [Answer.IGNORE] });
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     expect(sent.map((a) => a.agentId).sort()).to.deep.equal(["web-1", "web-2"]);
-    expect(store.listUnfinishedActions("db-1").map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP]);
+    expect((await store.listUnfinishedActions("db-1")).map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP]);
     expect(await states(block.fleetId)).to.deep.equal(["cache-1:skipped", "db-1:queued", "mon-1:skipped", "web-1:sent", "web-2:sent"]);
     const status = await fleet.status(block.fleetId);
     expect(status?.members.find((m) => m.agentId === "cache-1")).to.deep.include({ detail: "opted_out" });
@@ -78,13 +77,13 @@ describe("createFleetBlocks", () => {
   });
 
   it("reads each agent's result, first result winning; a refusal keeps the agent's reason", async () => {
-    connect("web-1");
-    connect("web-2");
+    await connect("web-1");
+    await connect("web-2");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     const [a1, a2] = [sent[0]!, sent[1]!];
-    expect(result(a1.agentId, a1.actionId, ResultStatus.DONE)).to.equal(true);
-    expect(result(a1.agentId, a1.actionId, ResultStatus.FAILED)).to.equal(false);
-    result(a2.agentId, a2.actionId, ResultStatus.REFUSED, "allowed until 14:00");
+    expect(await result(a1.agentId, a1.actionId, ResultStatus.DONE)).to.equal(true);
+    expect(await result(a1.agentId, a1.actionId, ResultStatus.FAILED)).to.equal(false);
+    await result(a2.agentId, a2.actionId, ResultStatus.REFUSED, "allowed until 14:00");
     const status = await fleet.status(block.fleetId);
     expect(status?.members.map((m) => m.state)).to.deep.equal(["blocked", "refused"]);
     expect(status?.members[1]).to.deep.include({ detail: "allowed until 14:00" });
@@ -92,9 +91,9 @@ describe("createFleetBlocks", () => {
   });
 
   it("gives an agent that joins while the block is active the block once, however often it connects", async () => {
-    connect("web-1");
+    await connect("web-1");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
-    connect("new-1");
+    await connect("new-1");
     await fleet.agentConnected("new-1");
     await fleet.agentConnected("new-1");
     await fleet.agentConnected("web-1");
@@ -104,8 +103,8 @@ describe("createFleetBlocks", () => {
   });
 
   it("refuses per agent what the controller refuses (the agent's own address) and blocks on the others", async () => {
-    connect("web-1", { addresses: ["203.0.113.7"] });
-    connect("web-2");
+    await connect("web-1", { addresses: ["203.0.113.7"] });
+    await connect("web-2");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     expect(sent.map((a) => a.agentId)).to.deep.equal(["web-2"]);
     const member = (await fleet.status(block.fleetId))?.members[0];
@@ -114,49 +113,49 @@ describe("createFleetBlocks", () => {
   });
 
   it("lifts once: UNBLOCK_IP to every agent sent the BLOCK_IP (queued for an offline one), none for the skipped", async () => {
-    connect("web-1");
-    connect("web-2", { fleetBlockOptOut: true });
-    connect("db-1");
+    await connect("web-1");
+    await connect("web-2", { fleetBlockOptOut: true });
+    await connect("db-1");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
-    store.agentDisconnected("db-1", new Date(tick));
+    await store.agentDisconnected("db-1", new Date(tick));
     online.delete("db-1");
     expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(true);
     expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(false);
     const unblocks = sent.filter((a) => a.answer === Answer.UNBLOCK_IP);
     expect(unblocks.map((a) => a.agentId)).to.deep.equal(["web-1"]);
-    expect(store.listUnfinishedActions("db-1").map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP, Answer.UNBLOCK_IP]);
-    result("web-1", unblocks[0]!.actionId, ResultStatus.DONE);
+    expect((await store.listUnfinishedActions("db-1")).map((a) => a.answer)).to.deep.equal([Answer.BLOCK_IP, Answer.UNBLOCK_IP]);
+    await result("web-1", unblocks[0]!.actionId, ResultStatus.DONE);
     expect(await states(block.fleetId)).to.deep.equal(["db-1:lifting", "web-1:lifted", "web-2:skipped"]);
     expect(await fleet.listActive()).to.deep.equal([]);
-    connect("late-1");
+    await connect("late-1");
     await fleet.agentConnected("late-1");
     expect(sent.filter((a) => a.agentId === "late-1")).to.deep.equal([]);
   });
 
   it("gives a joiner what is left of the block's time; once the time is over the block is no longer in force and nobody joins it", async () => {
-    connect("web-1");
+    await connect("web-1");
     const day = 86_400_000;
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)", options: create(ActionOptionsSchema, { duration: durationFromMs(day) }) });
     expect(block.expiresAt).to.equal(tick + day);
     tick += 3_600_000;
-    connect("new-1");
+    await connect("new-1");
     await fleet.agentConnected("new-1");
     const joined = sent.find((a) => a.agentId === "new-1");
     expect(joined?.options?.duration ? durationMs(joined.options.duration) : undefined).to.equal(day - 3_600_000);
     tick = block.expiresAt! + 1;
     expect(await fleet.listActive()).to.deep.equal([]);
-    connect("late-1");
+    await connect("late-1");
     await fleet.agentConnected("late-1");
     expect(sent.filter((a) => a.agentId === "late-1")).to.deep.equal([]);
   });
 
   it("requests, after a stop between claim and request, each claimed part once: the stored action is taken up, a missing one is requested", async () => {
-    connect("web-1");
-    connect("web-2");
-    connect("web-3");
+    await connect("web-1");
+    await connect("web-2");
+    await connect("web-3");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     // As a stop would leave them: web-2 claimed, nothing requested; web-3 claimed, its action stored, the member row not yet updated.
-    const fleetStore = createSqliteFleetBlockStore(store.db);
+    const fleetStore = store.fleetBlocks;
     for (const agentId of ["web-2", "web-3"]) await fleetStore.setMember({ fleetId: block.fleetId, agentId });
     store.db.prepare("DELETE FROM actions WHERE agent_id = ?").run("web-2");
     const before = sent.length;
@@ -171,11 +170,11 @@ describe("createFleetBlocks", () => {
   });
 
   it("sends, after a stop in the middle of Unblock everywhere, the UNBLOCK_IPs not yet requested, once", async () => {
-    connect("web-1");
-    connect("web-2");
+    await connect("web-1");
+    await connect("web-2");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     // As a stop right after the lift was stored would leave it: lifted, no UNBLOCK_IP requested.
-    const fleetStore = createSqliteFleetBlockStore(store.db);
+    const fleetStore = store.fleetBlocks;
     expect(await fleetStore.liftFleetBlock(block.fleetId, new Date(tick), "telegram:7 (@ops)")).to.equal(true);
     expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(false);
     await fleet.recover();
@@ -187,11 +186,11 @@ describe("createFleetBlocks", () => {
   });
 
   it("finds the fleet block of an UNBLOCK_IP after a restart (no memory of the lift)", async () => {
-    connect("web-1");
+    await connect("web-1");
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
     await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)");
     const unblock = sent.find((a) => a.answer === Answer.UNBLOCK_IP)!;
-    const restarted = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions: { request: () => ({ ok: false, reason: "unknown_agent", detail: "" }) } });
+    const restarted = createFleetBlocks({ store, fleetStore: store.fleetBlocks, actions: { request: async () => ({ ok: false, reason: "unknown_agent", detail: "" }) } });
     expect(await restarted.fleetOfAction(unblock.actionId)).to.equal(block.fleetId);
   });
 });

@@ -5,7 +5,7 @@ import { newId } from "../../common/ids.js";
 import { ActionOptionsSchema, ActionTargetSchema, Answer, OperatorSchema, ResultStatus, type ActionOptions, type Operator } from "../../gen/secarc/v1/action_pb.js";
 import type { AgentRecord, Store } from "../store/store.js";
 import type { ActionRequests } from "./action-requests.js";
-import type { FleetBlock, FleetBlockStore, FleetMember } from "./fleet-block-store.js";
+import type { FleetBlock, FleetBlockStore, FleetMember } from "../store/fleet-block-store.js";
 
 /** One server's state in a fleet block, as its message and /blocks show it. */
 export type MemberState =
@@ -89,8 +89,8 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     for (const member of await fleetStore.listMembers(block.fleetId)) {
       if (member.actionId === undefined || member.unblockActionId !== undefined) continue;
       const actionId = fleetActionId(block.fleetId, member.agentId, Answer.UNBLOCK_IP);
-      const stored = store.getAction(actionId);
-      const outcome = stored ? { ok: true as const, action: stored } : actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target, actionId });
+      const stored = await store.getAction(actionId);
+      const outcome = stored ? { ok: true as const, action: stored } : await actions.request({ agentId: member.agentId, alertId: undefined, answer: Answer.UNBLOCK_IP, operator, target, actionId });
       if (!outcome.ok) continue;
       unblockOf.set(outcome.action.actionId, block.fleetId);
       await fleetStore.setMember({ ...member, unblockActionId: outcome.action.actionId });
@@ -106,7 +106,7 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
   /** The operator a later part's BLOCK_IP carries: the one of the fleet block's first. */
   async function firstOperator(block: FleetBlock): Promise<Operator> {
     const first = (await fleetStore.listMembers(block.fleetId)).find((m) => m.actionId !== undefined);
-    return (first?.actionId !== undefined ? store.getAction(first.actionId)?.operator : undefined) ?? create(OperatorSchema, {});
+    return (first?.actionId !== undefined ? (await store.getAction(first.actionId))?.operator : undefined) ?? create(OperatorSchema, {});
   }
 
   async function join(block: FleetBlock, agent: AgentRecord, operator: Operator, options: ActionOptions | undefined, alertAgentId?: string): Promise<void> {
@@ -123,19 +123,19 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     const target = create(ActionTargetSchema, { target: { case: "ip", value: block.ip } });
     const actionId = fleetActionId(block.fleetId, agent.agentId, Answer.BLOCK_IP);
     const request = (alertId: string | undefined) => actions.request({ agentId: agent.agentId, alertId, answer: Answer.BLOCK_IP, operator, target, actionId, ...(options ? { options } : {}) });
-    let outcome = request(answersAlert ? block.alertId : undefined);
+    let outcome = await request(answersAlert ? block.alertId : undefined);
     // The alert was answered meanwhile: the agent still takes part in the fleet block.
-    if (!outcome.ok && answersAlert && outcome.reason !== "unsupported") outcome = request(undefined);
+    if (!outcome.ok && answersAlert && outcome.reason !== "unsupported") outcome = await request(undefined);
     await fleetStore.setMember(outcome.ok ? { ...member, actionId: outcome.action.actionId } : { ...member, skipped: outcome.detail });
   }
 
-  function memberState(member: FleetMember, agent: AgentRecord | undefined): MemberState {
+  async function memberState(member: FleetMember, agent: AgentRecord | undefined): Promise<MemberState> {
     // Claimed, its BLOCK_IP not requested yet: it is on its way (counted, never shown as skipped).
     if (member.actionId === undefined && member.skipped === undefined) return { state: agent?.online ? "sent" : "queued" };
     if (member.actionId === undefined) return { state: "skipped", detail: member.skipped ?? "" };
-    const action = store.getAction(member.actionId);
+    const action = await store.getAction(member.actionId);
     if (member.unblockActionId !== undefined) {
-      const unblock = store.getAction(member.unblockActionId);
+      const unblock = await store.getAction(member.unblockActionId);
       return { state: unblock?.resultStatus === ResultStatus.DONE ? "lifted" : "lifting" };
     }
     if (!action || action.resultStatus === undefined) return { state: agent?.online ? "sent" : "queued" };
@@ -156,11 +156,11 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
         ...(lasts > 0 ? { expiresAt: at + lasts } : {}),
       };
       await fleetStore.saveFleetBlock(block);
-      for (const agent of store.listAgents()) await join(block, agent, input.operator, input.options, input.alertAgentId);
+      for (const agent of await store.listAgents()) await join(block, agent, input.operator, input.options, input.alertAgentId);
       return block;
     },
     async agentConnected(agentId) {
-      const agent = store.getAgent(agentId);
+      const agent = await store.getAgent(agentId);
       if (!agent) return;
       for (const block of await active()) {
         // The joiner is blocked for what is left of the fleet block's time, in the name of its first operator.
@@ -176,10 +176,11 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
     async status(fleetId) {
       const block = await fleetStore.getFleetBlock(fleetId);
       if (!block) return undefined;
-      const members = (await fleetStore.listMembers(fleetId)).map((member) => {
-        const agent = store.getAgent(member.agentId);
-        return { agentId: member.agentId, hostname: agent?.hostname ?? member.agentId, ...(member.actionId !== undefined ? { actionId: member.actionId } : {}), ...memberState(member, agent) };
-      });
+      const members = [];
+      for (const member of await fleetStore.listMembers(fleetId)) {
+        const agent = await store.getAgent(member.agentId);
+        members.push({ agentId: member.agentId, hostname: agent?.hostname ?? member.agentId, ...(member.actionId !== undefined ? { actionId: member.actionId } : {}), ...(await memberState(member, agent)) });
+      }
       return { block, members };
     },
     listActive: active,
@@ -187,15 +188,15 @@ export function createFleetBlocks(deps: FleetBlocksDeps): FleetBlocks {
       // A stop in the middle of Unblock everywhere: the rest of its UNBLOCK_IPs.
       for (const block of await fleetStore.listLiftedUnfinished()) await unblockParts(block, await firstOperator(block));
       for (const block of await active()) {
-        const alertAgentId = block.alertId !== undefined ? store.getAlert(block.alertId)?.agentId : undefined;
+        const alertAgentId = block.alertId !== undefined ? (await store.getAlert(block.alertId))?.agentId : undefined;
         for (const member of await fleetStore.listMembers(block.fleetId)) {
           if (member.actionId !== undefined || member.skipped !== undefined) continue;
-          const stored = store.getAction(fleetActionId(block.fleetId, member.agentId, Answer.BLOCK_IP));
+          const stored = await store.getAction(fleetActionId(block.fleetId, member.agentId, Answer.BLOCK_IP));
           if (stored) {
             await fleetStore.setMember({ ...member, actionId: stored.actionId });
             continue;
           }
-          const agent = store.getAgent(member.agentId);
+          const agent = await store.getAgent(member.agentId);
           const options = optionsLeft(block);
           if (agent && options) await requestPart(block, agent, await firstOperator(block), options, alertAgentId);
           else await fleetStore.setMember({ ...member, skipped: agent ? "expired" : "unknown_agent" });

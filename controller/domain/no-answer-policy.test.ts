@@ -142,7 +142,7 @@ describe("startNoAnswerPolicy over a real store", () => {
 
   const human = create(OperatorSchema, { telegramUserId: 77n, username: "op" });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-policy-"));
     store = openSqliteStore(join(dir, "c.db"));
     time = manualTime(T0);
@@ -160,16 +160,16 @@ describe("startNoAnswerPolicy over a real store", () => {
       },
     });
     logLines = [];
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.IGNORE, Answer.BLOCK_IP], detectors: [], at: new Date(T0) });
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.IGNORE, Answer.BLOCK_IP], detectors: [], at: new Date(T0) });
   });
-  afterEach(() => {
+  afterEach(async () => {
     policy?.stop();
     policy = undefined;
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function start(rules: readonly NoAnswerRule[] = [blockCritical404, ignoreWarning404]): NoAnswerPolicy {
+  async function start(rules: readonly NoAnswerRule[] = [blockCritical404, ignoreWarning404]): Promise<NoAnswerPolicy> {
     policy?.stop();
     const destination = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -189,27 +189,35 @@ describe("startNoAnswerPolicy over a real store", () => {
       now: time.now,
       timers: time.timers,
     });
+    await policy.settled();
     return policy;
   }
 
   /** Stores an alert revision and tells the bus, as the link does. */
-  function raise(id: string, severity: Severity, revision = 1, at = time.now()): void {
-    const { outcome } = store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, at, severity, revision }), new Date(at));
+  async function raise(id: string, severity: Severity, revision = 1, at = time.now()): Promise<void> {
+    const { outcome } = (await store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, at, severity, revision }), new Date(at)));
     if (outcome !== "unchanged") events.publish({ type: "alert", alertId: id, agentId: "web-1", outcome });
+    await policy?.settled();
+  }
+
+  /** Moves the clock (firing due timers) and waits for the decisions they started. */
+  async function advanceTo(at: number): Promise<void> {
+    time.advanceTo(at);
+    await policy?.settled();
   }
 
   const answersOf = (id: string) => store.listActionsForAlert(id);
   const logged = (msg: string) => logLines.filter((line) => String(line.msg).includes(msg));
 
-  it("blocks a critical HTTP 404 alert left unanswered, once, at the rule's time, as the Operator policy", () => {
-    start();
-    raise("c-1", Severity.CRITICAL);
+  it("blocks a critical HTTP 404 alert left unanswered, once, at the rule's time, as the Operator policy", async () => {
+    await start();
+    await raise("c-1", Severity.CRITICAL);
     expect(policy!.waiting().get("c-1")).to.equal(T0 + 5 * MIN);
     expect(time.armed()).to.deep.equal([T0 + 5 * MIN]);
-    time.advanceTo(T0 + 5 * MIN - 1);
-    expect(answersOf("c-1")).to.deep.equal([]);
-    time.advanceTo(T0 + 5 * MIN);
-    const [action, ...more] = answersOf("c-1");
+    await advanceTo(T0 + 5 * MIN - 1);
+    expect((await answersOf("c-1"))).to.deep.equal([]);
+    await advanceTo(T0 + 5 * MIN);
+    const [action, ...more] = (await answersOf("c-1"));
     expect(more).to.deep.equal([]);
     expect(action).to.deep.include({ answer: Answer.BLOCK_IP, policy: { afterMs: 5 * MIN }, state: "pending" });
     expect(action!.requestedAt.getTime()).to.equal(T0 + 5 * MIN);
@@ -218,116 +226,116 @@ describe("startNoAnswerPolicy over a real store", () => {
     expect(action!.target?.target).to.deep.equal({ case: "ip", value: "198.51.100.23" });
     expect(Number(action!.options!.duration!.seconds)).to.equal(3_600);
     expect(delivered.map((a) => a.actionId)).to.deep.equal([action!.actionId]);
-    expect(store.listAudit(5).map((e) => [e.actor, e.event])).to.deep.include(["policy", "policy.answer"]);
+    expect((await store.listAudit(5)).map((e) => [e.actor, e.event])).to.deep.include(["policy", "policy.answer"]);
     expect(policy!.waiting().size).to.equal(0);
     // Later revisions and timer runs change nothing.
-    raise("c-1", Severity.CRITICAL, 2);
-    time.advanceTo(T0 + 60 * MIN);
-    policy!.runDue();
-    expect(answersOf("c-1")).to.have.length(1);
+    await raise("c-1", Severity.CRITICAL, 2);
+    await advanceTo(T0 + 60 * MIN);
+    await policy!.runDue();
+    expect((await answersOf("c-1"))).to.have.length(1);
   });
 
-  it("leaves an alert a human answered in time alone", () => {
-    start();
-    raise("c-2", Severity.CRITICAL);
-    time.advanceTo(T0 + 4 * MIN);
-    const tap = actions.request({ agentId: "web-1", alertId: "c-2", answer: Answer.IGNORE, operator: human });
+  it("leaves an alert a human answered in time alone", async () => {
+    await start();
+    await raise("c-2", Severity.CRITICAL);
+    await advanceTo(T0 + 4 * MIN);
+    const tap = (await actions.request({ agentId: "web-1", alertId: "c-2", answer: Answer.IGNORE, operator: human }));
     expect(tap.ok).to.equal(true);
     expect(policy!.waiting().has("c-2")).to.equal(false);
-    time.advanceTo(T0 + 30 * MIN);
-    policy!.runDue();
-    expect(answersOf("c-2").map((a) => [Answer[a.answer], a.operator.username, a.policy])).to.deep.equal([["IGNORE", "op", undefined]]);
+    await advanceTo(T0 + 30 * MIN);
+    await policy!.runDue();
+    expect((await answersOf("c-2")).map((a) => [Answer[a.answer], a.operator.username, a.policy])).to.deep.equal([["IGNORE", "op", undefined]]);
   });
 
-  it("a tap after the policy's answer is refused like a second tap", () => {
-    start();
-    raise("c-3", Severity.CRITICAL);
-    time.advanceTo(T0 + 5 * MIN);
-    const late = actions.request({ agentId: "web-1", alertId: "c-3", answer: Answer.IGNORE, operator: human });
+  it("a tap after the policy's answer is refused like a second tap", async () => {
+    await start();
+    await raise("c-3", Severity.CRITICAL);
+    await advanceTo(T0 + 5 * MIN);
+    const late = (await actions.request({ agentId: "web-1", alertId: "c-3", answer: Answer.IGNORE, operator: human }));
     expect(late.ok === false && late.reason).to.equal("already_answered");
     expect(late.ok === false && isPolicyOperator(late.existing?.operator)).to.equal(true);
-    expect(answersOf("c-3")).to.have.length(1);
+    expect((await answersOf("c-3"))).to.have.length(1);
   });
 
-  it("when a tap is stored first, the rule's time finds it answered and does nothing", () => {
-    start();
-    raise("c-4", Severity.CRITICAL);
+  it("when a tap is stored first, the rule's time finds it answered and does nothing", async () => {
+    await start();
+    await raise("c-4", Severity.CRITICAL);
     // The tap is stored without its event reaching the policy yet (same instant as the timer).
     events.subscribe(() => {});
-    store.createAction({ actionId: "tap-1", agentId: "web-1", alertId: "c-4", answer: Answer.IGNORE, operator: human, requestedAt: new Date(T0 + 5 * MIN), options: undefined, target: undefined });
-    time.advanceTo(T0 + 5 * MIN);
-    expect(answersOf("c-4").map((a) => a.actionId)).to.deep.equal(["tap-1"]);
+    await store.createAction({ actionId: "tap-1", agentId: "web-1", alertId: "c-4", answer: Answer.IGNORE, operator: human, requestedAt: new Date(T0 + 5 * MIN), options: undefined, target: undefined });
+    await advanceTo(T0 + 5 * MIN);
+    expect((await answersOf("c-4")).map((a) => a.actionId)).to.deep.equal(["tap-1"]);
     expect(delivered).to.deep.equal([]);
   });
 
-  it("starts an escalated alert's critical clock at the escalation", () => {
-    start();
-    raise("e-1", Severity.WARNING);
+  it("starts an escalated alert's critical clock at the escalation", async () => {
+    await start();
+    await raise("e-1", Severity.WARNING);
     expect(policy!.waiting().get("e-1")).to.equal(T0 + 30 * MIN);
-    time.advanceTo(T0 + 20 * MIN);
-    raise("e-1", Severity.CRITICAL, 2);
+    await advanceTo(T0 + 20 * MIN);
+    await raise("e-1", Severity.CRITICAL, 2);
     expect(policy!.waiting().get("e-1")).to.equal(T0 + 25 * MIN);
-    time.advanceTo(T0 + 24 * MIN);
-    expect(answersOf("e-1")).to.deep.equal([]);
-    time.advanceTo(T0 + 25 * MIN);
-    expect(answersOf("e-1").map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
+    await advanceTo(T0 + 24 * MIN);
+    expect((await answersOf("e-1"))).to.deep.equal([]);
+    await advanceTo(T0 + 25 * MIN);
+    expect((await answersOf("e-1")).map((a) => Answer[a.answer])).to.deep.equal(["BLOCK_IP"]);
   });
 
-  it("survives restarts: one before the rule's time still fires; one after it does not fire again", () => {
-    start();
-    raise("r-1", Severity.CRITICAL);
+  it("survives restarts: one before the rule's time still fires; one after it does not fire again", async () => {
+    await start();
+    await raise("r-1", Severity.CRITICAL);
     policy!.stop();
-    time.advanceTo(T0 + 7 * MIN);
-    expect(answersOf("r-1")).to.deep.equal([]);
-    start();
-    expect(answersOf("r-1").map((a) => a.policy)).to.deep.equal([{ afterMs: 5 * MIN }]);
-    start();
-    time.advanceTo(T0 + 60 * MIN);
-    start();
-    expect(answersOf("r-1")).to.have.length(1);
+    await advanceTo(T0 + 7 * MIN);
+    expect((await answersOf("r-1"))).to.deep.equal([]);
+    await start();
+    expect((await answersOf("r-1")).map((a) => a.policy)).to.deep.equal([{ afterMs: 5 * MIN }]);
+    await start();
+    await advanceTo(T0 + 60 * MIN);
+    await start();
+    expect((await answersOf("r-1"))).to.have.length(1);
     // A restart before the time: the waiting alert is found again in the store.
-    raise("r-2", Severity.CRITICAL);
-    start();
+    await raise("r-2", Severity.CRITICAL);
+    await start();
     expect(policy!.waiting().get("r-2")).to.equal(T0 + 65 * MIN);
-    time.advanceTo(T0 + 65 * MIN);
-    expect(answersOf("r-2")).to.have.length(1);
+    await advanceTo(T0 + 65 * MIN);
+    expect((await answersOf("r-2"))).to.have.length(1);
   });
 
-  it("does nothing, and says why once, when the agent did not announce the answer", () => {
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.IGNORE], detectors: [], at: new Date(T0) });
-    start();
-    raise("n-1", Severity.CRITICAL);
-    raise("n-1", Severity.CRITICAL, 2);
-    time.advanceTo(T0 + 10 * MIN);
-    policy!.runDue();
-    expect(answersOf("n-1")).to.deep.equal([]);
+  it("does nothing, and says why once, when the agent did not announce the answer", async () => {
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.IGNORE], detectors: [], at: new Date(T0) });
+    await start();
+    await raise("n-1", Severity.CRITICAL);
+    await raise("n-1", Severity.CRITICAL, 2);
+    await advanceTo(T0 + 10 * MIN);
+    await policy!.runDue();
+    expect((await answersOf("n-1"))).to.deep.equal([]);
     const lines = logged("rule not applied");
     expect(lines).to.have.length(1);
     expect(lines[0]).to.include({ why: "agent_cannot", alertId: "n-1", detail: "agent web-1 did not announce BLOCK_IP in its Hello" });
-    expect(store.listAudit(5).map((e) => e.event)).to.include("policy.skipped");
+    expect((await store.listAudit(5)).map((e) => e.event)).to.include("policy.skipped");
   });
 
-  it("leaves alerts that expired before a start alone, and acts on none without rules", () => {
-    raise("x-1", Severity.CRITICAL);
-    time.advanceTo(T0 + WINDOW + MIN);
-    start();
-    expect(answersOf("x-1")).to.deep.equal([]);
+  it("leaves alerts that expired before a start alone, and acts on none without rules", async () => {
+    await raise("x-1", Severity.CRITICAL);
+    await advanceTo(T0 + WINDOW + MIN);
+    await start();
+    expect((await answersOf("x-1"))).to.deep.equal([]);
     expect(policy!.waiting().size).to.equal(0);
-    start([]);
-    raise("x-2", Severity.CRITICAL);
-    time.advanceTo(T0 + WINDOW + 10 * MIN);
-    policy!.runDue();
-    expect(answersOf("x-2")).to.deep.equal([]);
+    await start([]);
+    await raise("x-2", Severity.CRITICAL);
+    await advanceTo(T0 + WINDOW + 10 * MIN);
+    await policy!.runDue();
+    expect((await answersOf("x-2"))).to.deep.equal([]);
     expect(time.armed()).to.deep.equal([]);
   });
 
-  it("keeps one timer, for the earliest due alert", () => {
-    start();
-    raise("t-1", Severity.WARNING);
-    raise("t-2", Severity.CRITICAL, 1, T0);
-    raise("t-3", Severity.CRITICAL, 1, T0);
+  it("keeps one timer, for the earliest due alert", async () => {
+    await start();
+    await raise("t-1", Severity.WARNING);
+    await raise("t-2", Severity.CRITICAL, 1, T0);
+    await raise("t-3", Severity.CRITICAL, 1, T0);
     expect(time.armed()).to.deep.equal([T0 + 5 * MIN]);
-    time.advanceTo(T0 + 5 * MIN);
+    await advanceTo(T0 + 5 * MIN);
     expect(time.armed()).to.deep.equal([T0 + 30 * MIN]);
     expect([...policy!.waiting().keys()]).to.deep.equal(["t-1"]);
   });

@@ -62,10 +62,12 @@ export interface NoAnswerPolicyDeps {
 export interface NoAnswerPolicy {
   /** Alerts waiting for their rule's time: alert id → due time (ms). */
   waiting(): ReadonlyMap<string, number>;
-  /** Decides again for every alert whose time has come (the timer calls it). */
-  runDue(): void;
+  /** Decides again for every alert whose time has come (the timer calls it); resolves when decided. */
+  runDue(): Promise<void>;
   /** Decides again for every waiting alert now (a silence ended early: their times move). */
   reconsider(): void;
+  /** Resolves once every decision started so far (start-up scan, events, timer, reconsider) is done. */
+  settled(): Promise<void>;
   stop(): void;
 }
 
@@ -94,19 +96,22 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
   let timer: unknown;
   let armedFor = Number.POSITIVE_INFINITY;
   let stopped = false;
+  /** Decisions run one after another, as they did on the synchronous store. */
+  let deciding: Promise<void> = Promise.resolve();
+  const inTurn = (decide: () => Promise<void>): Promise<void> => (deciding = deciding.then(decide));
 
-  if (rules.size === 0) return { waiting: () => due, runDue() {}, reconsider() {}, stop() {} };
+  if (rules.size === 0) return { waiting: () => due, runDue: async () => {}, reconsider() {}, settled: async () => {}, stop() {} };
 
-  function evaluate(alertId: string): void {
-    const record = store.getAlert(alertId);
+  async function evaluate(alertId: string): Promise<void> {
+    const record = await store.getAlert(alertId);
     if (!record || !rules.has(ruleKey(record.alert.kind, record.alert.severity))) {
       forget(alertId);
       return;
     }
-    const agent = store.getAgent(record.agentId);
+    const agent = await store.getAgent(record.agentId);
     const decision = decideNoAnswer(rules, {
       record,
-      answered: isAnswered(record, store.listActionsForAlert(alertId), now(), deps.answerWindowMs),
+      answered: isAnswered(record, await store.listActionsForAlert(alertId), now(), deps.answerWindowMs),
       agentActions: agent?.actions,
       now: now(),
       answerWindowMs: deps.answerWindowMs,
@@ -122,18 +127,18 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
         break;
       case "skip":
         due.delete(alertId);
-        report(record, decision.rule, decision.why, decision.detail);
+        await report(record, decision.rule, decision.why, decision.detail);
         break;
       case "apply":
         forget(alertId);
-        apply(record, decision.rule);
+        await apply(record, decision.rule);
         break;
     }
   }
 
-  function apply(record: AlertRecord, rule: NoAnswerRule): void {
+  async function apply(record: AlertRecord, rule: NoAnswerRule): Promise<void> {
     const context = { alertId: record.alertId, agentId: record.agentId, rule: rule.label };
-    const outcome = actions.request({
+    const outcome = await actions.request({
       agentId: record.agentId,
       alertId: record.alertId,
       answer: rule.answer,
@@ -143,28 +148,28 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
     });
     if (outcome.ok) {
       logger.info({ ...context, actionId: outcome.action.actionId, delivered: outcome.delivered }, "no-answer policy: answer applied");
-      audit("policy.answer", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): action ${outcome.action.actionId}`);
+      await audit("policy.answer", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): action ${outcome.action.actionId}`);
     } else if (outcome.reason === "already_answered") {
       logger.info(context, "no-answer policy: answered by someone else first; nothing done");
     } else {
       logger.warn({ ...context, reason: outcome.reason, detail: outcome.detail }, "no-answer policy: answer not applied");
-      audit("policy.refused", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): ${outcome.detail}`);
+      await audit("policy.refused", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): ${outcome.detail}`);
     }
   }
 
-  function report(record: AlertRecord, rule: NoAnswerRule, why: SkipReason, detail: string): void {
+  async function report(record: AlertRecord, rule: NoAnswerRule, why: SkipReason, detail: string): Promise<void> {
     const key = `${record.alert.severity}/${why}`;
     if (reported.get(record.alertId) === key) return;
     reported.delete(record.alertId);
     reported.set(record.alertId, key);
     if (reported.size > MAX_REPORTED) reported.delete(reported.keys().next().value as string);
     logger.warn({ alertId: record.alertId, agentId: record.agentId, rule: rule.label, why, detail }, "no-answer policy: rule not applied");
-    audit("policy.skipped", `alert ${record.alertId} on ${record.agentId} (${rule.label}): ${detail}`);
+    await audit("policy.skipped", `alert ${record.alertId} on ${record.agentId} (${rule.label}): ${detail}`);
   }
 
-  function audit(event: string, detail: string): void {
+  async function audit(event: string, detail: string): Promise<void> {
     try {
-      store.audit({ at: new Date(now()), actor: POLICY_USERNAME, event, detail });
+      await store.audit({ at: new Date(now()), actor: POLICY_USERNAME, event, detail });
     } catch (err) {
       logger.error({ err: describeError(err) }, "no-answer policy: audit entry not written");
     }
@@ -189,56 +194,68 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
   function onTimer(): void {
     timer = undefined;
     armedFor = Number.POSITIVE_INFINITY;
-    runDue();
+    void runDue();
   }
 
-  function runDue(): void {
-    if (stopped) return;
-    const at = now();
-    const ready = [...due].filter(([, dueAt]) => dueAt <= at).map(([alertId]) => alertId);
-    for (const alertId of ready) {
-      try {
-        evaluate(alertId);
-      } catch (err) {
-        // Decided again at the next start; an alert never stays half-answered (the action is one insert).
-        due.delete(alertId);
-        logger.error({ err: describeError(err), alertId }, "no-answer policy: decision failed");
+  function runDue(): Promise<void> {
+    return inTurn(async () => {
+      if (stopped) return;
+      const at = now();
+      const ready = [...due].filter(([, dueAt]) => dueAt <= at).map(([alertId]) => alertId);
+      for (const alertId of ready) {
+        try {
+          await evaluate(alertId);
+        } catch (err) {
+          // Decided again at the next start; an alert never stays half-answered (the action is one insert).
+          due.delete(alertId);
+          logger.error({ err: describeError(err), alertId }, "no-answer policy: decision failed");
+        }
       }
-    }
-    arm();
+      arm();
+    });
   }
 
-  function safely(alertId: string): void {
+  async function safely(alertId: string): Promise<void> {
+    if (stopped) return;
     try {
-      evaluate(alertId);
+      await evaluate(alertId);
     } catch (err) {
       logger.error({ err: describeError(err), alertId }, "no-answer policy: decision failed");
     }
   }
 
   const unsubscribe = deps.events.subscribe((event) => {
-    if (event.type === "alert") safely(event.alertId);
+    if (event.type === "alert") void inTurn(() => safely(event.alertId));
     else if (event.type === "action" && event.alertId !== undefined && due.has(event.alertId)) forget(event.alertId);
   });
 
   // Alerts stored before this start (by a previous run, or while it was down).
   // Expired ones are left alone quietly: they offer no answers any more.
   const startedAt = now();
-  for (const record of store.listOpenAlerts(deps.scanLimit ?? 10_000)) {
-    if (!rules.has(ruleKey(record.alert.kind, record.alert.severity))) continue;
-    if (alertLifecycle(record, [], startedAt, { answerWindowMs: deps.answerWindowMs, agentOnline: false }).phase.type === "expired") continue;
-    safely(record.alertId);
-  }
-  logger.info({ rules: rules.size, waiting: due.size }, "no-answer policy started");
+  void inTurn(async () => {
+    try {
+      for (const record of await store.listOpenAlerts(deps.scanLimit ?? 10_000)) {
+        if (!rules.has(ruleKey(record.alert.kind, record.alert.severity))) continue;
+        if (alertLifecycle(record, [], startedAt, { answerWindowMs: deps.answerWindowMs, agentOnline: false }).phase.type === "expired") continue;
+        await safely(record.alertId);
+      }
+    } catch (err) {
+      logger.error({ err: describeError(err) }, "no-answer policy: the start-up scan failed");
+    }
+    logger.info({ rules: rules.size, waiting: due.size }, "no-answer policy started");
+  });
 
   return {
     waiting: () => due,
     runDue,
     reconsider() {
-      if (stopped) return;
-      for (const alertId of [...due.keys()]) safely(alertId);
-      arm();
+      void inTurn(async () => {
+        if (stopped) return;
+        for (const alertId of [...due.keys()]) await safely(alertId);
+        arm();
+      });
     },
+    settled: () => deciding,
     stop() {
       stopped = true;
       unsubscribe();

@@ -29,9 +29,9 @@ describe("silence watch (SQLite store, driven clock)", () => {
     store = openSqliteStore(join(dir, "controller.db"));
     clock = T0;
   });
-  afterEach(() => {
+  afterEach(async () => {
     for (const watch of watches.splice(0)) watch.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

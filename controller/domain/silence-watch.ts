@@ -1,20 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
+import type { SilenceStore } from "../store/silence-store.js";
 import type { WindowSchedule } from "./silence-windows.js";
 import { endedUndigested, heldUntil, silenceActive, silenceEnd, silencing, type Silence, type SilenceMatcher, type SilenceSubject } from "./silences.js";
 
-/** Where silences are kept (a part of the controller's Store). */
-export interface SilenceStore {
-  /** Stores a silence; one with the same id is left as it is. */
-  saveSilence(silence: Silence): Promise<void>;
-  /** Ends a silence early (Unsilence); false when it is unknown or already over at `at`. */
-  endSilence(silenceId: string, at: Date): Promise<boolean>;
-  /** Records that the digest of a silence's still-open alerts was queued. */
-  markSilenceDigested(silenceId: string, at: Date): Promise<void>;
-  /** Silences that end after `after`, and those not yet digested, oldest start first. */
-  listSilences(after: Date): Promise<Silence[]>;
-}
+export type { SilenceStore } from "../store/silence-store.js";
 
 export interface SilenceWatchDeps {
   store: SilenceStore;

@@ -8,32 +8,8 @@ import { parseDuration } from "../../common/duration.js";
  * posted as one digest. Pure: every function takes the time it needs.
  */
 
-/** Which alerts a silence covers: all of its conditions hold (an empty matcher covers every alert). */
-export interface SilenceMatcher {
-  /** One server (agent id); undefined: any. */
-  agentId?: string | undefined;
-  /** Labels the server must carry, each with this value (agent config `labels`). */
-  labels: Readonly<Record<string, string>>;
-  /** Alert kinds; empty: any kind. */
-  kinds: readonly AlertKind[];
-}
-
-export type SilenceOrigin = "command" | "window";
-
-export interface Silence {
-  silenceId: string;
-  matcher: SilenceMatcher;
-  startsAt: number;
-  /** When it ends by itself (exclusive). */
-  endsAt: number;
-  /** Who made it: a Telegram actor, or "window:<name>" for a scheduled window. */
-  createdBy: string;
-  origin: SilenceOrigin;
-  /** Set when someone ended it before endsAt (Unsilence). */
-  endedAt?: number | undefined;
-  /** Set once the digest of its still-open alerts was queued; a silence is digested once. */
-  digestedAt?: number | undefined;
-}
+export type { Silence, SilenceMatcher, SilenceOrigin } from "../store/silence-store.js";
+import type { Silence, SilenceMatcher } from "../store/silence-store.js";
 
 /** What a silence looks at in an alert. */
 export interface SilenceSubject {

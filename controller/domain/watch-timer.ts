@@ -14,9 +14,9 @@ export function defaultCheckEvery(waitMs: number): number {
 }
 
 /** Runs `check` at once and then every `everyMs`; the timer never keeps the process alive. */
-export function startWatchTimer(check: () => void, everyMs: number): WatchTimer {
-  const timer = setInterval(check, everyMs);
+export function startWatchTimer(check: () => void | Promise<void>, everyMs: number): WatchTimer {
+  const timer = setInterval(() => void check(), everyMs);
   timer.unref();
-  check();
+  void check();
   return { stop: () => clearInterval(timer) };
 }

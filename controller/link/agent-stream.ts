@@ -12,7 +12,7 @@ import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, typ
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
 import type { StoreHealth } from "../store/store-health.js";
-import type { ActionRecord, Store } from "../store/store.js";
+import type { ActionRecord, Store, StoreOperations } from "../store/store.js";
 import type { InboundMessage } from "./agent-frame.js";
 import { createClockWatch } from "./clock-skew.js";
 import { createMessageChannel } from "./message-channel.js";
@@ -98,6 +98,9 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     let ready = false;
     let lastMessageAt = now();
     let probeTimer: NodeJS.Timeout | undefined;
+    let storedSkewMs: number | undefined;
+    /** Actions written to this stream: each goes out once per stream, whoever hands it over first. */
+    const sentHere = new Set<string>();
 
     const refuse = (code: Code, reason: string): never => {
       log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
@@ -107,16 +110,20 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
 
     const sendAction = (action: ActionRecord): boolean => {
       if (!ready) return false;
+      if (sentHere.has(action.actionId)) return true;
       if (!send({ case: "responseAction", value: toResponseAction(action) })) return false;
+      sentHere.add(action.actionId);
       if (action.state === "pending") {
-        store.markActionSent(action.actionId, new Date(now()));
-        events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
+        store.markActionSent(action.actionId, new Date(now())).then(
+          () => events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId }),
+          (err: unknown) => log.warn({ actionId: action.actionId, err: describeError(err) }, "could not mark the action sent (it stays pending and is sent again on the next connect)"),
+        );
       }
       log.info({ actionId: action.actionId, alertId: action.alertId, answer: action.answer }, "action sent");
       return true;
     };
 
-    const track = <T>(write: () => T, then: (value: T) => void): void => {
+    const track = <T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void => {
       writeWindow.run(write).then(
         (value) => then(value),
         (err: unknown) => {
@@ -178,8 +185,8 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
       track(
-        () => {
-          store.agentConnected({
+        async (tx) => {
+          const record = await tx.agentConnected({
             agentId,
             version: hello.agentVersion,
             hostname: hello.hostname,
@@ -193,10 +200,12 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             fleetBlockOptOut: hello.fleetBlockOptOut,
             hostFacts: hostFactsRecord(hello.hostFacts, at),
           });
-          store.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
+          await tx.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
+          return record;
         },
-        () => {
+        (record) => {
           if (out.closed) return;
+          storedSkewMs = record.clockSkewMs;
           send({
             case: "welcome",
             value: {
@@ -208,17 +217,22 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             },
           });
           ready = true;
-          events.publish({ type: "agent", agentId, online: true });
+          events.publish({ type: "agent", agentId, online: true, labels: record.labels });
           events.publish({ type: "sources", agentId });
           log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
           // Actions whose results the agent says it holds are not resent now:
           // the results follow on this stream. Should they not arrive, the
           // action is still unfinished in the store and is resent on the next
           // connect.
+          // Read after `ready`: an action stored meanwhile is either in this
+          // list or handed over by its delivery (sentHere keeps it to one send).
           const finished = new Set(hello.finishedActionIds);
-          for (const action of store.listUnfinishedActions(agentId)) {
-            if (!finished.has(action.actionId)) sendAction(action);
-          }
+          store.listUnfinishedActions(agentId).then(
+            (actions) => {
+              for (const action of actions) if (!finished.has(action.actionId)) sendAction(action);
+            },
+            (err: unknown) => log.warn({ agentId, err: describeError(err) }, "could not read the unfinished actions (they are sent on the next connect)"),
+          );
         },
       );
     };
@@ -236,23 +250,23 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       }
     };
 
-    const handleProbe = createProbeHandler({ store, log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
-    const intake = createStreamIntake({ store, events, log, send, track });
+    const handleProbe = createProbeHandler({ log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
+    const intake = createStreamIntake({ events, log, send, track });
 
     let clockWatch: ((sentAtMs: number, receivedAtMs: number) => void) | undefined;
     const handle = (message: AgentMessage, agentId: string): void => {
       const at = new Date(now());
       if (at.getTime() - lastSeenWritten >= deps.heartbeatIntervalMs / 2) {
         lastSeenWritten = at.getTime();
-        track(() => store.agentSeen(agentId, at), () => {});
+        track((tx) => tx.agentSeen(agentId, at), () => {});
       }
       if (message.payload.case === "heartbeat" && message.payload.value.sentAt) {
-        clockWatch ??= createClockWatch({ store, log, agentId, track });
+        clockWatch ??= createClockWatch({ log, agentId, track, storedSkewMs });
         clockWatch(timestampMs(message.payload.value.sentAt), at.getTime());
       }
       if (message.payload.case === "heartbeat" && message.payload.value.detectorSources.length > 0) {
         const sources = sourceRecords(message.payload.value.detectorSources);
-        track(() => store.setDetectorSources(agentId, sources), () => events.publish({ type: "sources", agentId }));
+        track((tx) => tx.setDetectorSources(agentId, sources), () => events.publish({ type: "sources", agentId }));
       }
       switch (message.payload.case) {
         case "alert":
@@ -306,7 +320,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         const { agentId } = session;
         const at = new Date(now());
         try {
-          await batcher.run(() => store.agentDisconnected(agentId, at), sessionId);
+          await batcher.run((tx) => tx.agentDisconnected(agentId, at), sessionId);
           events.publish({ type: "agent", agentId, online: false });
         } catch (err) {
           log.error({ err: describeError(err) }, "could not record the agent offline");

@@ -1,5 +1,5 @@
 import type { Logger } from "../../common/log.js";
-import type { Store } from "../store/store.js";
+import type { StoreOperations } from "../store/store.js";
 
 /** An agent clock further than this from the controller's is logged and shown in /status. */
 export const CLOCK_SKEW_LIMIT_MS = 30_000;
@@ -21,11 +21,12 @@ export function describeSkew(skewMs: number): string {
 }
 
 export interface ClockWatchDeps {
-  store: Store;
   log: Logger;
   agentId: string;
   /** The link's group commit. */
-  track<T>(write: () => T, then: (value: T) => void): void;
+  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
+  /** The skew stored for the agent when its stream opened (AgentRecord.clockSkewMs), if known. */
+  storedSkewMs: number | undefined;
 }
 
 /**
@@ -36,7 +37,7 @@ export interface ClockWatchDeps {
  * logged as a warning when it goes over 30 s, as info when it is back.
  */
 export function createClockWatch(deps: ClockWatchDeps): (sentAtMs: number, receivedAtMs: number) => void {
-  let stored = deps.store.getAgent(deps.agentId)?.clockSkewMs;
+  let stored = deps.storedSkewMs;
   let warned = false;
   return (sentAtMs, receivedAtMs) => {
     const skewMs = sentAtMs - receivedAtMs;
@@ -49,6 +50,6 @@ export function createClockWatch(deps: ClockWatchDeps): (sentAtMs: number, recei
     }
     if (stored !== undefined && Math.abs(stored - skewMs) < STORE_STEP_MS) return;
     stored = skewMs;
-    deps.track(() => deps.store.setClockSkew(deps.agentId, skewMs), () => {});
+    deps.track((tx) => tx.setClockSkew(deps.agentId, skewMs), () => {});
   };
 }

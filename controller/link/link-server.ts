@@ -43,7 +43,7 @@ export interface LinkServerOptions {
   revocation?: RevocationList;
   /** The secret TLS session tickets are derived from (tls.ticketKeyFile). Default: Node's keys, new at every start. */
   ticketSecret?: Buffer;
-  store: Store & { transaction?: <T>(fn: () => T) => T };
+  store: Store;
   registry: SessionRegistry;
   events: EventBus;
   logger: Logger;
@@ -87,7 +87,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   const { logger, registry } = options;
   const log = logger.child({ component: "link" });
   const health = options.storeHealth;
-  const batcher = createWriteBatcher({ ...(options.store.transaction ? { transaction: options.store.transaction } : {}), ...(health ? { onCommit: () => health.succeeded() } : {}) });
+  const batcher = createWriteBatcher({ store: options.store, ...(health ? { onCommit: () => health.succeeded() } : {}) });
   const handlers = new Set<Promise<void>>();
   const peers = new WeakMap<object, Omit<PeerInfo, "remote">>();
   let revocation = options.revocation;

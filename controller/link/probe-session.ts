@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { AgentMessage, ControllerMessageSchema } from "../../gen/secarc/v1/agent_service_pb.js";
-import type { Store } from "../store/store.js";
+import type { StoreOperations } from "../store/store.js";
 
 /** One step of a test alert's delivery past the controller, for a ProbeReport. */
 export interface ProbeHopInit {
@@ -25,12 +25,11 @@ export type ProbeDelivery = (input: { agentId: string; alertId: string; received
 export const PROBE_SESSION_MAX_MS = 60_000;
 
 export interface ProbeHandlerDeps {
-  store: Store;
   log: Logger;
   now: () => number;
   sessionId: string;
   send(payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]): void;
-  track<T>(write: () => T, then: (value: T) => void): void;
+  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
   refuse(code: Code, reason: string): never;
   isClosed(): boolean;
   /** Where test alerts go. Default: a "telegram" hop that says "not configured". */
@@ -41,7 +40,7 @@ export interface ProbeHandlerDeps {
 
 /** A probe session's messages: test alerts are audited, acked, delivered and reported. */
 export function createProbeHandler(deps: ProbeHandlerDeps): (message: AgentMessage, agentId: string) => void {
-  const { store, log, now, sessionId, send, track, refuse } = deps;
+  const { log, now, sessionId, send, track, refuse } = deps;
   return (message, agentId) => {
     const at = new Date(now());
     switch (message.payload.case) {
@@ -49,7 +48,7 @@ export function createProbeHandler(deps: ProbeHandlerDeps): (message: AgentMessa
         const { id: alertId, revision } = message.payload.value;
         if (!alertId) refuse(Code.InvalidArgument, "a test alert without id");
         track(
-          () => store.audit({ at, actor: `agent:${agentId}`, event: "link.test_alert", detail: `test alert ${alertId} on probe session ${sessionId}` }),
+          (tx) => tx.audit({ at, actor: `agent:${agentId}`, event: "link.test_alert", detail: `test alert ${alertId} on probe session ${sessionId}` }),
           () => {
             send({ case: "alertAck", value: { alertId, revision } });
             log.info({ agentId, alertId }, "test alert received on a probe session");

@@ -5,19 +5,18 @@ import type { ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import { AlertRejectReason, ResultRejectReason, type ControllerMessageSchema } from "../../gen/secarc/v1/agent_service_pb.js";
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { EventBus } from "../domain/events.js";
-import type { Store } from "../store/store.js";
+import type { StoreOperations } from "../store/store.js";
 import { alertRejectLabel, checkAlert } from "./alert-rules.js";
 
 type Payload = MessageInitShape<typeof ControllerMessageSchema>["payload"];
 
 export interface StreamIntakeDeps {
-  store: Store;
   events: EventBus;
   log: Logger;
   /** Queues a message on the stream. */
   send(payload: Payload): void;
   /** Runs a store write in the link's group commit, then `then` with its result after the commit. */
-  track<T>(write: () => T, then: (value: T) => void): void;
+  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
 }
 
 export interface StreamIntake {
@@ -42,7 +41,7 @@ const resultRejectLabel = (reason: ResultRejectReason): string => (ResultRejectR
  * acked and resends it on its next stream).
  */
 export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
-  const { store, events, log, send, track } = deps;
+  const { events, log, send, track } = deps;
 
   const rejectAlert = (agentId: string, alertId: string, revision: number, reason: AlertRejectReason, detail: string): void => {
     const label = alertRejectLabel(reason);
@@ -58,8 +57,8 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
     send({ case: "resultReject", value: { actionId, reason, detail } });
   };
 
-  const auditResult = (agentId: string, at: Date, detail: string): void =>
-    store.audit({ at, actor: `agent:${agentId}`, event: "link.result_rejected", detail: `suspicious: ${detail}` });
+  const auditResult = (tx: StoreOperations, agentId: string, at: Date, detail: string): Promise<void> =>
+    tx.audit({ at, actor: `agent:${agentId}`, event: "link.result_rejected", detail: `suspicious: ${detail}` });
 
   return {
     alert(agentId, alert, at) {
@@ -69,13 +68,13 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
         return;
       }
       track(
-        () => {
+        async (tx) => {
           try {
-            return { kind: "stored" as const, stored: store.upsertAlert(agentId, alert, at) };
+            return { kind: "stored" as const, stored: await tx.upsertAlert(agentId, alert, at) };
           } catch (err) {
             // The savepoint of upsertAlert is rolled back; the audit row is its own write.
             if (!isSecarcError(err, "refused")) throw err;
-            store.audit({ at, actor: `agent:${agentId}`, event: "link.alert_rejected", detail: `suspicious: ${describeError(err)}` });
+            await tx.audit({ at, actor: `agent:${agentId}`, event: "link.alert_rejected", detail: `suspicious: ${describeError(err)}` });
             return { kind: "refused" as const, refused: describeError(err) };
           }
         },
@@ -92,19 +91,19 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
 
     result(agentId, result, at) {
       track(
-        () => {
-          const action = result.actionId ? store.getAction(result.actionId) : undefined;
+        async (tx) => {
+          const action = result.actionId ? await tx.getAction(result.actionId) : undefined;
           if (!action) {
             const detail = `a result for action "${result.actionId}", which this controller never sent`;
-            auditResult(agentId, at, detail);
+            await auditResult(tx, agentId, at, detail);
             return { kind: "rejected" as const, reason: ResultRejectReason.UNKNOWN_ACTION, detail };
           }
           if (action.agentId !== agentId) {
             const detail = `a result for action ${result.actionId}, which was sent to agent ${action.agentId}`;
-            auditResult(agentId, at, detail);
+            await auditResult(tx, agentId, at, detail);
             return { kind: "rejected" as const, reason: ResultRejectReason.FOREIGN_ACTION, detail };
           }
-          return { kind: "recorded" as const, recorded: store.recordResult(agentId, result, at), alertId: action.alertId };
+          return { kind: "recorded" as const, recorded: await tx.recordResult(agentId, result, at), alertId: action.alertId };
         },
         (outcome) => {
           if (outcome.kind === "rejected") {
@@ -126,7 +125,7 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
 
     malformedResult(agentId, actionId, detail, at) {
       track(
-        () => auditResult(agentId, at, `action ${actionId || "(unreadable id)"}: ${detail}`),
+        (tx) => auditResult(tx, agentId, at, `action ${actionId || "(unreadable id)"}: ${detail}`),
         () => rejectResult(agentId, actionId, ResultRejectReason.MALFORMED, detail),
       );
     },

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { openSqliteStore } from "../store/sqlite-store.js";
+import type { StoreOperations } from "../store/store.js";
 import { createMessageChannel } from "./message-channel.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
@@ -13,44 +14,47 @@ describe("createWriteBatcher", () => {
 
   it("commits writes queued together in one transaction and settles them only after the commit", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ transaction: store.transaction });
+    const batcher = createWriteBatcher({ store });
     const committedAtSettle: number[] = [];
     const count = () => (store.db.prepare("SELECT COUNT(*) AS n FROM audit").get() as { n: number }).n;
     const writes = Array.from({ length: 100 }, (_, i) =>
-      batcher.run(() => store.audit({ at: new Date(i), actor: "t", event: "e", detail: String(i) })).then(() => committedAtSettle.push(count())),
+      batcher.run((tx) => tx.audit({ at: new Date(i), actor: "t", event: "e", detail: String(i) })).then(() => committedAtSettle.push(count())),
     );
     expect(store.db.inTransaction).to.equal(false);
     await Promise.all(writes);
     expect(committedAtSettle.every((n) => n === 100)).to.equal(true);
     expect(batcher.stats()).to.deep.equal({ writes: 100, batches: 1 });
-    store.close();
+    await store.close();
   });
 
   it("rejects only the write that failed; the rest of its batch commits", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ transaction: store.transaction });
-    const ok = batcher.run(() => store.audit({ at: new Date(0), actor: "t", event: "ok", detail: "" }));
-    const bad = batcher.run(() => {
+    const batcher = createWriteBatcher({ store });
+    const ok = batcher.run((tx) => tx.audit({ at: new Date(0), actor: "t", event: "ok", detail: "" }));
+    const bad = batcher.run(async () => {
       throw new Error("refused");
     });
     await ok;
     await bad.then(() => expect.fail("should reject"), (err: Error) => expect(err.message).to.equal("refused"));
-    expect(store.listAudit(10).map((a) => a.event)).to.deep.equal(["ok"]);
+    expect((await store.listAudit(10)).map((a) => a.event)).to.deep.equal(["ok"]);
     await batcher.flush();
-    store.close();
+    await store.close();
   });
 
   it("splits a large queue into batches of maxBatch", async () => {
-    const batcher = createWriteBatcher({ maxBatch: 10 });
-    await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.run(() => i)));
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxBatch: 10 });
+    expect(await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.run(async () => i)))).to.deep.equal(Array.from({ length: 35 }, (_, i) => i));
     expect(batcher.stats()).to.deep.equal({ writes: 35, batches: 4 });
+    await store.close();
   });
 
   it("gives each queue its share of a batch: a write queued behind a flood of another queue commits in the first batch", async () => {
-    const batcher = createWriteBatcher({ maxBatch: 100, maxPerKey: 10 });
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxBatch: 100, maxPerKey: 10 });
     const order: string[] = [];
-    const flood = Array.from({ length: 1_000 }, (_, i) => batcher.run(() => order.push(`a${i}`), "flooding"));
-    const other = batcher.run(() => order.push("b0"), "quiet");
+    const flood = Array.from({ length: 1_000 }, (_, i) => batcher.run(async () => order.push(`a${i}`), "flooding"));
+    const other = batcher.run(async () => order.push("b0"), "quiet");
     await other;
     // Committed after at most one share (10) of the flood, not after the 1,000 writes queued before it.
     expect(order.indexOf("b0")).to.be.at.most(10);
@@ -58,14 +62,16 @@ describe("createWriteBatcher", () => {
     await Promise.all(flood);
     expect(order.filter((w) => w.startsWith("a"))).to.deep.equal(Array.from({ length: 1_000 }, (_, i) => `a${i}`));
     expect(batcher.stats().batches).to.equal(100);
+    await store.close();
   });
 
   it("commits what it has once a batch has run for maxBatchMs; the queue after the last one served leads the next batch", async () => {
     let clock = 0;
     // Every write takes 2 ms of the clock: a 5 ms budget ends a batch after its third write.
-    const batcher = createWriteBatcher({ maxBatchMs: 5, monotonicNow: () => clock });
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxBatchMs: 5, monotonicNow: () => clock });
     const order: string[] = [];
-    const write = (name: string) => () => {
+    const write = (name: string) => async () => {
       clock += 2;
       order.push(name);
     };
@@ -78,35 +84,40 @@ describe("createWriteBatcher", () => {
     // The second batch starts with "a" (after "c", the last served), in each queue's order.
     expect(order).to.deep.equal(["a0", "b0", "c0", "a1", "b1", "a2"]);
     expect(batcher.stats()).to.deep.equal({ writes: 6, batches: 2 });
+    await store.close();
   });
 
   it("fails the writes of a batch whose transaction cannot begin, and goes on with the next", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
     let failing = true;
     const batcher = createWriteBatcher({
       maxBatch: 2,
-      transaction: <T>(fn: () => T): T => {
-        if (failing) {
+      store: {
+        transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T> {
+          if (!failing) return store.transaction(fn);
           failing = false;
-          throw new Error("database is locked");
-        }
-        return fn();
+          return Promise.reject(new Error("database is locked"));
+        },
       },
     });
     const ran: number[] = [];
-    const writes = [0, 1, 2].map((i) => batcher.run(() => ran.push(i)).then(() => "ok", (err: Error) => err.message));
+    const writes = [0, 1, 2].map((i) => batcher.run(async () => ran.push(i)).then(() => "ok", (err: Error) => err.message));
     expect(await Promise.all(writes)).to.deep.equal(["database is locked", "database is locked", "ok"]);
     expect(ran).to.deep.equal([2]);
+    await store.close();
   });
 
   it("lets the event loop run between two batches, and flush waits for every queue", async () => {
-    const batcher = createWriteBatcher({ maxPerKey: 5 });
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxPerKey: 5 });
     let batchesSeenByTimer = -1;
-    const writes = Array.from({ length: 50 }, (_, i) => batcher.run(() => i, `k${i % 2}`));
+    const writes = Array.from({ length: 50 }, (_, i) => batcher.run(async () => i, `k${i % 2}`));
     setImmediate(() => (batchesSeenByTimer = batcher.stats().batches));
     await batcher.flush();
     expect(batcher.pending()).to.equal(0);
     expect(await Promise.all(writes)).to.deep.equal(Array.from({ length: 50 }, (_, i) => i));
     expect(batchesSeenByTimer).to.be.within(1, 4);
+    await store.close();
   });
 });
 

@@ -1,3 +1,5 @@
+import type { Store, StoreOperations } from "../store/store.js";
+
 /**
  * Group commit with fair shares: store writes queued in the same turn of
  * the event loop run in one transaction, and each caller's promise settles
@@ -14,8 +16,8 @@
  * which starts within about one batch's time, not behind the flood.
  */
 export interface WriteBatcher {
-  /** Runs `write` in a coming batch, in `key`'s queue; resolves with its result after the commit. */
-  run<T>(write: () => T, key?: string): Promise<T>;
+  /** Runs `write` on the batch's transaction in a coming batch, in `key`'s queue; resolves with its result after the commit. */
+  run<T>(write: (tx: StoreOperations) => Promise<T>, key?: string): Promise<T>;
   /** Resolves once everything queued so far is committed. */
   flush(): Promise<void>;
   /** Writes queued and not yet committed. */
@@ -25,8 +27,8 @@ export interface WriteBatcher {
 }
 
 export interface WriteBatcherDeps {
-  /** Runs `fn` in one transaction (SqliteStore.transaction). Default: runs it as is. */
-  transaction?: <T>(fn: () => T) => T;
+  /** The store whose transactions the batches are. */
+  store: Pick<Store, "transaction">;
   /** Largest number of writes per transaction. Default: 2,000. */
   maxBatch?: number;
   /** Largest number of one queue's writes per transaction (its fair share). Default: 256. */
@@ -44,7 +46,7 @@ export interface WriteBatcherDeps {
 }
 
 interface Pending {
-  write: () => unknown;
+  write: (tx: StoreOperations) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -62,8 +64,7 @@ interface Fifo {
 
 const DEFAULT_KEY = "";
 
-export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
-  const transaction = deps.transaction ?? (<T>(fn: () => T) => fn());
+export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
   const maxBatch = deps.maxBatch ?? 2_000;
   const maxPerKey = Math.max(1, Math.min(deps.maxPerKey ?? 256, maxBatch));
   const maxBatchMs = deps.maxBatchMs ?? 6;
@@ -72,22 +73,26 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
   let queues = new Map<string, Fifo>();
   let queued = 0;
   let scheduled = false;
+  // One batch at a time: the next one starts after this one's COMMIT.
+  let running = false;
   let writes = 0;
   let batches = 0;
 
   const schedule = () => {
-    if (scheduled) return;
+    if (scheduled || running) return;
     scheduled = true;
-    setImmediate(commitOne);
+    setImmediate(() => void commitOne());
   };
 
   /**
    * Runs writes round-robin (one from each queue in turn, each queue at most
    * maxPerKey) until maxBatch, the time budget or the queues run out. The
    * queue after the last one served leads the next batch; emptied queues go.
+   * Without `tx` (the transaction could not begin) the writes are only taken.
    */
-  function runBatch(batch: Pending[], outcomes: Outcome[], execute = true): void {
+  async function runBatch(batch: Pending[], outcomes: Outcome[], tx?: StoreOperations): Promise<void> {
     const order = [...queues.values()];
+    if (order.length === 0) return;
     const started = monotonicNow();
     let next = 0;
     let progress = false;
@@ -104,11 +109,11 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
       progress = true;
       batch.push(item);
       next = (i + 1) % order.length;
-      if (!execute) continue;
+      if (!tx) continue;
       // One failing write (a refused alert) must not undo the others:
       // each store method is its own savepoint inside this transaction.
       try {
-        outcomes.push({ ok: true, value: item.write() });
+        outcomes.push({ ok: true, value: await item.write(tx) });
       } catch (error) {
         outcomes.push({ ok: false, error });
       }
@@ -125,26 +130,30 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
       }
       rotated.set(fifo.key, fifo);
     }
+    // Queues that began while the batch ran follow the ones it looked at.
+    for (const [key, fifo] of queues) if (!rotated.has(key) && fifo.head < fifo.items.length) rotated.set(key, fifo);
     queues = rotated;
     queued -= batch.length;
   }
 
-  function commitOne(): void {
+  async function commitOne(): Promise<void> {
     scheduled = false;
     if (queued === 0) return;
+    running = true;
     const batch: Pending[] = [];
     const outcomes: Outcome[] = [];
     try {
-      transaction(() => runBatch(batch, outcomes));
+      await deps.store.transaction((tx) => runBatch(batch, outcomes, tx));
     } catch (error) {
       // Nothing of the batch is durable. When the transaction could not even
       // begin, the batch it would have run fails in its place.
-      if (batch.length === 0) runBatch(batch, outcomes, false);
+      if (batch.length === 0) await runBatch(batch, outcomes);
       for (const item of batch) item.reject(error);
-      if (queued > 0) schedule();
       return;
+    } finally {
+      running = false;
+      if (queued > 0) schedule();
     }
-    if (queued > 0) schedule();
     writes += batch.length;
     batches += 1;
     deps.onCommit?.();
@@ -167,13 +176,13 @@ export function createWriteBatcher(deps: WriteBatcherDeps = {}): WriteBatcher {
   };
 
   return {
-    run<T>(write: () => T, key = DEFAULT_KEY): Promise<T> {
+    run<T>(write: (tx: StoreOperations) => Promise<T>, key = DEFAULT_KEY): Promise<T> {
       return new Promise<T>((resolve, reject) => enqueue(key, { write, resolve: resolve as (value: unknown) => void, reject }));
     },
     async flush() {
       // Everything queued now: one marker per queue, settled after its queue's earlier writes.
       const markers = [...queues.keys()].map(
-        (key) => new Promise<void>((resolve) => enqueue(key, { write: () => undefined, resolve: () => resolve(), reject: () => resolve() })),
+        (key) => new Promise<void>((resolve) => enqueue(key, { write: async () => undefined, resolve: () => resolve(), reject: () => resolve() })),
       );
       await Promise.all(markers);
     },

@@ -1,3 +1,4 @@
+import type { StoreOperations } from "../store/store.js";
 import type { WriteBatcher } from "./write-batcher.js";
 
 /**
@@ -15,7 +16,7 @@ import type { WriteBatcher } from "./write-batcher.js";
  */
 export interface WriteWindow {
   /** Queues `write` in the stream's queue of the group commit; settles after the commit. */
-  run<T>(write: () => T): Promise<T>;
+  run<T>(write: (tx: StoreOperations) => Promise<T>): Promise<T>;
   /** Undefined when the reader may pull the next message now; else resolves when it may. */
   room(): Promise<void> | undefined;
   /** Resolves once every write queued so far has settled. */

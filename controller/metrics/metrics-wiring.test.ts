@@ -57,11 +57,11 @@ describe("controller metrics wired to the Telegram bridge", function () {
   }
 
   /** An alert stored and announced as the link does it. */
-  function raise(): void {
+  async function raise(): Promise<void> {
     const c = controller!;
-    c.store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.BLOCK_IP, Answer.IGNORE], detectors: [], at: new Date() });
+    await c.store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.BLOCK_IP, Answer.IGNORE], detectors: [], at: new Date() });
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    const stored = c.store.upsertAlert("web-1", alert, new Date());
+    const stored = (await c.store.upsertAlert("web-1", alert, new Date()));
     c.events.publish({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: stored.outcome === "unchanged" ? "updated" : stored.outcome });
   }
 
@@ -69,7 +69,7 @@ describe("controller metrics wired to the Telegram bridge", function () {
     expect(controller!.metricsPort).to.be.a("number").and.above(0);
     expect(await scrape("secarc_telegram_rate_limited_total")).to.equal(0);
     api.failNext(1, { retryAfter: 3, methods: ["sendMessage"] });
-    raise();
+    await raise();
     await api.waitFor(() => api.calls.some((c) => c.method === "sendMessage" && c.status === 429), 5_000);
     // The send waits out retry_after (3 s) in the queue.
     const deadline = Date.now() + 2_000;
@@ -93,7 +93,7 @@ describe("controller metrics wired to the Telegram bridge", function () {
   });
 
   it("without a 429 the counter stays at 0", async () => {
-    raise();
+    await raise();
     await api.waitFor(() => api.messagesIn(CHAT).length === 1 || undefined, 10_000);
     expect(await scrape("secarc_telegram_rate_limited_total")).to.equal(0);
   });

@@ -33,14 +33,15 @@ describe("controller metrics", () => {
     });
     metrics = createControllerMetrics({ events, store, processMetrics: false });
   });
-  afterEach(() => {
+  afterEach(async () => {
     metrics.close();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** The value of one sample, or undefined when the family has no sample with exactly these labels. */
   async function sample(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+    await metrics.settled();
     const family = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
     if (!family) throw new Error(`no metric family ${name}`);
     const wanted = JSON.stringify(Object.entries(labels).sort());
@@ -49,6 +50,7 @@ describe("controller metrics", () => {
 
   /** Every sample of a family as "label=value,... value" lines, sorted. */
   async function samples(name: string): Promise<string[]> {
+    await metrics.settled();
     const family = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
     if (!family) throw new Error(`no metric family ${name}`);
     return family.values
@@ -56,23 +58,23 @@ describe("controller metrics", () => {
       .sort();
   }
 
-  function connect(agentId: string, ms: number): void {
-    store.agentConnected({ agentId, version: "1.0", hostname: agentId, addresses: [], actions: [Answer.BLOCK_IP], detectors: [], at: at(ms) });
+  async function connect(agentId: string, ms: number): Promise<void> {
+    await store.agentConnected({ agentId, version: "1.0", hostname: agentId, addresses: [], actions: [Answer.BLOCK_IP], detectors: [], at: at(ms) });
     events.publish({ type: "agent", agentId, online: true });
   }
 
-  function disconnect(agentId: string, ms: number): void {
-    store.agentDisconnected(agentId, at(ms));
+  async function disconnect(agentId: string, ms: number): Promise<void> {
+    await store.agentDisconnected(agentId, at(ms));
     events.publish({ type: "agent", agentId, online: false });
   }
 
-  function raise(agentId: string, alert: Alert, ms: number): void {
-    const stored = store.upsertAlert(agentId, alert, at(ms));
+  async function raise(agentId: string, alert: Alert, ms: number): Promise<void> {
+    const stored = (await store.upsertAlert(agentId, alert, at(ms)));
     if (stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: stored.outcome });
   }
 
-  function answer(agentId: string, alertId: string, actionId: string, choice: Answer): void {
-    store.createAction({
+  async function answer(agentId: string, alertId: string, actionId: string, choice: Answer): Promise<void> {
+    await store.createAction({
       actionId,
       agentId,
       alertId,
@@ -85,8 +87,8 @@ describe("controller metrics", () => {
     events.publish({ type: "action", actionId, alertId, agentId });
   }
 
-  function finish(agentId: string, alertId: string, actionId: string, status: ResultStatus): boolean {
-    const recorded = store.recordResult(agentId, create(ActionResultSchema, { actionId, status, detail: "x", finishedAt: timestampFromMs(at(20).getTime()) }), at(20));
+  async function finish(agentId: string, alertId: string, actionId: string, status: ResultStatus): Promise<boolean> {
+    const recorded = (await store.recordResult(agentId, create(ActionResultSchema, { actionId, status, detail: "x", finishedAt: timestampFromMs(at(20).getTime()) }), at(20)));
     // The link publishes only recorded results; a repeat must not count even if published.
     events.publish({ type: "action", actionId, alertId, agentId });
     return recorded;
@@ -95,49 +97,49 @@ describe("controller metrics", () => {
   it("agents: connected and known gauges from the store; connects, reconnects and disconnects counted", async () => {
     expect(await sample("secarc_agents_connected")).to.equal(0);
     expect(await sample("secarc_agents_known")).to.equal(0);
-    connect("web-1", 0);
-    connect("db-1", 1);
+    await connect("web-1", 0);
+    await connect("db-1", 1);
     expect(await sample("secarc_agents_connected")).to.equal(2);
     expect(await sample("secarc_agents_known")).to.equal(2);
     expect(await sample("secarc_agent_connects_total")).to.equal(2);
     expect(await sample("secarc_agent_reconnects_total")).to.equal(0);
 
-    disconnect("web-1", 2);
+    await disconnect("web-1", 2);
     expect(await sample("secarc_agents_connected")).to.equal(1);
     expect(await sample("secarc_agents_known")).to.equal(2);
     expect(await sample("secarc_agent_disconnects_total")).to.equal(1);
 
-    connect("web-1", 3);
+    await connect("web-1", 3);
     expect(await sample("secarc_agents_connected")).to.equal(2);
     expect(await sample("secarc_agent_connects_total")).to.equal(3);
     expect(await sample("secarc_agent_reconnects_total")).to.equal(1);
   });
 
   it("reconnects: an agent seen by an earlier controller run counts as a reconnect in a new registry", async () => {
-    connect("web-1", 0);
-    disconnect("web-1", 1);
+    await connect("web-1", 0);
+    await disconnect("web-1", 1);
     // A controller restart: new metrics (counters from zero) over the same store.
     metrics.close();
     metrics = createControllerMetrics({ events, store, processMetrics: false });
     expect(await sample("secarc_agent_connects_total")).to.equal(0);
-    connect("web-1", 2);
+    await connect("web-1", 2);
     expect(await sample("secarc_agent_connects_total")).to.equal(1);
     expect(await sample("secarc_agent_reconnects_total")).to.equal(1);
-    connect("new-1", 3);
+    await connect("new-1", 3);
     expect(await sample("secarc_agent_reconnects_total")).to.equal(1);
   });
 
   it("alerts: new alerts by kind and severity; later revisions by kind; repeats of a revision not at all", async () => {
-    connect("web-1", 0);
+    await connect("web-1", 0);
     const burst = sampleAlert(AlertKind.HTTP_404_BURST, { severity: Severity.WARNING, at: at(1).getTime() });
-    raise("web-1", burst, 1);
-    raise("web-1", burst, 2); // resent after a reconnect: unchanged, no event
-    raise("web-1", sampleAlert(AlertKind.SSH_SESSION, { at: at(3).getTime() }), 3);
-    raise("web-1", sampleAlert(AlertKind.SSH_SESSION, { at: at(4).getTime() }), 4);
-    raise("web-1", sampleAlert(AlertKind.CPU_SUSTAINED, { at: at(5).getTime() }), 5);
+    await raise("web-1", burst, 1);
+    await raise("web-1", burst, 2); // resent after a reconnect: unchanged, no event
+    await raise("web-1", sampleAlert(AlertKind.SSH_SESSION, { at: at(3).getTime() }), 3);
+    await raise("web-1", sampleAlert(AlertKind.SSH_SESSION, { at: at(4).getTime() }), 4);
+    await raise("web-1", sampleAlert(AlertKind.CPU_SUSTAINED, { at: at(5).getTime() }), 5);
     // The burst escalates, then is resolved: two revisions of the same alert.
-    raise("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id: burst.id, revision: 2, severity: Severity.CRITICAL }), 6);
-    raise("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id: burst.id, revision: 3, severity: Severity.CRITICAL, state: AlertState.RESOLVED }), 7);
+    await raise("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id: burst.id, revision: 2, severity: Severity.CRITICAL }), 6);
+    await raise("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id: burst.id, revision: 3, severity: Severity.CRITICAL, state: AlertState.RESOLVED }), 7);
 
     expect(await samples("secarc_alerts_total")).to.deep.equal([
       "kind=cpu_sustained,severity=critical 1",
@@ -153,23 +155,26 @@ describe("controller metrics", () => {
     const future = sampleAlert(AlertKind.SSH_SESSION);
     future.kind = 99 as AlertKind;
     future.severity = 42 as Severity;
-    raise("web-1", future, 1);
+    await raise("web-1", future, 1);
     expect(await samples("secarc_alerts_total")).to.deep.equal(["kind=kind_99,severity=severity_42 1"]);
   });
 
   it("actions: counted once when their result is stored, by answer and result; pending ones not at all", async () => {
-    connect("web-1", 0);
+    await connect("web-1", 0);
+    // One answer per alert (the store keeps the first): three alerts, three actions.
     const burst = sampleAlert(AlertKind.HTTP_404_BURST);
-    raise("web-1", burst, 1);
-    answer("web-1", burst.id, "act-block", Answer.BLOCK_IP);
-    answer("web-1", burst.id, "act-ignore", Answer.IGNORE);
-    answer("web-1", burst.id, "act-refused", Answer.BLOCK_IP);
+    const second = sampleAlert(AlertKind.HTTP_404_BURST, { at: at(2).getTime() });
+    const third = sampleAlert(AlertKind.HTTP_404_BURST, { at: at(3).getTime() });
+    for (const [i, alert] of [burst, second, third].entries()) await raise("web-1", alert, 1 + i);
+    await answer("web-1", burst.id, "act-block", Answer.BLOCK_IP);
+    await answer("web-1", second.id, "act-ignore", Answer.IGNORE);
+    await answer("web-1", third.id, "act-refused", Answer.BLOCK_IP);
     expect(await samples("secarc_actions_total")).to.deep.equal([]);
 
-    expect(finish("web-1", burst.id, "act-block", ResultStatus.DONE)).to.equal(true);
-    expect(finish("web-1", burst.id, "act-block", ResultStatus.FAILED)).to.equal(false);
-    expect(finish("web-1", burst.id, "act-ignore", ResultStatus.DONE)).to.equal(true);
-    expect(finish("web-1", burst.id, "act-refused", ResultStatus.REFUSED)).to.equal(true);
+    expect(await finish("web-1", burst.id, "act-block", ResultStatus.DONE)).to.equal(true);
+    expect(await finish("web-1", burst.id, "act-block", ResultStatus.FAILED)).to.equal(false);
+    expect(await finish("web-1", second.id, "act-ignore", ResultStatus.DONE)).to.equal(true);
+    expect(await finish("web-1", third.id, "act-refused", ResultStatus.REFUSED)).to.equal(true);
     // A later event about a finished action (e.g. its message re-rendered) changes nothing.
     events.publish({ type: "action", actionId: "act-block", alertId: burst.id, agentId: "web-1" });
     events.publish({ type: "action", actionId: "no-such-action", alertId: burst.id, agentId: "web-1" });
@@ -214,8 +219,8 @@ describe("controller metrics", () => {
 
   it("close(): later events change no counter", async () => {
     metrics.close();
-    connect("web-1", 0);
-    raise("web-1", sampleAlert(AlertKind.SSH_SESSION), 1);
+    await connect("web-1", 0);
+    await raise("web-1", sampleAlert(AlertKind.SSH_SESSION), 1);
     expect(await sample("secarc_agent_connects_total")).to.equal(0);
     expect(await samples("secarc_alerts_total")).to.deep.equal([]);
     // The gauges read the store, so they still tell the truth.
@@ -246,8 +251,8 @@ describe("controller metrics", () => {
     const get = (path: string, method = "GET") => fetch(`http://127.0.0.1:${server.port}${path}`, { method });
 
     it("serves GET /metrics in the Prometheus text format with every family", async () => {
-      connect("web-1", 0);
-      raise("web-1", sampleAlert(AlertKind.SSH_SESSION), 1);
+      await connect("web-1", 0);
+      await raise("web-1", sampleAlert(AlertKind.SSH_SESSION), 1);
       const res = await get("/metrics");
       expect(res.status).to.equal(200);
       expect(res.headers.get("content-type")).to.match(/^text\/plain; version=0\.0\.4/);

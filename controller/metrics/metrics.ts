@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { Answer, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, Severity } from "../../gen/secarc/v1/alert_pb.js";
-import type { EventBus } from "../domain/events.js";
+import type { ControllerEvent, EventBus } from "../domain/events.js";
 import type { StoreHealthView } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 
@@ -18,6 +18,8 @@ export interface ControllerMetrics {
   watchTelegramSends(health: () => TelegramSendsView): void;
   /** For the Telegram bridge: where secarc_telegram_connection reads from (token refused, unreachable, ...). */
   watchTelegramConnection(connection: () => TelegramConnectionView): void;
+  /** Resolves once the events published so far are counted (counting reads the store). */
+  settled(): Promise<void>;
   /** Stops listening to controller events. */
   close(): void;
 }
@@ -61,16 +63,16 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     name: "secarc_agents_connected",
     help: "Agents with a live stream.",
     registers: [registry],
-    collect() {
-      this.set(deps.store.listAgents().filter((agent) => agent.online).length);
+    async collect() {
+      this.set((await deps.store.listAgents()).filter((agent) => agent.online).length);
     },
   });
   new Gauge({
     name: "secarc_agents_known",
     help: "Agents that have ever connected.",
     registers: [registry],
-    collect() {
-      this.set(deps.store.listAgents().length);
+    async collect() {
+      this.set((await deps.store.listAgents()).length);
     },
   });
   const connects = new Counter({ name: "secarc_agent_connects_total", help: "Streams opened by agents (first connects and reconnects).", registers: [registry] });
@@ -154,7 +156,9 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
   });
 
   const counted = new Set<string>();
-  const unsubscribe = deps.events.subscribe((event) => {
+  /** Events are counted one after another, in the order published. */
+  let counting: Promise<void> = Promise.resolve();
+  const count = async (event: ControllerEvent): Promise<void> => {
     switch (event.type) {
       case "agent":
         if (!event.online) {
@@ -162,10 +166,10 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
           return;
         }
         connects.inc();
-        if ((deps.store.getAgent(event.agentId)?.connects ?? 0) > 1) reconnects.inc();
+        if (((await deps.store.getAgent(event.agentId))?.connects ?? 0) > 1) reconnects.inc();
         return;
       case "alert": {
-        const alert = deps.store.getAlert(event.alertId)?.alert;
+        const alert = (await deps.store.getAlert(event.alertId))?.alert;
         if (!alert) return;
         const kind = label(AlertKind, alert.kind, "kind");
         if (event.outcome === "inserted") alerts.inc({ kind, severity: label(Severity, alert.severity, "severity") });
@@ -176,13 +180,18 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
         rejected.inc({ what: event.what, reason: event.reason });
         return;
       case "action": {
-        const action = deps.store.getAction(event.actionId);
+        const action = await deps.store.getAction(event.actionId);
         if (!action || action.resultStatus === undefined || counted.has(action.actionId)) return;
         counted.add(action.actionId);
         actions.inc({ answer: label(Answer, action.answer, "answer"), result: label(ResultStatus, action.resultStatus, "result") });
         return;
       }
     }
+  };
+  const unsubscribe = deps.events.subscribe((event) => {
+    counting = counting.then(() => count(event)).catch(() => {
+      // A store read that fails leaves this event uncounted; the next ones count.
+    });
   });
 
   return {
@@ -196,6 +205,7 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
     watchTelegramConnection: (connection) => {
       telegramConnection = connection;
     },
+    settled: () => counting,
     close: unsubscribe,
   };
 }

@@ -10,8 +10,11 @@ import { startActionRouter, type ActionRouter } from "./action-router.js";
 import { startAgentSessions, type AgentSessions } from "./agent-sessions.js";
 
 const operator = create(OperatorSchema, { telegramUserId: 42n, displayName: "op" });
-const storeAction = (store: PostgresStore, agentId: string, actionId = newId()) =>
-  store.createAction({ actionId, agentId, alertId: undefined, answer: Answer.BLOCK_IP, operator, requestedAt: new Date(), options: undefined, target: undefined });
+const storeAction = async (store: PostgresStore, agentId: string, actionId = newId()) => {
+  const created = await store.createAction({ actionId, agentId, alertId: undefined, answer: Answer.BLOCK_IP, operator, requestedAt: new Date(), options: undefined, target: undefined });
+  if (!created.created) throw new Error(`action ${actionId} not stored`);
+  return created.action;
+};
 
 /** A replica: its pool, sessions and router; `streams` collects what each of its agents' streams received. */
 async function startReplica(open: () => Promise<PostgresStore>, replicaId: string, sweepEveryMs = 60_000) {

@@ -9,7 +9,7 @@ import { actionRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AuditR
 export const pgActionOperations: PgOperations<
   "createAction" | "getAction" | "listUnfinishedActions" | "listActionsForAlert" | "markActionSent" | "recordResult" | "audit" | "listAudit"
 > = {
-  createAction: { atomic: true, run: async (q, input) => { const created = await createAction(q, input); return created.created ? created.action : created.existing; } },
+  createAction: { atomic: true, run: (q, input) => createAction(q, input) },
   getAction: {
     atomic: false,
     async run(q, actionId) {

@@ -1,4 +1,4 @@
-import { toFleetBlock, toFleetMember, type FleetBlockRow, type FleetBlockStore, type FleetMemberRow } from "../domain/fleet-block-store.js";
+import { toFleetBlock, toFleetMember, type FleetBlockRow, type FleetBlockStore, type FleetMemberRow } from "./fleet-block-store.js";
 import type { Migration } from "./migrate.js";
 import { migratePostgres } from "./postgres-migrate.js";
 import type { PgSql } from "./postgres-types.js";

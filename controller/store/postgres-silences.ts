@@ -1,4 +1,4 @@
-import type { SilenceStore } from "../domain/silence-watch.js";
+import type { SilenceStore } from "./silence-store.js";
 import type { Silence, SilenceMatcher } from "../domain/silences.js";
 import { migratePostgres } from "./postgres-migrate.js";
 import type { PgSql } from "./postgres-types.js";

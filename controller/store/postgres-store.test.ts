@@ -72,45 +72,6 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect(String((refusal as Error).message)).to.match(/schema is version 99, this secarc knows up to \d+/);
   });
 
-  it("keeps the revision rules when two replicas store one alert at once: the highest revision wins", async () => {
-    const [a, b] = [await openStore(), await openStore()];
-    await a.upsertAlert("web-1", alert("x1", 1), at(0));
-    const writes = [];
-    for (let revision = 2; revision <= 21; revision++) writes.push((revision % 2 ? a : b).upsertAlert("web-1", alert("x1", revision), at(revision)));
-    const outcomes = (await Promise.all(writes)).map((w) => w.outcome);
-    expect(outcomes.every((o) => o === "updated" || o === "unchanged")).to.equal(true);
-    const stored = await a.getAlert("x1");
-    expect(stored?.alert.revision).to.equal(21);
-    expect(stored?.version).to.equal(1 + outcomes.filter((o) => o === "updated").length);
-    const refusal = await b.upsertAlert("db-1", alert("x1", 30), at(30)).catch((err: unknown) => err);
-    expect(isSecarcError(refusal, "refused"), String(refusal)).to.equal(true);
-  });
-
-  it("stores an action's first result only, when results race from two replicas", async () => {
-    const [a, b] = [await openStore(), await openStore()];
-    await a.upsertAlert("web-1", alert("x1", 1), at(0));
-    await a.createAction({
-      actionId: "act-1", agentId: "web-1", alertId: "x1", answer: Answer.BLOCK_IP, operator: create(OperatorSchema, { telegramUserId: 7n }),
-      requestedAt: at(1), options: undefined, target: undefined,
-    });
-    await b.markActionSent("act-1", at(2));
-    const result = (status: ResultStatus, detail: string) => create(ActionResultSchema, { actionId: "act-1", status, detail, networks: [`2001:db8::/${60 + status}`] });
-    const won = await Promise.all([
-      a.recordResult("web-1", result(ResultStatus.DONE, "blocked"), at(3)),
-      b.recordResult("web-1", result(ResultStatus.FAILED, "nft failed"), at(3)),
-      a.recordResult("web-1", result(ResultStatus.REFUSED, "no"), at(3)),
-    ]);
-    expect(won.filter(Boolean)).to.have.length(1);
-    const action = await b.getAction("act-1");
-    const winner = ["done", "failed", "refused"][won.indexOf(true)];
-    expect(action?.state).to.equal(winner);
-    // the winner's networks (ActionResult.networks) are stored with it
-    expect(action?.networks).to.deep.equal([`2001:db8::/${60 + [ResultStatus.DONE, ResultStatus.FAILED, ResultStatus.REFUSED][won.indexOf(true)]!}`]);
-    expect(await a.recordResult("other-agent", result(ResultStatus.DONE, "x"), at(4))).to.equal(false);
-    // created, sent, one result: three changes to the alert's views.
-    expect((await a.getAlert("x1"))?.version).to.equal(4);
-  });
-
   it("gives numbers back as numbers (BIGINT times) and bytes as bytes", async () => {
     const store = await openStore();
     const record = await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web", addresses: ["10.0.0.2"], actions: [Answer.BLOCK_IP], detectors: [1], at: at(5), certSerial: "0a" });
@@ -123,27 +84,6 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect((await store.getAgent("web-1"))?.revokedAt?.getTime()).to.equal(at(6).getTime());
     await store.setRevokedSerials([], at(8));
     expect((await store.getAgent("web-1"))?.revokedAt).to.equal(undefined);
-  });
-
-  it("keeps each agent's labels and fleet-block opt-out from its last Hello", async () => {
-    const store = await openStore();
-    const base = { version: "1", hostname: "db", addresses: [], actions: [], detectors: [] };
-    expect(await store.agentConnected({ ...base, agentId: "db-1", at: at(0) })).to.deep.include({ labels: {}, fleetBlockOptOut: false });
-    await store.agentConnected({ ...base, agentId: "db-1", at: at(1), labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
-    expect(await store.getAgent("db-1")).to.deep.include({ labels: { env: "prod", team: "db" }, fleetBlockOptOut: true });
-    await store.agentConnected({ ...base, agentId: "db-1", at: at(2), labels: { team: "web" } });
-    expect((await store.listAgents())[0]).to.deep.include({ labels: { team: "web" }, fleetBlockOptOut: false });
-  });
-
-  it("keeps each agent's host facts from its last Hello; a Hello without them clears them", async () => {
-    const store = await openStore();
-    const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: at(-7_200_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
-    const base = { agentId: "db-2", version: "1", hostname: "db", addresses: [], actions: [], detectors: [] };
-    expect((await store.agentConnected({ ...base, at: at(0) })).hostFacts).to.equal(undefined);
-    await store.agentConnected({ ...base, at: at(1), hostFacts: host });
-    expect((await store.getAgent("db-2"))!.hostFacts).to.deep.equal(host);
-    await store.agentConnected({ ...base, at: at(2) });
-    expect((await store.getAgent("db-2"))!.hostFacts).to.equal(undefined);
   });
 
   it("says which server it cannot reach, without the password", async () => {
@@ -178,37 +118,5 @@ describe("openPostgresStore (real PostgreSQL)", function () {
       await listening.unlisten();
       await other.end({ timeout: 5 });
     }
-  });
-});
-
-describe("PostgreSQL store transactions (real PostgreSQL)", function () {
-  this.timeout(120_000);
-  let cluster: PgCluster;
-  let store: PostgresStore;
-  before(async () => {
-    cluster = await startPgCluster();
-    store = await openPostgresStore({ url: await cluster.createDatabase(), poolSize: 2 });
-  });
-  after(async () => {
-    await store?.close();
-    await cluster?.stop();
-  });
-
-  it("commits together; a failing step undoes only itself; a rejected transaction leaves nothing", async () => {
-    await store.transaction(async (tx) => {
-      await tx.upsertAlert("web-1", alert("t1", 1), at(0));
-      const refused = await tx.upsertAlert("db-1", alert("t1", 2), at(1)).catch((err: unknown) => err);
-      expect(isSecarcError(refused, "refused")).to.equal(true);
-      await tx.upsertAlert("web-1", alert("t2", 1), at(2));
-    });
-    expect((await store.listOpenAlerts(10)).map((a) => a.alertId)).to.deep.equal(["t2", "t1"]);
-    const failed = await store
-      .transaction(async (tx) => {
-        await tx.upsertAlert("web-1", alert("t3", 1), at(3));
-        throw new Error("stop");
-      })
-      .catch((err: unknown) => err);
-    expect(String(failed)).to.include("stop");
-    expect(await store.getAlert("t3")).to.equal(undefined);
   });
 });

@@ -1,4 +1,8 @@
 import postgres from "postgres";
+import type { FleetBlockStore } from "./fleet-block-store.js";
+import { openPostgresFleetBlockStore } from "./postgres-fleet-blocks.js";
+import { openPostgresSilenceStore } from "./postgres-silences.js";
+import type { SilenceStore } from "./silence-store.js";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { pgActionOperations } from "./postgres-actions.js";
 import { pgAgentOperations } from "./postgres-agents.js";
@@ -37,6 +41,8 @@ export interface PostgresStore extends PgStoreOperations {
   transaction<T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T>;
   /** Ends the pool (waits up to 5 s for running queries). */
   close(): Promise<void>;
+  readonly silences: SilenceStore;
+  readonly fleetBlocks: FleetBlockStore;
 }
 
 /**
@@ -57,8 +63,10 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
     types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
     connection: { application_name: "secarc-controller" },
   }) as unknown as PgSql;
+  let parts: Pick<PostgresStore, "silences" | "fleetBlocks">;
   try {
     await migratePostgres(sql, "core", postgresCoreMigrations, where);
+    parts = { silences: await openPostgresSilenceStore(sql, where), fleetBlocks: await openPostgresFleetBlockStore(sql, where) };
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {});
     if (isSecarcError(err)) throw err;
@@ -68,6 +76,7 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
     sql,
     where,
     ...onPool(sql),
+    ...parts,
     transaction: async <T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T> => (await sql.begin((tx) => fn(inTransaction(tx)))) as T,
     async close() {
       await sql.end({ timeout: 5 });

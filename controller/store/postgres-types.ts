@@ -1,18 +1,13 @@
 import type postgres from "postgres";
-import type { Store } from "./store.js";
+import type { StoreOperations } from "./store.js";
 
 /** The pool, with BIGINT columns parsed to numbers (times in ms and counters stay far below 2^53). */
 export type PgSql = postgres.Sql;
 /** What a query runs on: the pool, a transaction or a savepoint. */
 export type PgQuery = postgres.Sql | postgres.TransactionSql;
 
-/** An interface's methods, each returning a promise (how the PostgreSQL store implements the Store). */
-export type AsyncMethods<T> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
-};
-
-/** What the Store does, each method returning a promise. */
-export type PgStoreOperations = AsyncMethods<Omit<Store, "close">>;
+/** What the Store does (every method returns a promise), inside a transaction or on its own. */
+export type PgStoreOperations = StoreOperations;
 
 /**
  * One Store operation on PostgreSQL: `run` does it on whatever it is given;

@@ -1,5 +1,5 @@
 import type { Database } from "better-sqlite3";
-import { toFleetBlock, toFleetMember, type FleetBlockRow, type FleetBlockStore, type FleetMemberRow } from "../domain/fleet-block-store.js";
+import { toFleetBlock, toFleetMember, type FleetBlockRow, type FleetBlockStore, type FleetMemberRow } from "./fleet-block-store.js";
 import { migrate, type Migration } from "./migrate.js";
 
 /** The fleet blocks' tables, in the controller's SQLite file (component "fleet_blocks"). */

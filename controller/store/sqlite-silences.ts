@@ -1,5 +1,5 @@
 import type { Database } from "better-sqlite3";
-import type { SilenceStore } from "../domain/silence-watch.js";
+import type { SilenceStore } from "./silence-store.js";
 import type { Silence, SilenceMatcher } from "../domain/silences.js";
 import { migrate, type Migration } from "./migrate.js";
 

@@ -1,15 +1,41 @@
 import type { ActionResult, Answer, ActionOptions, ActionTarget, Operator, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import type { Alert, AlertKind, DetectorSourceKind, DetectorSourceState } from "../../gen/secarc/v1/alert_pb.js";
 import type { HostFactsRecord } from "../host/host-facts.js";
+import type { FleetBlockStore } from "./fleet-block-store.js";
+import type { SilenceStore } from "./silence-store.js";
 
 /**
  * The controller's storage, behind one narrow interface so that a PostgreSQL
- * implementation can follow the SQLite one. Methods return plain records;
- * proto messages inside records are plain data too.
+ * implementation can follow the SQLite one. Methods return promises of plain
+ * records; proto messages inside records are plain data too.
  *
- * Every write is durable when the method returns (the link acks only after).
+ * Every write is durable when its promise resolves (the link acks only
+ * after). Each method is atomic on its own; a sequence that must be atomic
+ * runs in `transaction`.
  */
-export interface Store {
+export interface Store extends StoreOperations {
+  /**
+   * Runs `fn` in one transaction: everything it writes through `tx` becomes
+   * durable together when the returned promise resolves (SQLite: one WAL
+   * sync), or not at all when `fn` rejects. A `tx` method that fails undoes
+   * only its own writes (a savepoint) and rejects; `fn` decides whether to go
+   * on. `fn` must do its store work through `tx` and nothing slow besides:
+   * other callers of the store wait for the transaction to end (calling the
+   * store itself from inside `fn` is refused, it would wait for itself).
+   * The link commits the alerts that arrive together this way before acking
+   * them.
+   */
+  transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
+  /** Closes the store; waits for a transaction in progress. */
+  close(): Promise<void>;
+  /** Silences and maintenance windows' runs (silence-store.ts). */
+  readonly silences: SilenceStore;
+  /** Blocks on all servers and each agent's part in them (fleet-block-store.ts). */
+  readonly fleetBlocks: FleetBlockStore;
+}
+
+/** What a Store does, inside a transaction or on its own. */
+export interface StoreOperations {
   // --- agents ---
   /**
    * Records that an agent connected (or reconnected); creates it on first
@@ -33,58 +59,62 @@ export interface Store {
     fleetBlockOptOut?: boolean;
     /** What its host is (Hello.host_facts); replaces the stored facts, none clears them. Default: none. */
     hostFacts?: HostFactsRecord;
-  }): AgentRecord;
+  }): Promise<AgentRecord>;
   /** Records that an agent's stream ended. */
-  agentDisconnected(agentId: string, at: Date): void;
+  agentDisconnected(agentId: string, at: Date): Promise<void>;
   /** Refreshes an agent's last-seen time (heartbeats, any message). */
-  agentSeen(agentId: string, at: Date): void;
-  getAgent(agentId: string): AgentRecord | undefined;
-  listAgents(): AgentRecord[];
+  agentSeen(agentId: string, at: Date): Promise<void>;
+  getAgent(agentId: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
   /**
    * The controller's CRL now revokes `serials` (lowercase hex): agents whose
    * last certificate is among them are marked revoked (keeping the first
    * time), the others unmarked. Returns the ids of agents newly marked.
    */
-  setRevokedSerials(serials: readonly string[], at: Date): string[];
+  setRevokedSerials(serials: readonly string[], at: Date): Promise<string[]>;
   /** Replaces an agent's detector sources (as its last Hello or Heartbeat reported them). */
-  setDetectorSources(agentId: string, sources: readonly DetectorSourceRecord[]): void;
+  setDetectorSources(agentId: string, sources: readonly DetectorSourceRecord[]): Promise<void>;
   /** Records how far the agent's clock is from the controller's (ms, positive: ahead), measured from its heartbeats. */
-  setClockSkew(agentId: string, skewMs: number): void;
+  setClockSkew(agentId: string, skewMs: number): Promise<void>;
 
   // --- alerts ---
   /**
    * Stores an alert revision: inserts a new id, replaces a lower revision,
    * ignores an equal or lower one. Returns what happened and the stored record.
    */
-  upsertAlert(agentId: string, alert: Alert, at: Date): { outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord };
-  getAlert(alertId: string): AlertRecord | undefined;
+  upsertAlert(agentId: string, alert: Alert, at: Date): Promise<{ outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord }>;
+  getAlert(alertId: string): Promise<AlertRecord | undefined>;
   /** Alerts whose state is open, newest first. */
-  listOpenAlerts(limit: number): AlertRecord[];
+  listOpenAlerts(limit: number): Promise<AlertRecord[]>;
   /** Open alerts of one kind, oldest first (the controller's own alerts, which are few). */
-  listOpenAlertsOfKind(kind: AlertKind): AlertRecord[];
+  listOpenAlertsOfKind(kind: AlertKind): Promise<AlertRecord[]>;
 
   // --- actions ---
-  /** Stores a new action in state "pending" (before any attempt to send it). */
-  createAction(input: NewAction): ActionRecord;
-  getAction(actionId: string): ActionRecord | undefined;
+  /**
+   * Stores a new action in state "pending" (before any attempt to send it).
+   * An alert takes one answer: the first action stored for an alert wins,
+   * and a later one for the same alert is not stored (`created: false`, with
+   * the action that won). Actions without an alert (an unblock from a list)
+   * are always stored.
+   */
+  createAction(input: NewAction): Promise<CreatedAction>;
+  getAction(actionId: string): Promise<ActionRecord | undefined>;
   /** Actions of an agent that have no result yet, oldest first: to send on (re)connect. */
-  listUnfinishedActions(agentId: string): ActionRecord[];
+  listUnfinishedActions(agentId: string): Promise<ActionRecord[]>;
   /** Actions answering an alert, oldest first. */
-  listActionsForAlert(alertId: string): ActionRecord[];
+  listActionsForAlert(alertId: string): Promise<ActionRecord[]>;
   /** Marks an action as handed to a live stream (state pending → sent). */
-  markActionSent(actionId: string, at: Date): void;
+  markActionSent(actionId: string, at: Date): Promise<void>;
   /**
    * Stores an action's result once: the first result wins, later ones for the
    * same action return `false` and change nothing. Unknown action ids or
    * actions of another agent also return `false`.
    */
-  recordResult(agentId: string, result: ActionResult, at: Date): boolean;
+  recordResult(agentId: string, result: ActionResult, at: Date): Promise<boolean>;
 
   // --- audit ---
-  audit(entry: { at: Date; actor: string; event: string; detail: string }): void;
-  listAudit(limit: number): AuditRecord[];
-
-  close(): void;
+  audit(entry: { at: Date; actor: string; event: string; detail: string }): Promise<void>;
+  listAudit(limit: number): Promise<AuditRecord[]>;
 }
 
 export interface AgentRecord {
@@ -191,6 +221,9 @@ export function networksOf(text: string | null | undefined): { networks?: string
     return {};
   }
 }
+
+/** What createAction did: stored the action, or found the alert already answered. */
+export type CreatedAction = { created: true; action: ActionRecord } | { created: false; existing: ActionRecord };
 
 export interface AuditRecord {
   id: number;

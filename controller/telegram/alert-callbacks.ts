@@ -18,17 +18,19 @@ export interface AlertCallbacks {
  * Unblock / Revoke buttons of /blocks and /allows (list-callbacks.ts).
  * Every callback query is answered once, by the feature that takes it.
  */
-export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => boolean): AlertCallbacks {
+export function createAlertCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => Promise<boolean>): AlertCallbacks {
   const answers = createAnswerCallbacks(services);
   const composer = Composer.compose<Context>([createTapDecoder(services), createAlertListCallbacks(services, showAlerts), answers.composer, createListCallbacks(services)]);
   return { composer: new Composer<Context>(composer), stop: () => answers.stop() };
 }
 
 /** /alerts: its page buttons (a forged or stale offset is no page: refused, nothing sent) and Open, which shows an alert's message again. */
-function createAlertListCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => boolean): Composer<Context> {
-  return onTap(services, ["alerts", "open"], (command, tap) => {
-    if (command.type === "alerts") return showAlerts(tap.chatId, command.offset) ? undefined : tap.t.notice.invalidButton;
-    if (!services.store.getAlert(command.alertId)) return tap.t.notice.unknownAlert;
+function createAlertListCallbacks(services: BridgeServices, showAlerts: (chatId: number, offset: number) => Promise<boolean>): Composer<Context> {
+  return onTap(services, ["alerts", "open"], async (command, tap) => {
+    if (command.type === "alerts") return (await showAlerts(tap.chatId, command.offset)) ? undefined : tap.t.notice.invalidButton;
+    const record = await services.store.getAlert(command.alertId);
+    if (!record) return tap.t.notice.unknownAlert;
+    services.routes?.remember(record);
     services.messages.invalidate(command.alertId, tap.chatId);
     services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
     return undefined;

@@ -16,9 +16,9 @@ export interface RenderedAlert {
 
 export interface AlertRenderer {
   /** What the alert's message in this chat must show now; undefined for an unknown alert. */
-  render(alertId: string, chatId: number): RenderedAlert | undefined;
+  render(alertId: string, chatId: number): Promise<RenderedAlert | undefined>;
   /** The derived view only (for decisions on taps). */
-  view(alertId: string, chatId: number): { record: AlertRecord; view: AlertView } | undefined;
+  view(alertId: string, chatId: number): Promise<{ record: AlertRecord; view: AlertView } | undefined>;
 }
 
 /** The language of a chat: its own, else the configured default. */
@@ -33,14 +33,14 @@ export function chatTranslations(config: TelegramConfig, chatId: number): Transl
 /** Reads the alert, its actions and its agent from the store and derives the message. */
 export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[]; fleet?: { answersAlert(alertId: string): boolean } }): AlertRenderer {
   const { store, messages, config, now } = deps;
-  function view(alertId: string, chatId: number) {
-    const record = store.getAlert(alertId);
+  async function view(alertId: string, chatId: number): Promise<{ record: AlertRecord; view: AlertView } | undefined> {
+    const record = await store.getAlert(alertId);
     if (!record) return undefined;
-    const agent = store.getAgent(record.agentId);
+    const [agent, actions] = await Promise.all([store.getAgent(record.agentId), store.listActionsForAlert(alertId)]);
     const row = messages.getMessage(alertId, chatId);
     const derived = deriveAlertView({
       record,
-      actions: store.listActionsForAlert(alertId),
+      actions,
       agent: agent ? { online: agent.online, actions: agent.actions, addresses: agent.addresses } : undefined,
       controllerAddresses: deps.controllerAddresses?.() ?? [],
       firstSeverity: row?.firstSeverity,
@@ -53,8 +53,8 @@ export function createAlertRenderer(deps: { store: Store; messages: MessageStore
   }
   return {
     view,
-    render(alertId, chatId) {
-      const found = view(alertId, chatId);
+    async render(alertId, chatId) {
+      const found = await view(alertId, chatId);
       if (!found) return undefined;
       const message = renderAlertMessage(found.view, found.record.alert, chatTranslations(config, chatId));
       const hash = createHash("sha256").update(message.text).update("\u0000").update(JSON.stringify(message.keyboard)).digest("base64url").slice(0, 22);

@@ -19,13 +19,10 @@ export const ALLOWS_PAGE_SIZE = 20;
  */
 export function createAllowsCommand(services: BridgeServices): Composer<Context> {
   const composer = new Composer<Context>();
-  composer.command("allows", (ctx) => {
+  composer.command("allows", async (ctx) => {
     const t = chatTranslations(services.config, ctx.chat.id);
-    const tracked = services.messages
-      .listTrackedBlocks()
-      .filter((row) => services.routes?.coversAgent(ctx.chat.id, row.agentId) ?? true)
-      .map((row) => services.store.getAction(row.actionId))
-      .filter((action) => action !== undefined);
+    const rows = services.messages.listTrackedBlocks().filter((row) => services.routes?.coversAgent(ctx.chat.id, row.agentId) ?? true);
+    const tracked = (await Promise.all(rows.map((row) => services.store.getAction(row.actionId)))).filter((action) => action !== undefined);
     for (const page of renderAllows(activeAllows(tracked, services.now()), t, services.now())) services.reply(ctx.chat.id, page);
   });
   return composer;

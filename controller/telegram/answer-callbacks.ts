@@ -103,8 +103,8 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     services.refreshAlert(alertId, priority, tap.chatId);
   }
 
-  function firstTap(alertId: string, chosen: Answer, tap: Tap): TapNotice {
-    const refusal = precheck(alertId, chosen, tap);
+  async function firstTap(alertId: string, chosen: Answer, tap: Tap): Promise<TapNotice> {
+    const refusal = await precheck(alertId, chosen, tap);
     if (refusal !== undefined) return refusal;
     const choosesDuration = chosen === Answer.ALLOW;
     if (!needsConfirmation(chosen) && !choosesDuration) return answer(alertId, chosen, tap);
@@ -114,7 +114,7 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     return choosesDuration ? tap.t.notice.chooseAllowDuration : tap.t.notice.confirmFirst;
   }
 
-  function confirmTap(alertId: string, chosen: Answer, tap: Tap): TapNotice {
+  async function confirmTap(alertId: string, chosen: Answer, tap: Tap): Promise<TapNotice> {
     if (!secondTaps.take(alertId, chosen, tap)) {
       refresh(alertId, tap);
       return tap.t.notice.confirmExpired;
@@ -123,9 +123,9 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
   }
 
   /** Why an answer cannot be taken now, from the alert's current view; undefined if it can. */
-  function precheck(alertId: string, chosen: Answer, tap: Tap): string | undefined {
+  async function precheck(alertId: string, chosen: Answer, tap: Tap): Promise<string | undefined> {
     const { t } = tap;
-    const found = services.renderer.view(alertId, tap.chatId);
+    const found = await services.renderer.view(alertId, tap.chatId);
     if (!found) return t.notice.unknownAlert;
     const phase = found.view.phase;
     if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });
@@ -135,14 +135,14 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     return undefined;
   }
 
-  function answer(alertId: string, chosen: Answer, tap: Tap, allowDurationMs?: number): string {
-    const refusal = precheck(alertId, chosen, tap);
+  async function answer(alertId: string, chosen: Answer, tap: Tap, allowDurationMs?: number): Promise<string> {
+    const refusal = await precheck(alertId, chosen, tap);
     if (refusal !== undefined) {
       services.refreshAlert(alertId, Priority.interactive, tap.chatId);
       return refusal;
     }
-    const record = services.store.getAlert(alertId)!;
-    const outcome = services.actions.request({
+    const record = (await services.store.getAlert(alertId))!;
+    const outcome = await services.actions.request({
       agentId: record.agentId,
       alertId,
       answer: chosen,

@@ -5,7 +5,7 @@ import { Priority, type MessageStore } from "./message-store.js";
 const RESUME_WINDOW_MS = 7 * 86_400_000;
 
 /** On start: queue every alert whose stored version is newer than what its messages show; open alerts a silence holds (`held`) wait for its digest. */
-export function resumeMessages(
+export async function resumeMessages(
   messages: MessageStore,
   store: Store,
   chatIds: number[],
@@ -13,14 +13,14 @@ export function resumeMessages(
   held: (alertId: string) => boolean = () => false,
   /** The chats an open alert goes to (telegram.routes). Default: every chat. */
   chatsFor: (record: AlertRecord) => readonly number[] = () => chatIds,
-): void {
+): Promise<void> {
   for (const row of messages.listRecentRows(at - RESUME_WINDOW_MS)) {
-    const record = store.getAlert(row.alertId);
+    const record = await store.getAlert(row.alertId);
     if (!record) continue;
     const stale = record.version > row.renderedVersion || row.renderedPhase === "answered:sent" || row.renderedPhase === "answered:queued";
     if (stale) messages.enqueueAlert(row.chatId, row.alertId, row.messageId !== undefined ? Priority.update : Priority.fresh, at);
   }
-  for (const record of store.listOpenAlerts(10_000)) {
+  for (const record of await store.listOpenAlerts(10_000)) {
     if (held(record.alertId)) continue;
     for (const chatId of chatsFor(record)) {
       if (!messages.getMessage(record.alertId, chatId)) messages.enqueueAlert(chatId, record.alertId, Priority.fresh, at);

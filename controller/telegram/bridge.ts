@@ -7,7 +7,7 @@ import type { FleetBlocks } from "../domain/fleet-blocks.js";
 import { createFleetCallbacks } from "./fleet-callbacks.js";
 import { createFleetTelegram } from "./fleet-telegram.js";
 import type { ControllerEvent, EventBus } from "../domain/events.js";
-import type { Store } from "../store/store.js";
+import type { ActionRecord, Store } from "../store/store.js";
 import { createAccessControl } from "./access-control.js";
 import { createAlertCallbacks } from "./alert-callbacks.js";
 import { createAllowsCommand } from "./allows-command.js";
@@ -28,6 +28,7 @@ import { localAddresses } from "../domain/action-target.js";
 import { resumeMessages } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
 import { createReplyThreads, createRouteScope } from "./route-scope.js";
+import { createAgentLabels, type AgentLabels } from "../domain/agent-labels.js";
 import { probeChats } from "./bridge-probe.js";
 import { createSilenceCommands } from "./silence-commands.js";
 import { attachSilences, type SilenceHold } from "./silence-digest.js";
@@ -54,6 +55,8 @@ export interface TelegramBridgeDeps {
   silences?: { watch: SilenceWatch; hold: SilenceHold };
   /** Blocks on all servers: "Block on all servers" under alerts, its summary message, its row in /blocks. Default: not offered. */
   fleet?: FleetBlocks;
+  /** Agents' labels for telegram.routes (the controller's). Default: the bridge loads its own from the store. */
+  labels?: Pick<AgentLabels, "labelsOf">;
 }
 
 export type { ProbeHopResult, TelegramBridge } from "./bridge-types.js";
@@ -113,14 +116,13 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   }));
 
   const configuredChats = new Set(chatIds);
-  const routes = createRouteScope(config, store);
+  const ownedLabels = deps.labels ? undefined : await ownLabels(store, events);
+  const routes = createRouteScope(config, deps.labels ?? ownedLabels!);
   const threads = createReplyThreads();
-  const chatsFor = (alertId: string): number[] => {
-    const record = store.getAlert(alertId);
-    return record ? routes.targets(record).map((t) => t.chatId) : chatIds;
-  };
+  // An alert not read since the start goes where it is shown (and to the chat that asked for it).
+  const chatsFor = (alertId: string): number[] => routes.chatsFor(alertId) ?? (config.routes.length === 0 ? chatIds : []);
   // A silence keeps its alerts from chats that do not show them yet; they get one digest when it ends.
-  const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, routedTo: routes.coversAlert, now, kick: () => queue.kick() }) : undefined;
+  const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, routedTo: routes.coversAlert, recall: routes.recall, now, kick: () => queue.kick() }) : undefined;
   const held = (alertId: string): boolean => silences?.held(alertId) ?? false;
   function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
     const holding = held(alertId);
@@ -186,7 +188,9 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       queue.kick();
     },
     audit(actor, event, detail) {
-      store.audit({ at: new Date(now()), actor: safeText(actor, { max: 200 }), event, detail: safeText(detail, { max: 2000 }) });
+      store.audit({ at: new Date(now()), actor: safeText(actor, { max: 200 }), event, detail: safeText(detail, { max: 2000 }) }).catch((err: unknown) => {
+        logger.error({ err: describeError(err), event }, "telegram: audit entry not written");
+      });
     },
   };
 
@@ -219,22 +223,38 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   // Events are handled after the turn that published them (batched): the
   // change is already durable in the store, and a start re-renders anything
   // whose version is newer than what Telegram shows.
-  const unsubscribe = events.subscribe((event) => later(() => onEvent(event), event.type === "alert"));
-  function onEvent(event: ControllerEvent): void {
+  const unsubscribe = events.subscribe((event) => {
+    if (event.type === "alert") void readThen(event, () => store.getAlert(event.alertId).then((record) => {
+          if (record) routes.remember(record);
+          return [];
+        }), true);
+    else if (event.type === "action") void readThen(event, () => store.getAction(event.actionId).then((action) => (action ? [action] : [])));
+    else if (event.type === "agent") void readThen(event, () => store.listUnfinishedActions(event.agentId));
+  });
+  /** Reads what the event's bookkeeping needs from the store, then defers the bookkeeping. */
+  async function readThen(event: ControllerEvent, read: () => Promise<readonly ActionRecord[]>, soon = false): Promise<void> {
+    try {
+      const actions = await read();
+      later(() => onEvent(event, actions), soon);
+    } catch (err) {
+      logger.error({ err: describeError(err), event: event.type }, "telegram: could not queue an update");
+    }
+  }
+  function onEvent(event: ControllerEvent, actions: readonly ActionRecord[]): void {
     try {
       switch (event.type) {
         case "alert":
           refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update);
           break;
         case "action": {
-          trackAddressAction(messages, store, event.actionId, now());
+          trackAddressAction(messages, actions[0], now());
           lists.changed(event.actionId, now());
           if (event.alertId) refreshAlert(event.alertId, Priority.update);
           break;
         }
         case "agent":
           // Its queued actions went out (or wait again): their alert messages and list lines show it.
-          for (const action of store.listUnfinishedActions(event.agentId)) {
+          for (const action of actions) {
             if (action.alertId) refreshAlert(action.alertId, Priority.update);
             else lists.changed(action.actionId, now());
           }
@@ -245,7 +265,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     }
   }
 
-  resumeMessages(messages, store, chatIds, now(), held, (record) => routes.targets(record).map((t) => t.chatId));
+  await resumeMessages(messages, store, chatIds, now(), held, (record) => (routes.remember(record), routes.targets(record).map((t) => t.chatId)));
   queue.kick();
   const sweep = setInterval(() => {
     for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
@@ -284,12 +304,15 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     connection: () => started.connection(),
     queueDepth: () => queue.depth(),
     resume() {
-      resumeMessages(messages, store, chatIds, now(), held, (record) => routes.targets(record).map((t) => t.chatId));
-      queue.kick();
+      resumeMessages(messages, store, chatIds, now(), held, (record) => (routes.remember(record), routes.targets(record).map((t) => t.chatId))).then(
+        () => queue.kick(),
+        (err: unknown) => logger.error({ err: describeError(err) }, "telegram: could not look for stale messages"),
+      );
     },
     warn: (text) => Promise.all(chatIds.map(async (chatId) => (await queue.sendOnce(chatId, escapeHtml(text), PROBE_WAIT_MS)).ok)),
     async stop() {
       unsubscribe();
+      ownedLabels?.stop();
       silences?.stop();
       stopped = true;
       flushDeferred();
@@ -301,4 +324,11 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       await queue.stop();
     },
   };
+}
+
+/** A bridge started without the controller's labels (tests, tools) keeps its own. */
+async function ownLabels(store: Store, events: EventBus): Promise<AgentLabels> {
+  const labels = createAgentLabels(events);
+  await labels.load(store);
+  return labels;
 }

@@ -72,12 +72,12 @@ export function createTapDecoder(services: BridgeServices): Composer<Context> {
  * one of them, and its notice answers the callback query (every query is
  * answered exactly once); other taps go on to the next feature.
  */
-export function onTap<T extends CallbackCommand["type"]>(services: BridgeServices, types: readonly T[], handle: (command: CommandOf<T>, tap: Tap) => TapNotice): Composer<Context> {
+export function onTap<T extends CallbackCommand["type"]>(services: BridgeServices, types: readonly T[], handle: (command: CommandOf<T>, tap: Tap) => TapNotice | Promise<TapNotice>): Composer<Context> {
   const composer = new Composer<Context>();
-  composer.on("callback_query", (ctx, next) => {
+  composer.on("callback_query", async (ctx, next) => {
     const { command, tap } = ctx.state as TapState;
     if (!command || !tap || !(types as readonly string[]).includes(command.type)) return next();
-    services.answerCallback(ctx.callbackQuery.id, handle(command as CommandOf<T>, tap));
+    services.answerCallback(ctx.callbackQuery.id, await handle(command as CommandOf<T>, tap));
   });
   return composer;
 }

@@ -17,7 +17,7 @@ const MAX_OPEN_ALERTS = 10_000;
 export interface Commands {
   composer: Composer<Context>;
   /** Sends one page of /alerts to a chat (also used by the "more" button). */
-  showAlerts(chatId: number, offset: number): boolean;
+  showAlerts(chatId: number, offset: number): Promise<boolean>;
 }
 
 /** The command list for setMyCommands, in a language. */
@@ -77,30 +77,30 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
     services.reply(ctx.chat.id, { text: safeHtml(helpText(chatTranslations(config, ctx.chat.id)), { keepNewlines: true }) });
   });
 
-  composer.command("status", (ctx) => {
+  composer.command("status", async (ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
     const health = extras.sendHealth ? sendHealthLine(extras.sendHealth(), t, now()) : undefined;
     const parked = extras.parkedLine?.(t);
-    const text = renderStatus(store.listAgents().filter((a) => services.routes?.coversAgent(ctx.chat.id, a.agentId) ?? true), [health, parked].filter(Boolean).join("\n") || undefined, t, now());
+    const text = renderStatus((await store.listAgents()).filter((a) => services.routes?.coversAgent(ctx.chat.id, a.agentId) ?? true), [health, parked].filter(Boolean).join("\n") || undefined, t, now());
     for (const part of splitMessage(text, t.truncated)) services.reply(ctx.chat.id, { text: part });
   });
 
-  composer.command("alerts", (ctx) => void showAlerts(ctx.chat.id, 0));
+  composer.command("alerts", async (ctx) => void (await showAlerts(ctx.chat.id, 0)));
 
   composer.command("blocks", async (ctx) => {
     const t = chatTranslations(config, ctx.chat.id);
     // Blocks on all servers first, one row each; their parts are not listed again per server.
     const fleet = services.fleet ? await fleetBlockList(services.fleet.blocks, t) : { pages: [], memberActions: new Set<string>() };
-    const blocks = activeBlocks(trackedActions(store, services, ctx.chat.id), now()).filter((block) => !fleet.memberActions.has(block.action.actionId));
+    const blocks = activeBlocks(await trackedActions(store, services, ctx.chat.id), now()).filter((block) => !fleet.memberActions.has(block.action.actionId));
     const pages = [...fleet.pages, ...(blocks.length > 0 || fleet.pages.length === 0 ? renderBlocks(blocks, t) : [])];
     for (const page of pages) services.reply(ctx.chat.id, page);
   });
 
   /** Sends one page of /alerts; false (nothing sent) for an offset that is not a page of the open alerts (forged or stale). */
-  function showAlerts(chatId: number, offset: number): boolean {
+  async function showAlerts(chatId: number, offset: number): Promise<boolean> {
     const t = chatTranslations(config, chatId);
     // Only what this chat's routes cover.
-    const open = store.listOpenAlerts(MAX_OPEN_ALERTS + 1).filter((record) => services.routes?.coversAlert(chatId, record) ?? true);
+    const open = (await store.listOpenAlerts(MAX_OPEN_ALERTS + 1)).filter((record) => services.routes?.coversAlert(chatId, record) ?? true);
     const capped = open.length > MAX_OPEN_ALERTS;
     const total = Math.min(open.length, MAX_OPEN_ALERTS);
     if (offset % ALERTS_PAGE_SIZE !== 0 || (offset > 0 && offset >= total)) return false;
@@ -118,11 +118,9 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
   return { composer, showAlerts };
 }
 
-function trackedActions(store: Store, services: BridgeServices, chatId: number) {
-  return services.messages
-    .listTrackedBlocks()
-    .filter((tracked) => services.routes?.coversAgent(chatId, tracked.agentId) ?? true)
-    .map((tracked) => store.getAction(tracked.actionId))
-    .filter((action) => action !== undefined);
+async function trackedActions(store: Store, services: BridgeServices, chatId: number) {
+  const rows = services.messages.listTrackedBlocks().filter((tracked) => services.routes?.coversAgent(chatId, tracked.agentId) ?? true);
+  const actions = await Promise.all(rows.map((tracked) => store.getAction(tracked.actionId)));
+  return actions.filter((action) => action !== undefined);
 }
 

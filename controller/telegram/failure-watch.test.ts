@@ -108,7 +108,7 @@ describe("telegram failure watch (injected clock)", () => {
 
   it("metrics: secarc_telegram_failing and seconds since the last success follow the watch", async () => {
     const { watch, clock, fail } = setup();
-    const metrics = createControllerMetrics({ events: createEventBus(() => {}), store: { listAgents: () => [], getAgent: () => undefined, getAlert: () => undefined, getAction: () => undefined }, processMetrics: false, now: () => clock.now });
+    const metrics = createControllerMetrics({ events: createEventBus(() => {}), store: { listAgents: async () => [], getAgent: async () => undefined, getAlert: async () => undefined, getAction: async () => undefined }, processMetrics: false, now: () => clock.now });
     const value = async (name: string) => {
       const text = await metrics.registry.metrics();
       const line = text.split("\n").find((l) => l.startsWith(`${name} `));

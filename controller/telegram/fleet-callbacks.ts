@@ -43,7 +43,7 @@ export function createFleetCallbacks(services: BridgeServices, fleet: FleetTeleg
 
   async function blockEverywhere(alertId: string, tap: Tap): Promise<string> {
     const { t } = tap;
-    const found = services.renderer.view(alertId, tap.chatId);
+    const found = await services.renderer.view(alertId, tap.chatId);
     if (!found) return t.notice.unknownAlert;
     const phase = found.view.phase;
     if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });

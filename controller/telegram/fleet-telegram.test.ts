@@ -10,7 +10,6 @@ import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
 import { createActionRequests } from "../domain/action-requests.js";
 import { createEventBus, type EventBus } from "../domain/events.js";
 import { createFleetBlocks, type FleetBlocks } from "../domain/fleet-blocks.js";
-import { createSqliteFleetBlockStore } from "../store/sqlite-fleet-blocks.js";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
 import type { ActionRecord } from "../store/store.js";
 import { createAlertRenderer } from "./alert-renderer.js";
@@ -55,13 +54,13 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   let online: Set<string>;
   let sent: ActionRecord[];
 
-  const connect = (agentId: string, actions: Answer[] = [Answer.BLOCK_IP, Answer.UNBLOCK_IP]): void => {
-    store.agentConnected({ agentId, version: "1", hostname: agentId, addresses: [], actions, detectors: [], at: new Date(), fleetBlockOptOut: false });
+  const connect = async (agentId: string, actions: Answer[] = [Answer.BLOCK_IP, Answer.UNBLOCK_IP]): Promise<void> => {
+    await store.agentConnected({ agentId, version: "1", hostname: agentId, addresses: [], actions, detectors: [], at: new Date(), fleetBlockOptOut: false });
     online.add(agentId);
   };
   /** An agent's result, as the link records and announces it. */
-  const result = (action: ActionRecord, status: ResultStatus, detail = ""): void => {
-    store.recordResult(action.agentId, create(ActionResultSchema, { actionId: action.actionId, status, detail }), new Date());
+  const result = async (action: ActionRecord, status: ResultStatus, detail = ""): Promise<void> => {
+    await store.recordResult(action.agentId, create(ActionResultSchema, { actionId: action.actionId, status, detail }), new Date());
     events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
   };
   const idle = (q: SendQueue) =>
@@ -93,26 +92,26 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
       now: Date.now,
       controllerAddresses: () => [],
       delivery: {
-        deliver(action) {
+        async deliver(action) {
           if (!online.has(action.agentId)) return false;
           sent.push(action);
-          store.markActionSent(action.actionId, new Date());
+          await store.markActionSent(action.actionId, new Date());
           return true;
         },
       },
     });
-    fleet = createFleetBlocks({ store, fleetStore: createSqliteFleetBlockStore(store.db), actions });
+    fleet = createFleetBlocks({ store, fleetStore: store.fleetBlocks, actions });
   });
   afterEach(async () => {
     await queue?.stop();
     await telegram?.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("sends one summary, then edits that message as results arrive: coalesced, in order, the last one the true count", async () => {
-    for (const id of ["web-1", "web-2", "web-3", "db-1"]) connect(id);
-    store.agentDisconnected("db-1", new Date());
+    for (const id of ["web-1", "web-2", "web-3", "db-1"]) await connect(id);
+    await store.agentDisconnected("db-1", new Date());
     online.delete("db-1");
     const api = recordingApi(150);
     const q = start(api);
@@ -123,10 +122,10 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
 
     // Three results while Telegram is slow: the first edit is in flight, the other two fold into one.
     const [w1, w2, w3] = ["web-1", "web-2", "web-3"].map((id) => sent.find((a) => a.agentId === id)!);
-    result(w1!, ResultStatus.DONE, "blocked");
+    await result(w1!, ResultStatus.DONE, "blocked");
     await new Promise((resolve) => setTimeout(resolve, 60));
-    result(w2!, ResultStatus.DONE, "blocked");
-    result(w3!, ResultStatus.REFUSED, "allowed until 14:00");
+    await result(w2!, ResultStatus.DONE, "blocked");
+    await result(w3!, ResultStatus.REFUSED, "allowed until 14:00");
     await idle(q);
     const edits = api.calls.filter((c) => c.method === "edit");
     expect(edits.every((c) => c.messageId === 500)).to.equal(true);
@@ -149,11 +148,11 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   });
 
   it("shows an alert whose id merely looks like a summary's key as the alert it is", async () => {
-    connect("web-1");
+    await connect("web-1");
     const api = recordingApi();
     const q = start(api);
     const alert = sampleAlert(AlertKind.HTTP_404_BURST, { id: fleetJobKey("not-a-fleet-block") });
-    store.upsertAlert("web-1", alert, new Date());
+    await store.upsertAlert("web-1", alert, new Date());
     messages.enqueueAlert(CHAT, alert.id, Priority.fresh, Date.now());
     q.kick();
     await idle(q);
@@ -162,26 +161,26 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   });
 
   it("offers Block on all servers beside Block IP only where fleet blocks are served, and names it once it answered the alert", async () => {
-    connect("web-1", [...ALL_ANSWERS]);
+    await connect("web-1", [...ALL_ANSWERS]);
     start(recordingApi());
     const config = telegramConfigSchema.parse({ chats: [{ id: CHAT }] });
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    store.upsertAlert("web-1", alert, new Date());
-    const served = createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(alert.id, CHAT)!;
-    const plain = createAlertRenderer({ store, messages, config, now: Date.now }).render(alert.id, CHAT)!;
+    await store.upsertAlert("web-1", alert, new Date());
+    const served = (await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(alert.id, CHAT))!;
+    const plain = (await createAlertRenderer({ store, messages, config, now: Date.now }).render(alert.id, CHAT))!;
     expect(served.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP", "Block on all servers"]);
     expect(plain.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Ignore", "Block IP"]);
     expect(served.view.fleetBlock).to.equal(true);
     const brute = sampleAlert(AlertKind.SSH_BRUTE_FORCE);
-    store.upsertAlert("web-1", brute, new Date());
-    expect(createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(brute.id, CHAT)!.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Block IP", "Block on all servers", "Ignore"]);
+    await store.upsertAlert("web-1", brute, new Date());
+    expect((await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(brute.id, CHAT))!.message.keyboard.flat().map((b) => b.text)).to.deep.equal(["Block IP", "Block on all servers", "Ignore"]);
     const ssh = sampleAlert(AlertKind.SSH_SESSION);
-    store.upsertAlert("web-1", ssh, new Date());
-    expect(createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(ssh.id, CHAT)!.message.keyboard.flat().map((b) => b.text)).to.not.include("Block on all servers");
+    await store.upsertAlert("web-1", ssh, new Date());
+    expect((await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(ssh.id, CHAT))!.message.keyboard.flat().map((b) => b.text)).to.not.include("Block on all servers");
 
     const block = await fleet.block({ ip: "198.51.100.23", operator, requestedBy: "telegram:7 (@ops)", alertId: alert.id, alertAgentId: "web-1" });
     telegram.follow(block.fleetId, CHAT, alert.id);
-    const answered = createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(alert.id, CHAT)!;
+    const answered = (await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(alert.id, CHAT))!;
     expect(answered.message.text).to.include("Block on all servers chosen by @ops");
     expect(answered.message.keyboard).to.deep.equal([]);
   });

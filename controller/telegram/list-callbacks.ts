@@ -16,12 +16,12 @@ export function createListCallbacks(services: BridgeServices): Composer<Context>
   );
 }
 
-function undo(services: BridgeServices, actionId: string, tap: Tap, done: Answer, undoing: Answer): string {
+async function undo(services: BridgeServices, actionId: string, tap: Tap, done: Answer, undoing: Answer): Promise<string> {
   const { t } = tap;
-  const original = services.store.getAction(actionId);
+  const original = await services.store.getAction(actionId);
   const ip = original?.target?.target.case === "ip" ? original.target.target.value : undefined;
   if (!original || original.answer !== done || original.state !== "done" || !ip) return t.notice.invalidButton;
-  const outcome = services.actions.request({
+  const outcome = await services.actions.request({
     agentId: original.agentId,
     alertId: undefined,
     answer: undoing,

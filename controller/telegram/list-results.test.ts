@@ -17,47 +17,47 @@ describe("telegram list results (Unblock/Revoke lines in /blocks and /allows)", 
   const keyboard = [[{ text: "Unblock 198.51.100.7 (web-1)", callback_data: "u1" }], [{ text: "Unblock 198.51.100.8 (web-1)", callback_data: "u2" }]];
   const tap = (chatId: number, tapped: string): ListTap => ({ chatId, messageId: 40, tapped, baseHtml: "Active blocks (2):\n198.51.100.7\n198.51.100.8", keyboard });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-list-"));
     store = openSqliteStore(join(dir, "c.db"));
     messages = createMessageStore(store.db);
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.UNBLOCK_IP], detectors: [], at: new Date(0) });
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [Answer.UNBLOCK_IP], detectors: [], at: new Date(0) });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function unblock(actionId: string, ip: string): void {
-    store.createAction({ actionId, agentId: "web-1", alertId: undefined, answer: Answer.UNBLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: new Date(1), options: undefined, target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }) });
+  async function unblock(actionId: string, ip: string): Promise<void> {
+    await store.createAction({ actionId, agentId: "web-1", alertId: undefined, answer: Answer.UNBLOCK_IP, operator: create(OperatorSchema, {}), requestedAt: new Date(1), options: undefined, target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }) });
   }
 
-  it("keeps the first tap's text, drops every tapped button, and shows each action where it stands", () => {
+  it("keeps the first tap's text, drops every tapped button, and shows each action where it stands", async () => {
     const lists = createListResults({ store, messages, config });
-    unblock("a1", "198.51.100.7");
-    unblock("a2", "198.51.100.8");
-    store.markActionSent("a1", new Date(2));
+    await unblock("a1", "198.51.100.7");
+    await unblock("a2", "198.51.100.8");
+    await store.markActionSent("a1", new Date(2));
     lists.tapped(tap(1, "u1"), "a1", 10);
     // The second tap's message already shows the first line: the stored first text is kept.
     lists.tapped({ ...tap(1, "u2"), baseHtml: "changed", keyboard: [keyboard[1]!] }, "a2", 11);
-    expect(store.recordResult("web-1", create(ActionResultSchema, { actionId: "a1", status: ResultStatus.DONE, detail: "198.51.100.7 <unblocked>" }), new Date(3))).to.equal(true);
-    const shown = lists.render(1, 40)!;
+    expect((await store.recordResult("web-1", create(ActionResultSchema, { actionId: "a1", status: ResultStatus.DONE, detail: "198.51.100.7 <unblocked>" }), new Date(3)))).to.equal(true);
+    const shown = (await lists.render(1, 40))!;
     expect(shown.text).to.equal(
       "Active blocks (2):\n198.51.100.7\n198.51.100.8\n\n" +
         "Unblock <code>198.51.100.7</code> on <b>web-1</b>: ✅ done: 198.51.100.7 &lt;unblocked&gt;\n" +
         "Unblock <code>198.51.100.8</code> on <b>web-1</b>: 🕓 queued: server offline, will run when it reconnects",
     );
     expect(shown.keyboard).to.deep.equal([]);
-    expect(lists.render(1, 41)).to.equal(undefined);
+    expect((await lists.render(1, 41))).to.equal(undefined);
   });
 
-  it("speaks the chat's language and queues one edit job per change, for the tapped message", () => {
+  it("speaks the chat's language and queues one edit job per change, for the tapped message", async () => {
     const lists = createListResults({ store, messages, config });
-    unblock("a1", "198.51.100.7");
-    store.markActionSent("a1", new Date(2));
+    await unblock("a1", "198.51.100.7");
+    await store.markActionSent("a1", new Date(2));
     lists.tapped(tap(2, "u1"), "a1", 10);
-    expect(lists.render(2, 40)!.text).to.include("Desbloquear <code>198.51.100.7</code> en <b>web-1</b>: 📤 enviado al servidor, esperando su resultado");
-    expect(lists.render(2, 40)!.keyboard).to.deep.equal([keyboard[1]]);
+    expect((await lists.render(2, 40))!.text).to.include("Desbloquear <code>198.51.100.7</code> en <b>web-1</b>: 📤 enviado al servidor, esperando su resultado");
+    expect((await lists.render(2, 40))!.keyboard).to.deep.equal([keyboard[1]]);
     lists.changed("a1", 12);
     lists.changed("unknown", 13);
     const jobs = messages.listDue(20, 10);
@@ -65,14 +65,14 @@ describe("telegram list results (Unblock/Revoke lines in /blocks and /allows)", 
     expect(messages.depth()).to.equal(2);
   });
 
-  it("survives reopening the store file (a restart)", () => {
-    unblock("a1", "198.51.100.7");
+  it("survives reopening the store file (a restart)", async () => {
+    await unblock("a1", "198.51.100.7");
     createListResults({ store, messages, config }).tapped(tap(1, "u1"), "a1", 10);
-    store.close();
+    await store.close();
     store = openSqliteStore(join(dir, "c.db"));
     messages = createMessageStore(store.db);
     const again = createListResults({ store, messages, config });
-    expect(again.render(1, 40)!.text).to.include("Unblock <code>198.51.100.7</code> on <b>web-1</b>: 🕓 queued");
+    expect((await again.render(1, 40))!.text).to.include("Unblock <code>198.51.100.7</code> on <b>web-1</b>: 🕓 queued");
     expect(messages.lists.byAction("a1")).to.include({ chatId: 1, messageId: 40, tapped: "u1" });
   });
 });

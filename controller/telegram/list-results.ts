@@ -24,7 +24,7 @@ export interface ListResults {
   /** An action changed: the list message that started it, if any, is edited again. */
   changed(actionId: string, at: number): void;
   /** The list message as it now should read; undefined if no tap is known for it. */
-  render(chatId: number, messageId: number): Required<Pick<OutgoingText, "text" | "keyboard">> | undefined;
+  render(chatId: number, messageId: number): Promise<Required<Pick<OutgoingText, "text" | "keyboard">> | undefined>;
 }
 
 export function createListResults(deps: { store: Store; messages: MessageStore; config: TelegramConfig }): ListResults {
@@ -41,22 +41,22 @@ export function createListResults(deps: { store: Store; messages: MessageStore; 
       const line = messages.lists.byAction(actionId);
       if (line) queueEdit(line.chatId, line.messageId, at);
     },
-    render(chatId, messageId) {
+    async render(chatId, messageId) {
       const lines = messages.lists.ofMessage(chatId, messageId);
       const first = lines[0];
       if (!first) return undefined;
       const t = chatTranslations(config, chatId);
       const tapped = new Set(lines.map((l) => l.tapped));
       const keyboard = first.keyboard.map((row) => row.filter((b) => !tapped.has(b.callback_data))).filter((row) => row.length > 0);
-      const shown = lines.map((l) => resultLine(store, l.actionId, t)).filter((l): l is string => l !== undefined);
+      const shown = (await Promise.all(lines.map((l) => resultLine(store, l.actionId, t)))).filter((l): l is string => l !== undefined);
       return { text: `${first.baseHtml}\n\n${shown.join("\n")}`, keyboard };
     },
   };
 }
 
 /** "Unblock 198.51.100.23 on web-1: ✅ done: …", every part escaped (safe-text.ts). */
-function resultLine(store: Store, actionId: string, t: ReturnType<typeof chatTranslations>): string | undefined {
-  const action = store.getAction(actionId);
+async function resultLine(store: Store, actionId: string, t: ReturnType<typeof chatTranslations>): Promise<string | undefined> {
+  const action = await store.getAction(actionId);
   if (!action) return undefined;
   const detail = escapeHtml(clip(action.detail, 400));
   const result = {
@@ -77,8 +77,7 @@ function ipOf(action: ActionRecord): string | undefined {
 }
 
 /** Blocks for /blocks, allows for /allows (an allow also ends a block of its address): the bridge's index of address actions. */
-export function trackAddressAction(messages: MessageStore, store: Store, actionId: string, at: number): void {
-  const action = store.getAction(actionId);
+export function trackAddressAction(messages: MessageStore, action: ActionRecord | undefined, at: number): void {
   if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
-  messages.trackAction({ actionId, agentId: action.agentId, answer: action.answer, ip: ipOf(action), createdAt: at });
+  messages.trackAction({ actionId: action.actionId, agentId: action.agentId, answer: action.answer, ip: ipOf(action), createdAt: at });
 }

@@ -31,7 +31,7 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
     const byAgent = new Map<string, Map<string, number>>();
     const included: Array<{ job: QueueJob; version: number; severity: number; phase: string }> = [];
     for (const item of fresh) {
-      const found = renderer.view(item.alertId!, item.chatId);
+      const found = await renderer.view(item.alertId!, item.chatId);
       if (!found) {
         messages.drop(item.id);
         continue;

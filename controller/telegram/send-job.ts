@@ -20,7 +20,7 @@ export interface SendJobDeps {
   call: SendCall;
   sendDigest: SendDigest;
   /** A list message (/blocks, /allows) as it now should read (list-results.ts); undefined: nothing to show. */
-  renderList?: (chatId: number, messageId: number) => { text: string; keyboard: InlineKeyboard } | undefined;
+  renderList?: (chatId: number, messageId: number) => Promise<{ text: string; keyboard: InlineKeyboard } | undefined>;
   /** The forum topic an alert goes to in a chat (telegram.routes' `thread`). Default: none. */
   threadOf?: (chatId: number, alertId: string) => number | undefined;
   /** Carries out a fleet block's summary job (fleet-summary-job.ts); false: the job is an alert's. Default: none. */
@@ -47,7 +47,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     }
     if (job.payload?.listMessageId !== undefined) {
       const messageId = job.payload.listMessageId;
-      const list = deps.renderList?.(job.chatId, messageId);
+      const list = await deps.renderList?.(job.chatId, messageId);
       if (!list) messages.drop(job.id);
       else await call(job, () => api.editMessage(job.chatId, messageId, list.text, list.keyboard), () => void messages.complete(job));
       return;
@@ -63,7 +63,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     const row = messages.getMessage(alertId, job.chatId);
     if (row?.messageId === undefined && row?.digestMessageId !== undefined && job.priority !== Priority.interactive) {
       // Shown in a digest: reachable from it and from /alerts; nothing to edit.
-      const record = deps.store.getAlert(alertId);
+      const record = await deps.store.getAlert(alertId);
       messages.transaction(() => {
         if (record) messages.saveRendered({ ...row, renderedVersion: record.version, renderedAt: now() });
         messages.complete(job);
@@ -77,7 +77,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
         return;
       }
     }
-    const rendered = renderer.render(alertId, job.chatId);
+    const rendered = await renderer.render(alertId, job.chatId);
     if (!rendered) {
       messages.drop(job.id);
       return;

@@ -47,15 +47,15 @@ describe("telegram send queue", function () {
   let queue: SendQueue | undefined;
   let dir: string;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-send-queue-"));
     store = openSqliteStore(join(dir, "c.db"));
     messages = createMessageStore(store.db);
-    store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
   });
   afterEach(async () => {
     await queue?.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -66,9 +66,9 @@ describe("telegram send queue", function () {
     return queue;
   }
 
-  function raise(): string {
+  async function raise(): Promise<string> {
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    store.upsertAlert("web-1", alert, new Date());
+    await store.upsertAlert("web-1", alert, new Date());
     messages.enqueueAlert(1, alert.id, Priority.fresh, Date.now());
     return alert.id;
   }
@@ -82,14 +82,14 @@ describe("telegram send queue", function () {
   it("sends once, then edits only when the rendered message changes", async () => {
     const api = scriptedApi([]);
     const q = start(api);
-    const id = raise();
+    const id = await raise();
     q.kick();
     await idle(q);
     messages.enqueueAlert(1, id, Priority.update, Date.now());
     q.kick();
     await idle(q);
     expect(api.calls.map((c) => c.method)).to.deep.equal(["send"]);
-    store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, revision: 2, severity: Severity.WARNING }), new Date());
+    await store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, revision: 2, severity: Severity.WARNING }), new Date());
     messages.enqueueAlert(1, id, Priority.update, Date.now());
     q.kick();
     await idle(q);
@@ -100,7 +100,7 @@ describe("telegram send queue", function () {
   it("retries a transient failure after a backoff, and drops a permanent one", async () => {
     const api = scriptedApi([{ method: "send", error: tgError(502, "Bad Gateway") }]);
     const q = start(api);
-    raise();
+    await raise();
     q.kick();
     await idle(q);
     expect(api.calls.map((c) => c.method)).to.deep.equal(["send", "send"]);
@@ -109,7 +109,7 @@ describe("telegram send queue", function () {
     const refusing = scriptedApi([{ method: "send", error: tgError(400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3') }]);
     await q.stop();
     const q2 = start(refusing);
-    const dropped = raise();
+    const dropped = await raise();
     q2.kick();
     await idle(q2);
     expect(refusing.calls).to.have.length(1);
@@ -119,7 +119,7 @@ describe("telegram send queue", function () {
   it("waits retry_after on 429 before trying again", async () => {
     const api = scriptedApi([{ method: "send", error: tgError(429, "Too Many Requests: retry after 1", 1) }]);
     const q = start(api);
-    raise();
+    await raise();
     q.kick();
     await idle(q);
     expect(api.calls).to.have.length(2);
@@ -131,7 +131,7 @@ describe("telegram send queue", function () {
       { method: "edit", error: tgError(400, "Bad Request: message to edit not found") },
     ]);
     const q = start(api);
-    const id = raise();
+    const id = await raise();
     q.kick();
     await idle(q);
     messages.invalidate(id, 1);
@@ -166,7 +166,7 @@ describe("telegram send queue: slow and refused chats", function () {
   });
   afterEach(async () => {
     await queue?.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -176,9 +176,9 @@ describe("telegram send queue: slow and refused chats", function () {
     queue = createSendQueue({ api, store, messages, renderer, pace: createSendPace({ perChatMs: 0, perGroupPerMinute: 20, globalPerSecond: 30 }), config, logger: silentLogger(), now: Date.now });
     return queue;
   }
-  function raiseIn(chats: number[]): string {
+  async function raiseIn(chats: number[]): Promise<string> {
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
-    store.upsertAlert("web-1", alert, new Date());
+    await store.upsertAlert("web-1", alert, new Date());
     for (const chatId of chats) messages.enqueueAlert(chatId, alert.id, Priority.fresh, Date.now());
     return alert.id;
   }
@@ -203,10 +203,10 @@ describe("telegram send queue: slow and refused chats", function () {
       async editMessage() {},
     };
     const q = start(api);
-    const first = raiseIn([1]);
+    const first = await raiseIn([1]);
     q.kick();
     await until(() => calls.length === 1, 2000);
-    const second = raiseIn([2]);
+    const second = await raiseIn([2]);
     q.kick();
     await until(() => messages.getMessage(second, 2)?.messageId !== undefined, 2000);
     expect(messages.getMessage(first, 1)?.messageId).to.equal(undefined);
@@ -226,14 +226,14 @@ describe("telegram send queue: slow and refused chats", function () {
       async editMessage() {},
     };
     const q = start(api, { parkedRetry: "1h" });
-    const id = raiseIn([1, 2]);
+    const id = await raiseIn([1, 2]);
     q.kick();
     await until(() => q.parked().length === 1 && sent.includes(2), 3000);
     expect(q.parked()[0]).to.deep.include({ chatId: 1 });
     expect(q.parked()[0]!.reason).to.match(/403: Forbidden: bot was blocked by the user/);
     expect(q.depth()).to.equal(1);
     // Another alert for the parked chat waits too, without a call.
-    raiseIn([1]);
+    await raiseIn([1]);
     q.kick();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(sent).to.deep.equal([2]);

@@ -2,6 +2,7 @@ import { AlertState } from "../../gen/secarc/v1/alert_pb.js";
 import type { SilenceEndedListener, SilenceWatch } from "../domain/silence-watch.js";
 import { matchesSilence, silenceEnd, type Silence, type SilenceSubject } from "../domain/silences.js";
 import type { AlertRecord, Store } from "../store/store.js";
+import type { RoutedAlert } from "./route-scope.js";
 import type { InlineButton } from "./alert-message.js";
 import { kindName } from "./alert-message.js";
 import { chatTranslations } from "./alert-renderer.js";
@@ -30,14 +31,14 @@ export type AgentLabels = (agentId: string) => Readonly<Record<string, string>>;
 
 export interface SilenceHold {
   /** Whether a silence in force keeps this open alert from chats that do not show it yet. */
-  holds(record: AlertRecord): boolean;
+  holds(record: RoutedAlert): boolean;
   /** Until when silences held (or hold) the alert, for the no-answer policy. */
-  heldUntil(record: AlertRecord, now: number): number | undefined;
-  subjectOf(record: AlertRecord): SilenceSubject;
+  heldUntil(record: RoutedAlert, now: number): number | undefined;
+  subjectOf(record: RoutedAlert): SilenceSubject;
 }
 
 export function createSilenceHold(watch: SilenceWatch, labelsOf: AgentLabels): SilenceHold {
-  const subjectOf = (record: AlertRecord): SilenceSubject => ({ agentId: record.agentId, kind: record.alert.kind, labels: labelsOf(record.agentId) });
+  const subjectOf = (record: RoutedAlert): SilenceSubject => ({ agentId: record.agentId, kind: record.alert.kind, labels: labelsOf(record.agentId) });
   return {
     subjectOf,
     holds: (record) => record.alert.state === AlertState.OPEN && watch.silencing(subjectOf(record)) !== undefined,
@@ -60,6 +61,8 @@ export interface SilenceDigestDeps {
   chatIds: () => readonly number[];
   /** Whether an alert is routed to a chat (telegram.routes). Default: every alert to every chat. */
   routedTo?: (chatId: number, record: AlertRecord) => boolean;
+  /** The alert as the bridge last read it (RouteScope.recall); undefined: not read. */
+  recall: (alertId: string) => RoutedAlert | undefined;
   now: () => number;
   kick: () => void;
 }
@@ -73,10 +76,9 @@ export interface SilenceDigestDeps {
  */
 export function createSilenceDigest(deps: SilenceDigestDeps): SilenceEndedListener {
   const { store, messages, hold, now } = deps;
-  return (silence) => {
+  return async (silence) => {
     const end = silenceEnd(silence);
-    const open = store
-      .listOpenAlerts(MAX_OPEN_SCAN)
+    const open = (await store.listOpenAlerts(MAX_OPEN_SCAN))
       .filter((r) => r.receivedAt.getTime() >= silence.startsAt && r.receivedAt.getTime() < end)
       .filter((r) => matchesSilence(silence.matcher, hold.subjectOf(r)) && !hold.holds(r))
       .reverse();
@@ -111,7 +113,7 @@ export function attachSilences(deps: SilenceDigestDeps & { watch: SilenceWatch }
   const stop = deps.watch.onEnded(createSilenceDigest(deps));
   return {
     held(alertId) {
-      const record = deps.store.getAlert(alertId);
+      const record = deps.recall(alertId);
       return record !== undefined && deps.hold.holds(record);
     },
     stop,

@@ -172,10 +172,10 @@ export async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-/** Polls `condition` every 20 ms until it holds; throws with `what` after `timeoutMs`. */
-export async function eventually(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+/** Polls `condition` (which may read the store) every 20 ms until it holds; throws with `what` after `timeoutMs`. */
+export async function eventually(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -20,7 +20,7 @@ export interface LinkedAgent {
   harness: ControllerHarness;
   agent: RunningAgent;
   /** Alerts of a kind stored by the controller (highest revision of each), open or not. */
-  stored(kind: AlertKind): AlertRecord[];
+  stored(kind: AlertKind): Promise<AlertRecord[]>;
   close(): Promise<void>;
 }
 
@@ -44,10 +44,10 @@ export async function startLinkedAgent(detectors: unknown): Promise<LinkedAgent>
   return {
     harness,
     agent,
-    stored(kind) {
+    async stored(kind) {
       const out: AlertRecord[] = [];
       for (const id of ids) {
-        const record = harness.controller.store.getAlert(id);
+        const record = (await harness.controller.store.getAlert(id));
         if (record && record.alert.kind === kind) out.push(record);
       }
       return out;

@@ -26,9 +26,9 @@ export function addressesOf(alerts: Alert[]): string[] {
 }
 
 /** Polls `check` every 50 ms, bounded by `ms`. */
-export async function until(check: () => boolean, what: string, ms: number): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }

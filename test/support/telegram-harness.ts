@@ -28,10 +28,10 @@ export function createTestActionRequests(store: Store, events: EventBus, deliver
     store,
     events,
     delivery: {
-      deliver(action) {
-        if (!store.getAgent(action.agentId)?.online) return false;
-        store.markActionSent(action.actionId, new Date());
-        delivered.push(store.getAction(action.actionId)!);
+      async deliver(action) {
+        if (!(await store.getAgent(action.agentId))?.online) return false;
+        await store.markActionSent(action.actionId, new Date());
+        delivered.push((await store.getAction(action.actionId))!);
         return true;
       },
     },
@@ -50,10 +50,10 @@ export interface Harness {
   delivered: ActionRecord[];
   bridge: TelegramBridge;
   dbPath: string;
-  raise(alert: Alert, agentId?: string): AlertRecord;
-  connectAgent(agentId?: string, actions?: readonly Answer[]): void;
-  disconnectAgent(agentId?: string): void;
-  finish(action: ActionRecord, status: ResultStatus, detail: string): void;
+  raise(alert: Alert, agentId?: string): Promise<AlertRecord>;
+  connectAgent(agentId?: string, actions?: readonly Answer[]): Promise<void>;
+  disconnectAgent(agentId?: string): Promise<void>;
+  finish(action: ActionRecord, status: ResultStatus, detail: string): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -84,25 +84,25 @@ export async function startHarness(overrides: Record<string, unknown> = {}, api?
     delivered,
     bridge: await start(),
     dbPath,
-    raise(alert, agentId = "web-1") {
-      const { outcome, record } = store.upsertAlert(agentId, alert, new Date());
+    async raise(alert, agentId = "web-1") {
+      const { outcome, record } = (await store.upsertAlert(agentId, alert, new Date()));
       if (outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome });
       return record;
     },
-    connectAgent(agentId = "web-1", answers = ALL_ANSWERS) {
-      store.agentConnected({ agentId, version: "1", hostname: agentId, addresses: [], actions: [...answers], detectors: [], at: new Date() });
-      for (const action of store.listUnfinishedActions(agentId)) {
-        store.markActionSent(action.actionId, new Date());
-        delivered.push(store.getAction(action.actionId)!);
+    async connectAgent(agentId = "web-1", answers = ALL_ANSWERS) {
+      await store.agentConnected({ agentId, version: "1", hostname: agentId, addresses: [], actions: [...answers], detectors: [], at: new Date() });
+      for (const action of (await store.listUnfinishedActions(agentId))) {
+        await store.markActionSent(action.actionId, new Date());
+        delivered.push((await store.getAction(action.actionId))!);
       }
       events.publish({ type: "agent", agentId, online: true });
     },
-    disconnectAgent(agentId = "web-1") {
-      store.agentDisconnected(agentId, new Date());
+    async disconnectAgent(agentId = "web-1") {
+      await store.agentDisconnected(agentId, new Date());
       events.publish({ type: "agent", agentId, online: false });
     },
-    finish(action, status, detail) {
-      const ok = store.recordResult(action.agentId, create(ActionResultSchema, { actionId: action.actionId, status, detail, finishedAt: timestampFromMs(Date.now()), expiresAt: timestampFromMs(Date.now() + 86_400_000) }), new Date());
+    async finish(action, status, detail) {
+      const ok = (await store.recordResult(action.agentId, create(ActionResultSchema, { actionId: action.actionId, status, detail, finishedAt: timestampFromMs(Date.now()), expiresAt: timestampFromMs(Date.now() + 86_400_000) }), new Date()));
       expect(ok).to.equal(true);
       events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
     },
@@ -113,7 +113,7 @@ export async function startHarness(overrides: Record<string, unknown> = {}, api?
     async stop() {
       await h.bridge.stop();
       if (!api) await fake.stop();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,103 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Database as SqliteDatabase } from "better-sqlite3";
+import { SecarcError } from "../../common/errors.js";
+
+/**
+ * The order of calls on the store's one SQLite connection. better-sqlite3
+ * runs every statement synchronously, so a call outside a transaction is
+ * done (and, with synchronous = FULL, durable) before its promise resolves.
+ * While a transaction is open — `fn` may await between its writes — every
+ * other call waits in line, in arrival order, and runs after the COMMIT:
+ * nothing outside the transaction is mixed into it or sees it half done.
+ */
+export interface SqliteGate {
+  /** Runs `op` now, or after the open transaction (and those queued before it) ends. */
+  call<T>(op: () => T): Promise<T>;
+  /**
+   * Runs `fn` between BEGIN and COMMIT (ROLLBACK when it rejects or the
+   * COMMIT fails). `fn` gets a token; `callIn(token, op)` runs `op` inside.
+   */
+  transaction<T>(fn: (token: object) => Promise<T>): Promise<T>;
+  /** Runs `op` inside the transaction of `token`; refuses when that transaction is over. */
+  callIn<T>(token: object, op: () => T): Promise<T>;
+}
+
+const settle = <T>(op: () => T, resolve: (value: T) => void, reject: (err: unknown) => void): void => {
+  try {
+    resolve(op());
+  } catch (err) {
+    reject(err);
+  }
+};
+
+export function createSqliteGate(db: SqliteDatabase): SqliteGate {
+  const inside = new AsyncLocalStorage<object>();
+  let open: object | undefined;
+  const waiting: Array<() => void> = [];
+
+  const drain = (): void => {
+    while (!open && waiting.length > 0) waiting.shift()!();
+  };
+  const end = (sql: "COMMIT" | "ROLLBACK"): void => {
+    try {
+      db.exec(sql);
+    } finally {
+      if (db.inTransaction) db.exec("ROLLBACK");
+    }
+  };
+
+  const start = <T>(fn: (token: object) => Promise<T>, resolve: (value: T) => void, reject: (err: unknown) => void): void => {
+    const token = {};
+    try {
+      db.exec("BEGIN");
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    open = token;
+    let running: Promise<T>;
+    try {
+      running = inside.run(token, () => fn(token));
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    const finish = (sql: "COMMIT" | "ROLLBACK", settleIt: () => void): void => {
+      try {
+        end(sql);
+        settleIt();
+      } catch (err) {
+        reject(err);
+      } finally {
+        open = undefined;
+        drain();
+      }
+    };
+    running.then(
+      (value) => finish("COMMIT", () => resolve(value)),
+      (err: unknown) => finish("ROLLBACK", () => reject(err)),
+    );
+  };
+
+  return {
+    call<T>(op: () => T): Promise<T> {
+      if (open && inside.getStore() === open) {
+        return Promise.reject(new SecarcError("internal", "a store call inside transaction() must go through its tx argument (the store waits for the transaction)"));
+      }
+      return new Promise<T>((resolve, reject) => {
+        if (open) waiting.push(() => settle(op, resolve, reject));
+        else settle(op, resolve, reject);
+      });
+    },
+    transaction<T>(fn: (token: object) => Promise<T>): Promise<T> {
+      if (open && inside.getStore() === open) return Promise.reject(new SecarcError("internal", "transaction() inside a transaction: use its tx argument"));
+      return new Promise<T>((resolve, reject) => {
+        if (open) waiting.push(() => start(fn, resolve, reject));
+        else start(fn, resolve, reject);
+      });
+    },
+    callIn<T>(token: object, op: () => T): Promise<T> {
+      if (open !== token) return Promise.reject(new SecarcError("internal", "a transaction's tx was used after the transaction ended"));
+      return new Promise<T>((resolve, reject) => settle(op, resolve, reject));
+    },
+  };
+}
