@@ -111,9 +111,14 @@ describe("block on all servers: three agents with real nginx and nftables, one o
     expect(labels(alert)).to.deep.equal(["Ignore", "Block IP", "Block on all servers", "Allow"]);
 
     // The tap: web-1 and web-2 are sent the block now, web-3 gets it when it reconnects.
-    const queryId = api!.tapButton(CHAT, alert.messageId, button(alert, "Block on all servers"), OPERATOR);
+    // A double tap: the second creates nothing.
+    const everywhere = button(alert, "Block on all servers");
+    const queryId = api!.tapButton(CHAT, alert.messageId, everywhere, OPERATOR);
+    const doubleId = api!.tapButton(CHAT, alert.messageId, everywhere, OPERATOR);
     const reply = await api!.waitFor(() => api!.answeredCallbacks.find((a) => a.callbackQueryId === queryId), 15_000);
     expect(reply.text).to.equal("Block on all servers: sent to 2, queued for 1 offline.");
+    const doubleReply = await api!.waitFor(() => api!.answeredCallbacks.find((a) => a.callbackQueryId === doubleId), 15_000);
+    expect(doubleReply.text).to.equal("This address is already being blocked on all servers from this alert.");
     const summary = await api!.waitFor(() => api!.messagesIn(CHAT).find((m) => m.text.startsWith("🌐 ")), 15_000);
     const twoOfThree = `🌐 ${ip} blocked on 2 of 3 servers · web-3 queued (offline)`;
     await api!.waitFor(() => summary.text === twoOfThree || undefined, 20_000);
@@ -157,9 +162,14 @@ describe("block on all servers: three agents with real nginx and nftables, one o
     expect(list.text).to.equal(`🌐 <code>${ip}</code> on all servers, until ${formatTime(fleetBlock.expiresAt!)}: web-1 blocked · web-2 blocked · web-3 blocked (3/3)`);
     expect(labels(list)).to.deep.equal([`Unblock ${ip} everywhere`]);
 
-    const unblockId = api!.tapButton(CHAT, list.messageId, button(list, `Unblock ${ip} everywhere`), OPERATOR);
+    const unblockData = button(list, `Unblock ${ip} everywhere`);
+    const unblockId = api!.tapButton(CHAT, list.messageId, unblockData, OPERATOR);
     const unblockReply = await api!.waitFor(() => api!.answeredCallbacks.find((a) => a.callbackQueryId === unblockId), 15_000);
     expect(unblockReply.text).to.equal("Unblock everywhere: sent to 3 servers.");
+    // Its button leaves the list; a tap on it from an older copy of the list lifts nothing more.
+    await api!.waitFor(() => labels(list).length === 0 || undefined, 15_000);
+    const againId = api!.tapButton(CHAT, list.messageId, unblockData, OPERATOR);
+    expect((await api!.waitFor(() => api!.answeredCallbacks.find((a) => a.callbackQueryId === againId), 15_000)).text).to.equal("This block on all servers was already lifted.");
     await api!.waitFor(() => summary.text === `🌐 ${ip} unblocked on 3 of 3 servers` || undefined, 20_000);
     expect(await statuses(scanner)).to.deep.equal([200, 200, 200]);
     expect(NAMES.map((name) => executed(name, Answer.UNBLOCK_IP))).to.deep.equal([1, 1, 1]);

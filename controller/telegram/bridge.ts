@@ -80,7 +80,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const now = deps.now ?? Date.now;
   const token = resolveBotToken(config);
   const messages = createMessageStore(store.db);
-  const fleet = deps.fleet ? createFleetTelegram({ fleet: deps.fleet, db: store.db, messages, config, events, logger, now, kick: () => queue.kick() }) : undefined;
+  const fleet = deps.fleet ? createFleetTelegram({ fleet: deps.fleet, db: store.db, messages, config, events, logger, now, kick: () => queue.kick(), threadOf: (chatId, alertId) => routes.threadOf(chatId, alertId) }) : undefined;
   const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses, ...(fleet ? { fleet } : {}) });
   const lists = createListResults({ store, messages, config });
   const chatIds = config.chats.map((chat) => chat.id);

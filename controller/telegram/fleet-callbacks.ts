@@ -45,13 +45,14 @@ export function createFleetCallbacks(services: BridgeServices, fleet: FleetTeleg
     const { t } = tap;
     const found = await services.renderer.view(alertId, tap.chatId);
     if (!found) return t.notice.unknownAlert;
+    // A second tap (a double tap, a colleague's) while the first is under way or after it: one fleet block per alert.
+    if (creating.has(alertId) || fleet.answersAlert(alertId)) return t.fleet.alreadyBlocked;
     const phase = found.view.phase;
     if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });
     if (phase.type === "resolved") return t.notice.resolved;
     if (phase.type === "expired") return t.notice.expired;
     const ip = alertAddress(found.record.alert);
     if (!found.view.fleetBlock || ip === undefined) return t.notice.unsupported;
-    if (creating.has(alertId) || fleet.answersAlert(alertId)) return t.notice.alreadyAnswered({ answer: t.fleet.blockEverywhere, by: "?" });
     creating.add(alertId);
     try {
       const block = await fleet.blocks.block({

@@ -26,6 +26,8 @@ export interface FleetJobDeps {
   fleetMessages: FleetMessages;
   fleet: FleetBlocks;
   config: TelegramConfig;
+  /** The forum topic of the alert the fleet block answers, in a chat (telegram.routes' `thread`): the summary goes there too. Default: none. */
+  threadOf?: (chatId: number, alertId: string) => number | undefined;
 }
 
 /** Carries out a summary job; false when the job is not one (an alert whose id merely looks like a key). */
@@ -58,7 +60,8 @@ export function createFleetJobRunner(deps: FleetJobDeps): RunFleetJob {
       });
     const messageId = row.messageId;
     if (messageId === undefined) {
-      await call(job, () => api.sendMessage(job.chatId, text, []), (sent) => saved(sent.messageId)());
+      const threadId = row.alertId !== undefined ? deps.threadOf?.(job.chatId, row.alertId) : undefined;
+      await call(job, () => api.sendMessage(job.chatId, text, [], threadId), (sent) => saved(sent.messageId)());
     } else if (row.renderedHash === hash) {
       messages.complete(job);
     } else {

@@ -34,6 +34,8 @@ export interface FleetTelegramDeps {
   now: () => number;
   /** Looks for due work in the send queue. */
   kick(): void;
+  /** The forum topic an alert goes to in a chat (routes). Default: none. */
+  threadOf?: (chatId: number, alertId: string) => number | undefined;
 }
 
 /**
@@ -86,7 +88,7 @@ export function createFleetTelegram(deps: FleetTelegramDeps): FleetTelegram {
     answersAlert: (alertId) => fleetMessages.answersAlert(alertId),
     runJob(api, job, call) {
       // The bridge has one Bot API client.
-      run ??= createFleetJobRunner({ api, messages, fleetMessages, fleet, config: deps.config });
+      run ??= createFleetJobRunner({ api, messages, fleetMessages, fleet, config: deps.config, ...(deps.threadOf ? { threadOf: deps.threadOf } : {}) });
       return run(job, call);
     },
     async stop() {

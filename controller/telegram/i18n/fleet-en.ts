@@ -12,6 +12,8 @@ export const fleetEn = {
   /** The tap's notice (plain text): how many servers were sent the block now, how many get it when they reconnect. */
   blockNotice: (p: { sent: number; queued: number }) => `Block on all servers: sent to ${p.sent}, queued for ${p.queued} offline.`,
   unblockNotice: (p: { servers: number }) => `Unblock everywhere: sent to ${p.servers} servers.`,
+  /** A second tap on Block on all servers under the same alert. */
+  alreadyBlocked: "This address is already being blocked on all servers from this alert.",
   alreadyLifted: "This block on all servers was already lifted.",
   unknownFleet: "This block on all servers is not known.",
   /** A fleet block in /blocks (HTML parameters): the address, then each server's state. */

@@ -10,6 +10,7 @@ export const fleetEs: typeof fleetEn = {
   unblockEverywhere: (p: { ip: string }) => `Desbloquear ${p.ip} en todos`,
   blockNotice: (p: { sent: number; queued: number }) => `Bloqueo en todos los servidores: enviado a ${p.sent}, en cola para ${p.queued} sin conexión.`,
   unblockNotice: (p: { servers: number }) => `Desbloquear en todos: enviado a ${p.servers} servidores.`,
+  alreadyBlocked: "Esta dirección ya se está bloqueando en todos los servidores desde esta alerta.",
   alreadyLifted: "Este bloqueo en todos los servidores ya se levantó.",
   unknownFleet: "Este bloqueo en todos los servidores no se conoce.",
   blocksLine: (p: { ip: string; until: string; servers: string }) => `🌐 ${p.ip} en todos los servidores, hasta ${p.until}: ${p.servers}`,
