@@ -15,7 +15,7 @@ import type { RevocationList } from "./link/revocation-list.js";
 import type { SessionRegistry } from "./link/session-registry.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics/metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
-import type { SqliteStore } from "./store/sqlite-store.js";
+import type { OpenedStore } from "./store/open-store.js";
 import type { StoreHealth, StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
 import { startAdminServer } from "./admin/admin-server.js";
@@ -37,7 +37,9 @@ export interface ControllerCore {
   options: StartControllerOptions;
   now: () => number;
   logger: Logger;
-  store: SqliteStore;
+  store: Store;
+  /** Which store it is (SQLite or PostgreSQL) and where, for what only one of them has. */
+  opened: OpenedStore;
   health: StoreHealth;
   events: EventBus;
   registry: SessionRegistry;
@@ -184,7 +186,7 @@ export async function startAdmin(core: ControllerCore, parts: ReloadableParts): 
   const admin = await startAdminServer({
     path: adminSocket,
     logger,
-    status: () => buildStatusReport({ store, onlineAgents: registry.agentIds(), telegram: parts.bridge(), telegramConfigured: config.telegram !== undefined, storePath: config.store.path, storeHealth: health.view(), startedAt, now: now() }),
+    status: () => buildStatusReport({ store, onlineAgents: registry.agentIds(), telegram: parts.bridge(), telegramConfigured: config.telegram !== undefined, storePath: core.opened.where, storeHealth: health.view(), startedAt, now: now() }),
   });
   core.stops.push(() => admin.close());
   return adminSocket;

@@ -9,8 +9,8 @@ import { createEventBus, type EventBus } from "./domain/events.js";
 import type { PolicyTimers } from "./domain/no-answer-policy.js";
 import { parseRevocationList, type RevocationList } from "./link/revocation-list.js";
 import { createSessionRegistry } from "./link/session-registry.js";
-import { openSqliteStore } from "./store/sqlite-store.js";
-import { createStoreHealth, type StoreHealthView } from "./store/store-health.js";
+import { openControllerStore } from "./store/open-store.js";
+import type { StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
 import type { ReloadOutcome } from "./reloadable-parts.js";
 import type { TelegramBridge } from "./telegram/bridge.js";
@@ -96,11 +96,8 @@ export async function startController(options: StartControllerOptions): Promise<
   const revocation = config.tls.crl ? await loadRevocationList(config.tls.crl, tls.ca, now()) : undefined;
   logCertificateExpiry(logger, "controller", tls.cert, now());
 
-  // The PostgreSQL store (store.postgres) serves `secarc store copy` and the coming replicas; the controller itself runs on SQLite in this version.
-  if (config.store.postgres) throw new SecarcError("config_invalid", "store.postgres: this controller runs on SQLite (store.path) in this version; remove store.postgres");
-  const store = openSqliteStore(config.store.path, { init: options.initStore ?? false, now });
-  const health = createStoreHealth({ path: config.store.path, logger, now });
-  if (store.startWriteError) health.failed(store.startWriteError, "start");
+  const opened = await openControllerStore(config.store, { init: options.initStore ?? false, now, logger });
+  const { store, health } = opened;
   const events = options.events ?? createEventBus((err) => logger.error({ err: describeError(err) }, "an event listener failed"));
   const registry = createSessionRegistry();
   const actions = createActionRequests({ store, delivery: registry, events, now });
@@ -108,7 +105,7 @@ export async function startController(options: StartControllerOptions): Promise<
   stops.push(() => store.close(), () => health.stop());
   const labels = createAgentLabels(events);
   stops.push(() => labels.stop());
-  const core: ControllerCore = { config, options, now, logger, store, health, events, registry, actions, labels, stops };
+  const core: ControllerCore = { config, options, now, logger, store, opened, health, events, registry, actions, labels, stops };
 
   try {
     await settlePreviousRun(core, revocation);

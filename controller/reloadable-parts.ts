@@ -6,7 +6,8 @@ import type { EventBus } from "./domain/events.js";
 import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type NoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
 import type { ControllerMetrics } from "./metrics/metrics.js";
-import type { SqliteStore } from "./store/sqlite-store.js";
+import type { Store } from "./store/store.js";
+import { SecarcError } from "../common/errors.js";
 import type { FleetBlocks } from "./domain/fleet-blocks.js";
 import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
 import { resolveBotToken } from "./telegram/config.js";
@@ -25,7 +26,7 @@ export interface ReloadOutcome {
 const RESTART_KEYS = ["listen", "tls", "store", "link", "log", "metrics", "admin", "silences"] as const;
 
 export interface ReloadablePartsDeps {
-  store: SqliteStore;
+  store: Store;
   events: EventBus;
   actions: ActionRequests;
   logger: Logger;
@@ -59,9 +60,12 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
   async function startBridge(): Promise<void> {
     if (!config.telegram || !deps.startTelegram) return;
     bridgeToken = resolveBotToken(config.telegram);
+    const store = deps.store;
+    // The Telegram bookkeeping is on SQLite only, for now.
+    if (!("db" in store)) throw new SecarcError("config_invalid", "telegram: the Telegram bridge needs the SQLite store in this version (store.path); with store.postgres leave telegram out");
     bridge = await startTelegramBridge({
       config: config.telegram,
-      store: deps.store,
+      store: store as Store & { db: import("better-sqlite3").Database },
       events: deps.events,
       actions: deps.actions,
       logger: logger.child({ component: "telegram" }),

@@ -12,7 +12,7 @@ export const LOW_SPACE_RATIO = 0.05;
 export interface StoreHealthView {
   /** ok: writes succeed; low_space: they do, but the disk is nearly full; failing: writes fail. */
   state: "ok" | "low_space" | "failing";
-  /** The directory of the store file. */
+  /** The directory of the store file (PostgreSQL: where the server is). */
   dir: string;
   freeBytes: number | undefined;
   totalBytes: number | undefined;
@@ -36,8 +36,10 @@ export interface StoreHealth {
 }
 
 export interface StoreHealthDeps {
-  /** The store file; its directory is the one watched. */
-  path: string;
+  /** The SQLite store file; its directory's free space is watched. Undefined: a server (PostgreSQL) whose disk is not ours to watch. */
+  path: string | undefined;
+  /** Where the store is, for the view and the log without a path (a PostgreSQL URL without its password). Default: the path's directory. */
+  where?: string;
   logger: Logger;
   now: () => number;
   /** Free-space check interval. Default: 30 s. */
@@ -60,13 +62,14 @@ function defaultStatfs(dir: string): { freeBytes: number; totalBytes: number } {
  * back), exported as metrics and shown in /status.
  */
 export function createStoreHealth(deps: StoreHealthDeps): StoreHealth {
-  const dir = dirname(resolve(deps.path));
-  const statfs = deps.statfs ?? defaultStatfs;
+  const dir = deps.path !== undefined ? dirname(resolve(deps.path)) : (deps.where ?? "");
+  const statfs = deps.path !== undefined ? (deps.statfs ?? defaultStatfs) : undefined;
   const listeners = new Set<(view: StoreHealthView) => void>();
   let space: { freeBytes: number; totalBytes: number } | undefined;
   let current: StoreHealthView = { state: "ok", dir, freeBytes: undefined, totalBytes: undefined, detail: "", since: deps.now() };
 
   const measure = (): void => {
+    if (!statfs) return;
     try {
       space = statfs(dir);
     } catch {
@@ -107,7 +110,8 @@ export function createStoreHealth(deps: StoreHealthDeps): StoreHealth {
     failed(err, where) {
       if (!isStorageError(err)) return false;
       measure();
-      set("failing", `${storageTrouble(err)}: ${mib(space?.freeBytes)} MiB free on ${dir} (${storageCode(err)} in ${where}: ${describeError(err)})`);
+      const free = statfs ? `: ${mib(space?.freeBytes)} MiB free on ${dir}` : ` at ${dir}`;
+      set("failing", `${storageTrouble(err)}${free} (${storageCode(err)} in ${where}: ${describeError(err)})`);
       return true;
     },
     succeeded() {
