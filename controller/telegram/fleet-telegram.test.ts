@@ -147,6 +147,19 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     expect(api.calls.filter((c) => c.method === "send")).to.have.length(1);
   });
 
+  it("counts a server that joins the fleet block: its BLOCK_IP alone edits the summary", async () => {
+    await connect("web-1");
+    const api = recordingApi();
+    const q = start(api);
+    const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
+    telegram.follow(block.fleetId, CHAT, undefined);
+    await idle(q);
+    await connect("new-1");
+    await fleet.agentConnected("new-1");
+    await idle(q);
+    expect(api.calls.at(-1)).to.deep.include({ method: "edit", text: "🌐 203.0.113.7 blocked on 0 of 2 servers · new-1 sent · web-1 sent" });
+  });
+
   it("shows an alert whose id merely looks like a summary's key as the alert it is", async () => {
     await connect("web-1");
     const api = recordingApi();

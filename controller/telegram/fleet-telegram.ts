@@ -2,7 +2,8 @@ import type { Database } from "better-sqlite3";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { EventBus } from "../domain/events.js";
-import type { FleetBlocks } from "../domain/fleet-blocks.js";
+import { Answer } from "../../gen/secarc/v1/action_pb.js";
+import { fleetActionId, type FleetBlocks } from "../domain/fleet-blocks.js";
 import type { TelegramConfig } from "./config.js";
 import { createFleetMessages, type FleetMessages } from "./fleet-messages.js";
 import { createFleetJobRunner, fleetJobKey, type RunFleetJob } from "./fleet-summary-job.js";
@@ -67,7 +68,9 @@ export function createFleetTelegram(deps: FleetTelegramDeps): FleetTelegram {
     if (stopped) return;
     if (event.type === "action") {
       later(async () => {
-        const fleetId = await fleet.fleetOfAction(event.actionId);
+        // A part's action is announced before its member row names it (a joiner's): its id, derived from fleet block and server, tells.
+        const fleetId =
+          (await fleet.fleetOfAction(event.actionId)) ?? (await fleet.listActive()).find((b) => fleetActionId(b.fleetId, event.agentId, Answer.BLOCK_IP) === event.actionId)?.fleetId;
         if (fleetId !== undefined) changed(fleetId);
       });
     } else if (event.type === "agent") {
