@@ -247,9 +247,14 @@ describe("telegram bridge against the fake Bot API", function () {
     await firstMessage(h.api, CHAT, "/blocks — active IP blocks");
     h.api.sendCommand(CHAT, OPERATOR, "/alerts");
     const list = await firstMessage(h.api, CHAT, "Open alerts (1):");
-    expect(list.text).to.include("185 HTTP 404s");
+    expect(list.text).to.include("185 HTTP 404s").and.include("⏳ Waiting for an answer");
     h.api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
     await h.api.waitFor(() => h.delivered.length === 1, 5000);
+    // /alerts says where each alert stands, as its message does (the domain's lifecycle).
+    const listed = h.api.messagesIn(CHAT).length;
+    h.api.sendCommand(CHAT, OPERATOR, "/alerts");
+    const answered = await h.api.waitFor(() => h.api.messagesIn(CHAT).slice(listed).find((m) => m.text.startsWith("Open alerts (1):")), 5000);
+    expect(answered!.text).to.include("📤 Block IP").and.not.include("Waiting for an answer");
     h.api.sendCommand(CHAT, OPERATOR, "/blocks");
     await firstMessage(h.api, CHAT, "No active blocks.");
     await h.finish(h.delivered[0]!, ResultStatus.DONE, "198.51.100.23 blocked for 24h");

@@ -1,4 +1,6 @@
+import type { AlertPhase, AnswerProgress } from "../domain/alert-lifecycle.js";
 import type { AgentRecord, AlertRecord } from "../store/store.js";
+import { answerLabel } from "./alert-labels.js";
 import { describeSkew, isSkewed } from "../link/clock-skew.js";
 import type { ActiveBlock } from "./active-blocks.js";
 import { alertBody, severityMarker, type InlineButton, type InlineKeyboard } from "./alert-message.js";
@@ -57,13 +59,31 @@ export function renderStatus(agents: readonly StatusAgent[], health: string | un
 }
 
 /** /alerts, one page: `total` is the count of open alerts, `capped` when there are more than that. */
-export function renderAlertsPage(page: readonly AlertRecord[], at: { offset: number; total: number; capped: boolean; more: boolean }, t: Translations): OutgoingPage {
+/** Where an alert on /alerts stands (the domain's lifecycle): waiting, answered and how it went, or expired. */
+export function phaseNote(phase: AlertPhase, t: Translations, alert: AlertRecord["alert"]): string {
+  switch (phase.type) {
+    case "open":
+      return `⏳ ${t.lifecycle.awaiting}`;
+    case "expired":
+      return `⌛ ${t.lifecycle.expired}`;
+    case "resolved":
+      return `✅ ${t.lifecycle.resolved}`;
+    case "answered":
+      return `${PROGRESS_MARK[phase.outcome.progress]} ${escapeHtml(answerLabel(phase.outcome.answer, t, alert))}`;
+  }
+}
+const PROGRESS_MARK: Record<AnswerProgress, string> = { sent: "📤", queued: "🕓", done: "✅", failed: "❌", refused: "🚫" };
+
+/** One /alerts page; `phases` (by alert id) adds where each alert stands. */
+export function renderAlertsPage(page: readonly AlertRecord[], at: { offset: number; total: number; capped: boolean; more: boolean }, t: Translations, phases?: ReadonlyMap<string, AlertPhase>): OutgoingPage {
   const count = at.capped ? `${at.total}+` : String(at.total);
   const lines = [t.command.alertsHeader({ count }) + (at.offset > 0 ? ` (${at.offset + 1}–${at.offset + page.length})` : "")];
   const buttons: InlineButton[] = [];
   for (const record of page) {
     const ref = alertRef(record.alertId);
-    lines.push(`${severityMarker(record.alert.severity)} <code>${escapeHtml(ref)}</code> <b>${escapeHtml(record.agentId)}</b> · ${alertBody(record.alert, t)} · ${formatTime(record.receivedAt.getTime())}`);
+    const phase = phases?.get(record.alertId);
+    const note = phase ? ` · ${phaseNote(phase, t, record.alert)}` : "";
+    lines.push(`${severityMarker(record.alert.severity)} <code>${escapeHtml(ref)}</code> <b>${escapeHtml(record.agentId)}</b> · ${alertBody(record.alert, t)} · ${formatTime(record.receivedAt.getTime())}${note}`);
     const data = encodeCallback({ type: "open", alertId: record.alertId });
     if (data) buttons.push({ text: t.command.openButton({ n: ref || "?" }), callback_data: data });
   }

@@ -1,5 +1,6 @@
 import { Composer, type Context } from "telegraf";
-import type { Store } from "../store/store.js";
+import { alertLifecycle, type AlertPhase } from "../domain/alert-lifecycle.js";
+import type { AlertRecord, Store } from "../store/store.js";
 import { activeBlocks } from "./active-blocks.js";
 import { fleetBlockList } from "./fleet-list.js";
 import { chatTranslations } from "./alert-renderer.js";
@@ -109,10 +110,20 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
       return true;
     }
     const page = open.slice(offset, Math.min(total, offset + ALERTS_PAGE_SIZE));
-    const rendered = renderAlertsPage(page, { offset, total, capped, more: total > offset + ALERTS_PAGE_SIZE }, t);
+    const rendered = renderAlertsPage(page, { offset, total, capped, more: total > offset + ALERTS_PAGE_SIZE }, t, await phasesOf(page));
     const parts = splitMessage(rendered.text, t.truncated);
     parts.forEach((text, index) => services.reply(chatId, index === parts.length - 1 ? { text, keyboard: rendered.keyboard } : { text }));
     return true;
+  }
+
+  /** Each alert's phase, by the domain's lifecycle (as its message shows it). */
+  async function phasesOf(page: readonly AlertRecord[]): Promise<Map<string, AlertPhase>> {
+    const phases = new Map<string, AlertPhase>();
+    for (const record of page) {
+      const [actions, agent] = await Promise.all([store.listActionsForAlert(record.alertId), store.getAgent(record.agentId)]);
+      phases.set(record.alertId, alertLifecycle(record, actions, now(), { answerWindowMs: config.answerWindow, agentOnline: agent?.online ?? false }).phase);
+    }
+    return phases;
   }
 
   return { composer, showAlerts };
