@@ -17,6 +17,7 @@ import { openPostgresSilenceStore } from "../controller/store/postgres-silences.
 import { openPostgresStore } from "../controller/store/postgres-store.js";
 import { createSqliteSilenceStore } from "../controller/store/sqlite-silences.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
+import { Priority, type TelegramStore } from "../controller/store/telegram-store.js";
 import { sampleAlert } from "../testing/alert-fixtures.js";
 import { startPgCluster, type PgCluster } from "./support/postgres.js";
 
@@ -24,7 +25,7 @@ const run = promisify(execFile);
 const SECARC = fileURLToPath(new URL("../bin/secarc.js", import.meta.url));
 const at = (ms: number) => new Date(1_700_000_000_000 + ms);
 
-/** A SQLite store with two agents, three alerts (one at revision 2), two actions (one with its result), audit lines and a silence. */
+/** A SQLite store with two agents, three alerts (one at revision 2), two actions (one with its result), audit lines, a silence and the Telegram bookkeeping. */
 async function fillSqliteStore(path: string): Promise<void> {
   const store = openSqliteStore(path);
   try {
@@ -45,9 +46,37 @@ async function fillSqliteStore(path: string): Promise<void> {
     await createSqliteSilenceStore(store.db).saveSilence({
       silenceId: "s1", matcher: { labels: { team: "db" }, kinds: [] }, startsAt: at(0).getTime(), endsAt: at(3_600_000).getTime(), createdBy: "alice", origin: "command",
     });
+    await fillTelegram(store.telegram);
   } finally {
     await store.close();
   }
+}
+
+const CHAT = -1001234567890;
+
+/** Message ids, two queued jobs (one in flight), a tracked action, a list tap and a fleet summary. */
+async function fillTelegram(t: TelegramStore): Promise<void> {
+  await t.saveRendered({ alertId: "a1", chatId: CHAT, messageId: 77, digestMessageId: 5, renderedVersion: 3, renderedPhase: "open", renderedHash: "h", firstSeverity: 2, renderedAt: at(3).getTime() });
+  await t.enqueueAlert(CHAT, "a2", Priority.fresh, at(4).getTime());
+  await t.enqueueText(CHAT, { text: "<b>hi</b>", threadId: 9 }, Priority.interactive, at(5).getTime());
+  const [first] = await t.listDue(at(6).getTime(), 10);
+  await t.claimSend(first!, at(6).getTime());
+  await t.trackAction({ actionId: "act-1", agentId: "web-1", answer: Answer.BLOCK_IP, ip: "198.51.100.7", createdAt: at(6).getTime() });
+  const keyboard = [[{ text: "Unblock", callback_data: "u:1" }]];
+  await t.addListLine({ actionId: "act-1", chatId: CHAT, messageId: 80, tapped: "u:1", baseHtml: "<b>Blocks</b>", keyboard, createdAt: at(7).getTime() });
+  await t.followFleet({ fleetId: "f1", chatId: CHAT, alertId: "a1" });
+  await t.saveFleetSent("f1", CHAT, 81, "fh");
+}
+
+/** Everything fillTelegram wrote, as a store reads it back. */
+async function telegramView(t: TelegramStore) {
+  return {
+    message: await t.findByMessage(CHAT, 77),
+    due: await t.listDue(at(10).getTime(), 10),
+    tracked: await t.listTrackedBlocks(),
+    lines: await t.listLinesOfMessage(CHAT, 80),
+    fleet: [await t.getFleetMessage("f1", CHAT), await t.fleetChats("f1")],
+  };
 }
 
 describe("secarc store copy: SQLite into PostgreSQL", function () {
@@ -69,7 +98,8 @@ describe("secarc store copy: SQLite into PostgreSQL", function () {
   it("copies every table, prints the counts, and the PostgreSQL store then holds what the SQLite one did", async () => {
     const url = await cluster.createDatabase();
     const { stdout } = await run(process.execPath, [SECARC, "store", "copy", "--from", path, "--to", url], { timeout: 120_000 });
-    expect(stdout).to.match(/agents\s+2\n/).and.match(/alerts\s+3\n/).and.match(/actions\s+2\n/).and.match(/audit\s+3\n/).and.match(/silences\s+1\n/);
+    expect(stdout).to.match(/agents\s+2\n/).and.match(/alerts\s+3\n/).and.match(/actions\s+2\n/).and.match(/audit\s+3\n/).and.match(/silences\s+1\n/)
+      .and.match(/telegram_queue\s+2\n/).and.match(/telegram_list_lines\s+1\n/).and.match(/telegram_fleet_messages\s+1\n/);
 
     const sqlite = openSqliteStore(path);
     const pg = await openPostgresStore({ url, poolSize: 2 });
@@ -80,7 +110,12 @@ describe("secarc store copy: SQLite into PostgreSQL", function () {
       expect(await pg.listAudit(10)).to.deep.equal(await sqlite.listAudit(10));
       const since = new Date(0);
       expect(await (await openPostgresSilenceStore(pg.sql, pg.where)).listSilences(since)).to.deep.equal(await createSqliteSilenceStore(sqlite.db).listSilences(since));
+      const telegram = await telegramView(sqlite.telegram);
+      expect(telegram.due.map((j) => j.sendingSince !== undefined)).to.include(true);
+      expect(await telegramView(pg.telegram)).to.deep.equal(telegram);
       // Ids and insertion order go on after the copied ones.
+      await pg.telegram.enqueueAlert(CHAT, "a3", Priority.fresh, at(20).getTime());
+      expect(Math.max(...(await pg.telegram.listFresh(CHAT, at(20).getTime(), 10)).map((j) => j.id))).to.be.greaterThan(Math.max(...telegram.due.map((j) => j.id)));
       await pg.audit({ at: at(20), actor: "bob", event: "answer", detail: "after the copy" });
       expect((await pg.listAudit(1))[0]?.id).to.equal(4);
       await pg.upsertAlert("db-1", sampleAlert(AlertKind.SSH_SESSION, { id: "a4", at: 1_700_000_000_000 }), at(5));

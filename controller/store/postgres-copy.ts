@@ -4,6 +4,7 @@ import { openCopySource, type CopySource } from "./copy-source.js";
 import { openPostgresFleetBlockStore } from "./postgres-fleet-blocks.js";
 import { openPostgresSilenceStore } from "./postgres-silences.js";
 import { openPostgresStore } from "./postgres-store.js";
+import { openPostgresTelegramStore } from "./postgres-telegram.js";
 import type { PgSql } from "./postgres-types.js";
 
 export interface CopyStoreOptions {
@@ -23,7 +24,7 @@ export interface CopyReport {
 }
 
 /** The PostgreSQL components beside the core's (openPostgresStore migrates that one): each migrates its tables. */
-const POSTGRES_COMPONENTS: ReadonlyArray<(sql: PgSql, where: string) => Promise<unknown>> = [openPostgresSilenceStore, openPostgresFleetBlockStore];
+const POSTGRES_COMPONENTS: ReadonlyArray<(sql: PgSql, where: string) => Promise<unknown>> = [openPostgresSilenceStore, openPostgresFleetBlockStore, openPostgresTelegramStore];
 
 interface TargetColumn { name: string; type: string; identity: boolean }
 

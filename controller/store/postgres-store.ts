@@ -2,6 +2,8 @@ import postgres from "postgres";
 import type { FleetBlockStore } from "./fleet-block-store.js";
 import { openPostgresFleetBlockStore } from "./postgres-fleet-blocks.js";
 import { openPostgresSilenceStore } from "./postgres-silences.js";
+import { openPostgresTelegramStore } from "./postgres-telegram.js";
+import type { TelegramStore } from "./telegram-store.js";
 import type { SilenceStore } from "./silence-store.js";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { pgActionOperations } from "./postgres-actions.js";
@@ -43,6 +45,7 @@ export interface PostgresStore extends PgStoreOperations {
   close(): Promise<void>;
   readonly silences: SilenceStore;
   readonly fleetBlocks: FleetBlockStore;
+  readonly telegram: TelegramStore;
 }
 
 /**
@@ -63,10 +66,10 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
     types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
     connection: { application_name: "secarc-controller" },
   }) as unknown as PgSql;
-  let parts: Pick<PostgresStore, "silences" | "fleetBlocks">;
+  let parts: Pick<PostgresStore, "silences" | "fleetBlocks" | "telegram">;
   try {
     await migratePostgres(sql, "core", postgresCoreMigrations, where);
-    parts = { silences: await openPostgresSilenceStore(sql, where), fleetBlocks: await openPostgresFleetBlockStore(sql, where) };
+    parts = { silences: await openPostgresSilenceStore(sql, where), fleetBlocks: await openPostgresFleetBlockStore(sql, where), telegram: await openPostgresTelegramStore(sql, where) };
   } catch (err) {
     await sql.end({ timeout: 1 }).catch(() => {});
     if (isSecarcError(err)) throw err;

@@ -6,6 +6,7 @@ import { migrate } from "./migrate.js";
 import { createSqliteFleetBlockStore } from "./sqlite-fleet-blocks.js";
 import { createSqliteGate, type SqliteGate } from "./sqlite-gate.js";
 import { createSqliteSilenceStore } from "./sqlite-silences.js";
+import { createSqliteTelegramStore } from "./sqlite-telegram.js";
 import { asyncOperations, createCoreOperations } from "./sqlite-operations.js";
 import { checkStoreFile, damaged, probeStoreWrite, quickCheckStore } from "./store-check.js";
 import { sqliteCode } from "./storage-errors.js";
@@ -59,6 +60,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
     // In line with the core's calls: none of their writes is mixed into an open transaction.
     silences: gated(createSqliteSilenceStore(db), gate.call),
     fleetBlocks: gated(createSqliteFleetBlockStore(db), gate.call),
+    telegram: createSqliteTelegramStore(db, gate),
     transaction: <T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T> =>
       gate.transaction((token) => fn(asyncOperations<StoreOperations>(core, (op) => gate.callIn(token, op)))),
     close: () =>

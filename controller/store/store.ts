@@ -3,6 +3,7 @@ import type { Alert, AlertKind, DetectorSourceKind, DetectorSourceState } from "
 import type { HostFactsRecord } from "../host/host-facts.js";
 import type { FleetBlockStore } from "./fleet-block-store.js";
 import type { SilenceStore } from "./silence-store.js";
+import type { TelegramStore } from "./telegram-store.js";
 
 /**
  * The controller's storage, behind one narrow interface so that a PostgreSQL
@@ -32,6 +33,8 @@ export interface Store extends StoreOperations {
   readonly silences: SilenceStore;
   /** Blocks on all servers and each agent's part in them (fleet-block-store.ts). */
   readonly fleetBlocks: FleetBlockStore;
+  /** The Telegram bridge's bookkeeping: message ids, the send queue, tracked actions, list taps (telegram-store.ts). */
+  readonly telegram: TelegramStore;
 }
 
 /** What a Store does, inside a transaction or on its own. */

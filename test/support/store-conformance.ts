@@ -7,6 +7,7 @@ import { AlertKind, AlertSchema, AlertState, DetectorSourceKind, DetectorSourceS
 import type { FleetBlock } from "../../controller/store/fleet-block-store.js";
 import type { Silence } from "../../controller/store/silence-store.js";
 import type { NewAction, Store } from "../../controller/store/store.js";
+import { telegramCases } from "./store-conformance-telegram.js";
 
 /**
  * What every implementation of the controller's `Store` must do: the same
@@ -93,6 +94,7 @@ export function describeStoreConformance(name: string, harness: () => StoreHarne
     auditAndTransactionCases(() => store, () => h);
     silenceCases(() => store);
     fleetBlockCases(() => store);
+    telegramCases(() => store, () => h);
   });
 }
 
