@@ -14,7 +14,8 @@ describe("createWriteBatcher", () => {
 
   it("commits writes queued together in one transaction and settles them only after the commit", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ store });
+    // No time budget here (its own case is below): the 100 writes must share one transaction however loaded the machine.
+    const batcher = createWriteBatcher({ store, maxBatchMs: 60_000 });
     const committedAtSettle: number[] = [];
     const count = () => (store.db.prepare("SELECT COUNT(*) AS n FROM audit").get() as { n: number }).n;
     const writes = Array.from({ length: 100 }, (_, i) =>
@@ -43,7 +44,7 @@ describe("createWriteBatcher", () => {
 
   it("splits a large queue into batches of maxBatch", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ store, maxBatch: 10 });
+    const batcher = createWriteBatcher({ store, maxBatch: 10, maxBatchMs: 60_000 });
     expect(await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.run(async () => i)))).to.deep.equal(Array.from({ length: 35 }, (_, i) => i));
     expect(batcher.stats()).to.deep.equal({ writes: 35, batches: 4 });
     await store.close();
@@ -51,7 +52,7 @@ describe("createWriteBatcher", () => {
 
   it("gives each queue its share of a batch: a write queued behind a flood of another queue commits in the first batch", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ store, maxBatch: 100, maxPerKey: 10 });
+    const batcher = createWriteBatcher({ store, maxBatch: 100, maxPerKey: 10, maxBatchMs: 60_000 });
     const order: string[] = [];
     const flood = Array.from({ length: 1_000 }, (_, i) => batcher.run(async () => order.push(`a${i}`), "flooding"));
     const other = batcher.run(async () => order.push("b0"), "quiet");
@@ -109,7 +110,7 @@ describe("createWriteBatcher", () => {
 
   it("lets the event loop run between two batches, and flush waits for every queue", async () => {
     const store = openSqliteStore(join(dir, "c.db"));
-    const batcher = createWriteBatcher({ store, maxPerKey: 5 });
+    const batcher = createWriteBatcher({ store, maxPerKey: 5, maxBatchMs: 60_000 });
     let batchesSeenByTimer = -1;
     const writes = Array.from({ length: 50 }, (_, i) => batcher.run(async () => i, `k${i % 2}`));
     setImmediate(() => (batchesSeenByTimer = batcher.stats().batches));
