@@ -3,11 +3,10 @@ import { hostFactsRecord } from "../host/host-facts.js";
 import type { X509Certificate } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { describeError, isSecarcError } from "../../common/errors.js";
 import { newId } from "../../common/ids.js";
 import type { Logger } from "../../common/log.js";
-import { ResponseActionSchema } from "../../gen/secarc/v1/action_pb.js";
 import { ControllerMessageSchema, type AgentMessage, type ControllerMessage, type Hello } from "../../gen/secarc/v1/agent_service_pb.js";
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
@@ -19,23 +18,13 @@ import { createMessageChannel } from "./message-channel.js";
 import { createProbeHandler, PROBE_SESSION_MAX_MS, type ProbeDelivery } from "./probe-session.js";
 import { createStreamIntake } from "./stream-intake.js";
 import type { LiveSession, SessionRegistry } from "./session-registry.js";
+import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
+import { createStreamReplica, fencedStatus } from "./stream-replica.js";
+import { peerKey, statusName, toResponseAction } from "./stream-values.js";
 import type { WriteBatcher } from "./write-batcher.js";
 import { createWriteWindow } from "./write-window.js";
 
-/** What the TLS layer knows about the peer of a stream, set by the server through contextValues. */
-export interface PeerInfo {
-  /** The verified client certificate's identity (common name), if any. */
-  identity: string | undefined;
-  /** The verified client certificate, if any. */
-  certificate?: X509Certificate | undefined;
-  /** Its serial, lowercase hex without leading zeros. */
-  serial?: string | undefined;
-  /** The remote address, for logs. */
-  remote: string;
-}
-
-export const peerKey = createContextKey<PeerInfo>({ identity: undefined, remote: "unknown" }, { description: "secarc peer" });
-
+export { peerKey, statusName, toResponseAction, type PeerInfo } from "./stream-values.js";
 export { PROBE_SESSION_MAX_MS, type ProbeDelivery, type ProbeHopInit } from "./probe-session.js";
 
 export interface AgentStreamDeps {
@@ -58,23 +47,8 @@ export interface AgentStreamDeps {
   storeHealth?: StoreHealth;
   /** Whether the controller's current CRL revokes the certificate. Default: never. */
   isRevoked?: (certificate: X509Certificate) => boolean;
-}
-
-/** "PERMISSION_DENIED" for Code.PermissionDenied: the gRPC spelling, as agents see it. */
-export function statusName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
-export function toResponseAction(action: ActionRecord) {
-  return create(ResponseActionSchema, {
-    actionId: action.actionId,
-    alertId: action.alertId ?? "",
-    answer: action.answer,
-    requestedBy: action.operator,
-    requestedAt: timestampFromMs(action.requestedAt.getTime()),
-    ...(action.options ? { options: action.options } : {}),
-    ...(action.target ? { target: action.target } : {}),
-  });
+  /** On PostgreSQL with replicas: the agent's one live session across them (stream-replica.ts). Default: none (one controller). */
+  replicas?: ReplicaLinkHooks;
 }
 
 /**
@@ -108,11 +82,19 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     };
     const send = (payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]) => out.push(create(ControllerMessageSchema, { payload }));
 
-    const sendAction = (action: ActionRecord): boolean => {
+    /** Writes the action to the stream: "sent" now, "already" sent on it, false when it cannot. */
+    const writeAction = (action: ActionRecord): "sent" | "already" | false => {
       if (!ready) return false;
-      if (sentHere.has(action.actionId)) return true;
+      if (sentHere.has(action.actionId)) return "already";
       if (!send({ case: "responseAction", value: toResponseAction(action) })) return false;
       sentHere.add(action.actionId);
+      return "sent";
+    };
+    // With replicas, actions reach the stream through the action router only (fenced, marked sent there).
+    const replica = deps.replicas && createStreamReplica({ hooks: deps.replicas, sessionId, log, writeAction: (a) => writeAction(a) !== false, end: (e) => out.close(e) });
+    const sendAction = (action: ActionRecord): boolean => {
+      const written = writeAction(action);
+      if (written !== "sent") return written === "already";
       if (action.state === "pending") {
         store.markActionSent(action.actionId, new Date(now())).then(
           () => events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId }),
@@ -124,10 +106,14 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     };
 
     const track = <T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void => {
-      writeWindow.run(write).then(
+      writeWindow.run(replica ? replica.wrap(write) : write).then(
         (value) => then(value),
         (err: unknown) => {
-          if (isSecarcError(err, "refused")) {
+          const fenced = fencedStatus(err);
+          if (fenced) {
+            out.close(fenced); // another stream holds the agent now: nothing is acked here
+            log.info({ err: describeError(err) }, "write fenced; ending the stream");
+          } else if (isSecarcError(err, "refused")) {
             out.close(new ConnectError(describeError(err), Code.PermissionDenied));
             log.error({ err: describeError(err) }, "store write refused; ending the stream");
           } else if (deps.storeHealth?.failed(err, "link")) {
@@ -142,7 +128,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       );
     };
 
-    const accept = (hello: Hello): void => {
+    const accept = async (hello: Hello): Promise<void> => {
       if (!peer.identity) refuse(Code.Unauthenticated, "no verified client certificate identity");
       if (hello.agentId !== peer.identity) refuse(Code.PermissionDenied, `Hello claims agent id "${hello.agentId}" but the certificate is for "${peer.identity}"`);
       // The identity is the certificate's name AND a certificate the current
@@ -161,7 +147,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         get lastMessageAt() {
           return lastMessageAt;
         },
-        sendAction: hello.probe ? () => false : sendAction,
+        sendAction: hello.probe || replica ? () => false : sendAction,
         end(error) {
           out.close(error);
         },
@@ -181,6 +167,9 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
       // The newest stream owns the agent from now on; until its Welcome is
       // out, actions stay queued in the store (sendAction returns false) and
       // go out with the unfinished ones right after the Welcome.
+      if (replica) {
+        await replica.claim(agentId).catch((err: unknown) => refuse(Code.Unavailable, `cannot claim the agent's session: ${describeError(err)}`));
+      }
       const replaced = registry.attach(live);
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
@@ -226,6 +215,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           // connect.
           // Read after `ready`: an action stored meanwhile is either in this
           // list or handed over by its delivery (sentHere keeps it to one send).
+          if (replica) return replica.welcomed(hello.finishedActionIds);
           const finished = new Set(hello.finishedActionIds);
           store.listUnfinishedActions(agentId).then(
             (actions) => {
@@ -296,7 +286,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           const { message } = inbound;
           if (!session) {
             if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
-            else accept(message.payload.value);
+            else await accept(message.payload.value);
             continue;
           }
           if (session.probe) handleProbe(message, session.agentId);
@@ -320,13 +310,15 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
         const { agentId } = session;
         const at = new Date(now());
         try {
-          await batcher.run((tx) => tx.agentDisconnected(agentId, at), sessionId);
+          await batcher.run(replica ? replica.wrap((tx) => tx.agentDisconnected(agentId, at)) : (tx) => tx.agentDisconnected(agentId, at), sessionId);
           events.publish({ type: "agent", agentId, online: false });
         } catch (err) {
-          log.error({ err: describeError(err) }, "could not record the agent offline");
+          if (fencedStatus(err)) log.info({ agentId }, "the agent is on a newer stream; not recorded offline");
+          else log.error({ err: describeError(err) }, "could not record the agent offline");
         }
         log.info({ agentId: session.agentId }, "agent disconnected");
       }
+      await replica?.release();
     };
 
     async function* stream(): AsyncGenerator<ControllerMessage> {
