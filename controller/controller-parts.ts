@@ -15,6 +15,7 @@ import type { RevocationList } from "./link/revocation-list.js";
 import type { SessionRegistry } from "./link/session-registry.js";
 import { createControllerMetrics, type ControllerMetrics } from "./metrics/metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
+import type { ReplicaCoordination } from "./replicas/replica-coordination.js";
 import type { OpenedStore } from "./store/open-store.js";
 import type { StoreHealth, StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
@@ -46,6 +47,8 @@ export interface ControllerCore {
   actions: ActionRequests;
   /** Each agent's labels from its last Hello (routes and silences match on them). */
   labels: AgentLabels;
+  /** On PostgreSQL: what this replica shares with the others (replica-parts.ts); undefined on SQLite. */
+  replicas?: ReplicaCoordination | undefined;
   stops: StopList;
 }
 
@@ -76,7 +79,8 @@ export function createStopList(logger: Logger): StopList {
 export async function settlePreviousRun(core: ControllerCore, revocation: RevocationList | undefined): Promise<void> {
   const { store, health, now, logger } = core;
   try {
-    for (const agent of await store.listAgents()) if (agent.online) await store.agentDisconnected(agent.agentId, new Date(now()));
+    // Replicas settle their own: a dead replica's agents when it is reaped, orphans at start (replica-heartbeat.ts).
+    if (!core.replicas) for (const agent of await store.listAgents()) if (agent.online) await store.agentDisconnected(agent.agentId, new Date(now()));
   } catch (err) {
     // A full disk is a state: the controller starts, serves what it can and acks nothing until writes succeed.
     if (!health.failed(err, "start")) throw err;
@@ -113,6 +117,7 @@ export async function startLink(
     maxStreamAgeJitterMs: config.link.maxStreamAgeJitter,
     controllerVersion: SECARC_VERSION,
     storeHealth: core.health,
+    ...(core.replicas ? { replicas: core.replicas.link } : {}),
     probe: async (input) => (probe(input) ?? [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
   });
   core.stops.push(() => link.close());
@@ -172,7 +177,11 @@ export async function startTelegramParts(core: ControllerCore, metrics: Controll
 /** After the bridge, so that an offline alert raised at start reaches it. */
 export function startWatches(core: ControllerCore): void {
   const { store, events, logger, now, config } = core;
-  const presence = startAgentPresence({ store, events, logger: logger.child({ component: "presence" }), now, graceMs: config.link.offlineAlertAfter });
+  const voice = core.replicas?.telegram;
+  const presence = startAgentPresence({
+    store, events, logger: logger.child({ component: "presence" }), now, graceMs: config.link.offlineAlertAfter,
+    ...(voice ? { active: () => voice.speaking() !== undefined } : {}),
+  });
   core.stops.push(() => presence.stop());
   const blind = startDetectorBlindWatch({ store, events, logger: logger.child({ component: "detector-sources" }), now, afterMs: config.detectors.blindAlertAfter });
   core.stops.push(() => blind.stop());

@@ -9,6 +9,7 @@ import { createEventBus, type EventBus } from "./domain/events.js";
 import type { PolicyTimers } from "./domain/no-answer-policy.js";
 import { parseRevocationList, type RevocationList } from "./link/revocation-list.js";
 import { createSessionRegistry } from "./link/session-registry.js";
+import { startReplicas } from "./replica-parts.js";
 import { openControllerStore } from "./store/open-store.js";
 import type { StoreHealthView } from "./store/store-health.js";
 import type { Store } from "./store/store.js";
@@ -108,6 +109,7 @@ export async function startController(options: StartControllerOptions): Promise<
   const core: ControllerCore = { config, options, now, logger, store, opened, health, events, registry, actions, labels, stops };
 
   try {
+    core.replicas = await startReplicas(core);
     await settlePreviousRun(core, revocation);
     await labels.load(store);
     // Before the link, so that every agent's connect is seen.

@@ -117,6 +117,8 @@ export interface AgentPresenceDeps {
   graceMs: number;
   /** How often offline agents are looked at, ms. Default: a quarter of the grace period, between 100 ms and 5 s. */
   checkEveryMs?: number;
+  /** Whether this controller raises and resolves offline alerts now; with replicas only one does (the Telegram voice). Default: always. */
+  active?: () => boolean;
 }
 
 export interface AgentPresence {
@@ -160,7 +162,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
 
   function run(decide: (at: number) => Promise<PresenceEffect[]>): Promise<void> {
     looking = looking.then(async () => {
-      if (stopped) return;
+      if (stopped || deps.active?.() === false) return;
       const at = now();
       try {
         for (const effect of await decide(at)) await apply(effect, at);

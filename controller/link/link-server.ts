@@ -18,6 +18,7 @@ import { startTicketKeyRotation } from "./ticket-keys.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
+import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
 
 /** OpenSSL verification codes of refused client certificates, in words. */
 const VERIFY_REASONS: Record<string, string> = {
@@ -59,6 +60,8 @@ export interface LinkServerOptions {
   storeHealth?: StoreHealth;
   /** Streams older than this (± `maxStreamAgeJitterMs`) are ended for the agent to reconnect (stream-limits.ts). Default: 0, never. */
   maxStreamAgeMs?: number;
+  /** On PostgreSQL with replicas: the agents' sessions across them (agent-stream.ts). Default: none. */
+  replicas?: ReplicaLinkHooks;
   maxStreamAgeJitterMs?: number;
 }
 
@@ -121,6 +124,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     controllerVersion: options.controllerVersion,
     ...(options.probe ? { probe: options.probe } : {}),
     ...(health ? { storeHealth: health } : {}),
+    ...(options.replicas ? { replicas: options.replicas } : {}),
     isRevoked,
     onHandlerStart(done) {
       handlers.add(done);

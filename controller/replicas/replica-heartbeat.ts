@@ -66,6 +66,20 @@ async function reapDead(sql: PgSql, replicaId: string, deadAfterMs: number): Pro
   return { reaped: row?.reaped ?? [], offline: row?.offline ?? [] };
 }
 
+/**
+ * Agents recorded online that no live session holds (a store copied from
+ * SQLite, rows of a controller before replicas): offline as of now. Never
+ * wrong while streams run, since a stream claims its agent before it records
+ * it online and records it offline before it releases the claim.
+ */
+async function settleOrphans(sql: PgSql): Promise<string[]> {
+  const rows = await sql<Array<{ agent_id: string }>>`
+    UPDATE agents a SET online = 0, last_seen = GREATEST(a.last_seen, secarc_now_ms())
+    WHERE a.online = 1 AND NOT EXISTS (SELECT 1 FROM agent_sessions s WHERE s.agent_id = a.agent_id AND s.released_at IS NULL)
+    RETURNING a.agent_id`;
+  return rows.map((r) => r.agent_id);
+}
+
 export async function startReplicaHeartbeat(options: ReplicaHeartbeatOptions): Promise<ReplicaHeartbeat> {
   const { sql, logger, replicaId } = options;
   const everyMs = options.everyMs ?? 2_000;
@@ -73,6 +87,8 @@ export async function startReplicaHeartbeat(options: ReplicaHeartbeatOptions): P
   if (deadAfterMs < 3 * everyMs) throw new SecarcError("config_invalid", `replica heartbeat: deadAfterMs (${deadAfterMs}) must be at least three beats (${3 * everyMs})`);
   const log = logger.child({ replicaId });
   await sql`INSERT INTO replicas (replica_id, host, pid, started_at, heartbeat_at) VALUES (${replicaId}, ${hostname()}, ${process.pid}, secarc_now_ms(), secarc_now_ms())`;
+  const orphans = await settleOrphans(sql);
+  if (orphans.length > 0) log.info({ agents: orphans.length }, "agents recorded online without a live session anywhere are offline as of now");
   let stopped = false;
   let running: Promise<BeatOutcome> | undefined;
 

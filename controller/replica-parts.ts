@@ -1,0 +1,27 @@
+import type { ControllerCore } from "./controller-parts.js";
+import { startReplicaCoordination, type ReplicaCoordination } from "./replicas/replica-coordination.js";
+
+/**
+ * On PostgreSQL the controller is one of possibly several replicas: it
+ * starts what they share (controller/replicas/: agent sessions with their
+ * fence, actions routed to the replica holding the agent, heartbeats and
+ * failover, the Telegram lease, the event relay) before the link, so the
+ * first stream can claim its agent; it stops after the link. On SQLite
+ * there is one controller and nothing to start.
+ */
+export async function startReplicas(core: ControllerCore): Promise<ReplicaCoordination | undefined> {
+  if (core.opened.kind !== "postgres") return undefined;
+  const { events } = core;
+  const coordination = await startReplicaCoordination({
+    store: core.opened.store,
+    logger: core.logger.child({ component: "replicas" }),
+    now: core.now,
+    events,
+    onActionSent: (action) => events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId }),
+    onFailover: (_replicas, agentIds) => {
+      for (const agentId of agentIds) events.publish({ type: "agent", agentId, online: false });
+    },
+  });
+  core.stops.push(() => coordination.stop());
+  return coordination;
+}
