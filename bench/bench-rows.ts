@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+
 /** A figure of a benchmark beside its target (issue 17's table), printed as one aligned table. */
 export interface BenchRow {
   figure: string;
@@ -26,4 +28,15 @@ export function formatRows(rows: readonly BenchRow[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.map(line)].join("\n");
+}
+
+/**
+ * Prints `rows` as a table under `title`, and adds them to the file that
+ * `npm run bench` (bench/run.ts) names in SECARC_BENCH_ROWS, so that it
+ * prints every benchmark's rows in one table at the end.
+ */
+export function printRows(title: string, rows: readonly BenchRow[]): void {
+  process.stdout.write(`\n${title}:\n${formatRows(rows)}\n`);
+  const file = process.env.SECARC_BENCH_ROWS;
+  if (file && rows.length > 0) appendFileSync(file, rows.map((row) => `${JSON.stringify(row)}\n`).join(""));
 }

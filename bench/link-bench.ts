@@ -12,7 +12,7 @@
 //   LINK_BENCH_CONTROLLER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ...   # profile the controller
 //   LINK_BENCH_CONTROLLER_ARGS="--heapsnapshot-signal=SIGUSR1" LINK_BENCH_SNAPSHOT=1 ...   # heap snapshot with all agents connected
 import type { ControllerProcess } from "../test/support/controller-process.js";
-import { formatRows, median, type BenchRow } from "./bench-rows.js";
+import { median, printRows, type BenchRow } from "./bench-rows.js";
 import { controllerMemory, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.LINK_BENCH_AGENTS ?? "10000");
@@ -128,14 +128,14 @@ async function main(): Promise<void> {
   await controller.stopped;
   const stored = await setup.storedAlerts();
   out(`  check: ${stored} alerts in the store (expected ${expected}), ${setup.fleet.rejects()} rejected; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  out(`\nlink figures${scale}:\n${formatRows(rows)}`);
+  printRows(`link figures${scale}`, rows);
   if (stored !== expected || setup.fleet.rejects() > 0) throw new Error("stored alert count differs from the acked count");
 }
 
 main()
   .catch((err: unknown) => {
     out(`link bench failed: ${(err as Error).stack ?? String(err)}`);
-    if (rows.length > 0) out(`\nlink figures so far${scale}:\n${formatRows(rows)}`);
+    if (rows.length > 0) printRows(`link figures so far${scale}`, rows);
     process.exitCode = 1;
   })
   .finally(() => {

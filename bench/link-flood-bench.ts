@@ -8,7 +8,7 @@
 //
 //   node --import tsx --expose-gc bench/link-flood-bench.ts
 //   LINK_FLOOD_RUNS=1 node --import tsx --expose-gc bench/link-flood-bench.ts
-import { formatRows, median, percentile, type BenchRow } from "./bench-rows.js";
+import { median, percentile, printRows, type BenchRow } from "./bench-rows.js";
 import { createLinkBenchSetup, loadAverage, seconds, sleep } from "./link-setup.js";
 
 const RUNS = Math.max(1, Number(process.env.LINK_FLOOD_RUNS ?? "3"));
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
         met: p99 < 50,
       },
     ];
-    out(`\nflood figures (${RUNS === 1 ? "one run" : `median of ${RUNS} runs`}):\n${formatRows(rows)}`);
+    printRows(`flood figures (${RUNS === 1 ? "one run" : `median of ${RUNS} runs`})`, rows);
     if (stored !== expected || fleet.rejects() > 0) throw new Error("stored alert count differs from the acked count");
   } finally {
     fleet.setReconnect(false);

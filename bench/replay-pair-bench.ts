@@ -16,7 +16,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { formatRows, median, type BenchRow } from "./bench-rows.js";
+import { median, printRows, type BenchRow } from "./bench-rows.js";
 import { generateNginxLog } from "./nginx-log-gen.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -112,7 +112,8 @@ rows.push({
   target: `≥ ${TARGET_RATIO}× faster than fail2ban-regex`,
   met: f2b === undefined ? undefined : f2b / checkout.seconds >= TARGET_RATIO,
 });
-process.stdout.write(`${formatRows(rows)}\n${f2bNote}; secarc: median of ${RUNS}; load average ${load()} after\n`);
+printRows("replay pair figures", rows);
+process.stdout.write(`${f2bNote}; secarc: median of ${RUNS}; load average ${load()} after\n`);
 rmSync(log, { force: true });
 if (built.summary.lines !== generated.lines) {
   process.stdout.write(`replay read ${built.summary.lines} lines, the log has ${generated.lines}\n`);

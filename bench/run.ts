@@ -2,8 +2,11 @@
 // the other (so that one benchmark's memory does not skew the next), and
 // prints their figures. `npm run bench -- link` runs those whose name matches.
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { formatRows, type BenchRow } from "./bench-rows.js";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 const filter = process.argv[2];
@@ -11,15 +14,25 @@ const benches = readdirSync(dir)
   .filter((f) => f.endsWith("-bench.ts"))
   .filter((f) => !filter || f.includes(filter))
   .sort();
+// Every benchmark adds the rows it printed here (bench-rows.ts printRows); all of them are printed again at the end.
+const rowsDir = mkdtempSync(join(tmpdir(), "secarc-bench-rows-"));
+const rowsFile = join(rowsDir, "rows.jsonl");
+const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const started = Date.now();
+process.stdout.write(`load average ${load()} at the start\n`);
 let failed = 0;
 for (const file of benches) {
   process.stdout.write(`\n=== ${file} ===\n`);
   try {
-    execFileSync(process.execPath, ["--import", "tsx", "--expose-gc", `${dir}${file}`], { stdio: "inherit" });
+    execFileSync(process.execPath, ["--import", "tsx", "--expose-gc", `${dir}${file}`], { stdio: "inherit", env: { ...process.env, SECARC_BENCH_ROWS: rowsFile } });
   } catch {
     failed += 1;
     process.stdout.write(`${file} FAILED\n`);
   }
 }
+const rows: BenchRow[] = existsSync(rowsFile) ? readFileSync(rowsFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as BenchRow) : [];
+rmSync(rowsDir, { recursive: true, force: true });
+if (rows.length > 0) process.stdout.write(`\nAll figures beside their targets:\n${formatRows(rows)}\n`);
+process.stdout.write(`\nload average ${load()} at the end; ${Math.round((Date.now() - started) / 60_000)} min\n`);
 process.stdout.write(`\n${benches.length - failed} benchmarks ran, ${failed} failed\n`);
 process.exitCode = failed > 0 ? 1 : 0;
