@@ -41,6 +41,7 @@ async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: 
   await s.fleet.connectAll(s.slots, 120_000 + TOTAL * 20);
   const connectMs = Date.now() - t;
   out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${s.fleet.failed()} connects ended before their Welcome and were retried`);
+  for (const line of s.fleet.endReasons()) out(`    streams ended: ${line}`);
   rows.push({ figure: `${TOTAL} agents connecting at once`, measured: `${seconds(connectMs)} s`, target: "< 20 s", met: atScale ? connectMs < 20_000 : undefined });
   await sleep(1_000);
   const full = await controllerMemory(c);
@@ -135,6 +136,9 @@ async function main(): Promise<void> {
 main()
   .catch((err: unknown) => {
     out(`link bench failed: ${(err as Error).stack ?? String(err)}`);
+    for (const line of setup?.fleet.endReasons() ?? []) out(`  streams ended: ${line}`);
+    const log = controller?.log ?? [];
+    if (log.length > 0) out(`  the controller's last log lines (${log.length} in all):\n${log.slice(-12).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`);
     if (rows.length > 0) printRows(`link figures so far${scale}`, rows);
     process.exitCode = 1;
   })

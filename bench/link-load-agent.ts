@@ -15,8 +15,8 @@ export interface LoadAgentOptions {
   /** Told once the handshake is done: whether the TLS session was resumed. */
   onSecure?(resumed: boolean): void;
   onMessage(message: ControllerMessage): void;
-  /** The stream or connection ended (for any reason). */
-  onEnd(): void;
+  /** The stream or connection ended (for any reason): the gRPC status the controller sent, or what ended it. */
+  onEnd(reason: string): void;
 }
 
 export interface LoadAgent {
@@ -31,10 +31,11 @@ export interface LoadAgent {
  */
 export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
   let ended = false;
+  let reason = "connection closed";
   const end = () => {
     if (ended) return;
     ended = true;
-    options.onEnd();
+    options.onEnd(reason);
   };
   // The chain is verified against the CA as usual; the host-name check is
   // skipped only to keep the load process's CPU for the handshakes.
@@ -54,7 +55,7 @@ export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
       return socket;
     },
   });
-  session.on("error", () => {});
+  session.on("error", (err: Error & { code?: string }) => (reason = `connection error ${err.code ?? err.message}`));
   session.on("close", end);
   const stream = session.request({
     ":method": "POST",
@@ -62,7 +63,12 @@ export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
     "content-type": "application/grpc+proto",
     te: "trailers",
   });
-  stream.on("error", () => {});
+  stream.on("error", (err: Error & { code?: string }) => (reason = `stream error ${err.code ?? err.message}`));
+  const status = (headers: http2.IncomingHttpHeaders) => {
+    if (headers["grpc-status"] !== undefined) reason = `grpc-status ${String(headers["grpc-status"])} ${decodeURIComponent(String(headers["grpc-message"] ?? ""))}`.slice(0, 160);
+  };
+  stream.on("response", status);
+  stream.on("trailers", status);
   // The server ended the call (trailers): end our side too, as gRPC clients do.
   stream.on("end", () => stream.close());
   stream.on("close", () => {

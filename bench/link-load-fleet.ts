@@ -56,6 +56,8 @@ export function createLoadFleet() {
   let resumed = 0;
   let failed = 0;
   let stopped = false;
+  /** Why streams ended outside a controller restart, and how many. */
+  const endReasons = new Map<string, number>();
   const all: LoadSlot[] = [];
   // Without heartbeats the controller ends a stream silent for 3 intervals
   // (about 100 s): at 10,000 agents the first ones would be gone before the last connected.
@@ -96,14 +98,18 @@ export function createLoadFleet() {
           rejects += 1;
         }
       },
-      onEnd() {
+      onEnd(reason) {
         const wasWelcomed = slot.welcomed;
         if (slot.welcomed) welcomed -= 1;
         else failed += 1;
         slot.welcomed = false;
         slot.agent = undefined;
-        // A connect that failed is retried as agents do; a stream that ended only while reconnecting is on.
-        if (stopped || (wasWelcomed && !reconnect)) return;
+        if (!stopped && !(reconnect && wasWelcomed)) {
+          const key = `${wasWelcomed ? "after" : "before"} its Welcome: ${reason}`;
+          endReasons.set(key, (endReasons.get(key) ?? 0) + 1);
+        }
+        // Every ended stream is retried as agents do (an agent dropped mid-burst would lose the alerts it had not seen acked: the bench's count check says so).
+        if (stopped) return;
         // The agent's own backoff with full jitter and its default bounds.
         setTimeout(() => !stopped && !slot.agent && connect(slot), slot.backoff.next());
       },
@@ -134,12 +140,18 @@ export function createLoadFleet() {
     /** Connections that ended before their Welcome (each retried with backoff). */
     failed: () => failed,
     resetResumed: () => (resumed = 0),
+    /** Streams ended outside a restart, by reason ("after its Welcome: grpc-status 14 ..."). */
+    endReasons: () => [...endReasons].map(([reason, n]) => `${n} × ${reason}`),
     until,
     /** Connects every slot, CONNECTING_AT_ONCE handshakes in flight at a time; resolves when all are welcomed. */
     async connectAll(slots: LoadSlot[], timeoutMs: number): Promise<void> {
       const base = welcomed;
+      const start = Date.now();
       for (let i = 0; i < slots.length; i += 1) {
-        while (i - (welcomed - base) >= CONNECTING_AT_ONCE) await sleep(2);
+        while (i - (welcomed - base) >= CONNECTING_AT_ONCE) {
+          if (Date.now() - start > timeoutMs) throw new Error(`timed out connecting: ${welcomed - base} of ${i} started agents welcomed`);
+          await sleep(2);
+        }
         connect(slots[i]!);
       }
       await until(() => welcomed - base >= slots.length, `${slots.length} agents welcomed`, timeoutMs);
