@@ -56,7 +56,8 @@ export async function createLinkBenchSetup(agents: number, prefix: string): Prom
     listen: { host: "127.0.0.1", port },
     tls: { ca: join(dir, "ca.pem"), cert: join(dir, "controller.pem"), key: join(dir, "controller-key.pem"), ticketKeyFile: join(dir, "tls-tickets.key") },
     store: { path: join(dir, "controller.db") },
-    link: { heartbeatInterval: "30s" },
+    // One load process answers the HTTP/2 pings of all its agents: the ping timeout is raised from 10 s so that its own lag under a connect storm does not count as dead peers.
+    link: { heartbeatInterval: "30s", pingTimeout: "30s" },
     log: { level: "warn" as const },
   });
   const nodeArgs = ["--expose-gc", ...(process.env.LINK_BENCH_CONTROLLER_ARGS?.split(" ").filter(Boolean) ?? [])];
