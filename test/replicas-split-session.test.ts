@@ -9,7 +9,7 @@ import { silentLogger } from "../common/log.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
 import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
-import { freeLoopbackPort } from "./support/agent-process.js";
+import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
@@ -105,8 +105,8 @@ describe("replicas on PostgreSQL: a split session is fenced", function () {
 
     const rows = await db<Array<{ alert_id: string }>>`SELECT alert_id FROM alerts ORDER BY seq`;
     expect(rows.map((r) => r.alert_id)).to.deep.equal([first.id, heldBack.id]);
-    const [stored] = await db<Array<{ state: string }>>`SELECT state FROM actions WHERE action_id = ${actionId}`;
-    expect(stored?.state).to.equal("sent");
+    // Marked sent by B once its delivering transaction commits (just after the write to the stream).
+    await eventually("B marked the action sent", async () => (await db!<Array<{ state: string }>>`SELECT state FROM actions WHERE action_id = ${actionId}`)[0]?.state === "sent", 10_000);
     const [session] = await db<Array<{ epoch: number; replica_live: boolean }>>`
       SELECT s.epoch::int AS epoch, s.released_at IS NULL AS replica_live FROM agent_sessions s WHERE agent_id = 'web-1'`;
     expect(session).to.deep.equal({ epoch: 2, replica_live: true });
