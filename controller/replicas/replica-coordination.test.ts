@@ -7,6 +7,7 @@ import { silentLogger } from "../../common/log.js";
 import { Answer, OperatorSchema } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import { eventually, useReplicaDatabase } from "../../test/support/replica-database.js";
+import type { PgStoreOperations } from "../store/postgres-types.js";
 import { startReplicaCoordination, type ReplicaCoordination } from "./replica-coordination.js";
 
 const alert = (id: string) =>
@@ -52,6 +53,22 @@ describe("replica coordination: the hooks the link and the bridge call (real Pos
     expect((await a.store.getAlert("x2"))?.agentId).to.equal("web-2");
     await eventually(() => lost.includes("web-1"), "A's stale stream is told to end");
     expect(lost).to.not.include("web-2");
+  });
+
+  it("checks a claim's fence once per transaction, however many of its writes the group commit holds", async () => {
+    const { store, coordination } = await replica("a");
+    const claim = await coordination.link.claim("web-1", "s1", { send: () => true, lost: () => {} });
+    let checks = 0;
+    const check = claim.check.bind(claim);
+    (claim as { check: typeof claim.check }).check = (q) => ((checks += 1), check(q));
+    const write = (id: string) => coordination.link.fence(claim, (ops: PgStoreOperations) => ops.upsertAlert("web-1", alert(id), new Date()));
+    await store.transaction(async (tx) => {
+      for (const id of ["y1", "y2", "y3"]) await write(id)(tx);
+    });
+    expect(checks).to.equal(1);
+    await store.transaction((tx) => write("y4")(tx));
+    expect(checks).to.equal(2);
+    expect((await store.getAlert("y3"))?.agentId).to.equal("web-1");
   });
 
   it("one Telegram voice between two replicas, and each update handled once with its effect", async () => {

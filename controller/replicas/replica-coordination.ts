@@ -144,12 +144,19 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
 }
 
 function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkHooks {
+  // One check per claim and transaction: its share lock holds the epoch still until the commit.
+  const checked = new WeakMap<object, Set<AgentClaim>>();
   return {
     claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
     fence: <T, Ops extends object>(claim: AgentClaim, write: (tx: Ops) => Promise<T>) => async (ops: Ops): Promise<T> => {
       const tx = pgTransactionOf(ops);
       if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
-      await claim.check(tx);
+      let inThisTransaction = checked.get(tx);
+      if (!inThisTransaction) checked.set(tx, (inThisTransaction = new Set()));
+      if (!inThisTransaction.has(claim)) {
+        await claim.check(tx);
+        inThisTransaction.add(claim);
+      }
       return write(ops);
     },
     welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
