@@ -1,11 +1,11 @@
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRecord, AlertRecord, Store } from "../store/store.js";
 import type { ActionRequests } from "./action-requests.js";
 import { alertLifecycle } from "./alert-lifecycle.js";
 import type { EventBus } from "./events.js";
-import { POLICY_USERNAME, decideNoAnswer, policyOperator, policyOptions, ruleKey, ruleTable, type NoAnswerRule, type SkipReason } from "./no-answer-decision.js";
+import { createPolicyAnswers } from "./no-answer-apply.js";
+import { decideNoAnswer, ruleKey, ruleTable, type NoAnswerRule } from "./no-answer-decision.js";
 
 export {
   POLICY_USERNAME,
@@ -73,8 +73,6 @@ export interface NoAnswerPolicy {
 
 /** The longest single timer; a later due time is reached by re-arming. */
 const MAX_TIMER_MS = 3_600_000;
-/** Skip reasons remembered (so each is logged once per alert), oldest forgotten first. */
-const MAX_REPORTED = 10_000;
 
 /**
  * Starts the no-answer policy: for every open, unanswered alert that a rule
@@ -87,12 +85,12 @@ const MAX_REPORTED = 10_000;
  * waiting alerts (the earliest due time).
  */
 export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
-  const { store, actions, logger } = deps;
+  const { store, logger } = deps;
   const now = deps.now ?? Date.now;
   const timers = deps.timers ?? realTimers;
   const rules = ruleTable(deps.rules);
   const due = new Map<string, number>();
-  const reported = new Map<string, string>();
+  const answers = createPolicyAnswers({ ...deps, now });
   let timer: unknown;
   let armedFor = Number.POSITIVE_INFINITY;
   let stopped = false;
@@ -127,57 +125,18 @@ export function startNoAnswerPolicy(deps: NoAnswerPolicyDeps): NoAnswerPolicy {
         break;
       case "skip":
         due.delete(alertId);
-        await report(record, decision.rule, decision.why, decision.detail);
+        await answers.report(record, decision.rule, decision.why, decision.detail);
         break;
       case "apply":
         forget(alertId);
-        await apply(record, decision.rule);
+        await answers.apply(record, decision.rule);
         break;
-    }
-  }
-
-  async function apply(record: AlertRecord, rule: NoAnswerRule): Promise<void> {
-    const context = { alertId: record.alertId, agentId: record.agentId, rule: rule.label };
-    const outcome = await actions.request({
-      agentId: record.agentId,
-      alertId: record.alertId,
-      answer: rule.answer,
-      operator: policyOperator(rule),
-      options: policyOptions(rule, { blockDurationMs: deps.blockDurationMs, powerDelayMs: deps.powerDelayMs }),
-      policy: { afterMs: rule.afterMs },
-    });
-    if (outcome.ok) {
-      logger.info({ ...context, actionId: outcome.action.actionId, delivered: outcome.delivered }, "no-answer policy: answer applied");
-      await audit("policy.answer", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): action ${outcome.action.actionId}`);
-    } else if (outcome.reason === "already_answered") {
-      logger.info(context, "no-answer policy: answered by someone else first; nothing done");
-    } else {
-      logger.warn({ ...context, reason: outcome.reason, detail: outcome.detail }, "no-answer policy: answer not applied");
-      await audit("policy.refused", `${Answer[rule.answer]} for alert ${record.alertId} on ${record.agentId} (${rule.label}): ${outcome.detail}`);
-    }
-  }
-
-  async function report(record: AlertRecord, rule: NoAnswerRule, why: SkipReason, detail: string): Promise<void> {
-    const key = `${record.alert.severity}/${why}`;
-    if (reported.get(record.alertId) === key) return;
-    reported.delete(record.alertId);
-    reported.set(record.alertId, key);
-    if (reported.size > MAX_REPORTED) reported.delete(reported.keys().next().value as string);
-    logger.warn({ alertId: record.alertId, agentId: record.agentId, rule: rule.label, why, detail }, "no-answer policy: rule not applied");
-    await audit("policy.skipped", `alert ${record.alertId} on ${record.agentId} (${rule.label}): ${detail}`);
-  }
-
-  async function audit(event: string, detail: string): Promise<void> {
-    try {
-      await store.audit({ at: new Date(now()), actor: POLICY_USERNAME, event, detail });
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "no-answer policy: audit entry not written");
     }
   }
 
   function forget(alertId: string): void {
     due.delete(alertId);
-    reported.delete(alertId);
+    answers.forget(alertId);
   }
 
   function arm(): void {
