@@ -84,7 +84,7 @@ describe("SSH detectors against real sshd in a network namespace", function () {
       .filter((l) => l.startsWith(`Failed password for ${sshd!.user} from ${client.ipv4} `));
     expect(failedLines).to.have.length(25);
     const critical = async () => (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).some((r) => r.alert.severity === Severity.CRITICAL);
-    await until(critical, "a critical brute-force alert in the controller's store", 5000);
+    await until(critical, "a critical brute-force alert in the controller's store", 15_000);
     await new Promise((r) => setTimeout(r, 300));
     const brute = (await linked!.stored(AlertKind.SSH_BRUTE_FORCE)).map((r) => r.alert);
     expect(brute).to.have.length(1); // one alert per address per burst, escalated in place

@@ -221,6 +221,26 @@ export async function waitForAccepted(
   }
 }
 
+/**
+ * The port of the first "Accepted ... from IP port P ssh2" line for
+ * `sourceIp`, for a login whose session may already have ended (a command
+ * such as `true`): unlike waitForAccepted, no live session is needed.
+ */
+export async function waitForAcceptedPort(server: SshdServer, sourceIp: string, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  const pattern = /^(?:sshd\[\d+\]: )?Accepted \S+ for \S+ from (\S+) port (\d+) ssh2/;
+  for (;;) {
+    const text = existsSync(server.authLog) ? readFileSync(server.authLog, "utf8") : "";
+    const hit = text
+      .split("\n")
+      .map((line) => pattern.exec(line))
+      .find((m): m is RegExpExecArray => m !== null && m[1] === sourceIp);
+    if (hit) return Number(hit[2]);
+    if (Date.now() > deadline) throw new Error(`no accepted login from ${sourceIp} in ${server.authLog}:\n${text}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** The pid of the listener's child serving the connection from ip:port, if any. */
 export function sessionPid(server: SshdServer, ip: string, port: number): number | undefined {
   for (const pid of listPids()) {
