@@ -60,12 +60,11 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
   async function startBridge(): Promise<void> {
     if (!config.telegram || !deps.startTelegram) return;
     bridgeToken = resolveBotToken(config.telegram);
-    const store = deps.store;
-    // The Telegram bookkeeping is on SQLite only, for now.
-    if (!("db" in store)) throw new SecarcError("config_invalid", "telegram: the Telegram bridge needs the SQLite store in this version (store.path); with store.postgres leave telegram out");
+    // The bridge runs on any Store; on PostgreSQL it waits for the replicas' Telegram lease (one voice), not wired to it yet.
+    if (config.store.postgres) throw new SecarcError("config_invalid", "telegram: the Telegram bridge does not run on store.postgres in this version (the replicas' Telegram lease is not wired to it yet); with store.postgres leave telegram out");
     bridge = await startTelegramBridge({
       config: config.telegram,
-      store: store as Store & { db: import("better-sqlite3").Database },
+      store: deps.store,
       events: deps.events,
       actions: deps.actions,
       logger: logger.child({ component: "telegram" }),

@@ -280,7 +280,10 @@ describe("telegram bridge against the fake Bot API", function () {
     h = await startHarness({ chats: [{ id: CHAT }], digestThreshold: 1, pace: { perChat: "300ms" } });
     await h.connectAgent();
     const alerts = [sampleAlert(AlertKind.SSH_SESSION), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.HTTP_404_BURST), sampleAlert(AlertKind.SSH_BRUTE_FORCE)];
-    for (const alert of alerts) await h.raise(alert);
+    // The first goes out alone (its message sent before the others are queued), the other three pile up behind the chat's pace.
+    await h.raise(alerts[0]!);
+    await h.api.waitFor(() => h.api.messagesIn(CHAT).length === 1, 5000);
+    for (const alert of alerts.slice(1)) await h.raise(alert);
     const digest = await firstMessage(h.api, CHAT, "📦 3 new alerts from <b>web-1</b>: 2 × HTTP 404 burst, 1 × SSH brute force — /alerts");
     expect(digest.replyMarkup).to.equal(undefined);
     expect(h.api.messagesIn(CHAT)).to.have.length(2);

@@ -68,7 +68,7 @@ describe("telegram bridge: token and Bot API trouble are states, retried with ba
     expect(b.connection().attempts).to.be.at.least(3);
     expect(b.connection().retryAt).to.be.greaterThan(Date.now());
     expect(JSON.stringify(log.lines)).to.not.include("wrong-token");
-    expect(b.queueDepth()).to.equal(1);
+    expect(await b.queueDepth()).to.equal(1);
   });
 
   it("without any token the bridge runs and says what to set", async () => {

@@ -120,7 +120,7 @@ export async function buildStatusReport(input: StatusInputs): Promise<StatusRepo
       freeBytes: health.freeBytes,
       openAlerts,
     },
-    queues: { telegram: input.telegram?.queueDepth(), unfinishedActions },
+    queues: { telegram: await input.telegram?.queueDepth(), unfinishedActions },
   };
 }
 

@@ -3,7 +3,7 @@ import { createAnswerCallbacks } from "./answer-callbacks.js";
 import type { BridgeServices } from "./bridge-services.js";
 import { createTapDecoder, onTap } from "./callback-tap.js";
 import { createListCallbacks } from "./list-callbacks.js";
-import { Priority } from "./message-store.js";
+import { Priority } from "../store/telegram-store.js";
 
 export interface AlertCallbacks {
   composer: Composer<Context>;
@@ -31,8 +31,8 @@ function createAlertListCallbacks(services: BridgeServices, showAlerts: (chatId:
     const record = await services.store.getAlert(command.alertId);
     if (!record) return tap.t.notice.unknownAlert;
     services.routes?.remember(record);
-    services.messages.invalidate(command.alertId, tap.chatId);
-    services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
+    await services.messages.invalidate(command.alertId, tap.chatId);
+    await services.refreshAlert(command.alertId, Priority.interactive, tap.chatId);
     return undefined;
   });
 }

@@ -4,7 +4,7 @@ import { renderAlertMessage, type RenderedMessage } from "./alert-message.js";
 import { deriveAlertView, type AlertView } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
 import { translationsFor, type Locale, type Translations } from "./i18n/translations.js";
-import type { MessageStore } from "./message-store.js";
+import type { TelegramStore } from "../store/telegram-store.js";
 
 export interface RenderedAlert {
   record: AlertRecord;
@@ -31,13 +31,17 @@ export function chatTranslations(config: TelegramConfig, chatId: number): Transl
 }
 
 /** Reads the alert, its actions and its agent from the store and derives the message. */
-export function createAlertRenderer(deps: { store: Store; messages: MessageStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[]; fleet?: { answersAlert(alertId: string): boolean } }): AlertRenderer {
+export function createAlertRenderer(deps: { store: Store; messages: TelegramStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[]; fleet?: { answersAlert(alertId: string): Promise<boolean> } }): AlertRenderer {
   const { store, messages, config, now } = deps;
   async function view(alertId: string, chatId: number): Promise<{ record: AlertRecord; view: AlertView } | undefined> {
     const record = await store.getAlert(alertId);
     if (!record) return undefined;
-    const [agent, actions] = await Promise.all([store.getAgent(record.agentId), store.listActionsForAlert(alertId)]);
-    const row = messages.getMessage(alertId, chatId);
+    const [agent, actions, row, answeredEverywhere] = await Promise.all([
+      store.getAgent(record.agentId),
+      store.listActionsForAlert(alertId),
+      messages.getMessage(alertId, chatId),
+      deps.fleet?.answersAlert(alertId) ?? false,
+    ]);
     const derived = deriveAlertView({
       record,
       actions,
@@ -47,7 +51,7 @@ export function createAlertRenderer(deps: { store: Store; messages: MessageStore
       now: now(),
       answerWindowMs: config.answerWindow,
       fleetBlocks: deps.fleet !== undefined,
-      answeredEverywhere: deps.fleet?.answersAlert(alertId) ?? false,
+      answeredEverywhere,
     });
     return { record, view: derived };
   }

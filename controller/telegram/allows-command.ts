@@ -21,7 +21,7 @@ export function createAllowsCommand(services: BridgeServices): Composer<Context>
   const composer = new Composer<Context>();
   composer.command("allows", async (ctx) => {
     const t = chatTranslations(services.config, ctx.chat.id);
-    const rows = services.messages.listTrackedBlocks().filter((row) => services.routes?.coversAgent(ctx.chat.id, row.agentId) ?? true);
+    const rows = (await services.messages.listTrackedBlocks()).filter((row) => services.routes?.coversAgent(ctx.chat.id, row.agentId) ?? true);
     const tracked = (await Promise.all(rows.map((row) => services.store.getAction(row.actionId)))).filter((action) => action !== undefined);
     for (const page of renderAllows(activeAllows(tracked, services.now()), t, services.now())) services.reply(ctx.chat.id, page);
   });

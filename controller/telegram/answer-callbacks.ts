@@ -1,4 +1,5 @@
 import type { Composer, Context } from "telegraf";
+import { describeError } from "../../common/errors.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { answerOptions } from "../domain/answers.js";
 import { answerLabel } from "./alert-labels.js";
@@ -6,7 +7,7 @@ import { allowKeyboard, confirmKeyboard } from "./alert-message.js";
 import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import { ALLOW_DURATION_MS, needsConfirmation } from "./callback-data.js";
 import { noticeFor, onTap, operatorOf, type Tap, type TapNotice } from "./callback-tap.js";
-import { Priority } from "./message-store.js";
+import { Priority } from "../store/telegram-store.js";
 import { operatorName } from "./text-format.js";
 
 export interface AnswerCallbacks {
@@ -93,14 +94,13 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
         return answer(command.alertId, Answer.ALLOW, tap, ALLOW_DURATION_MS[command.duration]);
       case "cancel":
         secondTaps.clear(command.alertId, tap);
-        refresh(command.alertId, tap);
-        return tap.t.notice.cancelled;
+        return refresh(command.alertId, tap).then(() => tap.t.notice.cancelled);
     }
   });
 
-  function refresh(alertId: string, tap: Tap, priority: number = Priority.interactive): void {
-    services.messages.invalidate(alertId, tap.chatId);
-    services.refreshAlert(alertId, priority, tap.chatId);
+  async function refresh(alertId: string, tap: Tap, priority: number = Priority.interactive): Promise<void> {
+    await services.messages.invalidate(alertId, tap.chatId);
+    await services.refreshAlert(alertId, priority, tap.chatId);
   }
 
   async function firstTap(alertId: string, chosen: Answer, tap: Tap): Promise<TapNotice> {
@@ -108,15 +108,17 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
     if (refusal !== undefined) return refusal;
     const choosesDuration = chosen === Answer.ALLOW;
     if (!needsConfirmation(chosen) && !choosesDuration) return answer(alertId, chosen, tap);
-    secondTaps.wait(alertId, chosen, tap, () => refresh(alertId, tap, Priority.update));
-    services.messages.invalidate(alertId, tap.chatId);
+    secondTaps.wait(alertId, chosen, tap, () => {
+      refresh(alertId, tap, Priority.update).catch((err: unknown) => services.logger.error({ err: describeError(err), alertId }, "telegram: could not queue the message's buttons back"));
+    });
+    await services.messages.invalidate(alertId, tap.chatId);
     tap.showButtons(choosesDuration ? allowKeyboard(alertId, tap.t) : confirmKeyboard(alertId, chosen, tap.t));
     return choosesDuration ? tap.t.notice.chooseAllowDuration : tap.t.notice.confirmFirst;
   }
 
   async function confirmTap(alertId: string, chosen: Answer, tap: Tap): Promise<TapNotice> {
     if (!secondTaps.take(alertId, chosen, tap)) {
-      refresh(alertId, tap);
+      await refresh(alertId, tap);
       return tap.t.notice.confirmExpired;
     }
     return answer(alertId, chosen, tap);
@@ -138,7 +140,7 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
   async function answer(alertId: string, chosen: Answer, tap: Tap, allowDurationMs?: number): Promise<string> {
     const refusal = await precheck(alertId, chosen, tap);
     if (refusal !== undefined) {
-      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      await services.refreshAlert(alertId, Priority.interactive, tap.chatId);
       return refusal;
     }
     const record = (await services.store.getAlert(alertId))!;
@@ -150,12 +152,12 @@ export function createAnswerCallbacks(services: BridgeServices): AnswerCallbacks
       options: answerOptions(chosen, { blockDurationMs: config.defaultBlockDuration, powerDelayMs: config.powerDelay, durationMs: allowDurationMs }),
     });
     // Bookkeeping after the action is on its way: one transaction, off the delivery path.
-    services.later(() => {
+    services.later(async (tx) => {
       if (outcome.ok && chosen === Answer.BLOCK_IP) {
         const target = outcome.action.target?.target;
-        services.messages.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
+        await tx.trackAction({ actionId: outcome.action.actionId, agentId: record.agentId, answer: chosen, ip: target?.case === "ip" ? target.value : undefined, createdAt: now() });
       }
-      services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      await services.refreshAlert(alertId, Priority.interactive, tap.chatId, tx);
       services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[chosen]} for alert ${alertId} on ${record.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
     });
     return noticeFor(outcome, chosen, record.agentId, tap.t);

@@ -7,21 +7,25 @@ import type { AlertRenderer } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
 import type { ListResults } from "./list-results.js";
 import type { RouteScope } from "./route-scope.js";
-import type { MessageStore, OutgoingText } from "./message-store.js";
+import type { OutgoingText, TelegramOperations, TelegramStore } from "../store/telegram-store.js";
 
 /** What the bot's features share; built once in bridge.ts. */
 export interface BridgeServices {
   config: TelegramConfig;
   store: Store;
   actions: ActionRequests;
-  messages: MessageStore;
+  messages: TelegramStore;
   renderer: AlertRenderer;
   /** Unblock/Revoke taps followed to their results in the list message. */
   lists: ListResults;
   logger: Logger;
   now: () => number;
-  /** Re-renders an alert's message in every configured chat, every chat already showing it, and `alsoChat`. */
-  refreshAlert(alertId: string, priority: number, alsoChat?: number): void;
+  /**
+   * Re-renders an alert's message in every configured chat, every chat
+   * already showing it, and `alsoChat`; queued through `ops` (a transaction's,
+   * default: the store).
+   */
+  refreshAlert(alertId: string, priority: number, alsoChat?: number, ops?: TelegramOperations): Promise<void>;
   /** Blocks on all servers and their summary messages. Default (undefined): not offered. */
   fleet?: FleetTelegram;
   /** telegram.routes: where alerts go, what each chat's commands show. Default (undefined): every chat sees everything. */
@@ -33,12 +37,13 @@ export interface BridgeServices {
   /** Sends a prepared message to a chat through the send queue. */
   reply(chatId: number, payload: OutgoingText): void;
   /**
-   * Runs bookkeeping (the bridge's own tables, audit entries) after the
+   * Runs bookkeeping (the bridge's own tables, through `tx`) after the
    * current turn of the event loop, batched into one transaction, so that it
-   * never delays an action on its way to the agent.
+   * never delays an action on its way to the agent. Audit entries written
+   * from it go to the store after that transaction.
    */
-  later(work: () => void): void;
-  /** Writes an audit entry. */
+  later(work: (tx: TelegramOperations) => Promise<void>): void;
+  /** Writes an audit entry (in the background; a failure is logged). */
   audit(actor: string, event: string, detail: string): void;
 }
 

@@ -22,7 +22,7 @@ export interface TelegramBridge {
   /** Where the bridge stands with the Bot API: token accepted, refused, unreachable. */
   connection(): TelegramConnection;
   /** Messages and edits waiting in the send queue. */
-  queueDepth(): number;
+  queueDepth(): Promise<number>;
   /** Sends a controller warning (e.g. the store is full) to every chat once, without the store; false where it failed. */
   warn(text: string): Promise<boolean[]>;
   /** Queues what the stored alerts need again, as at start (after the store could not be written for a while). */

@@ -1,4 +1,4 @@
-import type { Database } from "better-sqlite3";
+import { AsyncResource } from "node:async_hooks";
 import { Telegraf } from "telegraf";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
@@ -21,11 +21,12 @@ import { resolveBotToken, type TelegramConfig } from "./config.js";
 import { createFailureWatch, type TelegramSendHealth } from "./failure-watch.js";
 import { localeNames } from "./i18n/translations.js";
 import { chatTranslations } from "./alert-renderer.js";
-import { createMessageStore, Priority } from "./message-store.js";
+import { Priority, type TelegramOperations } from "../store/telegram-store.js";
 import { createListResults, trackAddressAction } from "./list-results.js";
 import { createSendPace } from "./send-pace.js";
 import { localAddresses } from "../domain/action-target.js";
-import { resumeMessages } from "./bridge-resume.js";
+import { createBookkeeping } from "./bridge-bookkeeping.js";
+import { resumeMessages, startExpirySweep } from "./bridge-resume.js";
 import { createSendQueue } from "./send-queue.js";
 import { createReplyThreads, createRouteScope } from "./route-scope.js";
 import { createAgentLabels, type AgentLabels } from "../domain/agent-labels.js";
@@ -38,7 +39,7 @@ import { escapeHtml, formatTime } from "./text-format.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
-  store: Store & { db: Database };
+  store: Store;
   events: EventBus;
   actions: ActionRequests;
   logger: Logger;
@@ -79,8 +80,8 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   const { config, store, events, logger } = deps;
   const now = deps.now ?? Date.now;
   const token = resolveBotToken(config);
-  const messages = createMessageStore(store.db);
-  const fleet = deps.fleet ? createFleetTelegram({ fleet: deps.fleet, db: store.db, messages, config, events, logger, now, kick: () => queue.kick(), threadOf: (chatId, alertId) => routes.threadOf(chatId, alertId) }) : undefined;
+  const messages = store.telegram;
+  const fleet = deps.fleet ? createFleetTelegram({ fleet: deps.fleet, messages, config, events, logger, now, kick: () => queue.kick(), threadOf: (chatId, alertId) => routes.threadOf(chatId, alertId) }) : undefined;
   const renderer = createAlertRenderer({ store, messages, config, now, controllerAddresses: localAddresses, ...(fleet ? { fleet } : {}) });
   const lists = createListResults({ store, messages, config });
   const chatIds = config.chats.map((chat) => chat.id);
@@ -124,49 +125,24 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   // A silence keeps its alerts from chats that do not show them yet; they get one digest when it ends.
   const silences = deps.silences ? attachSilences({ ...deps.silences, store, messages, config, chatIds: () => chatIds, routedTo: routes.coversAlert, recall: routes.recall, now, kick: () => queue.kick() }) : undefined;
   const held = (alertId: string): boolean => silences?.held(alertId) ?? false;
-  function refreshAlert(alertId: string, priority: number, alsoChat?: number): void {
+  async function refreshAlert(alertId: string, priority: number, alsoChat?: number, ops: TelegramOperations = messages): Promise<void> {
     const holding = held(alertId);
     // Only configured chats: a chat taken out of the config (or never in it) is shown nothing more.
-    const shows = (chatId: number) => !holding || chatId === alsoChat || messages.getMessage(alertId, chatId) !== undefined;
-    const targets = new Set([...chatsFor(alertId), ...messages.chatsShowing(alertId), ...(alsoChat !== undefined ? [alsoChat] : [])].filter((chatId) => configuredChats.has(chatId) && shows(chatId)));
-    for (const chatId of targets) {
-      const shown = messages.getMessage(alertId, chatId)?.messageId !== undefined;
-      const effective = chatId === alsoChat ? priority : shown ? Math.min(priority, Priority.update) : Priority.fresh;
-      messages.enqueueAlert(chatId, alertId, effective, now());
+    const candidates = new Set([...chatsFor(alertId), ...(await ops.chatsShowing(alertId)), ...(alsoChat !== undefined ? [alsoChat] : [])]);
+    for (const chatId of candidates) {
+      if (!configuredChats.has(chatId)) continue;
+      const row = await ops.getMessage(alertId, chatId);
+      if (holding && chatId !== alsoChat && row === undefined) continue;
+      const effective = chatId === alsoChat ? priority : row?.messageId !== undefined ? Math.min(priority, Priority.update) : Priority.fresh;
+      await ops.enqueueAlert(chatId, alertId, effective, now());
     }
     queue.kick();
   }
 
-  // Work deferred to the end of the event loop turn, committed in one transaction.
-  const deferred: Array<() => void> = [];
-  let flushing: NodeJS.Immediate | undefined;
   let stopped = false;
-  let flushSoon = false;
-  /** `soon`: right after the current task (new alerts); otherwise after pending I/O (taps, so the action leaves first). */
-  function later(work: () => void, soon = false): void {
-    deferred.push(work);
-    if (soon && !flushSoon) {
-      flushSoon = true;
-      queueMicrotask(flushDeferred);
-    }
-    flushing ??= setImmediate(flushDeferred);
-  }
-  function flushDeferred(): void {
-    flushSoon = false;
-    if (flushing) clearImmediate(flushing);
-    flushing = undefined;
-    if (deferred.length === 0) return;
-    const batch = deferred.splice(0);
-    try {
-      messages.transaction(() => {
-        for (const work of batch) work();
-      });
-    } catch (err) {
-      logger.error({ err: describeError(err) }, "telegram: bookkeeping failed; the next start re-renders from the store");
-    }
-    if (!stopped) queue.kick();
-  }
-
+  // Work deferred to the end of the event loop turn, committed in one transaction; replies in order.
+  const bookkeeping = createBookkeeping({ messages, logger, now, kick: () => queue.kick(), stopped: () => stopped });
+  const later = bookkeeping.later;
   const services: BridgeServices = {
     config,
     store,
@@ -184,14 +160,14 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     editButtons: (chatId, messageId, keyboard) => api.editButtons(chatId, messageId, keyboard),
     reply(chatId, payload) {
       const threadId = payload.threadId ?? threads.threadFor(chatId);
-      messages.enqueueText(chatId, threadId !== undefined ? { ...payload, threadId } : payload, Priority.interactive, now());
-      queue.kick();
+      bookkeeping.reply(chatId, threadId !== undefined ? { ...payload, threadId } : payload);
     },
-    audit(actor, event, detail) {
+    // Bound to the bridge's own context: an entry written from `later` goes to the store after its transaction, not into it.
+    audit: AsyncResource.bind(function audit(actor: string, event: string, detail: string): void {
       store.audit({ at: new Date(now()), actor: safeText(actor, { max: 200 }), event, detail: safeText(detail, { max: 2000 }) }).catch((err: unknown) => {
         logger.error({ err: describeError(err), event }, "telegram: audit entry not written");
       });
-    },
+    }),
   };
 
   const callbacks = createAlertCallbacks(services, (chatId, offset) => commands.showAlerts(chatId, offset));
@@ -235,28 +211,28 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   async function readThen(event: ControllerEvent, read: () => Promise<readonly ActionRecord[]>, soon = false): Promise<void> {
     try {
       const actions = await read();
-      later(() => onEvent(event, actions), soon);
+      later((tx) => onEvent(tx, event, actions), soon);
     } catch (err) {
       logger.error({ err: describeError(err), event: event.type }, "telegram: could not queue an update");
     }
   }
-  function onEvent(event: ControllerEvent, actions: readonly ActionRecord[]): void {
+  async function onEvent(tx: TelegramOperations, event: ControllerEvent, actions: readonly ActionRecord[]): Promise<void> {
     try {
       switch (event.type) {
         case "alert":
-          refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update);
+          await refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update, undefined, tx);
           break;
         case "action": {
-          trackAddressAction(messages, actions[0], now());
-          lists.changed(event.actionId, now());
-          if (event.alertId) refreshAlert(event.alertId, Priority.update);
+          await trackAddressAction(tx, actions[0], now());
+          await lists.changed(event.actionId, now(), tx);
+          if (event.alertId) await refreshAlert(event.alertId, Priority.update, undefined, tx);
           break;
         }
         case "agent":
           // Its queued actions went out (or wait again): their alert messages and list lines show it.
           for (const action of actions) {
-            if (action.alertId) refreshAlert(action.alertId, Priority.update);
-            else lists.changed(action.actionId, now());
+            if (action.alertId) await refreshAlert(action.alertId, Priority.update, undefined, tx);
+            else await lists.changed(action.actionId, now(), tx);
           }
           break;
       }
@@ -267,11 +243,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
 
   await resumeMessages(messages, store, chatIds, now(), held, (record) => (routes.remember(record), routes.targets(record).map((t) => t.chatId)));
   queue.kick();
-  const sweep = setInterval(() => {
-    for (const row of messages.listOpenRenderedBefore(now() - config.answerWindow)) messages.enqueueAlert(row.chatId, row.alertId, Priority.update, now());
-    queue.kick();
-  }, Math.max(100, Math.min(EXPIRY_SWEEP_MS, config.answerWindow)));
-  sweep.unref();
+  const sweep = startExpirySweep({ messages, answerWindowMs: config.answerWindow, everyMs: Math.max(100, Math.min(EXPIRY_SWEEP_MS, config.answerWindow)), logger, now, kick: () => queue.kick() });
   // No call may be made while the queue waits out a backoff: the clock decides too.
   const watchTimer = setInterval(() => watch.check(), Math.max(100, Math.min(10_000, Math.floor(config.failureAlertAfter / 4))));
   watchTimer.unref();
@@ -315,7 +287,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       ownedLabels?.stop();
       silences?.stop();
       stopped = true;
-      flushDeferred();
+      await bookkeeping.flush();
       clearInterval(sweep);
       clearInterval(watchTimer);
       callbacks.stop();

@@ -130,7 +130,7 @@ export function createCommands(services: BridgeServices, extras: CommandsExtras 
 }
 
 async function trackedActions(store: Store, services: BridgeServices, chatId: number) {
-  const rows = services.messages.listTrackedBlocks().filter((tracked) => services.routes?.coversAgent(chatId, tracked.agentId) ?? true);
+  const rows = (await services.messages.listTrackedBlocks()).filter((tracked) => services.routes?.coversAgent(chatId, tracked.agentId) ?? true);
   const actions = await Promise.all(rows.map((tracked) => store.getAction(tracked.actionId)));
   return actions.filter((action) => action !== undefined);
 }

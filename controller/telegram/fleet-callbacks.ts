@@ -7,7 +7,7 @@ import { telegramActor, type BridgeServices } from "./bridge-services.js";
 import type { CallbackCommand } from "./callback-data.js";
 import { operatorOf, type Tap } from "./callback-tap.js";
 import type { FleetTelegram } from "./fleet-telegram.js";
-import { Priority } from "./message-store.js";
+import { Priority } from "../store/telegram-store.js";
 import { operatorName } from "./text-format.js";
 
 type FleetCommand = Extract<CallbackCommand, { type: "blockEverywhere" | "unblockEverywhere" }>;
@@ -46,7 +46,8 @@ export function createFleetCallbacks(services: BridgeServices, fleet: FleetTeleg
     const found = await services.renderer.view(alertId, tap.chatId);
     if (!found) return t.notice.unknownAlert;
     // A second tap (a double tap, a colleague's) while the first is under way or after it: one fleet block per alert.
-    if (creating.has(alertId) || fleet.answersAlert(alertId)) return t.fleet.alreadyBlocked;
+    // (`creating` again after the look-up: a second tap may have started meanwhile.)
+    if (creating.has(alertId) || (await fleet.answersAlert(alertId)) || creating.has(alertId)) return t.fleet.alreadyBlocked;
     const phase = found.view.phase;
     if (phase.type === "answered") return t.notice.alreadyAnswered({ answer: answerLabel(phase.outcome.answer, t, found.record.alert), by: operatorName(phase.outcome.operator) });
     if (phase.type === "resolved") return t.notice.resolved;
@@ -63,12 +64,12 @@ export function createFleetCallbacks(services: BridgeServices, fleet: FleetTeleg
         alertId,
         alertAgentId: found.record.agentId,
       });
-      fleet.follow(block.fleetId, tap.chatId, alertId);
+      await fleet.follow(block.fleetId, tap.chatId, alertId);
       const status = await fleet.blocks.status(block.fleetId);
       const members = status?.members ?? [];
-      services.later(() => {
-        services.messages.invalidate(alertId, tap.chatId);
-        services.refreshAlert(alertId, Priority.interactive, tap.chatId);
+      services.later(async (tx) => {
+        await tx.invalidate(alertId, tap.chatId);
+        await services.refreshAlert(alertId, Priority.interactive, tap.chatId, tx);
         services.audit(telegramActor(tap.from), "telegram.answer", `block on all servers ${ip} (fleet block ${block.fleetId}) for alert ${alertId}: ${members.map((m) => `${m.agentId} ${m.state}`).join(", ")}`);
       });
       return t.fleet.blockNotice({ sent: members.filter((m) => m.state === "sent").length, queued: members.filter((m) => m.state === "queued").length });
@@ -82,11 +83,11 @@ export function createFleetCallbacks(services: BridgeServices, fleet: FleetTeleg
     const block = (await fleet.blocks.status(fleetId))?.block;
     if (!block) return t.fleet.unknownFleet;
     if (!(await fleet.blocks.lift(fleetId, operatorOf(tap.from), telegramActor(tap.from)))) return t.fleet.alreadyLifted;
-    fleet.changed(fleetId);
+    await fleet.changed(fleetId);
     const lifting = ((await fleet.blocks.status(fleetId))?.members ?? []).filter((m) => m.state === "lifting" || m.state === "lifted");
     // The list message keeps its other buttons.
     if (tap.list) tap.showButtons(tap.list.keyboard.map((row) => row.filter((b) => b.callback_data !== tap.list!.tapped)).filter((row) => row.length > 0));
-    services.later(() => services.audit(telegramActor(tap.from), "telegram.answer", `unblock everywhere ${block.ip} (fleet block ${fleetId}): ${lifting.length} servers`));
+    services.later(async () => services.audit(telegramActor(tap.from), "telegram.answer", `unblock everywhere ${block.ip} (fleet block ${fleetId}): ${lifting.length} servers`));
     return t.fleet.unblockNotice({ servers: lifting.length });
   }
 

@@ -2,9 +2,8 @@ import { createHash } from "node:crypto";
 import type { FleetBlocks } from "../domain/fleet-blocks.js";
 import { chatTranslations } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
-import type { FleetMessages } from "./fleet-messages.js";
 import { fleetSummaryText } from "./fleet-summary.js";
-import type { MessageStore, QueueJob } from "./message-store.js";
+import type { QueueJob, TelegramStore } from "../store/telegram-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 
 /**
@@ -22,8 +21,7 @@ export function fleetJobKey(fleetId: string): string {
 
 export interface FleetJobDeps {
   api: BotApi;
-  messages: MessageStore;
-  fleetMessages: FleetMessages;
+  messages: TelegramStore;
   fleet: FleetBlocks;
   config: TelegramConfig;
   /** The forum topic of the alert the fleet block answers, in a chat (telegram.routes' `thread`): the summary goes there too. Default: none. */
@@ -40,33 +38,33 @@ export type RunFleetJob = (job: QueueJob, call: SendCall) => Promise<boolean>;
  * is not sent again, a deleted message is sent anew.
  */
 export function createFleetJobRunner(deps: FleetJobDeps): RunFleetJob {
-  const { api, messages, fleetMessages } = deps;
+  const { api, messages } = deps;
   return async function runFleetJob(job, call) {
     if (!job.alertId?.startsWith(FLEET_JOB_PREFIX)) return false;
     const fleetId = job.alertId.slice(FLEET_JOB_PREFIX.length);
-    const row = fleetMessages.get(fleetId, job.chatId);
+    const row = await messages.getFleetMessage(fleetId, job.chatId);
     if (!row) return false;
     const status = await deps.fleet.status(fleetId);
     if (!status) {
-      messages.drop(job.id);
+      await messages.drop(job.id);
       return true;
     }
     const text = fleetSummaryText(status, chatTranslations(deps.config, job.chatId));
     const hash = createHash("sha256").update(text).digest("base64url").slice(0, 22);
     const saved = (messageId: number | undefined) => () =>
-      messages.transaction(() => {
-        fleetMessages.saveSent(fleetId, job.chatId, messageId, hash);
-        messages.complete(job);
+      messages.transaction(async (tx) => {
+        await tx.saveFleetSent(fleetId, job.chatId, messageId, hash);
+        await tx.complete(job);
       });
     const messageId = row.messageId;
     if (messageId === undefined) {
       const threadId = row.alertId !== undefined ? deps.threadOf?.(job.chatId, row.alertId) : undefined;
       await call(job, () => api.sendMessage(job.chatId, text, [], threadId), (sent) => saved(sent.messageId)());
     } else if (row.renderedHash === hash) {
-      messages.complete(job);
+      await messages.complete(job);
     } else {
       // A deleted message: the next run sends the summary anew.
-      await call(job, () => api.editMessage(job.chatId, messageId, text, []), saved(messageId), () => fleetMessages.saveSent(fleetId, job.chatId, undefined, undefined));
+      await call(job, () => api.editMessage(job.chatId, messageId, text, []), saved(messageId), () => messages.saveFleetSent(fleetId, job.chatId, undefined, undefined));
     }
     return true;
   };

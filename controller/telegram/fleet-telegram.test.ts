@@ -16,7 +16,7 @@ import { createAlertRenderer } from "./alert-renderer.js";
 import { telegramConfigSchema } from "./config.js";
 import { fleetJobKey } from "./fleet-summary-job.js";
 import { createFleetTelegram, type FleetTelegram } from "./fleet-telegram.js";
-import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
+import { Priority, type TelegramStore } from "../store/telegram-store.js";
 import { createSendPace } from "./send-pace.js";
 import { createSendQueue, type BotApi, type SendQueue } from "./send-queue.js";
 
@@ -46,7 +46,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   this.timeout(15_000);
   let dir: string;
   let store: SqliteStore;
-  let messages: MessageStore;
+  let messages: TelegramStore;
   let events: EventBus;
   let fleet: FleetBlocks;
   let telegram: FleetTelegram;
@@ -66,13 +66,13 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   const idle = (q: SendQueue) =>
     new Promise<void>((resolve, reject) => {
       const deadline = Date.now() + 8_000;
-      const check = () => (q.depth() === 0 ? resolve() : Date.now() > deadline ? reject(new Error("queue not drained")) : setTimeout(check, 20));
+      const check = () => void q.depth().then((depth) => (depth === 0 ? resolve() : Date.now() > deadline ? reject(new Error("queue not drained")) : setTimeout(check, 20)), reject);
       setTimeout(check, 20);
     });
 
   function start(api: BotApi): SendQueue {
     const config = telegramConfigSchema.parse({ chats: [{ id: CHAT }], pace: { perChat: 0 } });
-    telegram = createFleetTelegram({ fleet, db: store.db, messages, config, events, logger: silentLogger(), now: Date.now, kick: () => queue?.kick() });
+    telegram = createFleetTelegram({ fleet, messages, config, events, logger: silentLogger(), now: Date.now, kick: () => queue?.kick() });
     const renderer = createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram });
     const pace = createSendPace({ perChatMs: 0, perGroupPerMinute: 20, globalPerSecond: 30 });
     queue = createSendQueue({ api, store, messages, renderer, pace, config, logger: silentLogger(), now: Date.now, runFleetJob: (job, call) => telegram.runJob(api, job, call) });
@@ -82,7 +82,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "secarc-fleet-telegram-"));
     store = openSqliteStore(join(dir, "c.db"));
-    messages = createMessageStore(store.db);
+    messages = store.telegram;
     events = createEventBus();
     online = new Set();
     sent = [];
@@ -116,7 +116,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     const api = recordingApi(150);
     const q = start(api);
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
-    telegram.follow(block.fleetId, CHAT, undefined);
+    await telegram.follow(block.fleetId, CHAT, undefined);
     await idle(q);
     expect(api.calls.map((c) => [c.method, c.text])).to.deep.equal([["send", "🌐 203.0.113.7 blocked on 0 of 4 servers · db-1 queued (offline) · web-1 sent · web-2 sent · web-3 sent"]]);
 
@@ -135,13 +135,13 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     expect(counts).to.deep.equal([...counts].sort((a, b) => a - b));
 
     // Nothing changed: a further job edits nothing.
-    telegram.changed(block.fleetId);
+    await telegram.changed(block.fleetId);
     await idle(q);
     expect(api.calls.filter((c) => c.method === "edit")).to.have.length(edits.length);
 
     // Lifted: the same message says so.
     expect(await fleet.lift(block.fleetId, operator, "telegram:7 (@ops)")).to.equal(true);
-    telegram.changed(block.fleetId);
+    await telegram.changed(block.fleetId);
     await idle(q);
     expect(api.calls.at(-1)).to.deep.include({ method: "edit", messageId: 500, text: "🌐 203.0.113.7 unblocked on 0 of 4 servers · db-1 unblock queued · web-1 unblock queued · web-2 unblock queued · web-3 unblock queued" });
     expect(api.calls.filter((c) => c.method === "send")).to.have.length(1);
@@ -152,7 +152,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     const api = recordingApi();
     const q = start(api);
     const block = await fleet.block({ ip: "203.0.113.7", operator, requestedBy: "telegram:7 (@ops)" });
-    telegram.follow(block.fleetId, CHAT, undefined);
+    await telegram.follow(block.fleetId, CHAT, undefined);
     await idle(q);
     await connect("new-1");
     await fleet.agentConnected("new-1");
@@ -166,7 +166,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     const q = start(api);
     const alert = sampleAlert(AlertKind.HTTP_404_BURST, { id: fleetJobKey("not-a-fleet-block") });
     await store.upsertAlert("web-1", alert, new Date());
-    messages.enqueueAlert(CHAT, alert.id, Priority.fresh, Date.now());
+    await messages.enqueueAlert(CHAT, alert.id, Priority.fresh, Date.now());
     q.kick();
     await idle(q);
     expect(api.calls).to.have.length(1);
@@ -192,7 +192,7 @@ describe("fleet block summary messages (send queue, real SQLite)", function () {
     expect((await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(ssh.id, CHAT))!.message.keyboard.flat().map((b) => b.text)).to.not.include("Block on all servers");
 
     const block = await fleet.block({ ip: "198.51.100.23", operator, requestedBy: "telegram:7 (@ops)", alertId: alert.id, alertAgentId: "web-1" });
-    telegram.follow(block.fleetId, CHAT, alert.id);
+    await telegram.follow(block.fleetId, CHAT, alert.id);
     const answered = (await createAlertRenderer({ store, messages, config, now: Date.now, fleet: telegram }).render(alert.id, CHAT))!;
     expect(answered.message.text).to.include("Block on all servers chosen by @ops");
     expect(answered.message.keyboard).to.deep.equal([]);

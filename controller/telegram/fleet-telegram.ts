@@ -1,24 +1,22 @@
-import type { Database } from "better-sqlite3";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { EventBus } from "../domain/events.js";
 import { Answer } from "../../gen/secarc/v1/action_pb.js";
 import { fleetActionId, type FleetBlocks } from "../domain/fleet-blocks.js";
 import type { TelegramConfig } from "./config.js";
-import { createFleetMessages, type FleetMessages } from "./fleet-messages.js";
 import { createFleetJobRunner, fleetJobKey, type RunFleetJob } from "./fleet-summary-job.js";
-import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import { Priority, type QueueJob, type TelegramStore } from "../store/telegram-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 
 /** Blocks on all servers in Telegram: the summary messages that follow them. */
 export interface FleetTelegram {
   blocks: FleetBlocks;
   /** A chat follows a new fleet block: its summary message is queued there. */
-  follow(fleetId: string, chatId: number, alertId: string | undefined): void;
+  follow(fleetId: string, chatId: number, alertId: string | undefined): Promise<void>;
   /** Queues the summary's edit in every chat that follows the fleet block. */
-  changed(fleetId: string): void;
+  changed(fleetId: string): Promise<void>;
   /** Whether a block on all servers answered this alert (its message names that answer). */
-  answersAlert(alertId: string): boolean;
+  answersAlert(alertId: string): Promise<boolean>;
   /** Carries out a summary job of the send queue; false for any other job. */
   runJob(api: BotApi, job: QueueJob, call: SendCall): Promise<boolean>;
   /** Stops following results; waits for the look-ups in flight. */
@@ -27,8 +25,7 @@ export interface FleetTelegram {
 
 export interface FleetTelegramDeps {
   fleet: FleetBlocks;
-  db: Database;
-  messages: MessageStore;
+  messages: TelegramStore;
   config: TelegramConfig;
   events: EventBus;
   logger: Logger;
@@ -47,17 +44,16 @@ export interface FleetTelegramDeps {
  */
 export function createFleetTelegram(deps: FleetTelegramDeps): FleetTelegram {
   const { fleet, messages, now, kick } = deps;
-  const fleetMessages: FleetMessages = createFleetMessages(deps.db);
   let run: RunFleetJob | undefined;
   let lookups = Promise.resolve();
   let stopped = false;
 
-  function queue(fleetId: string, chatId: number, priority: number): void {
-    messages.enqueueAlert(chatId, fleetJobKey(fleetId), priority, now());
+  function queue(fleetId: string, chatId: number, priority: number): Promise<void> {
+    return messages.enqueueAlert(chatId, fleetJobKey(fleetId), priority, now());
   }
-  function changed(fleetId: string): void {
-    const chats = fleetMessages.chatsOf(fleetId);
-    for (const chatId of chats) queue(fleetId, chatId, Priority.update);
+  async function changed(fleetId: string): Promise<void> {
+    const chats = await messages.fleetChats(fleetId);
+    for (const chatId of chats) await queue(fleetId, chatId, Priority.update);
     if (chats.length > 0) kick();
   }
   function later(work: () => Promise<void>): void {
@@ -71,27 +67,27 @@ export function createFleetTelegram(deps: FleetTelegramDeps): FleetTelegram {
         // A part's action is announced before its member row names it (a joiner's): its id, derived from fleet block and server, tells.
         const fleetId =
           (await fleet.fleetOfAction(event.actionId)) ?? (await fleet.listActive()).find((b) => fleetActionId(b.fleetId, event.agentId, Answer.BLOCK_IP) === event.actionId)?.fleetId;
-        if (fleetId !== undefined) changed(fleetId);
+        if (fleetId !== undefined) await changed(fleetId);
       });
     } else if (event.type === "agent") {
       later(async () => {
-        for (const block of await fleet.listActive()) changed(block.fleetId);
+        for (const block of await fleet.listActive()) await changed(block.fleetId);
       });
     }
   });
 
   return {
     blocks: fleet,
-    follow(fleetId, chatId, alertId) {
-      fleetMessages.add({ fleetId, chatId, alertId });
-      queue(fleetId, chatId, Priority.interactive);
+    async follow(fleetId, chatId, alertId) {
+      await messages.followFleet({ fleetId, chatId, alertId });
+      await queue(fleetId, chatId, Priority.interactive);
       kick();
     },
     changed,
-    answersAlert: (alertId) => fleetMessages.answersAlert(alertId),
+    answersAlert: (alertId) => messages.fleetAnswersAlert(alertId),
     runJob(api, job, call) {
       // The bridge has one Bot API client.
-      run ??= createFleetJobRunner({ api, messages, fleetMessages, fleet, config: deps.config, ...(deps.threadOf ? { threadOf: deps.threadOf } : {}) });
+      run ??= createFleetJobRunner({ api, messages, fleet, config: deps.config, ...(deps.threadOf ? { threadOf: deps.threadOf } : {}) });
       return run(job, call);
     },
     async stop() {

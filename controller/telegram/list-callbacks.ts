@@ -28,11 +28,11 @@ async function undo(services: BridgeServices, actionId: string, tap: Tap, done: 
     operator: operatorOf(tap.from),
     target: create(ActionTargetSchema, { target: { case: "ip", value: ip } }),
   });
-  services.later(() => {
+  services.later(async (tx) => {
     // Unblocks are tracked as blocks are, for /blocks.
-    if (outcome.ok && undoing === Answer.UNBLOCK_IP) services.messages.trackAction({ actionId: outcome.action.actionId, agentId: original.agentId, answer: undoing, ip, createdAt: services.now() });
+    if (outcome.ok && undoing === Answer.UNBLOCK_IP) await tx.trackAction({ actionId: outcome.action.actionId, agentId: original.agentId, answer: undoing, ip, createdAt: services.now() });
     // The list message shows the action's line now, and its result when it comes.
-    if (outcome.ok && tap.list) services.lists.tapped(tap.list, outcome.action.actionId, services.now());
+    if (outcome.ok && tap.list) await services.lists.tapped(tap.list, outcome.action.actionId, services.now(), tx);
     services.audit(telegramActor(tap.from), "telegram.answer", `${Answer[undoing]} ${ip} on ${original.agentId}: ${outcome.ok ? "accepted" : outcome.reason}`);
   });
   return noticeFor(outcome, undoing, original.agentId, t);

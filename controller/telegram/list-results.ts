@@ -3,8 +3,7 @@ import type { ActionRecord, Store } from "../store/store.js";
 import { answerLabel } from "./alert-message.js";
 import { chatTranslations } from "./alert-renderer.js";
 import type { TelegramConfig } from "./config.js";
-import type { ListLine } from "./list-lines.js";
-import { Priority, type MessageStore, type OutgoingText } from "./message-store.js";
+import { Priority, type ListLine, type OutgoingText, type TelegramOperations, type TelegramStore } from "../store/telegram-store.js";
 import { clip, escapeHtml } from "./text-format.js";
 
 /** Where a list button was tapped, and what its message showed. */
@@ -14,35 +13,33 @@ export type ListTap = Omit<ListLine, "actionId" | "createdAt">;
  * Unblock (/blocks) and Revoke (/allows) follow their action to its end in
  * the list message itself, as alert messages do: each tap adds a line (sent,
  * queued, then done / failed / refused with the server's detail) and its
- * button goes. The taps are stored (list-lines.ts) and the edits go through
+ * button goes. The taps are stored (store.telegram) and the edits go through
  * the durable send queue, rendered from the actions' current state when
  * sent: a restart between tap and result still edits the right message.
  */
 export interface ListResults {
-  /** Records a tap that started `actionId` and queues the edit showing it. */
-  tapped(tap: ListTap, actionId: string, at: number): void;
+  /** Records a tap that started `actionId` and queues the edit showing it (through `ops`: a transaction's, or the store). */
+  tapped(tap: ListTap, actionId: string, at: number, ops?: TelegramOperations): Promise<void>;
   /** An action changed: the list message that started it, if any, is edited again. */
-  changed(actionId: string, at: number): void;
+  changed(actionId: string, at: number, ops?: TelegramOperations): Promise<void>;
   /** The list message as it now should read; undefined if no tap is known for it. */
   render(chatId: number, messageId: number): Promise<Required<Pick<OutgoingText, "text" | "keyboard">> | undefined>;
 }
 
-export function createListResults(deps: { store: Store; messages: MessageStore; config: TelegramConfig }): ListResults {
+export function createListResults(deps: { store: Store; messages: TelegramStore; config: TelegramConfig }): ListResults {
   const { store, messages, config } = deps;
-  function queueEdit(chatId: number, messageId: number, at: number): void {
-    messages.enqueueText(chatId, { text: "", listMessageId: messageId }, Priority.interactive, at);
-  }
+  const queueEdit = (ops: TelegramOperations, chatId: number, messageId: number, at: number) => ops.enqueueText(chatId, { text: "", listMessageId: messageId }, Priority.interactive, at);
   return {
-    tapped(tap, actionId, at) {
-      messages.lists.add({ ...tap, actionId, createdAt: at });
-      queueEdit(tap.chatId, tap.messageId, at);
+    async tapped(tap, actionId, at, ops = messages) {
+      await ops.addListLine({ ...tap, actionId, createdAt: at });
+      await queueEdit(ops, tap.chatId, tap.messageId, at);
     },
-    changed(actionId, at) {
-      const line = messages.lists.byAction(actionId);
-      if (line) queueEdit(line.chatId, line.messageId, at);
+    async changed(actionId, at, ops = messages) {
+      const line = await ops.listLineOf(actionId);
+      if (line) await queueEdit(ops, line.chatId, line.messageId, at);
     },
     async render(chatId, messageId) {
-      const lines = messages.lists.ofMessage(chatId, messageId);
+      const lines = await messages.listLinesOfMessage(chatId, messageId);
       const first = lines[0];
       if (!first) return undefined;
       const t = chatTranslations(config, chatId);
@@ -77,7 +74,7 @@ function ipOf(action: ActionRecord): string | undefined {
 }
 
 /** Blocks for /blocks, allows for /allows (an allow also ends a block of its address): the bridge's index of address actions. */
-export function trackAddressAction(messages: MessageStore, action: ActionRecord | undefined, at: number): void {
+export async function trackAddressAction(ops: TelegramOperations, action: ActionRecord | undefined, at: number): Promise<void> {
   if (!action || ![Answer.BLOCK_IP, Answer.UNBLOCK_IP, Answer.ALLOW, Answer.REVOKE_ALLOW].includes(action.answer)) return;
-  messages.trackAction({ actionId: action.actionId, agentId: action.agentId, answer: action.answer, ip: ipOf(action), createdAt: at });
+  await ops.trackAction({ actionId: action.actionId, agentId: action.agentId, answer: action.answer, ip: ipOf(action), createdAt: at });
 }

@@ -3,7 +3,7 @@ import type { Logger } from "../../common/log.js";
 import { isStorageError, storageTrouble } from "../store/storage-errors.js";
 import type { InlineKeyboard } from "./alert-message.js";
 import type { ChatParking } from "./chat-parking.js";
-import type { MessageStore, QueueJob } from "./message-store.js";
+import type { QueueJob, TelegramStore } from "../store/telegram-store.js";
 import type { SendPace } from "./send-pace.js";
 import { backoffMs, classifySendError, toSecarcError, type SendFailure } from "./telegram-errors.js";
 
@@ -37,7 +37,7 @@ export function describeSendError(err: unknown): string {
 }
 
 export interface SendCallDeps {
-  messages: MessageStore;
+  messages: TelegramStore;
   parking: ChatParking;
   /** Called while a sent message cannot be recorded (the store cannot be written): the queue starts nothing new meanwhile. */
   onStoreTrouble?: () => void;
@@ -59,11 +59,11 @@ const RECORD_RETRY_MS = 1_000;
  * Makes one API call for a durable job; on failure decides (once, here)
  * whether and when to retry: the queue's one retry stage.
  */
-export type SendCall = <T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => void, onGone?: () => void) => Promise<void>;
+export type SendCall = <T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => Promise<unknown>, onGone?: () => Promise<unknown>) => Promise<void>;
 
 export function createSendCall(deps: SendCallDeps): SendCall {
   const { messages, pace, logger, now } = deps;
-  return async function call<T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => void, onGone?: () => void): Promise<void> {
+  return async function call<T>(job: QueueJob, send: () => Promise<T>, onSuccess: (result: T) => Promise<unknown>, onGone?: () => Promise<unknown>): Promise<void> {
     let result: T;
     try {
       result = await send();
@@ -75,32 +75,32 @@ export function createSendCall(deps: SendCallDeps): SendCall {
       else deps.onOutcome?.({ ok: false, failure: failure.type, reason: describeSendError(err) });
       switch (failure.type) {
         case "not_modified":
-          onSuccess(undefined as T);
+          await onSuccess(undefined as T);
           return;
         case "rate_limited":
           deps.onRateLimited?.();
           pace.pauseUntil(now() + failure.retryAfterMs);
-          messages.postpone(job.id, now() + failure.retryAfterMs);
+          await messages.postpone(job.id, now() + failure.retryAfterMs);
           logger.warn({ chatId: job.chatId, retryAfterMs: failure.retryAfterMs }, "telegram: rate limited, waiting");
           return;
         case "unauthorized": // The bridge notices the refused token and pauses; the job waits.
         case "transient":
-          messages.postpone(job.id, now() + backoffMs(job.attempts));
+          await messages.postpone(job.id, now() + backoffMs(job.attempts));
           logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1 }, "telegram: call failed, will retry");
           return;
         case "message_gone":
           if (onGone) {
-            onGone();
+            await onGone();
             return;
           }
-          messages.drop(job.id);
+          await messages.drop(job.id);
           return;
         case "chat_unreachable":
           // Kept, not dropped (and still due): the parking holds the chat's queue until it is reachable again.
           deps.parking.park(job.chatId, describeSendError(err));
           return;
         case "permanent":
-          messages.drop(job.id);
+          await messages.drop(job.id);
           logger.error({ err: toSecarcError(err, "telegram call refused"), chatId: job.chatId }, "telegram: call refused; job dropped");
           return;
       }
@@ -119,10 +119,10 @@ export function createSendCall(deps: SendCallDeps): SendCall {
    * the record is retried here, in memory, and the queue sends nothing else.
    * Only a stop (or a crash) before it succeeds leaves the message unrecorded.
    */
-  async function recordSent(record: () => void, job: QueueJob): Promise<void> {
+  async function recordSent(record: () => Promise<unknown>, job: QueueJob): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        record();
+        await record();
         if (attempt > 0) logger.info({ chatId: job.chatId, attempts: attempt + 1 }, "telegram: sent message recorded after the store came back");
         return;
       } catch (err) {

@@ -5,13 +5,13 @@ import { chatTranslations } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
 import type { Translations } from "./i18n/translations.js";
-import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import { Priority, type QueueJob, type TelegramStore } from "../store/telegram-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 import { escapeHtml, splitMessage } from "./text-format.js";
 
 export interface DigestDeps {
   api: BotApi;
-  messages: MessageStore;
+  messages: TelegramStore;
   renderer: AlertRenderer;
   config: TelegramConfig;
   logger: Logger;
@@ -33,7 +33,7 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
     for (const item of fresh) {
       const found = await renderer.view(item.alertId!, item.chatId);
       if (!found) {
-        messages.drop(item.id);
+        await messages.drop(item.id);
         continue;
       }
       const kinds = byAgent.get(found.record.agentId) ?? new Map<string, number>();
@@ -45,9 +45,9 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
     if (included.length === 0) return;
     const [first, ...rest] = renderDigest(byAgent, t);
     await call(job, () => api.sendMessage(job.chatId, first!, [], deps.threadOf?.(job.chatId, included[0]!.job.alertId!)), (sent) =>
-      messages.transaction(() => {
+      messages.transaction(async (tx) => {
         for (const item of included) {
-          messages.saveRendered({
+          await tx.saveRendered({
             alertId: item.job.alertId!,
             chatId: item.job.chatId,
             messageId: undefined,
@@ -58,9 +58,9 @@ export function createDigestSender(deps: DigestDeps): SendDigest {
             firstSeverity: item.severity,
             renderedAt: now(),
           });
-          messages.complete(item.job);
+          await tx.complete(item.job);
         }
-        for (const text of rest) messages.enqueueText(job.chatId, { text }, Priority.fresh, now());
+        for (const text of rest) await tx.enqueueText(job.chatId, { text }, Priority.fresh, now());
       }),
     );
     logger.info({ chatId: job.chatId, alerts: included.length }, "telegram: alerts grouped into a digest");

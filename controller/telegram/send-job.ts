@@ -4,7 +4,7 @@ import type { InlineKeyboard } from "./alert-message.js";
 import { chatTranslations, type AlertRenderer } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
-import { Priority, type MessageStore, type QueueJob } from "./message-store.js";
+import { Priority, type QueueJob, type TelegramStore } from "../store/telegram-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 import type { SendDigest } from "./send-digest.js";
 import { escapeHtml } from "./text-format.js";
@@ -12,7 +12,7 @@ import { escapeHtml } from "./text-format.js";
 export interface SendJobDeps {
   api: BotApi;
   store: Store;
-  messages: MessageStore;
+  messages: TelegramStore;
   renderer: AlertRenderer;
   config: TelegramConfig;
   logger: Logger;
@@ -41,37 +41,35 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
   return async function runJob(job) {
     if (!configured.has(job.chatId)) {
       // Chats are a boundary: nothing goes to a chat that is not (or no longer) configured.
-      messages.drop(job.id);
+      await messages.drop(job.id);
       deps.logger.warn({ chatId: job.chatId }, "telegram: job for a chat that is not configured dropped");
       return;
     }
     if (job.payload?.listMessageId !== undefined) {
       const messageId = job.payload.listMessageId;
       const list = await deps.renderList?.(job.chatId, messageId);
-      if (!list) messages.drop(job.id);
-      else await call(job, () => api.editMessage(job.chatId, messageId, list.text, list.keyboard), () => void messages.complete(job));
+      if (!list) await messages.drop(job.id);
+      else await call(job, () => api.editMessage(job.chatId, messageId, list.text, list.keyboard), () => messages.complete(job));
       return;
     }
     if (job.payload) {
-      await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? [], job.payload!.threadId), () => {
-        messages.complete(job);
-      });
+      await call(job, () => api.sendMessage(job.chatId, job.payload!.text, job.payload!.keyboard ?? [], job.payload!.threadId), () => messages.complete(job));
       return;
     }
     if (deps.runFleetJob && (await deps.runFleetJob(job, call))) return;
     const alertId = job.alertId!;
-    const row = messages.getMessage(alertId, job.chatId);
+    const row = await messages.getMessage(alertId, job.chatId);
     if (row?.messageId === undefined && row?.digestMessageId !== undefined && job.priority !== Priority.interactive) {
       // Shown in a digest: reachable from it and from /alerts; nothing to edit.
       const record = await deps.store.getAlert(alertId);
-      messages.transaction(() => {
-        if (record) messages.saveRendered({ ...row, renderedVersion: record.version, renderedAt: now() });
-        messages.complete(job);
+      await messages.transaction(async (tx) => {
+        if (record) await tx.saveRendered({ ...row, renderedVersion: record.version, renderedAt: now() });
+        await tx.complete(job);
       });
       return;
     }
     if (row?.messageId === undefined && job.priority === Priority.fresh) {
-      const fresh = messages.listFresh(job.chatId, now(), 5_000);
+      const fresh = await messages.listFresh(job.chatId, now(), 5_000);
       if (fresh.length > deps.config.digestThreshold) {
         await deps.sendDigest(job, fresh);
         return;
@@ -79,7 +77,7 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     }
     const rendered = await renderer.render(alertId, job.chatId);
     if (!rendered) {
-      messages.drop(job.id);
+      await messages.drop(job.id);
       return;
     }
     const base = {
@@ -93,9 +91,9 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     const messageId = row?.messageId;
     if (messageId !== undefined) {
       if (row?.renderedHash === rendered.hash) {
-        messages.transaction(() => {
-          messages.saveRendered({ ...base, messageId, renderedAt: now() });
-          messages.complete(job);
+        await messages.transaction(async (tx) => {
+          await tx.saveRendered({ ...base, messageId, renderedAt: now() });
+          await tx.complete(job);
         });
         return;
       }
@@ -103,14 +101,12 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
         job,
         () => api.editMessage(job.chatId, messageId, rendered.message.text, rendered.message.keyboard),
         () =>
-          messages.transaction(() => {
-            messages.saveRendered({ ...base, messageId, renderedAt: now() });
-            messages.complete(job);
+          messages.transaction(async (tx) => {
+            await tx.saveRendered({ ...base, messageId, renderedAt: now() });
+            await tx.complete(job);
           }),
-        () => {
-          // The message is gone (deleted by someone): show the alert in a new one.
-          messages.saveRendered({ ...base, messageId: undefined, renderedHash: undefined, renderedVersion: 0, renderedAt: now() });
-        },
+        // The message is gone (deleted by someone): show the alert in a new one.
+        () => messages.saveRendered({ ...base, messageId: undefined, renderedHash: undefined, renderedVersion: 0, renderedAt: now() }),
       );
       return;
     }
@@ -119,14 +115,18 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     const again = job.sendingSince !== undefined;
     if (again) deps.logger.warn({ chatId: job.chatId, alertId, inFlightSince: new Date(job.sendingSince!).toISOString() }, "telegram: an alert's send was in flight when the controller stopped; sent again, marked as a possible repeat");
     const text = again ? `${rendered.message.text}\n<i>${escapeHtml(chatTranslations(deps.config, job.chatId).resentAfterRestart)}</i>` : rendered.message.text;
-    messages.markSending(job.id, now());
+    // A conditional claim: of two controllers that read this job (a lease changing hands), one sends it.
+    if (!(await messages.claimSend(job, now()))) {
+      deps.logger.warn({ chatId: job.chatId, alertId }, "telegram: an alert's send was claimed by another controller; left to it");
+      return;
+    }
     await call(
       job,
       () => api.sendMessage(job.chatId, text, rendered.message.keyboard, deps.threadOf?.(job.chatId, alertId)),
       (sent) =>
-        messages.transaction(() => {
-          messages.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });
-          if (!messages.complete(job)) messages.markSending(job.id, undefined);
+        messages.transaction(async (tx) => {
+          await tx.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });
+          if (!(await tx.complete(job))) await tx.markSending(job.id, undefined);
         }),
     );
   };

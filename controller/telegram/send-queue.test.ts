@@ -9,7 +9,7 @@ import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.js";
 import { ALL_ANSWERS, sampleAlert } from "../../testing/alert-fixtures.js";
 import { createAlertRenderer } from "./alert-renderer.js";
 import { telegramConfigSchema } from "./config.js";
-import { createMessageStore, Priority, type MessageStore } from "./message-store.js";
+import { Priority, type TelegramStore } from "../store/telegram-store.js";
 import { createSendPace } from "./send-pace.js";
 import { createSendQueue, type BotApi, type SendQueue } from "./send-queue.js";
 
@@ -43,14 +43,14 @@ const tgError = (code: number, description: string, retryAfter?: number) =>
 describe("telegram send queue", function () {
   this.timeout(10_000);
   let store: SqliteStore;
-  let messages: MessageStore;
+  let messages: TelegramStore;
   let queue: SendQueue | undefined;
   let dir: string;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "secarc-send-queue-"));
     store = openSqliteStore(join(dir, "c.db"));
-    messages = createMessageStore(store.db);
+    messages = store.telegram;
     await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web-1", addresses: [], actions: [...ALL_ANSWERS], detectors: [], at: new Date() });
   });
   afterEach(async () => {
@@ -69,13 +69,13 @@ describe("telegram send queue", function () {
   async function raise(): Promise<string> {
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
     await store.upsertAlert("web-1", alert, new Date());
-    messages.enqueueAlert(1, alert.id, Priority.fresh, Date.now());
+    await messages.enqueueAlert(1, alert.id, Priority.fresh, Date.now());
     return alert.id;
   }
 
   const idle = (q: SendQueue) => new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + 8_000;
-    const check = () => (q.depth() === 0 ? resolve() : Date.now() > deadline ? reject(new Error("queue not drained")) : setTimeout(check, 20));
+    const check = () => void q.depth().then((depth) => (depth === 0 ? resolve() : Date.now() > deadline ? reject(new Error("queue not drained")) : setTimeout(check, 20)), reject);
     check();
   });
 
@@ -85,16 +85,16 @@ describe("telegram send queue", function () {
     const id = await raise();
     q.kick();
     await idle(q);
-    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    await messages.enqueueAlert(1, id, Priority.update, Date.now());
     q.kick();
     await idle(q);
     expect(api.calls.map((c) => c.method)).to.deep.equal(["send"]);
     await store.upsertAlert("web-1", sampleAlert(AlertKind.HTTP_404_BURST, { id, revision: 2, severity: Severity.WARNING }), new Date());
-    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    await messages.enqueueAlert(1, id, Priority.update, Date.now());
     q.kick();
     await idle(q);
     expect(api.calls.map((c) => [c.method, c.messageId])).to.deep.equal([["send", undefined], ["edit", 100]]);
-    expect(messages.getMessage(id, 1)).to.deep.include({ messageId: 100, renderedVersion: 2 });
+    expect(await messages.getMessage(id, 1)).to.deep.include({ messageId: 100, renderedVersion: 2 });
   });
 
   it("retries a transient failure after a backoff, and drops a permanent one", async () => {
@@ -113,7 +113,7 @@ describe("telegram send queue", function () {
     q2.kick();
     await idle(q2);
     expect(refusing.calls).to.have.length(1);
-    expect(messages.getMessage(dropped, 1)).to.equal(undefined);
+    expect(await messages.getMessage(dropped, 1)).to.equal(undefined);
   });
 
   it("waits retry_after on 429 before trying again", async () => {
@@ -134,35 +134,35 @@ describe("telegram send queue", function () {
     const id = await raise();
     q.kick();
     await idle(q);
-    messages.invalidate(id, 1);
-    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    await messages.invalidate(id, 1);
+    await messages.enqueueAlert(1, id, Priority.update, Date.now());
     q.kick();
     await idle(q);
     expect(api.calls.map((c) => c.method)).to.deep.equal(["send", "edit", "send"]);
-    expect(messages.getMessage(id, 1)?.messageId).to.equal(101);
+    expect((await messages.getMessage(id, 1))?.messageId).to.equal(101);
 
     const unchanged = scriptedApi([{ method: "edit", error: tgError(400, "Bad Request: message is not modified: specified new message content") }]);
     await q.stop();
     const q2 = start(unchanged);
-    messages.invalidate(id, 1);
-    messages.enqueueAlert(1, id, Priority.update, Date.now());
+    await messages.invalidate(id, 1);
+    await messages.enqueueAlert(1, id, Priority.update, Date.now());
     q2.kick();
     await idle(q2);
     expect(unchanged.calls.map((c) => c.method)).to.deep.equal(["edit"]);
-    expect(messages.getMessage(id, 1)?.renderedHash).to.be.a("string");
+    expect((await messages.getMessage(id, 1))?.renderedHash).to.be.a("string");
   });
 });
 
 describe("telegram send queue: slow and refused chats", function () {
   this.timeout(20_000);
   let store: SqliteStore;
-  let messages: MessageStore;
+  let messages: TelegramStore;
   let queue: SendQueue | undefined;
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "secarc-send-queue-"));
     store = openSqliteStore(join(dir, "c.db"));
-    messages = createMessageStore(store.db);
+    messages = store.telegram;
   });
   afterEach(async () => {
     await queue?.stop();
@@ -179,12 +179,12 @@ describe("telegram send queue: slow and refused chats", function () {
   async function raiseIn(chats: number[]): Promise<string> {
     const alert = sampleAlert(AlertKind.HTTP_404_BURST);
     await store.upsertAlert("web-1", alert, new Date());
-    for (const chatId of chats) messages.enqueueAlert(chatId, alert.id, Priority.fresh, Date.now());
+    for (const chatId of chats) await messages.enqueueAlert(chatId, alert.id, Priority.fresh, Date.now());
     return alert.id;
   }
-  const until = async (what: () => boolean, ms: number) => {
+  const until = async (what: () => boolean | Promise<boolean>, ms: number) => {
     const deadline = Date.now() + ms;
-    while (!what()) {
+    while (!(await what())) {
       if (Date.now() > deadline) throw new Error("condition not met");
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -208,10 +208,10 @@ describe("telegram send queue: slow and refused chats", function () {
     await until(() => calls.length === 1, 2000);
     const second = await raiseIn([2]);
     q.kick();
-    await until(() => messages.getMessage(second, 2)?.messageId !== undefined, 2000);
-    expect(messages.getMessage(first, 1)?.messageId).to.equal(undefined);
+    await until(async () => (await messages.getMessage(second, 2))?.messageId !== undefined, 2000);
+    expect((await messages.getMessage(first, 1))?.messageId).to.equal(undefined);
     release();
-    await until(() => messages.getMessage(first, 1)?.messageId !== undefined, 2000);
+    await until(async () => (await messages.getMessage(first, 1))?.messageId !== undefined, 2000);
   });
 
   it("a chat Telegram refuses (403) is parked: its message is kept, the other chat goes on, an update from it resumes it", async () => {
@@ -231,7 +231,7 @@ describe("telegram send queue: slow and refused chats", function () {
     await until(() => q.parked().length === 1 && sent.includes(2), 3000);
     expect(q.parked()[0]).to.deep.include({ chatId: 1 });
     expect(q.parked()[0]!.reason).to.match(/403: Forbidden: bot was blocked by the user/);
-    expect(q.depth()).to.equal(1);
+    expect(await q.depth()).to.equal(1);
     // Another alert for the parked chat waits too, without a call.
     await raiseIn([1]);
     q.kick();
@@ -239,8 +239,8 @@ describe("telegram send queue: slow and refused chats", function () {
     expect(sent).to.deep.equal([2]);
     blocked = false;
     q.chatUpdate(1);
-    await until(() => q.depth() === 0, 3000);
+    await until(async () => (await q.depth()) === 0, 3000);
     expect(q.parked()).to.deep.equal([]);
-    expect(messages.getMessage(id, 1)?.messageId).to.be.a("number");
+    expect((await messages.getMessage(id, 1))?.messageId).to.be.a("number");
   });
 });

@@ -1,9 +1,10 @@
+import { AsyncResource } from "node:async_hooks";
 import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
 import type { AlertRenderer } from "./alert-renderer.js";
 import { createChatParking, type ParkedChat } from "./chat-parking.js";
 import type { TelegramConfig } from "./config.js";
-import type { MessageStore, QueueJob } from "./message-store.js";
+import type { QueueJob, TelegramStore } from "../store/telegram-store.js";
 import { createSendCall, type BotApi, type CallOutcome } from "./send-call.js";
 import { createDigestSender } from "./send-digest.js";
 import { createJobRunner, type SendJobDeps } from "./send-job.js";
@@ -28,7 +29,7 @@ export interface SendQueue {
   sendOnce(chatId: number, text: string, deadlineMs: number): Promise<OnceResult>;
   /** Waits for the calls in flight (each has its deadline), then stops. */
   stop(): Promise<void>;
-  depth(): number;
+  depth(): Promise<number>;
   /** An update came from this chat (someone wrote there): a parked chat resumes. */
   chatUpdate(chatId: number): void;
   /** Chats whose sends are parked, and why. */
@@ -38,7 +39,7 @@ export interface SendQueue {
 export interface SendQueueDeps {
   api: BotApi;
   store: Store;
-  messages: MessageStore;
+  messages: TelegramStore;
   renderer: AlertRenderer;
   pace: SendPace;
   config: TelegramConfig;
@@ -65,7 +66,7 @@ const SCAN = 500;
 const STORE_RETRY_MS = 5_000;
 
 /**
- * The durable send queue: jobs live in SQLite, so a restart loses none. Up to
+ * The durable send queue: jobs live in the store, so a restart loses none. Up to
  * `concurrency` chats at once and one job at a time per chat (a slow or
  * parked chat holds only itself), most urgent first, each chat at Telegram's
  * pace; every call has its deadline (bridge.ts). The steps:
@@ -99,7 +100,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
   });
   const sendDigest = createDigestSender({ ...deps, call });
   const runJob = createJobRunner({ ...deps, call, sendDigest });
-  const once = createOnceLane({ ...deps, parking, kick });
+  const once = createOnceLane({ ...deps, parking, kick: () => kick() });
 
   function schedule(at: number): void {
     if (stopped || at >= timerAt) return;
@@ -112,23 +113,34 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     }, Math.max(0, at - now()));
   }
 
-  /** Starts due work, up to `concurrency` chats at once; never waits for a call. */
-  function kick(): void {
+  /**
+   * Starts due work, up to `concurrency` chats at once; never waits for a
+   * call. Bound to the queue's own context: a kick from inside a store
+   * transaction (bookkeeping that queued a job) reads the queue after it, not in it.
+   */
+  const kick = AsyncResource.bind(function kick(): void {
     if (stopped) return;
     if (filling) {
       again = true;
       return;
     }
     filling = true;
-    try {
-      do {
-        again = false;
-        fill();
-      } while (again && !stopped);
-    } finally {
-      filling = false;
-    }
-  }
+    void (async () => {
+      try {
+        do {
+          again = false;
+          await fill();
+        } while (again && !stopped);
+      } catch (err) {
+        // The store could not be read: look again later.
+        logger.error({ err: describeError(err) }, `telegram: the send queue could not be read; it looks again in ${STORE_RETRY_MS / 1000} s`);
+        storeWaitUntil = now() + STORE_RETRY_MS;
+        schedule(storeWaitUntil);
+      } finally {
+        filling = false;
+      }
+    })();
+  });
 
   /** Runs one piece of work for a chat; the chat is busy until it ends, then the queue looks again. */
   function start(chatId: number, work: () => Promise<void>): void {
@@ -142,9 +154,9 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
   }
 
   /** The most urgent due job of a chat that is free, not parked and whose pace allows it now; and when to look again otherwise. */
-  function nextJob(at: number, onceWake: number): { next: QueueJob | undefined; wakeAt: number } {
-    const jobs = messages.listDue(at, SCAN);
-    let wakeAt = messages.nextNotBefore() ?? Infinity;
+  async function nextJob(at: number, onceWake: number): Promise<{ next: QueueJob | undefined; wakeAt: number }> {
+    const jobs = await messages.listDue(at, SCAN);
+    let wakeAt = (await messages.nextNotBefore()) ?? Infinity;
     if (wakeAt <= at) wakeAt = Infinity;
     wakeAt = Math.min(wakeAt, onceWake, parking.nextRetry() ?? Infinity);
     for (const job of jobs) {
@@ -156,7 +168,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
     return { next: undefined, wakeAt };
   }
 
-  function fill(): void {
+  async function fill(): Promise<void> {
     while (!stopped && inFlight.size < concurrency) {
       const at = now();
       if (at < storeWaitUntil) {
@@ -168,9 +180,10 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
         start(waiting.job.chatId, () => once.run(waiting.job!));
         continue;
       }
-      const { next, wakeAt } = nextJob(at, waiting.wakeAt);
+      const { next, wakeAt } = await nextJob(at, waiting.wakeAt);
+      if (stopped) return;
       if (!next) {
-        if (inFlight.size === 0) deps.onDepth?.(messages.depth());
+        if (inFlight.size === 0) deps.onDepth?.(await messages.depth());
         if (wakeAt < Infinity) schedule(wakeAt);
         return;
       }
@@ -187,7 +200,7 @@ export function createSendQueue(deps: SendQueueDeps): SendQueue {
           }
           logger.error({ err: toSecarcError(err, "telegram job failed"), chatId: next.chatId }, "telegram job failed unexpectedly; dropped");
           try {
-            messages.drop(next.id);
+            await messages.drop(next.id);
           } catch (dropErr) {
             logger.error({ err: describeError(dropErr) }, "telegram: the failed job could not be dropped; retried later");
             storeWaitUntil = now() + STORE_RETRY_MS;

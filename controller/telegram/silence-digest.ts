@@ -10,7 +10,7 @@ import { encodeCallback } from "./callback-data.js";
 import { alertRef } from "./command-views.js";
 import type { TelegramConfig } from "./config.js";
 import type { Translations } from "./i18n/translations.js";
-import { Priority, type MessageStore } from "./message-store.js";
+import { Priority, type TelegramStore } from "../store/telegram-store.js";
 import { renderDigest } from "./send-digest.js";
 import { describeSilence } from "./silence-commands.js";
 import { splitMessage } from "./text-format.js";
@@ -54,7 +54,7 @@ export function createSilenceHold(watch: SilenceWatch, labelsOf: AgentLabels): S
 
 export interface SilenceDigestDeps {
   store: Store;
-  messages: MessageStore;
+  messages: TelegramStore;
   config: TelegramConfig;
   hold: SilenceHold;
   /** The chats alerts go to. */
@@ -82,15 +82,16 @@ export function createSilenceDigest(deps: SilenceDigestDeps): SilenceEndedListen
       .filter((r) => r.receivedAt.getTime() >= silence.startsAt && r.receivedAt.getTime() < end)
       .filter((r) => matchesSilence(silence.matcher, hold.subjectOf(r)) && !hold.holds(r))
       .reverse();
-    messages.transaction(() => {
+    await messages.transaction(async (tx) => {
       for (const chatId of deps.chatIds()) {
-        const held = open.filter((r) => (deps.routedTo?.(chatId, r) ?? true) && messages.getMessage(r.alertId, chatId) === undefined);
+        const held: AlertRecord[] = [];
+        for (const r of open) if ((deps.routedTo?.(chatId, r) ?? true) && (await tx.getMessage(r.alertId, chatId)) === undefined) held.push(r);
         if (held.length === 0 && silence.origin === "window") continue;
         const t = chatTranslations(deps.config, chatId);
         const parts = renderSilenceDigest(silence, held, t);
-        parts.forEach((text, index) => messages.enqueueText(chatId, index === parts.length - 1 ? { text, keyboard: showButtons(held, t) } : { text }, Priority.fresh, now()));
+        for (const [index, text] of parts.entries()) await tx.enqueueText(chatId, index === parts.length - 1 ? { text, keyboard: showButtons(held, t) } : { text }, Priority.fresh, now());
         for (const record of held) {
-          messages.saveRendered({
+          await tx.saveRendered({
             alertId: record.alertId,
             chatId,
             messageId: undefined,
