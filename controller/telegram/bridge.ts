@@ -6,8 +6,8 @@ import type { ActionRequests } from "../domain/action-requests.js";
 import type { FleetBlocks } from "../domain/fleet-blocks.js";
 import { createFleetCallbacks } from "./fleet-callbacks.js";
 import { createFleetTelegram } from "./fleet-telegram.js";
-import type { ControllerEvent, EventBus } from "../domain/events.js";
-import type { ActionRecord, Store } from "../store/store.js";
+import type { EventBus } from "../domain/events.js";
+import type { Store } from "../store/store.js";
 import { createAccessControl } from "./access-control.js";
 import { createAlertCallbacks } from "./alert-callbacks.js";
 import { createAllowsCommand } from "./allows-command.js";
@@ -22,7 +22,8 @@ import { createFailureWatch, type TelegramSendHealth } from "./failure-watch.js"
 import { localeNames } from "./i18n/translations.js";
 import { chatTranslations } from "./alert-renderer.js";
 import { Priority, type TelegramOperations } from "../store/telegram-store.js";
-import { createListResults, trackAddressAction } from "./list-results.js";
+import { createListResults } from "./list-results.js";
+import { followControllerEvents } from "./bridge-events.js";
 import { createSendPace } from "./send-pace.js";
 import { localAddresses } from "../domain/action-target.js";
 import { createBookkeeping } from "./bridge-bookkeeping.js";
@@ -196,50 +197,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     if (ctx.callbackQuery) api.answerCallback(ctx.callbackQuery.id);
   });
 
-  // Events are handled after the turn that published them (batched): the
-  // change is already durable in the store, and a start re-renders anything
-  // whose version is newer than what Telegram shows.
-  const unsubscribe = events.subscribe((event) => {
-    if (event.type === "alert") void readThen(event, () => store.getAlert(event.alertId).then((record) => {
-          if (record) routes.remember(record);
-          return [];
-        }), true);
-    else if (event.type === "action") void readThen(event, () => store.getAction(event.actionId).then((action) => (action ? [action] : [])));
-    else if (event.type === "agent") void readThen(event, () => store.listUnfinishedActions(event.agentId));
-  });
-  /** Reads what the event's bookkeeping needs from the store, then defers the bookkeeping. */
-  async function readThen(event: ControllerEvent, read: () => Promise<readonly ActionRecord[]>, soon = false): Promise<void> {
-    try {
-      const actions = await read();
-      later((tx) => onEvent(tx, event, actions), soon);
-    } catch (err) {
-      logger.error({ err: describeError(err), event: event.type }, "telegram: could not queue an update");
-    }
-  }
-  async function onEvent(tx: TelegramOperations, event: ControllerEvent, actions: readonly ActionRecord[]): Promise<void> {
-    try {
-      switch (event.type) {
-        case "alert":
-          await refreshAlert(event.alertId, event.outcome === "inserted" ? Priority.fresh : Priority.update, undefined, tx);
-          break;
-        case "action": {
-          await trackAddressAction(tx, actions[0], now());
-          await lists.changed(event.actionId, now(), tx);
-          if (event.alertId) await refreshAlert(event.alertId, Priority.update, undefined, tx);
-          break;
-        }
-        case "agent":
-          // Its queued actions went out (or wait again): their alert messages and list lines show it.
-          for (const action of actions) {
-            if (action.alertId) await refreshAlert(action.alertId, Priority.update, undefined, tx);
-            else await lists.changed(action.actionId, now(), tx);
-          }
-          break;
-      }
-    } catch (err) {
-      logger.error({ err: describeError(err), event: event.type }, "telegram: could not queue an update");
-    }
-  }
+  const unsubscribe = followControllerEvents({ store, events, routes, lists, later, logger, now, refreshAlert });
 
   await resumeMessages(messages, store, chatIds, now(), held, (record) => (routes.remember(record), routes.targets(record).map((t) => t.chatId)));
   queue.kick();
