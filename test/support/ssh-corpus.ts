@@ -58,6 +58,16 @@ export async function captureSshCorpus(lab: Lab): Promise<SshCorpus> {
       LogLevel: "VERBOSE",
     },
   });
+  try {
+    return await runScenarios(lab, sshd);
+  } catch (err) {
+    // The caller stops it only when the capture succeeded.
+    await sshd.stop();
+    throw err;
+  }
+}
+
+async function runScenarios(lab: Lab, sshd: SshdServer): Promise<SshCorpus> {
   const attacker = lab.clients[0]!;
   const user = lab.clients[1]!;
   const host = lab.server.ipv4;
