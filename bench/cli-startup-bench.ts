@@ -5,10 +5,11 @@
 // 150 ms (issue 13); `secarc replay nginx-404`'s start under 100 ms (issue
 // 17: a replay loads only its detector). Prints the median and the fastest
 // of several runs each, and the CPU time per run.
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCompiledCli } from "./compiled-cli.js";
 import { printRows } from "./bench-rows.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -16,15 +17,6 @@ const OUT = join(ROOT, "bench/out/cli-startup");
 const RUNS = 15;
 const TARGET_MS = 150;
 const REPLAY_START_TARGET_MS = 100;
-
-function build(): string {
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(join(OUT, "bin"), { recursive: true });
-  execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(OUT, "dist")], { stdio: "inherit" });
-  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/build-extras.ts"), "--dist", join(OUT, "dist")], { stdio: "inherit" });
-  copyFileSync(join(ROOT, "bin/secarc.js"), join(OUT, "bin/secarc.js"));
-  return join(OUT, "bin/secarc.js");
-}
 
 /** CPU time of this process's waited-for children so far (ms), from /proc/self/stat (cutime + cstime, 10 ms ticks). */
 function childrenCpuMs(): number {
@@ -53,7 +45,7 @@ function time(args: string[]): Timing {
   return { median: ms[Math.floor(ms.length / 2)]!, min: ms[0]!, cpu: (childrenCpuMs() - cpuBefore) / RUNS };
 }
 
-const cli = build();
+const cli = buildCompiledCli(OUT);
 const log = join(OUT, "auth-10.log");
 writeFileSync(
   log,

@@ -12,10 +12,11 @@
 //   detector; once (it is slow). Skipped, with the reason, when
 //   fail2ban-regex is not installed.
 // Target: the compiled replay ≥ 100× faster than fail2ban-regex.
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCompiledCli } from "./compiled-cli.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
 import { generateNginxLog } from "./nginx-log-gen.js";
 
@@ -37,15 +38,6 @@ const FILTER = `[Definition]
 failregex = ^<HOST> \\S+ \\S+ \\[\\] "[^"]*" 404 \\d+ 
 ignoreregex =
 `;
-
-function buildCompiled(): string {
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(join(OUT, "bin"), { recursive: true });
-  execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(OUT, "dist")], { stdio: "inherit" });
-  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts/build-extras.ts"), "--dist", join(OUT, "dist")], { stdio: "inherit" });
-  copyFileSync(join(ROOT, "bin/secarc.js"), join(OUT, "bin/secarc.js"));
-  return join(OUT, "bin/secarc.js");
-}
 
 /** What bin/secarc.js does in a checkout without dist/: tsx, then cli/secarc.ts. */
 function checkoutLauncher(): string {
@@ -73,7 +65,7 @@ function replayRuns(cli: string, log: string): { seconds: number; summary: { lin
   return { seconds: median(runs.map((r) => r.seconds)), summary };
 }
 
-const compiled = buildCompiled(); // empties OUT first
+const compiled = buildCompiledCli(OUT); // empties OUT first
 const log = join(OUT, "access-1m.log");
 const generated = generateNginxLog(log, { lines: 1_000_000 });
 const fromCheckout = checkoutLauncher();
