@@ -24,8 +24,7 @@ export interface PolicyAnswersDeps {
  * applied; both in the log and the audit.
  */
 export function createPolicyAnswers(deps: PolicyAnswersDeps) {
-  const { actions, logger, now } = deps;
-  const store = deps.store;
+  const { store, actions, logger, now } = deps;
   const reported = new Map<string, string>();
 
   async function apply(record: AlertRecord, rule: NoAnswerRule): Promise<void> {
