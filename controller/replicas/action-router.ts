@@ -1,7 +1,7 @@
 import { describeError, isSecarcError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { CHANNELS } from "../store/postgres-replica-schema.js";
-import { actionRecord, type ActionRow } from "../store/postgres-rows.js";
+import { actionRecord, type ActionRow } from "../store/core-rows.js";
 import { inTransaction } from "../store/postgres-store.js";
 import type { PgSql } from "../store/postgres-types.js";
 import type { ActionRecord } from "../store/store.js";

@@ -3,7 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import type { ActionRecord, NewAction } from "./store.js";
 import type { PgOperations, PgQuery } from "./postgres-types.js";
-import { actionRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AuditRow } from "./postgres-rows.js";
+import { actionRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AuditRow } from "./core-rows.js";
 
 /** The actions table (what operators and the policy asked agents to do, and their results) and the audit log. */
 export const pgActionOperations: PgOperations<

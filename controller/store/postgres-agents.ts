@@ -1,5 +1,5 @@
 import type { PgOperations, PgQuery } from "./postgres-types.js";
-import { agentRecord, type AgentRow } from "./postgres-rows.js";
+import { agentRecord, type AgentRow } from "./core-rows.js";
 import { encodeHostFacts } from "../host/host-facts.js";
 
 /** The agents table: one row per agent, created on its first connect. */

@@ -3,7 +3,7 @@ import { SecarcError } from "../../common/errors.js";
 import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { AlertRecord } from "./store.js";
 import type { PgOperations, PgQuery } from "./postgres-types.js";
-import { ALERT_COLUMNS, alertRecord, type AlertRow } from "./postgres-rows.js";
+import { ALERT_COLUMNS, alertRecord, type AlertRow } from "./core-rows.js";
 
 type Upserted = { outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord };
 

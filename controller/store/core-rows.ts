@@ -4,7 +4,12 @@ import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, ResultStatus, 
 import { AlertSchema } from "../../gen/secarc/v1/alert_pb.js";
 import { networksOf, type ActionRecord, type ActionState, type AgentRecord, type AlertRecord, type AuditRecord, type DetectorSourceRecord, type UnavailableAnswerRecord } from "./store.js";
 
-/** The rows of the core tables (core-schema.ts), as better-sqlite3 returns them, and their records. */
+/**
+ * The rows of the core tables and their records, for both stores: SQLite's
+ * (core-schema.ts, as better-sqlite3 returns them) and PostgreSQL's
+ * (postgres-schema.ts, BIGINTs parsed to numbers) have the same columns and
+ * the same values.
+ */
 export interface AgentRow {
   agent_id: string; version: string; hostname: string; addresses: string; actions: string; detectors: string;
   online: number; first_seen: number; last_seen: number; connects: number; cert_serial: string | null; revoked_at: number | null; detector_sources: string; unavailable_answers: string; clock_skew_ms: number | null; labels: string; fleet_block_opt_out: number; host_facts: string | null;
@@ -18,6 +23,9 @@ export interface ActionRow {
   detail: string; dry_run: number; finished_at: number | null; expires_at: number | null; policy_after_ms: number | null; networks: string;
 }
 export interface AuditRow { id: number; at: number; actor: string; event: string; detail: string }
+
+/** The alert columns records are built from (no `kind`/`state`: they are inside `body`). */
+export const ALERT_COLUMNS = "alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version";
 
 /** The state an action takes with its result. */
 export const STATE_OF_RESULT: Record<ResultStatus, ActionState> = {
