@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem, uptime } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
@@ -22,11 +22,33 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const NOBODY = 65534;
 const NO_NET_ADMIN = "no CAP_NET_ADMIN: cannot change the firewall (run the agent as root, or give it CAP_NET_ADMIN)";
 
+/**
+ * Lets other users pass through every directory above `path` (o+x), as a
+ * service user must to reach an installed secarc: a checkout in a private
+ * folder (`mktemp -d` is 0700) is not reachable for nobody otherwise.
+ * Returns what puts the modes back.
+ */
+function letOthersThrough(path: string): () => void {
+  const changed: Array<[string, number]> = [];
+  for (let dir = path; ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      chmodSync(dir, mode | 0o001);
+      changed.push([dir, mode]);
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return () => {
+    for (const [dir, mode] of changed.reverse()) chmodSync(dir, mode);
+  };
+}
+
 /** Issue 13 item 4: the agent offers only the answers its rights let it carry out, and says why. */
 describe("agent rights probe: answers it cannot carry out are not offered", function () {
   this.timeout(60_000);
   let h: ControllerHarness;
   let child: ChildProcess | undefined;
+  let restoreModes: (() => void) | undefined;
   beforeEach(async () => {
     h = await startControllerHarness();
   });
@@ -36,6 +58,8 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
       if (!(await exited(child, 15_000))) child.kill("SIGKILL");
     }
     child = undefined;
+    restoreModes?.();
+    restoreModes = undefined;
     await h.cleanup();
   });
 
@@ -63,6 +87,7 @@ describe("agent rights probe: answers it cannot carry out are not offered", func
     writeFileSync(configPath, JSON.stringify(config));
     for (const path of [home, join(home, "state"), cert, key, ca, configPath]) chownSync(path, NOBODY, NOBODY);
     chownSync(h.dir, NOBODY, NOBODY);
+    restoreModes = letOthersThrough(ROOT);
 
     child = spawn("runuser", ["-u", "nobody", "--", process.execPath, join(ROOT, "bin", "secarc.js"), "agent", "--config", configPath], {
       cwd: ROOT,
