@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem, uptime } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
@@ -14,6 +14,7 @@ import { renderStatus } from "../controller/telegram/command-views.js";
 import { translations } from "../controller/telegram/i18n/translations.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { exited } from "./support/child-exit.js";
+import { letOthersThrough } from "./support/service-user.js";
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { startControllerHarness, type ControllerHarness } from "./support/controller-harness.js";
 import { createHostResponders } from "../agent/agent-responders.js";
@@ -21,27 +22,6 @@ import { createHostResponders } from "../agent/agent-responders.js";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const NOBODY = 65534;
 const NO_NET_ADMIN = "no CAP_NET_ADMIN: cannot change the firewall (run the agent as root, or give it CAP_NET_ADMIN)";
-
-/**
- * Lets other users pass through every directory above `path` (o+x), as a
- * service user must to reach an installed secarc: a checkout in a private
- * folder (`mktemp -d` is 0700) is not reachable for nobody otherwise.
- * Returns what puts the modes back.
- */
-function letOthersThrough(path: string): () => void {
-  const changed: Array<[string, number]> = [];
-  for (let dir = path; ; dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777;
-    if ((mode & 0o001) === 0) {
-      chmodSync(dir, mode | 0o001);
-      changed.push([dir, mode]);
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return () => {
-    for (const [dir, mode] of changed.reverse()) chmodSync(dir, mode);
-  };
-}
 
 /** Issue 13 item 4: the agent offers only the answers its rights let it carry out, and says why. */
 describe("agent rights probe: answers it cannot carry out are not offered", function () {

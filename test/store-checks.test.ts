@@ -11,6 +11,7 @@ import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import { checkStoreIntegrity } from "../controller/store/store-integrity.js";
 import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
+import { letOthersThrough } from "./support/service-user.js";
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -139,9 +140,10 @@ describe("store checks at start", function () {
     const configPath = join(home, "controller.json");
     writeFileSync(configPath, JSON.stringify({ listen: { host: "127.0.0.1", port: 0 }, tls: own, store: { path }, log: { level: "info" } }));
     chownSync(configPath, 65534, 65534);
-    const result = await run("runuser", ["-u", "nobody", "--", process.execPath, join(repoRoot, "bin/secarc.js"), "controller", "--config", configPath], { cwd: home, timeout: 30_000 }).catch(
-      (e: { code: number; stderr: string; stdout: string }) => e,
-    );
+    const restoreModes = letOthersThrough(repoRoot);
+    const result = await run("runuser", ["-u", "nobody", "--", process.execPath, join(repoRoot, "bin/secarc.js"), "controller", "--config", configPath], { cwd: home, timeout: 30_000 })
+      .catch((e: { code: number; stderr: string; stdout: string }) => e)
+      .finally(restoreModes);
     expect((result as { code?: number }).code, result.stderr).to.equal(1);
     expect(result.stderr).to.include(path).and.to.include("not writable by this user (uid 65534)");
     expect(result.stderr).to.not.include("controller started");
