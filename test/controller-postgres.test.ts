@@ -8,7 +8,7 @@ import { Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb
 import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
 import { sshAlert, startControllerHarness, testOperator, type ControllerHarness } from "./support/controller-harness.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 
 const isCase = (c: ControllerMessage["payload"]["case"]) => (m: ControllerMessage) => m.payload.case === c;
 

@@ -1,9 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import { expect } from "chai";
 import postgres from "postgres";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 
-describe("throw-away PostgreSQL cluster (test/support/postgres.ts)", function () {
+describe("throw-away PostgreSQL cluster (testing/postgres.ts)", function () {
   this.timeout(180_000);
   let cluster: PgCluster | undefined;
   after(async () => cluster?.stop());

@@ -12,7 +12,7 @@ import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { testControllerConfig } from "./support/controller-harness.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
 
 const GRACE_MS = 5_000;

@@ -13,7 +13,7 @@ import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
 
 const acked = (alertId: string) => (m: ControllerMessage) => m.payload.case === "alertAck" && m.payload.value.alertId === alertId;

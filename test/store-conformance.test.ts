@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openPostgresStore } from "../controller/store/postgres-store.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import type { Store } from "../controller/store/store.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { describeStoreConformance } from "./support/store-conformance.js";
 
 // The same cases on both implementations of the controller's Store.

@@ -19,7 +19,7 @@ import { createSqliteSilenceStore } from "../controller/store/sqlite-silences.js
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import { Priority, type TelegramStore } from "../controller/store/telegram-store.js";
 import { sampleAlert } from "../testing/alert-fixtures.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 
 const run = promisify(execFile);
 const SECARC = fileURLToPath(new URL("../bin/secarc.js", import.meta.url));

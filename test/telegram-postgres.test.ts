@@ -11,7 +11,7 @@ import { startTelegramBridge, type TelegramBridge } from "../controller/telegram
 import { telegramConfigSchema } from "../controller/telegram/config.js";
 import { ALL_ANSWERS, sampleAlert } from "../testing/alert-fixtures.js";
 import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { button, CHAT, createTestActionRequests, firstMessage, OPERATOR } from "./support/telegram-harness.js";
 
 /** Polls `check` every 20 ms for up to 10 s. */

@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { isSecarcError } from "../../common/errors.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import { startPgCluster, type PgCluster } from "../../test/support/postgres.js";
+import { startPgCluster, type PgCluster } from "../../testing/postgres.js";
 import { coreMigrations } from "./core-schema.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
 import { isStorageError, storageTrouble } from "./storage-errors.js";

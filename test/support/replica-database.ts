@@ -1,6 +1,6 @@
 import { openPostgresStore, type PostgresStore } from "../../controller/store/postgres-store.js";
 import { migrateReplicaTables } from "../../controller/store/postgres-replica-schema.js";
-import { startPgCluster, type PgCluster } from "./postgres.js";
+import { startPgCluster, type PgCluster } from "../../testing/postgres.js";
 
 /**
  * Mocha hooks for tests of controller replicas: one throw-away PostgreSQL
