@@ -157,7 +157,11 @@ export async function startMetrics(core: ControllerCore): Promise<{ metrics: Con
 export async function startTelegramParts(core: ControllerCore, metrics: ControllerMetrics | undefined, silences?: ReloadablePartsDeps["silences"], fleet?: ReloadablePartsDeps["fleet"]): Promise<ReloadableParts> {
   const { options, store, events, actions, logger, now, health } = core;
   const parts = createReloadableParts(
-    { store, events, actions, logger, now, metrics, labels: core.labels, startTelegram: options.startTelegram ?? true, ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}), ...(fleet ? { fleet } : {}) },
+    {
+      store, events, actions, logger, now, metrics, labels: core.labels, startTelegram: options.startTelegram ?? true,
+      ...(options.policyTimers ? { policyTimers: options.policyTimers } : {}), ...(silences ? { silences } : {}), ...(fleet ? { fleet } : {}),
+      ...(core.replicas ? { voice: core.replicas.telegram } : {}),
+    },
     core.config,
   );
   await parts.startBridge();
@@ -195,7 +199,12 @@ export async function startAdmin(core: ControllerCore, parts: ReloadableParts): 
   const admin = await startAdminServer({
     path: adminSocket,
     logger,
-    status: () => buildStatusReport({ store, onlineAgents: registry.agentIds(), telegram: parts.bridge(), telegramConfigured: config.telegram !== undefined, storePath: core.opened.where, storeHealth: health.view(), startedAt, now: now() }),
+    status: () =>
+      buildStatusReport({
+        store, onlineAgents: registry.agentIds(), telegram: parts.bridge(), telegramConfigured: config.telegram !== undefined,
+        ...(core.replicas ? { telegramElsewhere: core.replicas.telegram.speaking() === undefined } : {}),
+        storePath: core.opened.where, storeHealth: health.view(), startedAt, now: now(),
+      }),
   });
   core.stops.push(() => admin.close());
   return adminSocket;

@@ -79,6 +79,10 @@ export interface RunningController {
   silences: SilenceWatch;
   /** Blocks on all servers (controller/domain/fleet-blocks.ts). */
   fleetBlocks: FleetBlocks;
+  /** On PostgreSQL, this replica's id (rows of `replicas`, `agent_sessions`, `leases`); undefined on SQLite. */
+  replicaId: string | undefined;
+  /** Resolves when the Telegram bridge has followed every change of the Telegram lease so far (PostgreSQL). */
+  telegramSettled(): Promise<void>;
   /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
   close(): Promise<void>;
 }
@@ -143,6 +147,8 @@ export async function startController(options: StartControllerOptions): Promise<
       adminSocket,
       silences: silences.watch,
       fleetBlocks,
+      replicaId: core.replicas?.replicaId,
+      telegramSettled: () => parts.settled(),
       reload: (next) => parts.reload(next),
       close() {
         closing ??= stops.stopAll().then(() => logger.info("controller stopped"));

@@ -7,12 +7,14 @@ import { DEFAULT_ANSWER_WINDOW_MS } from "./domain/no-answer-policy-config.js";
 import { startNoAnswerPolicy, type NoAnswerPolicy, type PolicyTimers } from "./domain/no-answer-policy.js";
 import type { ControllerMetrics } from "./metrics/metrics.js";
 import type { Store } from "./store/store.js";
-import { SecarcError } from "../common/errors.js";
 import type { FleetBlocks } from "./domain/fleet-blocks.js";
 import { startTelegramBridge, type TelegramBridge } from "./telegram/bridge.js";
-import { resolveBotToken } from "./telegram/config.js";
+import type { BridgeVoice } from "./telegram/bridge-voice.js";
+import { resolveBotToken, type TelegramConfig } from "./telegram/config.js";
 import type { SilenceWatch } from "./domain/silence-watch.js";
 import type { SilenceHold } from "./telegram/silence-digest.js";
+import type { TelegramVoice } from "./replicas/replica-coordination.js";
+import { createVoiceSwitch, type VoiceSwitch } from "./replicas/voice-switch.js";
 
 /** What a reload did. */
 export interface ReloadOutcome {
@@ -41,6 +43,8 @@ export interface ReloadablePartsDeps {
   fleet?: FleetBlocks;
   /** Agents' labels (telegram.routes). Default: the bridge keeps its own. */
   labels?: Pick<AgentLabels, "labelsOf">;
+  /** On PostgreSQL: the replicas' Telegram lease. The bridge runs only while this replica holds it. Default: always (one controller). */
+  voice?: TelegramVoice;
 }
 
 /**
@@ -54,16 +58,21 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
   const { logger } = deps;
   let config = initial;
   let bridge: TelegramBridge | undefined;
+  // On PostgreSQL: starts the bridge when this replica takes the Telegram lease and stops it when it loses it.
+  let voiced: { switch: VoiceSwitch<TelegramBridge>; unfollow: () => void } | undefined;
   let bridgeToken: string | undefined;
   let policy: NoAnswerPolicy | undefined;
 
   async function startBridge(): Promise<void> {
     if (!config.telegram || !deps.startTelegram) return;
     bridgeToken = resolveBotToken(config.telegram);
-    // The bridge runs on any Store; on PostgreSQL it waits for the replicas' Telegram lease (one voice), not wired to it yet.
-    if (config.store.postgres) throw new SecarcError("config_invalid", "telegram: the Telegram bridge does not run on store.postgres in this version (the replicas' Telegram lease is not wired to it yet); with store.postgres leave telegram out");
-    bridge = await startTelegramBridge({
-      config: config.telegram,
+    if (deps.voice) return speakWhileHeld(deps.voice, config.telegram);
+    bridge = await launchBridge(config.telegram);
+  }
+
+  function launchBridge(telegram: TelegramConfig, voice?: BridgeVoice): Promise<TelegramBridge> {
+    return startTelegramBridge({
+      config: telegram,
       store: deps.store,
       events: deps.events,
       actions: deps.actions,
@@ -73,7 +82,24 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       ...(deps.silences ? { silences: deps.silences } : {}),
       ...(deps.fleet ? { fleet: deps.fleet } : {}),
       ...(deps.labels ? { labels: deps.labels } : {}),
+      ...(voice ? { voice } : {}),
     });
+  }
+
+  /** One voice among the replicas: the bridge follows the lease; the others' bridges stay stopped. */
+  function speakWhileHeld(voice: TelegramVoice, telegram: TelegramConfig): void {
+    const bridgeSwitch = createVoiceSwitch<TelegramBridge>({
+      logger,
+      name: "Telegram bridge",
+      start: (epoch) => launchBridge(telegram, { epoch, speaking: () => voice.speaking(), handleUpdate: (updateId, handle) => voice.handleUpdate(updateId, handle) }),
+      stop: (running) => running.stop(),
+    });
+    const unfollow = voice.follow((epoch) => (epoch === undefined ? bridgeSwitch.lost() : bridgeSwitch.acquired(epoch)));
+    // Alerts stored on other replicas while this one missed their events are queued again.
+    const unfollowResync = voice.followResync(() => bridgeSwitch.current()?.resume());
+    voiced = { switch: bridgeSwitch, unfollow: () => (unfollow(), unfollowResync()) };
+    const epoch = voice.speaking();
+    if (epoch !== undefined) bridgeSwitch.acquired(epoch);
   }
 
   // A silence that ends (early, by Unsilence, too) moves the time of the alerts it held.
@@ -99,12 +125,19 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
     const running = bridge;
     bridge = undefined;
     await running?.stop();
+    const wasVoiced = voiced;
+    voiced = undefined;
+    wasVoiced?.unfollow();
+    await wasVoiced?.switch.close();
   }
+  const current = () => bridge ?? voiced?.switch.current();
 
   return {
     startBridge,
     startPolicy,
-    bridge: () => bridge,
+    bridge: current,
+    /** Resolves when the bridge has followed every change of the Telegram lease so far (tests). */
+    settled: () => voiced?.switch.settled() ?? Promise.resolve(),
     /**
      * Puts an already validated config in force: the bridge starts again when
      * its section or the token changed, or while it cannot reach Telegram (a
@@ -118,8 +151,10 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       config = { ...next, ...Object.fromEntries(RESTART_KEYS.map((key) => [key, (previous as Record<string, unknown>)[key]])) } as ControllerConfig;
       const applied: string[] = [];
       const tokenChanged = next.telegram !== undefined && resolveBotToken(next.telegram) !== bridgeToken;
-      const unhealthy = bridge !== undefined && bridge.connection().state !== "ok";
-      if (!same(previous.telegram, next.telegram) || tokenChanged || unhealthy || (next.telegram && !bridge && deps.startTelegram)) {
+      const running = current();
+      const unhealthy = running !== undefined && running.connection().state !== "ok";
+      const notStarted = next.telegram && !bridge && !voiced && deps.startTelegram;
+      if (!same(previous.telegram, next.telegram) || tokenChanged || unhealthy || notStarted) {
         await stopBridge();
         await startBridge();
         applied.push("telegram");

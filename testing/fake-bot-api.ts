@@ -96,6 +96,9 @@ export interface FakeBotApi {
   readonly events: EventEmitter;
 }
 
+/** How long a long poll whose client aborted it may take to be seen closed before a newer poll counts it as a second poller. */
+const GONE_POLLER_GRACE_MS = 100;
+
 const DEFAULT_TOKEN = "123456:TEST-fake-bot-api-token";
 
 export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
@@ -115,6 +118,10 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
   let nextUpdateId = 1;
   let nextCallbackId = 1;
   const pollers = new Set<() => void>();
+  /** Ends the long poll waiting now with 409, as Telegram does when another getUpdates arrives (one poller per bot). */
+  let terminatePoll: (() => void) | undefined;
+  /** Set by setWebhook: getUpdates is refused while a webhook is set. */
+  let webhookUrl: string | undefined;
   const faults = createFakeFaults();
   const openQueries = new Set<string>();
   const sockets = new Set<Socket>();
@@ -178,16 +185,16 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     return message;
   }
 
-  const methods: Record<string, (params: Record<string, unknown>) => unknown | Promise<unknown>> = {
+  const methods: Record<string, (params: Record<string, unknown>, res: ServerResponse) => unknown | Promise<unknown>> = {
     getMe: () => ({ id: 1, is_bot: true, first_name: "SecARC", username, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false }),
-    deleteWebhook: () => true,
-    setWebhook: () => true,
+    deleteWebhook: () => ((webhookUrl = undefined), true),
+    setWebhook: (params) => ((webhookUrl = String(params.url ?? "")), true),
     setMyCommands: (params) => {
       commands = parseJson(params.commands) as typeof commands;
       return true;
     },
     getMyCommands: () => commands,
-    getUpdates: (params) => getUpdates(params),
+    getUpdates: (params, res) => getUpdates(params, res),
     sendMessage: (params) => {
       const chatId = Number(params.chat_id);
       if (!Number.isSafeInteger(chatId) || chatId === 0) throw new ApiError(400, "Bad Request: chat not found");
@@ -232,7 +239,9 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     },
   };
 
-  async function getUpdates(params: Record<string, unknown>): Promise<unknown> {
+  async function getUpdates(params: Record<string, unknown>, res: ServerResponse): Promise<unknown> {
+    if (webhookUrl) throw new ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+    terminatePoll?.();
     const offset = Number(params.offset ?? 0);
     const limit = Math.min(100, Math.max(1, Number(params.limit ?? 100)));
     const timeoutMs = Math.min(50, Math.max(0, Number(params.timeout ?? 0))) * 1000;
@@ -240,15 +249,23 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     const take = () => updates.filter((u) => u.update_id >= offset).slice(0, limit);
     let ready = take();
     if (ready.length > 0 || timeoutMs === 0 || stopped) return ready;
+    let terminated = false;
     await new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);
         pollers.delete(wake);
+        if (terminatePoll === terminate) terminatePoll = undefined;
         resolve();
       };
+      let gone = false;
+      // A poller that went away (its request aborted) is no longer one; its close may arrive just after the next poll.
+      const terminate = () => void setTimeout(() => gone || ((terminated = true), wake()), GONE_POLLER_GRACE_MS).unref();
       const timer = setTimeout(wake, timeoutMs);
       pollers.add(wake);
+      terminatePoll = terminate;
+      res.once("close", () => ((gone = true), wake()));
     });
+    if (terminated) throw new ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running");
     ready = take();
     return ready;
   }
@@ -282,7 +299,7 @@ export function createFakeBotApi(options: FakeBotApiOptions = {}): FakeBotApi {
     if (held && !held.deliverFirst) await held.wait;
     let answer: { status: number; body: unknown };
     try {
-      answer = { status: 200, body: { ok: true, result: await implementation(params) } };
+      answer = { status: 200, body: { ok: true, result: await implementation(params, res) } };
     } catch (err) {
       if (err instanceof ApiError) answer = { status: err.status, body: { ok: false, error_code: err.status, description: err.description } };
       else answer = { status: 500, body: { ok: false, error_code: 500, description: "Internal Server Error" } };

@@ -41,7 +41,7 @@ export type HostStatus = Omit<HostFactsRecord, "bootedAt"> & { bootedAt: string 
 
 export interface TelegramStatus {
   configured: boolean;
-  /** "ok", "token_refused", "no_token", "unreachable", "connecting"; "not_configured" or "not_running" without a bridge. */
+  /** "ok", "token_refused", "no_token", "unreachable", "connecting"; "not_configured", "standby" (another replica speaks) or "not_running" without a bridge. */
   state: string;
   detail: string;
   since: string | undefined;
@@ -57,6 +57,8 @@ export interface StatusInputs {
   onlineAgents: readonly string[];
   telegram: TelegramBridge | undefined;
   telegramConfigured: boolean;
+  /** On PostgreSQL: true while another replica holds the Telegram lease, so this one's bridge waits. */
+  telegramElsewhere?: boolean;
   storePath: string;
   /** Whether the store can be written, and its free space. */
   storeHealth: StoreHealthView;
@@ -127,8 +129,9 @@ export async function buildStatusReport(input: StatusInputs): Promise<StatusRepo
 function telegramStatus(input: StatusInputs): TelegramStatus {
   const bridge = input.telegram;
   if (!bridge) {
-    const state = input.telegramConfigured ? "not_running" : "not_configured";
-    return { configured: input.telegramConfigured, state, detail: input.telegramConfigured ? "telegram: the bridge is not running" : "", since: undefined, retryAt: undefined, commandsSet: undefined, sendsFailing: false, lastError: undefined };
+    const state = !input.telegramConfigured ? "not_configured" : input.telegramElsewhere ? "standby" : "not_running";
+    const detail = { not_configured: "", standby: "telegram: another replica holds the Telegram lease and speaks; this one takes over if it goes", not_running: "telegram: the bridge is not running" }[state];
+    return { configured: input.telegramConfigured, state, detail, since: undefined, retryAt: undefined, commandsSet: undefined, sendsFailing: false, lastError: undefined };
   }
   const connection = bridge.connection();
   const health = bridge.sendHealth();

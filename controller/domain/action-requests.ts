@@ -23,7 +23,8 @@ export interface ActionRequest {
 }
 
 export type ActionRequestOutcome =
-  | { ok: true; action: ActionRecord; delivered: boolean }
+  /** `connected`: the agent is connected, to this controller or (on PostgreSQL) to another replica, which delivers it. */
+  | { ok: true; action: ActionRecord; delivered: boolean; connected: boolean }
   | { ok: false; reason: "unknown_alert" | "unknown_agent" | "unsupported" | "already_answered" | "resolved"; detail: string; existing?: ActionRecord };
 
 /**
@@ -113,7 +114,7 @@ export function createActionRequests(deps: ActionRequestsDeps): ActionRequests {
       const { action } = created;
       events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId });
       const delivered = await delivery.deliver(action);
-      return { ok: true, action: delivered ? { ...action, state: "sent", sentAt: new Date(now()) } : action, delivered };
+      return { ok: true, action: delivered ? { ...action, state: "sent", sentAt: new Date(now()) } : action, delivered, connected: delivered || agent.online };
     },
   };
 }

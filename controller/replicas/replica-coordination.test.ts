@@ -88,6 +88,44 @@ describe("replica coordination: the hooks the link and the bridge call (real Pos
     expect(row?.count).to.equal(3);
   });
 
+  it("an update given to two replicas at once is handled by one; the other waits for it and skips; one that failed is handled again", async () => {
+    const [a, b] = [await replica("a"), await replica("b")];
+    const handledBy: string[] = [];
+    let release: () => void = () => {};
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const first = a.coordination.telegram.handleUpdate(41, async () => {
+      handledBy.push("a");
+      await slow;
+    });
+    await eventually(() => handledBy.length === 1, "a handles update 41");
+    // B is given the same update while A still handles it: it waits for A's mark, then skips.
+    const second = b.coordination.telegram.handleUpdate(41, async () => void handledBy.push("b"));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(handledBy).to.deep.equal(["a"]);
+    release();
+    expect(await Promise.all([first, second])).to.deep.equal([true, false]);
+    expect(handledBy).to.deep.equal(["a"]);
+
+    // A handler that throws leaves the update to the next replica.
+    const failed = await a.coordination.telegram.handleUpdate(42, () => Promise.reject(new Error("store down"))).catch((err: unknown) => String(err));
+    expect(failed).to.equal("Error: store down");
+    expect(await b.coordination.telegram.handleUpdate(42, async () => void handledBy.push("b"))).to.equal(true);
+    expect(handledBy).to.deep.equal(["a", "b"]);
+  });
+
+  it("tells its followers when it becomes the Telegram voice and when it stops being it", async () => {
+    const a = await replica("a");
+    const heard: Array<number | undefined> = [];
+    a.coordination.telegram.follow((epoch) => heard.push(epoch));
+    await eventually(() => a.coordination.telegram.speaking() !== undefined, "a speaks");
+    const b = await replica("b");
+    expect(b.coordination.telegram.speaking()).to.equal(undefined);
+    await running.splice(running.indexOf(a.coordination), 1)[0]!.stop();
+    await eventually(() => b.coordination.telegram.speaking() !== undefined, "b speaks after a gave the lease up");
+    expect(heard.at(-1)).to.equal(undefined);
+    expect(heard.filter((e) => e === undefined), "one loss, at the stop").to.have.length(1);
+  });
+
   it("a tap stored on replica B goes to the agent's stream on A after its Welcome, and not again to the agent's results", async () => {
     const [a, b] = [await replica("a"), await replica("b")];
     const received: string[] = [];

@@ -35,14 +35,10 @@ export interface ReplicaCoordinationOptions {
   actionSweepEveryMs?: number;
   /** The controller's event bus: its view events are relayed to and from the other replicas (event-relay.ts). */
   events?: EventBus;
-  /** After every re-LISTEN of the event relay: views re-read what may be stale (the bridge's resume). */
-  onResync?: () => void;
   /** An action was written to its agent's stream here and marked sent (publish the "action" event). */
   onActionSent?: (action: ActionRecord) => void;
   /** A survivor reaped dead replicas; `agentIds` are offline now (publish their "agent" events). */
   onFailover?: (replicaIds: string[], agentIds: string[]) => void;
-  /** This replica became the Telegram voice (epoch) or stopped being it (undefined). */
-  onTelegramVoice?: (epoch: number | undefined) => void;
 }
 
 /** What the agent stream handler calls (controller/link/agent-stream.ts). */
@@ -72,6 +68,20 @@ export interface TelegramVoice {
    * what `fn` writes through `tx`. Returns false when it was handled already.
    */
   handleOnce(updateId: number, fn: (tx: PgStoreOperations) => Promise<void>): Promise<boolean>;
+  /**
+   * Runs `handle` for update `updateId` unless a replica has handled it: the
+   * update's mark is written in a transaction held open while `handle` runs
+   * (its writes go through the store as usual), so a second replica given the
+   * same update waits for the first and skips it once it commits. A handler
+   * that throws, or a replica that dies meanwhile, leaves it unmarked for the
+   * next one: at least once, and the effects are idempotent (an alert takes
+   * one answer). Returns false when it was handled already.
+   */
+  handleUpdate(updateId: number, handle: () => Promise<void>): Promise<boolean>;
+  /** Calls `listener` with the epoch each time this replica becomes the voice, and with undefined when it stops; returns the unsubscribe. */
+  follow(listener: (epoch: number | undefined) => void): () => void;
+  /** Calls `listener` after every re-LISTEN of the event relay, when events may have been missed (the bridge re-reads what is stale). */
+  followResync(listener: () => void): () => void;
 }
 
 export interface ReplicaCoordination {
@@ -110,18 +120,20 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
   // A NOTIFY can be missed without a word: compare the claims with the table at every beat too.
   const verifier = setInterval(() => void sessions.verify().catch((err: unknown) => log.warn({ err: describeError(err) }, "session check failed; retried")), options.heartbeatEveryMs ?? 2_000);
   verifier.unref();
+  const voiceListeners = createListeners<number | undefined>(log, "a Telegram voice listener failed");
+  const resyncListeners = createListeners<void>(log, "a resync listener failed");
   const lease = createLease({
     sql: store.sql,
     logger,
     name: "telegram",
     holder: replicaId,
     ...(options.telegramLeaseTtlMs ? { ttlMs: options.telegramLeaseTtlMs } : {}),
-    onAcquired: (epoch) => options.onTelegramVoice?.(epoch),
-    onLost: () => options.onTelegramVoice?.(undefined),
+    onAcquired: (epoch) => voiceListeners.call(epoch),
+    onLost: () => voiceListeners.call(undefined),
   });
   const updates = createTelegramUpdateLog(replicaId);
   const relay: EventRelay | undefined = options.events
-    ? await startEventRelay({ sql: store.sql, events: options.events, logger, replicaId, ...(options.onResync ? { onResync: options.onResync } : {}) })
+    ? await startEventRelay({ sql: store.sql, events: options.events, logger, replicaId, onResync: () => resyncListeners.call(undefined) })
     : undefined;
   log.info("replica coordination started (sessions, actions, heartbeat, Telegram lease)");
 
@@ -131,7 +143,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     actions,
     heartbeat,
     link: linkHooks(sessions, actions),
-    telegram: telegramVoice(store, lease, updates),
+    telegram: telegramVoice(store, lease, updates, voiceListeners.add, resyncListeners.add),
     async stop() {
       clearInterval(verifier);
       await relay?.stop();
@@ -163,17 +175,48 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkH
   };
 }
 
-function telegramVoice(store: PostgresStore, lease: Lease, updates: TelegramUpdateLog): TelegramVoice {
+function telegramVoice(store: PostgresStore, lease: Lease, updates: TelegramUpdateLog, follow: TelegramVoice["follow"], followResync: TelegramVoice["followResync"]): TelegramVoice {
   return {
     lease,
     updates,
+    follow,
+    followResync,
     speaking: () => lease.held(),
+    async handleUpdate(updateId, handle) {
+      let handled = false;
+      await store.sql.begin(async (tx) => {
+        if (!(await updates.claim(tx, updateId))) return;
+        handled = true;
+        await handle();
+      });
+      return handled;
+    },
     async handleOnce(updateId, fn) {
       return (await store.sql.begin(async (tx) => {
         if (!(await updates.claim(tx, updateId))) return false;
         await fn(inTransaction(tx));
         return true;
       })) as boolean;
+    },
+  };
+}
+
+/** Listeners of one kind of news; one that throws is logged and the others still hear it. */
+function createListeners<T>(log: Logger, failed: string) {
+  const listeners = new Set<(value: T) => void>();
+  return {
+    add(listener: (value: T) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    call(value: T): void {
+      for (const listener of [...listeners]) {
+        try {
+          listener(value);
+        } catch (err) {
+          log.error({ err: describeError(err) }, failed);
+        }
+      }
     },
   };
 }

@@ -20,9 +20,9 @@ export interface VoiceSwitchOptions<T> {
 }
 
 export interface VoiceSwitch<T> {
-  /** The lease's onAcquired / onTelegramVoice(epoch). */
+  /** The lease's onAcquired, or TelegramVoice.follow with an epoch. */
   acquired(epoch: number): void;
-  /** The lease's onLost / onTelegramVoice(undefined). */
+  /** The lease's onLost, or TelegramVoice.follow with undefined. */
   lost(): void;
   /** The running part, if any. */
   current(): T | undefined;

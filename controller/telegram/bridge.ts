@@ -37,6 +37,7 @@ import { attachSilences, type SilenceHold } from "./silence-digest.js";
 import type { SilenceWatch } from "../domain/silence-watch.js";
 import { safeText } from "./safe-text.js";
 import { escapeHtml, formatTime } from "./text-format.js";
+import { fenceBotApi, oncePerUpdate, type BridgeVoice } from "./bridge-voice.js";
 
 export interface TelegramBridgeDeps {
   config: TelegramConfig;
@@ -59,6 +60,8 @@ export interface TelegramBridgeDeps {
   fleet?: FleetBlocks;
   /** Agents' labels for telegram.routes (the controller's). Default: the bridge loads its own from the store. */
   labels?: Pick<AgentLabels, "labelsOf">;
+  /** On PostgreSQL, one replica among several: the Telegram lease this bridge speaks under. Default: the only controller. */
+  voice?: BridgeVoice;
 }
 
 export type { ProbeHopResult, TelegramBridge } from "./bridge-types.js";
@@ -92,6 +95,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
     telegram: { ...(config.apiRoot ? { apiRoot: config.apiRoot } : {}), webhookReply: false },
     handlerTimeout: 30_000,
   });
+  if (deps.voice) fenceBotApi(bot, deps.voice);
 
   // Set below; a 401 on any call tells the runner, which pauses the queue until the token is accepted.
   let runner: BotRunner | undefined;
@@ -179,6 +183,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       return parked.length === 0 ? undefined : parked.map((p) => t.sendHealth.parked({ chat: String(p.chatId), since: formatTime(p.since), error: escapeHtml(p.reason) })).join("\n");
     },
   });
+  if (deps.voice) bot.use(oncePerUpdate(deps.voice, logger));
   // Any update from a chat shows it reachable again (someone said /start there): a parked chat resumes.
   bot.use((ctx, next) => {
     if (ctx.chat && configuredChats.has(ctx.chat.id)) queue.chatUpdate(ctx.chat.id);
@@ -226,7 +231,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
   deps.metrics?.watchTelegramConnection?.(() => started.connection());
   // Bounded: Telegram never holds up the controller's start for long.
   await Promise.race([started.firstAttempt, new Promise((resolve) => setTimeout(resolve, FIRST_ATTEMPT_WAIT_MS).unref())]);
-  logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling" }, "telegram bridge started");
+  logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling", ...(deps.voice ? { epoch: deps.voice.epoch } : {}) }, "telegram bridge started");
 
   return {
     probe: (input) => probeChats({ chatIds, config, now, sendOnce: (chatId, text, deadline) => queue.sendOnce(chatId, text, deadline) }, input),

@@ -107,7 +107,7 @@ export function operatorOf(from: Tap["from"]): Operator {
 /** The notice for an action request's outcome: sent, queued, or why not. */
 export function noticeFor(outcome: ActionRequestOutcome, chosen: Answer, agentId: string, t: Translations): string {
   const label = answerLabel(chosen, t);
-  if (outcome.ok) return outcome.delivered ? t.notice.sent({ answer: label, server: agentId }) : t.notice.queued({ answer: label, server: agentId });
+  if (outcome.ok) return outcome.connected ? t.notice.sent({ answer: label, server: agentId }) : t.notice.queued({ answer: label, server: agentId });
   switch (outcome.reason) {
     case "already_answered":
       return outcome.existing

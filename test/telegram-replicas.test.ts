@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import postgres from "postgres";
+import { createLogger, silentLogger } from "../common/log.js";
+import { startController, type RunningController } from "../controller/controller.js";
+import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
+import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
+import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
+import { eventually } from "./support/agent-process.js";
+import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
+import { createTestPki, type TestPki } from "./support/pki.js";
+import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
+import { button, CHAT, OPERATOR } from "./support/telegram-harness.js";
+
+const hello = { agentId: "web-1", agentVersion: "test", hostname: "web-1.example", actions: [Answer.BLOCK_IP, Answer.ALLOW], detectors: [1], finishedActionIds: [] };
+const acked = (alertId: string) => (m: ControllerMessage) => m.payload.case === "alertAck" && m.payload.value.alertId === alertId;
+const actionFor = (alertId: string) => (m: ControllerMessage) => m.payload.case === "responseAction" && m.payload.value.alertId === alertId;
+
+/**
+ * Issue 15 item 5 on two in-process replicas sharing one PostgreSQL and one
+ * (fake) bot: only the holder of the Telegram lease polls getUpdates and
+ * sends, an alert stored on the other replica is shown once, a tap handled
+ * by the voice reaches the agent on the other replica, and when the voice
+ * stops the other replica takes the lease and goes on with the same
+ * messages. The fake Bot API ends a long poll with 409 when a second one
+ * arrives, as Telegram does: there must be none.
+ */
+describe("Telegram on replicas (PostgreSQL): one voice, each update once", function () {
+  this.timeout(120_000);
+  let cluster: PgCluster;
+  let pki: TestPki;
+  let dir: string;
+  let api: FakeBotApi;
+  let db: postgres.Sql | undefined;
+  const controllers: RunningController[] = [];
+  const clients: RawAgentClient[] = [];
+
+  before(async () => {
+    cluster = await startPgCluster();
+    pki = await createTestPki();
+    dir = mkdtempSync(join(tmpdir(), "secarc-telegram-replicas-"));
+    api = createFakeBotApi();
+    await api.start();
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const c of controllers) await c.close();
+    await db?.end({ timeout: 5 });
+    await api?.stop();
+    await cluster?.stop();
+    pki?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the lease holder alone polls and posts; the other replica's alert is shown once, its tap reaches the agent there; the voice moves on stop", async () => {
+    const url = await cluster.createDatabase("telegram_voice");
+    db = postgres(url, { max: 1, onnotice: () => {} });
+    const store = { postgres: { url, poolSize: 6 } };
+    const telegram = { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } };
+    const replica = async (name: string) => {
+      const started = await startController({ config: testControllerConfig(pki, dir, { store, telegram, admin: { socket: join(dir, `${name}.sock`) } }), logger: process.env.DEBUG_REPLICAS ? createLogger({ level: "debug", format: "json", name }) : silentLogger() });
+      controllers.push(started);
+      return started;
+    };
+    const [a, b] = [await replica("a"), await replica("b")];
+    const holder = async () => (await db!<Array<{ holder: string }>>`SELECT holder FROM leases WHERE name = 'telegram' AND expires_at > secarc_now_ms()`)[0]?.holder;
+    await eventually("a replica holds the Telegram lease", async () => (await holder()) !== undefined, 20_000);
+    const speaker = (await holder()) === a.replicaId ? a : b;
+    const silent = speaker === a ? b : a;
+    await Promise.all([a.telegramSettled(), b.telegramSettled()]);
+
+    // The agent on the silent replica: its alert is stored there and shown by the voice, once.
+    const agent = connectRawAgent({ port: silent.port, ca: pki.ca, ...(await pki.issueAgent("web-1")) });
+    clients.push(agent);
+    agent.hello(hello);
+    await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
+    const alert = sshAlert();
+    agent.send({ payload: { case: "alert", value: alert } });
+    await agent.waitFor(acked(alert.id), 20_000);
+    const message = await api.waitFor(() => api.messagesIn(CHAT).find((m) => m.text.includes("New SSH login: root from 198.51.100.7")), 20_000);
+
+    // A tap, handled by the voice, reaches the agent on the silent replica; the popup knows it is connected.
+    const tap = api.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR);
+    const delivered = await agent.waitFor(actionFor(alert.id), 10_000);
+    expect((await api.waitFor(() => api.answeredCallbacks.find((c) => c.callbackQueryId === tap), 10_000)).text).to.equal("Block IP: sent to web-1.");
+    const actionId = delivered.payload.case === "responseAction" ? delivered.payload.value.actionId : "";
+    await api.waitFor(() => message.text.includes("Block IP chosen by @op"), 10_000);
+    const [handled] = await db<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
+    expect(handled?.count, "the tap's update_id is recorded as handled").to.equal(1);
+
+    // The voice stops (it gives the lease up); the other replica takes it and shows the result on the same message.
+    controllers.splice(controllers.indexOf(speaker), 1);
+    await speaker.close();
+    await eventually("the silent replica holds the Telegram lease", async () => (await holder()) === silent.replicaId, 20_000);
+    agent.send({ payload: { case: "actionResult", value: { actionId, status: ResultStatus.DONE, detail: "198.51.100.7 blocked for 24h" } } });
+    await api.waitFor(() => message.text.includes("done: 198.51.100.7 blocked for 24h"), 20_000);
+    const [epoch] = await db<Array<{ epoch: number }>>`SELECT epoch::int AS epoch FROM leases WHERE name = 'telegram'`;
+    expect(epoch?.epoch).to.equal(2);
+
+    // One message for the alert, across the move; a command after it is answered once, by the new voice.
+    expect(api.messagesIn(CHAT)).to.have.length(1);
+    api.sendCommand(CHAT, OPERATOR, "/alerts");
+    await api.waitFor(() => api.messagesIn(CHAT).length >= 2, 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(api.messagesIn(CHAT)).to.have.length(2);
+    expect(agent.received.filter(actionFor(alert.id))).to.have.length(1);
+    expect(api.calls.filter((c) => c.method === "getUpdates" && c.status === 409), "two pollers at once").to.deep.equal([]);
+  });
+});
