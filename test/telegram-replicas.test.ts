@@ -11,7 +11,7 @@ import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 import { eventually } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "./support/postgres.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
 import { button, CHAT, OPERATOR } from "./support/telegram-harness.js";
 
