@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import { connect as tlsConnect, type SecureContext } from "node:tls";
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { RECONNECT_REBALANCE, RECONNECT_TRAILER } from "../common/link-reconnect.js";
 import { AgentMessageSchema, ControllerMessageSchema, type ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 
 export interface LoadAgentOptions {
@@ -15,12 +16,17 @@ export interface LoadAgentOptions {
   /** Told once the handshake is done: whether the TLS session was resumed. */
   onSecure?(resumed: boolean): void;
   onMessage(message: ControllerMessage): void;
-  /** The stream or connection ended (for any reason): the gRPC status the controller sent, or what ended it. */
-  onEnd(reason: string): void;
+  /**
+   * The stream or connection ended (for any reason): the gRPC status the
+   * controller sent, or what ended it; `rebalance` when its trailers said
+   * `secarc-reconnect: rebalance` (the stream reached link.maxStreamAge).
+   */
+  onEnd(reason: string, rebalance: boolean): void;
 }
 
 export interface LoadAgent {
   send(message: MessageInitShape<typeof AgentMessageSchema>): void;
+  /** Ends the connection from this side; onEnd is not called. */
   close(): void;
 }
 
@@ -32,10 +38,11 @@ export interface LoadAgent {
 export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
   let ended = false;
   let reason = "connection closed";
+  let rebalance = false;
   const end = () => {
     if (ended) return;
     ended = true;
-    options.onEnd(reason);
+    options.onEnd(reason, rebalance);
   };
   // The chain is verified against the CA as usual; the host-name check is
   // skipped only to keep the load process's CPU for the handshakes.
@@ -66,6 +73,7 @@ export function openLoadAgent(options: LoadAgentOptions): LoadAgent {
   stream.on("error", (err: Error & { code?: string }) => (reason = `stream error ${err.code ?? err.message}`));
   const status = (headers: http2.IncomingHttpHeaders) => {
     if (headers["grpc-status"] !== undefined) reason = `grpc-status ${String(headers["grpc-status"])} ${decodeURIComponent(String(headers["grpc-message"] ?? ""))}`.slice(0, 160);
+    if (headers[RECONNECT_TRAILER] === RECONNECT_REBALANCE) rebalance = true;
   };
   stream.on("response", status);
   stream.on("trailers", status);
