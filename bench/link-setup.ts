@@ -1,11 +1,13 @@
 // The link benchmarks' common set-up: a PKI of N agents with their client
 // TLS contexts (made once, reused across reconnects), the controller's
-// files and config in a temporary folder, and a controller in a child
-// process (SQLite, WAL, synchronous FULL, log level warn).
+// files and config in a temporary folder, and controllers in child
+// processes (log level warn) on one store: SQLite (WAL, synchronous FULL)
+// by default, or the PostgreSQL database the benchmark names.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
+import type { ControllerConfigInput } from "../controller/config.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import { startControllerProcess, type ControllerProcess } from "../test/support/controller-process.js";
 import { createBenchPki } from "./link-certs.js";
@@ -15,9 +17,9 @@ export interface LinkBenchSetup {
   dir: string;
   fleet: ReturnType<typeof createLoadFleet>;
   slots: LoadSlot[];
-  /** Starts a controller on `port` (0: a free one) on the setup's store. */
-  startController(port: number): Promise<ControllerProcess>;
-  /** Alerts in the store (open it after the controller stopped). */
+  /** Starts a controller on `port` (0: a free one) on the setup's store; `name` tells replicas apart (their admin sockets). */
+  startController(port: number, name?: string): Promise<ControllerProcess>;
+  /** Alerts in the SQLite store (open it after the controller stopped). */
   storedAlerts(): Promise<number>;
   /** Removes the folder. */
   remove(): void;
@@ -44,7 +46,12 @@ export const fdLimit = (): string => /Max open files\s+(\d+)/.exec(readFileSync(
 /** The 1-minute load average, from /proc/loadavg. */
 export const loadAverage = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0] ?? "?";
 
-export async function createLinkBenchSetup(agents: number, prefix: string): Promise<LinkBenchSetup> {
+export interface LinkBenchOptions {
+  /** The store every controller of the setup opens. Default: an SQLite file in the setup's folder. */
+  store?: ControllerConfigInput["store"];
+}
+
+export async function createLinkBenchSetup(agents: number, prefix: string, options: LinkBenchOptions = {}): Promise<LinkBenchSetup> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const pki = await createBenchPki(agents);
   const fleet = createLoadFleet();
@@ -52,10 +59,11 @@ export async function createLinkBenchSetup(agents: number, prefix: string): Prom
   writeFileSync(join(dir, "ca.pem"), pki.ca.cert);
   writeFileSync(join(dir, "controller.pem"), pki.controller.cert);
   writeFileSync(join(dir, "controller-key.pem"), pki.controller.key, { mode: 0o600 });
-  const config = (port: number) => ({
+  const config = (port: number, name: string): ControllerConfigInput => ({
     listen: { host: "127.0.0.1", port },
     tls: { ca: join(dir, "ca.pem"), cert: join(dir, "controller.pem"), key: join(dir, "controller-key.pem"), ticketKeyFile: join(dir, "tls-tickets.key") },
-    store: { path: join(dir, "controller.db") },
+    store: options.store ?? { path: join(dir, "controller.db") },
+    admin: { socket: join(dir, `${name}-admin.sock`) },
     // One load process answers the HTTP/2 pings of all its agents: the ping timeout is raised from 10 s so that its own lag under a connect storm does not count as dead peers.
     link: { heartbeatInterval: "30s", pingTimeout: "30s" },
     log: { level: "warn" as const },
@@ -65,7 +73,7 @@ export async function createLinkBenchSetup(agents: number, prefix: string): Prom
     dir,
     fleet,
     slots,
-    startController: (port) => startControllerProcess({ config: config(port), nodeArgs }),
+    startController: (port, name = "controller") => startControllerProcess({ config: config(port, name), nodeArgs }),
     async storedAlerts() {
       const store = openSqliteStore(join(dir, "controller.db"));
       try {

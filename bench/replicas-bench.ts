@@ -1,0 +1,227 @@
+// Replicas benchmark (issue 15, acceptance 5): a throw-away PostgreSQL
+// cluster (testing/postgres.ts, fsync on), two controller replicas on it in
+// child processes, and this process as the load: 10,000 agents that each
+// know both endpoints and reconnect as agents do (bench/link-load-fleet.ts:
+// the agent's reconnect plan, backoff with full jitter, connect timeout, an
+// outbox of unacked alerts resent after every Welcome). Prints beside their
+// targets: the time for all agents to connect over the two replicas, each
+// replica's RSS, alerts/s stored into PostgreSQL and acked (1,000 agents,
+// median of REPLICAS_BENCH_BURSTS bursts, default 3), and, with 1,000
+// agents sending 1,000 alerts/s through it, a `kill -9` of one replica: the
+// time until all its agents are back on the survivor, and whether every
+// alert sent is in PostgreSQL once. See bench/README.md.
+//
+//   node --import tsx --expose-gc bench/replicas-bench.ts          # 10,000 agents (the figures)
+//   REPLICAS_BENCH_AGENTS=1000 node --import tsx --expose-gc bench/replicas-bench.ts
+import postgres from "postgres";
+import type { ControllerProcess } from "../test/support/controller-process.js";
+import { startPgCluster, type PgCluster } from "../testing/postgres.js";
+import { median, printRows, type BenchRow } from "./bench-rows.js";
+import type { LoadSlot } from "./link-load-fleet.js";
+import { controllerMemory, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
+
+const TOTAL = Number(process.env.REPLICAS_BENCH_AGENTS ?? "10000");
+const ALERT_AGENTS = Math.min(1_000, TOTAL);
+const ALERTS_PER_AGENT = 30;
+const BURSTS = Math.max(1, Number(process.env.REPLICAS_BENCH_BURSTS ?? "3"));
+/** Each replica's pool (store.postgres.poolSize, its default). */
+const POOL_SIZE = 10;
+/** Through the kill, ALERT_AGENTS agents send one alert a second each, from FLOOD_LEAD_MS before it until all agents are back. */
+const FLOOD_LEAD_MS = 5_000;
+const FLOOD_TICK_MS = 100;
+const DEADLINE_MS = Number(process.env.REPLICAS_BENCH_DEADLINE_S ?? "1800") * 1000;
+
+const started = Date.now();
+const deadline = setTimeout(() => {
+  process.stdout.write(`replicas bench: deadline of ${DEADLINE_MS / 1000} s reached; figures above are partial\n`);
+  process.exit(1);
+}, DEADLINE_MS);
+deadline.unref();
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const atScale = TOTAL === 10_000;
+const scale = atScale ? "" : ` (at ${TOTAL} agents, not the issue's 10,000)`;
+const rows: BenchRow[] = [];
+let cluster: PgCluster | undefined;
+let setup: LinkBenchSetup | undefined;
+const replicas: ControllerProcess[] = [];
+
+interface Replica {
+  name: string;
+  process: ControllerProcess;
+  restRss: number;
+}
+
+/** Every agent connects (200 handshakes in flight), each to the first endpoint of its own order; then each replica's RSS. */
+async function connectAll(s: LinkBenchSetup, both: Replica[]): Promise<void> {
+  const t = Date.now();
+  await s.fleet.connectAll(s.slots, 120_000 + TOTAL * 20);
+  const connectMs = Date.now() - t;
+  const split = both.map((r) => `${s.fleet.welcomedOn(r.process.port)} on ${r.name}`).join(", ");
+  out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s (${split}); ${s.fleet.failed()} connects ended before their Welcome and were retried`);
+  for (const line of s.fleet.endReasons()) out(`    streams ended: ${line}`);
+  rows.push({ figure: `${TOTAL} agents connecting at once over 2 replicas`, measured: `${seconds(connectMs)} s (${split})`, target: "< 20 s (one controller's, issue 17)", met: atScale ? connectMs < 20_000 : undefined });
+  await sleep(1_000);
+  const measured: string[] = [];
+  let met = true;
+  for (const r of both) {
+    const mem = await controllerMemory(r.process);
+    const agents = s.fleet.welcomedOn(r.process.port);
+    const perAgent = ((mem.rss - r.restRss) * 1024) / Math.max(1, agents);
+    out(`  replica ${r.name}: RSS ${mem.rss.toFixed(1)} MiB with ${agents} agents = ${perAgent.toFixed(1)} KiB per agent above rest (V8 heap used after GC ${mem.heap.toFixed(1)} MiB)`);
+    measured.push(`${r.name} ${mem.rss.toFixed(0)} MiB (${agents} agents, ${perAgent.toFixed(0)} KiB each)`);
+    met &&= perAgent < 85;
+  }
+  rows.push({ figure: `replica RSS, ${TOTAL} agents over 2`, measured: measured.join("; "), target: "< 85 KiB per agent (issue 17)", met });
+}
+
+/** BURSTS times: ALERT_AGENTS agents (spread over both replicas) each send ALERTS_PER_AGENT at once; the time until every one is acked. */
+async function bursts(s: LinkBenchSetup, alerting: LoadSlot[]): Promise<void> {
+  const burst = alerting.length * ALERTS_PER_AGENT;
+  const rates: number[] = [];
+  for (let i = 1; i <= BURSTS; i += 1) {
+    const load = loadAverage();
+    const t = Date.now();
+    const acked = alerting.map((slot) => s.fleet.sendAlerts(slot, ALERTS_PER_AGENT));
+    await s.fleet.until(() => acked.every((done) => done()), `${burst} alert acks`, 300_000);
+    const ms = Date.now() - t;
+    rates.push(Math.round(burst / (ms / 1000)));
+    out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${alerting.length} agents stored in PostgreSQL and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s`);
+    await sleep(1_000);
+  }
+  for (const line of s.fleet.endReasons()) out(`    streams ended so far: ${line}`);
+  const rate = median(rates);
+  rows.push({
+    figure: `alerts stored in PostgreSQL and acked, ${alerting.length} agents over 2 replicas`,
+    measured: `${rate}/s${BURSTS > 1 ? ` (median of ${BURSTS}: ${rates.join(", ")})` : ""}`,
+    target: "≥ 30,000/s (one controller on SQLite, issue 17)",
+    met: rate >= 30_000,
+  });
+}
+
+/** One alert a second from each of `alerting`, a tenth of them every FLOOD_TICK_MS; stop() ends it. */
+function startFlood(s: LinkBenchSetup, alerting: LoadSlot[]): { stop(): void } {
+  const share = Math.max(1, Math.round(alerting.length / (1_000 / FLOOD_TICK_MS)));
+  let next = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < share; i += 1) {
+      s.fleet.sendAlerts(alerting[next]!, 1);
+      next = (next + 1) % alerting.length;
+    }
+  }, FLOOD_TICK_MS);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** SIGKILL of `victim` with the flood running; the time until every agent is welcomed on `survivor`, and until every alert is acked. */
+async function killOne(s: LinkBenchSetup, alerting: LoadSlot[], victim: Replica, survivor: Replica): Promise<{ unackedAtKill: number }> {
+  const held = s.fleet.welcomedOn(victim.process.port);
+  const flood = startFlood(s, alerting);
+  await sleep(FLOOD_LEAD_MS);
+  s.fleet.setReconnect(true);
+  const failedBefore = s.fleet.failed();
+  const load = loadAverage();
+  const unackedAtKill = s.fleet.unacked();
+  const t = Date.now();
+  victim.process.kill("SIGKILL");
+  await victim.process.stopped;
+  const progress = setInterval(() => out(`    ${seconds(Date.now() - t)} s after the kill: ${s.fleet.welcomedOn(survivor.process.port)} agents on ${survivor.name}, ${s.fleet.unacked()} alerts unacked`), 5_000);
+  try {
+    await s.fleet.until(() => s.fleet.welcomedOn(survivor.process.port) >= TOTAL, `all ${TOTAL} agents on ${survivor.name}`, 300_000);
+  } finally {
+    clearInterval(progress);
+  }
+  const backMs = Date.now() - t;
+  flood.stop();
+  const retried = s.fleet.failed() - failedBefore;
+  for (const line of s.fleet.endReasons()) out(`    streams ended so far: ${line}`);
+  out(`  kill -9 of replica ${victim.name} (load average ${load}) holding ${held} agents, ${unackedAtKill} alerts unacked: all ${TOTAL} agents on ${survivor.name} ${seconds(backMs)} s after the kill; ${retried} connects failed on the way (dead endpoint, or no Welcome in time) and were retried`);
+  rows.push({ figure: "all agents of a replica killed with kill -9 back on the survivor", measured: `${seconds(backMs)} s (${held} agents; ${retried} connects retried)`, target: "< 60 s", met: atScale ? backMs < 60_000 : undefined });
+  const tAcked = Date.now();
+  await s.fleet.until(() => s.fleet.unacked() === 0, "every alert acked after the kill", 300_000);
+  out(`  every alert acked ${seconds(Date.now() - tAcked)} s after all agents were back`);
+  s.fleet.setReconnect(false);
+  await sleep(1_000);
+  const mem = await controllerMemory(survivor.process);
+  const perAgent = ((mem.rss - survivor.restRss) * 1024) / TOTAL;
+  out(`  survivor ${survivor.name}: RSS ${mem.rss.toFixed(1)} MiB with all ${TOTAL} agents = ${perAgent.toFixed(1)} KiB per agent above rest (V8 heap used after GC ${mem.heap.toFixed(1)} MiB)`);
+  rows.push({ figure: `survivor RSS, all ${TOTAL} agents`, measured: `${mem.rss.toFixed(0)} MiB (${perAgent.toFixed(0)} KiB per agent)`, target: "< 85 KiB per agent (issue 17)", met: perAgent < 85 });
+  return { unackedAtKill };
+}
+
+/** Every alert the fleet sent (all acked by now) is in PostgreSQL exactly once, and nothing else is. */
+async function checkStored(s: LinkBenchSetup, url: string, unackedAtKill: number): Promise<boolean> {
+  const ids = s.fleet.issuedIds();
+  const distinct = new Set(ids).size;
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const stored = new Set((await sql<Array<{ alert_id: string }>>`SELECT alert_id FROM alerts WHERE agent_id LIKE 'bench-%'`).map((r) => r.alert_id));
+    const lost = ids.filter((id) => !stored.has(id)).length;
+    const sent = new Set(ids);
+    const extra = [...stored].filter((id) => !sent.has(id)).length;
+    out(`  check: ${ids.length} alerts sent (${distinct} ids), ${distinct - lost} of them in PostgreSQL, ${stored.size} agent alerts there in all; ${s.fleet.rejects()} rejected`);
+    const ok = lost === 0 && extra === 0 && distinct === ids.length && s.fleet.rejects() === 0;
+    rows.push({
+      figure: "alerts lost through the kill",
+      measured: `${lost} of ${distinct} (${unackedAtKill} were unacked at the kill and resent to the survivor; ${stored.size} in PostgreSQL, each once${extra > 0 ? `; ${extra} not sent by the bench` : ""})`,
+      target: "0",
+      met: ok,
+    });
+    return ok;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function main(): Promise<void> {
+  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, one load process; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
+  let t = Date.now();
+  cluster = await startPgCluster();
+  const url = await cluster.createDatabase("replicas_bench");
+  out(`  PostgreSQL cluster (fsync on) on port ${cluster.port} in ${seconds(Date.now() - t)} s`);
+  t = Date.now();
+  setup = await createLinkBenchSetup(TOTAL, "secarc-replicas-bench-", { store: { postgres: { url, poolSize: POOL_SIZE } } });
+  out(`  ${TOTAL} agent certificates and client TLS contexts made in ${seconds(Date.now() - t)} s (once; reused across reconnects)`);
+  const both: Replica[] = [];
+  for (const name of ["A", "B"]) {
+    // One after the other: the first one migrates the schema.
+    const child = await setup.startController(0, name.toLowerCase());
+    replicas.push(child);
+    both.push({ name, process: child, restRss: NaN });
+  }
+  await sleep(300);
+  for (const r of both) {
+    r.restRss = (await controllerMemory(r.process)).rss;
+    out(`  replica ${r.name}: pid ${r.process.pid}, port ${r.process.port}, RSS at rest ${r.restRss.toFixed(1)} MiB`);
+  }
+  setup.fleet.setEndpoints(both.map((r) => r.process.port));
+  await connectAll(setup, both);
+  const alerting = setup.slots.slice(0, ALERT_AGENTS);
+  await bursts(setup, alerting);
+  const [victim, survivor] = both as [Replica, Replica];
+  const { unackedAtKill } = await killOne(setup, alerting, victim, survivor);
+  const ok = await checkStored(setup, url, unackedAtKill);
+  out(`  total bench time ${((Date.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage()}`);
+  printRows(`replicas figures${scale}`, rows);
+  if (!ok) throw new Error("the alerts in PostgreSQL differ from the alerts sent");
+}
+
+main()
+  .catch((err: unknown) => {
+    out(`replicas bench failed: ${(err as Error).stack ?? String(err)}`);
+    for (const line of setup?.fleet.endReasons() ?? []) out(`  streams ended: ${line}`);
+    for (const [i, r] of replicas.entries()) {
+      if (r.log.length > 0) out(`  replica ${"AB"[i]}'s last log lines (${r.log.length} in all):\n${r.log.slice(-12).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`);
+    }
+    if (rows.length > 0) printRows(`replicas figures so far${scale}`, rows);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    setup?.fleet.setReconnect(false);
+    setup?.fleet.closeAll();
+    for (const r of replicas) r.kill("SIGKILL");
+    await Promise.all(replicas.map((r) => r.stopped));
+    await cluster?.stop().catch((err: unknown) => out(`  stopping the PostgreSQL cluster failed: ${String(err)}`));
+    setup?.remove();
+    clearTimeout(deadline);
+    setTimeout(() => process.exit(), 200).unref();
+  });
