@@ -11,6 +11,7 @@ import { startEventRelay, type EventRelay } from "./event-relay.js";
 import { createLease, type Lease } from "./lease.js";
 import { newReplicaId } from "./replica-id.js";
 import { startReplicaHeartbeat, type ReplicaHeartbeat } from "./replica-heartbeat.js";
+import { startReplicaHousekeeping } from "./replica-housekeeping.js";
 import { createTelegramUpdateLog, type TelegramUpdateLog } from "./telegram-updates.js";
 
 /**
@@ -132,6 +133,8 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     onLost: () => voiceListeners.call(undefined),
   });
   const updates = createTelegramUpdateLog(replicaId);
+  // Rows of replicas long stopped and Telegram update_ids older than a day go (every hour).
+  const housekeeping = startReplicaHousekeeping({ sql: store.sql, logger: log, updates });
   const relay: EventRelay | undefined = options.events
     ? await startEventRelay({ sql: store.sql, events: options.events, logger, replicaId, onResync: () => resyncListeners.call(undefined) })
     : undefined;
@@ -148,6 +151,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
       clearInterval(verifier);
       await relay?.stop();
       await lease.stop();
+      await housekeeping.stop();
       await actions.stop();
       await heartbeat.stop();
       await sessions.stop();
