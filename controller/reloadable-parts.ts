@@ -91,7 +91,13 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
     const bridgeSwitch = createVoiceSwitch<TelegramBridge>({
       logger,
       name: "Telegram bridge",
-      start: (epoch) => launchBridge(telegram, { epoch, speaking: () => voice.speaking(), handleUpdate: (updateId, handle) => voice.handleUpdate(updateId, handle) }),
+      start: (epoch) =>
+        launchBridge(telegram, {
+          epoch,
+          speaking: () => voice.speaking(),
+          handleUpdate: (updateId, handle) => voice.handleUpdate(updateId, handle),
+          ...(telegram.webhook ? { consumeInbox: (handle) => voice.consumeInbox(handle) } : {}),
+        }),
       stop: (running) => running.stop(),
     });
     const unfollow = voice.follow((epoch) => (epoch === undefined ? bridgeSwitch.lost() : bridgeSwitch.acquired(epoch)));

@@ -1,5 +1,6 @@
 import type { ControllerCore } from "./controller-parts.js";
 import { startReplicaCoordination, type ReplicaCoordination } from "./replicas/replica-coordination.js";
+import { startWebhookInbox } from "./replicas/webhook-inbox.js";
 
 /**
  * On PostgreSQL the controller is one of possibly several replicas: it
@@ -23,5 +24,11 @@ export async function startReplicas(core: ControllerCore): Promise<ReplicaCoordi
     },
   });
   core.stops.push(() => coordination.stop());
+  // Telegram posts to any replica: each stores the update for the voice (webhook-inbox.ts).
+  const webhook = core.config.telegram?.webhook;
+  if (webhook && (core.options.startTelegram ?? true)) {
+    const inbox = await startWebhookInbox({ sql: core.opened.store.sql, logger: core.logger, replicaId: coordination.replicaId, webhook });
+    core.stops.push(() => inbox.stop());
+  }
   return coordination;
 }

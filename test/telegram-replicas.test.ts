@@ -8,7 +8,7 @@ import { startController, type RunningController } from "../controller/controlle
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
-import { eventually } from "./support/agent-process.js";
+import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 import { startPgCluster, type PgCluster } from "../testing/postgres.js";
@@ -108,5 +108,72 @@ describe("Telegram on replicas (PostgreSQL): one voice, each update once", funct
     expect(api.messagesIn(CHAT)).to.have.length(2);
     expect(agent.received.filter(actionFor(alert.id))).to.have.length(1);
     expect(api.calls.filter((c) => c.method === "getUpdates" && c.status === 409), "two pollers at once").to.deep.equal([]);
+  });
+
+  it("webhook on every replica: taps posted to B for an agent held by A reach it within 1 s (p99, n=100), each once; a retried update is handled once; a forged one is refused", async () => {
+    const url = await cluster.createDatabase("telegram_webhook");
+    const store = { postgres: { url, poolSize: 6 } };
+    const secretToken = "replica-webhook-secret";
+    const [portA, portB] = [await freeLoopbackPort(), await freeLoopbackPort()];
+    const replica = async (name: string, webhookPort: number) => {
+      const telegram = { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "10ms", perGroupPerMinute: 6000 }, digestThreshold: 1000, webhook: { domain: "bot.example.org", port: webhookPort, path: "/tg", secretToken } };
+      const started = await startController({ config: testControllerConfig(pki, dir, { store, telegram, admin: { socket: join(dir, `${name}-wh.sock`) } }), logger: silentLogger() });
+      controllers.push(started);
+      return started;
+    };
+    const [a, b] = [await replica("a", portA), await replica("b", portB)];
+    const post = (port: number, body: unknown, secret = secretToken) =>
+      fetch(`http://127.0.0.1:${port}/tg`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: JSON.stringify(body) });
+    const tapUpdate = (updateId: number, queryId: string, messageId: number, data: string) => ({
+      update_id: updateId,
+      callback_query: { id: queryId, from: { id: OPERATOR.id, is_bot: false, first_name: "Op", username: OPERATOR.username }, chat_instance: "x", data, message: { message_id: messageId, date: 0, chat: { id: CHAT, type: "private" }, text: "" } },
+    });
+
+    const agent = connectRawAgent({ port: a.port, ca: pki.ca, ...(await pki.issueAgent("web-2")) });
+    clients.push(agent);
+    agent.hello({ ...hello, agentId: "web-2", hostname: "web-2.example" });
+    await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
+    const alerts = Array.from({ length: 100 }, () => sshAlert());
+    for (const alert of alerts) agent.send({ payload: { case: "alert", value: alert } });
+    await Promise.all(alerts.map((alert) => agent.waitFor(acked(alert.id), 30_000)));
+    const shown = await api.waitFor(() => {
+      const mine = api.messagesIn(CHAT).filter((m) => m.text.includes("Server: <b>web-2</b>") && m.replyMarkup !== undefined);
+      return mine.length === 100 && mine;
+    }, 60_000);
+    expect(api.calls.filter((c) => c.method === "setWebhook").map((c) => c.params.url)).to.include("https://bot.example.org/tg");
+    const blockData = shown.map((message) => button(message, "Block IP"));
+
+    // A forged update (wrong secret) is refused and stored nowhere.
+    expect((await post(portB, tapUpdate(9_000, "forged", shown[0]!.messageId, blockData[0]!), "wrong")).status).to.equal(403);
+
+    const latencies: number[] = [];
+    for (const [i, message] of shown.entries()) {
+      const queryId = `wh-${i}`;
+      api.issueCallbackQuery(queryId);
+      const startedAt = performance.now();
+      const response = await post(portB, tapUpdate(10_000 + i, queryId, message.messageId, blockData[i]!));
+      expect(response.status).to.equal(200);
+      await agent.waitFor((m) => m.payload.case === "responseAction" && agent.received.filter((r) => r.payload.case === "responseAction").length === i + 1, 10_000);
+      latencies.push(performance.now() - startedAt);
+    }
+    latencies.sort((x, y) => x - y);
+    const p99 = latencies[98]!;
+    expect(p99, `tap on B's webhook to the agent on A: p50 ${latencies[49]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies[99]!.toFixed(1)} ms`).to.be.below(1_000);
+
+    // Telegram retries an update (to either replica): handled once.
+    const again = tapUpdate(10_000, "wh-0", shown[0]!.messageId, blockData[0]!);
+    expect((await post(portA, again)).status).to.equal(200);
+    expect((await post(portB, again)).status).to.equal(200);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const actions = agent.received.filter((m) => m.payload.case === "responseAction");
+    expect(actions).to.have.length(100);
+    expect(new Set(actions.map((m) => (m.payload.case === "responseAction" ? m.payload.value.alertId : "")))).to.have.property("size", 100);
+    const check = postgres(url, { max: 1, onnotice: () => {} });
+    const [inbox] = await check<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_inbox`;
+    const [handled] = await check<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
+    await check.end({ timeout: 5 });
+    expect(handled?.count, "each update_id recorded once").to.equal(100);
+    expect(inbox?.count, "every stored update handled and removed").to.equal(0);
+    expect(api.calls.filter((c) => c.method === "getUpdates"), "no poller in webhook mode").to.deep.equal([]);
   });
 });

@@ -13,6 +13,7 @@ import { newReplicaId } from "./replica-id.js";
 import { startReplicaHeartbeat, type ReplicaHeartbeat } from "./replica-heartbeat.js";
 import { startReplicaHousekeeping } from "./replica-housekeeping.js";
 import { createTelegramUpdateLog, type TelegramUpdateLog } from "./telegram-updates.js";
+import { consumeInbox } from "./webhook-inbox.js";
 
 /**
  * Everything a controller replica on PostgreSQL needs to share the fleet
@@ -81,6 +82,12 @@ export interface TelegramVoice {
   handleUpdate(updateId: number, handle: () => Promise<void>): Promise<boolean>;
   /** Calls `listener` with the epoch each time this replica becomes the voice, and with undefined when it stops; returns the unsubscribe. */
   follow(listener: (epoch: number | undefined) => void): () => void;
+  /**
+   * Webhook mode: handles, one at a time in update_id order, the updates the
+   * replicas' webhooks stored (webhook-inbox.ts). The voice's bridge calls
+   * it while it speaks; returns the stop.
+   */
+  consumeInbox(handle: (update: { update_id: number }) => Promise<void>): Promise<{ stop(): Promise<void> }>;
   /** Calls `listener` after every re-LISTEN of the event relay, when events may have been missed (the bridge re-reads what is stale). */
   followResync(listener: () => void): () => void;
 }
@@ -146,7 +153,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     actions,
     heartbeat,
     link: linkHooks(sessions, actions),
-    telegram: telegramVoice(store, lease, updates, voiceListeners.add, resyncListeners.add),
+    telegram: telegramVoice(store, log, lease, updates, voiceListeners.add, resyncListeners.add),
     async stop() {
       clearInterval(verifier);
       await relay?.stop();
@@ -179,13 +186,14 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkH
   };
 }
 
-function telegramVoice(store: PostgresStore, lease: Lease, updates: TelegramUpdateLog, follow: TelegramVoice["follow"], followResync: TelegramVoice["followResync"]): TelegramVoice {
+function telegramVoice(store: PostgresStore, logger: Logger, lease: Lease, updates: TelegramUpdateLog, follow: TelegramVoice["follow"], followResync: TelegramVoice["followResync"]): TelegramVoice {
   return {
     lease,
     updates,
     follow,
     followResync,
     speaking: () => lease.held(),
+    consumeInbox: (handle) => consumeInbox({ sql: store.sql, logger, handle }),
     async handleUpdate(updateId, handle) {
       let handled = false;
       await store.sql.begin(async (tx) => {

@@ -15,6 +15,9 @@ import type { PgSql } from "./postgres-types.js";
  * - `leases`: named leases (the Telegram voice), holder and epoch.
  * - `telegram_updates`: update_ids already handled, so that no tap is
  *   handled twice across a lease change or by two webhook replicas.
+ * - `telegram_inbox` (version 2): updates Telegram posted to the webhook of
+ *   any replica, until the lease holder has handled them; a trigger
+ *   NOTIFYs `secarc_telegram_inbox`.
  * - A trigger on `actions` notifies channel `secarc_actions` with the
  *   agent id in the transaction that stores an action, whatever code path
  *   stores it (taps, the no-answer policy, fleet blocks).
@@ -68,6 +71,23 @@ export const postgresReplicaMigrations: readonly Migration[] = [
       CREATE TRIGGER actions_notify AFTER INSERT ON actions FOR EACH ROW EXECUTE FUNCTION secarc_notify_action();
     `,
   },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE telegram_inbox (
+        update_id   BIGINT PRIMARY KEY,
+        body        JSONB NOT NULL,
+        received_at BIGINT NOT NULL,
+        replica_id  TEXT NOT NULL
+      );
+      CREATE FUNCTION secarc_notify_inbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('secarc_telegram_inbox', NEW.update_id::text);
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER telegram_inbox_notify AFTER INSERT ON telegram_inbox FOR EACH ROW EXECUTE FUNCTION secarc_notify_inbox();
+    `,
+  },
 ];
 
 /** Brings the replicas' tables up to date (the core tables must be there: openPostgresStore migrates them first). */
@@ -81,4 +101,6 @@ export const CHANNELS = {
   actions: "secarc_actions",
   /** Payload: JSON {agentId, epoch, replicaId} of a claim. */
   sessions: "secarc_sessions",
+  /** Payload: the update_id of an update stored by a replica's webhook. */
+  telegramInbox: "secarc_telegram_inbox",
 } as const;

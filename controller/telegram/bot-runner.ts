@@ -43,6 +43,8 @@ export interface BotRunnerOptions {
   setCommands: () => Promise<void>;
   /** Called each time the token is accepted after not being (start, or after a refusal). */
   onConnected: () => void;
+  /** Webhook mode on replicas: the webhook is served elsewhere (every replica's inbox); the runner only registers it with Telegram. */
+  webhookServedElsewhere?: boolean;
 }
 
 export interface BotRunner {
@@ -140,7 +142,8 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
       }
       return;
     }
-    await bot.launch({ webhook: { domain: webhook.domain, host: webhook.host, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } });
+    if (options.webhookServedElsewhere) await bot.telegram.setWebhook(webhookUrl(webhook), { ...(webhook.secretToken ? { secret_token: webhook.secretToken } : {}) });
+    else await bot.launch({ webhook: { domain: webhook.domain, host: webhook.host, port: webhook.port, path: webhook.path, ...(webhook.secretToken ? { secretToken: webhook.secretToken } : {}) } });
     markOk();
     attempted();
     // The webhook server runs until the controller stops or a call finds the token refused.
@@ -213,6 +216,12 @@ export function startBotRunner(options: BotRunnerOptions): BotRunner {
     },
   };
   return runner;
+}
+
+/** The URL Telegram posts to, as telegraf builds it from telegram.webhook: https, the domain without any scheme, the path. */
+export function webhookUrl(webhook: NonNullable<TelegramConfig["webhook"]>): string {
+  const domain = /^https?:\/\//.test(webhook.domain) ? new URL(webhook.domain).host : webhook.domain;
+  return `https://${domain}${webhook.path}`;
 }
 
 /** A runner for a bridge without a token: nothing to try until the config changes. */

@@ -16,6 +16,12 @@ export interface BridgeVoice {
   speaking(): number | undefined;
   /** Runs `handle` unless a replica has handled update `updateId` (TelegramVoice.handleUpdate). */
   handleUpdate(updateId: number, handle: () => Promise<void>): Promise<boolean>;
+  /**
+   * Webhook mode: every replica serves the webhook and stores the updates
+   * (controller/replicas/webhook-inbox.ts); the voice handles them from
+   * there, and the bot only registers the webhook with Telegram.
+   */
+  consumeInbox?(handle: (update: { update_id: number }) => Promise<void>): Promise<{ stop(): Promise<void> }>;
 }
 
 /** Throws a "fenced" error unless this bridge's replica still holds the lease at its epoch: the last check before each Bot API call. */

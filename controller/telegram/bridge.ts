@@ -1,5 +1,6 @@
 import { AsyncResource } from "node:async_hooks";
 import { Telegraf } from "telegraf";
+import type { Update } from "telegraf/types";
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { ActionRequests } from "../domain/action-requests.js";
@@ -225,12 +226,15 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
           for (const locale of localeNames) if (locale !== config.defaultLocale) await bot.telegram.setMyCommands(commandList(locale), { language_code: locale });
         },
         onConnected: () => queue.kick(),
+        ...(deps.voice?.consumeInbox ? { webhookServedElsewhere: true } : {}),
       })
     : noTokenRunner(now, logger);
   runner = started;
   deps.metrics?.watchTelegramConnection?.(() => started.connection());
   // Bounded: Telegram never holds up the controller's start for long.
   await Promise.race([started.firstAttempt, new Promise((resolve) => setTimeout(resolve, FIRST_ATTEMPT_WAIT_MS).unref())]);
+  // Webhook mode on replicas: the updates every replica's webhook stored, handled here in order.
+  const inbox = deps.voice?.consumeInbox && config.webhook ? await deps.voice.consumeInbox((update) => bot.handleUpdate(update as Update)) : undefined;
   logger.info({ chats: chatIds.length, allowedUsers: config.allowedUsers.length, mode: config.webhook ? "webhook" : "polling", ...(deps.voice ? { epoch: deps.voice.epoch } : {}) }, "telegram bridge started");
 
   return {
@@ -255,6 +259,7 @@ export async function startTelegramBridge(deps: TelegramBridgeDeps): Promise<Tel
       clearInterval(watchTimer);
       callbacks.stop();
       await fleet?.stop();
+      await inbox?.stop();
       await started.stop();
       await queue.stop();
     },
