@@ -66,7 +66,7 @@ describe("createWriteBatcher", () => {
     await store.close();
   });
 
-  it("commits what it has once a batch has run for maxBatchMs; the queue after the last one served leads the next batch", async () => {
+  it("commits what it has once a batch has run for maxBatchMs, each queue's share taken in one run; the queue after the last one served leads the next batch", async () => {
     let clock = 0;
     // Every write takes 2 ms of the clock: a 5 ms budget ends a batch after its third write.
     const store = openSqliteStore(join(dir, "c.db"));
@@ -80,11 +80,31 @@ describe("createWriteBatcher", () => {
     writes.push(...["b0", "b1"].map((n) => batcher.run(write(n), "b")), batcher.run(write("c0"), "c"));
     await writes[0];
     expect(batcher.stats()).to.deep.equal({ writes: 3, batches: 1 });
-    expect(order).to.deep.equal(["a0", "b0", "c0"]);
+    expect(order).to.deep.equal(["a0", "a1", "a2"]);
     await Promise.all(writes);
-    // The second batch starts with "a" (after "c", the last served), in each queue's order.
-    expect(order).to.deep.equal(["a0", "b0", "c0", "a1", "b1", "a2"]);
+    // The second batch starts with "b" (after "a", the last served), in each queue's order.
+    expect(order).to.deep.equal(["a0", "a1", "a2", "b0", "b1", "c0"]);
     expect(batcher.stats()).to.deep.equal({ writes: 6, batches: 2 });
+    await store.close();
+  });
+
+  it("puts a queue that began while a batch ran at the head of the next batch, before a flood's next share", async () => {
+    let clock = 0;
+    const store = openSqliteStore(join(dir, "c.db"));
+    // Every write takes 2 ms of the clock: a 5 ms budget ends a batch after its third write.
+    const batcher = createWriteBatcher({ store, maxBatchMs: 5, monotonicNow: () => clock });
+    const order: string[] = [];
+    let late: Promise<unknown> | undefined;
+    const flood = Array.from({ length: 9 }, (_, i) =>
+      batcher.run(async () => {
+        clock += 2;
+        order.push(`a${i}`);
+        // The quiet queue's write arrives while the first batch runs.
+        late ??= batcher.run(async () => order.push("b0"), "quiet");
+      }, "flooding"),
+    );
+    await Promise.all([...flood, late]);
+    expect(order.slice(0, 4)).to.deep.equal(["a0", "a1", "a2", "b0"]);
     await store.close();
   });
 

@@ -101,31 +101,38 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
     const started = monotonicNow();
     const budget = Math.min(4 * maxBatchMs, Math.max(maxBatchMs, lastCommitMs));
     let next = 0;
-    let progress = false;
-    for (let i = 0; batch.length < maxBatch; i = (i + 1) % order.length) {
-      if (i === 0) {
-        if (batch.length > 0 && !progress) break;
-        progress = false;
-      }
+    let full = false;
+    for (let i = 0; i < order.length && !full; i += 1) {
       const fifo = order[i]!;
-      if (fifo.taken >= maxPerKey || fifo.head >= fifo.items.length) continue;
-      const item = fifo.items[fifo.head]!;
-      fifo.head += 1;
-      fifo.taken += 1;
-      progress = true;
-      batch.push(item);
-      next = (i + 1) % order.length;
-      if (!tx) continue;
-      // One failing write (a refused alert) must not undo the others:
-      // each store method is its own savepoint inside this transaction.
-      try {
-        outcomes.push({ ok: true, value: await item.write(tx) });
-      } catch (error) {
-        outcomes.push({ ok: false, error });
+      // A queue's share is taken in one run, so that a stream's acks leave together after the commit.
+      while (fifo.taken < maxPerKey && fifo.head < fifo.items.length) {
+        if (batch.length >= maxBatch) {
+          full = true;
+          break;
+        }
+        const item = fifo.items[fifo.head]!;
+        fifo.head += 1;
+        fifo.taken += 1;
+        batch.push(item);
+        next = i + 1;
+        if (!tx) continue;
+        // One failing write (a refused alert) must not undo the others:
+        // each store method is its own savepoint inside this transaction.
+        try {
+          outcomes.push({ ok: true, value: await item.write(tx) });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+        if (monotonicNow() - started >= budget) {
+          full = true;
+          break;
+        }
       }
-      if (monotonicNow() - started >= budget) break;
     }
+    const looked = new Set(order);
     const rotated = new Map<string, Fifo>();
+    // Queues that began while the batch ran lead the next one (they were idle: their first write waits the least).
+    for (const [key, fifo] of queues) if (!looked.has(fifo) && fifo.head < fifo.items.length) rotated.set(key, fifo);
     for (let j = 0; j < order.length; j += 1) {
       const fifo = order[(next + j) % order.length]!;
       fifo.taken = 0;
@@ -136,8 +143,6 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
       }
       rotated.set(fifo.key, fifo);
     }
-    // Queues that began while the batch ran follow the ones it looked at.
-    for (const [key, fifo] of queues) if (!rotated.has(key) && fifo.head < fifo.items.length) rotated.set(key, fifo);
     queues = rotated;
     queued -= batch.length;
   }
