@@ -48,9 +48,9 @@ export const LenientAgentService: typeof AgentService = (() => {
   return service as unknown as typeof AgentService;
 })();
 
-/** One message from an agent: decoded, or an alert/result that could not be decoded. */
+/** One message from an agent: decoded (an alert with its bytes as received, which the store keeps as they are), or an alert/result that could not be decoded. */
 export type InboundMessage =
-  | { ok: true; message: AgentMessage }
+  | { ok: true; message: AgentMessage; alertBody?: Uint8Array }
   | { ok: false; case: "alert"; alertId: string; revision: number; detail: string }
   | { ok: false; case: "actionResult"; actionId: string; detail: string };
 
@@ -61,7 +61,7 @@ export function decodeFrame(raw: unknown): InboundMessage {
   if (payload.case === "alert") {
     const bytes = payload.value as Uint8Array;
     try {
-      return { ok: true, message: create(AgentMessageSchema, { payload: { case: "alert", value: fromBinary(AlertSchema, bytes) } }) };
+      return { ok: true, message: create(AgentMessageSchema, { payload: { case: "alert", value: fromBinary(AlertSchema, bytes) } }), alertBody: bytes };
     } catch (err) {
       const { id, number } = readIdentity(bytes);
       return { ok: false, case: "alert", alertId: id, revision: number, detail: `the alert does not decode: ${describeError(err)}` };

@@ -85,12 +85,12 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const intake = createStreamIntake({ events, log, send, track });
 
     let upkeep: ReturnType<typeof createStreamUpkeep> | undefined;
-    const handle = (message: AgentMessage, agentId: string): void => {
+    const handle = (message: AgentMessage, agentId: string, alertBody: Uint8Array | undefined): void => {
       const at = new Date(now());
       upkeep?.(message, agentId, at);
       switch (message.payload.case) {
         case "alert":
-          intake.alert(agentId, message.payload.value, at);
+          intake.alert(agentId, message.payload.value, at, alertBody);
           return;
         case "actionResult":
           intake.result(agentId, message.payload.value, at);
@@ -124,7 +124,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
             continue;
           }
           if (session.probe) handleProbe(message, session.agentId);
-          else handle(message, session.agentId);
+          else handle(message, session.agentId, inbound.alertBody);
           const room = writeWindow.room();
           if (room) await room;
         }

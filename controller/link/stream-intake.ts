@@ -20,8 +20,8 @@ export interface StreamIntakeDeps {
 }
 
 export interface StreamIntake {
-  /** Checks, stores and acks an alert, or rejects it with an AlertReject. */
-  alert(agentId: string, alert: Alert, at: Date): void;
+  /** Checks, stores and acks an alert, or rejects it with an AlertReject. `body`: its bytes as received, stored as they are. */
+  alert(agentId: string, alert: Alert, at: Date, body?: Uint8Array): void;
   /** Stores and acks a result of this agent's action, or rejects (and audits) it with a ResultReject. */
   result(agentId: string, result: ActionResult, at: Date): void;
   /** An alert whose bytes did not decode. */
@@ -61,7 +61,7 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
     tx.audit({ at, actor: `agent:${agentId}`, event: "link.result_rejected", detail: `suspicious: ${detail}` });
 
   return {
-    alert(agentId, alert, at) {
+    alert(agentId, alert, at, body) {
       const rejection = checkAlert(alert);
       if (rejection) {
         rejectAlert(agentId, alert.id, alert.revision, rejection.reason, rejection.detail);
@@ -70,7 +70,7 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
       track(
         async (tx) => {
           try {
-            return { kind: "stored" as const, stored: await tx.upsertAlert(agentId, alert, at) };
+            return { kind: "stored" as const, stored: await tx.upsertAlert(agentId, alert, at, body) };
           } catch (err) {
             // The savepoint of upsertAlert is rolled back; the audit row is its own write.
             if (!isSecarcError(err, "refused")) throw err;

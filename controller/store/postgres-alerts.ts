@@ -41,10 +41,10 @@ export const pgAlertOperations: PgOperations<"upsertAlert" | "getAlert" | "listO
  * and an existing row is then locked (FOR UPDATE), so two replicas storing
  * revisions of one alert at once are serialised: the higher one wins.
  */
-export async function upsertAlert(tx: PgQuery, agentId: string, alert: Alert, at: Date): Promise<Upserted> {
+export async function upsertAlert(tx: PgQuery, agentId: string, alert: Alert, at: Date, encoded?: Uint8Array): Promise<Upserted> {
   if (!alert.id) throw new SecarcError("input_invalid", "an alert without id cannot be stored");
   const state = alert.state === AlertState.UNSPECIFIED ? AlertState.OPEN : alert.state;
-  const body = toBinary(AlertSchema, alert);
+  const body = encoded ?? toBinary(AlertSchema, alert);
   const ms = at.getTime();
   const inserted = await tx`
     INSERT INTO alerts (alert_id, agent_id, revision, kind, severity, state, body, received_at, severity_since, updated_at, version)

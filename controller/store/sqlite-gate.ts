@@ -9,6 +9,14 @@ import { SecarcError } from "../../common/errors.js";
  * While a transaction is open — `fn` may await between its writes — every
  * other call waits in line, in arrival order, and runs after the COMMIT:
  * nothing outside the transaction is mixed into it or sees it half done.
+ *
+ * A call on the store itself (not through the transaction's token) from
+ * inside `fn` would wait for the transaction, which waits for it. With
+ * `checkNesting` such a call is refused: the gate then follows `fn`'s async
+ * context with an AsyncLocalStorage. That costs every promise of the
+ * process a hook call (Node 20), about 8 % of the controller's CPU while
+ * it stores thousands of alerts a second (docs/performance.md), so the
+ * controller runs without it (sqlite-store.test.ts covers the check).
  */
 export interface SqliteGate {
   /** Runs `op` now, or after the open transaction (and those queued before it) ends. */
@@ -30,8 +38,13 @@ const settle = <T>(op: () => T, resolve: (value: T) => void, reject: (err: unkno
   }
 };
 
-export function createSqliteGate(db: SqliteDatabase): SqliteGate {
-  const inside = new AsyncLocalStorage<object>();
+export interface SqliteGateOptions {
+  /** Refuse a store call (or transaction) made from inside a transaction's `fn` instead of letting it wait for itself. Default: false. */
+  checkNesting?: boolean;
+}
+
+export function createSqliteGate(db: SqliteDatabase, options: SqliteGateOptions = {}): SqliteGate {
+  const inside = options.checkNesting ? new AsyncLocalStorage<object>() : undefined;
   let open: object | undefined;
   const waiting: Array<() => void> = [];
 
@@ -57,7 +70,7 @@ export function createSqliteGate(db: SqliteDatabase): SqliteGate {
     open = token;
     let running: Promise<T>;
     try {
-      running = inside.run(token, () => fn(token));
+      running = inside ? inside.run(token, () => fn(token)) : fn(token);
     } catch (err) {
       running = Promise.reject(err);
     }
@@ -80,7 +93,7 @@ export function createSqliteGate(db: SqliteDatabase): SqliteGate {
 
   return {
     call<T>(op: () => T): Promise<T> {
-      if (open && inside.getStore() === open) {
+      if (open && inside?.getStore() === open) {
         return Promise.reject(new SecarcError("internal", "a store call inside transaction() must go through its tx argument (the store waits for the transaction)"));
       }
       return new Promise<T>((resolve, reject) => {
@@ -89,7 +102,7 @@ export function createSqliteGate(db: SqliteDatabase): SqliteGate {
       });
     },
     transaction<T>(fn: (token: object) => Promise<T>): Promise<T> {
-      if (open && inside.getStore() === open) return Promise.reject(new SecarcError("internal", "transaction() inside a transaction: use its tx argument"));
+      if (open && inside?.getStore() === open) return Promise.reject(new SecarcError("internal", "transaction() inside a transaction: use its tx argument"));
       return new Promise<T>((resolve, reject) => {
         if (open) waiting.push(() => start(fn, resolve, reject));
         else start(fn, resolve, reject);

@@ -21,7 +21,7 @@ export function createCoreOperations(db: SqliteDatabase): SyncOperations<StoreOp
     if (alertId) q.bumpAlert.run(alertId);
   };
 
-  const upsertAlert = db.transaction((agentId: string, alert: Alert, at: Date): Upserted => {
+  const upsertAlert = db.transaction((agentId: string, alert: Alert, at: Date, body: Uint8Array | undefined): Upserted => {
     if (!alert.id) throw new SecarcError("input_invalid", "an alert without id cannot be stored");
     const existing = q.getAlert.get(alert.id) as AlertRow | undefined;
     if (existing && existing.agent_id !== agentId) {
@@ -31,13 +31,13 @@ export function createCoreOperations(db: SqliteDatabase): SyncOperations<StoreOp
     // The record is built from what was written rather than read back: the
     // link stores thousands of alerts a second.
     if (!existing) {
-      q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), at.getTime(), at.getTime(), at.getTime());
+      q.insertAlert.run(alert.id, agentId, alert.revision, alert.kind, alert.severity, state, body ?? toBinary(AlertSchema, alert), at.getTime(), at.getTime(), at.getTime());
       return { outcome: "inserted", record: { alertId: alert.id, agentId, alert, receivedAt: at, severitySince: at, updatedAt: at, version: 1 } };
     }
     if (alert.revision <= existing.revision) return { outcome: "unchanged", record: alertRecord(existing) };
     // A revision that changes the severity (an escalation) restarts the severity's clock.
     const severitySince = alert.severity === existing.severity ? (existing.severity_since ?? existing.received_at) : at.getTime();
-    q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, toBinary(AlertSchema, alert), severitySince, at.getTime(), alert.id);
+    q.updateAlert.run(alert.revision, alert.kind, alert.severity, state, body ?? toBinary(AlertSchema, alert), severitySince, at.getTime(), alert.id);
     const record: AlertRecord = { alertId: alert.id, agentId, alert, receivedAt: new Date(existing.received_at), severitySince: new Date(severitySince), updatedAt: at, version: existing.version + 1 };
     return { outcome: "updated", record };
   });
@@ -123,7 +123,7 @@ export function createCoreOperations(db: SqliteDatabase): SyncOperations<StoreOp
     setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
     setDetectorSources: (agentId, sources) => void q.setSources.run(JSON.stringify(sources), agentId),
     setClockSkew: (agentId, skewMs) => void q.setSkew.run(Math.round(skewMs), agentId),
-    upsertAlert: (agentId, alert, at) => upsertAlert(agentId, alert, at),
+    upsertAlert: (agentId, alert, at, body) => upsertAlert(agentId, alert, at, body),
     getAlert(alertId) {
       const row = q.getAlert.get(alertId) as AlertRow | undefined;
       return row ? alertRecord(row) : undefined;

@@ -72,4 +72,35 @@ describe("openSqliteStore", () => {
     expect((await store.getAlert("old-1"))!.severitySince.getTime()).to.equal(at(5).getTime());
   });
 
+  it("stores an alert's bytes as received when given, and reads them back as that alert", async () => {
+    const sent = alert("raw-1", 1);
+    const bytes = toBinary(AlertSchema, sent);
+    // A view into a larger buffer, as the link's frames are.
+    const frame = new Uint8Array(bytes.length + 7);
+    frame.set(bytes, 3);
+    await store.upsertAlert("a", sent, at(0), frame.subarray(3, 3 + bytes.length));
+    const row = store.db.prepare("SELECT body FROM alerts WHERE alert_id = 'raw-1'").get() as { body: Buffer };
+    expect(Buffer.compare(row.body, Buffer.from(bytes))).to.equal(0);
+    expect((await store.getAlert("raw-1"))!.alert.summary).to.equal("rev 1");
+  });
+
+  it("with checkNesting, refuses a call on the store from inside its own transaction; without, other callers wait for the commit", async () => {
+    await store.close();
+    store = openSqliteStore(path, { checkNesting: true });
+    const nested = store.transaction(async () => store.getAlert("x"));
+    let error: unknown;
+    await nested.catch((err: unknown) => (error = err));
+    expect(isSecarcError(error, "internal")).to.equal(true);
+    await store.close();
+    store = openSqliteStore(path);
+    const order: string[] = [];
+    const tx = store.transaction(async (t) => {
+      await t.upsertAlert("a", alert("w1", 1), at(0));
+      order.push("tx");
+    });
+    const outside = store.getAlert("w1").then((record) => order.push(record ? "outside saw it" : "outside missed it"));
+    await Promise.all([tx, outside]);
+    expect(order).to.deep.equal(["tx", "outside saw it"]);
+  });
+
 });

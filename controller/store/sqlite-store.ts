@@ -17,6 +17,8 @@ export interface OpenStoreOptions {
   init?: boolean;
   /** The clock, for the start-up write check. Default: Date.now. */
   now?: () => number;
+  /** Refuse a call on the store from inside its own transaction (sqlite-gate.ts `checkNesting`, for tests). Default: false. */
+  checkNesting?: boolean;
 }
 
 /**
@@ -51,7 +53,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   const db = openCheckedDatabase(path, options);
   const startWriteError = probeStoreWrite(db, path, (options.now ?? Date.now)());
   const core = createCoreOperations(db);
-  const gate = createSqliteGate(db);
+  const gate = createSqliteGate(db, { checkNesting: options.checkNesting ?? false });
   const operations = asyncOperations<StoreOperations>(core, gate.call);
   return {
     ...operations,

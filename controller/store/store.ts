@@ -22,7 +22,8 @@ export interface Store extends StoreOperations {
    * only its own writes (a savepoint) and rejects; `fn` decides whether to go
    * on. `fn` must do its store work through `tx` and nothing slow besides:
    * other callers of the store wait for the transaction to end (calling the
-   * store itself from inside `fn` is refused, it would wait for itself).
+   * store itself from inside `fn` would wait for itself: SQLite refuses it
+   * only when opened with `checkNesting`).
    * The link commits the alerts that arrive together this way before acking
    * them.
    */
@@ -84,8 +85,10 @@ export interface StoreOperations {
   /**
    * Stores an alert revision: inserts a new id, replaces a lower revision,
    * ignores an equal or lower one. Returns what happened and the stored record.
+   * `body` is the alert's encoding as it arrived (the link has it), stored
+   * as it is; without it the alert is encoded here.
    */
-  upsertAlert(agentId: string, alert: Alert, at: Date): Promise<{ outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord }>;
+  upsertAlert(agentId: string, alert: Alert, at: Date, body?: Uint8Array): Promise<{ outcome: "inserted" | "updated" | "unchanged"; record: AlertRecord }>;
   getAlert(alertId: string): Promise<AlertRecord | undefined>;
   /** Alerts whose state is open, newest first. */
   listOpenAlerts(limit: number): Promise<AlertRecord[]>;
