@@ -13,7 +13,7 @@
 //   LINK_BENCH_CONTROLLER_ARGS="--heapsnapshot-signal=SIGUSR1" LINK_BENCH_SNAPSHOT=1 ...   # heap snapshot with all agents connected
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
-import { controllerMemory, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
+import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.LINK_BENCH_AGENTS ?? "10000");
 const ALERT_AGENTS = Math.min(1_000, TOTAL);
@@ -62,11 +62,13 @@ async function bursts(s: LinkBenchSetup, c: ControllerProcess): Promise<number> 
   for (let i = 1; i <= BURSTS; i += 1) {
     const load = loadAverage();
     const t = Date.now();
+    const cpu = { load: cpuSeconds(), controller: cpuSeconds(c.pid) };
     const acked = s.slots.slice(0, ALERT_AGENTS).map((slot) => s.fleet.sendAlerts(slot, ALERTS_PER_AGENT));
     await s.fleet.until(() => acked.every((done) => done()), `${burst} alert acks`, 300_000);
     const ms = Date.now() - t;
     rates.push(Math.round(burst / (ms / 1000)));
-    out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${ALERT_AGENTS} agents stored and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s`);
+    const used = `CPU: controller ${(cpuSeconds(c.pid) - cpu.controller).toFixed(1)} s, load process ${(cpuSeconds() - cpu.load).toFixed(1)} s`;
+    out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${ALERT_AGENTS} agents stored and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s (${used})`);
     if (i === 1) {
       const after = await controllerMemory(c);
       out(`  controller RSS after the first ${burst} alerts (after GC) ${after.rss.toFixed(1)} MiB (V8 heap used ${after.heap.toFixed(1)} MiB)`);

@@ -40,6 +40,13 @@ export async function controllerMemory(c: ControllerProcess): Promise<{ rss: num
   return { rss: rssMiB(c.pid), heap: mem.heapUsed / 1_048_576 };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (clock ticks of 10 ms). */
+export function cpuSeconds(pid: number | "self" = "self"): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** This process's open-file limit, for the log line. */
 export const fdLimit = (): string => /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? "?";
 
