@@ -186,6 +186,9 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkH
   };
 }
 
+/** Above telegraf's 30 s handler timeout: no live handler outlasts it. */
+const UPDATE_HOLD_MS = 45_000;
+
 function telegramVoice(store: PostgresStore, logger: Logger, lease: Lease, updates: TelegramUpdateLog, follow: TelegramVoice["follow"], followResync: TelegramVoice["followResync"]): TelegramVoice {
   return {
     lease,
@@ -197,6 +200,8 @@ function telegramVoice(store: PostgresStore, logger: Logger, lease: Lease, updat
     async handleUpdate(updateId, handle) {
       let handled = false;
       await store.sql.begin(async (tx) => {
+        // A replica frozen while it handles the update holds its mark back for at most this long: the server then ends the transaction.
+        await tx`SELECT set_config('idle_in_transaction_session_timeout', ${String(UPDATE_HOLD_MS)}, true)`;
         if (!(await updates.claim(tx, updateId))) return;
         handled = true;
         await handle();
