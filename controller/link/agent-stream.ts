@@ -118,7 +118,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           if (!session) {
             if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
             else {
-              upkeep = createStreamUpkeep(context, { events, heartbeatIntervalMs: deps.heartbeatIntervalMs, storedSkewMs: opening.storedSkewMs, connectedAt: now() });
+              upkeep = createStreamUpkeep(context, { events, heartbeatIntervalMs: deps.heartbeatIntervalMs, storedSkewMs: opening.storedSkewMs, connectedAt: now(), seen: replica && ((at) => replica.seen(at)) });
               await opening.accept(message.payload.value);
             }
             continue;

@@ -20,6 +20,8 @@ export interface StreamReplica {
   wrap<T, Ops extends object>(write: (tx: Ops) => Promise<T>): (tx: Ops) => Promise<T>;
   /** After the Welcome: the agent's unfinished actions, except those it has results for, go out through the router. */
   welcomed(finishedActionIds: readonly string[]): void;
+  /** The agent's last-seen time `at` (ms), written by the replicas with the others' (behind the fence); false before the claim. */
+  seen(at: number): boolean;
   /** At the stream's end, after its last write: gives the claim up. */
   release(): Promise<void>;
 }
@@ -59,6 +61,11 @@ export function createStreamReplica(deps: StreamReplicaDeps): StreamReplica {
       if (!claim) return;
       const agentId = claim.agentId;
       hooks.welcomed(claim, finishedActionIds).catch((err: unknown) => log.warn({ agentId, err: describeError(err) }, "could not send the unfinished actions (the router's sweep sends them)"));
+    },
+    seen(at) {
+      if (!claim) return false;
+      hooks.seen(claim, at);
+      return true;
     },
     async release() {
       if (!claim) return;

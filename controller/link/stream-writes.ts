@@ -51,16 +51,20 @@ export function createStreamTrack(deps: { window: WriteWindow; out: Pick<Message
 /**
  * What every message of an agent session keeps up to date besides its own
  * content: the agent's last-seen time (written at most every half heartbeat
- * interval), its clock skew (from heartbeats' send times) and its detector
- * sources (when a heartbeat carries them).
+ * interval; with replicas through `seen`, outside the group commit), its
+ * clock skew (from heartbeats' send times) and its detector sources (when a
+ * heartbeat carries them).
  */
-export function createStreamUpkeep(c: Pick<StreamContext, "log" | "track">, deps: { events: EventBus; heartbeatIntervalMs: number; storedSkewMs: () => number | undefined; connectedAt: number }) {
+export function createStreamUpkeep(
+  c: Pick<StreamContext, "log" | "track">,
+  deps: { events: EventBus; heartbeatIntervalMs: number; storedSkewMs: () => number | undefined; connectedAt: number; seen?: ((at: number) => boolean) | undefined },
+) {
   let lastSeenWritten = deps.connectedAt;
   let clockWatch: ((sentAtMs: number, receivedAtMs: number) => void) | undefined;
   return (message: AgentMessage, agentId: string, at: Date): void => {
     if (at.getTime() - lastSeenWritten >= deps.heartbeatIntervalMs / 2) {
       lastSeenWritten = at.getTime();
-      c.track((tx: StoreOperations) => tx.agentSeen(agentId, at), () => {});
+      if (!deps.seen?.(lastSeenWritten)) c.track((tx: StoreOperations) => tx.agentSeen(agentId, at), () => {});
     }
     if (message.payload.case !== "heartbeat") return;
     const heartbeat = message.payload.value;

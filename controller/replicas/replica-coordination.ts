@@ -12,6 +12,7 @@ import { createLease, type Lease } from "./lease.js";
 import { newReplicaId } from "./replica-id.js";
 import { startReplicaHeartbeat, type ReplicaHeartbeat } from "./replica-heartbeat.js";
 import { startReplicaHousekeeping } from "./replica-housekeeping.js";
+import { startLastSeenWriter, type LastSeenWriter } from "./last-seen-writer.js";
 import { createTelegramUpdateLog, type TelegramUpdateLog } from "./telegram-updates.js";
 import { consumeInbox } from "./webhook-inbox.js";
 
@@ -56,6 +57,8 @@ export interface ReplicaLinkHooks {
   fence<T, Ops extends object = PgStoreOperations>(claim: AgentClaim, write: (tx: Ops) => Promise<T>): (tx: Ops) => Promise<T>;
   /** Right after the Welcome: sends the agent's unfinished actions except those it has results for. */
   welcomed(claim: AgentClaim, finishedActionIds: readonly string[]): Promise<number>;
+  /** The agent sent a message at `at` (ms): its last-seen time, written with the others' within a second, behind the fence (last-seen-writer.ts). */
+  seen(claim: AgentClaim, at: number): void;
 }
 
 /** What the Telegram bridge and bot runner call. */
@@ -140,6 +143,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     onLost: () => voiceListeners.call(undefined),
   });
   const updates = createTelegramUpdateLog(replicaId);
+  const lastSeen = startLastSeenWriter({ sql: store.sql, logger: log });
   // Rows of replicas long stopped and Telegram update_ids older than a day go (every hour).
   const housekeeping = startReplicaHousekeeping({ sql: store.sql, logger: log, updates });
   const relay: EventRelay | undefined = options.events
@@ -152,13 +156,14 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
     sessions,
     actions,
     heartbeat,
-    link: linkHooks(sessions, actions),
+    link: linkHooks(sessions, actions, lastSeen),
     telegram: telegramVoice(store, log, lease, updates, voiceListeners.add, resyncListeners.add),
     async stop() {
       clearInterval(verifier);
       await relay?.stop();
       await lease.stop();
       await housekeeping.stop();
+      await lastSeen.stop();
       await actions.stop();
       await heartbeat.stop();
       await sessions.stop();
@@ -166,7 +171,7 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
   };
 }
 
-function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkHooks {
+function linkHooks(sessions: AgentSessions, actions: ActionRouter, lastSeen: LastSeenWriter): ReplicaLinkHooks {
   // One check per claim and transaction: its share lock holds the epoch still until the commit.
   const checked = new WeakMap<object, Set<AgentClaim>>();
   return {
@@ -183,6 +188,7 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter): ReplicaLinkH
       return write(ops);
     },
     welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
+    seen: (claim, at) => lastSeen.note(claim, at),
   };
 }
 
