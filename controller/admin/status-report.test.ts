@@ -43,6 +43,14 @@ describe("secarc status report", () => {
     expect(r.agents[1]!.host).to.equal(undefined);
   });
 
+  it("a replica whose Telegram bridge waits while another replica holds the Telegram lease is on standby, not a problem", async () => {
+    const r = await buildStatusReport({ store, onlineAgents: [], telegram: undefined, telegramConfigured: true, telegramElsewhere: true, storePath: join(dir, "c.db"), storeHealth: healthy, startedAt: 1_000, now: 61_000 });
+    expect(r.telegram).to.deep.include({ configured: true, state: "standby" });
+    expect(r.telegram.detail).to.match(/another replica holds the Telegram lease/);
+    expect(r.problems).to.deep.equal([]);
+    expect(r.ok).to.equal(true);
+  });
+
   it("lists each problem: an agent offline, an agent's clock off, Telegram configured but not running, the store failing", async () => {
     await store.agentConnected({ agentId: "web-1", version: "1", hostname: "h1", addresses: [], actions: [], detectors: [], at: new Date() });
     await store.agentConnected({ agentId: "web-2", version: "1", hostname: "h2", addresses: [], actions: [], detectors: [], at: new Date() });

@@ -105,7 +105,8 @@ export async function buildStatusReport(input: StatusInputs): Promise<StatusRepo
   }
 
   const telegram = telegramStatus(input);
-  if (telegram.configured && telegram.state !== "ok") problems.push(telegram.detail || `telegram: ${telegram.state}`);
+  // A replica on standby is as it should be: another one speaks.
+  if (telegram.configured && telegram.state !== "ok" && telegram.state !== "standby") problems.push(telegram.detail || `telegram: ${telegram.state}`);
   else if (telegram.sendsFailing) problems.push(`telegram: sends failing: ${telegram.lastError ?? "unknown error"}`);
 
   return {
