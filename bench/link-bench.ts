@@ -11,6 +11,7 @@
 //   LINK_BENCH_AGENTS=1000 node --import tsx --expose-gc bench/link-bench.ts
 //   LINK_BENCH_CONTROLLER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ...   # profile the controller
 //   LINK_BENCH_CONTROLLER_ARGS="--heapsnapshot-signal=SIGUSR1" LINK_BENCH_SNAPSHOT=1 ...   # heap snapshot with all agents connected
+//   LINK_BENCH_ONLY=connect ...   # the connect rows only
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
 import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
@@ -38,9 +39,10 @@ let controller: ControllerProcess | undefined;
 /** Every agent connects (200 handshakes in flight); then the controller's RSS with all of them connected. */
 async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: number }): Promise<void> {
   const t = Date.now();
+  const cpu = { controller: cpuSeconds(c.pid), load: cpuSeconds() };
   await s.fleet.connectAll(s.slots, 120_000 + TOTAL * 20);
   const connectMs = Date.now() - t;
-  out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${s.fleet.failed()} connects ended before their Welcome and were retried`);
+  out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${s.fleet.failed()} connects ended before their Welcome and were retried; ${cpuLine(c, cpu)}`);
   for (const line of s.fleet.endReasons()) out(`    streams ended: ${line}`);
   rows.push({ figure: `${TOTAL} agents connecting at once`, measured: `${seconds(connectMs)} s`, target: "< 20 s", met: atScale ? connectMs < 20_000 : undefined });
   await sleep(1_000);
@@ -53,6 +55,14 @@ async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: 
     target: "< 1,024 MiB (< 85 KiB per agent)",
     met: perAgent < 85 && (!atScale || full.rss < 1_024),
   });
+}
+
+/** CPU used since `from` by the controller and by this (load) process, per agent. */
+function cpuLine(c: ControllerProcess, from: { controller: number; load: number }): string {
+  const controller = cpuSeconds(c.pid) - from.controller;
+  const load = cpuSeconds() - from.load;
+  const ms = (s: number) => ((s * 1000) / TOTAL).toFixed(2);
+  return `CPU: controller ${controller.toFixed(1)} s (${ms(controller)} ms per agent), load process ${load.toFixed(1)} s (${ms(load)} ms per agent), load average ${loadAverage()}`;
 }
 
 /** BURSTS times: ALERT_AGENTS agents each send ALERTS_PER_AGENT at once; the time until every one is acked. */
@@ -100,9 +110,10 @@ async function restart(s: LinkBenchSetup, c: ControllerProcess): Promise<Control
   const next = await s.startController(c.port);
   const upIn = Date.now() - t;
   s.fleet.resetResumed();
+  const cpu = { controller: cpuSeconds(next.pid), load: cpuSeconds() };
   await s.fleet.until(() => s.fleet.welcomed() >= TOTAL, `${TOTAL} agents to reconnect`, 120_000 + TOTAL * 20);
   const backMs = Date.now() - t;
-  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${s.fleet.resumed()} TLS sessions resumed)`);
+  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${s.fleet.resumed()} TLS sessions resumed); from listening to all back: ${cpuLine(next, cpu)}`);
   rows.push({ figure: `all ${TOTAL} back after a controller restart`, measured: `${seconds(backMs)} s`, target: "< 30 s", met: atScale ? backMs < 30_000 : undefined });
   s.fleet.setReconnect(false);
   return next;
@@ -124,8 +135,10 @@ async function main(): Promise<void> {
     await sleep(15_000);
     out("  heap snapshot requested (SIGUSR1) in the controller's working directory");
   }
-  const expected = await bursts(setup, controller);
-  controller = await restart(setup, controller);
+  // LINK_BENCH_ONLY=connect stops after the connect rows (to profile or compare them alone).
+  const connectOnly = process.env.LINK_BENCH_ONLY === "connect";
+  const expected = connectOnly ? 0 : await bursts(setup, controller);
+  if (!connectOnly) controller = await restart(setup, controller);
   setup.fleet.closeAll();
   controller.kill("SIGTERM");
   await controller.stopped;
