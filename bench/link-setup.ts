@@ -34,13 +34,6 @@ export function rssMiB(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
-export function cpuSeconds(pid: number = process.pid): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** The controller's RSS and V8 heap used, after a GC (it runs with --expose-gc). */
 export async function controllerMemory(c: ControllerProcess): Promise<{ rss: number; heap: number }> {
   const mem = await c.memoryUsage();
