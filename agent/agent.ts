@@ -10,7 +10,7 @@ import { createAlertMute, type AlertMute } from "./alert-mute.js";
 import { resolveAgentId, type AgentConfig } from "./config.js";
 import type { Detector } from "./detectors/detector.js";
 import { createDetectors, reportSources } from "./detectors/registry.js";
-import { createHostFacts } from "./host-facts.js";
+import { createHostFacts, type HostFactsReader } from "./host-facts.js";
 import { readBootId } from "./journal/boot-id.js";
 import { createReloadableDetectors } from "./reloadable-detectors.js";
 import { watchDetectorSources } from "./source-watch.js";
@@ -37,6 +37,8 @@ export interface StartAgentOptions {
   responders?: (context: ResponderContext) => AgentResponders;
   /** The current boot's id. Default: /proc/sys/kernel/random/boot_id. */
   bootId?: string;
+  /** The host's facts for Hello (several agents of one host can share one reader). Default: gathered with systeminformation at start. */
+  hostFacts?: HostFactsReader;
 }
 
 export interface RunningAgent {
@@ -83,7 +85,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const { config } = options;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format, name: "agent" });
-  const hostFacts = createHostFacts({ logger }); // in the background from the start; Hello never waits for it
+  const hostFacts = options.hostFacts ?? createHostFacts({ logger }); // in the background from the start; Hello never waits for it
   const tls = loadTlsMaterial(config.tls, { role: "agent", now: now() });
   logCertificateExpiry(logger, "agent", tls.cert, now());
   const agentId = resolveAgentId(config, tls.cert);
