@@ -1,19 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { expect } from "chai";
-import postgres from "postgres";
-import { silentLogger } from "../common/log.js";
-import { startController, type RunningController } from "../controller/controller.js";
 import { Answer } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind } from "../gen/secarc/v1/alert_pb.js";
-import { eventually, freeLoopbackPort } from "./support/agent-process.js";
-import { testControllerConfig } from "./support/controller-harness.js";
-import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "../testing/postgres.js";
+import { eventually } from "./support/agent-process.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
+import { useReplicaFleet } from "./support/replica-fleet.js";
 
 const GRACE_MS = 5_000;
 const hello = (agentId: string) => ({ agentId, agentVersion: "test", hostname: `${agentId}.example`, actions: [Answer.BLOCK_IP], detectors: [1], finishedActionIds: [] });
@@ -27,58 +18,35 @@ const hello = (agentId: string) => ({ agentId, agentVersion: "test", hostname: `
  */
 describe("replicas on PostgreSQL: failover without false pages", function () {
   this.timeout(180_000);
-  let cluster: PgCluster;
-  let pki: TestPki;
-  let dir: string;
-  let db: postgres.Sql | undefined;
-  let a: ControllerProcess | undefined;
-  let b: RunningController | undefined;
   const clients: RawAgentClient[] = [];
-
-  before(async () => {
-    cluster = await startPgCluster();
-    pki = await createTestPki();
-    dir = mkdtempSync(join(tmpdir(), "secarc-failover-"));
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
   });
-  after(async () => {
-    for (const c of clients) c.close();
-    a?.kill("SIGKILL");
-    await a?.stopped;
-    await b?.close();
-    await db?.end({ timeout: 5 });
-    await cluster?.stop();
-    pki?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fleets = useReplicaFleet("secarc-failover-");
 
   it("an agent back on B within the grace is not paged; one that stays away is paged once, counted from the failover", async () => {
-    const url = await cluster.createDatabase("failover");
-    db = postgres(url, { max: 1, onnotice: () => {} });
-    const store = { postgres: { url, poolSize: 4 } };
+    const fleet = await fleets.create("failover");
     const link = { offlineAlertAfter: `${GRACE_MS}ms` };
-    const port = await freeLoopbackPort();
-    a = await startControllerProcess({
-      config: { listen: { host: "127.0.0.1", port }, tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key }, store, link, admin: { socket: join(dir, "a.sock") }, log: { level: "warn" } },
-    });
-    await eventually("A holds the Telegram lease", async () => (await db!`SELECT 1 FROM leases WHERE name = 'telegram'`).length === 1, 20_000);
-    b = await startController({ config: testControllerConfig(pki, dir, { store, link, admin: { socket: join(dir, "b.sock") } }), logger: silentLogger() });
+    const a = await fleet.startProcess("a", { link });
+    await eventually("A holds the Telegram lease", async () => (await fleet.leaseHolder()) !== undefined, 20_000);
+    const b = await fleet.startInProcess("b", { link });
     const connect = async (agentId: string, to: number) => {
-      const client = connectRawAgent({ port: to, ca: pki.ca, ...(await pki.issueAgent(agentId)) });
+      const client = connectRawAgent({ port: to, ca: fleets.pki.ca, ...(await fleets.pki.issueAgent(agentId)) });
       clients.push(client);
       client.hello(hello(agentId));
       await client.waitFor((m) => m.payload.case === "welcome", 20_000);
       return client;
     };
-    await connect("back-soon", port);
-    await connect("gone", port);
+    await connect("back-soon", a.port);
+    await connect("gone", a.port);
 
     const killedAt = Date.now();
-    a.kill("SIGKILL");
-    await a.stopped;
+    a.process.kill("SIGKILL");
+    await a.process.stopped;
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     await connect("back-soon", b.port);
 
-    const offline = async () => (await b!.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).map((r) => r.alert);
+    const offline = async () => (await b.store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).map((r) => r.alert);
     await eventually("B pages the agent that stayed away", async () => (await offline()).length > 0, 90_000);
     const [paged] = await offline();
     const pagedAt = Date.now();
@@ -90,7 +58,7 @@ describe("replicas on PostgreSQL: failover without false pages", function () {
     await new Promise((resolve) => setTimeout(resolve, 2 * GRACE_MS));
     const after = await offline();
     expect(after.map((alert) => (alert.subject.case === "agentOffline" ? alert.subject.value.agentId : "?"))).to.deep.equal(["gone"]);
-    const [row] = await db<Array<{ online: number }>>`SELECT online FROM agents WHERE agent_id = 'back-soon'`;
+    const [row] = await fleet.db<Array<{ online: number }>>`SELECT online FROM agents WHERE agent_id = 'back-soon'`;
     expect(row?.online).to.equal(1);
   });
 });

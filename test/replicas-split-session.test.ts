@@ -1,20 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import postgres from "postgres";
-import { silentLogger } from "../common/log.js";
-import { startController, type RunningController } from "../controller/controller.js";
 import { Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
 import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
-import { eventually, freeLoopbackPort } from "./support/agent-process.js";
-import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
-import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "../testing/postgres.js";
+import { eventually } from "./support/agent-process.js";
+import { sshAlert, testOperator } from "./support/controller-harness.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
+import { useReplicaFleet } from "./support/replica-fleet.js";
 
 const acked = (alertId: string) => (m: ControllerMessage) => m.payload.case === "alertAck" && m.payload.value.alertId === alertId;
 const action = (actionId?: string) => (m: ControllerMessage) => m.payload.case === "responseAction" && (actionId === undefined || m.payload.value.actionId === actionId);
@@ -31,46 +23,23 @@ const actionFor = (alertId: string) => (m: ControllerMessage) => m.payload.case 
  */
 describe("replicas on PostgreSQL: a split session is fenced", function () {
   this.timeout(180_000);
-  let cluster: PgCluster;
-  let pki: TestPki;
-  let dir: string;
-  let db: postgres.Sql | undefined;
-  let a: ControllerProcess | undefined;
-  let b: RunningController | undefined;
   const clients: RawAgentClient[] = [];
-
-  before(async () => {
-    cluster = await startPgCluster();
-    pki = await createTestPki();
-    dir = mkdtempSync(join(tmpdir(), "secarc-split-"));
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
   });
-  after(async () => {
-    for (const c of clients) c.close();
-    if (a) {
-      a.kill("SIGCONT");
-      a.kill("SIGKILL");
-      await a.stopped;
-    }
-    await b?.close();
-    await db?.end({ timeout: 5 });
-    await cluster?.stop();
-    pki?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fleets = useReplicaFleet("secarc-split-");
 
   it("A frozen, the agent on B: after SIGCONT A neither acks nor delivers for it, and B takes the alert and the tap", async () => {
-    const url = await cluster.createDatabase("split_session");
-    db = postgres(url, { max: 1, onnotice: () => {} });
-    const store = { postgres: { url, poolSize: 4 } };
-    const port = await freeLoopbackPort();
-    a = await startControllerProcess({
-      config: { listen: { host: "127.0.0.1", port }, tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key }, store, admin: { socket: join(dir, "a.sock") }, log: { level: "warn" } },
-    });
-    b = await startController({ config: testControllerConfig(pki, dir, { store, admin: { socket: join(dir, "b.sock") } }), logger: silentLogger() });
-    const certs = await pki.issueAgent("web-1");
+    const fleet = await fleets.create("split_session");
+    const db = fleet.db;
+    const replicaA = await fleet.startProcess("a");
+    const a = replicaA.process;
+    const port = replicaA.port;
+    const b = await fleet.startInProcess("b");
+    const certs = await fleets.pki.issueAgent("web-1");
 
     // The agent on A: an alert is acked there once stored.
-    const onA = connectRawAgent({ port, ca: pki.ca, ...certs });
+    const onA = connectRawAgent({ port, ca: fleets.pki.ca, ...certs });
     clients.push(onA);
     onA.hello(hello);
     await onA.waitFor((m) => m.payload.case === "welcome", 20_000);
@@ -82,7 +51,7 @@ describe("replicas on PostgreSQL: a split session is fenced", function () {
     a.kill("SIGSTOP");
     const heldBack = sshAlert();
     onA.send({ payload: { case: "alert", value: heldBack } });
-    const onB = connectRawAgent({ port: b.port, ca: pki.ca, ...certs });
+    const onB = connectRawAgent({ port: b.port, ca: fleets.pki.ca, ...certs });
     clients.push(onB);
     onB.hello(hello);
     await onB.waitFor((m) => m.payload.case === "welcome", 30_000);
@@ -106,7 +75,7 @@ describe("replicas on PostgreSQL: a split session is fenced", function () {
     const rows = await db<Array<{ alert_id: string }>>`SELECT alert_id FROM alerts ORDER BY seq`;
     expect(rows.map((r) => r.alert_id)).to.deep.equal([first.id, heldBack.id]);
     // Marked sent by B once its delivering transaction commits (just after the write to the stream).
-    await eventually("B marked the action sent", async () => (await db!<Array<{ state: string }>>`SELECT state FROM actions WHERE action_id = ${actionId}`)[0]?.state === "sent", 10_000);
+    await eventually("B marked the action sent", async () => (await db<Array<{ state: string }>>`SELECT state FROM actions WHERE action_id = ${actionId}`)[0]?.state === "sent", 10_000);
     const [session] = await db<Array<{ epoch: number; replica_live: boolean }>>`
       SELECT s.epoch::int AS epoch, s.released_at IS NULL AS replica_live FROM agent_sessions s WHERE agent_id = 'web-1'`;
     expect(session).to.deep.equal({ epoch: 2, replica_live: true });
@@ -117,36 +86,29 @@ describe("replicas on PostgreSQL: a split session is fenced", function () {
   });
 
   it("taps on replica B for an agent held by replica A reach the agent within 1 s (p99, n=100)", async () => {
-    const url = await cluster.createDatabase("taps_across");
-    const store = { postgres: { url, poolSize: 4 } };
-    const replica = (name: string) => startController({ config: testControllerConfig(pki, dir, { store, admin: { socket: join(dir, `${name}-taps.sock`) } }), logger: silentLogger() });
-    const onA = await replica("a");
-    const onB = await replica("b");
-    try {
-      const agent = connectRawAgent({ port: onA.port, ca: pki.ca, ...(await pki.issueAgent("web-1")) });
-      clients.push(agent);
-      agent.hello(hello);
-      await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
-      const alerts = Array.from({ length: 100 }, () => sshAlert());
-      for (const alert of alerts) agent.send({ payload: { case: "alert", value: alert } });
-      await Promise.all(alerts.map((alert) => agent.waitFor(acked(alert.id), 30_000)));
+    const fleet = await fleets.create("taps_across");
+    const onA = await fleet.startInProcess("a");
+    const onB = await fleet.startInProcess("b");
+    const agent = connectRawAgent({ port: onA.port, ca: fleets.pki.ca, ...(await fleets.pki.issueAgent("web-1")) });
+    clients.push(agent);
+    agent.hello(hello);
+    await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
+    const alerts = Array.from({ length: 100 }, () => sshAlert());
+    for (const alert of alerts) agent.send({ payload: { case: "alert", value: alert } });
+    await Promise.all(alerts.map((alert) => agent.waitFor(acked(alert.id), 30_000)));
 
-      const latencies: number[] = [];
-      for (const alert of alerts) {
-        const startedAt = performance.now();
-        const requested = await onB.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
-        if (!requested.ok) throw new Error(requested.detail);
-        expect(requested.delivered, "B does not hold the agent: it only stores the action").to.equal(false);
-        await agent.waitFor(actionFor(alert.id), 10_000);
-        latencies.push(performance.now() - startedAt);
-      }
-      latencies.sort((x, y) => x - y);
-      const p99 = latencies[98]!;
-      expect(p99, `tap to agent: p50 ${latencies[49]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies[99]!.toFixed(1)} ms`).to.be.below(1_000);
-      expect(agent.received.filter(action())).to.have.length(100);
-    } finally {
-      await onB.close();
-      await onA.close();
+    const latencies: number[] = [];
+    for (const alert of alerts) {
+      const startedAt = performance.now();
+      const requested = await onB.actions.request({ agentId: "web-1", alertId: alert.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+      if (!requested.ok) throw new Error(requested.detail);
+      expect(requested.delivered, "B does not hold the agent: it only stores the action").to.equal(false);
+      await agent.waitFor(actionFor(alert.id), 10_000);
+      latencies.push(performance.now() - startedAt);
     }
+    latencies.sort((x, y) => x - y);
+    const p99 = latencies[98]!;
+    expect(p99, `tap to agent: p50 ${latencies[49]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies[99]!.toFixed(1)} ms`).to.be.below(1_000);
+    expect(agent.received.filter(action())).to.have.length(100);
   });
 });
