@@ -1,0 +1,262 @@
+import { join } from "node:path";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { expect } from "chai";
+import type { AgentConfigInput } from "../agent/config.js";
+import { createActionRequests, type ActionRequests } from "../controller/domain/action-requests.js";
+import { createEventBus } from "../controller/domain/events.js";
+import { openPostgresStore, type PostgresStore } from "../controller/store/postgres-store.js";
+import { Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
+import { AlertKind, AlertSchema } from "../gen/secarc/v1/alert_pb.js";
+import { eventually, testAgentConfig } from "./support/agent-process.js";
+import { prepareAgentHost, readHostedExecutions, startAgentHost, type AgentHost, type AgentHostOptions, type EmittedAlert, type HostedAgentStatus } from "./support/agent-host.js";
+import { testOperator } from "./support/controller-harness.js";
+import { useReplicaFleet, type ProcessReplica } from "./support/replica-fleet.js";
+
+/** link.offlineAlertAfter of both replicas: longer than the killed agents take to come back (a fresh process starting 25 agents on a loaded machine). */
+const GRACE_MS = 20_000;
+const AGENTS_PER_HOST = 25;
+/** Agents of the killed host that are not started again: they, and only they, must be reported offline. */
+const STAY_AWAY = 2;
+/** Rounds of the flood (one alert per live agent each) before the kill, and after it. */
+const ROUNDS_BEFORE = 4;
+const ROUNDS_AFTER = 6;
+const ROUND_EVERY_MS = 300;
+/** Every TAP_EVERY-th alert is answered (Block IP). */
+const TAP_EVERY = 3;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Issue 15 acceptance 2: two replicas on one PostgreSQL, 50 real agents in
+ * two host processes (25 each, every agent listing both replicas), an
+ * alert flood and taps in flight; kill -9 of the replica holding the
+ * Telegram lease and of one agent host (half the agents) at once. The
+ * killed host is started again (same state directories and journals)
+ * except for two agents that stay away.
+ *
+ * Every alert is stored once; every tapped action is executed exactly once
+ * (counted at the agents' recording responders, across the host's
+ * death); the lease moves to the survivor within 20 s; only the agents
+ * that stayed away are reported offline.
+ */
+describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agents during a flood", function () {
+  this.timeout(240_000);
+  const fleets = useReplicaFleet("secarc-fleet-kill-");
+  const hosts = new Set<{ kill(): Promise<void> }>();
+  let tapStore: PostgresStore | undefined;
+  /** What happened when, printed when the test fails. */
+  const timeline: string[] = [];
+  let startedAt = Date.now();
+  const note = (what: string) => void timeline.push(`+${((Date.now() - startedAt) / 1000).toFixed(1)} s ${what}`);
+  beforeEach(() => {
+    timeline.length = 0;
+    startedAt = Date.now();
+  });
+  afterEach(async function () {
+    this.timeout(60_000);
+    if (this.currentTest?.state === "failed") console.log(`      timeline:\n${timeline.map((line) => `        ${line}`).join("\n")}`);
+    for (const host of hosts) await host.kill();
+    hosts.clear();
+    await tapStore?.close();
+    tapStore = undefined;
+  });
+
+  it("every alert stored once, every tapped action run once, the lease moves within 20 s, only the agents that stayed away are paged", async () => {
+    const fleet = await fleets.create("fleet_kill");
+    const link = { offlineAlertAfter: `${GRACE_MS}ms` };
+    const replicas = [await fleet.startProcess("a", { link }), await fleet.startProcess("b", { link })];
+    const endpoints = replicas.map((r) => r.address);
+    note("replicas up");
+
+    const agentConfig = async (name: string): Promise<AgentConfigInput> => {
+      const certs = await fleets.pki.issueAgent(name);
+      const input = testAgentConfig({ ca: fleets.pki.ca, cert: certs.cert, key: certs.key, stateDir: join(fleets.dir, name), port: 0 });
+      // The product's Welcome wait (15 s): 25 agents starting in one process on a loaded machine can take longer than the tests' usual 5 s.
+      return { ...input, controller: { address: endpoints, serverName: "localhost" }, link: { ...input.link, connectTimeout: "15s" } };
+    };
+    const hostOptions = async (name: string): Promise<AgentHostOptions> => ({
+      dir: fleets.dir,
+      name,
+      agents: await Promise.all(Array.from({ length: AGENTS_PER_HOST }, (_, i) => agentConfig(`${name}-agent-${i}`))),
+      recordFile: join(fleets.dir, `${name}-executions.jsonl`),
+    });
+    const start = async (options: AgentHostOptions) => {
+      const host = await startAgentHost(options);
+      hosts.add(host);
+      return host;
+    };
+    const staying = await hostOptions("steady");
+    const dying = await hostOptions("doomed");
+    const [steady, first] = await Promise.all([start(staying), start(dying)]);
+    let doomed: AgentHost | undefined = first;
+    note("hosts started");
+
+    const statuses = async (): Promise<HostedAgentStatus[]> => (await Promise.all([steady, doomed].filter((h): h is AgentHost => h !== undefined).map((h) => h.status()))).flat();
+    await eventually("all 50 agents connected", async () => (await statuses()).filter((s) => s.connected).length === 2 * AGENTS_PER_HOST, 60_000);
+
+    // The replica holding the Telegram lease is the one to kill.
+    let holder: { holder: string; epoch: number } | undefined;
+    await eventually("a replica holds the Telegram lease", async () => (holder = await fleet.leaseHolder()) !== undefined, 30_000);
+    const voice = fleet.replicaOf(holder!.holder)!;
+    note("lease held");
+    expect(voice, `the holder ${holder!.holder} is one of the replicas`).to.not.equal(undefined);
+    const survivor = replicas.find((r) => r !== voice)!;
+    const placed = await statuses();
+    const on = (replica: ProcessReplica, ids: readonly string[]) => placed.filter((s) => ids.includes(s.agentId) && s.endpoint === replica.address).map((s) => s.agentId);
+    expect(on(voice, steady.agentIds).length, "agents of the host that lives are on the replica that dies").to.be.above(0);
+    // Stay away: one agent the dying replica held and one the survivor held, where the split allows.
+    const stayAway = [...new Set([on(voice, doomed.agentIds)[0], on(survivor, doomed.agentIds)[0], ...doomed.agentIds])].filter((id): id is string => id !== undefined).slice(0, STAY_AWAY);
+
+    // Taps: the product's action requests on the shared database, as a replica's Telegram bridge makes them.
+    tapStore = await openPostgresStore({ url: fleet.url, poolSize: 2 });
+    const requests: ActionRequests = createActionRequests({ store: tapStore, events: createEventBus(), delivery: { deliver: async () => false } });
+    const emitted: EmittedAlert[] = [];
+    const tapped = new Map<string, string>(); // alert id → action id
+    const toTap: EmittedAlert[] = [];
+    let tapping = true;
+    let tapFailed: unknown;
+    // Taps every alert to tap once it is stored; the unacked alerts of the agents that stay away never are.
+    const tapper = (async () => {
+      while (tapping || toTap.some((a) => !stayAway.includes(a.agentId))) {
+        const waiting = toTap.splice(0);
+        const storedNow = new Set((await fleet.db<Array<{ alert_id: string }>>`SELECT alert_id FROM alerts WHERE alert_id = ANY(${fleet.db.array(waiting.map((a) => a.id))}::text[])`).map((r) => r.alert_id));
+        for (const next of waiting) {
+          if (!storedNow.has(next.id)) {
+            toTap.push(next);
+            continue;
+          }
+          const requested = await requests.request({ agentId: next.agentId, alertId: next.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
+          if (!requested.ok) throw new Error(`tap on ${next.id}: ${requested.detail}`);
+          tapped.set(next.id, requested.action.actionId);
+        }
+        await sleep(100);
+      }
+    })().catch((err: unknown) => void (tapFailed = err));
+    const round = async (host: AgentHost | undefined, count = 1) => {
+      if (!host) return;
+      const alerts = await host.emit(count);
+      for (const alert of alerts) {
+        emitted.push(alert);
+        if (emitted.length % TAP_EVERY === 0) toTap.push(alert);
+      }
+    };
+
+    // The lease, watched from the test's own connection.
+    const holders: Array<{ at: number; holder: string | undefined }> = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        holders.push({ at: Date.now(), holder: (await fleet.leaseHolder())?.holder });
+        await sleep(200);
+      }
+    })();
+
+    try {
+      for (let i = 0; i < ROUNDS_BEFORE; i++) {
+        await Promise.all([round(steady), round(doomed)]);
+        await sleep(ROUND_EVERY_MS);
+      }
+      // The process that brings the killed agents back (same state directories), loaded before the kill.
+      const comeback = await prepareAgentHost({ ...dying, name: "doomed-again", agents: dying.agents.filter((_, i) => !stayAway.includes(`doomed-agent-${i}`)) });
+      hosts.add(comeback);
+      // A burst just before the kill: alerts unacked and actions unsent when both die.
+      await Promise.all([round(steady, 3), round(doomed, 3)]);
+      const killedAt = Date.now();
+      note("killing");
+      voice.process.kill("SIGKILL");
+      await Promise.all([voice.process.stopped, doomed.kill()]);
+      hosts.delete(doomed);
+      doomed = undefined;
+
+      let restartedAt = 0;
+      const restart = (async () => {
+        await sleep(1_000);
+        const back = await comeback.start();
+        hosts.add(back);
+        restartedAt = Date.now();
+        note("restarted host up");
+        doomed = back;
+      })();
+      for (let i = 0; i < ROUNDS_AFTER; i++) {
+        await Promise.all([round(steady), round(doomed)]);
+        await sleep(ROUND_EVERY_MS);
+      }
+      await restart;
+      note("restarted");
+      const back = 2 * AGENTS_PER_HOST - STAY_AWAY;
+      let lastN = -1;
+      await eventually("the agents started again are connected", async () => {
+        const n = (await statuses()).filter((s) => s.connected).length;
+        if (n !== lastN) note(`connected: ${(lastN = n)}`);
+        return n === back;
+      }, GRACE_MS);
+      const backAt = Date.now();
+      note("back");
+      expect(backAt - killedAt, `the killed agents were back ${backAt - killedAt} ms after the kill (started again at +${restartedAt - killedAt} ms), within the grace`).to.be.below(GRACE_MS - 2_000);
+      expect((await statuses()).every((s) => s.endpoint === survivor.address), "every agent on the survivor").to.equal(true);
+      tapping = false;
+      await tapper;
+      note("tapper done");
+      if (tapFailed) throw tapFailed;
+
+      // Every alert stored once (its id is the key: stored at all, and no alert nobody emitted).
+      await eventually("every outbox empty", async () => (await statuses()).every((s) => s.outbox === 0), 60_000);
+      note("outboxes empty");
+      const stored = await fleet.db<Array<{ alert_id: string; agent_id: string }>>`SELECT alert_id, agent_id FROM alerts WHERE kind = ${AlertKind.HTTP_404_BURST}`;
+      const emittedIds = new Map(emitted.map((a) => [a.id, a.agentId]));
+      expect(stored.filter((r) => emittedIds.get(r.alert_id) !== r.agent_id), "stored alerts nobody emitted (or for another agent)").to.deep.equal([]);
+      const storedIds = new Set(stored.map((r) => r.alert_id));
+      // Those of the agents that stayed away may wait in their outboxes; every other one is stored.
+      expect(emitted.filter((a) => !stayAway.includes(a.agentId) && !storedIds.has(a.id)), "emitted alerts not stored").to.deep.equal([]);
+
+      // Every tapped action executed exactly once, at the agent, across the host's death.
+      const actionIds = [...tapped.values()];
+      const chosen = emitted.filter((_, i) => (i + 1) % TAP_EVERY === 0);
+      expect(chosen.filter((a) => !stayAway.includes(a.agentId) && !tapped.has(a.id)), "alerts to answer that were not answered").to.deep.equal([]);
+      const tappedOnStayAway = new Set(emitted.filter((a) => stayAway.includes(a.agentId) && tapped.has(a.id)).map((a) => tapped.get(a.id)!));
+      const reachable = actionIds.filter((id) => !tappedOnStayAway.has(id));
+      const executions = () => [...readHostedExecutions(staying.recordFile), ...readHostedExecutions(dying.recordFile)];
+      await eventually("every tapped action of a live agent has run", () => new Set(executions().map((e) => e.actionId)).size >= reachable.length, 60_000);
+      note("executions seen");
+      const runs = new Map<string, number>();
+      for (const e of executions()) runs.set(e.actionId, (runs.get(e.actionId) ?? 0) + 1);
+      expect([...runs.keys()].filter((id) => !actionIds.includes(id)), "executions nobody asked for").to.deep.equal([]);
+      expect(reachable.filter((id) => runs.get(id) !== 1).map((id) => `${id}: ${runs.get(id) ?? 0}`), "actions not run exactly once").to.deep.equal([]);
+      await eventually("every action of a live agent has its result stored", async () => {
+        const rows = await fleet.db<Array<{ action_id: string; state: string }>>`SELECT action_id, state FROM actions`;
+        return rows.filter((r) => reachable.includes(r.action_id) && r.state !== "done").length === 0;
+      }, 30_000);
+
+      note("results stored");
+      // The lease moved to the survivor within 20 s of the kill.
+      const newHolder = () => holders.find((h) => h.at > killedAt && h.holder !== undefined && h.holder !== holder!.holder);
+      await eventually("the lease moved", () => newHolder() !== undefined || Date.now() - killedAt > 30_000, 30_000);
+      const tookOver = newHolder();
+      expect(tookOver, "the lease moved").to.not.equal(undefined);
+      expect(fleet.replicaOf(tookOver!.holder!)?.name).to.equal(survivor.name);
+      expect(tookOver!.at - killedAt, "the lease moved within 20 s").to.be.below(20_000);
+
+      // Offline: the agents that stayed away, once each; none that moved or came back within the grace.
+      const offlineAgents = async () =>
+        (await fleet.db<Array<{ body: Buffer }>>`SELECT body FROM alerts WHERE kind = ${AlertKind.AGENT_OFFLINE}`).map((r) => {
+          const alert = fromBinary(AlertSchema, r.body);
+          return alert.subject.case === "agentOffline" ? alert.subject.value.agentId : "?";
+        });
+      // The survivor takes the dead replica's agents over after its 15 s death time, then counts the grace.
+      await eventually("the agents that stayed away are reported offline", async () => (await offlineAgents()).length >= stayAway.length, 15_000 + 5_000 + GRACE_MS + 15_000);
+      note("offline seen");
+      await sleep(3_000);
+      expect((await offlineAgents()).sort(), "offline alerts: only the agents that stayed away").to.deep.equal([...stayAway].sort());
+      console.log(
+        `      ${emitted.length} alerts, ${actionIds.length} taps (${reachable.length} for agents that came back); lease moved ${tookOver!.at - killedAt} ms after the kill; ` +
+          `killed agents back ${backAt - killedAt} ms after it; ${stayAway.length} paged offline`,
+      );
+    } finally {
+      tapping = false;
+      toTap.length = 0;
+      watching = false;
+      await tapper;
+      await watcher.catch(() => undefined);
+    }
+  });
+});
