@@ -1,16 +1,15 @@
 import { join } from "node:path";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { expect } from "chai";
 import type { AgentConfigInput } from "../agent/config.js";
-import { createActionRequests, type ActionRequests } from "../controller/domain/action-requests.js";
-import { createEventBus } from "../controller/domain/events.js";
-import { openPostgresStore, type PostgresStore } from "../controller/store/postgres-store.js";
-import { Answer, OperatorSchema } from "../gen/secarc/v1/action_pb.js";
+import { decodeCallback } from "../controller/telegram/callback-data.js";
 import { AlertKind, AlertSchema } from "../gen/secarc/v1/alert_pb.js";
+import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { eventually, testAgentConfig } from "./support/agent-process.js";
 import { prepareAgentHost, readHostedExecutions, startAgentHost, type AgentHost, type AgentHostOptions, type EmittedAlert, type HostedAgentStatus } from "./support/agent-host.js";
-import { testOperator } from "./support/controller-harness.js";
 import { useReplicaFleet, type ProcessReplica } from "./support/replica-fleet.js";
+import { alertMessageProblems, type AlertShown } from "./support/alert-messages.js";
+import { button, CHAT, OPERATOR } from "./support/telegram-harness.js";
 
 /** link.offlineAlertAfter of both replicas: longer than the killed agents take to come back (a fresh process starting 25 agents on a loaded machine). */
 const GRACE_MS = 20_000;
@@ -24,26 +23,39 @@ const ROUND_EVERY_MS = 300;
 /** Every TAP_EVERY-th alert is answered (Block IP). */
 const TAP_EVERY = 3;
 
+/** What the message of an alert of this test says at the end, and whether it still offers Block IP. */
+function trueState(alert: AlertShown): { says: string; offersBlock?: boolean } {
+  if (alert.kind === AlertKind.AGENT_OFFLINE) return { says: "offline since" };
+  if (alert.actionState === undefined) return { says: "", offersBlock: true };
+  const says = { done: "done: recorded BLOCK_IP", pending: "queued: server offline", sent: "sent to the server, waiting for its result" }[alert.actionState];
+  return { says: says ?? `(action ${alert.actionState})`, offersBlock: false };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Issue 15 acceptance 2: two replicas on one PostgreSQL, 50 real agents in
- * two host processes (25 each, every agent listing both replicas), an
- * alert flood and taps in flight; kill -9 of the replica holding the
- * Telegram lease and of one agent host (half the agents) at once. The
- * killed host is started again (same state directories and journals)
- * except for two agents that stay away.
+ * Issue 15 acceptance 2: two replicas (processes) on one PostgreSQL and one
+ * (fake) bot, 50 real agents in two host processes (25 each, every agent
+ * listing both replicas), an alert flood and taps in flight — the operator
+ * presses Block IP under every third alert's message, as callback queries
+ * for whichever replica polls getUpdates; then kill -9 of the replica
+ * holding the Telegram lease and of one agent host (half the agents) at
+ * once. The killed host is started again (same state directories and
+ * journals) without two of its agents, which stay away.
  *
- * Every alert is stored once; every tapped action is executed exactly once
- * (counted at the agents' recording responders, across the host's
- * death); the lease moves to the survivor within 20 s; only the agents
- * that stayed away are reported offline.
+ * Every alert is stored once and shown in exactly one message (a send in
+ * flight at the kill may reach Telegram unrecorded: the survivor sends it
+ * again, marked as a possible repeat — Telegram has no idempotency key);
+ * every tap makes one action, executed exactly once (counted at the
+ * agents' recording responders, across the host's death); the lease moves
+ * to the survivor within 20 s; only the agents that stayed away are
+ * reported offline; every message ends in its alert's true state.
  */
 describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agents during a flood", function () {
   this.timeout(240_000);
   const fleets = useReplicaFleet("secarc-fleet-kill-");
   const hosts = new Set<{ kill(): Promise<void> }>();
-  let tapStore: PostgresStore | undefined;
+  let api: FakeBotApi | undefined;
   /** What happened when, printed when the test fails. */
   const timeline: string[] = [];
   let startedAt = Date.now();
@@ -57,14 +69,19 @@ describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agent
     if (this.currentTest?.state === "failed") console.log(`      timeline:\n${timeline.map((line) => `        ${line}`).join("\n")}`);
     for (const host of hosts) await host.kill();
     hosts.clear();
-    await tapStore?.close();
-    tapStore = undefined;
+    await api?.stop();
+    api = undefined;
   });
 
-  it("every alert stored once, every tapped action run once, the lease moves within 20 s, only the agents that stayed away are paged", async () => {
+  it("every alert stored once and shown once, every tap run once, the lease moves within 20 s, only the agents that stayed away are paged, every message ends true", async () => {
     const fleet = await fleets.create("fleet_kill");
+    api = createFakeBotApi();
+    await api.start();
+    const bot = api;
     const link = { offlineAlertAfter: `${GRACE_MS}ms` };
-    const replicas = [await fleet.startProcess("a", { link }), await fleet.startProcess("b", { link })];
+    // Every alert in a message of its own (no digest), paced for a test rather than for Telegram's limits.
+    const telegram = { token: bot.token, apiRoot: bot.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "5ms", globalPerSecond: 1000 }, digestThreshold: 100_000 };
+    const replicas = [await fleet.startProcess("a", { link, telegram }), await fleet.startProcess("b", { link, telegram })];
     const endpoints = replicas.map((r) => r.address);
     note("replicas up");
 
@@ -107,31 +124,30 @@ describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agent
     // Stay away: one agent the dying replica held and one the survivor held, where the split allows.
     const stayAway = [...new Set([on(voice, doomed.agentIds)[0], on(survivor, doomed.agentIds)[0], ...doomed.agentIds])].filter((id): id is string => id !== undefined).slice(0, STAY_AWAY);
 
-    // Taps: the product's action requests on the shared database, as a replica's Telegram bridge makes them.
-    tapStore = await openPostgresStore({ url: fleet.url, poolSize: 2 });
-    const requests: ActionRequests = createActionRequests({ store: tapStore, events: createEventBus(), delivery: { deliver: async () => false } });
+    // Taps: the operator presses Block IP under an alert's message once it is shown: a callback query for whoever polls getUpdates.
     const emitted: EmittedAlert[] = [];
-    const tapped = new Map<string, string>(); // alert id → action id
+    const shownIn = new Map<string, FakeMessage>(); // alert id → its message, as first seen with its buttons
+    const tapped = new Map<string, string>(); // alert id → callback query id
     const toTap: EmittedAlert[] = [];
-    let tapping = true;
-    let tapFailed: unknown;
-    // Taps every alert to tap once it is stored; the unacked alerts of the agents that stay away never are.
+    /** Set when the flood is over: the tapper ends once every alert to tap is tapped, at the latest then. */
+    let tapUntil = Infinity;
     const tapper = (async () => {
-      while (tapping || toTap.some((a) => !stayAway.includes(a.agentId))) {
-        const waiting = toTap.splice(0);
-        const storedNow = new Set((await fleet.db<Array<{ alert_id: string }>>`SELECT alert_id FROM alerts WHERE alert_id = ANY(${fleet.db.array(waiting.map((a) => a.id))}::text[])`).map((r) => r.alert_id));
-        for (const next of waiting) {
-          if (!storedNow.has(next.id)) {
-            toTap.push(next);
-            continue;
+      // The unacked alerts of the agents that stay away are never stored, nor shown.
+      while (Date.now() < tapUntil && (tapUntil === Infinity || toTap.some((a) => !stayAway.includes(a.agentId)))) {
+        for (const message of bot.messagesIn(CHAT)) {
+          for (const key of message.replyMarkup?.inline_keyboard.flat() ?? []) {
+            const command = decodeCallback(key.callback_data);
+            if (command && "alertId" in command && !shownIn.has(command.alertId)) shownIn.set(command.alertId, message);
           }
-          const requested = await requests.request({ agentId: next.agentId, alertId: next.id, answer: Answer.BLOCK_IP, operator: create(OperatorSchema, testOperator) });
-          if (!requested.ok) throw new Error(`tap on ${next.id}: ${requested.detail}`);
-          tapped.set(next.id, requested.action.actionId);
+        }
+        for (const next of toTap.splice(0)) {
+          const message = shownIn.get(next.id);
+          if (message) tapped.set(next.id, bot.tapButton(CHAT, message.messageId, button(message, "Block IP"), OPERATOR));
+          else toTap.push(next);
         }
         await sleep(100);
       }
-    })().catch((err: unknown) => void (tapFailed = err));
+    })();
     const round = async (host: AgentHost | undefined, count = 1) => {
       if (!host) return;
       const alerts = await host.emit(count);
@@ -194,10 +210,9 @@ describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agent
       note("back");
       expect(backAt - killedAt, `the killed agents were back ${backAt - killedAt} ms after the kill (started again at +${restartedAt - killedAt} ms), within the grace`).to.be.below(GRACE_MS - 2_000);
       expect((await statuses()).every((s) => s.endpoint === survivor.address), "every agent on the survivor").to.equal(true);
-      tapping = false;
+      tapUntil = Date.now() + 60_000;
       await tapper;
       note("tapper done");
-      if (tapFailed) throw tapFailed;
 
       // Every alert stored once (its id is the key: stored at all, and no alert nobody emitted).
       await eventually("every outbox empty", async () => (await statuses()).every((s) => s.outbox === 0), 60_000);
@@ -209,11 +224,17 @@ describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agent
       // Those of the agents that stayed away may wait in their outboxes; every other one is stored.
       expect(emitted.filter((a) => !stayAway.includes(a.agentId) && !storedIds.has(a.id)), "emitted alerts not stored").to.deep.equal([]);
 
-      // Every tapped action executed exactly once, at the agent, across the host's death.
-      const actionIds = [...tapped.values()];
+      // Every tap made one action, executed exactly once at the agent, across the host's death.
       const chosen = emitted.filter((_, i) => (i + 1) % TAP_EVERY === 0);
-      expect(chosen.filter((a) => !stayAway.includes(a.agentId) && !tapped.has(a.id)), "alerts to answer that were not answered").to.deep.equal([]);
-      const tappedOnStayAway = new Set(emitted.filter((a) => stayAway.includes(a.agentId) && tapped.has(a.id)).map((a) => tapped.get(a.id)!));
+      expect(chosen.filter((a) => !stayAway.includes(a.agentId) && !tapped.has(a.id)), "alerts to answer that were not shown with their buttons").to.deep.equal([]);
+      const tappedIds = [...tapped.keys()];
+      const actionsOfTaps = () => fleet.db<Array<{ action_id: string; alert_id: string; state: string }>>`SELECT action_id, alert_id, state FROM actions WHERE alert_id = ANY(${fleet.db.array(tappedIds)}::text[])`;
+      await eventually("every tap handled", async () => new Set((await actionsOfTaps()).map((r) => r.alert_id)).size === tappedIds.length, 60_000);
+      const actionRows = await actionsOfTaps();
+      expect(actionRows.length, "one action per tapped alert").to.equal(tappedIds.length);
+      const tapOf = new Map(actionRows.map((r) => [r.alert_id, r.action_id]));
+      const actionIds = actionRows.map((r) => r.action_id);
+      const tappedOnStayAway = new Set(emitted.filter((a) => stayAway.includes(a.agentId) && tapped.has(a.id)).map((a) => tapOf.get(a.id)!));
       const reachable = actionIds.filter((id) => !tappedOnStayAway.has(id));
       const executions = () => [...readHostedExecutions(staying.recordFile), ...readHostedExecutions(dying.recordFile)];
       await eventually("every tapped action of a live agent has run", () => new Set(executions().map((e) => e.actionId)).size >= reachable.length, 60_000);
@@ -247,12 +268,23 @@ describe("replicas on PostgreSQL: kill -9 of the lease holder and half the agent
       note("offline seen");
       await sleep(3_000);
       expect((await offlineAgents()).sort(), "offline alerts: only the agents that stayed away").to.deep.equal([...stayAway].sort());
+
+      // Telegram: each alert in exactly one message, which ends in the alert's true state.
+      const problems = () => alertMessageProblems(fleet.db, bot, CHAT, trueState);
+      const telegramDeadline = Date.now() + 60_000;
+      while ((await problems()).length > 0 && Date.now() < telegramDeadline) await sleep(500);
+      note("messages settled");
+      expect(await problems(), "alerts not shown once, or not in their true state").to.deep.equal([]);
+      expect(bot.calls.filter((c) => c.method === "getUpdates" && c.status === 409), "two pollers at once").to.deep.equal([]);
+      const repeats = bot.messages.filter((m) => m.chatId === CHAT).length - (await fleet.db`SELECT 1 FROM alerts`).length;
+      const unanswered = [...tapped.values()].filter((id) => !bot.answeredCallbacks.some((c) => c.callbackQueryId === id)).length;
+
       console.log(
         `      ${emitted.length} alerts, ${actionIds.length} taps (${reachable.length} for agents that came back); lease moved ${tookOver!.at - killedAt} ms after the kill; ` +
-          `killed agents back ${backAt - killedAt} ms after it; ${stayAway.length} paged offline`,
+          `killed agents back ${backAt - killedAt} ms after it; ${stayAway.length} paged offline; ${repeats} repeated message(s), ${unanswered} tap(s) without a popup`,
       );
     } finally {
-      tapping = false;
+      tapUntil = 0;
       toTap.length = 0;
       watching = false;
       await tapper;
