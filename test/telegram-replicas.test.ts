@@ -1,18 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
-import postgres from "postgres";
-import { createLogger, silentLogger } from "../common/log.js";
-import { startController, type RunningController } from "../controller/controller.js";
 import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import type { ControllerMessage } from "../gen/secarc/v1/agent_service_pb.js";
 import { createFakeBotApi, type FakeBotApi } from "../testing/fake-bot-api.js";
 import { eventually, freeLoopbackPort } from "./support/agent-process.js";
-import { sshAlert, testControllerConfig } from "./support/controller-harness.js";
-import { createTestPki, type TestPki } from "./support/pki.js";
-import { startPgCluster, type PgCluster } from "../testing/postgres.js";
+import { sshAlert } from "./support/controller-harness.js";
 import { connectRawAgent, type RawAgentClient } from "./support/raw-agent-client.js";
+import { useReplicaFleet } from "./support/replica-fleet.js";
 import { button, CHAT, OPERATOR } from "./support/telegram-harness.js";
 
 const hello = { agentId: "web-1", agentVersion: "test", hostname: "web-1.example", actions: [Answer.BLOCK_IP, Answer.ALLOW], detectors: [1], finishedActionIds: [] };
@@ -30,52 +23,31 @@ const actionFor = (alertId: string) => (m: ControllerMessage) => m.payload.case 
  */
 describe("Telegram on replicas (PostgreSQL): one voice, each update once", function () {
   this.timeout(120_000);
-  let cluster: PgCluster;
-  let pki: TestPki;
-  let dir: string;
+  const fleets = useReplicaFleet("secarc-telegram-replicas-");
   let api: FakeBotApi;
-  let db: postgres.Sql | undefined;
-  const controllers: RunningController[] = [];
   const clients: RawAgentClient[] = [];
 
-  before(async () => {
-    cluster = await startPgCluster();
-    pki = await createTestPki();
-    dir = mkdtempSync(join(tmpdir(), "secarc-telegram-replicas-"));
+  beforeEach(async () => {
     api = createFakeBotApi();
     await api.start();
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
-    for (const c of controllers.splice(0)) await c.close();
-  });
-  after(async () => {
-    await db?.end({ timeout: 5 });
-    await api?.stop();
-    await cluster?.stop();
-    pki?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    await api.stop();
   });
 
   it("the lease holder alone polls and posts; the other replica's alert is shown once, its tap reaches the agent there; the voice moves on stop", async () => {
-    const url = await cluster.createDatabase("telegram_voice");
-    db = postgres(url, { max: 1, onnotice: () => {} });
-    const store = { postgres: { url, poolSize: 6 } };
+    const fleet = await fleets.create("telegram_voice", { poolSize: 6 });
     const telegram = { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "50ms" } };
-    const replica = async (name: string) => {
-      const started = await startController({ config: testControllerConfig(pki, dir, { store, telegram, admin: { socket: join(dir, `${name}.sock`) } }), logger: process.env.DEBUG_REPLICAS ? createLogger({ level: "debug", format: "json", name }) : silentLogger() });
-      controllers.push(started);
-      return started;
-    };
-    const [a, b] = [await replica("a"), await replica("b")];
-    const holder = async () => (await db!<Array<{ holder: string }>>`SELECT holder FROM leases WHERE name = 'telegram' AND expires_at > secarc_now_ms()`)[0]?.holder;
+    const [a, b] = [await fleet.startInProcess("a", { telegram }), await fleet.startInProcess("b", { telegram })];
+    const holder = async () => (await fleet.leaseHolder())?.holder;
     await eventually("a replica holds the Telegram lease", async () => (await holder()) !== undefined, 20_000);
     const speaker = (await holder()) === a.replicaId ? a : b;
     const silent = speaker === a ? b : a;
     await Promise.all([a.telegramSettled(), b.telegramSettled()]);
 
     // The agent on the silent replica: its alert is stored there and shown by the voice, once.
-    const agent = connectRawAgent({ port: silent.port, ca: pki.ca, ...(await pki.issueAgent("web-1")) });
+    const agent = connectRawAgent({ port: silent.port, ca: fleets.pki.ca, ...(await fleets.pki.issueAgent("web-1")) });
     clients.push(agent);
     agent.hello(hello);
     await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
@@ -90,17 +62,15 @@ describe("Telegram on replicas (PostgreSQL): one voice, each update once", funct
     expect((await api.waitFor(() => api.answeredCallbacks.find((c) => c.callbackQueryId === tap), 10_000)).text).to.equal("Block IP: sent to web-1.");
     const actionId = delivered.payload.case === "responseAction" ? delivered.payload.value.actionId : "";
     await api.waitFor(() => message.text.includes("Block IP chosen by @op"), 10_000);
-    const [handled] = await db<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
+    const [handled] = await fleet.db<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
     expect(handled?.count, "the tap's update_id is recorded as handled").to.equal(1);
 
     // The voice stops (it gives the lease up); the other replica takes it and shows the result on the same message.
-    controllers.splice(controllers.indexOf(speaker), 1);
     await speaker.close();
     await eventually("the silent replica holds the Telegram lease", async () => (await holder()) === silent.replicaId, 20_000);
     agent.send({ payload: { case: "actionResult", value: { actionId, status: ResultStatus.DONE, detail: "198.51.100.7 blocked for 24h" } } });
     await api.waitFor(() => message.text.includes("done: 198.51.100.7 blocked for 24h"), 20_000);
-    const [epoch] = await db<Array<{ epoch: number }>>`SELECT epoch::int AS epoch FROM leases WHERE name = 'telegram'`;
-    expect(epoch?.epoch).to.equal(2);
+    expect((await fleet.leaseHolder())?.epoch).to.equal(2);
 
     // One message for the alert, across the move; a command after it is answered once, by the new voice.
     expect(api.messagesIn(CHAT)).to.have.length(1);
@@ -113,18 +83,15 @@ describe("Telegram on replicas (PostgreSQL): one voice, each update once", funct
   });
 
   it("webhook on every replica: taps posted to B for an agent held by A reach it within 1 s (p99, n=100), each once; a retried update is handled once; a forged one is refused", async () => {
-    const url = await cluster.createDatabase("telegram_webhook");
-    const store = { postgres: { url, poolSize: 6 } };
+    const fleet = await fleets.create("telegram_webhook", { poolSize: 6 });
     const secretToken = "replica-webhook-secret";
     const [portA, portB] = [await freeLoopbackPort(), await freeLoopbackPort()];
-    const replica = async (name: string, webhookPort: number) => {
-      const telegram = { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "10ms", perGroupPerMinute: 6000 }, digestThreshold: 1000, webhook: { domain: "bot.example.org", port: webhookPort, path: "/tg", secretToken } };
-      const started = await startController({ config: testControllerConfig(pki, dir, { store, telegram, admin: { socket: join(dir, `${name}-wh.sock`) } }), logger: silentLogger() });
-      controllers.push(started);
-      return started;
-    };
+    const replica = (name: string, webhookPort: number) =>
+      fleet.startInProcess(name, {
+        telegram: { token: api.token, apiRoot: api.apiRoot, chats: [{ id: CHAT }], allowedUsers: [OPERATOR.id], pace: { perChat: "10ms", perGroupPerMinute: 6000 }, digestThreshold: 1000, webhook: { domain: "bot.example.org", port: webhookPort, path: "/tg", secretToken } },
+      });
     const since = Date.now();
-    const [a, b] = [await replica("a", portA), await replica("b", portB)];
+    const [a] = [await replica("a", portA), await replica("b", portB)];
     const post = (port: number, body: unknown, secret = secretToken) =>
       fetch(`http://127.0.0.1:${port}/tg`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: JSON.stringify(body) });
     const tapUpdate = (updateId: number, queryId: string, messageId: number, data: string) => ({
@@ -132,7 +99,7 @@ describe("Telegram on replicas (PostgreSQL): one voice, each update once", funct
       callback_query: { id: queryId, from: { id: OPERATOR.id, is_bot: false, first_name: "Op", username: OPERATOR.username }, chat_instance: "x", data, message: { message_id: messageId, date: 0, chat: { id: CHAT, type: "private" }, text: "" } },
     });
 
-    const agent = connectRawAgent({ port: a.port, ca: pki.ca, ...(await pki.issueAgent("web-2")) });
+    const agent = connectRawAgent({ port: a.port, ca: fleets.pki.ca, ...(await fleets.pki.issueAgent("web-2")) });
     clients.push(agent);
     agent.hello({ ...hello, agentId: "web-2", hostname: "web-2.example" });
     await agent.waitFor((m) => m.payload.case === "welcome", 20_000);
@@ -171,10 +138,8 @@ describe("Telegram on replicas (PostgreSQL): one voice, each update once", funct
     const actions = agent.received.filter((m) => m.payload.case === "responseAction");
     expect(actions).to.have.length(100);
     expect(new Set(actions.map((m) => (m.payload.case === "responseAction" ? m.payload.value.alertId : "")))).to.have.property("size", 100);
-    const check = postgres(url, { max: 1, onnotice: () => {} });
-    const [inbox] = await check<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_inbox`;
-    const [handled] = await check<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
-    await check.end({ timeout: 5 });
+    const [inbox] = await fleet.db<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_inbox`;
+    const [handled] = await fleet.db<Array<{ count: number }>>`SELECT count(*)::int AS count FROM telegram_updates`;
     expect(handled?.count, "each update_id recorded once").to.equal(100);
     expect(inbox?.count, "every stored update handled and removed").to.equal(0);
     expect(api.calls.filter((c) => c.method === "getUpdates" && c.at >= since), "no poller in webhook mode").to.deep.equal([]);
