@@ -68,6 +68,21 @@ describe("replica lease (real PostgreSQL)", function () {
     expect(await frozen.tick()).to.equal(undefined);
   });
 
+  it("a candidate takes a dead holder's lease right when it expires, not up to a renewal period later", async () => {
+    const [a, b] = [await db.open(), await db.open()];
+    // a takes the lease once and never renews it (as if killed right after).
+    const dead = createLease({ sql: a.sql, logger: silentLogger(), name: "telegram", holder: "a", ttlMs: 3_000, autoRenew: false });
+    leases.push(dead);
+    await eventually(() => dead.held(), "a holds the lease");
+    const takenAt = Date.now();
+    let acquiredAt = 0;
+    // b tries every 2.5 s: without looking at the expiry it would take the lease at ~5 s, a renewal period after it expired.
+    const candidate = createLease({ sql: b.sql, logger: silentLogger(), name: "telegram", holder: "b", ttlMs: 3_000, renewEveryMs: 2_500, onAcquired: () => (acquiredAt = Date.now()) });
+    leases.push(candidate);
+    await eventually(() => acquiredAt || undefined, "b takes the lease", 10_000);
+    expect(acquiredAt - takenAt, "taken over after the 3 s expiry, well before 5 s").to.be.within(2_900, 4_200);
+  });
+
   it("refuses a renewal period that is not below the lease's time to live", async () => {
     const a = await db.open();
     expect(() => createLease({ sql: a.sql, logger: silentLogger(), name: "x", holder: "a", ttlMs: 1_000, renewEveryMs: 1_000 })).to.throw(/renewEveryMs/);

@@ -24,7 +24,7 @@ export interface LeaseOptions {
   holder: string;
   /** How long a renewal holds the lease. Default: 15 s. */
   ttlMs?: number;
-  /** How often the holder renews, and a candidate tries. Default: a third of ttlMs. */
+  /** How often the holder renews, and a candidate tries (a candidate also right when the holder's lease expires). Default: a third of ttlMs. */
   renewEveryMs?: number;
   /** Called when this replica becomes the holder, with its epoch. */
   onAcquired?: (epoch: number) => void;
@@ -72,6 +72,15 @@ export async function acquireLease(q: PgQuery, name: string, holder: string, ttl
   return row?.epoch;
 }
 
+/** How long lease `name` has left by the database's clock (0 when expired or absent). */
+export async function leaseRemainingMs(q: PgQuery, name: string): Promise<number> {
+  const [row] = await q<Array<{ remaining: number }>>`SELECT GREATEST(0, expires_at - secarc_now_ms())::int AS remaining FROM leases WHERE name = ${name}`;
+  return row?.remaining ?? 0;
+}
+
+/** A candidate tries again this long after the holder's lease expires (the database's clock runs on while the answer travels). */
+const AFTER_EXPIRY_MS = 20;
+
 export function createLease(options: LeaseOptions): Lease {
   const { sql, logger, name, holder } = options;
   const ttlMs = options.ttlMs ?? 15_000;
@@ -84,6 +93,8 @@ export function createLease(options: LeaseOptions): Lease {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number | undefined> | undefined;
+  /** A candidate's wait before its next try: until the holder's lease expires, at most renewEveryMs. */
+  let candidateWaitMs = renewEveryMs;
 
   const lose = (why: string) => {
     if (epoch === undefined) return;
@@ -104,6 +115,8 @@ export function createLease(options: LeaseOptions): Lease {
       if (stopped) return undefined;
       if (got === undefined) {
         lose("another replica holds it");
+        // A holder that died stops renewing: try again right when its lease expires, not up to renewEveryMs later.
+        candidateWaitMs = Math.min(renewEveryMs, (await leaseRemainingMs(sql, name)) + AFTER_EXPIRY_MS);
         return undefined;
       }
       if (epoch !== undefined && got !== epoch) lose("it expired and was taken again");
@@ -115,6 +128,7 @@ export function createLease(options: LeaseOptions): Lease {
       }
       return held();
     } catch (err) {
+      candidateWaitMs = renewEveryMs;
       log.warn({ err: describeError(err) }, `lease ${name}: renewal failed; retried in ${renewEveryMs} ms`);
       return held();
     }
@@ -126,7 +140,7 @@ export function createLease(options: LeaseOptions): Lease {
     void tick().finally(() => {
       if (stopped) return;
       // Wake at the local deadline too, so onLost fires even while the database is unreachable.
-      const untilDeadline = epoch === undefined ? renewEveryMs : Math.max(1, Math.min(renewEveryMs, deadline - monotonic()));
+      const untilDeadline = epoch === undefined ? candidateWaitMs : Math.max(1, Math.min(renewEveryMs, deadline - monotonic()));
       timer = setTimeout(loop, untilDeadline);
       timer.unref();
     });
