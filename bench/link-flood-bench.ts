@@ -12,7 +12,7 @@
 //   node --import tsx --expose-gc bench/link-flood-bench.ts
 //   LINK_FLOOD_RUNS=1 node --import tsx --expose-gc bench/link-flood-bench.ts
 import { median, percentile, printRows, type BenchRow } from "./bench-rows.js";
-import { createLinkBenchSetup, loadAverage, seconds, sleep } from "./link-setup.js";
+import { cpuSeconds, createLinkBenchSetup, loadAverage, seconds, sleep } from "./link-setup.js";
 
 const RUNS = Math.max(1, Number(process.env.LINK_FLOOD_RUNS ?? "3"));
 const FLOOD = 20_000;
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       await sleep(1_000);
       const load = loadAverage();
       const t = Date.now();
+      const cpu = { load: cpuSeconds(), controller: cpuSeconds(controller.pid) };
       const floodDone = fleet.sendAlerts(flooder!, FLOOD);
       const latencies: number[] = [];
       const paced = others.map((slot, i) => fleet.sendPaced(slot, OTHER_ALERTS, OTHER_PERIOD_MS, (i * OTHER_PERIOD_MS) / OTHERS, latencies));
@@ -52,7 +53,8 @@ async function main(): Promise<void> {
       if (run > 0) runs.push(figures);
       out(
         `  ${run === 0 ? "warm-up, not counted" : `run ${run}/${RUNS}`} (load average ${load}): ${FLOOD} flood alerts acked in ${seconds(floodMs)} s = ${figures.acksPerSecond}/s; ` +
-          `${latencies.length} alerts of ${OTHERS} other agents meanwhile: p50 ${figures.p50.toFixed(1)} ms, p95 ${figures.p95.toFixed(1)} ms, p99 ${figures.p99.toFixed(1)} ms`,
+          `${latencies.length} alerts of ${OTHERS} other agents meanwhile: p50 ${figures.p50.toFixed(1)} ms, p95 ${figures.p95.toFixed(1)} ms, p99 ${figures.p99.toFixed(1)} ms ` +
+          `(CPU: controller ${(cpuSeconds(controller.pid) - cpu.controller).toFixed(1)} s, load process ${(cpuSeconds() - cpu.load).toFixed(1)} s)`,
       );
     }
     fleet.closeAll();
