@@ -48,7 +48,7 @@ async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: 
   await sleep(1_000);
   const full = await controllerMemory(c);
   const perAgent = ((full.rss - rest.rss) * 1024) / TOTAL;
-  out(`  controller RSS ${full.rss.toFixed(1)} MiB = ${perAgent.toFixed(1)} KiB per agent above rest (V8 heap used after GC ${full.heap.toFixed(1)} MiB)`);
+  out(`  controller RSS ${full.rss.toFixed(1)} MiB = ${perAgent.toFixed(1)} KiB per agent above rest (after GC: ${full.parts})`);
   rows.push({
     figure: `controller RSS, ${TOTAL} agents connected`,
     measured: `${full.rss.toFixed(0)} MiB (${perAgent.toFixed(0)} KiB per agent; V8 heap ${full.heap.toFixed(0)} MiB)`,
@@ -81,7 +81,7 @@ async function bursts(s: LinkBenchSetup, c: ControllerProcess): Promise<number> 
     out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${ALERT_AGENTS} agents stored and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s (${used})`);
     if (i === 1) {
       const after = await controllerMemory(c);
-      out(`  controller RSS after the first ${burst} alerts (after GC) ${after.rss.toFixed(1)} MiB (V8 heap used ${after.heap.toFixed(1)} MiB)`);
+      out(`  controller RSS after the first ${burst} alerts (after GC) ${after.rss.toFixed(1)} MiB (${after.parts})`);
       rows.push({ figure: `controller RSS after ${burst} alerts`, measured: `${after.rss.toFixed(0)} MiB`, target: "< 1,100 MiB", met: atScale ? after.rss < 1_100 : undefined });
     }
     await sleep(1_000);
@@ -95,7 +95,7 @@ async function bursts(s: LinkBenchSetup, c: ControllerProcess): Promise<number> 
   });
   await sleep(4_000);
   const atRest = await controllerMemory(c);
-  out(`  controller RSS at rest 5 s after the alerts (after GC) ${atRest.rss.toFixed(1)} MiB (V8 heap used ${atRest.heap.toFixed(1)} MiB)`);
+  out(`  controller RSS at rest 5 s after the alerts (after GC) ${atRest.rss.toFixed(1)} MiB (${atRest.parts})`);
   rows.push({ figure: "controller RSS at rest after the alerts", measured: `${atRest.rss.toFixed(0)} MiB`, target: "< 1,024 MiB", met: atScale ? atRest.rss < 1_024 : undefined });
   return BURSTS * burst;
 }
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   setup.fleet.setPort(controller.port);
   await sleep(300);
   const rest = await controllerMemory(controller);
-  out(`  controller pid ${controller.pid}, RSS at rest ${rest.rss.toFixed(1)} MiB`);
+  out(`  controller pid ${controller.pid}, RSS at rest ${rest.rss.toFixed(1)} MiB (${rest.parts})`);
   await connectAll(setup, controller, rest);
   if (process.env.LINK_BENCH_SNAPSHOT) {
     controller.kill("SIGUSR1");

@@ -34,10 +34,19 @@ export function rssMiB(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-/** The controller's RSS and V8 heap used, after a GC (it runs with --expose-gc). */
-export async function controllerMemory(c: ControllerProcess): Promise<{ rss: number; heap: number }> {
+/**
+ * The controller's RSS and V8 heap used, after a GC (it runs with --expose-gc),
+ * and where the RSS is: `parts` says the V8 heap committed (heapTotal), the
+ * memory of Buffers and ArrayBuffers (external), and the rest (native: TLS,
+ * nghttp2, SQLite, malloc's free lists), MiB.
+ */
+export async function controllerMemory(c: ControllerProcess): Promise<{ rss: number; heap: number; parts: string }> {
   const mem = await c.memoryUsage();
-  return { rss: rssMiB(c.pid), heap: mem.heapUsed / 1_048_576 };
+  const rss = rssMiB(c.pid);
+  const mib = (bytes: number) => (bytes / 1_048_576).toFixed(0);
+  const native = rss - (mem.heapTotal + mem.external) / 1_048_576;
+  const parts = `V8 heap ${mib(mem.heapUsed)} used of ${mib(mem.heapTotal)} committed, external ${mib(mem.external)}, the rest ${native.toFixed(0)} MiB`;
+  return { rss, heap: mem.heapUsed / 1_048_576, parts };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (clock ticks of 10 ms). */
