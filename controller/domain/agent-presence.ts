@@ -4,7 +4,7 @@ import { describeError } from "../../common/errors.js";
 import { newId } from "../../common/ids.js";
 import type { Logger } from "../../common/log.js";
 import { AgentOfflineSchema, AlertKind, AlertSchema, AlertState, Severity, type Alert } from "../../gen/secarc/v1/alert_pb.js";
-import type { AgentRecord, AlertRecord, Store } from "../store/store.js";
+import type { AgentState, AlertRecord, Store } from "../store/store.js";
 import type { EventBus } from "./events.js";
 import { defaultCheckEvery, startWatchTimer } from "./watch-timer.js";
 
@@ -136,7 +136,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
   /** Looks run one after another, as they did on the synchronous store: two never raise the same alert. */
   let looking: Promise<void> = Promise.resolve();
 
-  const toAgent = (agent: AgentRecord): PresenceAgent => ({
+  const toAgent = (agent: AgentState): PresenceAgent => ({
     agentId: agent.agentId,
     online: agent.online,
     lastSeen: agent.lastSeen.getTime(),
@@ -177,7 +177,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
   function check(): Promise<void> {
     return run(async (at) =>
       decidePresence({
-        agents: (await store.listAgents()).map(toAgent),
+        agents: (await store.listAgentStates()).map(toAgent),
         open: (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).map(toOpen),
         now: at,
         graceMs,

@@ -14,7 +14,7 @@ import {
   type Alert,
   type DetectorSource,
 } from "../../gen/secarc/v1/alert_pb.js";
-import type { AgentRecord, AlertRecord, DetectorSourceRecord, Store } from "../store/store.js";
+import type { AgentState, AlertRecord, DetectorSourceRecord, Store } from "../store/store.js";
 import type { EventBus } from "./events.js";
 import { defaultCheckEvery, startWatchTimer } from "./watch-timer.js";
 
@@ -188,7 +188,7 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
   /** Looks run one after another, as they did on the synchronous store: two never raise the same alert. */
   let looking: Promise<void> = Promise.resolve();
 
-  const toAgent = (agent: AgentRecord): BlindAgent => ({
+  const toAgent = (agent: AgentState): BlindAgent => ({
     agentId: agent.agentId,
     online: agent.online,
     revoked: agent.revokedAt !== undefined,
@@ -219,7 +219,7 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
     await store_(effect.agentId, alert, at);
   }
 
-  function run(agents: () => Promise<AgentRecord[]>): Promise<void> {
+  function run(agents: () => Promise<AgentState[]>): Promise<void> {
     looking = looking.then(async () => {
       if (stopped) return;
       const at = now();
@@ -233,7 +233,7 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
     return looking;
   }
 
-  const check = (): Promise<void> => run(() => store.listAgents());
+  const check = (): Promise<void> => run(() => store.listAgentStates());
   const unsubscribe = events.subscribe((event) => {
     if (event.type !== "sources") return;
     // After the publisher's turn, like the presence check.

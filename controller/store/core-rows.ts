@@ -2,7 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { decodeHostFacts } from "../host/host-facts.js";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, ResultStatus, type Answer } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema } from "../../gen/secarc/v1/alert_pb.js";
-import { networksOf, type ActionRecord, type ActionState, type AgentRecord, type AlertRecord, type AuditRecord, type DetectorSourceRecord, type UnavailableAnswerRecord } from "./store.js";
+import { networksOf, type ActionRecord, type ActionState, type AgentRecord, type AgentState, type AlertRecord, type AuditRecord, type DetectorSourceRecord, type UnavailableAnswerRecord } from "./store.js";
 
 /**
  * The rows of the core tables and their records, for both stores: SQLite's
@@ -34,6 +34,18 @@ export const STATE_OF_RESULT: Record<ResultStatus, ActionState> = {
   [ResultStatus.FAILED]: "failed",
   [ResultStatus.REFUSED]: "refused",
 };
+
+/** The columns of an AgentState. */
+export const AGENT_STATE_COLUMNS = "agent_id, online, last_seen, revoked_at, detector_sources";
+export type AgentStateRow = Pick<AgentRow, "agent_id" | "online" | "last_seen" | "revoked_at" | "detector_sources">;
+
+export const agentState = (row: AgentStateRow): AgentState => ({
+  agentId: row.agent_id,
+  online: row.online === 1,
+  lastSeen: new Date(row.last_seen),
+  revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
+  detectorSources: JSON.parse(row.detector_sources) as DetectorSourceRecord[],
+});
 
 export const agentRecord = (row: AgentRow): AgentRecord => ({
   agentId: row.agent_id,

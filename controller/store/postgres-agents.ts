@@ -1,10 +1,10 @@
 import type { PgOperations, PgQuery } from "./postgres-types.js";
-import { agentRecord, type AgentRow } from "./core-rows.js";
+import { agentRecord, agentState, type AgentRow, type AgentStateRow } from "./core-rows.js";
 import { encodeHostFacts } from "../host/host-facts.js";
 
 /** The agents table: one row per agent, created on its first connect. */
 export const pgAgentOperations: PgOperations<
-  "agentConnected" | "agentDisconnected" | "agentSeen" | "getAgent" | "listAgents" | "setRevokedSerials" | "setDetectorSources" | "setClockSkew"
+  "agentConnected" | "agentDisconnected" | "agentSeen" | "getAgent" | "listAgents" | "listAgentStates" | "setRevokedSerials" | "setDetectorSources" | "setClockSkew"
 > = {
   agentConnected: {
     atomic: false,
@@ -44,6 +44,10 @@ export const pgAgentOperations: PgOperations<
   listAgents: {
     atomic: false,
     run: async (q) => (await q<AgentRow[]>`SELECT * FROM agents ORDER BY agent_id`).map(agentRecord),
+  },
+  listAgentStates: {
+    atomic: false,
+    run: async (q) => (await q<AgentStateRow[]>`SELECT agent_id, online, last_seen, revoked_at, detector_sources FROM agents ORDER BY agent_id`).map(agentState),
   },
   setRevokedSerials: { atomic: true, run: setRevokedSerials },
   setDetectorSources: {

@@ -6,7 +6,7 @@ import { encodeHostFacts } from "../host/host-facts.js";
 import { ActionOptionsSchema, ActionTargetSchema, OperatorSchema, type ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import { AlertSchema, AlertState, type Alert } from "../../gen/secarc/v1/alert_pb.js";
 import { prepareCoreStatements } from "./sqlite-statements.js";
-import { actionRecord, agentRecord, alertRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AgentRow, type AlertRow, type AuditRow } from "./core-rows.js";
+import { actionRecord, agentRecord, agentState, alertRecord, auditRecord, STATE_OF_RESULT, type ActionRow, type AgentRow, type AgentStateRow, type AlertRow, type AuditRow } from "./core-rows.js";
 import type { AlertRecord, CreatedAction, NewAction, StoreOperations } from "./store.js";
 
 /** StoreOperations as better-sqlite3 runs them: synchronous, each atomic (a savepoint inside a transaction). */
@@ -120,6 +120,7 @@ export function createCoreOperations(db: SqliteDatabase): SyncOperations<StoreOp
       return row ? agentRecord(row) : undefined;
     },
     listAgents: () => (q.listAgents.all() as AgentRow[]).map(agentRecord),
+    listAgentStates: () => (q.listAgentStates.all() as AgentStateRow[]).map(agentState),
     setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
     setDetectorSources: (agentId, sources) => void q.setSources.run(JSON.stringify(sources), agentId),
     setClockSkew: (agentId, skewMs) => void q.setSkew.run(Math.round(skewMs), agentId),

@@ -1,5 +1,6 @@
 import type { Database as SqliteDatabase } from "better-sqlite3";
 import { AlertState } from "../../gen/secarc/v1/alert_pb.js";
+import { AGENT_STATE_COLUMNS } from "./core-rows.js";
 
 const ALERT_COLUMNS = "alert_id, agent_id, revision, severity, body, received_at, severity_since, updated_at, version";
 
@@ -8,6 +9,7 @@ export function prepareCoreStatements(db: SqliteDatabase) {
   return {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
+    listAgentStates: db.prepare(`SELECT ${AGENT_STATE_COLUMNS} FROM agents ORDER BY agent_id`),
     insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out, host_facts)
       VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable, @labels, @optOut, @hostFacts)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,

@@ -71,6 +71,12 @@ export interface StoreOperations {
   getAgent(agentId: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;
   /**
+   * Every agent's presence and detector sources only, sorted by id: what the
+   * watches that look at every agent every few seconds need (presence,
+   * blind detectors). A third of listAgents' time at 10,000 agents.
+   */
+  listAgentStates(): Promise<AgentState[]>;
+  /**
    * The controller's CRL now revokes `serials` (lowercase hex): agents whose
    * last certificate is among them are marked revoked (keeping the first
    * time), the others unmarked. Returns the ids of agents newly marked.
@@ -122,6 +128,9 @@ export interface StoreOperations {
   audit(entry: { at: Date; actor: string; event: string; detail: string }): Promise<void>;
   listAudit(limit: number): Promise<AuditRecord[]>;
 }
+
+/** What listAgentStates reads of an agent. */
+export type AgentState = Pick<AgentRecord, "agentId" | "online" | "lastSeen" | "revokedAt" | "detectorSources">;
 
 export interface AgentRecord {
   agentId: string;

@@ -120,6 +120,19 @@ function agentCases(s: () => Store): void {
     expect(await s().getAgent("nope")).to.equal(undefined);
   });
 
+  it("agents: listAgentStates gives each agent's presence and detector sources, as listAgents has them, sorted by id", async () => {
+    await s().agentConnected(hello("web-1", 0, { certSerial: "0a" }));
+    await s().agentConnected(hello("db-1", 1_000));
+    await s().setDetectorSources("db-1", [{ detector: "ssh_bruteforce", kind: DetectorSourceKind.JOURNALD, state: DetectorSourceState.FOLLOWING, detail: "sshd.service", since: T0 }]);
+    await s().agentDisconnected("web-1", at(2_000));
+    await s().setRevokedSerials(["0a"], at(3_000));
+    const full = await s().listAgents();
+    const states = await s().listAgentStates();
+    expect(states.map((a) => a.agentId)).to.deep.equal(["db-1", "web-1"]);
+    expect(states).to.deep.equal(full.map(({ agentId, online, lastSeen, revokedAt, detectorSources }) => ({ agentId, online, lastSeen, revokedAt, detectorSources })));
+    expect(states[1]).to.deep.include({ online: false, lastSeen: at(2_000), revokedAt: at(3_000) });
+  });
+
   it("agents: labels, fleet-block opt-out, unavailable answers and host facts are those of the last Hello", async () => {
     const host = { osName: "Debian GNU/Linux", osVersion: "12 (bookworm)", kernel: "6.1.0-18-amd64", architecture: "x64", bootedAt: at(-7_200_000), memoryTotalBytes: 8 * 1024 ** 3, cpuModel: "AMD EPYC", cpuCores: 2, cpuPhysicalCores: 2, machine: "KVM" };
     expect(await s().agentConnected(hello("db-1", 0))).to.deep.include({ labels: {}, fleetBlockOptOut: false, unavailableAnswers: [], hostFacts: undefined });
