@@ -16,7 +16,9 @@ import { SecarcError } from "../../common/errors.js";
  * context with an AsyncLocalStorage. That costs every promise of the
  * process a hook call (Node 20), about 8 % of the controller's CPU while
  * it stores thousands of alerts a second (docs/performance.md), so the
- * controller runs without it (sqlite-store.test.ts covers the check).
+ * controller runs without it; the test run turns it on for every store
+ * (SECARC_STORE_CHECK_NESTING=1, test/support/test-env.cjs), controllers in
+ * child processes included, so a test meets such a call as an error.
  */
 export interface SqliteGate {
   /** Runs `op` now, or after the open transaction (and those queued before it) ends. */

@@ -17,7 +17,12 @@ export interface OpenStoreOptions {
   init?: boolean;
   /** The clock, for the start-up write check. Default: Date.now. */
   now?: () => number;
-  /** Refuse a call on the store from inside its own transaction (sqlite-gate.ts `checkNesting`, for tests). Default: false. */
+  /**
+   * Refuse a call on the store from inside its own transaction (sqlite-gate.ts
+   * `checkNesting`). Default: on when SECARC_STORE_CHECK_NESTING=1 (the test
+   * run sets it, so every test's store refuses the mistake instead of hanging
+   * on it), off otherwise.
+   */
   checkNesting?: boolean;
 }
 
@@ -53,7 +58,7 @@ export function openSqliteStore(path: string, options: OpenStoreOptions = {}): S
   const db = openCheckedDatabase(path, options);
   const startWriteError = probeStoreWrite(db, path, (options.now ?? Date.now)());
   const core = createCoreOperations(db);
-  const gate = createSqliteGate(db, { checkNesting: options.checkNesting ?? false });
+  const gate = createSqliteGate(db, { checkNesting: options.checkNesting ?? process.env.SECARC_STORE_CHECK_NESTING === "1" });
   const operations = asyncOperations<StoreOperations>(core, gate.call);
   return {
     ...operations,
