@@ -118,7 +118,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           if (!session) {
             if (message.payload.case !== "hello") refuse(Code.InvalidArgument, "the first message was not a Hello");
             else {
-              upkeep = createStreamUpkeep(context, { events, heartbeatIntervalMs: deps.heartbeatIntervalMs, storedSkewMs: opening.storedSkewMs, connectedAt: now(), seen: replica && ((at) => replica.seen(at)) });
+              upkeep = createStreamUpkeep(context, { events, heartbeatIntervalMs: deps.heartbeatIntervalMs, storedSkewMs: opening.storedSkewMs, connectedAt: now(), seen: replica && ((at) => replica.seen(at)), skew: replica && ((skewMs) => replica.skew(skewMs)) });
               await opening.accept(message.payload.value);
             }
             continue;

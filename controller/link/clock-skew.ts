@@ -27,6 +27,8 @@ export interface ClockWatchDeps {
   track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
   /** The skew stored for the agent when its stream opened (AgentRecord.clockSkewMs), if known. */
   storedSkewMs: number | undefined;
+  /** With replicas: stores a new skew outside the group commit (true), or cannot (false: `track` does). Default: none. */
+  storeSkew?: ((skewMs: number) => boolean) | undefined;
 }
 
 /**
@@ -50,6 +52,6 @@ export function createClockWatch(deps: ClockWatchDeps): (sentAtMs: number, recei
     }
     if (stored !== undefined && Math.abs(stored - skewMs) < STORE_STEP_MS) return;
     stored = skewMs;
-    deps.track((tx) => tx.setClockSkew(deps.agentId, skewMs), () => {});
+    if (!deps.storeSkew?.(skewMs)) deps.track((tx) => tx.setClockSkew(deps.agentId, skewMs), () => {});
   };
 }

@@ -22,6 +22,8 @@ export interface StreamReplica {
   welcomed(finishedActionIds: readonly string[]): void;
   /** The agent's last-seen time `at` (ms), written by the replicas with the others' (behind the fence); false before the claim. */
   seen(at: number): boolean;
+  /** The agent's clock skew, written by the replicas the same way; false before the claim. */
+  skew(skewMs: number): boolean;
   /** At the stream's end, after its last write: gives the claim up. */
   release(): Promise<void>;
 }
@@ -65,6 +67,11 @@ export function createStreamReplica(deps: StreamReplicaDeps): StreamReplica {
     seen(at) {
       if (!claim) return false;
       hooks.seen(claim, at);
+      return true;
+    },
+    skew(skewMs) {
+      if (!claim) return false;
+      hooks.skew(claim, skewMs);
       return true;
     },
     async release() {

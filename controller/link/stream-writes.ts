@@ -51,13 +51,21 @@ export function createStreamTrack(deps: { window: WriteWindow; out: Pick<Message
 /**
  * What every message of an agent session keeps up to date besides its own
  * content: the agent's last-seen time (written at most every half heartbeat
- * interval; with replicas through `seen`, outside the group commit), its
- * clock skew (from heartbeats' send times) and its detector sources (when a
- * heartbeat carries them).
+ * interval), its clock skew (from heartbeats' send times) — both, with
+ * replicas, through `seen` and `skew`, outside the group commit — and its
+ * detector sources (when a heartbeat carries them).
  */
 export function createStreamUpkeep(
   c: Pick<StreamContext, "log" | "track">,
-  deps: { events: EventBus; heartbeatIntervalMs: number; storedSkewMs: () => number | undefined; connectedAt: number; seen?: ((at: number) => boolean) | undefined },
+  deps: {
+    events: EventBus;
+    heartbeatIntervalMs: number;
+    storedSkewMs: () => number | undefined;
+    connectedAt: number;
+    /** With replicas: the last-seen time and the clock skew go outside the group commit (stream-replica.ts); false before the claim. */
+    seen?: ((at: number) => boolean) | undefined;
+    skew?: ((skewMs: number) => boolean) | undefined;
+  },
 ) {
   let lastSeenWritten = deps.connectedAt;
   let clockWatch: ((sentAtMs: number, receivedAtMs: number) => void) | undefined;
@@ -69,7 +77,7 @@ export function createStreamUpkeep(
     if (message.payload.case !== "heartbeat") return;
     const heartbeat = message.payload.value;
     if (heartbeat.sentAt) {
-      clockWatch ??= createClockWatch({ log: c.log, agentId, track: c.track, storedSkewMs: deps.storedSkewMs() });
+      clockWatch ??= createClockWatch({ log: c.log, agentId, track: c.track, storedSkewMs: deps.storedSkewMs(), storeSkew: deps.skew });
       clockWatch(timestampMs(heartbeat.sentAt), at.getTime());
     }
     if (heartbeat.detectorSources.length > 0) {

@@ -71,6 +71,35 @@ describe("last-seen writer (real PostgreSQL)", function () {
     expect(await lastSeen(b, "moved")).to.equal(T0 + 7_000);
   });
 
+  it("writes clock skews the same way: with or without a last-seen time, fenced", async () => {
+    const [a, b] = [await db.open(), await db.open()];
+    const sessionsA = await startAgentSessions({ sql: a.sql, logger: silentLogger(), replicaId: "a" });
+    const sessionsB = await startAgentSessions({ sql: b.sql, logger: silentLogger(), replicaId: "b" });
+    const writer = startLastSeenWriter({ sql: a.sql, logger: silentLogger(), everyMs: 60_000 });
+    stops.push(writer, sessionsA, sessionsB);
+    for (const agentId of ["skew-only", "both", "moved"]) await connected(a, agentId);
+    const skewOnly = await sessionsA.claim("skew-only", "s-1", handlers());
+    const both = await sessionsA.claim("both", "s-2", handlers());
+    const moved = await sessionsA.claim("moved", "s-3", handlers());
+    await sessionsB.claim("moved", "s-b", handlers());
+    writer.noteSkew(skewOnly, 1_500);
+    writer.note(both, T0 + 4_000);
+    writer.noteSkew(both, -2_000);
+    writer.noteSkew(both, -3_000); // the newest measurement wins
+    writer.noteSkew(moved, 9_000);
+    expect(await writer.flush()).to.equal(2);
+    const agent = async (agentId: string) => (await a.getAgent(agentId))!;
+    expect((await agent("skew-only")).clockSkewMs).to.equal(1_500);
+    expect((await agent("skew-only")).lastSeen.getTime()).to.equal(T0);
+    expect((await agent("both")).clockSkewMs).to.equal(-3_000);
+    expect((await agent("both")).lastSeen.getTime()).to.equal(T0 + 4_000);
+    expect((await agent("moved")).clockSkewMs).to.equal(undefined);
+    // A last-seen note alone leaves the stored skew as it is.
+    writer.note(skewOnly, T0 + 8_000);
+    expect(await writer.flush()).to.equal(1);
+    expect((await agent("skew-only")).clockSkewMs).to.equal(1_500);
+  });
+
   it("writes on its timer, and what is left at stop", async () => {
     const store = await db.open();
     const sessions = await startAgentSessions({ sql: store.sql, logger: silentLogger(), replicaId: "a" });

@@ -59,6 +59,8 @@ export interface ReplicaLinkHooks {
   welcomed(claim: AgentClaim, finishedActionIds: readonly string[]): Promise<number>;
   /** The agent sent a message at `at` (ms): its last-seen time, written with the others' within a second, behind the fence (last-seen-writer.ts). */
   seen(claim: AgentClaim, at: number): void;
+  /** The agent's clock skew measured from its heartbeats, written the same way. */
+  skew(claim: AgentClaim, skewMs: number): void;
 }
 
 /** What the Telegram bridge and bot runner call. */
@@ -189,6 +191,7 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter, lastSeen: Las
     },
     welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
     seen: (claim, at) => lastSeen.note(claim, at),
+    skew: (claim, skewMs) => lastSeen.noteSkew(claim, skewMs),
   };
 }
 
