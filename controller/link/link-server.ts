@@ -6,12 +6,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SecarcError, describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { certificateIdentity } from "../../common/tls.js";
 import type { EventBus } from "../domain/events.js";
 import type { StoreHealth } from "../store/store-health.js";
 import type { Store } from "../store/store.js";
 import { decodeFrame, LenientAgentService, type InboundMessage } from "./agent-frame.js";
-import { createAgentStreamHandler, peerKey, type PeerInfo, type ProbeDelivery } from "./agent-stream.js";
+import { createAgentStreamHandler, peerKey, type ProbeDelivery } from "./agent-stream.js";
+import { followPeers } from "./link-peers.js";
 import { createPeerPinger } from "./peer-pinger.js";
 import { startStreamLimits } from "./stream-limits.js";
 import { startTicketKeyRotation } from "./ticket-keys.js";
@@ -19,20 +19,6 @@ import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
 import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
-
-/** OpenSSL verification codes of refused client certificates, in words. */
-const VERIFY_REASONS: Record<string, string> = {
-  CERT_HAS_EXPIRED: "client certificate has expired",
-  CERT_NOT_YET_VALID: "client certificate is not valid yet",
-  CERT_REVOKED: "client certificate is revoked (listed in the CRL)",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "client certificate is not signed by the SecARC CA",
-  UNABLE_TO_GET_ISSUER_CERT: "client certificate is not signed by the SecARC CA",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "client certificate is not signed by the SecARC CA",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "client certificate is self-signed, not signed by the SecARC CA",
-  SELF_SIGNED_CERT_IN_CHAIN: "client certificate chains to another CA",
-  CERT_SIGNATURE_FAILURE: "client certificate signature is invalid",
-  UNABLE_TO_GET_CRL: "no CRL for the client certificate's CA",
-};
 
 export interface LinkServerOptions {
   host: string;
@@ -92,27 +78,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   const health = options.storeHealth;
   const batcher = createWriteBatcher({ store: options.store, ...(health ? { onCommit: () => health.succeeded() } : {}) });
   const handlers = new Set<Promise<void>>();
-  const peers = new WeakMap<object, Omit<PeerInfo, "remote">>();
   let revocation = options.revocation;
   const isRevoked = (certificate: X509Certificate): boolean => revocation?.isRevoked(certificate) ?? false;
-
-  const peerOf = (socket: TLSSocket): PeerInfo => {
-    const remote = remoteOf(socket);
-    let known = peers.get(socket);
-    if (!known) {
-      try {
-        // The handshake's own parsed certificate, not a copy: getPeerCertificate()
-        // and parsing its DER again cost about 1 ms of CPU per connection
-        // (OpenSSL 3's decoders), most of a connect storm's time here.
-        const certificate = socket.authorized ? socket.getPeerX509Certificate() : undefined;
-        known = certificate ? { identity: certificateIdentity(certificate), certificate, serial: normalizeSerial(certificate.serialNumber) } : { identity: undefined };
-      } catch {
-        known = { identity: undefined };
-      }
-      peers.set(socket, known);
-    }
-    return { ...known, remote };
-  };
 
   const connect = createAgentStreamHandler({
     store: options.store,
@@ -175,6 +142,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     },
     adapter,
   );
+  // Who is at the other end of each connection, and why a refused handshake was refused.
+  const { peerOf, remoteOf } = followPeers(server, log);
 
   const tickets = options.ticketSecret ? startTicketKeyRotation({ secret: options.ticketSecret, now: options.now, apply: (keys) => server.setTicketKeys(keys) }) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -207,24 +176,6 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       pinger.remove(session);
     });
     session.on("error", (err) => log.debug({ err: describeError(err) }, "connection error"));
-  });
-  // A peer that hangs up during the handshake leaves a TLS socket without its
-  // address: it is remembered from the TCP connection the TLS socket wraps.
-  const tcpRemotes = new WeakMap<object, string>();
-  server.on("connection", (socket: { remoteAddress?: string; remotePort?: number }) => {
-    if (socket.remoteAddress) tcpRemotes.set(socket, `${socket.remoteAddress}:${socket.remotePort ?? 0}`);
-  });
-  const remoteOf = (socket: TLSSocket): string => {
-    if (socket.remoteAddress) return `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
-    const parent = (socket as unknown as { _parent?: object | null })._parent;
-    return (parent && tcpRemotes.get(parent)) ?? tcpRemotes.get(socket) ?? "unknown";
-  };
-  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
-    // With TLS 1.3 the error itself is often just "socket hang up"; the
-    // verification result on the socket says why the certificate was refused.
-    const verification = socket.authorizationError ? String(socket.authorizationError) : undefined;
-    const reason = verification ? (VERIFY_REASONS[verification] ?? `client certificate refused: ${verification}`) : describeError(err);
-    log.warn({ remote: remoteOf(socket), reason, code: verification ?? err.code }, `TLS handshake refused: ${reason}`);
   });
   server.on("sessionError", (err) => log.debug({ err: describeError(err) }, "session error"));
 
