@@ -82,7 +82,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const handleCommon = (message: AgentMessage): void => commonMessage(message, refuse);
 
     const handleProbe = createProbeHandler({ log, now, sessionId, send, track, refuse, isClosed: () => out.closed, ...(deps.probe ? { probe: deps.probe } : {}), handleCommon });
-    const intake = createStreamIntake({ events, log, send, track });
+    const intake = createStreamIntake({ events, log, send, track, alertPrefetch: deps.store.alertPrefetch });
 
     let upkeep: ReturnType<typeof createStreamUpkeep> | undefined;
     const handle = (message: AgentMessage, agentId: string, alertBody: Uint8Array | undefined): void => {

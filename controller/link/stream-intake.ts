@@ -5,7 +5,7 @@ import type { ActionResult } from "../../gen/secarc/v1/action_pb.js";
 import { AlertRejectReason, ResultRejectReason, type ControllerMessageSchema } from "../../gen/secarc/v1/agent_service_pb.js";
 import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { EventBus } from "../domain/events.js";
-import type { StoreOperations } from "../store/store.js";
+import type { AlertPrefetchPayload, BatchPrefetch, Prefetched, StoreOperations } from "../store/store.js";
 import { alertRejectLabel, checkAlert } from "./alert-rules.js";
 
 type Payload = MessageInitShape<typeof ControllerMessageSchema>["payload"];
@@ -16,7 +16,9 @@ export interface StreamIntakeDeps {
   /** Queues a message on the stream. */
   send(payload: Payload): void;
   /** Runs a store write in the link's group commit, then `then` with its result after the commit. */
-  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
+  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void, prefetched?: readonly Prefetched[]): void;
+  /** The store's way to insert a group commit's alerts together (PostgreSQL). Default: none, each alert its own insert. */
+  alertPrefetch?: BatchPrefetch<AlertPrefetchPayload> | undefined;
 }
 
 export interface StreamIntake {
@@ -86,6 +88,7 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
           if (outcome.stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: outcome.stored.outcome });
           send({ case: "alertAck", value: { alertId: alert.id, revision: alert.revision } });
         },
+        deps.alertPrefetch && [{ prefetch: deps.alertPrefetch, payload: { agentId, alert, at, body } }],
       );
     },
 

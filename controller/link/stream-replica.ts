@@ -3,7 +3,7 @@ import { describeError, isSecarcError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import type { AgentClaim } from "../replicas/agent-sessions.js";
 import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
-import type { ActionRecord } from "../store/store.js";
+import type { ActionRecord, Prefetched } from "../store/store.js";
 
 /**
  * One agent stream's part in the replicas (controller/replicas/), for the
@@ -18,6 +18,8 @@ export interface StreamReplica {
   claim(agentId: string): Promise<void>;
   /** `write` behind the session fence (after the claim); refused with "fenced" once another stream holds the agent. */
   wrap<T, Ops extends object>(write: (tx: Ops) => Promise<T>): (tx: Ops) => Promise<T>;
+  /** What the group commit checks for all its writes at once before they run: this stream's fence (after the claim). */
+  prefetched(): Prefetched[] | undefined;
   /** After the Welcome: the agent's unfinished actions, except those it has results for, go out through the router. */
   welcomed(finishedActionIds: readonly string[]): void;
   /** The agent's last-seen time `at` (ms), written by the replicas with the others' (behind the fence); false before the claim. */
@@ -58,6 +60,9 @@ export function createStreamReplica(deps: StreamReplicaDeps): StreamReplica {
       const held = claim;
       if (!held) return write;
       return hooks.fence(held, write);
+    },
+    prefetched() {
+      return claim && [{ prefetch: hooks.fencePrefetch, payload: claim }];
     },
     welcomed(finishedActionIds) {
       if (!claim) return;

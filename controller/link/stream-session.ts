@@ -8,7 +8,7 @@ import type { ControllerMessageSchema, Hello } from "../../gen/secarc/v1/agent_s
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
 import { hostFactsRecord } from "../host/host-facts.js";
-import type { ActionRecord, AgentRecord, Store, StoreOperations } from "../store/store.js";
+import type { ActionRecord, AgentRecord, Prefetched, Store, StoreOperations } from "../store/store.js";
 import type { MessageChannel } from "./message-channel.js";
 import { PROBE_SESSION_MAX_MS } from "./probe-session.js";
 import type { LiveSession, SessionRegistry } from "./session-registry.js";
@@ -26,8 +26,8 @@ export interface StreamContext {
   send(payload: MessageInitShape<typeof ControllerMessageSchema>["payload"]): boolean;
   /** Ends the stream with `code` (throws). */
   refuse(code: Code, reason: string): never;
-  /** Runs a write in the stream's window of the group commit, then `then` after its commit; a failed write ends the stream. */
-  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void): void;
+  /** Runs a write in the stream's window of the group commit, then `then` after its commit; a failed write ends the stream. `prefetched`: the batch's work for it (write-batcher.ts). */
+  track<T>(write: (tx: StoreOperations) => Promise<T>, then: (value: T) => void, prefetched?: readonly Prefetched[]): void;
 }
 
 export interface SessionOpeningDeps {

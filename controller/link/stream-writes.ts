@@ -24,8 +24,10 @@ import type { WriteWindow } from "./write-window.js";
  */
 export function createStreamTrack(deps: { window: WriteWindow; out: Pick<MessageChannel<unknown>, "close" | "closed">; log: Logger; storeHealth?: StoreHealth | undefined; replica?: StreamReplica | undefined }): StreamContext["track"] {
   const { out, log, replica } = deps;
-  return (write, then) => {
-    deps.window.run(replica ? replica.wrap(write) : write).then(
+  return (write, then, prefetched) => {
+    const fence = replica?.prefetched();
+    const all = fence && prefetched ? [...fence, ...prefetched] : (fence ?? prefetched);
+    deps.window.run(replica ? replica.wrap(write) : write, all).then(
       (value) => then(value),
       (err: unknown) => {
         const fenced = fencedStatus(err);

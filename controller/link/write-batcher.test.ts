@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { openSqliteStore } from "../store/sqlite-store.js";
-import type { StoreOperations } from "../store/store.js";
+import type { BatchPrefetch, StoreOperations } from "../store/store.js";
 import { createMessageChannel } from "./message-channel.js";
 import { createWriteBatcher } from "./write-batcher.js";
 
@@ -148,6 +148,93 @@ describe("createWriteBatcher", () => {
     const writes = [0, 1, 2].map((i) => batcher.run(async () => ran.push(i)).then(() => "ok", (err: Error) => err.message));
     expect(await Promise.all(writes)).to.deep.equal(["database is locked", "database is locked", "ok"]);
     expect(ran).to.deep.equal([2]);
+    await store.close();
+  });
+
+  it("prepares a batch's prefetches once each, stage by stage with the payloads in batch order, skips later stages of a vetoed write, then runs every write", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxPerKey: 2, maxBatchMs: 60_000 });
+    const log: string[] = [];
+    const fence: BatchPrefetch<string> = {
+      stage: 0,
+      async prepare(_tx, payloads) {
+        log.push(`fence ${payloads.join(",")}`);
+        return new Set(payloads.filter((p) => p === "stale"));
+      },
+    };
+    const data: BatchPrefetch<number> = {
+      stage: 1,
+      complete: true,
+      async prepare(_tx, payloads) {
+        log.push(`data ${payloads.join(",")}`);
+        return undefined;
+      },
+    };
+    const write = (name: string, key: string, claim: string, value?: number) =>
+      batcher.run(
+        async () => {
+          log.push(`write ${name}`);
+          return name;
+        },
+        key,
+        [{ prefetch: fence, payload: claim }, ...(value === undefined ? [] : [{ prefetch: data, payload: value }])],
+      );
+    // Listed data-first for b: stages, not list order, decide.
+    const writes = [write("a1", "a", "live-a", 1), write("a2", "a", "live-a", 2), write("a3", "a", "live-a", 3), write("s1", "s", "stale", 10), write("b1", "b", "live-b")];
+    expect(await Promise.all(writes)).to.deep.equal(["a1", "a2", "a3", "s1", "b1"]);
+    // Batch 1: a's share (2), s, b — a3 waits for batch 2. s is vetoed: no data stage for it, but it still runs.
+    expect(log).to.deep.equal(["fence live-a,live-a,stale,live-b", "data 1,2", "write a1", "write a2", "write s1", "write b1", "fence live-a", "data 3", "write a3"]);
+    expect(batcher.stats()).to.deep.equal({ writes: 5, batches: 2 });
+    await store.close();
+  });
+
+  it("fails every write of a batch whose prefetch fails, and goes on with the next", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
+    const batcher = createWriteBatcher({ store, maxBatch: 2, maxBatchMs: 60_000 });
+    let failing = true;
+    const flaky: BatchPrefetch<number> = {
+      stage: 1,
+      async prepare() {
+        if (failing) {
+          failing = false;
+          throw new Error("connection lost");
+        }
+        return undefined;
+      },
+    };
+    const ran: number[] = [];
+    const writes = [0, 1, 2].map((i) => batcher.run(async () => ran.push(i), "k", [{ prefetch: flaky, payload: i }]).then(() => "ok", (err: Error) => err.message));
+    expect(await Promise.all(writes)).to.deep.equal(["connection lost", "connection lost", "ok"]);
+    expect(ran).to.deep.equal([2]);
+    await store.close();
+  });
+
+  it("sizes a prepared batch by what its writes cost in the last one: the complete ones apart from the others", async () => {
+    const store = openSqliteStore(join(dir, "c.db"));
+    let clock = 0;
+    const batcher = createWriteBatcher({ store, maxBatchMs: 10, monotonicNow: () => clock });
+    const cheap: BatchPrefetch<number> = { stage: 1, complete: true, prepare: async () => undefined };
+    const fence: BatchPrefetch<number> = { stage: 0, prepare: async () => undefined };
+    const tracked = (cost: number, prefetch: BatchPrefetch<number>, i: number) =>
+      batcher.run(
+        async () => {
+          clock += cost;
+          return i;
+        },
+        `k${i}`,
+        [{ prefetch, payload: i }],
+      );
+    // Slow writes (4 ms each, fence only): the first batch takes them all (nothing measured yet); the next ones fit the 10 ms budget: 3 writes.
+    const slow = Array.from({ length: 20 }, (_, i) => tracked(4, fence, i));
+    await Promise.all(slow);
+    expect(batcher.stats().batches).to.equal(1);
+    const more = Array.from({ length: 9 }, (_, i) => tracked(4, fence, 100 + i));
+    await Promise.all(more);
+    expect(batcher.stats().batches).to.equal(1 + 3);
+    // Cheap ones (complete prefetch) are counted apart: nothing known of them yet, so 100 go in one batch.
+    const fast = Array.from({ length: 100 }, (_, i) => tracked(0.01, cheap, 200 + i));
+    await Promise.all(fast);
+    expect(batcher.stats().batches).to.equal(1 + 3 + 1);
     await store.close();
   });
 

@@ -1,4 +1,4 @@
-import type { Store, StoreOperations } from "../store/store.js";
+import type { Prefetched, Store, StoreOperations } from "../store/store.js";
 
 /**
  * Group commit with fair shares: store writes queued in the same turn of
@@ -14,10 +14,24 @@ import type { Store, StoreOperations } from "../store/store.js";
  * agent flooding the controller gets its share of each transaction, and an
  * alert of another agent that arrives meanwhile is in the next transaction,
  * which starts within about one batch's time, not behind the flood.
+ *
+ * Writes may carry prefetches (on PostgreSQL: the batch's alerts in one
+ * statement, its agents' session fences in another). A batch that holds
+ * any is taken first and prepared, then every write of it runs: a
+ * prepared write cannot wait for the next batch. Its size then follows
+ * the time budget through what writes cost in the last such batch, counted
+ * apart for writes whose prefetch does all their work and for the others.
+ * A prefetch only saves round trips: a write run without it (in a batch
+ * that was not prepared) does the same work itself.
  */
 export interface WriteBatcher {
-  /** Runs `write` on the batch's transaction in a coming batch, in `key`'s queue; resolves with its result after the commit. */
-  run<T>(write: (tx: StoreOperations) => Promise<T>, key?: string): Promise<T>;
+  /**
+   * Runs `write` on the batch's transaction in a coming batch, in `key`'s
+   * queue; resolves with its result after the commit. `prefetched`: work
+   * the batch does for all its writes together before they run
+   * (BatchPrefetch in store.ts).
+   */
+  run<T>(write: (tx: StoreOperations) => Promise<T>, key?: string, prefetched?: readonly Prefetched[]): Promise<T>;
   /** Resolves once everything queued so far is committed. */
   flush(): Promise<void>;
   /** Writes queued and not yet committed. */
@@ -52,6 +66,7 @@ interface Pending {
   write: (tx: StoreOperations) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  prefetched?: readonly Prefetched[] | undefined;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -98,6 +113,7 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
   async function runBatch(batch: Pending[], outcomes: Outcome[], tx?: StoreOperations): Promise<void> {
     const order = [...queues.values()];
     if (order.length === 0) return;
+    if (order.some((fifo) => fifo.items[fifo.head]?.prefetched)) return runPrepared(order, batch, outcomes, tx);
     const started = monotonicNow();
     const budget = Math.min(4 * maxBatchMs, Math.max(maxBatchMs, lastCommitMs));
     let next = 0;
@@ -129,6 +145,83 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
         }
       }
     }
+    rotate(order, next);
+    queued -= batch.length;
+  }
+
+  /** Cost of a write in the last prepared batch, ms: [prefetch did all its work, the others]. */
+  const writeCostMs = [0, 0];
+  const isComplete = (item: Pending) => item.prefetched?.some((p) => p.prefetch.complete) ?? false;
+
+  /**
+   * A batch with prefetches (its first writes carry some): takes writes as runBatch does, until maxBatch or
+   * until their estimated cost fills the time budget; prepares them (stage
+   * by stage, each prefetch once with all its payloads); then runs every one.
+   */
+  async function runPrepared(order: Fifo[], batch: Pending[], outcomes: Outcome[], tx?: StoreOperations): Promise<void> {
+    const budget = Math.min(4 * maxBatchMs, Math.max(maxBatchMs, lastCommitMs));
+    let next = 0;
+    let estimate = 0;
+    let full = false;
+    for (let i = 0; i < order.length && !full; i += 1) {
+      const fifo = order[i]!;
+      while (fifo.taken < maxPerKey && fifo.head < fifo.items.length) {
+        if (batch.length >= maxBatch || (batch.length > 0 && estimate >= budget)) {
+          full = true;
+          break;
+        }
+        const item = fifo.items[fifo.head]!;
+        fifo.head += 1;
+        fifo.taken += 1;
+        batch.push(item);
+        estimate += writeCostMs[isComplete(item) ? 0 : 1]!;
+        next = i + 1;
+      }
+    }
+    rotate(order, next);
+    queued -= batch.length;
+    if (!tx) return;
+    await prepare(batch, tx);
+    const spent = [0, 0];
+    const count = [0, 0];
+    for (const item of batch) {
+      const kind = isComplete(item) ? 0 : 1;
+      const started = monotonicNow();
+      try {
+        outcomes.push({ ok: true, value: await item.write(tx) });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+      spent[kind]! += monotonicNow() - started;
+      count[kind]! += 1;
+    }
+    for (const kind of [0, 1]) if (count[kind]! > 0) writeCostMs[kind] = spent[kind]! / count[kind]!;
+  }
+
+  /** Every prefetch of the batch once, stage by stage, with its payloads in batch order; a vetoed write gets no later stage. */
+  async function prepare(batch: Pending[], tx: StoreOperations): Promise<void> {
+    const vetoed = new Set<Pending>();
+    const stages = [...new Set(batch.flatMap((item) => item.prefetched?.map((p) => p.prefetch.stage) ?? []))].sort((a, b) => a - b);
+    for (const stage of stages) {
+      const groups = new Map<Prefetched["prefetch"], Array<{ item: Pending; payload: unknown }>>();
+      for (const item of batch) {
+        if (vetoed.has(item)) continue;
+        for (const p of item.prefetched ?? []) {
+          if (p.prefetch.stage !== stage) continue;
+          let group = groups.get(p.prefetch);
+          if (!group) groups.set(p.prefetch, (group = []));
+          group.push({ item, payload: p.payload });
+        }
+      }
+      for (const [prefetch, group] of groups) {
+        const refused = await prefetch.prepare(tx, group.map((g) => g.payload));
+        if (refused) for (const g of group) if (refused.has(g.payload)) vetoed.add(g.item);
+      }
+    }
+  }
+
+  /** The queue after the last one served leads the next batch; emptied queues go. */
+  function rotate(order: Fifo[], next: number): void {
     const looked = new Set(order);
     const rotated = new Map<string, Fifo>();
     // Queues that began while the batch ran lead the next one (they were idle: their first write waits the least).
@@ -144,7 +237,6 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
       rotated.set(fifo.key, fifo);
     }
     queues = rotated;
-    queued -= batch.length;
   }
 
   async function commitOne(): Promise<void> {
@@ -192,8 +284,8 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
   };
 
   return {
-    run<T>(write: (tx: StoreOperations) => Promise<T>, key = DEFAULT_KEY): Promise<T> {
-      return new Promise<T>((resolve, reject) => enqueue(key, { write, resolve: resolve as (value: unknown) => void, reject }));
+    run<T>(write: (tx: StoreOperations) => Promise<T>, key = DEFAULT_KEY, prefetched?: readonly Prefetched[]): Promise<T> {
+      return new Promise<T>((resolve, reject) => enqueue(key, { write, resolve: resolve as (value: unknown) => void, reject, prefetched }));
     },
     async flush() {
       // Everything queued now: one marker per queue, settled after its queue's earlier writes.

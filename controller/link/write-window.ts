@@ -1,4 +1,4 @@
-import type { StoreOperations } from "../store/store.js";
+import type { Prefetched, StoreOperations } from "../store/store.js";
 import type { WriteBatcher } from "./write-batcher.js";
 
 /**
@@ -15,8 +15,8 @@ import type { WriteBatcher } from "./write-batcher.js";
  * another agent's alert waits for the event loop.
  */
 export interface WriteWindow {
-  /** Queues `write` in the stream's queue of the group commit; settles after the commit. */
-  run<T>(write: (tx: StoreOperations) => Promise<T>): Promise<T>;
+  /** Queues `write` in the stream's queue of the group commit (with the batch's work for it); settles after the commit. */
+  run<T>(write: (tx: StoreOperations) => Promise<T>, prefetched?: readonly Prefetched[]): Promise<T>;
   /** Undefined when the reader may pull the next message now; else resolves when it may. */
   room(): Promise<void> | undefined;
   /** Resolves once every write queued so far has settled. */
@@ -54,9 +54,9 @@ export function createWriteWindow(options: WriteWindowOptions): WriteWindow {
   };
   const idle = () => last.then(() => undefined, () => undefined);
   return {
-    run(write) {
+    run(write, prefetched) {
       inFlight += 1;
-      const done = batcher.run(write, key);
+      const done = batcher.run(write, key, prefetched);
       last = done;
       done.then(settled, settled);
       return done;

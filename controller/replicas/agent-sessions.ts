@@ -96,6 +96,19 @@ export async function checkSessionFence(q: PgQuery, agentId: string, epoch: numb
   return rows.length === 1;
 }
 
+/**
+ * `checkSessionFence` for many claims in one statement: the claims among
+ * `claims` that are their agent's live session, their rows share-locked
+ * until commit, in agent id order (the order batched claims lock them in).
+ */
+export async function checkSessionFences(q: PgQuery, claims: readonly AgentClaim[]): Promise<Set<AgentClaim>> {
+  const ids = [...new Set(claims.map((c) => c.agentId))].sort();
+  const rows = await q<Array<{ agent_id: string; epoch: number }>>`SELECT agent_id, epoch, set_config('idle_in_transaction_session_timeout', ${String(FENCE_IDLE_TIMEOUT_MS)}, true)
+    FROM agent_sessions WHERE agent_id = ANY(${q.array(ids)}::text[]) AND released_at IS NULL ORDER BY agent_id FOR SHARE`;
+  const epochs = new Map(rows.map((r) => [r.agent_id, r.epoch]));
+  return new Set(claims.filter((c) => epochs.get(c.agentId) === c.epoch));
+}
+
 /** How long a fenced transaction may sit idle before the server ends it, ms. */
 export const FENCE_IDLE_TIMEOUT_MS = 10_000;
 

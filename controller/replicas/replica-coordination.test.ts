@@ -7,7 +7,9 @@ import { silentLogger } from "../../common/log.js";
 import { Answer, OperatorSchema } from "../../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema, AlertState, Severity } from "../../gen/secarc/v1/alert_pb.js";
 import { eventually, useReplicaDatabase } from "../../test/support/replica-database.js";
+import { createWriteBatcher } from "../link/write-batcher.js";
 import type { PgStoreOperations } from "../store/postgres-types.js";
+import type { StoreOperations } from "../store/store.js";
 import { startReplicaCoordination, type ReplicaCoordination } from "./replica-coordination.js";
 
 const alert = (id: string) =>
@@ -53,6 +55,39 @@ describe("replica coordination: the hooks the link and the bridge call (real Pos
     expect((await a.store.getAlert("x2"))?.agentId).to.equal("web-2");
     await eventually(() => lost.includes("web-1"), "A's stale stream is told to end");
     expect(lost).to.not.include("web-2");
+  });
+
+  it("in a group commit with prefetches, checks every claim's fence in one statement and stores the alerts of the live ones in one insert; a stale one's alert is not stored", async () => {
+    const [a, b] = [await replica("a"), await replica("b")];
+    const lost: string[] = [];
+    const handlers = (agentId: string) => ({ send: () => true, lost: () => lost.push(agentId) });
+    const stale = await a.coordination.link.claim("web-1", "s1", handlers("web-1"));
+    const live = await a.coordination.link.claim("web-2", "s2", handlers("web-2"));
+    const live2 = await a.coordination.link.claim("web-3", "s3", handlers("web-3"));
+    await b.coordination.link.claim("web-1", "s4", handlers("web-1 on b"));
+    let ownChecks = 0;
+    for (const claim of [live, live2]) {
+      const check = claim.check.bind(claim);
+      (claim as { check: typeof claim.check }).check = (q) => ((ownChecks += 1), check(q));
+    }
+    const batcher = createWriteBatcher({ store: a.store, maxBatchMs: 60_000 });
+    const write = (claim: typeof stale, id: string) => {
+      const payload = { agentId: claim.agentId, alert: alert(id), at: new Date() };
+      return batcher
+        .run(
+          a.coordination.link.fence(claim, (ops: StoreOperations) => ops.upsertAlert(payload.agentId, payload.alert, payload.at)),
+          claim.sessionId,
+          [{ prefetch: a.coordination.link.fencePrefetch, payload: claim }, { prefetch: a.store.alertPrefetch, payload }],
+        )
+        .then((r) => r.outcome, (err: unknown) => (isSecarcError(err, "fenced") ? "fenced" : String(err)));
+    };
+    const outcomes = await Promise.all([write(live, "p1"), write(stale, "p2"), write(live, "p3"), write(live2, "p4")]);
+    expect(outcomes).to.deep.equal(["inserted", "fenced", "inserted", "inserted"]);
+    expect(batcher.stats()).to.deep.equal({ writes: 4, batches: 1 });
+    expect(ownChecks).to.equal(0);
+    expect(await a.store.getAlert("p2")).to.equal(undefined);
+    expect((await a.store.getAlert("p3"))?.agentId).to.equal("web-2");
+    await eventually(() => lost.includes("web-1"), "A's stale stream is told to end");
   });
 
   it("checks a claim's fence once per transaction, however many of its writes the group commit holds", async () => {

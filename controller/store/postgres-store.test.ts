@@ -10,7 +10,7 @@ import { startPgCluster, type PgCluster } from "../../testing/postgres.js";
 import { coreMigrations } from "./core-schema.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
 import { isStorageError, storageTrouble } from "./storage-errors.js";
-import { openPostgresStore, redactUrl, type PostgresStore } from "./postgres-store.js";
+import { openPostgresStore, pgTransactionOf, redactUrl, type PostgresStore } from "./postgres-store.js";
 
 function alert(id: string, revision: number, severity = Severity.WARNING): Alert {
   return create(AlertSchema, {
@@ -84,6 +84,55 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect((await store.getAgent("web-1"))?.revokedAt?.getTime()).to.equal(at(6).getTime());
     await store.setRevokedSerials([], at(8));
     expect((await store.getAgent("web-1"))?.revokedAt).to.equal(undefined);
+  });
+
+  it("stores a group commit's alerts through one prefetch: new ones inserted, stored revisions unchanged, the rest left to their writes", async () => {
+    const store = await openStore();
+    await store.upsertAlert("web-1", alert("old", 2), at(1));
+    await store.upsertAlert("web-1", alert("low", 1), at(1));
+    await store.upsertAlert("db-1", alert("theirs", 1), at(1));
+    const batch = [
+      { agentId: "web-1", alert: alert("new-1", 1), at: at(10) },
+      { agentId: "web-1", alert: alert("new-2", 1), at: at(10) },
+      { agentId: "web-1", alert: alert("old", 2), at: at(10) },
+      { agentId: "web-1", alert: alert("low", 3), at: at(10) },
+      { agentId: "web-1", alert: alert("theirs", 1), at: at(10) },
+      { agentId: "web-1", alert: alert("twice", 1), at: at(10) },
+      { agentId: "web-1", alert: alert("twice", 2), at: at(10) },
+    ];
+    const outcomes = await store.transaction(async (tx) => {
+      await store.alertPrefetch.prepare(tx, batch);
+      // One insert stored the new ones before any write ran (the first "twice" only); each write then takes its result.
+      const rows = await pgTransactionOf(tx)!<Array<{ alert_id: string; revision: number }>>`SELECT alert_id, revision FROM alerts WHERE alert_id IN ('new-1', 'new-2', 'twice') ORDER BY alert_id`;
+      expect(rows.map((r) => `${r.alert_id}@${r.revision}`)).to.deep.equal(["new-1@1", "new-2@1", "twice@1"]);
+      const seen: string[] = [];
+      for (const p of batch) {
+        seen.push(await tx.upsertAlert(p.agentId, p.alert, p.at).then((r) => `${p.alert.id}:${r.outcome}`, (err: unknown) => `${p.alert.id}:${isSecarcError(err, "refused") ? "refused" : String(err)}`));
+      }
+      return seen;
+    });
+    expect(outcomes).to.deep.equal(["new-1:inserted", "new-2:inserted", "old:unchanged", "low:updated", "theirs:refused", "twice:inserted", "twice:updated"]);
+    expect((await store.getAlert("new-1"))?.alert.summary).to.equal("rev 1");
+    expect((await store.getAlert("low"))?.alert.revision).to.equal(3);
+    expect((await store.getAlert("twice"))?.alert.revision).to.equal(2);
+    expect((await store.getAlert("theirs"))?.agentId).to.equal("db-1");
+  });
+
+  it("rolls back a transaction whose prefetched alert no write took (it would be stored unannounced)", async () => {
+    const store = await openStore();
+    const taken = alert("taken", 1);
+    const err = await store
+      .transaction(async (tx) => {
+        await store.alertPrefetch.prepare(tx, [
+          { agentId: "web-1", alert: taken, at: at(1) },
+          { agentId: "web-1", alert: alert("forgotten", 1), at: at(1) },
+        ]);
+        await tx.upsertAlert("web-1", taken, at(1));
+      })
+      .then(() => undefined, (e: unknown) => e);
+    expect(isSecarcError(err, "internal")).to.equal(true);
+    expect(await store.getAlert("taken")).to.equal(undefined);
+    expect(await store.getAlert("forgotten")).to.equal(undefined);
   });
 
   it("says which server it cannot reach, without the password", async () => {

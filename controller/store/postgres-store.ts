@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import type { Alert } from "../../gen/secarc/v1/alert_pb.js";
 import type { FleetBlockStore } from "./fleet-block-store.js";
 import { openPostgresFleetBlockStore } from "./postgres-fleet-blocks.js";
 import { openPostgresSilenceStore } from "./postgres-silences.js";
@@ -8,10 +9,11 @@ import type { SilenceStore } from "./silence-store.js";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { pgActionOperations } from "./postgres-actions.js";
 import { pgAgentOperations } from "./postgres-agents.js";
-import { pgAlertOperations } from "./postgres-alerts.js";
+import { pgAlertOperations, prefetchAlerts, takePrefetchedAlert, untakenPrefetchedAlerts } from "./postgres-alerts.js";
 import { migratePostgres } from "./postgres-migrate.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
 import type { PgOperation, PgSql, PgStoreOperations } from "./postgres-types.js";
+import { PREFETCH_STAGE, type AlertPrefetchPayload, type BatchPrefetch } from "./store.js";
 
 export interface OpenPostgresStoreOptions {
   /** postgres://user:password@host:port/database (libpq URL; `?sslmode=require` and the like are honoured by the client). */
@@ -41,6 +43,8 @@ export interface PostgresStore extends PgStoreOperations {
    * savepoint: one that fails undoes only its own writes and rejects.
    */
   transaction<T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T>;
+  /** The group commit's alerts in one statement (store.ts, Store.alertPrefetch). */
+  readonly alertPrefetch: BatchPrefetch<AlertPrefetchPayload>;
   /** Ends the pool (waits up to 5 s for running queries). */
   close(): Promise<void>;
   readonly silences: SilenceStore;
@@ -80,7 +84,14 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
     where,
     ...onPool(sql),
     ...parts,
-    transaction: async <T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T> => (await sql.begin((tx) => fn(inTransaction(tx)))) as T,
+    transaction: async <T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T> =>
+      (await sql.begin(async (tx) => {
+        const value = await fn(inTransaction(tx));
+        const untaken = untakenPrefetchedAlerts(tx);
+        if (untaken.length > 0) throw new SecarcError("internal", `${untaken.length} prefetched alerts (${untaken.slice(0, 3).join(", ")}) were not taken by their writes; the transaction is rolled back`);
+        return value;
+      })) as T,
+    alertPrefetch: ALERT_PREFETCH,
     async close() {
       await sql.end({ timeout: 5 });
     },
@@ -108,9 +119,26 @@ export function inTransaction(tx: postgres.TransactionSql): PgStoreOperations {
   for (const [name, op] of Object.entries(OPERATIONS) as Array<[string, { run: (q: unknown, ...args: unknown[]) => Promise<unknown> }]>) {
     bound[name] = (...args) => tx.savepoint((sp) => op.run(sp, ...args));
   }
+  const upsert = bound.upsertAlert!;
+  // An alert the batch's prefetch stored already costs no statement (ALERT_PREFETCH).
+  bound.upsertAlert = (...args) => {
+    const hit = takePrefetchedAlert(tx, args[0] as string, args[1] as Alert);
+    return hit ? Promise.resolve(hit) : upsert(...args);
+  };
   transactionOf.set(bound, tx);
   return bound as unknown as PgStoreOperations;
 }
+
+/** The group commit's alerts in one insert (postgres-alerts.ts, prefetchAlerts), inside the store's transactions only. */
+const ALERT_PREFETCH: BatchPrefetch<AlertPrefetchPayload> = {
+  stage: PREFETCH_STAGE.writes,
+  complete: true,
+  async prepare(ops, payloads) {
+    const tx = pgTransactionOf(ops);
+    if (tx) await prefetchAlerts(tx, payloads);
+    return undefined;
+  },
+};
 
 const transactionOf = new WeakMap<object, postgres.TransactionSql>();
 

@@ -30,12 +30,54 @@ export interface Store extends StoreOperations {
   transaction<T>(fn: (tx: StoreOperations) => Promise<T>): Promise<T>;
   /** Closes the store; waits for a transaction in progress. */
   close(): Promise<void>;
+  /**
+   * Stores the alerts of one group commit with one statement where the
+   * backend gains from it (PostgreSQL: a round trip per alert otherwise);
+   * each write's upsertAlert then returns what it found. Absent on SQLite,
+   * where a statement costs no round trip.
+   */
+  readonly alertPrefetch?: BatchPrefetch<AlertPrefetchPayload>;
   /** Silences and maintenance windows' runs (silence-store.ts). */
   readonly silences: SilenceStore;
   /** Blocks on all servers and each agent's part in them (fleet-block-store.ts). */
   readonly fleetBlocks: FleetBlockStore;
   /** The Telegram bridge's bookkeeping: message ids, the send queue, tracked actions, list taps (telegram-store.ts). */
   readonly telegram: TelegramStore;
+}
+
+/**
+ * Work that the writes of one group commit (controller/link/write-batcher.ts)
+ * can do together before each of them runs: `prepare` is called once per
+ * batch with the payloads of every write of the batch that carries this
+ * prefetch, in the batch's order, inside the batch's transaction, and does
+ * their common work in a few statements; each write then finds its part
+ * done (the PostgreSQL store's alert insert, the replicas' session fence).
+ * Stages run in ascending order. `prepare` returns the payloads whose
+ * writes get no later stage (they will fail on their own when they run).
+ * A write whose payload was prepared always runs in that batch.
+ */
+export interface BatchPrefetch<P> {
+  readonly stage: number;
+  /** True when `prepare` does the whole of a write's statements (the write then costs no round trip): such writes are counted apart when the batch is sized. */
+  readonly complete?: boolean;
+  prepare(tx: StoreOperations, payloads: P[]): Promise<ReadonlySet<P> | undefined>;
+}
+
+/** The stages of the prefetches there are: the replicas' session fence first (a fenced write gets no later stage), then the writes' statements. */
+export const PREFETCH_STAGE = { fence: 0, writes: 1 } as const;
+
+/** One write's part in a prefetch. */
+export interface Prefetched<P = unknown> {
+  readonly prefetch: BatchPrefetch<P>;
+  readonly payload: P;
+}
+
+/** What an alert write prefetches: the arguments of its upsertAlert. */
+export interface AlertPrefetchPayload {
+  agentId: string;
+  alert: Alert;
+  at: Date;
+  body?: Uint8Array | undefined;
 }
 
 /** What a Store does, inside a transaction or on its own. */
