@@ -138,6 +138,71 @@ export const controllerDetectorsSchema = z.strictObject({
     .default(600_000),
 });
 
+/**
+ * Timings of controller replicas sharing `store.postgres` (controller/replicas/).
+ * Only with `store.postgres`: on SQLite there is one controller and nothing
+ * to coordinate, so the section is refused there (a `replicas` section with
+ * a SQLite store most likely lost its `store.postgres`, and would run a lone
+ * controller with a store of its own).
+ */
+export const controllerReplicasSchema = z
+  .strictObject({
+    /**
+     * How often each replica heartbeats its row in `replicas`, looks for dead
+     * replicas and compares its agents' claims with the table. Between 100ms
+     * and 1m. Default: "2s".
+     */
+    heartbeatEvery: durationMs()
+      .refine((ms) => ms >= 100 && ms <= 60_000, "must be between 100ms and 1m")
+      .default(2_000),
+    /**
+     * A replica that has not heartbeaten for this long is dead: a survivor
+     * releases its agents' sessions and records them offline as of then. At
+     * least three `heartbeatEvery` and between 1s and 1h. Default: "15s".
+     */
+    deadAfter: durationMs()
+      .refine((ms) => ms >= 1_000 && ms <= 3_600_000, "must be between 1s and 1h")
+      .default(15_000),
+    /**
+     * How long the Telegram lease holds without a renewal; its holder renews
+     * it every third of this. When the holder dies, another replica speaks
+     * at most this long after its last renewal. Between 3s and 10m. Default: "15s".
+     */
+    telegramLeaseTtl: durationMs()
+      .refine((ms) => ms >= 3_000 && ms <= 600_000, "must be between 3s and 10m: it is renewed every third of it, and a renewal waits for a database connection shared with the agents' writes")
+      .default(15_000),
+    /**
+     * How often each replica looks for pending actions of the agents it holds
+     * (besides the NOTIFY of each new one, which a dead listener can miss).
+     * Between 100ms and 5m. Default: "3s".
+     */
+    actionSweepEvery: durationMs()
+      .refine((ms) => ms >= 100 && ms <= 300_000, "must be between 100ms and 5m")
+      .default(3_000),
+  })
+  .refine((r) => r.deadAfter >= 3 * r.heartbeatEvery, {
+    message: "must be at least three replicas.heartbeatEvery: a replica late by one beat would be taken over",
+    path: ["deadAfter"],
+  });
+
+/** Replica timings in milliseconds. */
+export type ReplicaTimings = z.output<typeof controllerReplicasSchema>;
+
+/** The replicas' timings in force: the section's, or its defaults when it is left out. */
+export function replicaTimings(config: { replicas?: ReplicaTimings | undefined }): ReplicaTimings {
+  return config.replicas ?? controllerReplicasSchema.parse({});
+}
+
+/** A `replicas` section needs `store.postgres`. */
+function checkReplicasAgainstStore(config: { replicas?: unknown; store: { postgres?: unknown } }, ctx: z.RefinementCtx): void {
+  if (config.replicas === undefined || config.store?.postgres !== undefined) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["replicas"],
+    message: "only with store.postgres (on SQLite there is one controller and nothing to coordinate): set store.postgres or remove the section",
+  });
+}
+
 /** Logging. */
 export const controllerLogSchema = z.strictObject({
   /** Lowest level written: trace, debug, info, warn, error, fatal or silent. Default: "info". */
@@ -192,7 +257,11 @@ export const controllerConfigSchema = z.strictObject({
   policy: noAnswerPolicySchema.default({ rules: [] }),
   /** Scheduled maintenance windows (cron + duration) that silence alerts like /silence does. Default: none. */
   silences: silencesConfigSchema.default({ windows: [], checkEvery: 15_000 }),
-}).superRefine(checkPolicyAgainstExpiry);
+  /** Timings of replicas on `store.postgres`; refused without it. Default: 2 s heartbeats, dead after 15 s, a 15 s Telegram lease, actions swept every 3 s. */
+  replicas: controllerReplicasSchema.optional(),
+})
+  .superRefine(checkPolicyAgainstExpiry)
+  .superRefine(checkReplicasAgainstStore);
 
 /** The validated config (durations in milliseconds, defaults filled in). */
 export type ControllerConfig = z.output<typeof controllerConfigSchema>;

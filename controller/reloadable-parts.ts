@@ -25,7 +25,7 @@ export interface ReloadOutcome {
 }
 
 /** Keys read once at start: a change is logged and waits for a restart. */
-const RESTART_KEYS = ["listen", "tls", "store", "link", "log", "metrics", "admin", "silences"] as const;
+const RESTART_KEYS = ["listen", "tls", "store", "link", "log", "metrics", "admin", "silences", "replicas"] as const;
 
 export interface ReloadablePartsDeps {
   store: Store;

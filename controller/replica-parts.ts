@@ -1,3 +1,4 @@
+import { replicaTimings } from "./config.js";
 import type { ControllerCore } from "./controller-parts.js";
 import { startReplicaCoordination, type ReplicaCoordination } from "./replicas/replica-coordination.js";
 import { startWebhookInbox } from "./replicas/webhook-inbox.js";
@@ -7,16 +8,22 @@ import { startWebhookInbox } from "./replicas/webhook-inbox.js";
  * starts what they share (controller/replicas/: agent sessions with their
  * fence, actions routed to the replica holding the agent, heartbeats and
  * failover, the Telegram lease, the event relay) before the link, so the
- * first stream can claim its agent; it stops after the link. On SQLite
- * there is one controller and nothing to start.
+ * first stream can claim its agent; it stops after the link. Their
+ * timings come from the config's `replicas` section. On SQLite there is
+ * one controller and nothing to start.
  */
 export async function startReplicas(core: ControllerCore): Promise<ReplicaCoordination | undefined> {
   if (core.opened.kind !== "postgres") return undefined;
   const { events } = core;
+  const timings = replicaTimings(core.config);
   const coordination = await startReplicaCoordination({
     store: core.opened.store,
     logger: core.logger.child({ component: "replicas" }),
     now: core.now,
+    heartbeatEveryMs: timings.heartbeatEvery,
+    deadAfterMs: timings.deadAfter,
+    telegramLeaseTtlMs: timings.telegramLeaseTtl,
+    actionSweepEveryMs: timings.actionSweepEvery,
     events,
     onActionSent: (action) => events.publish({ type: "action", actionId: action.actionId, alertId: action.alertId, agentId: action.agentId }),
     onFailover: (_replicas, agentIds) => {
@@ -24,6 +31,7 @@ export async function startReplicas(core: ControllerCore): Promise<ReplicaCoordi
     },
   });
   core.stops.push(() => coordination.stop());
+  core.logger.info({ component: "replicas", replicaId: coordination.replicaId, ...timings }, "replica timings (config section replicas)");
   // Telegram posts to any replica: each stores the update for the voice (webhook-inbox.ts).
   const webhook = core.config.telegram?.webhook;
   if (webhook && (core.options.startTelegram ?? true)) {
