@@ -1,4 +1,5 @@
 import type { AgentLabels } from "./domain/agent-labels.js";
+import { SecarcError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import type { ControllerConfig } from "./config.js";
 import type { ActionRequests } from "./domain/action-requests.js";
@@ -66,7 +67,7 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
   async function startBridge(): Promise<void> {
     if (!config.telegram || !deps.startTelegram) return;
     bridgeToken = resolveBotToken(config.telegram);
-    if (deps.voice) return speakWhileHeld(deps.voice, config.telegram);
+    if (deps.voice) return speakWhileHeld(deps.voice);
     bridge = await launchBridge(config.telegram);
   }
 
@@ -87,17 +88,21 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
   }
 
   /** One voice among the replicas: the bridge follows the lease; the others' bridges stay stopped. */
-  function speakWhileHeld(voice: TelegramVoice, telegram: TelegramConfig): void {
+  function speakWhileHeld(voice: TelegramVoice): void {
     const bridgeSwitch = createVoiceSwitch<TelegramBridge>({
       logger,
       name: "Telegram bridge",
-      start: (epoch) =>
-        launchBridge(telegram, {
+      // The config in force when the bridge starts: a reload restarts it in place (restartBridge).
+      start: (epoch) => {
+        const telegram = config.telegram;
+        if (!telegram) throw new SecarcError("internal", "the Telegram bridge was started without a telegram section");
+        return launchBridge(telegram, {
           epoch,
           speaking: () => voice.speaking(),
           handleUpdate: (updateId, handle) => voice.handleUpdate(updateId, handle),
           ...(telegram.webhook ? { consumeInbox: (handle) => voice.consumeInbox(handle) } : {}),
-        }),
+        });
+      },
       stop: (running) => running.stop(),
     });
     const unfollow = voice.follow((epoch) => (epoch === undefined ? bridgeSwitch.lost() : bridgeSwitch.acquired(epoch)));
@@ -125,6 +130,22 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       ...(deps.policyTimers ? { timers: deps.policyTimers } : {}),
       ...(deps.silences ? { heldUntil: deps.silences.hold.heldUntil } : {}),
     });
+  }
+
+  /**
+   * Starts the bridge again with the config now in force. On replicas the
+   * lease did not move: the voice's bridge starts again in place (the
+   * others stay silent and start with this config when the lease comes to
+   * them); it stops for good only when the section is gone.
+   */
+  async function restartBridge(): Promise<void> {
+    if (voiced && config.telegram && deps.startTelegram) {
+      bridgeToken = resolveBotToken(config.telegram);
+      await voiced.switch.restart();
+      return;
+    }
+    await stopBridge();
+    await startBridge();
   }
 
   async function stopBridge(): Promise<void> {
@@ -160,9 +181,10 @@ export function createReloadableParts(deps: ReloadablePartsDeps, initial: Contro
       const running = current();
       const unhealthy = running !== undefined && running.connection().state !== "ok";
       const notStarted = next.telegram && !bridge && !voiced && deps.startTelegram;
-      if (!same(previous.telegram, next.telegram) || tokenChanged || unhealthy || notStarted) {
-        await stopBridge();
-        await startBridge();
+      // On a replica holding the Telegram lease whose bridge could not start: a reload is "try now" too.
+      const voiceSilent = voiced !== undefined && deps.voice?.speaking() !== undefined && voiced.switch.current() === undefined;
+      if (!same(previous.telegram, next.telegram) || tokenChanged || unhealthy || notStarted || voiceSilent) {
+        await restartBridge();
         applied.push("telegram");
       }
       const timings = (c: ControllerConfig) => [c.policy, c.telegram?.answerWindow, c.telegram?.defaultBlockDuration, c.telegram?.powerDelay];
