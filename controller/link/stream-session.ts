@@ -8,7 +8,7 @@ import type { ControllerMessageSchema, Hello } from "../../gen/secarc/v1/agent_s
 import { sourceRecords } from "../domain/detector-blind.js";
 import type { EventBus } from "../domain/events.js";
 import { hostFactsRecord } from "../host/host-facts.js";
-import type { ActionRecord, AgentRecord, Prefetched, Store, StoreOperations } from "../store/store.js";
+import type { ActionRecord, AgentRecord, HelloPrefetchPayload, Prefetched, Store, StoreOperations } from "../store/store.js";
 import type { MessageChannel } from "./message-channel.js";
 import { PROBE_SESSION_MAX_MS } from "./probe-session.js";
 import type { LiveSession, SessionRegistry } from "./session-registry.js";
@@ -179,26 +179,32 @@ export function createSessionOpening(c: StreamContext, deps: SessionOpeningDeps,
       const replaced = deps.registry.attach(live);
       session = live;
       if (replaced) log.info({ agentId, replacedSession: replaced.sessionId }, "newer stream replaced the older one");
+      const connected: HelloPrefetchPayload = {
+        input: {
+          agentId,
+          version: hello.agentVersion,
+          hostname: hello.hostname,
+          addresses: hello.addresses,
+          actions: hello.actions,
+          detectors: hello.detectors,
+          at,
+          ...(peer.serial ? { certSerial: peer.serial } : {}),
+          unavailableAnswers: hello.unavailableAnswers.map((u) => ({ answer: u.answer, reason: u.reason.slice(0, 200) })),
+          labels: cleanLabels(hello.labels),
+          fleetBlockOptOut: hello.fleetBlockOptOut,
+          hostFacts: hostFactsRecord(hello.hostFacts, at),
+        },
+        sources: sourceRecords(hello.detectorSources),
+      };
+      const prefetch = deps.store.helloPrefetch;
       c.track(
         async (tx) => {
-          const record = await tx.agentConnected({
-            agentId,
-            version: hello.agentVersion,
-            hostname: hello.hostname,
-            addresses: hello.addresses,
-            actions: hello.actions,
-            detectors: hello.detectors,
-            at,
-            ...(peer.serial ? { certSerial: peer.serial } : {}),
-            unavailableAnswers: hello.unavailableAnswers.map((u) => ({ answer: u.answer, reason: u.reason.slice(0, 200) })),
-            labels: cleanLabels(hello.labels),
-            fleetBlockOptOut: hello.fleetBlockOptOut,
-            hostFacts: hostFactsRecord(hello.hostFacts, at),
-          });
-          await tx.setDetectorSources(agentId, sourceRecords(hello.detectorSources));
+          const record = await tx.agentConnected(connected.input);
+          await tx.setDetectorSources(agentId, connected.sources);
           return record;
         },
         (record) => welcomed(hello, record, at),
+        prefetch && [{ prefetch, payload: connected }],
       );
     },
     session: () => session,

@@ -118,6 +118,35 @@ describe("openPostgresStore (real PostgreSQL)", function () {
     expect((await store.getAlert("theirs"))?.agentId).to.equal("db-1");
   });
 
+  it("stores a group commit's Hellos with their detector sources in one upsert, as agentConnected and setDetectorSources would", async () => {
+    const store = await openStore();
+    await store.agentConnected({ agentId: "web-1", version: "1", hostname: "web", addresses: ["10.0.0.2"], actions: [Answer.BLOCK_IP], detectors: [1], at: at(1), certSerial: "0a" });
+    const hello = (agentId: string, ms: number, certSerial?: string) => ({
+      input: { agentId, version: "2", hostname: agentId, addresses: ["10.0.0.9"], actions: [Answer.BLOCK_IP, Answer.REBOOT], detectors: [1, 2], at: at(ms), labels: { role: "web" }, ...(certSerial ? { certSerial } : {}) },
+      sources: [{ detector: 1, kind: 1, path: "/var/log/auth.log", state: 1, detail: "", since: at(ms) }] as never,
+    });
+    const batch = [hello("web-1", 10), hello("db-1", 10, "0b"), hello("web-1", 11)];
+    const records = await store.transaction(async (tx) => {
+      await store.helloPrefetch.prepare(tx, batch);
+      // One upsert stored the first Hello of each agent before any write ran.
+      const rows = await pgTransactionOf(tx)!<Array<{ agent_id: string; connects: number }>>`SELECT agent_id, connects FROM agents ORDER BY agent_id`;
+      expect(rows.map((r) => `${r.agent_id}:${r.connects}`)).to.deep.equal(["db-1:1", "web-1:2"]);
+      const out = [];
+      for (const p of batch) {
+        out.push(await tx.agentConnected(p.input));
+        await tx.setDetectorSources(p.input.agentId, p.sources);
+      }
+      return out;
+    });
+    expect(records.map((r) => [r.agentId, r.connects, r.firstSeen.getTime(), r.lastSeen.getTime(), r.certSerial ?? null])).to.deep.equal([
+      ["web-1", 2, at(1).getTime(), at(10).getTime(), "0a"],
+      ["db-1", 1, at(10).getTime(), at(10).getTime(), "0b"],
+      ["web-1", 3, at(1).getTime(), at(11).getTime(), "0a"],
+    ]);
+    const web = await store.getAgent("web-1");
+    expect([web?.version, web?.online, web?.labels, web?.detectorSources.length]).to.deep.equal(["2", true, { role: "web" }, 1]);
+  });
+
   it("rolls back a transaction whose prefetched alert no write took (it would be stored unannounced)", async () => {
     const store = await openStore();
     const taken = alert("taken", 1);

@@ -8,12 +8,12 @@ import type { TelegramStore } from "./telegram-store.js";
 import type { SilenceStore } from "./silence-store.js";
 import { SecarcError, describeError, isSecarcError } from "../../common/errors.js";
 import { pgActionOperations } from "./postgres-actions.js";
-import { pgAgentOperations } from "./postgres-agents.js";
+import { pgAgentOperations, prefetchHellos, takePrefetchedConnect, takePrefetchedSources, untakenPrefetchedHellos } from "./postgres-agents.js";
 import { pgAlertOperations, prefetchAlerts, takePrefetchedAlert, untakenPrefetchedAlerts } from "./postgres-alerts.js";
 import { migratePostgres } from "./postgres-migrate.js";
 import { postgresCoreMigrations } from "./postgres-schema.js";
 import type { PgOperation, PgSql, PgStoreOperations } from "./postgres-types.js";
-import { PREFETCH_STAGE, type AlertPrefetchPayload, type BatchPrefetch } from "./store.js";
+import { PREFETCH_STAGE, type AlertPrefetchPayload, type BatchPrefetch, type HelloPrefetchPayload } from "./store.js";
 
 export interface OpenPostgresStoreOptions {
   /** postgres://user:password@host:port/database (libpq URL; `?sslmode=require` and the like are honoured by the client). */
@@ -45,6 +45,8 @@ export interface PostgresStore extends PgStoreOperations {
   transaction<T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T>;
   /** The group commit's alerts in one statement (store.ts, Store.alertPrefetch). */
   readonly alertPrefetch: BatchPrefetch<AlertPrefetchPayload>;
+  /** The group commit's Hellos in one statement (Store.helloPrefetch). */
+  readonly helloPrefetch: BatchPrefetch<HelloPrefetchPayload>;
   /** Ends the pool (waits up to 5 s for running queries). */
   close(): Promise<void>;
   readonly silences: SilenceStore;
@@ -87,11 +89,12 @@ export async function openPostgresStore(options: OpenPostgresStoreOptions): Prom
     transaction: async <T>(fn: (tx: PgStoreOperations) => Promise<T>): Promise<T> =>
       (await sql.begin(async (tx) => {
         const value = await fn(inTransaction(tx));
-        const untaken = untakenPrefetchedAlerts(tx);
-        if (untaken.length > 0) throw new SecarcError("internal", `${untaken.length} prefetched alerts (${untaken.slice(0, 3).join(", ")}) were not taken by their writes; the transaction is rolled back`);
+        const untaken = [...untakenPrefetchedAlerts(tx).map((id) => `alert ${id}`), ...untakenPrefetchedHellos(tx).map((id) => `Hello of ${id}`)];
+        if (untaken.length > 0) throw new SecarcError("internal", `${untaken.length} prefetched writes (${untaken.slice(0, 3).join(", ")}) were not taken by their writes; the transaction is rolled back`);
         return value;
       })) as T,
     alertPrefetch: ALERT_PREFETCH,
+    helloPrefetch: HELLO_PREFETCH,
     async close() {
       await sql.end({ timeout: 5 });
     },
@@ -119,15 +122,33 @@ export function inTransaction(tx: postgres.TransactionSql): PgStoreOperations {
   for (const [name, op] of Object.entries(OPERATIONS) as Array<[string, { run: (q: unknown, ...args: unknown[]) => Promise<unknown> }]>) {
     bound[name] = (...args) => tx.savepoint((sp) => op.run(sp, ...args));
   }
+  // What the batch's prefetch stored already costs no statement (ALERT_PREFETCH, HELLO_PREFETCH).
   const upsert = bound.upsertAlert!;
-  // An alert the batch's prefetch stored already costs no statement (ALERT_PREFETCH).
   bound.upsertAlert = (...args) => {
     const hit = takePrefetchedAlert(tx, args[0] as string, args[1] as Alert);
     return hit ? Promise.resolve(hit) : upsert(...args);
   };
+  const connected = bound.agentConnected!;
+  bound.agentConnected = (...args) => {
+    const hit = takePrefetchedConnect(tx, args[0] as HelloPrefetchPayload["input"]);
+    return hit ? Promise.resolve(hit) : connected(...args);
+  };
+  const sources = bound.setDetectorSources!;
+  bound.setDetectorSources = (...args) => (takePrefetchedSources(tx, args[0] as string, args[1] as HelloPrefetchPayload["sources"]) ? Promise.resolve() : sources(...args));
   transactionOf.set(bound, tx);
   return bound as unknown as PgStoreOperations;
 }
+
+/** The group commit's Hellos in one upsert (postgres-agents.ts, prefetchHellos), inside the store's transactions only. */
+const HELLO_PREFETCH: BatchPrefetch<HelloPrefetchPayload> = {
+  stage: PREFETCH_STAGE.writes,
+  complete: true,
+  async prepare(ops, payloads) {
+    const tx = pgTransactionOf(ops);
+    if (tx) await prefetchHellos(tx, payloads);
+    return undefined;
+  },
+};
 
 /** The group commit's alerts in one insert (postgres-alerts.ts, prefetchAlerts), inside the store's transactions only. */
 const ALERT_PREFETCH: BatchPrefetch<AlertPrefetchPayload> = {

@@ -37,6 +37,8 @@ export interface Store extends StoreOperations {
    * where a statement costs no round trip.
    */
   readonly alertPrefetch?: BatchPrefetch<AlertPrefetchPayload>;
+  /** The same for the Hellos of one group commit (agentConnected with its detector sources). Absent on SQLite. */
+  readonly helloPrefetch?: BatchPrefetch<HelloPrefetchPayload>;
   /** Silences and maintenance windows' runs (silence-store.ts). */
   readonly silences: SilenceStore;
   /** Blocks on all servers and each agent's part in them (fleet-block-store.ts). */
@@ -70,6 +72,12 @@ export const PREFETCH_STAGE = { fence: 0, writes: 1 } as const;
 export interface Prefetched<P = unknown> {
   readonly prefetch: BatchPrefetch<P>;
   readonly payload: P;
+}
+
+/** What a Hello's write prefetches: the arguments of its agentConnected and setDetectorSources (the same objects). */
+export interface HelloPrefetchPayload {
+  input: Parameters<StoreOperations["agentConnected"]>[0];
+  sources: Parameters<StoreOperations["setDetectorSources"]>[1];
 }
 
 /** What an alert write prefetches: the arguments of its upsertAlert. */
