@@ -118,6 +118,16 @@ export const controllerLinkSchema = z.strictObject({
    * of `maxStreamAge` ("4m30s" at "45m").
    */
   maxStreamAgeJitter: durationMs().optional(),
+  /**
+   * How many connections may be opening at once (accepted, TLS handshake
+   * and Hello not yet answered with a Welcome). The next ones are refused
+   * before any TLS work and their agents dial again after their jittered
+   * backoff, so that a reconnect herd (a replica or the controller died)
+   * is served a part at a time, each within the agents' connect timeout,
+   * instead of all at once and too late for every one. Raise it on a
+   * controller with more cores. Default: 500.
+   */
+  maxOpeningConnections: z.number().int().min(1).max(100_000).default(500),
 })
   .refine((link) => link.maxStreamAgeJitter === undefined || link.maxStreamAge === 0 || link.maxStreamAgeJitter * 2 <= link.maxStreamAge, {
     message: "must be at most half of link.maxStreamAge",

@@ -115,6 +115,7 @@ export async function startLink(
     maxMessageBytes: config.link.maxMessageBytes,
     maxStreamAgeMs: config.link.maxStreamAge,
     maxStreamAgeJitterMs: config.link.maxStreamAgeJitter,
+    maxOpeningConnections: config.link.maxOpeningConnections,
     controllerVersion: SECARC_VERSION,
     storeHealth: core.health,
     ...(core.replicas ? { replicas: core.replicas.link } : {}),

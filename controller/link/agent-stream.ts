@@ -25,6 +25,8 @@ export { peerKey, statusName, toResponseAction, type PeerInfo } from "./stream-v
 export { PROBE_SESSION_MAX_MS, type ProbeDelivery, type ProbeHopInit } from "./probe-session.js";
 
 export interface AgentStreamDeps {
+  /** A stream's Welcome went out to the connection from `remote` (admission.ts counts it opened). */
+  onWelcomed?: (remote: string) => void;
   store: Store;
   registry: SessionRegistry;
   events: EventBus;

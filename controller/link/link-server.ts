@@ -18,6 +18,7 @@ import { startTicketKeyRotation } from "./ticket-keys.js";
 import { normalizeSerial, type RevocationList } from "./revocation-list.js";
 import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
+import { admitConnections } from "./admission.js";
 import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
 
 export interface LinkServerOptions {
@@ -49,6 +50,8 @@ export interface LinkServerOptions {
   /** On PostgreSQL with replicas: the agents' sessions across them (agent-stream.ts). Default: none. */
   replicas?: ReplicaLinkHooks;
   maxStreamAgeJitterMs?: number;
+  /** Connections opening at once (accepted, not yet welcomed); more are refused before TLS (admission.ts). Default: 500. */
+  maxOpeningConnections?: number;
 }
 
 export interface LinkServer {
@@ -95,6 +98,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     ...(health ? { storeHealth: health } : {}),
     ...(options.replicas ? { replicas: options.replicas } : {}),
     isRevoked,
+    onWelcomed: (remote) => admission.welcomed(remote),
     onHandlerStart(done) {
       handlers.add(done);
       void done.then(() => handlers.delete(done));
@@ -144,6 +148,8 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   );
   // Who is at the other end of each connection, and why a refused handshake was refused.
   const { peerOf, remoteOf } = followPeers(server, log);
+  // A reconnect herd is let in a part at a time (the agents' connect timeout is 15 s by default; past 20 s without a Welcome a connection is closed).
+  const admission = admitConnections(server, { maxOpening: options.maxOpeningConnections ?? 500, welcomeWithinMs: 20_000, log });
 
   const tickets = options.ticketSecret ? startTicketKeyRotation({ secret: options.ticketSecret, now: options.now, apply: (keys) => server.setTicketKeys(keys) }) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -181,6 +187,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
 
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error) => {
+      admission.stop();
       pinger.stop();
       tickets?.stop();
       limits.stop();
@@ -228,6 +235,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     },
     close() {
       closing ??= (async () => {
+        admission.stop();
         pinger.stop();
         tickets?.stop();
         limits.stop();

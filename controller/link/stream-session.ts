@@ -39,6 +39,8 @@ export interface SessionOpeningDeps {
   maxMessageBytes: number;
   /** Whether the controller's current CRL revokes the certificate. Default: never. */
   isRevoked?: ((certificate: NonNullable<PeerInfo["certificate"]>) => boolean) | undefined;
+  /** The Welcome went out to the connection from `remote` (the link's admission). Default: nothing. */
+  onWelcomed?: ((remote: string) => void) | undefined;
   /** On PostgreSQL with replicas: the stream's part in them; its actions come through the action router only. Default: none. */
   replica?: StreamReplica | undefined;
 }
@@ -73,7 +75,8 @@ export function createSessionOpening(c: StreamContext, deps: SessionOpeningDeps,
   let probeTimer: NodeJS.Timeout | undefined;
   const sentHere = new Set<string>();
 
-  const welcome = (at: Date, probe: boolean) =>
+  const welcome = (at: Date, probe: boolean) => {
+    deps.onWelcomed?.(peer.remote);
     send({
       case: "welcome",
       value: {
@@ -85,6 +88,7 @@ export function createSessionOpening(c: StreamContext, deps: SessionOpeningDeps,
         ...(probe ? { probe: true } : {}),
       },
     });
+  };
 
   function writeAction(action: ActionRecord): "sent" | "already" | false {
     if (!ready) return false;
@@ -133,7 +137,7 @@ export function createSessionOpening(c: StreamContext, deps: SessionOpeningDeps,
     storedSkewMs = record.clockSkewMs;
     welcome(at, false);
     ready = true;
-    deps.events.publish({ type: "agent", agentId, online: true, labels: record.labels });
+    deps.events.publish({ type: "agent", agentId, online: true, labels: record.labels, connects: record.connects });
     deps.events.publish({ type: "sources", agentId });
     log.info({ agentId, version: hello.agentVersion, finishedActions: hello.finishedActionIds.length }, "agent connected");
     // With replicas the action router sends them (fenced, marked sent there).

@@ -1,0 +1,68 @@
+import { once } from "node:events";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { expect } from "chai";
+import { silentLogger } from "../../common/log.js";
+import { admitConnections } from "./admission.js";
+
+describe("admitConnections: a reconnect herd let in a part at a time", function () {
+  this.timeout(20_000);
+  let server: Server;
+  const clients: Socket[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const listen = async () => {
+    server = createServer(() => {});
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return (server.address() as { port: number }).port;
+  };
+  /** A client connection and whether the server closed it before `ms` passed. */
+  const dial = async (port: number) => {
+    const socket = connect(port, "127.0.0.1");
+    clients.push(socket);
+    socket.on("error", () => {});
+    await once(socket, "connect");
+    const closed = new Promise<boolean>((resolve) => socket.once("close", () => resolve(true)));
+    return { socket, remote: `127.0.0.1:${socket.localPort}`, closedWithin: (ms: number) => Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), ms))]) };
+  };
+
+  it("refuses connections past maxOpening before any work, and lets the next one in once one is welcomed or gone", async () => {
+    const port = await listen();
+    const admission = admitConnections(server, { maxOpening: 2, welcomeWithinMs: 60_000, log: silentLogger() });
+    const [a, b] = [await dial(port), await dial(port)];
+    const c = await dial(port);
+    expect(await c.closedWithin(2_000)).to.equal(true);
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1 });
+    admission.welcomed(a.remote);
+    const d = await dial(port);
+    expect(await d.closedWithin(300)).to.equal(false);
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1 });
+    // A welcomed connection does not count; an opening one that closes frees its place.
+    b.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(admission.stats().opening).to.equal(1);
+    const e = await dial(port);
+    expect(await e.closedWithin(300)).to.equal(false);
+    expect(await a.closedWithin(10)).to.equal(false);
+    // The welcomed one leaving raises nothing: still two opening, the next is refused.
+    const f = await dial(port);
+    expect(await f.closedWithin(2_000)).to.equal(true);
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 2 });
+    admission.stop();
+  });
+
+  it("closes a connection that got no Welcome within welcomeWithinMs", async () => {
+    const port = await listen();
+    const admission = admitConnections(server, { maxOpening: 10, welcomeWithinMs: 300, log: silentLogger() });
+    const silent = await dial(port);
+    const welcomed = await dial(port);
+    admission.welcomed(welcomed.remote);
+    expect(await silent.closedWithin(3_000)).to.equal(true);
+    expect(await welcomed.closedWithin(300)).to.equal(false);
+    expect(admission.stats()).to.deep.equal({ opening: 0, refused: 0 });
+    admission.stop();
+  });
+});
