@@ -19,7 +19,7 @@ describe("controller config", () => {
   it("fills every default from a config that names only the TLS files", () => {
     const config = parseConfig(controllerConfigSchema, { tls }, "test");
     expect(config.listen).to.deep.equal({ host: "0.0.0.0", port: 8443 });
-    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000, maxStreamAge: 2_700_000, maxStreamAgeJitter: 270_000 });
+    expect(config.link).to.deep.equal({ heartbeatInterval: 10_000, pingInterval: 10_000, pingTimeout: 10_000, maxMessageBytes: 1_048_576, offlineAlertAfter: 120_000, maxStreamAge: 2_700_000, maxStreamAgeJitter: 270_000, maxOpeningConnections: 500 });
     expect(config.link.pingInterval + config.link.pingTimeout).to.be.at.most(30_000);
     expect(config.log).to.deep.equal({ level: "info", format: "json" });
     expect(config.store.path).to.equal("/var/lib/secarc/controller/controller.db");
@@ -51,6 +51,7 @@ describe("controller config", () => {
     ["a port out of range", { tls, listen: { port: 70000 } }, "listen.port"],
     ["a maximum stream age under 1s", { tls, link: { maxStreamAge: "500ms" } }, "link.maxStreamAge: must be 0 (off) or between 1s and 30d"],
     ["a stream age jitter over half the age", { tls, link: { maxStreamAge: "10m", maxStreamAgeJitter: "6m" } }, "link.maxStreamAgeJitter: must be at most half of link.maxStreamAge"],
+    ["no connection allowed to open", { tls, link: { maxOpeningConnections: 0 } }, "link.maxOpeningConnections"],
   ] as const) {
     it(`refuses ${name}, naming the key`, () => {
       try {
