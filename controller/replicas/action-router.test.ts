@@ -121,4 +121,28 @@ describe("action router across replicas (real PostgreSQL)", function () {
     expect(await a.router.deliver("web-1", { resendSent: true, except: new Set([ids[1]!]) })).to.equal(2);
     expect(a.received.get("web-1")!.map((r) => r.actionId)).to.deep.equal([...ids, ids[0], ids[2]]);
   });
+
+  it("streams opened together are looked up in one query; only agents with unfinished actions get a delivery", async () => {
+    const a = await replica("a");
+    await a.store.sql`ALTER TABLE actions DISABLE TRIGGER actions_notify`;
+    const agents = Array.from({ length: 40 }, (_, i) => `web-${i}`);
+    for (const agentId of agents) await a.connect(agentId);
+    const [sent, pending] = [newId(), newId()];
+    await storeAction(a.store, "web-7", sent);
+    expect(await a.router.deliver("web-7")).to.equal(1);
+    await storeAction(a.store, "web-7", pending);
+    await storeAction(a.store, "web-30");
+    // Each delivery is a fenced transaction of the agent's claim: count them.
+    let fencedTransactions = 0;
+    for (const agentId of agents) {
+      const claim = a.sessions.get(agentId)!;
+      const fenced = claim.fenced.bind(claim);
+      (claim as { fenced: typeof claim.fenced }).fenced = (fn) => ((fencedTransactions += 1), fenced(fn));
+    }
+    const counts = await Promise.all(agents.map((agentId) => a.router.deliverOnOpen(agentId, { resendSent: true, except: new Set(agentId === "web-7" ? [sent] : []) })));
+    expect(counts.filter((n) => n > 0)).to.deep.equal([1, 1]);
+    expect([counts[7], counts[30]]).to.deep.equal([1, 1]);
+    expect(a.received.get("web-7")!.map((r) => r.actionId)).to.deep.equal([sent, pending]);
+    expect(fencedTransactions).to.equal(2);
+  });
 });

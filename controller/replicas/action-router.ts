@@ -30,6 +30,14 @@ export interface ActionRouter {
    * results for).
    */
   deliver(agentId: string, options?: DeliverOptions): Promise<number>;
+  /**
+   * `deliver` for a stream that just opened: the agents opened in the same
+   * turn are first looked up together, and only those with unfinished
+   * actions get a delivery (its own fenced transaction). A reconnect herd
+   * of agents without actions then costs one query per turn, not one
+   * transaction per agent.
+   */
+  deliverOnOpen(agentId: string, options: DeliverOptions): Promise<number>;
   /** Delivers to every agent held here that has pending actions; returns how many actions went out. */
   sweep(): Promise<number>;
   stop(): Promise<void>;
@@ -101,6 +109,36 @@ export async function startActionRouter(options: ActionRouterOptions): Promise<A
     return next;
   }
 
+  /** Streams opened this turn, waiting for the one lookup of which of their agents have unfinished actions. */
+  let opened = new Map<string, Array<{ options: DeliverOptions; resolve: (n: number) => void; reject: (err: unknown) => void }>>();
+  const lookUpOpened = async (): Promise<void> => {
+    const batch = opened;
+    opened = new Map();
+    try {
+      // An action stored after this read NOTIFYs the agent's holder (this replica, its claim is made) and goes out then.
+      const rows = await sql<Array<{ agent_id: string }>>`
+        SELECT DISTINCT agent_id FROM actions WHERE agent_id = ANY(${sql.array([...batch.keys()])}::text[]) AND state IN ('pending', 'sent')`;
+      const withActions = new Set(rows.map((r) => r.agent_id));
+      for (const [agentId, waiting] of batch) {
+        for (const w of waiting) {
+          if (withActions.has(agentId)) deliver(agentId, w.options).then(w.resolve, w.reject);
+          else w.resolve(0);
+        }
+      }
+    } catch (err) {
+      for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
+    }
+  };
+
+  function deliverOnOpen(agentId: string, opts: DeliverOptions): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (opened.size === 0) setImmediate(() => void lookUpOpened());
+      const waiting = opened.get(agentId) ?? [];
+      waiting.push({ options: opts, resolve, reject });
+      opened.set(agentId, waiting);
+    });
+  }
+
   async function sweep(): Promise<number> {
     if (sessions.held().length === 0) return 0;
     const rows = await sql<Array<{ agent_id: string }>>`
@@ -126,6 +164,7 @@ export async function startActionRouter(options: ActionRouterOptions): Promise<A
 
   return {
     deliver,
+    deliverOnOpen,
     sweep,
     async stop() {
       stopped = true;

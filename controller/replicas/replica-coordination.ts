@@ -210,7 +210,7 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter, lastSeen: Las
         return stale;
       },
     },
-    welcomed: (claim, finishedActionIds) => actions.deliver(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
+    welcomed: (claim, finishedActionIds) => actions.deliverOnOpen(claim.agentId, { resendSent: true, except: new Set(finishedActionIds) }),
     seen: (claim, at) => lastSeen.note(claim, at),
     skew: (claim, skewMs) => lastSeen.noteSkew(claim, skewMs),
   };
