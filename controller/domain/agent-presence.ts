@@ -187,18 +187,33 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
   }
 
   /**
-   * One agent that just connected: resolves its open offline alert, if any.
-   * Connecting never raises one, so with no open alert for it this is one
-   * indexed query — thousands of agents reconnecting after a controller
-   * restart must not each rescan every agent.
+   * Agents that just connected: resolves their open offline alerts, if any.
+   * Connecting never raises one, so this is one indexed query for all the
+   * agents connected since the last look (they are gathered while one
+   * runs) — thousands of agents reconnecting after a controller restart
+   * must not each rescan every agent, nor each wait for a query of its own.
    */
-  function checkConnected(agentId: string): Promise<void> {
-    return run(async (at) => {
-      const open = (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).filter((alert) => alert.agentId === agentId);
-      const agent = open.length > 0 ? await store.getAgent(agentId) : undefined;
-      if (!agent) return [];
-      return decidePresence({ agents: [toAgent(agent)], open: open.map(toOpen), now: at, graceMs, watchingSince });
-    });
+  let connected = new Set<string>();
+  let lookPending = false;
+  function checkConnected(agentId: string): void {
+    connected.add(agentId);
+    if (lookPending) return;
+    lookPending = true;
+    // Skipped while inactive (a standby replica): the ids wait for the next look.
+    void run(async (at) => {
+      lookPending = false;
+      const ids = connected;
+      connected = new Set();
+      if (ids.size === 0) return [];
+      const open = (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).filter((alert) => ids.has(alert.agentId));
+      const agents = [];
+      for (const id of new Set(open.map((alert) => alert.agentId))) {
+        const agent = await store.getAgent(id);
+        if (agent) agents.push(toAgent(agent));
+      }
+      if (agents.length === 0) return [];
+      return decidePresence({ agents, open: open.map(toOpen), now: at, graceMs, watchingSince });
+    }).finally(() => (lookPending = false));
   }
 
   const unsubscribe = events.subscribe((event) => {
@@ -206,7 +221,7 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
     if (event.online) connectedAt.set(event.agentId, now());
     else connectedAt.delete(event.agentId);
     // After the publisher's turn: the bridge and metrics see the agent first.
-    if (event.online) setImmediate(() => void checkConnected(event.agentId));
+    if (event.online) setImmediate(() => checkConnected(event.agentId));
   });
   const timer = startWatchTimer(check, deps.checkEveryMs ?? defaultCheckEvery(graceMs));
 

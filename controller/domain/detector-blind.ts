@@ -181,6 +181,9 @@ export interface DetectorBlindWatch {
 }
 
 /** Starts watching detectors' sources; the first look is immediate. */
+/** Past this many agents to look at, one read of all agents' states is cheaper than one read each. */
+const MANY_AGENTS = 32;
+
 export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorBlindWatch {
   const { store, events, logger, now, afterMs } = deps;
   const watchingSince = now();
@@ -234,15 +237,30 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
   }
 
   const check = (): Promise<void> => run(() => store.listAgentStates());
+  // Agents whose sources changed since the last look, gathered while one runs: a reconnect herd costs one look per batch, not two queries per agent.
+  let changed = new Set<string>();
+  let lookPending = false;
+  const checkChanged = (agentId: string): void => {
+    changed.add(agentId);
+    if (lookPending) return;
+    lookPending = true;
+    void run(async () => {
+      lookPending = false;
+      const ids = changed;
+      changed = new Set();
+      if (ids.size > MANY_AGENTS) return (await store.listAgentStates()).filter((agent) => ids.has(agent.agentId));
+      const agents = [];
+      for (const id of ids) {
+        const agent = await store.getAgent(id);
+        if (agent) agents.push(agent);
+      }
+      return agents;
+    }).finally(() => (lookPending = false));
+  };
   const unsubscribe = events.subscribe((event) => {
     if (event.type !== "sources") return;
     // After the publisher's turn, like the presence check.
-    setImmediate(() =>
-      void run(async () => {
-        const agent = await store.getAgent(event.agentId);
-        return agent ? [agent] : [];
-      }),
-    );
+    setImmediate(() => checkChanged(event.agentId));
   });
   const timer = startWatchTimer(check, deps.checkEveryMs ?? defaultCheckEvery(afterMs));
 
