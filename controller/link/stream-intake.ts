@@ -85,7 +85,7 @@ export function createStreamIntake(deps: StreamIntakeDeps): StreamIntake {
             rejectAlert(agentId, alert.id, alert.revision, AlertRejectReason.FOREIGN_ID, outcome.refused);
             return;
           }
-          if (outcome.stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: outcome.stored.outcome });
+          if (outcome.stored.outcome !== "unchanged") events.publish({ type: "alert", alertId: alert.id, agentId, outcome: outcome.stored.outcome, kind: alert.kind, severity: alert.severity });
           send({ case: "alertAck", value: { alertId: alert.id, revision: alert.revision } });
         },
         deps.alertPrefetch && [{ prefetch: deps.alertPrefetch, payload: { agentId, alert, at, body } }],

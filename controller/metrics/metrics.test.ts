@@ -159,6 +159,18 @@ describe("controller metrics", () => {
     expect(await samples("secarc_alerts_total")).to.deep.equal(["kind=kind_99,severity=severity_42 1"]);
   });
 
+  it("counts what another replica relayed nowhere (that replica counts it), and takes kind and severity from the event when it has them", async () => {
+    await connect("web-1", 0);
+    events.publish({ type: "agent", agentId: "web-2", online: true, connects: 3, relayedFrom: "replica-b" });
+    events.publish({ type: "alert", alertId: "elsewhere", agentId: "web-2", outcome: "inserted", kind: AlertKind.SSH_SESSION, severity: Severity.INFO, relayedFrom: "replica-b" });
+    // Not in the store: counted from the event alone.
+    events.publish({ type: "alert", alertId: "not-stored", agentId: "web-1", outcome: "inserted", kind: AlertKind.CPU_SUSTAINED, severity: Severity.CRITICAL });
+    events.publish({ type: "agent", agentId: "web-3", online: true, connects: 2 });
+    expect(await samples("secarc_alerts_total")).to.deep.equal(["kind=cpu_sustained,severity=critical 1"]);
+    expect(await sample("secarc_agent_connects_total")).to.equal(2);
+    expect(await sample("secarc_agent_reconnects_total")).to.equal(1);
+  });
+
   it("actions: counted once when their result is stored, by answer and result; pending ones not at all", async () => {
     await connect("web-1", 0);
     // One answer per alert (the store keeps the first): three alerts, three actions.

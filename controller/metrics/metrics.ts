@@ -159,6 +159,8 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
   /** Events are counted one after another, in the order published. */
   let counting: Promise<void> = Promise.resolve();
   const count = async (event: ControllerEvent): Promise<void> => {
+    // Each replica counts what happened on it: summed over replicas, every change counts once.
+    if (event.relayedFrom !== undefined) return;
     switch (event.type) {
       case "agent":
         if (!event.online) {
@@ -166,10 +168,10 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
           return;
         }
         connects.inc();
-        if (((await deps.store.getAgent(event.agentId))?.connects ?? 0) > 1) reconnects.inc();
+        if ((event.connects ?? (await deps.store.getAgent(event.agentId))?.connects ?? 0) > 1) reconnects.inc();
         return;
       case "alert": {
-        const alert = (await deps.store.getAlert(event.alertId))?.alert;
+        const alert = event.kind !== undefined && event.severity !== undefined ? { kind: event.kind, severity: event.severity } : (await deps.store.getAlert(event.alertId))?.alert;
         if (!alert) return;
         const kind = label(AlertKind, alert.kind, "kind");
         if (event.outcome === "inserted") alerts.inc({ kind, severity: label(Severity, alert.severity, "severity") });

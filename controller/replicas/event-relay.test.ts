@@ -31,7 +31,8 @@ describe("event relay between replicas (real PostgreSQL)", function () {
     const fromA = b.seen.filter((e) => e.type === "alert").map((e) => (e as { alertId: string }).alertId);
     expect(fromA).to.deep.equal(Array.from({ length: 500 }, (_, i) => `x${i}`));
     expect(b.seen.some((e) => e.type === "rejected")).to.equal(false);
-    expect(b.seen.find((e) => e.type === "agent")).to.deep.equal({ type: "agent", agentId: "web-1", online: true });
+    // Marked as relayed (counters count it on A only), and not relayed on again.
+    expect(b.seen.find((e) => e.type === "agent")).to.deep.equal({ type: "agent", agentId: "web-1", online: true, relayedFrom: "a" });
     await eventually(() => a.seen.some((e) => e.type === "action"), "A sees B's action event");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(a.seen).to.have.length(503); // its own 502, B's one; nothing echoed

@@ -45,7 +45,6 @@ interface Envelope {
 export async function startEventRelay(options: EventRelayOptions): Promise<EventRelay> {
   const { sql, events, logger, replicaId } = options;
   const log = logger.child({ replicaId });
-  const fromElsewhere = new WeakSet<ControllerEvent>();
   let queue: ControllerEvent[] = [];
   let scheduled: Promise<void> | undefined;
   let sending = Promise.resolve();
@@ -80,7 +79,7 @@ export async function startEventRelay(options: EventRelayOptions): Promise<Event
   };
 
   const unsubscribe = events.subscribe((event) => {
-    if (fromElsewhere.has(event) || !RELAYED.has(event.type)) return;
+    if (event.relayedFrom !== undefined || !RELAYED.has(event.type)) return;
     queue.push(event);
     scheduled ??= new Promise<void>((resolve) => setImmediate(() => void flush().then(resolve)));
   });
@@ -97,8 +96,7 @@ export async function startEventRelay(options: EventRelayOptions): Promise<Event
       if (envelope.from === replicaId || !Array.isArray(envelope.events)) return;
       for (const event of envelope.events) {
         if (!event || typeof event !== "object" || !RELAYED.has(event.type)) continue;
-        fromElsewhere.add(event);
-        events.publish(event);
+        events.publish({ ...event, relayedFrom: envelope.from });
       }
     },
     () => options.onResync?.(),
