@@ -119,13 +119,14 @@ export const controllerLinkSchema = z.strictObject({
    */
   maxStreamAgeJitter: durationMs().optional(),
   /**
-   * How many connections may be opening at once (accepted, TLS handshake
-   * and Hello not yet answered with a Welcome). The next ones are refused
-   * before any TLS work and their agents dial again after their jittered
-   * backoff, so that a reconnect herd (a replica or the controller died)
-   * is served a part at a time, each within the agents' connect timeout,
-   * instead of all at once and too late for every one. Raise it on a
-   * controller with more cores. Default: 500.
+   * The most connections that may be opening at once (accepted, TLS
+   * handshake and Hello not yet answered with a Welcome). The next ones are
+   * refused before any TLS work and their agents dial again after their
+   * jittered backoff, so that a reconnect herd (a replica or the controller
+   * died) is served a part at a time, each within the agents' connect
+   * timeout, instead of all at once and too late for every one. The limit
+   * in force follows how fast Welcomes go out (link/admission.ts), up to
+   * this. Raise it on a controller with more cores. Default: 500.
    */
   maxOpeningConnections: z.number().int().min(1).max(100_000).default(500),
 })

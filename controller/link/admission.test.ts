@@ -31,15 +31,15 @@ describe("admitConnections: a reconnect herd let in a part at a time", function 
 
   it("refuses connections past maxOpening before any work, and lets the next one in once one is welcomed or gone", async () => {
     const port = await listen();
-    const admission = admitConnections(server, { maxOpening: 2, welcomeWithinMs: 60_000, log: silentLogger() });
+    const admission = admitConnections(server, { maxOpening: 2, welcomeWithinMs: 60_000, adjustEveryMs: 60_000, log: silentLogger() });
     const [a, b] = [await dial(port), await dial(port)];
     const c = await dial(port);
     expect(await c.closedWithin(2_000)).to.equal(true);
-    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1 });
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1, limit: 2 });
     admission.welcomed(a.remote);
     const d = await dial(port);
     expect(await d.closedWithin(300)).to.equal(false);
-    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1 });
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 1, limit: 2 });
     // A welcomed connection does not count; an opening one that closes frees its place.
     b.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
@@ -50,19 +50,45 @@ describe("admitConnections: a reconnect herd let in a part at a time", function 
     // The welcomed one leaving raises nothing: still two opening, the next is refused.
     const f = await dial(port);
     expect(await f.closedWithin(2_000)).to.equal(true);
-    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 2 });
+    expect(admission.stats()).to.deep.equal({ opening: 2, refused: 2, limit: 2 });
+    admission.stop();
+  });
+
+  it("raises the limit while connections are welcomed in time and it refuses some; lowers it when a Welcome comes late", async () => {
+    const port = await listen();
+    let clock = 0;
+    const admission = admitConnections(server, { maxOpening: 64, initialOpening: 16, minOpening: 4, targetMs: 1_000, adjustEveryMs: 100, welcomeWithinMs: 60_000, monotonicNow: () => clock, log: silentLogger() });
+    const first = [];
+    for (let i = 0; i < 20; i += 1) first.push(await dial(port));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(admission.stats()).to.include({ opening: 16, refused: 4, limit: 16 });
+    // Welcomed 10 ms after their accept, with refusals in the same period: the limit grows by 8.
+    clock += 10;
+    for (const c of first.slice(0, 16)) admission.welcomed(c.remote);
+    await dial(port);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(admission.stats().limit).to.equal(24);
+    // Nothing refused since: it stays.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(admission.stats().limit).to.equal(24);
+    // One Welcome 5 s after its accept: down to 70 %.
+    const slow = await dial(port);
+    clock += 5_000;
+    admission.welcomed(slow.remote);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(admission.stats().limit).to.equal(16);
     admission.stop();
   });
 
   it("closes a connection that got no Welcome within welcomeWithinMs", async () => {
     const port = await listen();
-    const admission = admitConnections(server, { maxOpening: 10, welcomeWithinMs: 300, log: silentLogger() });
+    const admission = admitConnections(server, { maxOpening: 10, initialOpening: 10, welcomeWithinMs: 300, adjustEveryMs: 60_000, log: silentLogger() });
     const silent = await dial(port);
     const welcomed = await dial(port);
     admission.welcomed(welcomed.remote);
     expect(await silent.closedWithin(3_000)).to.equal(true);
     expect(await welcomed.closedWithin(300)).to.equal(false);
-    expect(admission.stats()).to.deep.equal({ opening: 0, refused: 0 });
+    expect(admission.stats()).to.deep.equal({ opening: 0, refused: 0, limit: 10 });
     admission.stop();
   });
 });
