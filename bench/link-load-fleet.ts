@@ -229,12 +229,12 @@ export function createLoadFleet() {
     /** The ids of every alert sent so far. */
     issuedIds: (): readonly string[] => issued,
     until,
-    /** Connects every slot, CONNECTING_AT_ONCE handshakes in flight at a time; resolves when all are welcomed. */
-    async connectAll(slots: LoadSlot[], timeoutMs: number): Promise<void> {
+    /** Connects every slot, `inFlight` (CONNECTING_AT_ONCE) handshakes in flight at a time; resolves when all are welcomed. */
+    async connectAll(slots: LoadSlot[], timeoutMs: number, inFlight = CONNECTING_AT_ONCE): Promise<void> {
       const base = welcomed;
       const start = Date.now();
       for (let i = 0; i < slots.length; i += 1) {
-        while (i - (welcomed - base) >= CONNECTING_AT_ONCE) {
+        while (i - (welcomed - base) >= inFlight) {
           if (Date.now() - start > timeoutMs) throw new Error(`timed out connecting: ${welcomed - base} of ${i} started agents welcomed`);
           await sleep(2);
         }

@@ -10,11 +10,13 @@ import { createSecureContext } from "node:tls";
 import type { ControllerConfigInput } from "../controller/config.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import { startControllerProcess, type ControllerProcess } from "../test/support/controller-process.js";
-import { createBenchPki } from "./link-certs.js";
+import { createBenchPki, type BenchPki } from "./link-certs.js";
 import { createLoadFleet, type LoadSlot } from "./link-load-fleet.js";
 
 export interface LinkBenchSetup {
   dir: string;
+  /** The agents' certificates (for load fleets in worker threads, link-load-workers.ts). */
+  pki: BenchPki;
   fleet: ReturnType<typeof createLoadFleet>;
   slots: LoadSlot[];
   /** Starts a controller on `port` (0: a free one) on the setup's store; `name` tells replicas apart (their admin sockets). */
@@ -65,13 +67,15 @@ export const loadAverage = (): string => readFileSync("/proc/loadavg", "utf8").s
 export interface LinkBenchOptions {
   /** The store every controller of the setup opens. Default: an SQLite file in the setup's folder. */
   store?: ControllerConfigInput["store"];
+  /** False: no load slots in this process (the load runs in worker threads). Default: true. */
+  slots?: boolean;
 }
 
 export async function createLinkBenchSetup(agents: number, prefix: string, options: LinkBenchOptions = {}): Promise<LinkBenchSetup> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const pki = await createBenchPki(agents);
   const fleet = createLoadFleet();
-  const slots = pki.agents.map((a) => fleet.slot(a.name, createSecureContext({ ca: pki.ca.cert, cert: a.cert, key: a.key })));
+  const slots = options.slots === false ? [] : pki.agents.map((a) => fleet.slot(a.name, createSecureContext({ ca: pki.ca.cert, cert: a.cert, key: a.key })));
   writeFileSync(join(dir, "ca.pem"), pki.ca.cert);
   writeFileSync(join(dir, "controller.pem"), pki.controller.cert);
   writeFileSync(join(dir, "controller-key.pem"), pki.controller.key, { mode: 0o600 });
@@ -87,6 +91,7 @@ export async function createLinkBenchSetup(agents: number, prefix: string, optio
   const nodeArgs = ["--expose-gc", ...(process.env.LINK_BENCH_CONTROLLER_ARGS?.split(" ").filter(Boolean) ?? [])];
   return {
     dir,
+    pki,
     fleet,
     slots,
     startController: (port, name = "controller") => startControllerProcess({ config: config(port, name), nodeArgs }),

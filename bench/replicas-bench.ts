@@ -1,6 +1,9 @@
 // Replicas benchmark (issue 15, acceptance 5): a throw-away PostgreSQL
 // cluster (testing/postgres.ts, fsync on), two controller replicas on it in
-// child processes, and this process as the load: 10,000 agents that each
+// child processes, and the load in REPLICAS_BENCH_LOAD_WORKERS worker
+// threads (default 4, link-load-workers.ts; agents are processes of their
+// own, and one event loop cannot play 10,000 of them through a reconnect
+// herd): 10,000 agents that each
 // know both endpoints and reconnect as agents do (bench/link-load-fleet.ts:
 // the agent's reconnect plan, backoff with full jitter, connect timeout, an
 // outbox of unacked alerts resent after every Welcome). Prints beside their
@@ -17,13 +20,15 @@ import postgres from "postgres";
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
-import type { LoadSlot } from "./link-load-fleet.js";
+import { createWorkerFleet, type WorkerFleet } from "./link-load-workers.js";
 import { controllerMemory, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.REPLICAS_BENCH_AGENTS ?? "10000");
 const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
 const BURSTS = Math.max(1, Number(process.env.REPLICAS_BENCH_BURSTS ?? "3"));
+/** The load's worker threads (link-load-workers.ts): agents are processes of their own, and one event loop cannot play 10,000 of them through a reconnect herd. */
+const LOAD_WORKERS = Math.max(1, Number(process.env.REPLICAS_BENCH_LOAD_WORKERS ?? "4"));
 /** Each replica's pool (store.postgres.poolSize, its default). */
 const POOL_SIZE = 10;
 /** Through the kill, ALERT_AGENTS agents send one alert a second each, from FLOOD_LEAD_MS before it until all agents are back. */
@@ -46,6 +51,7 @@ const scale = atScale ? "" : ` (at ${TOTAL} agents, not the issue's 10,000)`;
 const rows: BenchRow[] = [];
 let cluster: PgCluster | undefined;
 let setup: LinkBenchSetup | undefined;
+let fleet: WorkerFleet | undefined;
 const replicas: ControllerProcess[] = [];
 
 interface Replica {
@@ -55,20 +61,20 @@ interface Replica {
 }
 
 /** Every agent connects (200 handshakes in flight), each to the first endpoint of its own order; then each replica's RSS. */
-async function connectAll(s: LinkBenchSetup, both: Replica[]): Promise<void> {
+async function connectAll(f: WorkerFleet, both: Replica[]): Promise<void> {
   const t = Date.now();
-  await s.fleet.connectAll(s.slots, PHASE_TIMEOUT_MS);
+  await f.connectAll(PHASE_TIMEOUT_MS);
   const connectMs = Date.now() - t;
-  const split = both.map((r) => `${s.fleet.welcomedOn(r.process.port)} on ${r.name}`).join(", ");
-  out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s (${split}); ${s.fleet.failed()} connects ended before their Welcome and were retried`);
-  for (const line of s.fleet.endReasons()) out(`    streams ended: ${line}`);
+  const split = both.map((r) => `${f.welcomedOn(r.process.port)} on ${r.name}`).join(", ");
+  out(`  ${f.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s (${split}); ${f.failed()} connects ended before their Welcome and were retried`);
+  for (const line of f.endReasons()) out(`    streams ended: ${line}`);
   rows.push({ figure: `${TOTAL} agents connecting at once over 2 replicas`, measured: `${seconds(connectMs)} s (${split})`, target: "< 20 s (one controller's, issue 17)", met: atScale ? connectMs < 20_000 : undefined });
   await sleep(1_000);
   const measured: string[] = [];
   let met = true;
   for (const r of both) {
     const mem = await controllerMemory(r.process);
-    const agents = s.fleet.welcomedOn(r.process.port);
+    const agents = f.welcomedOn(r.process.port);
     const perAgent = ((mem.rss - r.restRss) * 1024) / Math.max(1, agents);
     out(`  replica ${r.name}: RSS ${mem.rss.toFixed(1)} MiB with ${agents} agents = ${perAgent.toFixed(1)} KiB per agent above rest (V8 heap used after GC ${mem.heap.toFixed(1)} MiB)`);
     measured.push(`${r.name} ${mem.rss.toFixed(0)} MiB (${agents} agents, ${perAgent.toFixed(0)} KiB each)`);
@@ -78,70 +84,56 @@ async function connectAll(s: LinkBenchSetup, both: Replica[]): Promise<void> {
 }
 
 /** BURSTS times: ALERT_AGENTS agents (spread over both replicas) each send ALERTS_PER_AGENT at once; the time until every one is acked. */
-async function bursts(s: LinkBenchSetup, alerting: LoadSlot[]): Promise<void> {
-  const burst = alerting.length * ALERTS_PER_AGENT;
+async function bursts(f: WorkerFleet, alerting: number): Promise<void> {
+  const burst = alerting * ALERTS_PER_AGENT;
   const rates: number[] = [];
   for (let i = 1; i <= BURSTS; i += 1) {
     const load = loadAverage();
     const t = Date.now();
-    const acked = alerting.map((slot) => s.fleet.sendAlerts(slot, ALERTS_PER_AGENT));
-    await s.fleet.until(() => acked.every((done) => done()), `${burst} alert acks`, PHASE_TIMEOUT_MS);
+    await f.burst(alerting, ALERTS_PER_AGENT, PHASE_TIMEOUT_MS);
     const ms = Date.now() - t;
     rates.push(Math.round(burst / (ms / 1000)));
-    out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${alerting.length} agents stored in PostgreSQL and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s`);
+    out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${alerting} agents stored in PostgreSQL and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s`);
     await sleep(1_000);
   }
-  for (const line of s.fleet.endReasons()) out(`    streams ended so far: ${line}`);
+  for (const line of f.endReasons()) out(`    streams ended so far: ${line}`);
   const rate = median(rates);
   rows.push({
-    figure: `alerts stored in PostgreSQL and acked, ${alerting.length} agents over 2 replicas`,
+    figure: `alerts stored in PostgreSQL and acked, ${alerting} agents over 2 replicas`,
     measured: `${rate}/s${BURSTS > 1 ? ` (median of ${BURSTS}: ${rates.join(", ")})` : ""}`,
     target: "≥ 30,000/s (one controller on SQLite, issue 17)",
     met: rate >= 30_000,
   });
 }
 
-/** One alert a second from each of `alerting`, a tenth of them every FLOOD_TICK_MS; stop() ends it. */
-function startFlood(s: LinkBenchSetup, alerting: LoadSlot[]): { stop(): void } {
-  const share = Math.max(1, Math.round(alerting.length / (1_000 / FLOOD_TICK_MS)));
-  let next = 0;
-  const timer = setInterval(() => {
-    for (let i = 0; i < share; i += 1) {
-      s.fleet.sendAlerts(alerting[next]!, 1);
-      next = (next + 1) % alerting.length;
-    }
-  }, FLOOD_TICK_MS);
-  return { stop: () => clearInterval(timer) };
-}
-
 /** SIGKILL of `victim` with the flood running; the time until every agent is welcomed on `survivor`, and until every alert is acked. */
-async function killOne(s: LinkBenchSetup, alerting: LoadSlot[], victim: Replica, survivor: Replica): Promise<{ unackedAtKill: number }> {
-  const held = s.fleet.welcomedOn(victim.process.port);
-  const flood = startFlood(s, alerting);
+async function killOne(f: WorkerFleet, alerting: number, victim: Replica, survivor: Replica): Promise<{ unackedAtKill: number }> {
+  const held = f.welcomedOn(victim.process.port);
+  const flood = f.flood(alerting, FLOOD_TICK_MS);
   await sleep(FLOOD_LEAD_MS);
-  s.fleet.setReconnect(true);
-  const failedBefore = s.fleet.failed();
+  f.setReconnect(true);
+  const failedBefore = f.failed();
   const load = loadAverage();
-  const unackedAtKill = s.fleet.unacked();
+  const unackedAtKill = f.unacked();
   const t = Date.now();
   victim.process.kill("SIGKILL");
   await victim.process.stopped;
-  const progress = setInterval(() => out(`    ${seconds(Date.now() - t)} s after the kill: ${s.fleet.welcomedOn(survivor.process.port)} agents on ${survivor.name}, ${s.fleet.unacked()} alerts unacked`), 5_000);
+  const progress = setInterval(() => out(`    ${seconds(Date.now() - t)} s after the kill: ${f.welcomedOn(survivor.process.port)} agents on ${survivor.name}, ${f.unacked()} alerts unacked`), 5_000);
   try {
-    await s.fleet.until(() => s.fleet.welcomedOn(survivor.process.port) >= TOTAL, `all ${TOTAL} agents on ${survivor.name}`, PHASE_TIMEOUT_MS);
+    await f.until(() => f.welcomedOn(survivor.process.port) >= TOTAL, `all ${TOTAL} agents on ${survivor.name}`, PHASE_TIMEOUT_MS);
   } finally {
     clearInterval(progress);
   }
   const backMs = Date.now() - t;
   flood.stop();
-  const retried = s.fleet.failed() - failedBefore;
-  for (const line of s.fleet.endReasons()) out(`    streams ended so far: ${line}`);
+  const retried = f.failed() - failedBefore;
+  for (const line of f.endReasons()) out(`    streams ended so far: ${line}`);
   out(`  kill -9 of replica ${victim.name} (load average ${load}) holding ${held} agents, ${unackedAtKill} alerts unacked: all ${TOTAL} agents on ${survivor.name} ${seconds(backMs)} s after the kill; ${retried} connects failed on the way (dead endpoint, or no Welcome in time) and were retried`);
   rows.push({ figure: "all agents of a replica killed with kill -9 back on the survivor", measured: `${seconds(backMs)} s (${held} agents; ${retried} connects retried)`, target: "< 60 s", met: atScale ? backMs < 60_000 : undefined });
   const tAcked = Date.now();
-  await s.fleet.until(() => s.fleet.unacked() === 0, "every alert acked after the kill", PHASE_TIMEOUT_MS);
+  await f.until(() => f.unacked() === 0, "every alert acked after the kill", PHASE_TIMEOUT_MS);
   out(`  every alert acked ${seconds(Date.now() - tAcked)} s after all agents were back`);
-  s.fleet.setReconnect(false);
+  f.setReconnect(false);
   await sleep(1_000);
   const mem = await controllerMemory(survivor.process);
   const perAgent = ((mem.rss - survivor.restRss) * 1024) / TOTAL;
@@ -151,8 +143,8 @@ async function killOne(s: LinkBenchSetup, alerting: LoadSlot[], victim: Replica,
 }
 
 /** Every alert the fleet sent (all acked by now) is in PostgreSQL exactly once, and nothing else is. */
-async function checkStored(s: LinkBenchSetup, url: string, unackedAtKill: number): Promise<boolean> {
-  const ids = s.fleet.issuedIds();
+async function checkStored(f: WorkerFleet, url: string, unackedAtKill: number): Promise<boolean> {
+  const ids = await f.issuedIds();
   const distinct = new Set(ids).size;
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
@@ -160,8 +152,8 @@ async function checkStored(s: LinkBenchSetup, url: string, unackedAtKill: number
     const lost = ids.filter((id) => !stored.has(id)).length;
     const sent = new Set(ids);
     const extra = [...stored].filter((id) => !sent.has(id)).length;
-    out(`  check: ${ids.length} alerts sent (${distinct} ids), ${distinct - lost} of them in PostgreSQL, ${stored.size} agent alerts there in all; ${s.fleet.rejects()} rejected`);
-    const ok = lost === 0 && extra === 0 && distinct === ids.length && s.fleet.rejects() === 0;
+    out(`  check: ${ids.length} alerts sent (${distinct} ids), ${distinct - lost} of them in PostgreSQL, ${stored.size} agent alerts there in all; ${f.rejects()} rejected`);
+    const ok = lost === 0 && extra === 0 && distinct === ids.length && f.rejects() === 0;
     rows.push({
       figure: "alerts lost through the kill",
       measured: `${lost} of ${distinct} (${unackedAtKill} were unacked at the kill and resent to the survivor; ${stored.size} in PostgreSQL, each once${extra > 0 ? `; ${extra} not sent by the bench` : ""})`,
@@ -175,14 +167,15 @@ async function checkStored(s: LinkBenchSetup, url: string, unackedAtKill: number
 }
 
 async function main(): Promise<void> {
-  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, one load process; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
+  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, the load in ${LOAD_WORKERS} worker threads; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   let t = Date.now();
   cluster = await startPgCluster();
   const url = await cluster.createDatabase("replicas_bench");
   out(`  PostgreSQL cluster (fsync on) on port ${cluster.port} in ${seconds(Date.now() - t)} s`);
   t = Date.now();
-  setup = await createLinkBenchSetup(TOTAL, "secarc-replicas-bench-", { store: { postgres: { url, poolSize: POOL_SIZE } } });
-  out(`  ${TOTAL} agent certificates and client TLS contexts made in ${seconds(Date.now() - t)} s (once; reused across reconnects)`);
+  setup = await createLinkBenchSetup(TOTAL, "secarc-replicas-bench-", { store: { postgres: { url, poolSize: POOL_SIZE } }, slots: false });
+  fleet = await createWorkerFleet(setup.pki, LOAD_WORKERS);
+  out(`  ${TOTAL} agent certificates made in ${seconds(Date.now() - t)} s; each load worker thread makes its agents' TLS contexts (once; reused across reconnects)`);
   const both: Replica[] = [];
   for (const name of ["A", "B"]) {
     // One after the other: the first one migrates the schema.
@@ -195,13 +188,12 @@ async function main(): Promise<void> {
     r.restRss = (await controllerMemory(r.process)).rss;
     out(`  replica ${r.name}: pid ${r.process.pid}, port ${r.process.port}, RSS at rest ${r.restRss.toFixed(1)} MiB`);
   }
-  setup.fleet.setEndpoints(both.map((r) => r.process.port));
-  await connectAll(setup, both);
-  const alerting = setup.slots.slice(0, ALERT_AGENTS);
-  await bursts(setup, alerting);
+  await fleet.setEndpoints(both.map((r) => r.process.port));
+  await connectAll(fleet, both);
+  await bursts(fleet, ALERT_AGENTS);
   const [victim, survivor] = both as [Replica, Replica];
-  const { unackedAtKill } = await killOne(setup, alerting, victim, survivor);
-  const ok = await checkStored(setup, url, unackedAtKill);
+  const { unackedAtKill } = await killOne(fleet, ALERT_AGENTS, victim, survivor);
+  const ok = await checkStored(fleet, url, unackedAtKill);
   out(`  total bench time ${((Date.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage()}`);
   printRows(`replicas figures${scale}`, rows);
   if (!ok) throw new Error("the alerts in PostgreSQL differ from the alerts sent");
@@ -210,7 +202,7 @@ async function main(): Promise<void> {
 main()
   .catch((err: unknown) => {
     out(`replicas bench failed: ${(err as Error).stack ?? String(err)}`);
-    for (const line of setup?.fleet.endReasons() ?? []) out(`  streams ended: ${line}`);
+    for (const line of fleet?.endReasons() ?? []) out(`  streams ended: ${line}`);
     for (const [i, r] of replicas.entries()) {
       if (r.log.length > 0) out(`  replica ${"AB"[i]}'s last log lines (${r.log.length} in all):\n${r.log.slice(-12).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`);
     }
@@ -218,8 +210,8 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    setup?.fleet.setReconnect(false);
-    setup?.fleet.closeAll();
+    fleet?.setReconnect(false);
+    await fleet?.closeAll();
     for (const r of replicas) r.kill("SIGKILL");
     await Promise.all(replicas.map((r) => r.stopped));
     await cluster?.stop().catch((err: unknown) => out(`  stopping the PostgreSQL cluster failed: ${String(err)}`));
