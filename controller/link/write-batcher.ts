@@ -116,37 +116,41 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
     if (order.some((fifo) => fifo.items[fifo.head]?.prefetched)) return runPrepared(order, batch, outcomes, tx);
     const started = monotonicNow();
     const budget = Math.min(4 * maxBatchMs, Math.max(maxBatchMs, lastCommitMs));
-    let next = 0;
-    let full = false;
-    for (let i = 0; i < order.length && !full; i += 1) {
+    const cursor = { next: 0 };
+    for (const item of inTurn(order, batch, cursor)) {
+      if (!tx) continue;
+      // One failing write (a refused alert) must not undo the others:
+      // each store method is its own savepoint inside this transaction.
+      try {
+        outcomes.push({ ok: true, value: await item.write(tx) });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+      if (monotonicNow() - started >= budget) break;
+    }
+    rotate(order, cursor.next);
+    queued -= batch.length;
+  }
+
+  /**
+   * The writes a batch takes, in turn: one queue after the other, each
+   * queue's share (at most maxPerKey) in one run, so that a stream's acks
+   * leave together after the commit; until maxBatch, or until the caller
+   * stops. `cursor.next` is the queue after the last one served.
+   */
+  function* inTurn(order: Fifo[], batch: Pending[], cursor: { next: number }): Generator<Pending> {
+    for (let i = 0; i < order.length; i += 1) {
       const fifo = order[i]!;
-      // A queue's share is taken in one run, so that a stream's acks leave together after the commit.
       while (fifo.taken < maxPerKey && fifo.head < fifo.items.length) {
-        if (batch.length >= maxBatch) {
-          full = true;
-          break;
-        }
+        if (batch.length >= maxBatch) return;
         const item = fifo.items[fifo.head]!;
         fifo.head += 1;
         fifo.taken += 1;
         batch.push(item);
-        next = i + 1;
-        if (!tx) continue;
-        // One failing write (a refused alert) must not undo the others:
-        // each store method is its own savepoint inside this transaction.
-        try {
-          outcomes.push({ ok: true, value: await item.write(tx) });
-        } catch (error) {
-          outcomes.push({ ok: false, error });
-        }
-        if (monotonicNow() - started >= budget) {
-          full = true;
-          break;
-        }
+        cursor.next = i + 1;
+        yield item;
       }
     }
-    rotate(order, next);
-    queued -= batch.length;
   }
 
   /** Cost of a write in the last prepared batch, ms: [prefetch did all its work, the others]. */
@@ -160,25 +164,13 @@ export function createWriteBatcher(deps: WriteBatcherDeps): WriteBatcher {
    */
   async function runPrepared(order: Fifo[], batch: Pending[], outcomes: Outcome[], tx?: StoreOperations): Promise<void> {
     const budget = Math.min(4 * maxBatchMs, Math.max(maxBatchMs, lastCommitMs));
-    let next = 0;
+    const cursor = { next: 0 };
     let estimate = 0;
-    let full = false;
-    for (let i = 0; i < order.length && !full; i += 1) {
-      const fifo = order[i]!;
-      while (fifo.taken < maxPerKey && fifo.head < fifo.items.length) {
-        if (batch.length >= maxBatch || (batch.length > 0 && estimate >= budget)) {
-          full = true;
-          break;
-        }
-        const item = fifo.items[fifo.head]!;
-        fifo.head += 1;
-        fifo.taken += 1;
-        batch.push(item);
-        estimate += writeCostMs[isComplete(item) ? 0 : 1]!;
-        next = i + 1;
-      }
+    for (const item of inTurn(order, batch, cursor)) {
+      estimate += writeCostMs[isComplete(item) ? 0 : 1]!;
+      if (estimate >= budget) break;
     }
-    rotate(order, next);
+    rotate(order, cursor.next);
     queued -= batch.length;
     if (!tx) return;
     await prepare(batch, tx);

@@ -139,27 +139,22 @@ export function inTransaction(tx: postgres.TransactionSql): PgStoreOperations {
   return bound as unknown as PgStoreOperations;
 }
 
-/** The group commit's Hellos in one upsert (postgres-agents.ts, prefetchHellos), inside the store's transactions only. */
-const HELLO_PREFETCH: BatchPrefetch<HelloPrefetchPayload> = {
-  stage: PREFETCH_STAGE.writes,
-  complete: true,
-  async prepare(ops, payloads) {
-    const tx = pgTransactionOf(ops);
-    if (tx) await prefetchHellos(tx, payloads);
-    return undefined;
-  },
-};
-
-/** The group commit's alerts in one insert (postgres-alerts.ts, prefetchAlerts), inside the store's transactions only. */
-const ALERT_PREFETCH: BatchPrefetch<AlertPrefetchPayload> = {
-  stage: PREFETCH_STAGE.writes,
-  complete: true,
-  async prepare(ops, payloads) {
-    const tx = pgTransactionOf(ops);
-    if (tx) await prefetchAlerts(tx, payloads);
-    return undefined;
-  },
-};
+/** A prefetch of the group commit's writes that runs `prefetch` on its transaction (inside the store's transactions only). */
+function writesPrefetch<P>(prefetch: (tx: postgres.TransactionSql, payloads: P[]) => Promise<void>): BatchPrefetch<P> {
+  return {
+    stage: PREFETCH_STAGE.writes,
+    complete: true,
+    async prepare(ops, payloads) {
+      const tx = pgTransactionOf(ops);
+      if (tx) await prefetch(tx, payloads);
+      return undefined;
+    },
+  };
+}
+/** The group commit's Hellos in one upsert (postgres-agents.ts, prefetchHellos). */
+const HELLO_PREFETCH = writesPrefetch(prefetchHellos);
+/** The group commit's alerts in one insert (postgres-alerts.ts, prefetchAlerts). */
+const ALERT_PREFETCH = writesPrefetch(prefetchAlerts);
 
 const transactionOf = new WeakMap<object, postgres.TransactionSql>();
 
