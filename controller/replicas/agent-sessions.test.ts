@@ -4,7 +4,7 @@ import { isSecarcError } from "../../common/errors.js";
 import { silentLogger } from "../../common/log.js";
 import { eventually, useReplicaDatabase } from "../../test/support/replica-database.js";
 import type { PostgresStore } from "../store/postgres-store.js";
-import { startAgentSessions, type AgentSessions, type SessionHandlers } from "./agent-sessions.js";
+import { startAgentSessions, type AgentClaim, type AgentSessions, type SessionHandlers } from "./agent-sessions.js";
 
 /** A stream as the sessions see it: records what it is told. */
 function stream() {
@@ -18,6 +18,21 @@ const writeTransactions = async (store: PostgresStore, since?: number) => {
   const [row] = await store.sql<Array<{ xid: string }>>`SELECT txid_current()::text AS xid`;
   return Number(row!.xid) - (since === undefined ? 0 : since + 1);
 };
+
+/** A fenced write of `claim` that has written its audit row and holds its transaction open until `release()`. */
+async function holdFencedWrite(claim: AgentClaim): Promise<{ write: Promise<void>; release: () => void }> {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let inside!: () => void;
+  const entered = new Promise<void>((resolve) => (inside = resolve));
+  const write = claim.fenced(async (tx) => {
+    await tx`INSERT INTO audit (at, actor, event, detail) VALUES (1, 'a', 'in-flight', '')`;
+    inside();
+    await gate;
+  });
+  await entered;
+  return { write, release };
+}
 
 describe("agent sessions across replicas (real PostgreSQL)", function () {
   this.timeout(60_000);
@@ -80,16 +95,7 @@ describe("agent sessions across replicas (real PostgreSQL)", function () {
   it("a claim waits for a fenced write in flight: the write commits before the new epoch, never after", async () => {
     const [a, b] = [await replica("a"), await replica("b")];
     const claimA = await a.sessions.claim("web-1", "s1", stream().handlers);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let inside!: () => void;
-    const entered = new Promise<void>((resolve) => (inside = resolve));
-    const write = claimA.fenced(async (tx) => {
-      await tx`INSERT INTO audit (at, actor, event, detail) VALUES (1, 'a', 'in-flight', '')`;
-      inside();
-      await gate;
-    });
-    await entered;
+    const { write, release } = await holdFencedWrite(claimA);
     let claimed = false;
     const claimB = b.sessions.claim("web-1", "s2", stream().handlers).then((c) => ((claimed = true), c));
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -187,16 +193,7 @@ describe("agent sessions across replicas (real PostgreSQL)", function () {
   it("an agent whose row a fenced write holds does not hold back the claims batched with it; its own claim commits after that write", async () => {
     const [a, b] = [await replica("a"), await replica("b")];
     const claimA = await a.sessions.claim("web-0", "s0", stream().handlers);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let inside!: () => void;
-    const entered = new Promise<void>((resolve) => (inside = resolve));
-    const write = claimA.fenced(async (tx) => {
-      await tx`INSERT INTO audit (at, actor, event, detail) VALUES (1, 'a', 'in-flight', '')`;
-      inside();
-      await gate;
-    });
-    await entered;
+    const { write, release } = await holdFencedWrite(claimA);
     let heldClaimed = false;
     const held = b.sessions.claim("web-0", "t0", stream().handlers).then((c) => ((heldClaimed = true), c));
     const others = await Promise.all(Array.from({ length: 50 }, (_, i) => b.sessions.claim(`web-${i + 1}`, `t${i + 1}`, stream().handlers)));
