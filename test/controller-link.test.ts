@@ -51,7 +51,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     const stored = (await h.controller.store.getAgent("web-1"))!;
     expect(stored).to.include({ online: true, hostname: "web-1.example", connects: 1 });
     expect(stored.actions).to.deep.equal(ACTIONS);
-    expect(events).to.deep.include({ type: "agent", agentId: "web-1", online: true, labels: {} });
+    expect(events).to.deep.include({ type: "agent", agentId: "web-1", online: true, labels: {}, connects: 1 });
 
     client.end();
     const status = await client.ended;
@@ -78,7 +78,7 @@ describe("controller link: alerts, actions and results over mutual TLS", functio
     expect(rowsAtAck).to.equal(1);
     expect(ack.payload.value).to.include({ alertId: alert.id, revision: 1 });
     expect((await h.controller.store.getAlert(alert.id))!.agentId).to.equal("web-1");
-    expect(events).to.deep.include({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted" });
+    expect(events).to.deep.include({ type: "alert", alertId: alert.id, agentId: "web-1", outcome: "inserted", kind: alert.kind, severity: alert.severity });
 
     client.send({ payload: { case: "alert", value: alert } });
     const resolved = sshAlert({ id: alert.id, revision: 2, state: AlertState.RESOLVED });
