@@ -157,6 +157,33 @@ describe("controller link: one live session per agent, dead peers found by pings
     }
   });
 
+  it("does not end as silent a stream whose messages wait unread while the store is held up (back-pressure)", async () => {
+    h = await startControllerHarness({ link: { heartbeatInterval: "200ms", pingTimeout: "200ms" } });
+    const busy = connectRawAgent({ port: h.controller.port, ca: h.pki.ca, ...(await h.pki.issueAgent("busy")) });
+    clients.push(busy);
+    busy.hello({ agentId: "busy" });
+    await busy.waitFor(isCase("welcome"));
+    // The store is held up: the stream's 1,024 writes in flight fill, and its reader stops pulling.
+    let release!: () => void;
+    const held = h.controller.store.transaction(() => new Promise<void>((resolve) => (release = resolve)));
+    const alerts = Array.from({ length: 1_500 }, () => sshAlert());
+    for (const alert of alerts) busy.send({ payload: { case: "alert", value: alert } });
+    // Far past three heartbeat intervals (600 ms) without a message read.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(h.log.matching("ending a silent stream")).to.deep.equal([]);
+    expect(h.controller.onlineAgents()).to.deep.equal(["busy"]);
+    release();
+    await held;
+    // The agent keeps up its heartbeats from now on; every alert is acked on the same stream.
+    const beat = setInterval(() => busy.send({ payload: { case: "heartbeat", value: { outboxDepth: 0 } } }), 100);
+    try {
+      await busy.waitFor((m) => m.payload.case === "alertAck" && m.payload.value.alertId === alerts.at(-1)!.id);
+    } finally {
+      clearInterval(beat);
+    }
+    expect(h.log.matching("ending a silent stream")).to.deep.equal([]);
+  });
+
   it("ends a stream whose agent stopped sending heartbeats, and keeps one that sends them", async () => {
     h = await startControllerHarness({ link: { heartbeatInterval: "200ms", pingTimeout: "200ms" } });
     const silent = connectRawAgent({ port: h.controller.port, ca: h.pki.ca, ...(await h.pki.issueAgent("hung")) });

@@ -68,6 +68,10 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     // Writes go through the stream's window of the group commit (back-pressure, fair share).
     const writeWindow = createWriteWindow({ batcher, key: sessionId });
     let lastMessageAt = now();
+    // While the reader waits for the group commit (back-pressure), the agent's messages wait unread in
+    // HTTP/2 flow control: the stream is not silent (the connection's pings still find a dead peer).
+    let heldBack = false;
+    const lastHeardAt = () => (heldBack ? now() : lastMessageAt);
 
     const refuse = (code: Code, reason: string): never => {
       log.warn({ reason, status: statusName(code) }, `stream refused: ${reason}`);
@@ -79,7 +83,7 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
     const replica = deps.replicas && createStreamReplica({ hooks: deps.replicas, sessionId, log, writeAction: (a) => opening.writeAction(a) !== false, end: (e) => out.close(e) });
     const track = createStreamTrack({ window: writeWindow, out, log, storeHealth: deps.storeHealth, replica });
     const context: StreamContext = { sessionId, peer, log, now, out, send, refuse, track };
-    const opening = createSessionOpening(context, { ...deps, replica }, () => lastMessageAt);
+    const opening = createSessionOpening(context, { ...deps, replica }, lastHeardAt);
 
     const handleCommon = (message: AgentMessage): void => commonMessage(message, refuse);
 
@@ -128,7 +132,13 @@ export function createAgentStreamHandler(deps: AgentStreamDeps) {
           if (session.probe) handleProbe(message, session.agentId);
           else handle(message, session.agentId, inbound.alertBody);
           const room = writeWindow.room();
-          if (room) await room;
+          if (room) {
+            heldBack = true;
+            await room.finally(() => {
+              heldBack = false;
+              lastMessageAt = now();
+            });
+          }
         }
         out.close();
       } catch (err) {
