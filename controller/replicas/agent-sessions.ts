@@ -4,6 +4,7 @@ import type { ActionRecord } from "../store/store.js";
 import { CHANNELS } from "../store/postgres-replica-schema.js";
 import type { PgQuery, PgSql } from "../store/postgres-types.js";
 import type postgres from "postgres";
+import { startClaimBatches } from "./claim-batches.js";
 
 /**
  * One live session per agent across replicas (table `agent_sessions`).
@@ -22,7 +23,7 @@ import type postgres from "postgres";
  * those requested close together share one transaction, one upsert and one
  * statement of NOTIFYs. Claims of one agent on this replica run one after
  * the other, in the order they were asked for, so the later stream always
- * gets the higher epoch. See `startClaimBatches` for the rest.
+ * gets the higher epoch. See claim-batches.ts for the rest.
  */
 
 /** What the stream gives the replica when it claims its agent. */
@@ -232,185 +233,6 @@ export async function startAgentSessions(options: AgentSessionsOptions): Promise
     async stop() {
       batches.stop();
       await listening.unlisten().catch(() => undefined);
-    },
-  };
-}
-
-/** Claims written together at most, per transaction. */
-export const CLAIM_BATCH_MAX = 500;
-/**
- * Batches in flight at once. Two: the next batch is written while the one
- * before waits for its commit (or on a row another replica is inserting),
- * and a claim herd still leaves most of the pool to the stream's writes.
- * Their agents never overlap (claims of one agent run one after the other),
- * so they never wait for each other.
- */
-const CLAIM_BATCHES_IN_FLIGHT = 2;
-/** A claim whose row another transaction holds goes into a later batch after this long times its tries, ms... */
-const BUSY_RETRY_MS = 20;
-/** ...this many times; then it waits for the row in a transaction of its own (a lock queue is fair; a retry may keep missing). */
-const BUSY_TRIES = 3;
-/** Claims waiting for their row at once (each holds a connection while it waits). */
-const WAITING_IN_FLIGHT = 2;
-
-interface ClaimBatches {
-  /** The claim's new epoch, once written and NOTIFYed. */
-  claim(agentId: string, sessionId: string): Promise<number>;
-  /** Refuses claims from now on. */
-  stop(): void;
-}
-
-/** A claim asked for and not yet written. */
-interface ClaimRequest {
-  agentId: string;
-  sessionId: string;
-  /** Batches that found its row held by another transaction. */
-  busy: number;
-  resolve(epoch: number): void;
-  reject(err: unknown): void;
-}
-
-/**
- * Writes claims in batches. Claims asked for in one turn of the event loop
- * (and while both batches in flight run) form a batch of up to
- * CLAIM_BATCH_MAX: one transaction first locks the rows no one else holds
- * (SKIP LOCKED), then upserts all of them but those, epoch + 1 each, in
- * agent-id order (so two replicas inserting the same new agents wait for
- * each other rather than deadlock), then NOTIFYs each claim with the payload
- * `onNotify` parses. A row another transaction holds (a fenced write of the
- * older stream, the heartbeat releasing a dead replica's sessions) does not
- * hold the batch back: that claim tries again in a later batch, and at last
- * waits for the row on its own, as a claim must commit after the fenced
- * writes in flight. A claim of an agent goes in only after its previous
- * claim here settled, so a batch never holds one agent twice. A failed
- * batch rejects each of its claims; the next batch runs all the same.
- */
-function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): ClaimBatches {
-  const queue: ClaimRequest[] = [];
-  const waiting: ClaimRequest[] = [];
-  /** Per agent, the end of its last claim asked for here (never rejects). */
-  const lastOfAgent = new Map<string, Promise<void>>();
-  let scheduled = false;
-  let inFlight = 0;
-  let waitingInFlight = 0;
-  let stopped = false;
-
-  const enqueue = (request: ClaimRequest) => {
-    if (stopped) return request.reject(new SecarcError("unavailable", `agent ${request.agentId}: the replica's sessions are stopped`));
-    queue.push(request);
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      pump();
-    });
-  };
-
-  const pump = () => {
-    while (inFlight < CLAIM_BATCHES_IN_FLIGHT && queue.length > 0) {
-      const batch = queue.splice(0, CLAIM_BATCH_MAX);
-      inFlight += 1;
-      void runBatch(batch).finally(() => {
-        inFlight -= 1;
-        pump();
-      });
-    }
-  };
-
-  async function runBatch(batch: ClaimRequest[]): Promise<void> {
-    let epochs: Map<string, number>;
-    try {
-      epochs = await writeBatch(batch);
-    } catch (err) {
-      log.warn({ err: describeError(err), claims: batch.length }, "a batch of agent claims failed; its streams are refused");
-      for (const request of batch) request.reject(err);
-      return;
-    }
-    for (const request of batch) {
-      const epoch = epochs.get(request.agentId);
-      if (epoch !== undefined) request.resolve(epoch);
-      else if (++request.busy < BUSY_TRIES) setTimeout(() => enqueue(request), BUSY_RETRY_MS * request.busy);
-      else {
-        waiting.push(request);
-        pumpWaiting();
-      }
-    }
-  }
-
-  /** The epochs of the claims written; those missing found their row held by another transaction. */
-  async function writeBatch(batch: ClaimRequest[]): Promise<Map<string, number>> {
-    const ids = sql.array(batch.map((r) => r.agentId));
-    return (await sql.begin(async (tx) => {
-      const held = await tx<Array<{ agent_id: string }>>`
-        WITH free AS MATERIALIZED (
-          SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) FOR NO KEY UPDATE SKIP LOCKED
-        )
-        SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) AND agent_id NOT IN (SELECT agent_id FROM free)`;
-      const heldIds = new Set(held.map((r) => r.agent_id));
-      const claims = batch.filter((r) => !heldIds.has(r.agentId));
-      if (claims.length === 0) return new Map<string, number>();
-      const rows = await tx<Array<{ agent_id: string; epoch: number }>>`
-        INSERT INTO agent_sessions AS s (agent_id, epoch, replica_id, session_id, claimed_at)
-        SELECT c.agent_id, 1, ${replicaId}, c.session_id, secarc_now_ms()
-        FROM unnest(${sql.array(claims.map((r) => r.agentId))}::text[], ${sql.array(claims.map((r) => r.sessionId))}::text[]) AS c(agent_id, session_id)
-        ORDER BY c.agent_id
-        ON CONFLICT (agent_id) DO UPDATE SET epoch = s.epoch + 1, replica_id = excluded.replica_id,
-          session_id = excluded.session_id, claimed_at = excluded.claimed_at, released_at = NULL
-        RETURNING agent_id, epoch`;
-      const payloads = rows.map((r) => JSON.stringify({ agentId: r.agent_id, epoch: r.epoch, replicaId }));
-      await tx`SELECT pg_notify(${CHANNELS.sessions}, p) FROM unnest(${sql.array(payloads)}::text[]) AS p`;
-      return new Map(rows.map((r) => [r.agent_id, r.epoch]));
-    })) as Map<string, number>;
-  }
-
-  /** One claim in a transaction of its own, waiting for its row. */
-  async function writeOne(request: ClaimRequest): Promise<number> {
-    const { agentId, sessionId } = request;
-    return (await sql.begin(async (tx) => {
-      const [row] = await tx<Array<{ epoch: number }>>`
-        INSERT INTO agent_sessions AS s (agent_id, epoch, replica_id, session_id, claimed_at)
-        VALUES (${agentId}, 1, ${replicaId}, ${sessionId}, secarc_now_ms())
-        ON CONFLICT (agent_id) DO UPDATE SET epoch = s.epoch + 1, replica_id = excluded.replica_id,
-          session_id = excluded.session_id, claimed_at = excluded.claimed_at, released_at = NULL
-        RETURNING epoch`;
-      await tx`SELECT pg_notify(${CHANNELS.sessions}, ${JSON.stringify({ agentId, epoch: row!.epoch, replicaId })})`;
-      return row!.epoch;
-    })) as number;
-  }
-
-  const pumpWaiting = () => {
-    while (waitingInFlight < WAITING_IN_FLIGHT && waiting.length > 0) {
-      const request = waiting.shift()!;
-      waitingInFlight += 1;
-      void writeOne(request)
-        .then(request.resolve, request.reject)
-        .finally(() => {
-          waitingInFlight -= 1;
-          pumpWaiting();
-        });
-    }
-  };
-
-  return {
-    claim(agentId, sessionId) {
-      const before = lastOfAgent.get(agentId);
-      const claimed = new Promise<number>((resolve, reject) => {
-        const request: ClaimRequest = { agentId, sessionId, busy: 0, resolve, reject };
-        if (before) void before.then(() => enqueue(request));
-        else enqueue(request);
-      });
-      const settled = claimed.then(
-        () => undefined,
-        () => undefined,
-      );
-      lastOfAgent.set(agentId, settled);
-      void settled.then(() => {
-        if (lastOfAgent.get(agentId) === settled) lastOfAgent.delete(agentId);
-      });
-      return claimed;
-    },
-    stop() {
-      stopped = true;
     },
   };
 }
