@@ -178,13 +178,17 @@ export async function startReplicaCoordination(options: ReplicaCoordinationOptio
 function linkHooks(sessions: AgentSessions, actions: ActionRouter, lastSeen: LastSeenWriter): ReplicaLinkHooks {
   // One check per claim and transaction: its share lock holds the epoch still until the commit.
   const checked = new WeakMap<object, Set<AgentClaim>>();
+  const checkedIn = (tx: object): Set<AgentClaim> => {
+    let claims = checked.get(tx);
+    if (!claims) checked.set(tx, (claims = new Set()));
+    return claims;
+  };
   return {
     claim: (agentId, sessionId, handlers) => sessions.claim(agentId, sessionId, handlers),
     fence: <T, Ops extends object>(claim: AgentClaim, write: (tx: Ops) => Promise<T>) => async (ops: Ops): Promise<T> => {
       const tx = pgTransactionOf(ops);
       if (!tx) throw new SecarcError("internal", "a fenced write must run in a PostgreSQL store transaction (WriteBatcher on the PostgreSQL store)");
-      let inThisTransaction = checked.get(tx);
-      if (!inThisTransaction) checked.set(tx, (inThisTransaction = new Set()));
+      const inThisTransaction = checkedIn(tx);
       if (!inThisTransaction.has(claim)) {
         await claim.check(tx);
         inThisTransaction.add(claim);
@@ -196,8 +200,7 @@ function linkHooks(sessions: AgentSessions, actions: ActionRouter, lastSeen: Las
       async prepare(ops, claims) {
         const tx = pgTransactionOf(ops);
         if (!tx) return undefined;
-        let inThisTransaction = checked.get(tx);
-        if (!inThisTransaction) checked.set(tx, (inThisTransaction = new Set()));
+        const inThisTransaction = checkedIn(tx);
         const unchecked = [...new Set(claims)].filter((claim) => !inThisTransaction.has(claim));
         if (unchecked.length === 0) return undefined;
         const live = await checkSessionFences(tx, unchecked);
