@@ -206,11 +206,8 @@ export function startAgentPresence(deps: AgentPresenceDeps): AgentPresence {
       connected = new Set();
       if (ids.size === 0) return [];
       const open = (await store.listOpenAlertsOfKind(AlertKind.AGENT_OFFLINE)).filter((alert) => ids.has(alert.agentId));
-      const agents = [];
-      for (const id of new Set(open.map((alert) => alert.agentId))) {
-        const agent = await store.getAgent(id);
-        if (agent) agents.push(toAgent(agent));
-      }
+      if (open.length === 0) return [];
+      const agents = (await store.listAgentStates([...new Set(open.map((alert) => alert.agentId))])).map(toAgent);
       if (agents.length === 0) return [];
       return decidePresence({ agents, open: open.map(toOpen), now: at, graceMs, watchingSince });
     }).finally(() => (lookPending = false));

@@ -181,9 +181,6 @@ export interface DetectorBlindWatch {
 }
 
 /** Starts watching detectors' sources; the first look is immediate. */
-/** Past this many agents to look at, one read of all agents' states is cheaper than one read each. */
-const MANY_AGENTS = 32;
-
 export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorBlindWatch {
   const { store, events, logger, now, afterMs } = deps;
   const watchingSince = now();
@@ -248,13 +245,7 @@ export function startDetectorBlindWatch(deps: DetectorBlindWatchDeps): DetectorB
       lookPending = false;
       const ids = changed;
       changed = new Set();
-      if (ids.size > MANY_AGENTS) return (await store.listAgentStates()).filter((agent) => ids.has(agent.agentId));
-      const agents = [];
-      for (const id of ids) {
-        const agent = await store.getAgent(id);
-        if (agent) agents.push(agent);
-      }
-      return agents;
+      return store.listAgentStates([...ids]);
     }).finally(() => (lookPending = false));
   };
   const unsubscribe = events.subscribe((event) => {

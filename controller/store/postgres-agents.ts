@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import type { PgOperations, PgQuery } from "./postgres-types.js";
 import type { AgentRecord, HelloPrefetchPayload } from "./store.js";
-import { agentRecord, agentState, type AgentRow, type AgentStateRow } from "./core-rows.js";
+import { AGENT_STATE_COLUMNS, agentRecord, agentState, type AgentRow, type AgentStateRow } from "./core-rows.js";
 import { encodeHostFacts } from "../host/host-facts.js";
 
 /** The agents table: one row per agent, created on its first connect. */
@@ -49,7 +49,11 @@ export const pgAgentOperations: PgOperations<
   },
   listAgentStates: {
     atomic: false,
-    run: async (q) => (await q<AgentStateRow[]>`SELECT agent_id, online, last_seen, revoked_at, detector_sources FROM agents ORDER BY agent_id`).map(agentState),
+    run: async (q, ids) =>
+      (ids
+        ? await q<AgentStateRow[]>`SELECT ${q.unsafe(AGENT_STATE_COLUMNS)} FROM agents WHERE agent_id = ANY(${q.array([...ids])}::text[]) ORDER BY agent_id`
+        : await q<AgentStateRow[]>`SELECT ${q.unsafe(AGENT_STATE_COLUMNS)} FROM agents ORDER BY agent_id`
+      ).map(agentState),
   },
   setRevokedSerials: { atomic: true, run: setRevokedSerials },
   setDetectorSources: {

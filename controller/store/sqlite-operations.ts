@@ -120,7 +120,7 @@ export function createCoreOperations(db: SqliteDatabase): SyncOperations<StoreOp
       return row ? agentRecord(row) : undefined;
     },
     listAgents: () => (q.listAgents.all() as AgentRow[]).map(agentRecord),
-    listAgentStates: () => (q.listAgentStates.all() as AgentStateRow[]).map(agentState),
+    listAgentStates: (ids) => ((ids ? q.agentStatesOf.all(JSON.stringify(ids)) : q.listAgentStates.all()) as AgentStateRow[]).map(agentState),
     setRevokedSerials: (serials, at) => setRevokedSerials(serials, at),
     setDetectorSources: (agentId, sources) => void q.setSources.run(JSON.stringify(sources), agentId),
     setClockSkew: (agentId, skewMs) => void q.setSkew.run(Math.round(skewMs), agentId),

@@ -10,6 +10,7 @@ export function prepareCoreStatements(db: SqliteDatabase) {
     getAgent: db.prepare("SELECT * FROM agents WHERE agent_id = ?"),
     listAgents: db.prepare("SELECT * FROM agents ORDER BY agent_id"),
     listAgentStates: db.prepare(`SELECT ${AGENT_STATE_COLUMNS} FROM agents ORDER BY agent_id`),
+    agentStatesOf: db.prepare(`SELECT ${AGENT_STATE_COLUMNS} FROM agents WHERE agent_id IN (SELECT value FROM json_each(?)) ORDER BY agent_id`),
     insertAgent: db.prepare(`INSERT INTO agents (agent_id, version, hostname, addresses, actions, detectors, online, first_seen, last_seen, connects, cert_serial, revoked_at, unavailable_answers, labels, fleet_block_opt_out, host_facts)
       VALUES (@agentId, @version, @hostname, @addresses, @actions, @detectors, 1, @at, @at, 1, @certSerial, NULL, @unavailable, @labels, @optOut, @hostFacts)
       ON CONFLICT(agent_id) DO UPDATE SET version = excluded.version, hostname = excluded.hostname, addresses = excluded.addresses,

@@ -120,7 +120,7 @@ function agentCases(s: () => Store): void {
     expect(await s().getAgent("nope")).to.equal(undefined);
   });
 
-  it("agents: listAgentStates gives each agent's presence and detector sources, as listAgents has them, sorted by id", async () => {
+  it("agents: listAgentStates gives each agent's (or the given agents') presence and detector sources, as listAgents has them, sorted by id", async () => {
     await s().agentConnected(hello("web-1", 0, { certSerial: "0a" }));
     await s().agentConnected(hello("db-1", 1_000));
     await s().setDetectorSources("db-1", [{ detector: "ssh_bruteforce", kind: DetectorSourceKind.JOURNALD, state: DetectorSourceState.FOLLOWING, detail: "sshd.service", since: T0 }]);
@@ -131,6 +131,11 @@ function agentCases(s: () => Store): void {
     expect(states.map((a) => a.agentId)).to.deep.equal(["db-1", "web-1"]);
     expect(states).to.deep.equal(full.map(({ agentId, online, lastSeen, revokedAt, detectorSources }) => ({ agentId, online, lastSeen, revokedAt, detectorSources })));
     expect(states[1]).to.deep.include({ online: false, lastSeen: at(2_000), revokedAt: at(3_000) });
+    // Of some agents only: those known, sorted by id, read alike.
+    await s().agentConnected(hello("app-1", 4_000));
+    expect(await s().listAgentStates(["web-1", "nope", "db-1"])).to.deep.equal(states);
+    expect((await s().listAgentStates(["app-1"])).map((a) => a.agentId)).to.deep.equal(["app-1"]);
+    expect(await s().listAgentStates([])).to.deep.equal([]);
   });
 
   it("agents: labels, fleet-block opt-out, unavailable answers and host facts are those of the last Hello", async () => {
