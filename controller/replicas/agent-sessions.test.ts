@@ -78,8 +78,10 @@ describe("agent sessions across replicas (real PostgreSQL)", function () {
     const [a, b] = [await replica("a"), await replica("b")];
     const one = stream();
     const two = stream();
+    const three = stream();
     const claimOne = await a.sessions.claim("web-1", "s1", one.handlers);
     await a.sessions.claim("web-2", "s2", two.handlers);
+    await a.sessions.claim("web-3", "s5", three.handlers);
     await a.sessions.stop(); // A's LISTEN is gone (as when its connection died without a word)
     await b.sessions.claim("web-1", "s3", stream().handlers);
     await b.sessions.claim("web-2", "s4", stream().handlers);
@@ -89,7 +91,10 @@ describe("agent sessions across replicas (real PostgreSQL)", function () {
     expect(two.lost).to.have.length(0);
     expect(await a.sessions.verify()).to.equal(1);
     expect(two.lost).to.have.length(1);
-    expect(a.sessions.held()).to.deep.equal([]);
+    // The claim nobody took over still holds.
+    expect(three.lost).to.have.length(0);
+    expect(a.sessions.held()).to.deep.equal(["web-3"]);
+    expect(await a.sessions.verify()).to.equal(0);
   });
 
   it("a claim waits for a fenced write in flight: the write commits before the new epoch, never after", async () => {

@@ -196,12 +196,14 @@ export async function startAgentSessions(options: AgentSessionsOptions): Promise
   async function verify(): Promise<number> {
     const claims = [...local.values()];
     if (claims.length === 0) return 0;
-    const rows = await sql<Array<{ agent_id: string; epoch: number; released_at: number | null }>>`
-      SELECT agent_id, epoch, released_at FROM agent_sessions WHERE agent_id = ANY(${sql.array(claims.map((c) => c.agentId))}::text[])`;
-    const live = new Map(rows.filter((r) => r.released_at === null).map((r) => [r.agent_id, r.epoch]));
+    // Compared in the database: only the claims that no longer hold their agent come back (a replica holds thousands).
+    const rows = await sql<Array<{ agent_id: string }>>`
+      SELECT c.agent_id FROM unnest(${sql.array(claims.map((c) => c.agentId))}::text[], ${sql.array(claims.map((c) => c.epoch))}::bigint[]) AS c(agent_id, epoch)
+      WHERE NOT EXISTS (SELECT 1 FROM agent_sessions s WHERE s.agent_id = c.agent_id AND s.epoch = c.epoch AND s.released_at IS NULL)`;
+    const gone = new Set(rows.map((r) => r.agent_id));
     let ended = 0;
     for (const claim of claims) {
-      if (live.get(claim.agentId) === claim.epoch) continue;
+      if (!gone.has(claim.agentId)) continue;
       lose(claim, `agent ${claim.agentId}: session epoch ${claim.epoch} was taken over or released while this replica did not hear it`);
       ended += 1;
     }
