@@ -7,7 +7,7 @@ import type { PgSql } from "../store/postgres-types.js";
  * How agent sessions' claims are written (agent-sessions.ts claims through
  * it): a reconnect herd is thousands of claims at once, and one transaction
  * each would queue them on one commit apiece, so claims requested close
- * together share one transaction, one upsert and one statement of NOTIFYs.
+ * together share one statement: it locks, upserts and NOTIFYs them all.
  */
 
 /** Claims written together at most, per transaction. */
@@ -47,11 +47,11 @@ interface ClaimRequest {
 /**
  * Writes claims in batches. Claims asked for in one turn of the event loop
  * (and while both batches in flight run) form a batch of up to
- * CLAIM_BATCH_MAX: one transaction first locks the rows no one else holds
- * (SKIP LOCKED), then upserts all of them but those, epoch + 1 each, in
- * agent-id order (so two replicas inserting the same new agents wait for
- * each other rather than deadlock), then NOTIFYs each claim with the payload
- * `onNotify` parses. A row another transaction holds (a fenced write of the
+ * CLAIM_BATCH_MAX: one statement (its own transaction) locks the rows no
+ * one else holds (SKIP LOCKED), upserts all of them but those, epoch + 1
+ * each, in agent-id order (so two replicas inserting the same new agents
+ * wait for each other rather than deadlock), and NOTIFYs each claim with
+ * the payload `onNotify` parses. A row another transaction holds (a fenced write of the
  * older stream, the heartbeat releasing a dead replica's sessions) does not
  * hold the batch back: that claim tries again in a later batch, and at last
  * waits for the row on its own, as a claim must commit after the fenced
@@ -111,30 +111,34 @@ export function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): C
     }
   }
 
-  /** The epochs of the claims written; those missing found their row held by another transaction. */
+  /**
+   * The epochs of the claims written; those missing found their row held by
+   * another transaction. One statement, so one round trip: a survivor under a
+   * reconnect herd has long event-loop turns, and each round trip of a claim
+   * waits for one, while the agents' connect timeouts run.
+   */
   async function writeBatch(batch: ClaimRequest[]): Promise<Map<string, number>> {
     const ids = sql.array(batch.map((r) => r.agentId));
-    return (await sql.begin(async (tx) => {
-      const held = await tx<Array<{ agent_id: string }>>`
-        WITH free AS MATERIALIZED (
-          SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) FOR NO KEY UPDATE SKIP LOCKED
-        )
-        SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) AND agent_id NOT IN (SELECT agent_id FROM free)`;
-      const heldIds = new Set(held.map((r) => r.agent_id));
-      const claims = batch.filter((r) => !heldIds.has(r.agentId));
-      if (claims.length === 0) return new Map<string, number>();
-      const rows = await tx<Array<{ agent_id: string; epoch: number }>>`
+    const rows = await sql<Array<{ agent_id: string; epoch: number }>>`
+      WITH free AS MATERIALIZED (
+        SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) FOR NO KEY UPDATE SKIP LOCKED
+      ),
+      held AS MATERIALIZED (
+        SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) AND agent_id NOT IN (SELECT agent_id FROM free)
+      ),
+      claimed AS (
         INSERT INTO agent_sessions AS s (agent_id, epoch, replica_id, session_id, claimed_at)
         SELECT c.agent_id, 1, ${replicaId}, c.session_id, secarc_now_ms()
-        FROM unnest(${sql.array(claims.map((r) => r.agentId))}::text[], ${sql.array(claims.map((r) => r.sessionId))}::text[]) AS c(agent_id, session_id)
+        FROM unnest(${ids}::text[], ${sql.array(batch.map((r) => r.sessionId))}::text[]) AS c(agent_id, session_id)
+        WHERE c.agent_id NOT IN (SELECT agent_id FROM held)
         ORDER BY c.agent_id
         ON CONFLICT (agent_id) DO UPDATE SET epoch = s.epoch + 1, replica_id = excluded.replica_id,
           session_id = excluded.session_id, claimed_at = excluded.claimed_at, released_at = NULL
-        RETURNING agent_id, epoch`;
-      const payloads = rows.map((r) => JSON.stringify({ agentId: r.agent_id, epoch: r.epoch, replicaId }));
-      await tx`SELECT pg_notify(${CHANNELS.sessions}, p) FROM unnest(${sql.array(payloads)}::text[]) AS p`;
-      return new Map(rows.map((r) => [r.agent_id, r.epoch]));
-    })) as Map<string, number>;
+        RETURNING s.agent_id, s.epoch
+      )
+      SELECT agent_id, epoch, pg_notify(${CHANNELS.sessions}, json_build_object('agentId', agent_id, 'epoch', epoch, 'replicaId', ${replicaId}::text)::text)
+      FROM claimed`;
+    return new Map(rows.map((r) => [r.agent_id, r.epoch]));
   }
 
   /** One claim in a transaction of its own, waiting for its row. */
