@@ -123,7 +123,7 @@ export async function startController(options: StartControllerOptions): Promise<
     const link = await startLink(core, tls, revocation, (input) => bridge()?.probe(input));
     if (config.tls.crl && revocation) followCrl(core, config.tls.crl, tls.ca, revocation, link);
     // Before the bridge, which reports its queue depth and 429 answers to it.
-    const metrics = await startMetrics(core);
+    const metrics = await startMetrics(core, link);
     // Loaded before the bridge, which must not post what a silence holds; checked once the bridge listens for their ends.
     const silences = await loadSilences(core);
     const parts = await startTelegramParts(core, metrics?.metrics, silences, fleetBlocks);

@@ -58,6 +58,8 @@ export interface LinkServer {
   port: number;
   /** Live HTTP/2 connections (not streams). */
   connectionCount(): number;
+  /** Connections opening now (accepted, not yet welcomed), refused since the start, and the opening limit in force. */
+  admission(): { opening: number; refused: number; limit: number };
   /**
    * Puts a new CRL in force: new handshakes check it, new Hellos are checked
    * against it, and the live streams and connections of certificates it
@@ -208,6 +210,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   return {
     port,
     connectionCount: () => sessions.size,
+    admission: () => admission.stats(),
     setRevocationList(list) {
       // New handshakes first, so that a revoked agent cannot slip back in
       // between the end of its stream and the swap.

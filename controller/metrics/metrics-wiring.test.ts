@@ -97,4 +97,11 @@ describe("controller metrics wired to the Telegram bridge", function () {
     await api.waitFor(() => api.messagesIn(CHAT).length === 1 || undefined, 10_000);
     expect(await scrape("secarc_telegram_rate_limited_total")).to.equal(0);
   });
+
+  it("the link's admission of connections is in the metrics: none opening, none refused, the starting limit", async () => {
+    expect(await scrape("secarc_link_connections_opening")).to.equal(0);
+    expect(await scrape("secarc_link_connections_refused_total")).to.equal(0);
+    // A fifth of link.maxOpeningConnections (500 by default).
+    expect(await scrape("secarc_link_opening_limit")).to.equal(100);
+  });
 });

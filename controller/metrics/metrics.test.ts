@@ -229,6 +229,23 @@ describe("controller metrics", () => {
     expect(await sample("secarc_telegram_seconds_since_last_success")).to.equal(0);
   });
 
+  it("link admission: connections opening, the opening limit and connections refused, read from the link", async () => {
+    // Without a link (the metrics' own tests), no such family.
+    expect(await sample("secarc_link_opening_limit").then(() => "present", () => "absent")).to.equal("absent");
+    metrics.close();
+    let stats = { opening: 0, refused: 0, limit: 100 };
+    metrics = createControllerMetrics({ events, store, processMetrics: false, linkAdmission: () => stats });
+    expect(await sample("secarc_link_connections_opening")).to.equal(0);
+    expect(await sample("secarc_link_opening_limit")).to.equal(100);
+    expect(await sample("secarc_link_connections_refused_total")).to.equal(0);
+    stats = { opening: 37, refused: 412, limit: 150 };
+    expect(await sample("secarc_link_connections_opening")).to.equal(37);
+    expect(await sample("secarc_link_opening_limit")).to.equal(150);
+    expect(await sample("secarc_link_connections_refused_total")).to.equal(412);
+    stats = { opening: 0, refused: 415, limit: 32 };
+    expect(await sample("secarc_link_connections_refused_total")).to.equal(415);
+  });
+
   it("close(): later events change no counter", async () => {
     metrics.close();
     await connect("web-1", 0);

@@ -33,6 +33,8 @@ export interface MetricsDeps {
   now?: () => number;
   /** The store's health (secarc_store_*). */
   storeHealth?: () => StoreHealthView;
+  /** The link's admission of connections (secarc_link_*): opening now, refused since the start, the limit in force. */
+  linkAdmission?: () => { opening: number; refused: number; limit: number };
 }
 
 /** The failure watch's state, as the metrics read it. */
@@ -138,6 +140,35 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
       collect() {
         const free = health().freeBytes;
         if (free !== undefined) this.set(free);
+      },
+    });
+  }
+
+  if (deps.linkAdmission) {
+    const admission = deps.linkAdmission;
+    new Gauge({
+      name: "secarc_link_connections_opening",
+      help: "Agent connections accepted and not yet welcomed (TLS handshake or Hello under way).",
+      registers: [registry],
+      collect() {
+        this.set(admission().opening);
+      },
+    });
+    new Gauge({
+      name: "secarc_link_opening_limit",
+      help: "How many connections may be opening at once now (it follows how fast Welcomes go out, up to link.maxOpeningConnections).",
+      registers: [registry],
+      collect() {
+        this.set(admission().limit);
+      },
+    });
+    new Counter({
+      name: "secarc_link_connections_refused_total",
+      help: "Connections closed before any TLS work because the opening limit was reached (their agents dial again after their backoff).",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(admission().refused);
       },
     });
   }
