@@ -80,7 +80,14 @@ export async function settlePreviousRun(core: ControllerCore, revocation: Revoca
   const { store, health, now, logger } = core;
   try {
     // Replicas settle their own: a dead replica's agents when it is reaped, orphans at start (replica-heartbeat.ts).
-    if (!core.replicas) for (const agent of await store.listAgents()) if (agent.online) await store.agentDisconnected(agent.agentId, new Date(now()));
+    // One transaction (one commit) for all of them: the link listens only after this, and 10,000 commits
+    // of their own kept a restarted controller deaf long enough to push its agents into long backoffs.
+    if (!core.replicas) {
+      const at = new Date(now());
+      await store.transaction(async (tx) => {
+        for (const agent of await tx.listAgentStates()) if (agent.online) await tx.agentDisconnected(agent.agentId, at);
+      });
+    }
   } catch (err) {
     // A full disk is a state: the controller starts, serves what it can and acks nothing until writes succeed.
     if (!health.failed(err, "start")) throw err;
