@@ -12,6 +12,7 @@
 //   LINK_BENCH_CONTROLLER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ...   # profile the controller
 //   LINK_BENCH_CONTROLLER_ARGS="--heapsnapshot-signal=SIGUSR1" LINK_BENCH_SNAPSHOT=1 ...   # heap snapshot with all agents connected
 //   LINK_BENCH_ONLY=connect ...   # the connect rows only
+//   LINK_BENCH_ONLY=restart ...   # the connect and restart rows (no bursts)
 //   LINK_BENCH_LATER_S=30,60 ...  # readings of the RSS at rest after the alerts (default 60; the row is the last)
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
@@ -147,8 +148,9 @@ async function main(): Promise<void> {
     out("  heap snapshot requested (SIGUSR1) in the controller's working directory");
   }
   // LINK_BENCH_ONLY=connect stops after the connect rows (to profile or compare them alone).
+  // LINK_BENCH_ONLY=restart skips the bursts (the connect and restart rows only).
   const connectOnly = process.env.LINK_BENCH_ONLY === "connect";
-  const expected = connectOnly ? 0 : await bursts(setup, controller);
+  const expected = connectOnly || process.env.LINK_BENCH_ONLY === "restart" ? 0 : await bursts(setup, controller);
   if (!connectOnly) controller = await restart(setup, controller);
   setup.fleet.closeAll();
   controller.kill("SIGTERM");

@@ -25,7 +25,7 @@ import type { Logger } from "../../common/log.js";
  * fewer in would only push agents into longer backoffs: the limit grows
  * by half whenever it held someone back. While the loop is busy but
  * Welcomes come in time, it grows towards what the rate sustains. All
- * between `minOpening` and `maxOpening`. A connection still without a
+ * between `minOpening` (by default where it starts) and `maxOpening`. A connection still without a
  * Welcome after `welcomeWithinMs` (past the agent's connect timeout) is
  * closed, so that a silent client cannot hold a place.
  *
@@ -44,9 +44,9 @@ export interface Admission {
 export interface AdmissionOptions {
   /** The highest the limit goes (link.maxOpeningConnections). */
   maxOpening: number;
-  /** Where the limit starts. Default: a fifth of maxOpening, at least minOpening. */
+  /** Where the limit starts. Default: a fifth of maxOpening, at least 32 (or maxOpening, if lower). */
   initialOpening?: number;
-  /** The lowest it goes. Default: 32 (or maxOpening, if lower). */
+  /** The lowest it goes. Default: where it starts. */
   minOpening?: number;
   /** Accept→Welcome time the limit aims at, ms. Default: 5,000 (a third of the agents' 15 s connect timeout: their dial and handshake come on top). */
   targetMs?: number;
@@ -67,7 +67,8 @@ const WARN_EVERY_MS = 10_000;
 
 export function admitConnections(server: Server, options: AdmissionOptions): Admission {
   const { maxOpening, welcomeWithinMs, log } = options;
-  const minOpening = Math.min(maxOpening, options.minOpening ?? 32);
+  const initialOpening = Math.max(1, Math.min(maxOpening, options.initialOpening ?? Math.max(32, Math.round(maxOpening / 5))));
+  const minOpening = Math.min(initialOpening, options.minOpening ?? initialOpening);
   const targetMs = options.targetMs ?? 5_000;
   const adjustEveryMs = options.adjustEveryMs ?? 500;
   const monotonicNow = options.monotonicNow ?? (() => performance.now());
@@ -79,7 +80,7 @@ export function admitConnections(server: Server, options: AdmissionOptions): Adm
   let refused = 0;
   let refusedSinceWarn = 0;
   let warnedAt = 0;
-  let allowed = Math.max(minOpening, Math.min(maxOpening, options.initialOpening ?? Math.round(maxOpening / 5)));
+  let allowed = initialOpening;
   /** Welcomes in each of the last adjustments, newest last: as many as span targetMs. */
   const recent: number[] = [];
   const window = Math.max(1, Math.ceil(targetMs / adjustEveryMs));
