@@ -20,14 +20,14 @@ import type { Logger } from "../../common/log.js";
  * `welcomeWithinMs`): then to what the Welcome rate sustains within the
  * target by Little's law (connections opening = Welcomes per second × time
  * to a Welcome: the Welcomes of the last `targetMs`), and by at least 30 %
- * on a timeout. While the loop has
- * room, slow Welcomes are the agents' or the network's doing, and letting
- * fewer in would only push agents into longer backoffs: the limit grows
- * by half whenever it held someone back. While the loop is busy but
- * Welcomes come in time, it grows towards what the rate sustains. All
- * between `minOpening` (by default where it starts) and `maxOpening`. A connection still without a
- * Welcome after `welcomeWithinMs` (past the agent's connect timeout) is
- * closed, so that a silent client cannot hold a place.
+ * on a timeout. While the loop has room, slow Welcomes are the agents' or
+ * the network's doing, and letting fewer in would only push agents into
+ * longer backoffs: the limit grows by half whenever it held someone back.
+ * While the loop is busy but Welcomes come in time, it grows towards what
+ * the rate sustains. All between `minOpening` (by default where it
+ * starts) and `maxOpening`. A connection still without a Welcome after
+ * `welcomeWithinMs` (past the agent's connect timeout) is closed, so that
+ * a silent client cannot hold a place.
  *
  * (Node accepts one connection per turn of its event loop — libuv since
  * 1.45 — so a busy controller's accept rate is bounded by how long its
