@@ -94,7 +94,7 @@ export function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): C
   async function runBatch(batch: ClaimRequest[]): Promise<void> {
     let epochs: Map<string, number>;
     try {
-      epochs = await writeBatch(batch);
+      epochs = await writeClaims(batch, true);
     } catch (err) {
       log.warn({ err: describeError(err), claims: batch.length }, "a batch of agent claims failed; its streams are refused");
       for (const request of batch) request.reject(err);
@@ -112,13 +112,16 @@ export function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): C
   }
 
   /**
-   * The epochs of the claims written; those missing found their row held by
-   * another transaction. One statement, so one round trip: a survivor under a
-   * reconnect herd has long event-loop turns, and each round trip of a claim
-   * waits for one, while the agents' connect timeouts run.
+   * The epochs of the claims written, each NOTIFYed. With `skipHeld`, a
+   * claim whose row another transaction holds is left out (missing from the
+   * result) instead of waiting for that row. One statement, so one round
+   * trip: a survivor under a reconnect herd has long event-loop turns, and
+   * each round trip of a claim waits for one, while the agents' connect
+   * timeouts run.
    */
-  async function writeBatch(batch: ClaimRequest[]): Promise<Map<string, number>> {
-    const ids = sql.array(batch.map((r) => r.agentId));
+  async function writeClaims(requests: readonly ClaimRequest[], skipHeld: boolean): Promise<Map<string, number>> {
+    // Without skipHeld nothing refers to `free` and `held`, and PostgreSQL does not run them: the upsert waits for the row.
+    const ids = sql.array(requests.map((r) => r.agentId));
     const rows = await sql<Array<{ agent_id: string; epoch: number }>>`
       WITH free AS MATERIALIZED (
         SELECT agent_id FROM agent_sessions WHERE agent_id = ANY(${ids}::text[]) FOR NO KEY UPDATE SKIP LOCKED
@@ -129,8 +132,8 @@ export function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): C
       claimed AS (
         INSERT INTO agent_sessions AS s (agent_id, epoch, replica_id, session_id, claimed_at)
         SELECT c.agent_id, 1, ${replicaId}, c.session_id, secarc_now_ms()
-        FROM unnest(${ids}::text[], ${sql.array(batch.map((r) => r.sessionId))}::text[]) AS c(agent_id, session_id)
-        WHERE c.agent_id NOT IN (SELECT agent_id FROM held)
+        FROM unnest(${ids}::text[], ${sql.array(requests.map((r) => r.sessionId))}::text[]) AS c(agent_id, session_id)
+        ${skipHeld ? sql`WHERE c.agent_id NOT IN (SELECT agent_id FROM held)` : sql``}
         ORDER BY c.agent_id
         ON CONFLICT (agent_id) DO UPDATE SET epoch = s.epoch + 1, replica_id = excluded.replica_id,
           session_id = excluded.session_id, claimed_at = excluded.claimed_at, released_at = NULL
@@ -141,19 +144,11 @@ export function startClaimBatches(sql: PgSql, replicaId: string, log: Logger): C
     return new Map(rows.map((r) => [r.agent_id, r.epoch]));
   }
 
-  /** One claim in a transaction of its own, waiting for its row. */
+  /** One claim on its own, waiting for its row (the lock queue is fair). */
   async function writeOne(request: ClaimRequest): Promise<number> {
-    const { agentId, sessionId } = request;
-    return (await sql.begin(async (tx) => {
-      const [row] = await tx<Array<{ epoch: number }>>`
-        INSERT INTO agent_sessions AS s (agent_id, epoch, replica_id, session_id, claimed_at)
-        VALUES (${agentId}, 1, ${replicaId}, ${sessionId}, secarc_now_ms())
-        ON CONFLICT (agent_id) DO UPDATE SET epoch = s.epoch + 1, replica_id = excluded.replica_id,
-          session_id = excluded.session_id, claimed_at = excluded.claimed_at, released_at = NULL
-        RETURNING epoch`;
-      await tx`SELECT pg_notify(${CHANNELS.sessions}, ${JSON.stringify({ agentId, epoch: row!.epoch, replicaId })})`;
-      return row!.epoch;
-    })) as number;
+    const epoch = (await writeClaims([request], false)).get(request.agentId);
+    if (epoch === undefined) throw new SecarcError("unavailable", `agent ${request.agentId}: its claim was not written`);
+    return epoch;
   }
 
   const pumpWaiting = () => {
