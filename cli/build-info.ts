@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { PROTOCOL_PACKAGE, SECARC_VERSION } from "../common/version.js";
 
@@ -18,6 +18,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The git commit of the checkout at `dir` ("unknown" when git or the repository is missing). */
 export function gitCommit(dir: string = ROOT): string {
+  // Loaded here, not at the top: every command imports this module, and
+  // node:child_process (with net, dgram and streams) is 1–2 ms of a start.
+  const { execFileSync } = createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
   const git = (args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 5_000 }).trim();
   try {
     const commit = git(["rev-parse", "--short=12", "HEAD"]);

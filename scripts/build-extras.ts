@@ -5,7 +5,7 @@
 // starts it about twice as fast as the many files of dist/).
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gitCommit, type BuildInfo } from "../cli/build-info.js";
@@ -37,11 +37,7 @@ write(join(dist, "share/bash-completion/completions/secarc"), bashCompletion(com
 // Bundled: our code and the pure-JS packages on the start-up path (zod, yaml,
 // protobuf-es). External: native or CommonJS packages that read their own
 // files at run time; they load from node_modules when a command needs them.
-await build({
-  // The replay's worker thread is an entry of its own: replay-parallel.ts
-  // starts "./replay-worker.js" beside itself, here dist/bundle/.
-  entryPoints: { secarc: join(dist, "cli/secarc.js"), "replay-worker": join(dist, "agent/detectors/replay-worker.js") },
-  outdir: join(dist, "bundle"),
+const bundleOptions = {
   bundle: true,
   splitting: true,
   format: "esm",
@@ -54,7 +50,6 @@ await build({
   // The release builds outside the checkout: resolve packages from its node_modules.
   nodePaths: [join(root, "node_modules")],
   external: ["yaml", "better-sqlite3", "telegraf", "@grpc/grpc-js", "pino", "systeminformation", "prom-client", "node-cron", "@peculiar/x509", "reflect-metadata"],
-  // yaml's CommonJS build calls require("process"): give the bundle a require.
   plugins: [
     {
       name: "secarc-version",
@@ -68,6 +63,33 @@ await build({
       },
     },
   ],
+  // yaml's CommonJS build calls require("process"): give the bundle a require.
   banner: { js: 'import { createRequire as __secarcRequire } from "node:module"; const require = __secarcRequire(import.meta.url);' },
+} satisfies BuildOptions;
+
+// `secarc replay` is a bundle of its own in dist/bundle/replay/, which the
+// main bundle imports when the command runs: shared with the other commands,
+// its code was split into a dozen chunks, and each module Node loads costs
+// its start (resolve, read, compile, link). Apart, the replay's static graph
+// is its one file, and the parallel replay's worker sits beside the chunk
+// that starts it ("./replay-worker.js"). Without keepNames: the replay has
+// no code that reads a function's name (SecarcError sets its own), and the
+// helper call per function is 1–2 ms of its start.
+const REPLAY_COMMAND = "./replay/replay-command.js";
+await build({
+  ...bundleOptions,
+  entryPoints: { secarc: join(dist, "cli/secarc.js") },
+  outdir: join(dist, "bundle"),
+  plugins: [
+    ...bundleOptions.plugins,
+    {
+      name: "secarc-replay-apart",
+      setup(b) {
+        b.onResolve({ filter: /[\\/]replay-command\.js$/ }, () => ({ path: REPLAY_COMMAND, external: true }));
+      },
+    },
+  ],
 });
+await build({ ...bundleOptions, keepNames: false, entryPoints: { "replay-command": join(dist, "cli/replay-command.js") }, outdir: join(dist, "bundle/replay") });
+await build({ ...bundleOptions, keepNames: false, splitting: false, entryPoints: { "replay-worker": join(dist, "agent/detectors/replay-worker.js") }, outdir: join(dist, "bundle/replay") });
 process.stdout.write(`build: secarc ${info.version} (${info.commit}), man page and bash completion in dist/share/\n`);

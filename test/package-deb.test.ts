@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { expect } from "chai";
+import { generateNginxLog } from "../bench/nginx-log-gen.js";
 import { createFakeBotApi, type FakeBotApi, type FakeMessage } from "../testing/fake-bot-api.js";
 import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { acquireMachineLock } from "./support/machine-lock.js";
@@ -136,6 +137,22 @@ describe("Debian package: release, dpkg -i, run as the units would, upgrade, rem
     const r = await sh("systemd-analyze", ["verify", `${UNITS}/secarc-controller.service`, `${UNITS}/secarc-agent.service`]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr.trim()).to.equal("");
+  });
+
+  it("the installed secarc replay reads a log on two threads (its worker beside it in the bundle) with the output of one", async () => {
+    // The replay is a bundle of its own (dist/bundle/replay/); the parallel replay starts ./replay-worker.js from there.
+    const log = join(out, "access.log");
+    generateNginxLog(log, { lines: 40_000, seed: 7, durationSeconds: 1800 });
+    const run = async (threads: string) => {
+      const r = await sh("/usr/bin/secarc", ["replay", "nginx-404", "--threads", threads, log], { PATH: cleanPath });
+      expect(r.code, r.stderr).to.equal(0);
+      return { alerts: r.stdout.replace(/"id":"[^"]*",/g, ""), summary: JSON.parse(r.stderr) as { threads: number; alerts: number } };
+    };
+    const one = await run("1");
+    const two = await run("2");
+    expect(two.summary.threads).to.equal(2);
+    expect(one.summary.alerts).to.be.above(0);
+    expect(two.alerts).to.equal(one.alerts);
   });
 
   it("controller and agent run from the installed files as their units would; secarc test-alert reaches the fake Bot API", async () => {
