@@ -71,11 +71,13 @@ const bundleOptions = {
 // main bundle imports when the command runs: shared with the other commands,
 // its code was split into a dozen chunks, and each module Node loads costs
 // its start (resolve, read, compile, link). Apart, the replay's static graph
-// is its one file, and the parallel replay's worker sits beside the chunk
-// that starts it ("./replay-worker.js"). Without keepNames: the replay has
-// no code that reads a function's name (SecarcError sets its own), and the
-// helper call per function is 1–2 ms of its start.
-const REPLAY_COMMAND = "./replay/replay-command.js";
+// is its entry and the few chunks it shares with its own lazy parts (5
+// files instead of 13), and the parallel replay's worker sits beside the
+// chunk that starts it ("./replay-worker.js"). Without keepNames: the replay
+// has no code that reads a function's name (SecarcError sets its own), and
+// the helper call per function is 1–2 ms of its start.
+const REPLAY_DIR = "replay";
+const replayOptions = { ...bundleOptions, keepNames: false, outdir: join(dist, "bundle", REPLAY_DIR) };
 await build({
   ...bundleOptions,
   entryPoints: { secarc: join(dist, "cli/secarc.js") },
@@ -85,11 +87,11 @@ await build({
     {
       name: "secarc-replay-apart",
       setup(b) {
-        b.onResolve({ filter: /[\\/]replay-command\.js$/ }, () => ({ path: REPLAY_COMMAND, external: true }));
+        b.onResolve({ filter: /[\\/]replay-command\.js$/ }, () => ({ path: `./${REPLAY_DIR}/replay-command.js`, external: true }));
       },
     },
   ],
 });
-await build({ ...bundleOptions, keepNames: false, entryPoints: { "replay-command": join(dist, "cli/replay-command.js") }, outdir: join(dist, "bundle/replay") });
-await build({ ...bundleOptions, keepNames: false, splitting: false, entryPoints: { "replay-worker": join(dist, "agent/detectors/replay-worker.js") }, outdir: join(dist, "bundle/replay") });
+await build({ ...replayOptions, entryPoints: { "replay-command": join(dist, "cli/replay-command.js") } });
+await build({ ...replayOptions, splitting: false, entryPoints: { "replay-worker": join(dist, "agent/detectors/replay-worker.js") } });
 process.stdout.write(`build: secarc ${info.version} (${info.commit}), man page and bash completion in dist/share/\n`);
