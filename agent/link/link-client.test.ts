@@ -25,10 +25,15 @@ interface Scripted {
   abortNext(): void;
   /** Whether Hello gets a Welcome (default: true). */
   welcoming: boolean;
+  /** For each TLS connection, in order: whether it resumed a session. */
+  resumed: boolean[];
   close(): Promise<void>;
 }
 
-async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0): Promise<Scripted> {
+/** The ticket keys of every scripted server: a restarted one accepts the tickets of the one before (as a controller with tls.ticketKeyFile). */
+const TICKET_KEYS = Buffer.alloc(48, 7);
+
+async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0, ticketKeys = TICKET_KEYS): Promise<Scripted> {
   const streams: AgentMessage[][] = [];
   let abort = false;
   let welcoming = true;
@@ -54,9 +59,11 @@ async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0):
     });
   const sessions = new Set<http2.ServerHttp2Session>();
   const server = http2.createSecureServer(
-    { key: readFileSync(pki.controller.key), cert: readFileSync(pki.controller.cert), ca: readFileSync(pki.ca), requestCert: true, rejectUnauthorized: true },
+    { key: readFileSync(pki.controller.key), cert: readFileSync(pki.controller.cert), ca: readFileSync(pki.ca), requestCert: true, rejectUnauthorized: true, ticketKeys, sessionIdContext: "link-unit" },
     connectNodeAdapter({ routes }),
   );
+  const resumed: boolean[] = [];
+  server.on("secureConnection", (socket) => resumed.push(socket.isSessionReused()));
   server.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -71,6 +78,7 @@ async function startScriptedServer(pki: TestPki, heartbeatMs: number, port = 0):
     },
     port: (server.address() as AddressInfo).port,
     streams,
+    resumed,
     abortNext: () => {
       abort = true;
     },
@@ -186,6 +194,39 @@ describe("link client (real mTLS on loopback)", function () {
     server = await startScriptedServer(pki, 60_000, port);
     await client.waitConnected(5_000);
     expect(server.streams).to.have.length(1);
+  });
+
+  it("resumes its TLS session when it reconnects to a restarted controller, and is welcomed", async () => {
+    server = await startScriptedServer(pki, 60_000);
+    const port = server.port;
+    client = await connect(port, () => [], []);
+    client.start();
+    await client.waitConnected(5_000);
+    // TLS 1.3 tickets come after the handshake.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.resumed).to.deep.equal([false]);
+    await server.close();
+    await until(() => !client!.isConnected());
+    server = await startScriptedServer(pki, 60_000, port);
+    await client.waitConnected(5_000);
+    expect(server.resumed).to.deep.equal([true]);
+    expect(server.streams[0]![0]!.payload.case).to.equal("hello");
+    expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 1 });
+  });
+
+  it("makes a full handshake when the controller cannot resume the session (new ticket keys)", async () => {
+    server = await startScriptedServer(pki, 60_000);
+    const port = server.port;
+    client = await connect(port, () => [], []);
+    client.start();
+    await client.waitConnected(5_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await server.close();
+    await until(() => !client!.isConnected());
+    server = await startScriptedServer(pki, 60_000, port, Buffer.alloc(48, 9));
+    await client.waitConnected(5_000);
+    expect(server.resumed).to.deep.equal([false]);
+    expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 0 });
   });
 
   it("gives up on a stream that gets no Welcome within connectTimeout and opens a new one", async () => {

@@ -45,6 +45,12 @@ export interface LinkClient {
   welcome(): Welcome | undefined;
   /** The endpoint ("host:port") of the current session, while connected. */
   endpoint(): string | undefined;
+  /**
+   * TLS handshakes with the controllers so far, how many of them resumed a
+   * session instead of a full handshake, and how many dials of closed
+   * sessions' channels were refused before TLS (tls-resumption.ts).
+   */
+  tlsHandshakes(): { handshakes: number; resumed: number; abandoned: number };
   /** Resolves once a session is welcomed; rejects with a "timeout" SecarcError after `timeoutMs`. */
   waitConnected(timeoutMs: number): Promise<void>;
   /** Ends the session (half-close, then cancel) and stops reconnecting. */
@@ -179,6 +185,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     isConnected: () => state.kind === "connected",
     welcome: () => (state.kind === "connected" ? state.welcome : undefined),
     endpoint: () => (state.kind === "connected" ? state.session.address : undefined),
+    tlsHandshakes: () => dialer.tlsStats(),
     waitConnected: (timeoutMs) => (state.kind === "connected" ? Promise.resolve() : waiters.wait(timeoutMs)),
     async close() {
       const before = state;

@@ -9,6 +9,7 @@ import type { DetectorSource } from "../../gen/secarc/v1/alert_pb.js";
 import { RECONNECT_REBALANCE, RECONNECT_TRAILER } from "../../common/link-reconnect.js";
 import type { AgentLinkConfig } from "../config.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
+import { createEndpointCredentials } from "./tls-resumption.js";
 
 /**
  * One session of the link: a gRPC client and its `AgentService.Connect`
@@ -44,6 +45,8 @@ const MIN_HEARTBEAT_MS = 200;
 /** How a session dials the controller: one credential and channel options for every session. */
 export interface Dialer {
   open(address: string, id: number, openedAt: number, welcomeTimer: NodeJS.Timeout, events: SessionEvents): Session;
+  /** TLS handshakes completed, how many of them resumed a session, and dials of closed channels refused (tls-resumption.ts). */
+  tlsStats(): { handshakes: number; resumed: number; abandoned: number };
 }
 
 /** Whether a stream's trailers say the controller ended it to rebalance. */
@@ -53,7 +56,8 @@ export function asksRebalance(metadata: grpc.Metadata | undefined): boolean {
 
 /** The credentials and channel options from the link config (keepalive, sizes, reconnect backoff, TLS name). */
 export function createDialer(tls: TlsMaterial, link: AgentLinkConfig, serverName?: string): Dialer {
-  const credentials = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+  // Per endpoint, so that each offers the TLS session it got from that endpoint.
+  const credentials = createEndpointCredentials(tls, serverName);
   const channelOptions: grpc.ChannelOptions = {
     "grpc.keepalive_time_ms": link.keepaliveTime,
     "grpc.keepalive_timeout_ms": link.keepaliveTimeout,
@@ -63,11 +67,13 @@ export function createDialer(tls: TlsMaterial, link: AgentLinkConfig, serverName
     "grpc.initial_reconnect_backoff_ms": link.backoffInitial,
     "grpc.max_reconnect_backoff_ms": link.backoffMax,
     "grpc.use_local_subchannel_pool": 1,
-    ...(serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {}),
+    // The TLS name is checked by the credentials (tls-resumption.ts); the :authority names it too.
+    ...(serverName ? { "grpc.default_authority": serverName } : {}),
   };
   return {
+    tlsStats: () => credentials.stats(),
     open(address, id, openedAt, welcomeTimer, events) {
-      const client = new grpc.Client(address, credentials, channelOptions);
+      const client = new grpc.Client(address, credentials.for(address), channelOptions);
       const call = client.makeBidiStreamRequest<AgentMessage, ControllerMessage>(CONNECT.path, CONNECT.requestSerialize, CONNECT.responseDeserialize);
       call.on("data", (message: ControllerMessage) => events.data(message));
       call.on("error", (err: grpc.ServiceError) => events.ended(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, asksRebalance(err.metadata)));
