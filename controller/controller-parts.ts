@@ -150,10 +150,10 @@ export function followCrl(core: ControllerCore, path: string, ca: Buffer, curren
   core.stops.push(() => watch.stop());
 }
 
-export async function startMetrics(core: ControllerCore, link?: Pick<LinkServer, "admission">): Promise<{ metrics: ControllerMetrics; port: number } | undefined> {
+export async function startMetrics(core: ControllerCore, link?: Pick<LinkServer, "admission" | "tlsHandshakes">): Promise<{ metrics: ControllerMetrics; port: number } | undefined> {
   const { config, events, store, now, health, logger } = core;
   if (!config.metrics) return undefined;
-  const metrics = createControllerMetrics({ events, store, now, storeHealth: () => health.view(), ...(link ? { linkAdmission: () => link.admission() } : {}) });
+  const metrics = createControllerMetrics({ events, store, now, storeHealth: () => health.view(), ...(link ? { linkAdmission: () => link.admission(), linkHandshakes: () => link.tlsHandshakes() } : {}) });
   core.stops.push(() => metrics.close());
   const server = await startMetricsServer({ registry: metrics.registry, host: config.metrics.listen.host, port: config.metrics.listen.port });
   core.stops.push(() => server.close());

@@ -79,6 +79,26 @@ describe("controller link: refusals are logged with their reason while other age
     await goodAgentStillWorks();
   });
 
+  it("a connection closed before any TLS byte is no refused handshake (debug only); one that sends garbage is", async () => {
+    const { connect } = await import("node:net");
+    const dial = (send?: string) =>
+      new Promise<void>((resolve) => {
+        const socket = connect(h.controller.port, "127.0.0.1", () => {
+          if (send) socket.write(send);
+          setTimeout(() => socket.destroy(), send ? 100 : 0);
+        });
+        socket.on("close", () => resolve());
+        socket.on("error", () => undefined);
+      });
+    await dial();
+    await logged("connection closed before its TLS handshake began");
+    expect(h.log.matching("TLS handshake refused")).to.deep.equal([]);
+    await dial("GET / HTTP/1.1\r\n\r\n");
+    const line = await logged("TLS handshake refused");
+    expect(line.level).to.equal(40);
+    await goodAgentStillWorks();
+  });
+
   it("refuses a Hello that claims another agent's id with PERMISSION_DENIED", async () => {
     const client = open(await h.pki.issueAgent("web-a"));
     client.hello({ agentId: "good" });

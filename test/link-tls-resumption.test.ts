@@ -2,10 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer, type AddressInfo } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { expect } from "chai";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { AgentMessageSchema, ControllerMessageSchema } from "../gen/secarc/v1/agent_service_pb.js";
+import { AgentMessageSchema, ControllerMessageSchema, HelloSchema } from "../gen/secarc/v1/agent_service_pb.js";
+import { createLinkClient } from "../agent/link/link-client.js";
+import { silentLogger } from "../common/log.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 
@@ -86,11 +89,35 @@ describe("link: TLS session resumption across a controller restart", function ()
   });
 
   /** A controller process on `port` (0: any), with the ticket key file or without: a restart is a new process, as in production. */
-  async function run(port: number, ticketKeyFile: string | undefined): Promise<ControllerProcess> {
+  async function run(port: number, ticketKeyFile: string | undefined, metricsPort?: number): Promise<ControllerProcess> {
     await stop();
     const tls = { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
-    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" } }, startTimeoutMs: 90_000 });
+    const metrics = metricsPort === undefined ? {} : { metrics: { listen: { host: "127.0.0.1", port: metricsPort } } };
+    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" }, ...metrics }, startTimeoutMs: 90_000 });
     return controller;
+  }
+
+  /** A loopback port free a moment ago (for the metrics endpoint, which a process does not report). */
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  async function scrape(port: number, sample: string): Promise<number | undefined> {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
+    return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+  }
+
+  async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error("condition not met in time");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   it("resumes the TLS session after a restart with the same ticket key file, and welcomes the agent", async () => {
@@ -104,6 +131,39 @@ describe("link: TLS session resumption across a controller restart", function ()
     await run(port, keyFile);
     const again = await dial(port, files, "resumer", first.ticket);
     expect(again).to.include({ welcomed: true, resumed: true });
+  });
+
+  it("the agent's own link (grpc-js) offers its ticket after a restart: resumed, welcomed, and counted by the controller", async () => {
+    const keyFile = join(dir, "tickets.key");
+    const metricsPort = await freePort();
+    const { port } = await run(0, keyFile, metricsPort);
+    const files = await pki.issueAgent("linker");
+    const client = createLinkClient({
+      addresses: [`127.0.0.1:${port}`],
+      serverName: "localhost",
+      tls: { ca: readFileSync(pki.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) },
+      link: { backoffInitial: 50, backoffMax: 500, keepaliveTime: 10_000, keepaliveTimeout: 5_000, maxMessageBytes: 1 << 20, connectTimeout: 15_000 },
+      hello: () => create(HelloSchema, { agentId: "linker", agentVersion: "test", hostname: "linker" }),
+      pending: { page: () => [], lastSeq: () => 0 },
+      outboxDepth: () => 0,
+      onMessage: () => undefined,
+      logger: silentLogger(),
+      now: Date.now,
+    });
+    try {
+      client.start();
+      await client.waitConnected(30_000);
+      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(1);
+      // TLS 1.3 tickets come after the handshake.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await run(port, keyFile, metricsPort);
+      await until(() => client.isConnected() && client.tlsHandshakes().handshakes === 2, 60_000);
+      expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 1 });
+      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="true"}')).to.equal(1);
+      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(0);
+    } finally {
+      await client.close();
+    }
   });
 
   it("makes a full handshake after a restart without a ticket key file", async () => {

@@ -50,6 +50,13 @@ export function followPeers(server: Http2SecureServer, log: Logger): LinkPeers {
     // With TLS 1.3 the error itself is often just "socket hang up"; the
     // verification result on the socket says why the certificate was refused.
     const verification = socket.authorizationError ? String(socket.authorizationError) : undefined;
+    // A peer that closed before sending a byte made no handshake to refuse: a TCP port
+    // check (a load balancer's, a monitor's) or a dial its agent abandoned (tls-resumption.ts).
+    const parent = (socket as unknown as { _parent?: { bytesRead?: number } | null })._parent;
+    if (!verification && (parent?.bytesRead ?? socket.bytesRead) === 0) {
+      log.debug({ remote: remoteOf(socket), code: err.code }, "connection closed before its TLS handshake began");
+      return;
+    }
     const reason = verification ? (VERIFY_REASONS[verification] ?? `client certificate refused: ${verification}`) : describeError(err);
     log.warn({ remote: remoteOf(socket), reason, code: verification ?? err.code }, `TLS handshake refused: ${reason}`);
   });

@@ -60,6 +60,8 @@ export interface LinkServer {
   connectionCount(): number;
   /** Connections opening now (accepted, not yet welcomed), refused since the start, and the opening limit in force. */
   admission(): { opening: number; refused: number; limit: number };
+  /** TLS handshakes completed since the start: full ones, and ones that resumed a session. */
+  tlsHandshakes(): { full: number; resumed: number };
   /**
    * Puts a new CRL in force: new handshakes check it, new Hellos are checked
    * against it, and the live streams and connections of certificates it
@@ -155,6 +157,11 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
 
   const tickets = options.ticketSecret ? startTicketKeyRotation({ secret: options.ticketSecret, now: options.now, apply: (keys) => server.setTicketKeys(keys) }) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
+  const handshakes = { full: 0, resumed: 0 };
+  server.on("secureConnection", (socket: TLSSocket) => {
+    if (socket.isSessionReused()) handshakes.resumed += 1;
+    else handshakes.full += 1;
+  });
   const pinger = createPeerPinger({
     intervalMs: options.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs,
@@ -211,6 +218,7 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
     port,
     connectionCount: () => sessions.size,
     admission: () => admission.stats(),
+    tlsHandshakes: () => ({ ...handshakes }),
     setRevocationList(list) {
       // New handshakes first, so that a revoked agent cannot slip back in
       // between the end of its stream and the swap.

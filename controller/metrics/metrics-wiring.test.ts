@@ -103,5 +103,7 @@ describe("controller metrics wired to the Telegram bridge", function () {
     expect(await scrape("secarc_link_connections_refused_total")).to.equal(0);
     // A fifth of link.maxOpeningConnections (500 by default).
     expect(await scrape("secarc_link_opening_limit")).to.equal(100);
+    expect(await scrape('secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(0);
+    expect(await scrape('secarc_link_tls_handshakes_total{resumed="true"}')).to.equal(0);
   });
 });

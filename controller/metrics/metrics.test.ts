@@ -246,6 +246,18 @@ describe("controller metrics", () => {
     expect(await sample("secarc_link_connections_refused_total")).to.equal(415);
   });
 
+  it("link TLS handshakes: full and resumed, read from the link", async () => {
+    expect(await sample("secarc_link_tls_handshakes_total").then(() => "present", () => "absent")).to.equal("absent");
+    metrics.close();
+    let stats = { full: 0, resumed: 0 };
+    metrics = createControllerMetrics({ events, store, processMetrics: false, linkHandshakes: () => stats });
+    expect(await sample("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(0);
+    expect(await sample("secarc_link_tls_handshakes_total", { resumed: "true" })).to.equal(0);
+    stats = { full: 1_000, resumed: 9_000 };
+    expect(await sample("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(1_000);
+    expect(await sample("secarc_link_tls_handshakes_total", { resumed: "true" })).to.equal(9_000);
+  });
+
   it("close(): later events change no counter", async () => {
     metrics.close();
     await connect("web-1", 0);

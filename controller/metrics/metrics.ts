@@ -35,6 +35,8 @@ export interface MetricsDeps {
   storeHealth?: () => StoreHealthView;
   /** The link's admission of connections (secarc_link_*): opening now, refused since the start, the limit in force. */
   linkAdmission?: () => { opening: number; refused: number; limit: number };
+  /** The link's TLS handshakes since the start: full ones, and ones that resumed an agent's session (secarc_link_tls_handshakes_total). */
+  linkHandshakes?: () => { full: number; resumed: number };
 }
 
 /** The failure watch's state, as the metrics read it. */
@@ -169,6 +171,22 @@ export function createControllerMetrics(deps: MetricsDeps): ControllerMetrics {
       collect() {
         this.reset();
         this.inc(admission().refused);
+      },
+    });
+  }
+
+  if (deps.linkHandshakes) {
+    const handshakes = deps.linkHandshakes;
+    new Counter({
+      name: "secarc_link_tls_handshakes_total",
+      help: "Agent TLS handshakes completed; resumed=\"true\" for those that resumed a session (a ticket from this controller, or from one with the same tls.ticketKeyFile), without verifying the certificate chain again.",
+      labelNames: ["resumed"],
+      registers: [registry],
+      collect() {
+        const { full, resumed } = handshakes();
+        this.reset();
+        this.inc({ resumed: "false" }, full);
+        this.inc({ resumed: "true" }, resumed);
       },
     });
   }
