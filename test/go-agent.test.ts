@@ -6,6 +6,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { newId } from "../common/ids.js";
 import { silentLogger } from "../common/log.js";
+import type { ControllerConfigInput } from "../controller/config.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema } from "../gen/secarc/v1/alert_pb.js";
@@ -45,8 +46,8 @@ describe("Go example agent against the controller", function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function runController(link?: { heartbeatInterval: string; pingTimeout: string }): Promise<RunningController> {
-    const overrides = { listen: { host: "127.0.0.1", port }, log: { level: "silent" as const }, ...(link ? { link } : {}) };
+  async function runController(link?: { heartbeatInterval: string; pingTimeout: string }, extra: Partial<ControllerConfigInput> = {}): Promise<RunningController> {
+    const overrides = { listen: { host: "127.0.0.1", port }, log: { level: "silent" as const }, ...(link ? { link } : {}), ...extra };
     controller = await startController({ config: testControllerConfig(pki, dir, overrides), logger: silentLogger() });
     return controller;
   }
@@ -223,6 +224,32 @@ describe("Go example agent against the controller", function () {
     expect(records.map((r) => r.op), "the outbox compacted on start holds only the log position").to.deep.equal(["source"]);
     const journal = readFileSync(join(state, "journal.jsonl"), "utf8");
     expect(journal).to.contain(`"op":"rejected","id":"${strayId}"`);
+  });
+
+  it("resumes its TLS session when it reconnects to a controller restarted with the same tls.ticketKeyFile", async () => {
+    const certs = await pki.issueAgent("go-tickets");
+    const extra = {
+      tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ticketKeyFile: join(dir, "tickets.key") },
+      metrics: { listen: { host: "127.0.0.1", port: 0 } },
+    };
+    const scrape = async (running: RunningController, sample: string): Promise<number | undefined> => {
+      const text = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
+      return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+    };
+    const first = await runController(undefined, extra);
+    const agent = run("go-tickets", certs);
+    await agent.waitFor("welcome", {}, 15_000);
+    expect(await scrape(first, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(1);
+    // TLS 1.3 tickets come after the handshake.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stopController();
+    await agent.waitFor("stream_ended", { code: "UNAVAILABLE", retry: true }, 15_000);
+    const again = await runController(undefined, extra);
+    for (let i = 0; i < 300 && agent.named("welcome").length < 2; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(agent.named("welcome")).to.have.length(2);
+    expect(await scrape(again, 'secarc_link_tls_handshakes_total{resumed="true"}')).to.equal(1);
+    expect(await scrape(again, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(0);
   });
 
   it("keeps a quiet stream alive with heartbeats at the Welcome's interval", async () => {

@@ -200,6 +200,9 @@ func loadTLS(cfg config) (credentials.TransportCredentials, string, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, "", fmt.Errorf("CA %s: no PEM certificate in it", cfg.ca)
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: cfg.serverName}
+	// The session cache lets a reconnect resume the TLS session (a controller
+	// with tls.ticketKeyFile accepts its tickets across its own restarts): the
+	// controller skips verifying the certificate chain again.
+	tc := &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: cfg.serverName, ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	return credentials.NewTLS(tc), leaf.Subject.CommonName, nil
 }
