@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,11 +89,11 @@ describe("link: TLS session resumption across a controller restart", function ()
   });
 
   /** A controller process on `port` (0: any), with the ticket key file or without: a restart is a new process, as in production. */
-  async function run(port: number, ticketKeyFile: string | undefined, metricsPort?: number): Promise<ControllerProcess> {
+  async function run(port: number, ticketKeyFile: string | undefined, metricsPort?: number, crl?: string): Promise<ControllerProcess> {
     await stop();
-    const tls = { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ...(ticketKeyFile ? { ticketKeyFile } : {}) };
+    const tls = { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ...(ticketKeyFile ? { ticketKeyFile } : {}), ...(crl ? { crl } : {}) };
     const metrics = metricsPort === undefined ? {} : { metrics: { listen: { host: "127.0.0.1", port: metricsPort } } };
-    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: "warn" }, ...metrics }, startTimeoutMs: 90_000 });
+    controller = await startControllerProcess({ config: { listen: { host: "127.0.0.1", port }, tls, store: { path: join(dir, "controller.db") }, log: { level: crl ? "info" : "warn" }, ...metrics }, startTimeoutMs: 90_000 });
     return controller;
   }
 
@@ -164,6 +164,22 @@ describe("link: TLS session resumption across a controller restart", function ()
     } finally {
       await client.close();
     }
+  });
+
+  it("still seals tickets with the ticket key file's keys after a CRL reload, so they resume after a restart", async () => {
+    const keyFile = join(dir, "tickets.key");
+    const crl = join(dir, "crl.pem");
+    copyFileSync(await pki.revoke((await pki.issueAgent("gone-1")).cert), crl);
+    const { port } = await run(0, keyFile, undefined, crl);
+    // The CRL changes while the controller runs: a new TLS context, with random ticket keys of its own.
+    copyFileSync(await pki.revoke((await pki.issueAgent("gone-2")).cert), crl);
+    await until(() => controller!.log.some((line) => line.includes("CRL reloaded: 2 certificate(s) revoked")), 20_000);
+    const files = { ca: pki.ca, ...(await pki.issueAgent("after-reload")) };
+    const first = await dial(port, files, "after-reload", undefined);
+    expect(first.welcomed).to.equal(true);
+    await run(port, keyFile, undefined, crl);
+    const again = await dial(port, files, "after-reload", first.ticket);
+    expect(again).to.include({ welcomed: true, resumed: true });
   });
 
   it("makes a full handshake after a restart without a ticket key file", async () => {

@@ -223,6 +223,9 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
       // New handshakes first, so that a revoked agent cannot slip back in
       // between the end of its stream and the swap.
       server.setSecureContext(secureContext(list));
+      // The new context has random ticket keys: put the ones derived from tls.ticketKeyFile back,
+      // or agents' tickets stop working across restarts until the next period.
+      tickets?.reapply();
       revocation = list;
       const ended: string[] = [];
       for (const live of registry.sessions()) {

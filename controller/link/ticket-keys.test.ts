@@ -42,4 +42,14 @@ describe("TLS ticket keys", () => {
     expect(applied).to.have.length(1);
     expect(applied[0]!.equals(ticketKeysFor(secret, 5))).to.equal(true);
   });
+
+  it("reapply() puts the current period's keys in force again (after a new TLS context)", () => {
+    const applied: Buffer[] = [];
+    const secret = Buffer.alloc(32, 4);
+    const rotation = startTicketKeyRotation({ secret, periodMs: 1_000, now: () => 7_200, apply: (keys) => applied.push(keys) });
+    rotation.reapply();
+    rotation.stop();
+    expect(applied).to.have.length(2);
+    expect(applied[1]!.equals(ticketKeysFor(secret, 7))).to.equal(true);
+  });
 });

@@ -60,7 +60,7 @@ export interface TicketKeyRotationOptions {
  * the certificate the session was made with, and Hello checks it against
  * the current CRL.
  */
-export function startTicketKeyRotation(options: TicketKeyRotationOptions): { stop(): void } {
+export function startTicketKeyRotation(options: TicketKeyRotationOptions): { stop(): void; reapply(): void } {
   const periodMs = options.periodMs ?? 12 * 3_600_000;
   let current = Math.floor(options.now() / periodMs);
   options.apply(ticketKeysFor(options.secret, current));
@@ -71,5 +71,9 @@ export function startTicketKeyRotation(options: TicketKeyRotationOptions): { sto
     options.apply(ticketKeysFor(options.secret, period));
   }, Math.min(periodMs, 60_000));
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => clearInterval(timer),
+    // A new secure context (server.setSecureContext, a CRL swap) comes with random ticket keys of its own.
+    reapply: () => options.apply(ticketKeysFor(options.secret, current)),
+  };
 }
