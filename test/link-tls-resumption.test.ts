@@ -59,6 +59,8 @@ function dial(port: number, files: { ca: string; cert: string; key: string }, ag
       // TLS 1.3 tickets arrive after the handshake: give them a moment.
       setTimeout(done, 200);
     });
+    // A refused stream ends with trailers; our side stays open until we close it.
+    stream.on("end", done);
     stream.on("close", done);
   });
 }
@@ -166,14 +168,20 @@ describe("link: TLS session resumption across a controller restart", function ()
     }
   });
 
-  it("still seals tickets with the ticket key file's keys after a CRL reload, so they resume after a restart", async () => {
+  it("after a CRL reload: a revoked certificate's resumed session is refused at Hello, and new tickets still resume after a restart", async () => {
     const keyFile = join(dir, "tickets.key");
     const crl = join(dir, "crl.pem");
     copyFileSync(await pki.revoke((await pki.issueAgent("gone-1")).cert), crl);
     const { port } = await run(0, keyFile, undefined, crl);
+    const gone = await pki.issueAgent("gone-2");
+    const before = await dial(port, { ca: pki.ca, ...gone }, "gone-2", undefined);
+    expect(before.welcomed).to.equal(true);
     // The CRL changes while the controller runs: a new TLS context, with random ticket keys of its own.
-    copyFileSync(await pki.revoke((await pki.issueAgent("gone-2")).cert), crl);
+    copyFileSync(await pki.revoke(gone.cert), crl);
     await until(() => controller!.log.some((line) => line.includes("CRL reloaded: 2 certificate(s) revoked")), 20_000);
+    // The revoked certificate's ticket still resumes a TLS session, which skips the CRL: its Hello is refused.
+    const revoked = await dial(port, { ca: pki.ca, ...gone }, "gone-2", before.ticket);
+    expect(revoked).to.include({ resumed: true, welcomed: false });
     const files = { ca: pki.ca, ...(await pki.issueAgent("after-reload")) };
     const first = await dial(port, files, "after-reload", undefined);
     expect(first.welcomed).to.equal(true);
