@@ -125,7 +125,8 @@ async function restart(s: LinkBenchSetup, c: ControllerProcess): Promise<Control
   const cpu = { controller: cpuSeconds(next.pid), load: cpuSeconds() };
   await s.fleet.until(() => s.fleet.welcomed() >= TOTAL, `${TOTAL} agents to reconnect`, 120_000 + TOTAL * 20);
   const backMs = Date.now() - t;
-  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${s.fleet.resumed()} TLS sessions resumed); from listening to all back: ${cpuLine(next, cpu)}`);
+  const closed = c.closedInMs();
+  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s${closed === undefined ? "" : ` (its own close took ${seconds(closed)} s; the rest is this busy process noticing the exit)`}, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${s.fleet.resumed()} TLS sessions resumed); from listening to all back: ${cpuLine(next, cpu)}`);
   rows.push({ figure: `all ${TOTAL} back after a controller restart`, measured: `${seconds(backMs)} s`, target: "< 30 s", met: atScale ? backMs < 30_000 : undefined });
   s.fleet.setReconnect(false);
   return next;

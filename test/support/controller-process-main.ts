@@ -13,7 +13,8 @@
  * variable is read; the product never looks at it.
  *
  * Diagnostics: SIGUSR2 prints process.memoryUsage() (after a GC when the
- * process runs with --expose-gc) as a JSON line {"memory": ...} on stdout.
+ * process runs with --expose-gc) as a JSON line {"memory": ...} on stdout;
+ * after a clean stop, {"closedInMs": ...} says how long the close took.
  */
 import { loadConfigFile } from "../../common/config.js";
 import { describeError } from "../../common/errors.js";
@@ -42,8 +43,12 @@ try {
   const controller = await startController({ config, events });
   process.stdout.write(`${JSON.stringify({ port: controller.port, pid: process.pid })}\n`);
   const stop = () => {
+    const stopping = performance.now();
     void controller.close().then(
-      () => process.exit(0),
+      () => {
+        // How long its own close took, for benchmarks that time a restart from outside.
+        process.stdout.write(`${JSON.stringify({ closedInMs: Math.round(performance.now() - stopping) })}\n`, () => process.exit(0));
+      },
       (err: unknown) => {
         process.stderr.write(`stop failed: ${describeError(err)}\n`);
         process.exit(1);

@@ -35,6 +35,8 @@ export interface ControllerProcess {
   stopped: Promise<number | null>;
   /** The child's stderr lines (its log) so far. */
   log: string[];
+  /** After a clean stop: how long the controller's own close took, ms (the exit the parent sees may come later). */
+  closedInMs(): number | undefined;
   /** process.memoryUsage() of the child (it answers SIGUSR2), after a GC when started with --expose-gc. */
   memoryUsage(): Promise<NodeJS.MemoryUsage>;
 }
@@ -77,6 +79,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
   });
 
   const memoryWaiters: Array<(usage: NodeJS.MemoryUsage) => void> = [];
+  let closedInMs: number | undefined;
   const started = await new Promise<{ port: number; pid: number }>((resolveStart, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -84,8 +87,9 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     }, options.startTimeoutMs ?? 20_000);
     createInterface({ input: child.stdout }).on("line", (line) => {
       try {
-        const parsed = JSON.parse(line) as { port: number; pid: number; memory?: NodeJS.MemoryUsage };
+        const parsed = JSON.parse(line) as { port: number; pid: number; memory?: NodeJS.MemoryUsage; closedInMs?: number };
         if (parsed.memory) memoryWaiters.shift()?.(parsed.memory);
+        else if (typeof parsed.closedInMs === "number") closedInMs = parsed.closedInMs;
         else if (typeof parsed.port === "number") {
           clearTimeout(timer);
           resolveStart(parsed);
@@ -108,6 +112,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     },
     stopped,
     log,
+    closedInMs: () => closedInMs,
     memoryUsage() {
       return new Promise((resolveUsage) => {
         memoryWaiters.push(resolveUsage);
