@@ -70,8 +70,18 @@ export interface ReplayStats {
 /** The detectors the parallel replay (replay-parallel.ts) can run: their windows take events, not lines. */
 export const PARALLEL_DETECTORS = ["nginx-404"] as const satisfies readonly ReplayDetector[];
 
-/** Files at least this large are read in parallel by default; smaller ones are faster on one thread. */
-export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+/**
+ * Files at least this large are read in parallel by default; smaller ones are
+ * faster on one thread. A worker costs a start (about 40 ms) and its own
+ * warm-up (its first ranges run before the JIT has optimized the reader),
+ * and on the 2-vCPU machine the benchmarks run on two threads scan only
+ * about 1.3 times as fast as one: the compiled replay took 0.23-0.29 s on
+ * one thread against 0.33-0.35 s on two for 80 MB, 0.28-0.29 against
+ * 0.38-0.39 for 161 MB, 0.41-0.45 against 0.50-0.53 for 240 MB, about the
+ * same at 320 MB and 1.01-1.13 against 0.77-0.80 s for 645 MB (2026-12-02).
+ * `--threads N` still picks N for any size.
+ */
+export const PARALLEL_MIN_BYTES = 384 * 1024 * 1024;
 
 export function isParallelDetector(name: string): name is (typeof PARALLEL_DETECTORS)[number] {
   return (PARALLEL_DETECTORS as readonly string[]).includes(name);
