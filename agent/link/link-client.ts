@@ -48,7 +48,7 @@ export interface LinkClient {
   /**
    * TLS handshakes with the controllers so far, how many of them resumed a
    * session instead of a full handshake, and how many dials of closed
-   * sessions' channels were refused before TLS (tls-resumption.ts).
+   * sessions' channels were stopped (tls-resumption.ts).
    */
   tlsHandshakes(): { handshakes: number; resumed: number; abandoned: number };
   /** Resolves once a session is welcomed; rejects with a "timeout" SecarcError after `timeoutMs`. */

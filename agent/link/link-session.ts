@@ -45,7 +45,7 @@ const MIN_HEARTBEAT_MS = 200;
 /** How a session dials the controller: one credential and channel options for every session. */
 export interface Dialer {
   open(address: string, id: number, openedAt: number, welcomeTimer: NodeJS.Timeout, events: SessionEvents): Session;
-  /** TLS handshakes completed, how many of them resumed a session, and dials of closed channels refused (tls-resumption.ts). */
+  /** TLS handshakes completed, how many of them resumed a session, and dials of closed channels stopped (tls-resumption.ts). */
   tlsStats(): { handshakes: number; resumed: number; abandoned: number };
 }
 

@@ -36,7 +36,7 @@ export class ResumingCredentials extends grpc.ChannelCredentials {
     super();
   }
 
-  /** Handshakes completed with this endpoint, how many of them resumed a session, and dials of closed channels refused before TLS. */
+  /** Handshakes completed with this endpoint, how many of them resumed a session, and dials of closed channels stopped. */
   stats(): { handshakes: number; resumed: number; abandoned: number } {
     return { ...this.counts };
   }
@@ -56,20 +56,24 @@ export class ResumingCredentials extends grpc.ChannelCredentials {
    * (grpc-js 1.14 only idles a connecting or ready one), and that connection,
    * with no call on it, would hold a TLS session and an opening slot on the
    * controller until the controller closes it: after a controller outage,
-   * one such connection per failed attempt and agent. So a destroyed
-   * connector refuses the socket before any TLS.
+   * one or two such connections per agent. So a destroyed connector is
+   * never ready (grpc-js asks before it opens the TCP connection) and
+   * refuses a socket it is given anyway.
    */
   override _createSecureConnector(_target: unknown, _options: unknown, callCredentials?: grpc.CallCredentials): grpc.experimental.SecureConnector {
     const call = callCredentials ?? grpc.CallCredentials.createEmpty();
     let destroyed = false;
+    const abandon = (): Promise<never> => {
+      this.counts.abandoned += 1;
+      return Promise.reject(new Error("the link closed this channel"));
+    };
     return {
       connect: (socket) => {
         if (!destroyed) return this.handshake(socket);
-        this.counts.abandoned += 1;
         socket.destroy();
-        return Promise.reject(new Error("the link closed this channel"));
+        return abandon();
       },
-      waitForReady: () => Promise.resolve(),
+      waitForReady: () => (destroyed ? abandon() : Promise.resolve()),
       getCallCredentials: () => call,
       destroy: () => {
         destroyed = true;
@@ -107,15 +111,18 @@ export class ResumingCredentials extends grpc.ChannelCredentials {
         },
       );
       // TLS 1.3 tickets arrive after the handshake, some of them later still: keep the newest
-      // (a handshake that fails forgets it below).
+      // (a handshake whose verification fails forgets it below).
       tlsSocket.on("session", (session: Buffer) => {
         if (!failed) this.session = session;
       });
-      tlsSocket.on("error", (err) => {
+      tlsSocket.on("error", (err: Error & { code?: string }) => {
         if (done) return;
-        // A failed handshake: the next one starts afresh.
-        failed = true;
-        this.session = undefined;
+        // The controller's certificate was refused: the next handshake starts afresh. A connection
+        // closed or reset meanwhile (a controller turning a herd away before TLS) keeps the ticket.
+        if (tlsSocket.authorizationError || err.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+          failed = true;
+          this.session = undefined;
+        }
         reject(err);
       });
     });
@@ -126,7 +133,7 @@ export class ResumingCredentials extends grpc.ChannelCredentials {
 export interface EndpointCredentials {
   /** The credentials for "host:port" (the same instance for every call with it). */
   for(address: string): ResumingCredentials;
-  /** Handshakes, resumed ones and dials of closed channels refused, over every endpoint dialed. */
+  /** Handshakes, resumed ones and dials of closed channels stopped, over every endpoint dialed. */
   stats(): { handshakes: number; resumed: number; abandoned: number };
 }
 
