@@ -196,37 +196,32 @@ describe("link client (real mTLS on loopback)", function () {
     expect(server.streams).to.have.length(1);
   });
 
-  it("resumes its TLS session when it reconnects to a restarted controller, and is welcomed", async () => {
+  /** Connects, lets the TLS 1.3 ticket arrive, restarts the scripted controller on its port (with `ticketKeys`), and waits for the reconnect. */
+  async function reconnectAcrossRestart(ticketKeys: typeof TICKET_KEYS = TICKET_KEYS): Promise<void> {
     server = await startScriptedServer(pki, 60_000);
     const port = server.port;
     client = await connect(port, () => [], []);
     client.start();
     await client.waitConnected(5_000);
-    // TLS 1.3 tickets come after the handshake.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(server.resumed).to.deep.equal([false]);
     await server.close();
     await until(() => !client!.isConnected());
-    server = await startScriptedServer(pki, 60_000, port);
+    server = await startScriptedServer(pki, 60_000, port, ticketKeys);
     await client.waitConnected(5_000);
-    expect(server.resumed).to.deep.equal([true]);
-    expect(server.streams[0]![0]!.payload.case).to.equal("hello");
-    expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 1 });
+  }
+
+  it("resumes its TLS session when it reconnects to a restarted controller, and is welcomed", async () => {
+    await reconnectAcrossRestart();
+    expect(server!.resumed).to.deep.equal([true]);
+    expect(server!.streams[0]![0]!.payload.case).to.equal("hello");
+    expect(client!.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 1 });
   });
 
   it("makes a full handshake when the controller cannot resume the session (new ticket keys)", async () => {
-    server = await startScriptedServer(pki, 60_000);
-    const port = server.port;
-    client = await connect(port, () => [], []);
-    client.start();
-    await client.waitConnected(5_000);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await server.close();
-    await until(() => !client!.isConnected());
-    server = await startScriptedServer(pki, 60_000, port, Buffer.alloc(48, 9));
-    await client.waitConnected(5_000);
-    expect(server.resumed).to.deep.equal([false]);
-    expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 0 });
+    await reconnectAcrossRestart(Buffer.alloc(48, 9));
+    expect(server!.resumed).to.deep.equal([false]);
+    expect(client!.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 0 });
   });
 
   it("gives up on a stream that gets no Welcome within connectTimeout and opens a new one", async () => {
