@@ -61,7 +61,13 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   const dir = mkdtempSync(join(tmpdir(), "secarc-haproxy-"));
   const configPath = join(dir, "haproxy.cfg");
   writeFileSync(configPath, haproxyConfig(options));
-  execFileSync(HAPROXY, ["-c", "-q", "-f", configPath], { stdio: "pipe" });
+  try {
+    execFileSync(HAPROXY, ["-c", "-q", "-f", configPath], { stdio: "pipe" });
+  } catch (err) {
+    // Not installed, or the config refused: nothing of it stays behind.
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const child: ChildProcess = spawn(HAPROXY, ["-db", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output = (output + chunk).slice(-100_000)));
