@@ -50,6 +50,8 @@ export interface ControllerCore {
   /** On PostgreSQL: what this replica shares with the others (replica-parts.ts); undefined on SQLite. */
   replicas?: ReplicaCoordination | undefined;
   stops: StopList;
+  /** Set by close({ exiting: true }) before the stops run: the process exits next. */
+  shutdown: { exiting: boolean };
 }
 
 export interface StopList {
@@ -128,7 +130,7 @@ export async function startLink(
     ...(core.replicas ? { replicas: core.replicas.link } : {}),
     probe: async (input) => (probe(input) ?? [{ name: "telegram", target: "", ok: false, detail: notConfigured, durationMs: now() - input.receivedAt }]),
   });
-  core.stops.push(() => link.close());
+  core.stops.push(() => link.close({ exiting: core.shutdown.exiting }));
   return link;
 }
 

@@ -83,8 +83,14 @@ export interface RunningController {
   replicaId: string | undefined;
   /** Resolves when the Telegram bridge has followed every change of the Telegram lease so far (PostgreSQL). */
   telegramSettled(): Promise<void>;
-  /** Stops accepting agents, ends every stream, stops the bridge, closes the store. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting agents, ends every stream, stops the bridge, closes the
+   * store. With `exiting` (the process exits right after, as `secarc
+   * controller` on SIGTERM does), connections are left to the exit once
+   * their streams' ends are written and the pending writes committed,
+   * instead of each being torn down here (about 1 ms of CPU per agent).
+   */
+  close(options?: { exiting?: boolean }): Promise<void>;
 }
 
 /**
@@ -110,7 +116,7 @@ export async function startController(options: StartControllerOptions): Promise<
   stops.push(() => store.close(), () => health.stop());
   const labels = createAgentLabels(events);
   stops.push(() => labels.stop());
-  const core: ControllerCore = { config, options, now, logger, store, opened, health, events, registry, actions, labels, stops };
+  const core: ControllerCore = { config, options, now, logger, store, opened, health, events, registry, actions, labels, stops, shutdown: { exiting: false } };
 
   try {
     core.replicas = await startReplicas(core);
@@ -150,7 +156,8 @@ export async function startController(options: StartControllerOptions): Promise<
       replicaId: core.replicas?.replicaId,
       telegramSettled: () => parts.settled(),
       reload: (next) => parts.reload(next),
-      close() {
+      close(closeOptions) {
+        if (!closing) core.shutdown.exiting = closeOptions?.exiting ?? false;
         closing ??= stops.stopAll().then(() => logger.info("controller stopped"));
         return closing;
       },

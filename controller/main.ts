@@ -63,7 +63,8 @@ export async function runController(configPath: string, options: RunControllerOp
   let code = 0;
   try {
     await stopReloading();
-    await controller.close();
+    // The process exits right after: connections are left to the exit.
+    await controller.close({ exiting: true });
   } catch (err) {
     logger.error({ err: describeError(err) }, "the controller did not stop cleanly");
     code = 1;
