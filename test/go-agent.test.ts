@@ -10,8 +10,9 @@ import type { ControllerConfigInput } from "../controller/config.js";
 import { startController, type RunningController } from "../controller/controller.js";
 import { ActionResultSchema, Answer, OperatorSchema, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { AlertKind, AlertSchema } from "../gen/secarc/v1/alert_pb.js";
-import { freeLoopbackPort } from "./support/agent-process.js";
+import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { sshAlert, testControllerConfig, testOperator } from "./support/controller-harness.js";
+import { curlMetrics } from "./support/e2e-metrics.js";
 import { buildGoAgent, startGoAgent, type GoAgentProcess } from "./support/go-agent-process.js";
 import { createTestPki, type CertPaths, type TestPki } from "./support/pki.js";
 
@@ -232,24 +233,19 @@ describe("Go example agent against the controller", function () {
       tls: { ca: pki.ca, cert: pki.controller.cert, key: pki.controller.key, ticketKeyFile: join(dir, "tickets.key") },
       metrics: { listen: { host: "127.0.0.1", port: 0 } },
     };
-    const scrape = async (running: RunningController, sample: string): Promise<number | undefined> => {
-      const text = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
-      const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
-      return line === undefined ? undefined : Number(line.slice(sample.length + 1));
-    };
     const first = await runController(undefined, extra);
     const agent = run("go-tickets", certs);
     await agent.waitFor("welcome", {}, 15_000);
-    expect(await scrape(first, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(1);
+    expect((await curlMetrics(first.metricsPort!)).value("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(1);
     // TLS 1.3 tickets come after the handshake.
     await new Promise((resolve) => setTimeout(resolve, 300));
     await stopController();
     await agent.waitFor("stream_ended", { code: "UNAVAILABLE", retry: true }, 15_000);
     const again = await runController(undefined, extra);
-    for (let i = 0; i < 300 && agent.named("welcome").length < 2; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually("the second Welcome", () => agent.named("welcome").length >= 2, 15_000);
     expect(agent.named("welcome")).to.have.length(2);
-    expect(await scrape(again, 'secarc_link_tls_handshakes_total{resumed="true"}')).to.equal(1);
-    expect(await scrape(again, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(0);
+    expect((await curlMetrics(again.metricsPort!)).value("secarc_link_tls_handshakes_total", { resumed: "true" })).to.equal(1);
+    expect((await curlMetrics(again.metricsPort!)).value("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(0);
   });
 
   it("keeps a quiet stream alive with heartbeats at the Welcome's interval", async () => {

@@ -2,14 +2,15 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type AddressInfo } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { expect } from "chai";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentMessageSchema, ControllerMessageSchema, HelloSchema } from "../gen/secarc/v1/agent_service_pb.js";
 import { createLinkClient } from "../agent/link/link-client.js";
 import { silentLogger } from "../common/log.js";
+import { eventually, freeLoopbackPort } from "./support/agent-process.js";
 import { startControllerProcess, type ControllerProcess } from "./support/controller-process.js";
+import { curlMetrics } from "./support/e2e-metrics.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 
 interface Dialled {
@@ -99,29 +100,6 @@ describe("link: TLS session resumption across a controller restart", function ()
     return controller;
   }
 
-  /** A loopback port free a moment ago (for the metrics endpoint, which a process does not report). */
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
-
-  async function scrape(port: number, sample: string): Promise<number | undefined> {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
-    return line === undefined ? undefined : Number(line.slice(sample.length + 1));
-  }
-
-  async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error("condition not met in time");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
   it("resumes the TLS session after a restart with the same ticket key file, and welcomes the agent", async () => {
     const keyFile = join(dir, "tickets.key");
     const { port } = await run(0, keyFile);
@@ -137,7 +115,7 @@ describe("link: TLS session resumption across a controller restart", function ()
 
   it("the agent's own link (grpc-js) offers its ticket after a restart: resumed, welcomed, and counted by the controller", async () => {
     const keyFile = join(dir, "tickets.key");
-    const metricsPort = await freePort();
+    const metricsPort = await freeLoopbackPort();
     const { port } = await run(0, keyFile, metricsPort);
     const files = await pki.issueAgent("linker");
     const client = createLinkClient({
@@ -155,14 +133,14 @@ describe("link: TLS session resumption across a controller restart", function ()
     try {
       client.start();
       await client.waitConnected(30_000);
-      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(1);
+      expect((await curlMetrics(metricsPort)).value("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(1);
       // TLS 1.3 tickets come after the handshake.
       await new Promise((resolve) => setTimeout(resolve, 300));
       await run(port, keyFile, metricsPort);
-      await until(() => client.isConnected() && client.tlsHandshakes().handshakes === 2, 60_000);
+      await eventually("the link back after the restart", () => client.isConnected() && client.tlsHandshakes().handshakes === 2, 60_000);
       expect(client.tlsHandshakes()).to.deep.include({ handshakes: 2, resumed: 1 });
-      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="true"}')).to.equal(1);
-      expect(await scrape(metricsPort, 'secarc_link_tls_handshakes_total{resumed="false"}')).to.equal(0);
+      expect((await curlMetrics(metricsPort)).value("secarc_link_tls_handshakes_total", { resumed: "true" })).to.equal(1);
+      expect((await curlMetrics(metricsPort)).value("secarc_link_tls_handshakes_total", { resumed: "false" })).to.equal(0);
     } finally {
       await client.close();
     }
@@ -178,7 +156,7 @@ describe("link: TLS session resumption across a controller restart", function ()
     expect(before.welcomed).to.equal(true);
     // The CRL changes while the controller runs: a new TLS context, with random ticket keys of its own.
     copyFileSync(await pki.revoke(gone.cert), crl);
-    await until(() => controller!.log.some((line) => line.includes("CRL reloaded: 2 certificate(s) revoked")), 20_000);
+    await eventually("the CRL reloaded", () => controller!.log.some((line) => line.includes("CRL reloaded: 2 certificate(s) revoked")), 20_000);
     // The revoked certificate's ticket still resumes a TLS session, which skips the CRL: its Hello is refused.
     const revoked = await dial(port, { ca: pki.ca, ...gone }, "gone-2", before.ticket);
     expect(revoked).to.include({ resumed: true, welcomed: false });

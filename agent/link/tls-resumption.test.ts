@@ -4,6 +4,7 @@ import { connect as tcpConnect, createServer as createTcpServer, type AddressInf
 import { createServer as createTlsServer } from "node:tls";
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
+import { freeLoopbackPort } from "../../test/support/agent-process.js";
 import { createTestPki, type TestPki } from "../../test/support/pki.js";
 import { createEndpointCredentials, hostOf } from "./tls-resumption.js";
 
@@ -94,11 +95,7 @@ describe("link credentials (tls-resumption.ts)", function () {
   });
 
   it("a closed client's call that failed while nothing listened dials nothing once the controller is up", async () => {
-    // A free port, then nothing on it.
-    const probe = createTcpServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freeLoopbackPort();
 
     const credentials = createEndpointCredentials(await material(), "localhost");
     const address = `127.0.0.1:${port}`;
