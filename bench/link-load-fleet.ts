@@ -42,6 +42,16 @@ const LINK_DEFAULTS = agentLinkConfigSchema.parse({});
 const HEALTHY_AFTER_MS = 5_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `condition` every `pollMs` until it holds; the ms it took. Throws after `timeoutMs`. */
+export async function until(condition: () => boolean, what: string, timeoutMs: number, pollMs = 5): Promise<number> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(pollMs);
+  }
+  return Date.now() - start;
+}
+
 export type BenchAlert = ReturnType<typeof benchAlert>;
 
 function benchAlert(now: number, j: number) {
@@ -174,14 +184,6 @@ export function createLoadFleet() {
     slot.outbox.set(alert.id, alert);
     issued.push(alert.id);
     if (slot.welcomed) slot.agent?.send({ payload: { case: "alert", value: alert } });
-  };
-
-  const until = async (condition: () => boolean, what: string, timeoutMs: number): Promise<void> => {
-    const start = Date.now();
-    while (!condition()) {
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-      await sleep(5);
-    }
   };
 
   return {

@@ -23,20 +23,12 @@ import { create } from "@bufbuild/protobuf";
 import { HelloSchema } from "../gen/secarc/v1/agent_service_pb.js";
 import { silentLogger } from "../common/log.js";
 import { printRows, type BenchRow } from "./bench-rows.js";
+import { until } from "./link-load-fleet.js";
 import { cpuSeconds, createLinkBenchSetup, loadAverage, seconds, sleep } from "./link-setup.js";
 
 const TOTAL = Number(process.env.LINK_REAL_AGENTS ?? "1000");
 const DEADLINE_MS = 180_000;
 const out = (line: string) => process.stdout.write(`${line}\n`);
-
-async function until(what: string, condition: () => boolean, timeoutMs = DEADLINE_MS): Promise<number> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
-    await sleep(20);
-  }
-  return Date.now() - start;
-}
 
 async function main(): Promise<void> {
   out(`link with real agents: ${TOTAL} agents (grpc-js link clients in this process); load average ${loadAverage()}`);
@@ -73,7 +65,7 @@ async function main(): Promise<void> {
       );
     let cpu = cpuSeconds(controller.pid);
     for (const client of clients) client.start();
-    const connectMs = await until("first connect", () => connected() === TOTAL);
+    const connectMs = await until(() => connected() === TOTAL, "the first connect", DEADLINE_MS, 20);
     const firstCpu = cpuSeconds(controller.pid) - cpu;
     out(`  ${TOTAL} agents connected in ${seconds(connectMs)} s; controller CPU ${((firstCpu * 1000) / TOTAL).toFixed(2)} ms per agent (full handshakes: ${handshakes().handshakes - handshakes().resumed})`);
     // TLS 1.3 tickets come after the handshake.
@@ -82,13 +74,13 @@ async function main(): Promise<void> {
     const stopAt = Date.now();
     controller.kill("SIGTERM");
     await controller.stopped;
-    await until("agents noticing the stop", () => connected() === 0, 30_000);
+    await until(() => connected() === 0, "the agents noticing the stop", 30_000, 20);
     // LINK_REAL_NEW_TICKET_KEY=1: a new ticket secret, so every ticket is refused (full handshakes, for comparison).
     if (process.env.LINK_REAL_NEW_TICKET_KEY === "1") rmSync(join(setup.dir, "tls-tickets.key"));
     controller = await setup.startController(controller.port);
     const listeningMs = Date.now() - stopAt;
     cpu = cpuSeconds(controller.pid);
-    await until("reconnect", () => connected() === TOTAL && handshakes().handshakes >= 2 * TOTAL);
+    await until(() => connected() === TOTAL && handshakes().handshakes >= 2 * TOTAL, "the reconnect", DEADLINE_MS, 20);
     const backMs = Date.now() - stopAt;
     const againCpu = cpuSeconds(controller.pid) - cpu;
     const counted = handshakes();
