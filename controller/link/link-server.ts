@@ -262,24 +262,18 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         registry.endAll(new ConnectError("the controller is shutting down", Code.Unavailable));
         for (const session of sessions) session.close();
+        // Agents close their connection once the stream's end and the GOAWAY reached them.
+        const graceOver = new Promise<void>((resolve) => setTimeout(resolve, 2_000).unref());
+        await Promise.race([closed, graceOver]);
         if (closeOptions?.exiting) {
-          // Agents close their connection once the stream's end (and the GOAWAY) reached
-          // them; those that have not within 2 s are left to the exit, which closes them all,
-          // instead of being torn down here (their streams, nghttp2 and TLS state: about
-          // 1 ms of CPU per agent for nothing).
-          const grace = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
-          await Promise.race([closed, grace]);
-          await Promise.race([Promise.allSettled([...handlers]), grace]);
-          await batcher.flush();
-          return;
-        }
-        const grace = setTimeout(() => {
+          // Those still open are left to the exit, which closes them all, instead of being
+          // torn down here (their streams, nghttp2 and TLS state: about 1 ms of CPU each for nothing).
+          await Promise.race([Promise.allSettled([...handlers]), graceOver]);
+        } else {
           for (const session of sessions) session.destroy();
-        }, 2_000);
-        grace.unref();
-        await closed;
-        clearTimeout(grace);
-        await Promise.allSettled([...handlers]);
+          await closed;
+          await Promise.allSettled([...handlers]);
+        }
         await batcher.flush();
       })();
       return closing;
