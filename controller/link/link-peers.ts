@@ -20,6 +20,11 @@ const VERIFY_REASONS: Record<string, string> = {
   UNABLE_TO_GET_CRL: "no CRL for the client certificate's CA",
 };
 
+/** The TCP socket a server-side TLS socket wraps (Node keeps it as `_parent`; gone once destroyed). */
+function tcpSocketOf(socket: TLSSocket): { bytesRead?: number } | null | undefined {
+  return (socket as unknown as { _parent?: { bytesRead?: number } | null })._parent;
+}
+
 export interface LinkPeers {
   /** The agent behind a connection: its certificate's identity and serial (read once per connection) and its address. */
   peerOf(socket: TLSSocket): PeerInfo;
@@ -43,7 +48,7 @@ export function followPeers(server: Http2SecureServer, log: Logger): LinkPeers {
   });
   const remoteOf = (socket: TLSSocket): string => {
     if (socket.remoteAddress) return `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
-    const parent = (socket as unknown as { _parent?: object | null })._parent;
+    const parent = tcpSocketOf(socket);
     return (parent && tcpRemotes.get(parent)) ?? tcpRemotes.get(socket) ?? "unknown";
   };
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
@@ -52,7 +57,7 @@ export function followPeers(server: Http2SecureServer, log: Logger): LinkPeers {
     const verification = socket.authorizationError ? String(socket.authorizationError) : undefined;
     // A peer that closed before sending a byte made no handshake to refuse: a TCP port
     // check (a load balancer's, a monitor's) or a dial its agent abandoned (tls-resumption.ts).
-    const parent = (socket as unknown as { _parent?: { bytesRead?: number } | null })._parent;
+    const parent = tcpSocketOf(socket);
     if (!verification && (parent?.bytesRead ?? socket.bytesRead) === 0) {
       log.debug({ remote: remoteOf(socket), code: err.code }, "connection closed before its TLS handshake began");
       return;
