@@ -185,7 +185,7 @@ export function createLinkClient(options: LinkClientOptions): LinkClient {
     isConnected: () => state.kind === "connected",
     welcome: () => (state.kind === "connected" ? state.welcome : undefined),
     endpoint: () => (state.kind === "connected" ? state.session.address : undefined),
-    tlsHandshakes: () => dialer.tlsStats(),
+    tlsHandshakes: () => dialer.tlsHandshakes(),
     waitConnected: (timeoutMs) => (state.kind === "connected" ? Promise.resolve() : waiters.wait(timeoutMs)),
     async close() {
       const before = state;

@@ -46,7 +46,7 @@ const MIN_HEARTBEAT_MS = 200;
 export interface Dialer {
   open(address: string, id: number, openedAt: number, welcomeTimer: NodeJS.Timeout, events: SessionEvents): Session;
   /** TLS handshakes completed, how many of them resumed a session, and dials of closed channels stopped (tls-resumption.ts). */
-  tlsStats(): { handshakes: number; resumed: number; abandoned: number };
+  tlsHandshakes(): { handshakes: number; resumed: number; abandoned: number };
 }
 
 /** Whether a stream's trailers say the controller ended it to rebalance. */
@@ -71,7 +71,7 @@ export function createDialer(tls: TlsMaterial, link: AgentLinkConfig, serverName
     ...(serverName ? { "grpc.default_authority": serverName } : {}),
   };
   return {
-    tlsStats: () => credentials.stats(),
+    tlsHandshakes: () => credentials.stats(),
     open(address, id, openedAt, welcomeTimer, events) {
       const client = new grpc.Client(address, credentials.for(address), channelOptions);
       const call = client.makeBidiStreamRequest<AgentMessage, ControllerMessage>(CONNECT.path, CONNECT.requestSerialize, CONNECT.responseDeserialize);
