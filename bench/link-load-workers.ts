@@ -9,7 +9,7 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import type { BenchPki } from "./link-certs.js";
 import { createLoadFleet } from "./link-load-fleet.js";
 
-type Command =
+export type Command =
   | { type: "endpoints"; ports: number[] }
   | { type: "reconnect"; on: boolean }
   | { type: "connectAll"; timeoutMs: number; inFlight: number }
@@ -19,16 +19,17 @@ type Command =
   | { type: "issued" }
   | { type: "close" };
 
-interface Stats {
+export interface Stats {
   welcomed: number;
   onPort: Record<number, number>;
   failed: number;
   unacked: number;
   rejects: number;
   endReasons: Record<string, number>;
+  resumed?: number;
 }
 
-type Report = { type: "stats"; stats: Stats } | { type: "connected" } | { type: "burstDone"; id: number } | { type: "issued"; ids: string[] } | { type: "failed"; message: string };
+export type Report = { type: "stats"; stats: Stats } | { type: "connected" } | { type: "burstDone"; id: number } | { type: "issued"; ids: string[] } | { type: "failed"; message: string };
 
 interface WorkerInput {
   ca: string;
@@ -42,33 +43,61 @@ const WORKER_URL = import.meta.url.endsWith(".ts")
   ? new URL(`data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))}; register(); await import(${JSON.stringify(import.meta.url)});`)}`)
   : new URL(import.meta.url);
 
+/**
+ * Where a share of the load agents runs (a worker thread, or the Go load
+ * process of link-load-go.ts): it takes the commands and sends reports.
+ */
+export interface FleetPart {
+  post(command: Command): void;
+  /** Reports, in order; `failure` when the part itself failed. */
+  listen(onReport: (report: Report) => void, onFailure: (message: string) => void): void;
+  terminate(): Promise<unknown>;
+}
+
 /** The agents `pki.agents` over `workers` threads; the commands go to all, the figures are their sums. */
 export async function createWorkerFleet(pki: Pick<BenchPki, "ca" | "agents">, workers: number) {
   const shares = Array.from({ length: workers }, (_, w) => pki.agents.filter((_, i) => i % workers === w));
-  const stats: Stats[] = shares.map(() => ({ welcomed: 0, onPort: {}, failed: 0, unacked: 0, rejects: 0, endReasons: {} }));
+  const parts = shares.map((agents, w): FleetPart => {
+    const worker = new Worker(WORKER_URL, { workerData: { ca: pki.ca.cert, agents } satisfies WorkerInput });
+    return {
+      post: (command) => worker.postMessage(command),
+      listen(onReport, onFailure) {
+        worker.on("message", onReport);
+        worker.on("error", (err) => onFailure(`load worker ${w} failed: ${err.stack ?? String(err)}`));
+      },
+      terminate: () => worker.terminate(),
+    };
+  });
+  return createFleet(parts, pki.agents.length);
+}
+
+/** A load fleet over `parts`, each holding a share of `agents` agents: the commands go to all, the figures are their sums. */
+export function createFleet(parts: FleetPart[], agents: number) {
+  const workers = parts.length;
+  const stats: Stats[] = parts.map(() => ({ welcomed: 0, onPort: {}, failed: 0, unacked: 0, rejects: 0, endReasons: {} }));
   const waiting = new Map<string, Array<() => void>>();
   let failure: string | undefined;
   let burstId = 0;
-  const issued: string[][] = shares.map(() => []);
-  const threads = shares.map((agents, w) => {
-    const worker = new Worker(WORKER_URL, { workerData: { ca: pki.ca.cert, agents } satisfies WorkerInput });
-    worker.on("message", (report: Report) => {
-      if (report.type === "stats") stats[w] = report.stats;
-      else if (report.type === "failed") failure = report.message;
-      else {
-        if (report.type === "issued") issued[w] = report.ids;
-        const key = report.type === "burstDone" ? `burst ${report.id}` : report.type;
-        waiting.get(key)?.shift()?.();
-      }
-    });
-    worker.on("error", (err) => (failure = `load worker ${w} failed: ${err.stack ?? String(err)}`));
-    return worker;
-  });
-  const send = (command: Command) => threads.forEach((t) => t.postMessage(command));
-  /** Resolves when every worker reported `key`. */
+  const issued: string[][] = parts.map(() => []);
+  parts.forEach((part, w) =>
+    part.listen(
+      (report) => {
+        if (report.type === "stats") stats[w] = report.stats;
+        else if (report.type === "failed") failure = report.message;
+        else {
+          if (report.type === "issued") issued[w] = report.ids;
+          const key = report.type === "burstDone" ? `burst ${report.id}` : report.type;
+          waiting.get(key)?.shift()?.();
+        }
+      },
+      (message) => (failure = message),
+    ),
+  );
+  const send = (command: Command) => parts.forEach((p) => p.post(command));
+  /** Resolves when every part reported `key`. */
   const fromAll = (key: string) =>
     Promise.all(
-      threads.map(
+      parts.map(
         () =>
           new Promise<void>((resolve) => {
             const list = waiting.get(key) ?? [];
@@ -99,7 +128,7 @@ export async function createWorkerFleet(pki: Pick<BenchPki, "ca" | "agents">, wo
 
   return {
     workers,
-    agents: pki.agents.length,
+    agents,
     async setEndpoints(ports: readonly number[]) {
       send({ type: "endpoints", ports: [...ports] });
       await fresh();
@@ -128,6 +157,8 @@ export async function createWorkerFleet(pki: Pick<BenchPki, "ca" | "agents">, wo
     welcomed: () => sum((s) => s.welcomed),
     welcomedOn: (port: number) => sum((s) => s.onPort[port] ?? 0),
     failed: () => sum((s) => s.failed),
+    /** TLS sessions resumed (parts that count them: the Go load). */
+    resumed: () => sum((s) => s.resumed ?? 0),
     unacked: () => sum((s) => s.unacked),
     rejects: () => sum((s) => s.rejects),
     endReasons(): string[] {
@@ -146,12 +177,12 @@ export async function createWorkerFleet(pki: Pick<BenchPki, "ca" | "agents">, wo
     async closeAll() {
       send({ type: "close" });
       await sleep(200);
-      await Promise.all(threads.map((t) => t.terminate()));
+      await Promise.all(parts.map((p) => p.terminate()));
     },
   };
 }
 
-export type WorkerFleet = Awaited<ReturnType<typeof createWorkerFleet>>;
+export type WorkerFleet = ReturnType<typeof createFleet>;
 
 /** One worker: its share of the agents in a load fleet, driven by the main thread's commands. */
 function runWorker(input: WorkerInput): void {

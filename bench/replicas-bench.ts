@@ -1,7 +1,9 @@
 // Replicas benchmark (issue 15, acceptance 5): a throw-away PostgreSQL
 // cluster (testing/postgres.ts, fsync on), two controller replicas on it in
-// child processes, and the load in REPLICAS_BENCH_LOAD_WORKERS worker
-// threads (default 4, link-load-workers.ts; agents are processes of their
+// child processes, and the load in one Go process (REPLICAS_BENCH_LOAD=go,
+// the default: bench/go-load, link-load-go.ts) or in
+// REPLICAS_BENCH_LOAD_WORKERS Node worker threads (REPLICAS_BENCH_LOAD=node,
+// default 4 threads, link-load-workers.ts; agents are processes of their
 // own, and one event loop cannot play 10,000 of them through a reconnect
 // herd): 10,000 agents that each
 // know both endpoints and reconnect as agents do (bench/link-load-fleet.ts:
@@ -20,6 +22,7 @@ import postgres from "postgres";
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
+import { createGoFleet } from "./link-load-go.js";
 import { createWorkerFleet, type WorkerFleet } from "./link-load-workers.js";
 import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
@@ -27,7 +30,10 @@ const TOTAL = Number(process.env.REPLICAS_BENCH_AGENTS ?? "10000");
 const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
 const BURSTS = Math.max(1, Number(process.env.REPLICAS_BENCH_BURSTS ?? "3"));
-/** The load's worker threads (link-load-workers.ts): agents are processes of their own, and one event loop cannot play 10,000 of them through a reconnect herd. */
+/** The load: one Go process ("go", link-load-go.ts), or Node worker threads ("node"). */
+const LOAD = process.env.REPLICAS_BENCH_LOAD ?? "go";
+if (LOAD !== "go" && LOAD !== "node") throw new Error(`REPLICAS_BENCH_LOAD is "go" or "node", not "${LOAD}"`);
+/** The Node load's worker threads (link-load-workers.ts): agents are processes of their own, and one event loop cannot play 10,000 of them through a reconnect herd. */
 const LOAD_WORKERS = Math.max(1, Number(process.env.REPLICAS_BENCH_LOAD_WORKERS ?? "4"));
 /** Each replica's pool (store.postgres.poolSize, its default). */
 const POOL_SIZE = 10;
@@ -52,6 +58,8 @@ const rows: BenchRow[] = [];
 let cluster: PgCluster | undefined;
 let setup: LinkBenchSetup | undefined;
 let fleet: WorkerFleet | undefined;
+/** The process whose CPU is the load's: the Go load's, or this one (its worker threads). */
+let loadPid: number | "self" = "self";
 const replicas: ControllerProcess[] = [];
 
 interface Replica {
@@ -117,8 +125,9 @@ async function killOne(f: WorkerFleet, alerting: number, victim: Replica, surviv
   const unackedAtKill = f.unacked();
   const t = Date.now();
   // Who had the machine's CPU meanwhile: the survivor, or the load (its agents' TLS clients and outboxes, on the same cores).
-  const cpuAt = { survivor: cpuSeconds(survivor.process.pid), load: cpuSeconds() };
-  const cpuSince = () => `CPU since the kill: ${survivor.name} ${(cpuSeconds(survivor.process.pid) - cpuAt.survivor).toFixed(1)} s, load ${(cpuSeconds() - cpuAt.load).toFixed(1)} s`;
+  const cpuAt = { survivor: cpuSeconds(survivor.process.pid), load: cpuSeconds(loadPid) };
+  const resumedAt = f.resumed();
+  const cpuSince = () => `CPU since the kill: ${survivor.name} ${(cpuSeconds(survivor.process.pid) - cpuAt.survivor).toFixed(1)} s, load ${(cpuSeconds(loadPid) - cpuAt.load).toFixed(1)} s`;
   victim.process.kill("SIGKILL");
   await victim.process.stopped;
   const progress = setInterval(() => out(`    ${seconds(Date.now() - t)} s after the kill: ${f.welcomedOn(survivor.process.port)} agents on ${survivor.name}, ${f.unacked()} alerts unacked; ${cpuSince()}`), 5_000);
@@ -132,7 +141,8 @@ async function killOne(f: WorkerFleet, alerting: number, victim: Replica, surviv
   flood.stop();
   const retried = f.failed() - failedBefore;
   for (const line of f.endReasons()) out(`    streams ended so far: ${line}`);
-  out(`  kill -9 of replica ${victim.name} (load average ${load}) holding ${held} agents, ${unackedAtKill} alerts unacked: all ${TOTAL} agents on ${survivor.name} ${seconds(backMs)} s after the kill; ${retried} connects failed on the way (dead endpoint, or no Welcome in time) and were retried; ${cpuBack}`);
+  const resumed = LOAD === "go" ? `; ${f.resumed() - resumedAt} TLS sessions resumed` : "";
+  out(`  kill -9 of replica ${victim.name} (load average ${load}) holding ${held} agents, ${unackedAtKill} alerts unacked: all ${TOTAL} agents on ${survivor.name} ${seconds(backMs)} s after the kill; ${retried} connects failed on the way (dead endpoint, or no Welcome in time) and were retried${resumed}; ${cpuBack}`);
   rows.push({ figure: "all agents of a replica killed with kill -9 back on the survivor", measured: `${seconds(backMs)} s (${held} agents; ${retried} connects retried; ${cpuBack})`, target: "< 60 s", met: atScale ? backMs < 60_000 : undefined });
   const tAcked = Date.now();
   await f.until(() => f.unacked() === 0, "every alert acked after the kill", PHASE_TIMEOUT_MS);
@@ -171,15 +181,20 @@ async function checkStored(f: WorkerFleet, url: string, unackedAtKill: number): 
 }
 
 async function main(): Promise<void> {
-  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, the load in ${LOAD_WORKERS} worker threads; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
+  const loadIn = LOAD === "go" ? "one Go process (bench/go-load)" : `${LOAD_WORKERS} worker threads`;
+  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, the load in ${loadIn}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   let t = Date.now();
   cluster = await startPgCluster();
   const url = await cluster.createDatabase("replicas_bench");
   out(`  PostgreSQL cluster (fsync on) on port ${cluster.port} in ${seconds(Date.now() - t)} s`);
   t = Date.now();
   setup = await createLinkBenchSetup(TOTAL, "secarc-replicas-bench-", { store: { postgres: { url, poolSize: POOL_SIZE } }, slots: false });
-  fleet = await createWorkerFleet(setup.pki, LOAD_WORKERS);
-  out(`  ${TOTAL} agent certificates made in ${seconds(Date.now() - t)} s; each load worker thread makes its agents' TLS contexts (once; reused across reconnects)`);
+  if (LOAD === "go") {
+    const go = await createGoFleet(setup.pki, setup.dir);
+    fleet = go;
+    loadPid = go.pid;
+  } else fleet = await createWorkerFleet(setup.pki, LOAD_WORKERS);
+  out(`  ${TOTAL} agent certificates made in ${seconds(Date.now() - t)} s; the load makes its agents' TLS contexts (once; reused across reconnects)`);
   const both: Replica[] = [];
   for (const name of ["A", "B"]) {
     // One after the other: the first one migrates the schema.
