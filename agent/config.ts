@@ -18,7 +18,7 @@ import { blockConfigSchema, respondersConfigSchema } from "./responders/config.j
 /** The link to the controller: reconnects, keepalive, message size. */
 export const agentLinkConfigSchema = z
   .strictObject({
-    /** First wait before reconnecting after a stream ends; doubles on every failure (full jitter). Default: 500ms. */
+    /** First wait before reconnecting after a stream ends; the ceiling doubles after every round over the endpoints that failed (full jitter). Default: 500ms. */
     backoffInitial: durationMs().default(500),
     /** Longest wait between reconnect attempts. Default: 30s. */
     backoffMax: durationMs().default(30_000),

@@ -10,6 +10,12 @@ describe("backoff", () => {
     expect(zero.next()).to.equal(0);
   });
 
+  it("draw waits at the count so far without counting", () => {
+    const backoff = createBackoff({ initialMs: 500, maxMs: 30_000, random: () => 0.999999 });
+    expect([backoff.draw(), backoff.draw(), backoff.next(), backoff.draw(), backoff.next(), backoff.next()]).to.deep.equal([499, 499, 499, 999, 999, 1999]);
+    expect(backoff.attempts).to.equal(3);
+  });
+
   it("starts over after reset", () => {
     const backoff = createBackoff({ initialMs: 100, maxMs: 1_000, random: () => 0.5 });
     backoff.next();

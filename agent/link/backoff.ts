@@ -6,6 +6,8 @@
 export interface Backoff {
   /** The wait before the next attempt, in milliseconds; counts a failure. */
   next(): number;
+  /** A wait drawn at the count so far, without counting: for attempts that share one step of the backoff. */
+  draw(): number;
   /** Forgets past failures. */
   reset(): void;
   /** Consecutive failures counted since the last reset. */
@@ -25,9 +27,12 @@ export function createBackoff({ initialMs, maxMs, random = Math.random }: Backof
   let attempts = 0;
   return {
     next() {
-      const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempts, 30));
+      const wait = this.draw();
       attempts += 1;
-      return Math.floor(random() * ceiling);
+      return wait;
+    },
+    draw() {
+      return Math.floor(random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempts, 30)));
     },
     reset() {
       attempts = 0;

@@ -42,18 +42,26 @@ describe("reconnect plan", () => {
     for (let i = 0; i < 3; i += 1) expect(p.ended(false).address).to.equal("only:8443");
   });
 
-  it("failures back off with full jitter, doubling up to backoffMax; the count goes on across endpoints", () => {
+  it("failures back off with full jitter, the ceiling doubling once per round over the endpoints, up to backoffMax", () => {
+    const one = plan({ addresses: ["only:8443"], random: () => 0.999999 });
+    const alone = Array.from({ length: 8 }, () => one.ended(false).delayMs);
+    expect(alone, "one endpoint: a round is one failure").to.deep.equal([499, 999, 1999, 3999, 7999, 15999, 29999, 29999]);
+    expect(one.attempts).to.equal(8);
     const p = plan({ random: () => 0.999999 });
     const delays = Array.from({ length: 8 }, () => p.ended(false).delayMs);
-    expect(delays).to.deep.equal([499, 999, 1999, 3999, 7999, 15999, 29999, 29999]);
-    expect(p.attempts).to.equal(8);
+    expect(delays, "three endpoints: the wait grows after each round of three").to.deep.equal([499, 499, 499, 999, 999, 999, 1999, 1999]);
+    expect(p.attempts, "failures are still counted one by one").to.equal(8);
+    const pair = plan({ addresses: ["dead:1", "live:1"], random: () => 0.999999 });
+    const steps = Array.from({ length: 6 }, () => pair.ended(false));
+    expect(steps.every((step, i) => i === 0 || step.address !== steps[i - 1]!.address), "the two endpoints alternate").to.equal(true);
+    expect(steps.map((step) => step.delayMs), "a dead endpoint refused at once does not double the wait before the live one").to.deep.equal([499, 499, 999, 999, 1999, 1999]);
     const low = plan({ random: () => 0 });
     expect(low.ended(false).delayMs, "full jitter reaches 0").to.equal(0);
   });
 
   it("a session welcomed for healthyAfterMs (injected clock) starts the failure count over; a shorter one does not", () => {
     const clock = { t: 1_000 };
-    const p = plan({ clock, random: () => 0.999999 });
+    const p = plan({ clock, addresses: ["only:8443"], random: () => 0.999999 });
     p.ended(false);
     p.ended(false);
     p.welcomed();
@@ -95,8 +103,8 @@ describe("reconnect plan", () => {
     expect(Object.keys(moved).sort(), "nobody retries the dead one first").to.deep.equal(["b:1", "c:1"]);
     expect(moved["b:1"]! / onA.length).to.be.within(0.4, 0.6);
     const delays = onA.map((p) => p.ended(false).delayMs);
-    expect(Math.max(...delays), "second failure: within 2·initial").to.be.below(1_000);
-    expect(new Set(delays.map((d) => Math.floor(d / 100))).size, "spread over the window, not one wave").to.equal(10);
+    expect(Math.max(...delays), "second failure, still the first round: within initial").to.be.below(500);
+    expect(new Set(delays.map((d) => Math.floor(d / 50))).size, "spread over the window, not one wave").to.equal(10);
   });
 
   it("after rebalances, streams spread again over every endpoint, the one that came back included", () => {

@@ -11,10 +11,14 @@ import { createBackoff } from "./backoff.js";
  *   the others instead of all moving to the same next one.
  * - A session that ends by failure (refused, no Welcome, lost) moves to
  *   the next endpoint in that order after a full-jitter exponential wait
- *   (`backoff.ts`): uniform in [0, min(max, initial·2ⁿ)] for the n-th
- *   consecutive failure, so a whole fleet moving at once arrives spread
- *   over the interval instead of in one wave. A session that stayed
- *   welcomed for `healthyAfterMs` starts the count over.
+ *   (`backoff.ts`): uniform in [0, min(max, initial·2ⁿ)] after n rounds
+ *   over the endpoints that all failed, so a whole fleet moving at once
+ *   arrives spread over the interval instead of in one wave. The ceiling
+ *   grows once per round, not per endpoint, as gRPC's connection backoff
+ *   does over a name's addresses: a dead replica in the list (refused at
+ *   once) does not double the wait before the live ones. With one
+ *   endpoint a round is one failure. A session that stayed welcomed for
+ *   `healthyAfterMs` starts the count over.
  * - A session the controller ended to rebalance (its stream reached the
  *   controller's `link.maxStreamAge`) is not a failure: the count starts
  *   over, the next endpoint is drawn uniformly from all of them (the same
@@ -28,7 +32,7 @@ export interface ReconnectPlan {
   welcomed(): void;
   /** The session ended (`rebalance`: the controller asked the agent to reconnect): where and when to dial next. */
   ended(rebalance: boolean): ReconnectStep;
-  /** Consecutive failures counted since the last healthy or rebalanced session. */
+  /** Consecutive failures since the last healthy or rebalanced session. */
   readonly attempts: number;
 }
 
@@ -62,6 +66,14 @@ export function createReconnectPlan(options: ReconnectPlanOptions): ReconnectPla
   const backoff = createBackoff({ initialMs: options.initialMs, maxMs: options.maxMs, random });
   let index = 0;
   let welcomedAt: number | undefined;
+  /** Consecutive failures, and how many of them in the round over the endpoints under way. */
+  let failures = 0;
+  let inRound = 0;
+  const startOver = () => {
+    backoff.reset();
+    failures = 0;
+    inRound = 0;
+  };
 
   return {
     current: () => order[index]!,
@@ -73,17 +85,22 @@ export function createReconnectPlan(options: ReconnectPlanOptions): ReconnectPla
       const wasWelcomed = welcomedAt !== undefined;
       welcomedAt = undefined;
       if (rebalance) {
-        backoff.reset();
+        startOver();
         index = pick(order.length, random);
         return { address: order[index]!, delayMs: Math.floor(random() * options.initialMs), attempt: 0, sessionMs };
       }
-      if (wasWelcomed && sessionMs >= options.healthyAfterMs) backoff.reset();
+      if (wasWelcomed && sessionMs >= options.healthyAfterMs) startOver();
       index = (index + 1) % order.length;
-      const delayMs = backoff.next();
-      return { address: order[index]!, delayMs, attempt: backoff.attempts, sessionMs };
+      failures += 1;
+      inRound += 1;
+      // The last endpoint of a round counts the round; the others wait at the count so far.
+      const roundDone = inRound >= order.length;
+      if (roundDone) inRound = 0;
+      const delayMs = roundDone ? backoff.next() : backoff.draw();
+      return { address: order[index]!, delayMs, attempt: failures, sessionMs };
     },
     get attempts() {
-      return backoff.attempts;
+      return failures;
     },
   };
 }
