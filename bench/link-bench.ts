@@ -1,5 +1,7 @@
-// Link benchmark: a controller in its own process, and this process as the
-// load: thousands of concurrent mTLS streams (one HTTP/2 connection each).
+// Link benchmark: a controller in its own process, and the load in another:
+// thousands of concurrent mTLS streams (one HTTP/2 connection each), played
+// by one Go process (LINK_BENCH_LOAD=go, the default: bench/go-load) or by
+// this process's Node fleet in a worker thread (LINK_BENCH_LOAD=node).
 // Prints the link figures of issue 17's table at fleet scale beside their
 // targets: the time for all agents to connect, controller RSS with all of
 // them connected, alerts/s stored and acked from 1,000 agents (median of
@@ -16,6 +18,8 @@
 //   LINK_BENCH_LATER_S=30,60 ...  # readings of the RSS at rest after the alerts (default 60; the row is the last)
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
+import { createGoFleet } from "./link-load-go.js";
+import { createWorkerFleet, type WorkerFleet } from "./link-load-workers.js";
 import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.LINK_BENCH_AGENTS ?? "10000");
@@ -23,6 +27,9 @@ const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
 const BURSTS = Math.max(1, Number(process.env.LINK_BENCH_BURSTS ?? "3"));
 const DEADLINE_MS = Number(process.env.LINK_BENCH_DEADLINE_S ?? "1200") * 1000;
+/** The load: one Go process ("go"), or the Node fleet in one worker thread ("node"). */
+const LOAD = process.env.LINK_BENCH_LOAD ?? "go";
+if (LOAD !== "go" && LOAD !== "node") throw new Error(`LINK_BENCH_LOAD is "go" or "node", not "${LOAD}"`);
 
 const started = Date.now();
 const deadline = setTimeout(() => {
@@ -37,15 +44,20 @@ const scale = atScale ? "" : ` (at ${TOTAL} agents, not the table's 10,000)`;
 const rows: BenchRow[] = [];
 let setup: LinkBenchSetup | undefined;
 let controller: ControllerProcess | undefined;
+let fleet: WorkerFleet | undefined;
+/** The process whose CPU is the load's: the Go load's, or this one (its worker thread). */
+let loadPid: number | "self" = "self";
 
 /** Every agent connects (200 handshakes in flight); then the controller's RSS with all of them connected. */
-async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: number }): Promise<void> {
+async function connectAll(f: WorkerFleet, c: ControllerProcess, rest: { rss: number }): Promise<void> {
   const t = Date.now();
-  const cpu = { controller: cpuSeconds(c.pid), load: cpuSeconds() };
-  await s.fleet.connectAll(s.slots, 120_000 + TOTAL * 20);
+  const cpu = { controller: cpuSeconds(c.pid), load: cpuSeconds(loadPid) };
+  await f.connectAll(120_000 + TOTAL * 20, Number(process.env.LINK_BENCH_IN_FLIGHT ?? "200"));
   const connectMs = Date.now() - t;
-  out(`  ${s.fleet.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${s.fleet.failed()} connects ended before their Welcome and were retried; ${cpuLine(c, cpu)}`);
-  for (const line of s.fleet.endReasons()) out(`    streams ended: ${line}`);
+  out(`  ${f.welcomed()} agents connected (Hello→Welcome) in ${seconds(connectMs)} s; ${f.failed()} connects ended before their Welcome and were retried; ${cpuLine(c, cpu)}`);
+  for (const line of f.endReasons()) out(`    streams ended: ${line}`);
+  const times = f.connectTimes();
+  if (times) out(`    ${times}`);
   rows.push({ figure: `${TOTAL} agents connecting at once`, measured: `${seconds(connectMs)} s`, target: "< 20 s", met: atScale ? connectMs < 20_000 : undefined });
   await sleep(1_000);
   const full = await controllerMemory(c);
@@ -62,24 +74,23 @@ async function connectAll(s: LinkBenchSetup, c: ControllerProcess, rest: { rss: 
 /** CPU used since `from` by the controller and by this (load) process, per agent. */
 function cpuLine(c: ControllerProcess, from: { controller: number; load: number }): string {
   const controller = cpuSeconds(c.pid) - from.controller;
-  const load = cpuSeconds() - from.load;
+  const load = cpuSeconds(loadPid) - from.load;
   const ms = (s: number) => ((s * 1000) / TOTAL).toFixed(2);
   return `CPU: controller ${controller.toFixed(1)} s (${ms(controller)} ms per agent), load process ${load.toFixed(1)} s (${ms(load)} ms per agent), load average ${loadAverage()}`;
 }
 
 /** BURSTS times: ALERT_AGENTS agents each send ALERTS_PER_AGENT at once; the time until every one is acked. */
-async function bursts(s: LinkBenchSetup, c: ControllerProcess): Promise<number> {
+async function bursts(f: WorkerFleet, c: ControllerProcess): Promise<number> {
   const burst = ALERT_AGENTS * ALERTS_PER_AGENT;
   const rates: number[] = [];
   for (let i = 1; i <= BURSTS; i += 1) {
     const load = loadAverage();
     const t = Date.now();
-    const cpu = { load: cpuSeconds(), controller: cpuSeconds(c.pid) };
-    const acked = s.slots.slice(0, ALERT_AGENTS).map((slot) => s.fleet.sendAlerts(slot, ALERTS_PER_AGENT));
-    await s.fleet.until(() => acked.every((done) => done()), `${burst} alert acks`, 300_000);
+    const cpu = { load: cpuSeconds(loadPid), controller: cpuSeconds(c.pid) };
+    await f.burst(ALERT_AGENTS, ALERTS_PER_AGENT, 300_000);
     const ms = Date.now() - t;
     rates.push(Math.round(burst / (ms / 1000)));
-    const used = `CPU: controller ${(cpuSeconds(c.pid) - cpu.controller).toFixed(1)} s, load process ${(cpuSeconds() - cpu.load).toFixed(1)} s`;
+    const used = `CPU: controller ${(cpuSeconds(c.pid) - cpu.controller).toFixed(1)} s, load process ${(cpuSeconds(loadPid) - cpu.load).toFixed(1)} s`;
     out(`  burst ${i}/${BURSTS} (load average ${load}): ${burst} alerts from ${ALERT_AGENTS} agents stored and acked in ${seconds(ms)} s = ${rates.at(-1)} alerts/s (${used})`);
     if (i === 1) {
       const after = await controllerMemory(c);
@@ -113,36 +124,44 @@ async function bursts(s: LinkBenchSetup, c: ControllerProcess): Promise<number> 
 }
 
 /** SIGTERM, a new controller on the same port and store; every agent reconnects with its backoff. */
-async function restart(s: LinkBenchSetup, c: ControllerProcess): Promise<ControllerProcess> {
-  s.fleet.setReconnect(true);
+async function restart(s: LinkBenchSetup, f: WorkerFleet, c: ControllerProcess): Promise<ControllerProcess> {
+  f.setReconnect(true);
   const t = Date.now();
   c.kill("SIGTERM");
   await c.stopped;
   const stoppedIn = Date.now() - t;
   const next = await s.startController(c.port);
   const upIn = Date.now() - t;
-  s.fleet.resetResumed();
-  const cpu = { controller: cpuSeconds(next.pid), load: cpuSeconds() };
-  await s.fleet.until(() => s.fleet.welcomed() >= TOTAL, `${TOTAL} agents to reconnect`, 120_000 + TOTAL * 20);
+  const resumedBefore = f.resumed();
+  const failedBefore = f.failed();
+  const cpu = { controller: cpuSeconds(next.pid), load: cpuSeconds(loadPid) };
+  await f.until(() => f.welcomed() >= TOTAL, `${TOTAL} agents to reconnect`, 120_000 + TOTAL * 20);
   const backMs = Date.now() - t;
   const closed = c.closedInMs();
-  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s${closed === undefined ? "" : ` (its own close took ${seconds(closed)} s; the rest is this busy process noticing the exit)`}, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${s.fleet.resumed()} TLS sessions resumed); from listening to all back: ${cpuLine(next, cpu)}`);
+  out(`  restart: old controller stopped in ${seconds(stoppedIn)} s${closed === undefined ? "" : ` (its own close took ${seconds(closed)} s; the rest is this busy process noticing the exit)`}, new one listening after ${seconds(upIn)} s; all ${TOTAL} agents back ${seconds(backMs)} s after the stop began (${f.resumed() - resumedBefore} TLS sessions resumed; ${f.failed() - failedBefore} connects failed on the way and were retried); from listening to all back: ${cpuLine(next, cpu)}`);
+  const times = f.connectTimes();
+  if (times) out(`    ${times}`);
   rows.push({ figure: `all ${TOTAL} back after a controller restart`, measured: `${seconds(backMs)} s`, target: "< 30 s", met: atScale ? backMs < 30_000 : undefined });
-  s.fleet.setReconnect(false);
+  f.setReconnect(false);
   return next;
 }
 
 async function main(): Promise<void> {
-  out(`link bench: ${TOTAL} agents, one load process; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
+  out(`link bench: ${TOTAL} agents, the load in ${LOAD === "go" ? "one Go process (bench/go-load)" : "a worker thread"}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   const t = Date.now();
-  setup = await createLinkBenchSetup(TOTAL, "secarc-link-bench-");
+  setup = await createLinkBenchSetup(TOTAL, "secarc-link-bench-", { slots: false });
+  if (LOAD === "go") {
+    const go = await createGoFleet(setup.pki, setup.dir);
+    fleet = go;
+    loadPid = go.pid;
+  } else fleet = await createWorkerFleet(setup.pki, 1);
   out(`  ${TOTAL} agent certificates and client TLS contexts made in ${seconds(Date.now() - t)} s (once; reused across reconnects)`);
   controller = await setup.startController(0);
-  setup.fleet.setPort(controller.port);
+  await fleet.setEndpoints([controller.port]);
   await sleep(300);
   const rest = await controllerMemory(controller);
   out(`  controller pid ${controller.pid}, RSS at rest ${rest.rss.toFixed(1)} MiB (${rest.parts})`);
-  await connectAll(setup, controller, rest);
+  await connectAll(fleet, controller, rest);
   if (process.env.LINK_BENCH_SNAPSHOT) {
     controller.kill("SIGUSR1");
     await sleep(15_000);
@@ -151,29 +170,29 @@ async function main(): Promise<void> {
   // LINK_BENCH_ONLY=connect stops after the connect rows (to profile or compare them alone).
   // LINK_BENCH_ONLY=restart skips the bursts (the connect and restart rows only).
   const connectOnly = process.env.LINK_BENCH_ONLY === "connect";
-  const expected = connectOnly || process.env.LINK_BENCH_ONLY === "restart" ? 0 : await bursts(setup, controller);
-  if (!connectOnly) controller = await restart(setup, controller);
-  setup.fleet.closeAll();
+  const expected = connectOnly || process.env.LINK_BENCH_ONLY === "restart" ? 0 : await bursts(fleet, controller);
+  if (!connectOnly) controller = await restart(setup, fleet, controller);
+  await fleet.closeAll();
   controller.kill("SIGTERM");
   await controller.stopped;
   const stored = await setup.storedAlerts();
-  out(`  check: ${stored} alerts in the store (expected ${expected}), ${setup.fleet.rejects()} rejected; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  out(`  check: ${stored} alerts in the store (expected ${expected}), ${fleet.rejects()} rejected; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   printRows(`link figures${scale}`, rows);
-  if (stored !== expected || setup.fleet.rejects() > 0) throw new Error("stored alert count differs from the acked count");
+  if (stored !== expected || fleet.rejects() > 0) throw new Error("stored alert count differs from the acked count");
 }
 
 main()
   .catch((err: unknown) => {
     out(`link bench failed: ${(err as Error).stack ?? String(err)}`);
-    for (const line of setup?.fleet.endReasons() ?? []) out(`  streams ended: ${line}`);
+    for (const line of fleet?.endReasons() ?? []) out(`  streams ended: ${line}`);
     const log = controller?.log ?? [];
     if (log.length > 0) out(`  the controller's last log lines (${log.length} in all):\n${log.slice(-12).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`);
     if (rows.length > 0) printRows(`link figures so far${scale}`, rows);
     process.exitCode = 1;
   })
-  .finally(() => {
-    setup?.fleet.setReconnect(false);
-    setup?.fleet.closeAll();
+  .finally(async () => {
+    fleet?.setReconnect(false);
+    await fleet?.closeAll();
     controller?.kill("SIGKILL");
     setup?.remove();
     clearTimeout(deadline);

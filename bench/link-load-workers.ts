@@ -26,7 +26,10 @@ export interface Stats {
   unacked: number;
   rejects: number;
   endReasons: Record<string, number>;
-  resumed?: number;
+  resumed: number;
+  /** p50, p90, p99 and max ms of the latest sessions, dial → TLS done and TLS done → Welcome (the Go load measures them). */
+  tlsMs?: number[] | null;
+  welcomeMs?: number[] | null;
 }
 
 export type Report = { type: "stats"; stats: Stats } | { type: "connected" } | { type: "burstDone"; id: number } | { type: "issued"; ids: string[] } | { type: "failed"; message: string };
@@ -74,7 +77,7 @@ export async function createWorkerFleet(pki: Pick<BenchPki, "ca" | "agents">, wo
 /** A load fleet over `parts`, each holding a share of `agents` agents: the commands go to all, the figures are their sums. */
 export function createFleet(parts: FleetPart[], agents: number) {
   const workers = parts.length;
-  const stats: Stats[] = parts.map(() => ({ welcomed: 0, onPort: {}, failed: 0, unacked: 0, rejects: 0, endReasons: {} }));
+  const stats: Stats[] = parts.map(() => ({ welcomed: 0, onPort: {}, failed: 0, unacked: 0, rejects: 0, resumed: 0, endReasons: {} }));
   const waiting = new Map<string, Array<() => void>>();
   let failure: string | undefined;
   let burstId = 0;
@@ -157,8 +160,14 @@ export function createFleet(parts: FleetPart[], agents: number) {
     welcomed: () => sum((s) => s.welcomed),
     welcomedOn: (port: number) => sum((s) => s.onPort[port] ?? 0),
     failed: () => sum((s) => s.failed),
-    /** TLS sessions resumed (parts that count them: the Go load). */
-    resumed: () => sum((s) => s.resumed ?? 0),
+    /** Where the latest connects waited (the Go load's figures), or undefined. */
+    connectTimes(): string | undefined {
+      const s = stats.find((x) => x.tlsMs && x.welcomeMs);
+      const four = (v: number[]) => `p50 ${v[0]} ms, p90 ${v[1]}, p99 ${v[2]}, max ${v[3]}`;
+      return s ? `dial → TLS done ${four(s.tlsMs!)}; TLS done → Welcome ${four(s.welcomeMs!)} (latest 4,096 sessions)` : undefined;
+    },
+    /** TLS sessions resumed. */
+    resumed: () => sum((s) => s.resumed),
     unacked: () => sum((s) => s.unacked),
     rejects: () => sum((s) => s.rejects),
     endReasons(): string[] {
@@ -200,7 +209,15 @@ function runWorker(input: WorkerInput): void {
     }
     post({
       type: "stats",
-      stats: { welcomed: fleet.welcomed(), onPort: Object.fromEntries(ports.map((p) => [p, fleet.welcomedOn(p)])), failed: fleet.failed(), unacked: fleet.unacked(), rejects: fleet.rejects(), endReasons: reasons },
+      stats: {
+        welcomed: fleet.welcomed(),
+        onPort: Object.fromEntries(ports.map((p) => [p, fleet.welcomedOn(p)])),
+        failed: fleet.failed(),
+        unacked: fleet.unacked(),
+        rejects: fleet.rejects(),
+        resumed: fleet.resumed(),
+        endReasons: reasons,
+      },
     });
   }, 100);
   port.on("message", (command: Command) => {

@@ -33,6 +33,7 @@ import (
 	mrand "math/rand"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,11 +86,13 @@ type command struct {
 }
 
 // plan is agent/link/reconnect-plan.ts: an order of the endpoints of the
-// agent's own, full-jitter backoff, a rebalance that draws from all.
+// agent's own, full-jitter backoff whose ceiling doubles once per round
+// over the endpoints, a rebalance that draws from all.
 type plan struct {
 	order      []string
 	index      int
-	attempts   int
+	attempts   int // rounds over the endpoints that all failed
+	inPass     int // failures in the round under way
 	welcomedAt time.Time
 	rng        *mrand.Rand
 }
@@ -109,16 +112,21 @@ func (p *plan) ended(rebalance bool) time.Duration {
 	sessionLength := time.Since(p.welcomedAt)
 	p.welcomedAt = time.Time{}
 	if rebalance {
-		p.attempts = 0
+		p.attempts, p.inPass = 0, 0
 		p.index = p.rng.Intn(len(p.order))
 		return time.Duration(p.rng.Int63n(int64(backoffInitial)))
 	}
 	if wasWelcomed && sessionLength >= healthyAfter {
-		p.attempts = 0
+		p.attempts, p.inPass = 0, 0
 	}
 	p.index = (p.index + 1) % len(p.order)
 	ceiling := math.Min(float64(backoffMax), float64(backoffInitial)*math.Pow(2, math.Min(float64(p.attempts), 30)))
-	p.attempts++
+	// The ceiling grows once per round over the endpoints.
+	p.inPass++
+	if p.inPass >= len(p.order) {
+		p.attempts++
+		p.inPass = 0
+	}
 	return time.Duration(p.rng.Float64() * ceiling)
 }
 
@@ -127,6 +135,8 @@ type agent struct {
 	name  string
 	creds credentials.TransportCredentials
 	plan  *plan
+	// When the current session's TLS handshake was verified (Unix ns).
+	tlsAt atomic.Int64
 
 	mu     sync.Mutex
 	outbox map[string]*pb.Alert
@@ -197,6 +207,38 @@ type fleet struct {
 
 	out   *bufio.Writer
 	outMu sync.Mutex
+
+	// The latest sessions' times from the dial to the TLS handshake done,
+	// and from there to the Welcome: where a connect's wait was.
+	timesMu sync.Mutex
+	tlsMs   ring
+	helloMs ring
+}
+
+// ring keeps the last len(values) samples.
+type ring struct {
+	values [4096]float64
+	n      int
+}
+
+func (r *ring) add(v float64) {
+	r.values[r.n%len(r.values)] = v
+	r.n++
+}
+
+// percentiles of the samples kept: p50, p90, p99 and the largest.
+func (r *ring) percentiles() []float64 {
+	n := r.n
+	if n > len(r.values) {
+		n = len(r.values)
+	}
+	if n == 0 {
+		return nil
+	}
+	sorted := append([]float64(nil), r.values[:n]...)
+	sort.Float64s(sorted)
+	at := func(q float64) float64 { return math.Round(sorted[int(q*float64(n-1))]) }
+	return []float64{at(0.5), at(0.9), at(0.99), math.Round(sorted[n-1])}
 }
 
 func (f *fleet) report(v interface{}) {
@@ -349,6 +391,8 @@ func endReason(err error) string {
 func (f *fleet) session(a *agent, address string, port int) (welcomed bool, reason string, rebalance bool) {
 	ctx, cancel := context.WithCancel(f.root)
 	defer cancel()
+	dialAt := time.Now()
+	a.tlsAt.Store(0)
 	conn, err := grpc.DialContext(ctx, address,
 		grpc.WithTransportCredentials(a.creds),
 		grpc.WithDisableRetry(),
@@ -407,6 +451,12 @@ func (f *fleet) session(a *agent, address string, port int) (welcomed bool, reas
 				continue
 			}
 			welcomed = true
+			if tlsAt := a.tlsAt.Load(); tlsAt != 0 {
+				f.timesMu.Lock()
+				f.tlsMs.add(float64(tlsAt-dialAt.UnixNano()) / 1e6)
+				f.helloMs.add(float64(time.Now().UnixNano()-tlsAt) / 1e6)
+				f.timesMu.Unlock()
+			}
 			a.plan.welcomed()
 			f.welcomed.Add(1)
 			f.countPort(port, 1)
@@ -502,6 +552,9 @@ type stats struct {
 	Rejects    int64          `json:"rejects"`
 	Resumed    int64          `json:"resumed"`
 	EndReasons map[string]int `json:"endReasons"`
+	// p50, p90, p99, max in ms of the latest sessions: dial → TLS done, TLS done → Welcome.
+	TLSMs     []float64 `json:"tlsMs"`
+	WelcomeMs []float64 `json:"welcomeMs"`
 }
 
 func (f *fleet) stats() stats {
@@ -517,6 +570,9 @@ func (f *fleet) stats() stats {
 		s.EndReasons[k] = v
 	}
 	f.mu.Unlock()
+	f.timesMu.Lock()
+	s.TLSMs, s.WelcomeMs = f.tlsMs.percentiles(), f.helloMs.percentiles()
+	f.timesMu.Unlock()
 	return s
 }
 
@@ -565,6 +621,7 @@ func load(path string, f *fleet) error {
 		if err != nil {
 			return fmt.Errorf("%s: agent %s: %w", path, entry.Name, err)
 		}
+		a := &agent{name: entry.Name, outbox: map[string]*pb.Alert{}}
 		config := &tls.Config{
 			Certificates:       []tls.Certificate{pair},
 			RootCAs:            roots,
@@ -572,17 +629,15 @@ func load(path string, f *fleet) error {
 			MinVersion:         tls.VersionTLS12,
 			ClientSessionCache: &keptTicket{},
 			VerifyConnection: func(cs tls.ConnectionState) error {
+				a.tlsAt.Store(time.Now().UnixNano())
 				if cs.DidResume {
 					f.resumed.Add(1)
 				}
 				return nil
 			},
 		}
-		f.agents = append(f.agents, &agent{
-			name:   entry.Name,
-			creds:  credentials.NewTLS(config),
-			outbox: map[string]*pb.Alert{},
-		})
+		a.creds = credentials.NewTLS(config)
+		f.agents = append(f.agents, a)
 	}
 	f.started = make([]bool, len(f.agents))
 	return nil
