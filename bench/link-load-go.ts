@@ -21,7 +21,7 @@ export async function buildGoLoad(): Promise<string> {
     await promisify(execFile)(BUILD, [], { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`building the Go load fleet failed (${BUILD}; the Debian packages are in examples/go-agent/README.md, or run the Node load with REPLICAS_BENCH_LOAD=node): ${e.stderr?.trim() || e.message}`);
+    throw new Error(`building the Go load fleet failed (${BUILD}; the Debian packages are in examples/go-agent/README.md, or run the Node load: LINK_BENCH_LOAD=node, REPLICAS_BENCH_LOAD=node): ${e.stderr?.trim() || e.message}`);
   }
   return BINARY;
 }

@@ -4,6 +4,8 @@
 // not keep up with a reconnect herd (its sockets' receive queues filled,
 // its timers fired seconds late, and its 15 s connect timeouts then cut
 // sessions the controller had answered): the benchmark measured itself.
+// createFleet drives any set of parts that speak these commands: the
+// worker threads here, or the Go load process (link-load-go.ts).
 import { createSecureContext } from "node:tls";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import type { BenchPki } from "./link-certs.js";
