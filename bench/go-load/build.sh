@@ -12,5 +12,6 @@ export GOCACHE="${GOCACHE:-$root/examples/go-agent/.build/cache}"
 export GOPATH="$root/examples/go-agent/gen:/usr/share/gocode"
 cd "$here"
 go vet .
+go test -count=1 .
 go build -o "$here/.build/secarc-go-load" .
 echo "built $here/.build/secarc-go-load"
