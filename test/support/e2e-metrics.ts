@@ -25,6 +25,18 @@ export async function curlMetrics(port: number, timeoutMs = 5000): Promise<Metri
   return parseMetrics(result.stdout);
 }
 
+/**
+ * A sample's value as Prometheus reads it (Go's ParseFloat): a number, or
+ * NaN and ±Inf in any case. prom-client writes "Nan" for a summary with no
+ * observations yet (the event-loop lag right after a start).
+ */
+function sampleValue(text: string): number | undefined {
+  if (/^nan$/i.test(text)) return NaN;
+  if (/^[+-]?inf(inity)?$/i.test(text)) return text.startsWith("-") ? -Infinity : Infinity;
+  const value = Number(text);
+  return text.trim() === "" || Number.isNaN(value) ? undefined : value;
+}
+
 export function parseMetrics(text: string): MetricsScrape {
   const samples = new Map<string, number>();
   const types = new Map<string, string>();
@@ -37,8 +49,8 @@ export function parseMetrics(text: string): MetricsScrape {
     if (line === "" || line.startsWith("#")) continue;
     const space = line.lastIndexOf(" ");
     if (space <= 0) throw new Error(`malformed metrics line: ${line}`);
-    const value = Number(line.slice(space + 1));
-    if (Number.isNaN(value)) throw new Error(`malformed metrics value: ${line}`);
+    const value = sampleValue(line.slice(space + 1));
+    if (value === undefined) throw new Error(`malformed metrics value: ${line}`);
     samples.set(line.slice(0, space), value);
   }
   return {
