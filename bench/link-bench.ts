@@ -18,8 +18,8 @@
 //   LINK_BENCH_LATER_S=30,60 ...  # readings of the RSS at rest after the alerts (default 60; the row is the last)
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
-import { createGoFleet } from "./link-load-go.js";
-import { createWorkerFleet, type WorkerFleet } from "./link-load-workers.js";
+import { openBenchLoad } from "./link-load-go.js";
+import type { WorkerFleet } from "./link-load-workers.js";
 import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.LINK_BENCH_AGENTS ?? "10000");
@@ -27,9 +27,6 @@ const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
 const BURSTS = Math.max(1, Number(process.env.LINK_BENCH_BURSTS ?? "3"));
 const DEADLINE_MS = Number(process.env.LINK_BENCH_DEADLINE_S ?? "1200") * 1000;
-/** The load: one Go process ("go"), or the Node fleet in one worker thread ("node"). */
-const LOAD = process.env.LINK_BENCH_LOAD ?? "go";
-if (LOAD !== "go" && LOAD !== "node") throw new Error(`LINK_BENCH_LOAD is "go" or "node", not "${LOAD}"`);
 
 const started = Date.now();
 const deadline = setTimeout(() => {
@@ -147,14 +144,12 @@ async function restart(s: LinkBenchSetup, f: WorkerFleet, c: ControllerProcess):
 }
 
 async function main(): Promise<void> {
-  out(`link bench: ${TOTAL} agents, the load in ${LOAD === "go" ? "one Go process (bench/go-load)" : "a worker thread"}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   const t = Date.now();
   setup = await createLinkBenchSetup(TOTAL, "secarc-link-bench-", { slots: false });
-  if (LOAD === "go") {
-    const go = await createGoFleet(setup.pki, setup.dir);
-    fleet = go;
-    loadPid = go.pid;
-  } else fleet = await createWorkerFleet(setup.pki, 1);
+  const load = await openBenchLoad("LINK_BENCH_LOAD", setup.pki, setup.dir, 1);
+  fleet = load.fleet;
+  loadPid = load.pid;
+  out(`link bench: ${TOTAL} agents, the load in ${load.description}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   out(`  ${TOTAL} agent certificates and client TLS contexts made in ${seconds(Date.now() - t)} s (once; reused across reconnects)`);
   controller = await setup.startController(0);
   await fleet.setEndpoints([controller.port]);

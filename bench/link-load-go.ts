@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import type { BenchPki } from "./link-certs.js";
-import { createFleet, type FleetPart, type Report } from "./link-load-workers.js";
+import { createFleet, createWorkerFleet, type FleetPart, type Report, type WorkerFleet } from "./link-load-workers.js";
 
 const here = new URL(".", import.meta.url).pathname;
 const BUILD = join(here, "go-load", "build.sh");
@@ -51,4 +51,19 @@ export async function createGoFleet(pki: Pick<BenchPki, "ca" | "agents">, dir: s
     },
   };
   return { ...createFleet([part], pki.agents.length), pid: child.pid! };
+}
+
+/**
+ * The benchmark's load as the environment variable `variable` says: "go"
+ * (the default: one Go process) or "node" (the Node fleet in `nodeWorkers`
+ * worker threads of this process). `pid`: the process whose CPU is the load's.
+ */
+export async function openBenchLoad(variable: string, pki: Pick<BenchPki, "ca" | "agents">, dir: string, nodeWorkers: number): Promise<{ fleet: WorkerFleet; pid: number | "self"; description: string }> {
+  const kind = process.env[variable] ?? "go";
+  if (kind === "go") {
+    const fleet = await createGoFleet(pki, dir);
+    return { fleet, pid: fleet.pid, description: "one Go process (bench/go-load)" };
+  }
+  if (kind === "node") return { fleet: await createWorkerFleet(pki, nodeWorkers), pid: "self", description: `${nodeWorkers} worker thread${nodeWorkers === 1 ? "" : "s"}` };
+  throw new Error(`${variable} is "go" or "node", not "${kind}"`);
 }

@@ -22,17 +22,14 @@ import postgres from "postgres";
 import type { ControllerProcess } from "../test/support/controller-process.js";
 import { startPgCluster, type PgCluster } from "../testing/postgres.js";
 import { median, printRows, type BenchRow } from "./bench-rows.js";
-import { createGoFleet } from "./link-load-go.js";
-import { createWorkerFleet, type WorkerFleet } from "./link-load-workers.js";
+import { openBenchLoad } from "./link-load-go.js";
+import type { WorkerFleet } from "./link-load-workers.js";
 import { controllerMemory, cpuSeconds, createLinkBenchSetup, fdLimit, loadAverage, seconds, sleep, type LinkBenchSetup } from "./link-setup.js";
 
 const TOTAL = Number(process.env.REPLICAS_BENCH_AGENTS ?? "10000");
 const ALERT_AGENTS = Math.min(1_000, TOTAL);
 const ALERTS_PER_AGENT = 30;
 const BURSTS = Math.max(1, Number(process.env.REPLICAS_BENCH_BURSTS ?? "3"));
-/** The load: one Go process ("go", link-load-go.ts), or Node worker threads ("node"). */
-const LOAD = process.env.REPLICAS_BENCH_LOAD ?? "go";
-if (LOAD !== "go" && LOAD !== "node") throw new Error(`REPLICAS_BENCH_LOAD is "go" or "node", not "${LOAD}"`);
 /** The Node load's worker threads (link-load-workers.ts): agents are processes of their own, and one event loop cannot play 10,000 of them through a reconnect herd. */
 const LOAD_WORKERS = Math.max(1, Number(process.env.REPLICAS_BENCH_LOAD_WORKERS ?? "4"));
 /** Each replica's pool (store.postgres.poolSize, its default). */
@@ -185,19 +182,16 @@ async function checkStored(f: WorkerFleet, url: string, unackedAtKill: number): 
 }
 
 async function main(): Promise<void> {
-  const loadIn = LOAD === "go" ? "one Go process (bench/go-load)" : `${LOAD_WORKERS} worker threads`;
-  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, the load in ${loadIn}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   let t = Date.now();
   cluster = await startPgCluster();
   const url = await cluster.createDatabase("replicas_bench");
   out(`  PostgreSQL cluster (fsync on) on port ${cluster.port} in ${seconds(Date.now() - t)} s`);
   t = Date.now();
   setup = await createLinkBenchSetup(TOTAL, "secarc-replicas-bench-", { store: { postgres: { url, poolSize: POOL_SIZE } }, slots: false });
-  if (LOAD === "go") {
-    const go = await createGoFleet(setup.pki, setup.dir);
-    fleet = go;
-    loadPid = go.pid;
-  } else fleet = await createWorkerFleet(setup.pki, LOAD_WORKERS);
+  const load = await openBenchLoad("REPLICAS_BENCH_LOAD", setup.pki, setup.dir, LOAD_WORKERS);
+  fleet = load.fleet;
+  loadPid = load.pid;
+  out(`replicas bench: ${TOTAL} agents over 2 replicas on PostgreSQL, the load in ${load.description}; open-file limit ${fdLimit()} here; load average ${loadAverage()}`);
   out(`  ${TOTAL} agent certificates made in ${seconds(Date.now() - t)} s; the load makes its agents' TLS contexts (once; reused across reconnects)`);
   const both: Replica[] = [];
   for (const name of ["A", "B"]) {

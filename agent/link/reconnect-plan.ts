@@ -66,13 +66,11 @@ export function createReconnectPlan(options: ReconnectPlanOptions): ReconnectPla
   const backoff = createBackoff({ initialMs: options.initialMs, maxMs: options.maxMs, random });
   let index = 0;
   let welcomedAt: number | undefined;
-  /** Consecutive failures, and how many of them in the round over the endpoints under way. */
+  /** Consecutive failures; every order.length of them is one round over the endpoints. */
   let failures = 0;
-  let inRound = 0;
   const startOver = () => {
     backoff.reset();
     failures = 0;
-    inRound = 0;
   };
 
   return {
@@ -92,11 +90,8 @@ export function createReconnectPlan(options: ReconnectPlanOptions): ReconnectPla
       if (wasWelcomed && sessionMs >= options.healthyAfterMs) startOver();
       index = (index + 1) % order.length;
       failures += 1;
-      inRound += 1;
       // The last endpoint of a round counts the round; the others wait at the count so far.
-      const roundDone = inRound >= order.length;
-      if (roundDone) inRound = 0;
-      const delayMs = roundDone ? backoff.next() : backoff.draw();
+      const delayMs = failures % order.length === 0 ? backoff.next() : backoff.draw();
       return { address: order[index]!, delayMs, attempt: failures, sessionMs };
     },
     get attempts() {
