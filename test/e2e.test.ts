@@ -31,7 +31,7 @@ import { hostUrl, httpStatus, tcpConnects, type LabHost } from "./support/netns.
 import { startNginx, type NginxServer } from "./support/nginx.js";
 import { createTestPki, type TestPki } from "./support/pki.js";
 import { createResponderLab, recordExecutions, type RecordedExecution, type ResponderLab } from "./support/responder-lab.js";
-import { sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
+import { reaped, sshLogin, startSshd, waitForAccepted, type SshdServer } from "./support/sshd.js";
 import { exited } from "./support/child-exit.js";
 import { givenResponders } from "./support/given-responders.js";
 
@@ -238,7 +238,7 @@ describe("end to end: nginx and sshd in namespaces, agent, controller, Telegram,
 
     // That session ends; the listener is still there and accepts connections.
     expect(await exited(session, 10_000)).to.equal(true);
-    expect(readProc(accepted.pid)).to.equal(undefined);
+    expect(await reaped(accepted.pid), `pid ${accepted.pid} state ${readProc(accepted.pid)?.state}`).to.equal(true);
     expect(sshd!.process.exitCode).to.equal(null);
     expect(await ssh(other)).to.equal(true);
 

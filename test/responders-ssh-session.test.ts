@@ -4,7 +4,7 @@ import { Answer, ResultStatus } from "../gen/secarc/v1/action_pb.js";
 import { readProc } from "../agent/proc/proc-sockets.js";
 import { tcpConnects, type LabHost } from "./support/netns.js";
 import { startNginx, type NginxServer } from "./support/nginx.js";
-import { startSshd, sshLogin, waitForAccepted, type SshdServer } from "./support/sshd.js";
+import { reaped, startSshd, sshLogin, waitForAccepted, type SshdServer } from "./support/sshd.js";
 import { action, createResponderLab, sessionTarget, type ResponderLab } from "./support/responder-lab.js";
 import { exited } from "./support/child-exit.js";
 
@@ -50,7 +50,7 @@ describe("responders: close SSH session (real sshd in a namespace)", function ()
     expect(outcome.status, outcome.detail).to.equal(ResultStatus.DONE);
     expect(outcome.detail).to.equal(`closed SSH session sshd: secarc-test [priv] (pid ${accA.pid}) from [${a.ipv6}]:${accA.port}`);
     expect(await exited(sessionA, 5000)).to.equal(true);
-    expect(readProc(accA.pid)).to.equal(undefined);
+    expect(await reaped(accA.pid), `pid ${accA.pid} state ${readProc(accA.pid)?.state}`).to.equal(true);
 
     expect(sessionB.exitCode).to.equal(null);
     expect(readProc(accB.pid)?.cmdline).to.equal("sshd: secarc-test [priv]");

@@ -252,6 +252,21 @@ export function sessionPid(server: SshdServer, ip: string, port: number): number
 }
 
 /**
+ * Whether `pid` is gone from /proc within `timeoutMs`. A closed session's
+ * client can exit before the listener has reaped the session's process (it is
+ * a zombie for a moment, or still ending after the connection dropped), so a
+ * test waits for it instead of reading /proc once.
+ */
+export async function reaped(pid: number, timeoutMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (readProc(pid) !== undefined) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/**
  * One failed password login from `clientNs` (a wrong password fed through
  * SSH_ASKPASS), producing "Failed password for USER from IP port P ssh2";
  * for a user that does not exist sshd first logs "Invalid user USER from IP
