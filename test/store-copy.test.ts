@@ -56,7 +56,7 @@ const CHAT = -1001234567890;
 
 /** Message ids, two queued jobs (one in flight), a tracked action, a list tap and a fleet summary. */
 async function fillTelegram(t: TelegramStore): Promise<void> {
-  await t.saveRendered({ alertId: "a1", chatId: CHAT, messageId: 77, digestMessageId: 5, renderedVersion: 3, renderedPhase: "open", renderedHash: "h", firstSeverity: 2, renderedAt: at(3).getTime() });
+  await t.saveRendered({ alertId: "a1", chatId: CHAT, messageId: 77, digestMessageId: 5, renderedVersion: 3, renderedPhase: "open", renderedHash: "h", firstSeverity: 2, renderedAt: at(3).getTime(), sentAgain: true });
   await t.enqueueAlert(CHAT, "a2", Priority.fresh, at(4).getTime());
   await t.enqueueText(CHAT, { text: "<b>hi</b>", threadId: 9 }, Priority.interactive, at(5).getTime());
   const [first] = await t.listDue(at(6).getTime(), 10);
@@ -112,6 +112,7 @@ describe("secarc store copy: SQLite into PostgreSQL", function () {
       expect(await (await openPostgresSilenceStore(pg.sql, pg.where)).listSilences(since)).to.deep.equal(await createSqliteSilenceStore(sqlite.db).listSilences(since));
       const telegram = await telegramView(sqlite.telegram);
       expect(telegram.due.map((j) => j.sendingSince !== undefined)).to.include(true);
+      expect(telegram.message?.sentAgain).to.equal(true);
       expect(await telegramView(pg.telegram)).to.deep.equal(telegram);
       // Ids and insertion order go on after the copied ones.
       await pg.telegram.enqueueAlert(CHAT, "a3", Priority.fresh, at(20).getTime());

@@ -210,7 +210,7 @@ describe("telegram bridge across a controller SIGKILL", function () {
     // The window Telegram leaves (no idempotency key): a send in flight at the kill is made again, and says so.
     expect(messagesAbout(api, inFlight)).to.have.length(2);
     expect(copies[0]!.text).not.to.include("Sent again");
-    expect(copies[1]!.text).to.include("↻ Sent again after a controller restart");
+    expect(copies[1]!.text).to.include("↻ Sent again: an earlier send got no answer, so a copy of this alert may be just above.");
     // Sends that were answered before the kill are never repeated.
     expect(messagesAbout(api, before)).to.have.length(1);
     second.send("exit");

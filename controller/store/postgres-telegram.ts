@@ -52,12 +52,13 @@ const messageOps: Pick<Ops, "getMessage" | "findByMessage" | "chatsShowing" | "s
   },
   async saveRendered(q, row) {
     const c = renderedColumns(row);
-    await q`INSERT INTO telegram_messages (alert_id, chat_id, message_id, digest_message_id, rendered_version, rendered_phase, rendered_hash, first_severity, rendered_at)
-      VALUES (${c.alertId!}, ${c.chatId!}, ${c.messageId!}, ${c.digestMessageId!}, ${c.renderedVersion!}, ${c.renderedPhase!}, ${c.renderedHash!}, ${c.firstSeverity!}, ${c.renderedAt!})
+    await q`INSERT INTO telegram_messages (alert_id, chat_id, message_id, digest_message_id, rendered_version, rendered_phase, rendered_hash, first_severity, rendered_at, sent_again)
+      VALUES (${c.alertId!}, ${c.chatId!}, ${c.messageId!}, ${c.digestMessageId!}, ${c.renderedVersion!}, ${c.renderedPhase!}, ${c.renderedHash!}, ${c.firstSeverity!}, ${c.renderedAt!}, ${c.sentAgain!})
       ON CONFLICT (alert_id, chat_id) DO UPDATE SET message_id = excluded.message_id,
         digest_message_id = COALESCE(excluded.digest_message_id, telegram_messages.digest_message_id),
         rendered_version = excluded.rendered_version, rendered_phase = excluded.rendered_phase, rendered_hash = excluded.rendered_hash,
-        first_severity = COALESCE(telegram_messages.first_severity, excluded.first_severity), rendered_at = excluded.rendered_at`;
+        first_severity = COALESCE(telegram_messages.first_severity, excluded.first_severity), rendered_at = excluded.rendered_at,
+        sent_again = COALESCE(excluded.sent_again, telegram_messages.sent_again)`;
   },
   async invalidate(q, alertId, chatId) {
     await q`UPDATE telegram_messages SET rendered_hash = NULL WHERE alert_id = ${alertId} AND chat_id = ${chatId}`;
@@ -106,8 +107,9 @@ const queueOps: Pick<Ops, "enqueueAlert" | "enqueueText" | "listDue" | "listFres
   async markSending(q, jobId, at) {
     await q`UPDATE telegram_queue SET sending_since = ${at ?? null} WHERE id = ${jobId}`;
   },
-  async postpone(q, jobId, notBefore) {
-    await q`UPDATE telegram_queue SET not_before = ${notBefore}, attempts = attempts + 1, sending_since = NULL WHERE id = ${jobId}`;
+  async postpone(q, jobId, notBefore, options) {
+    await q`UPDATE telegram_queue SET not_before = ${notBefore}, attempts = attempts + 1,
+      sending_since = CASE WHEN ${options?.keepInFlightMark === true} THEN sending_since END WHERE id = ${jobId}`;
   },
   async drop(q, jobId) {
     await q`DELETE FROM telegram_queue WHERE id = ${jobId}`;

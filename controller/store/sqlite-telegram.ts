@@ -28,11 +28,12 @@ function statements(db: Database) {
     get: db.prepare("SELECT * FROM telegram_messages WHERE alert_id = ? AND chat_id = ?"),
     byMessage: db.prepare("SELECT * FROM telegram_messages WHERE chat_id = ? AND message_id = ?"),
     chatsShowing: db.prepare("SELECT chat_id FROM telegram_messages WHERE alert_id = ? AND message_id IS NOT NULL"),
-    save: db.prepare(`INSERT INTO telegram_messages (alert_id, chat_id, message_id, digest_message_id, rendered_version, rendered_phase, rendered_hash, first_severity, rendered_at)
-      VALUES (@alertId, @chatId, @messageId, @digestMessageId, @renderedVersion, @renderedPhase, @renderedHash, @firstSeverity, @renderedAt)
+    save: db.prepare(`INSERT INTO telegram_messages (alert_id, chat_id, message_id, digest_message_id, rendered_version, rendered_phase, rendered_hash, first_severity, rendered_at, sent_again)
+      VALUES (@alertId, @chatId, @messageId, @digestMessageId, @renderedVersion, @renderedPhase, @renderedHash, @firstSeverity, @renderedAt, @sentAgain)
       ON CONFLICT (alert_id, chat_id) DO UPDATE SET message_id = excluded.message_id, digest_message_id = coalesce(excluded.digest_message_id, digest_message_id),
         rendered_version = excluded.rendered_version, rendered_phase = excluded.rendered_phase, rendered_hash = excluded.rendered_hash,
-        first_severity = coalesce(first_severity, excluded.first_severity), rendered_at = excluded.rendered_at`),
+        first_severity = coalesce(first_severity, excluded.first_severity), rendered_at = excluded.rendered_at,
+        sent_again = coalesce(excluded.sent_again, sent_again)`),
     invalidate: db.prepare("UPDATE telegram_messages SET rendered_hash = NULL WHERE alert_id = ? AND chat_id = ?"),
     recent: db.prepare(`SELECT * FROM telegram_messages WHERE rendered_phase IN (${LIVE_PHASES.map(() => "?").join(",")}) OR rendered_at >= ?`),
     openBefore: db.prepare("SELECT * FROM telegram_messages WHERE rendered_phase = 'open' AND rendered_at < ? AND message_id IS NOT NULL"),
@@ -47,7 +48,7 @@ function statements(db: Database) {
         AND (m.alert_id IS NULL OR (m.message_id IS NULL AND m.digest_message_id IS NULL)) ORDER BY q.id LIMIT ?`),
     nextNotBefore: db.prepare("SELECT min(not_before) AS t FROM telegram_queue"),
     complete: db.prepare("DELETE FROM telegram_queue WHERE id = ? AND seq = ?"),
-    postpone: db.prepare("UPDATE telegram_queue SET not_before = ?, attempts = attempts + 1, sending_since = NULL WHERE id = ?"),
+    postpone: db.prepare("UPDATE telegram_queue SET not_before = @notBefore, attempts = attempts + 1, sending_since = CASE WHEN @keep = 1 THEN sending_since END WHERE id = @id"),
     markSending: db.prepare("UPDATE telegram_queue SET sending_since = ? WHERE id = ?"),
     claim: db.prepare("UPDATE telegram_queue SET sending_since = @at WHERE id = @id AND sending_since IS @seen"),
     drop: db.prepare("DELETE FROM telegram_queue WHERE id = ?"),
@@ -87,7 +88,7 @@ function telegramOperations(db: Database): SyncOperations<TelegramOperations> {
     complete: (job) => stmt.complete.run(job.id, job.seq).changes > 0,
     claimSend: (job, at) => stmt.claim.run({ id: job.id, at, seen: job.sendingSince ?? null }).changes > 0,
     markSending: (jobId, at) => void stmt.markSending.run(at ?? null, jobId),
-    postpone: (jobId, notBefore) => void stmt.postpone.run(notBefore, jobId),
+    postpone: (jobId, notBefore, options) => void stmt.postpone.run({ id: jobId, notBefore, keep: options?.keepInFlightMark ? 1 : 0 }),
     drop: (jobId) => void stmt.drop.run(jobId),
     depth: () => (stmt.depth.get() as { n: number }).n,
     trackAction: (action) => void stmt.track.run({ ...action, ip: action.ip ?? null }),

@@ -12,6 +12,7 @@ export interface RawMessage {
   rendered_hash: string | null;
   first_severity: number | null;
   rendered_at: number;
+  sent_again: number | null;
 }
 
 export interface RawJob {
@@ -64,6 +65,7 @@ export function toMessageRow(raw: RawMessage): MessageRow {
     renderedHash: raw.rendered_hash ?? undefined,
     firstSeverity: raw.first_severity === null ? undefined : Number(raw.first_severity),
     renderedAt: Number(raw.rendered_at),
+    sentAgain: Number(raw.sent_again ?? 0) === 1,
   };
 }
 
@@ -120,5 +122,6 @@ export function renderedColumns(row: Parameters<TelegramOperations["saveRendered
     renderedHash: row.renderedHash ?? null,
     firstSeverity: row.firstSeverity ?? null,
     renderedAt: row.renderedAt,
+    sentAgain: row.sentAgain === undefined ? null : row.sentAgain ? 1 : 0,
   };
 }

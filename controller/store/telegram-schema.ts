@@ -67,6 +67,11 @@ export const sqliteTelegramMigrations: readonly Migration[] = [
       CREATE INDEX telegram_list_lines_message ON telegram_list_lines (chat_id, message_id, created_at);
     `,
   },
+  {
+    // A message sent again after a send with no answer says so in every later edit too (1: it does).
+    version: 4,
+    sql: "ALTER TABLE telegram_messages ADD COLUMN sent_again INTEGER;",
+  },
 ];
 
 /** The summary messages of blocks on all servers, per chat (component "telegram_fleet"), as earlier versions made them. */
@@ -150,6 +155,7 @@ export const postgresTelegramMigrations: readonly Migration[] = [
       CREATE INDEX telegram_list_lines_message ON telegram_list_lines (chat_id, message_id, created_at);
     `,
   },
+  { version: 4, sql: "ALTER TABLE telegram_messages ADD COLUMN sent_again INTEGER;" },
 ];
 
 export const postgresTelegramFleetMigrations: readonly Migration[] = [

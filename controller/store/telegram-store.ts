@@ -40,8 +40,12 @@ export interface TelegramOperations {
   findByMessage(chatId: number, messageId: number): Promise<MessageRow | undefined>;
   /** Chats that show (or showed) an alert, configured or not. */
   chatsShowing(alertId: string): Promise<number[]>;
-  /** Records what was shown: message id, version, phase, content hash (a digest message id and the first severity, once set, are kept). */
-  saveRendered(row: Omit<MessageRow, "digestMessageId"> & { digestMessageId?: number | undefined }): Promise<void>;
+  /**
+   * Records what was shown: message id, version, phase, content hash (a
+   * digest message id and the first severity, once set, are kept; the
+   * sent-again mark is kept unless given).
+   */
+  saveRendered(row: RenderedRow): Promise<void>;
   /** Forgets the content hash so that the next render edits the message even if unchanged. */
   invalidate(alertId: string, chatId: number): Promise<void>;
   /** Rows whose alert may need another render: in a live phase (LIVE_PHASES), or rendered since `sinceMs`. */
@@ -70,8 +74,13 @@ export interface TelegramOperations {
   claimSend(job: Pick<QueueJob, "id" | "sendingSince">, at: number): Promise<boolean>;
   /** Sets (or, with undefined, clears) a job's in-flight mark. */
   markSending(jobId: number, at: number | undefined): Promise<void>;
-  /** Postpones a job after a retryable failure (attempts + 1; its send is no longer in flight). */
-  postpone(jobId: number, notBefore: number): Promise<void>;
+  /**
+   * Postpones a job after a retryable failure (attempts + 1). Its in-flight
+   * mark is cleared — Telegram refused or never got the call — unless
+   * `keepInFlightMark`: the call may have been carried out (no answer within
+   * the deadline, a reset, a 5xx), so its retry must say it may be a repeat.
+   */
+  postpone(jobId: number, notBefore: number, options?: { keepInFlightMark?: boolean }): Promise<void>;
   /** Drops a job that can never succeed. */
   drop(jobId: number): Promise<void>;
   depth(): Promise<number>;
@@ -112,7 +121,12 @@ export interface MessageRow {
   renderedHash: string | undefined;
   firstSeverity: number | undefined;
   renderedAt: number;
+  /** The message was sent again after a send whose outcome is unknown: it says that a copy may be just above. */
+  sentAgain: boolean;
 }
+
+/** What saveRendered records: a message row, where the digest id and the sent-again mark may be left out (kept as they are). */
+export type RenderedRow = Omit<MessageRow, "digestMessageId" | "sentAgain"> & { digestMessageId?: number | undefined; sentAgain?: boolean | undefined };
 
 /** A queued job: render an alert in a chat (alertId set), or send a prepared text (payload set). */
 export interface QueueJob {

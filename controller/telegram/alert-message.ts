@@ -8,7 +8,7 @@ import { answerLabel, kindName, severityLabel, severityMarker } from "./alert-la
 import type { AlertView, AnswerOutcome } from "./alert-view.js";
 import { ALLOW_DURATIONS, encodeCallback } from "./callback-data.js";
 import type { Translations } from "./i18n/translations.js";
-import { clip, escapeHtml, fitMessage, formatTime, humanDuration, operatorName } from "./text-format.js";
+import { clip, escapeHtml, fitMessage, formatTime, humanDuration, MAX_MESSAGE_CHARS, operatorName } from "./text-format.js";
 
 export { alertBody } from "./alert-body.js";
 export { answerLabel, kindName, severityLabel, severityMarker } from "./alert-labels.js";
@@ -124,7 +124,9 @@ export function renderAlertMessage(view: AlertView, alert: Alert, t: Translation
     ...withheld,
     ...lifecycle.map((line) => `<i>${line}</i>`),
   ];
-  return { text: fitMessage(lines.join("\n"), t.truncated), keyboard };
+  // The repeat's note closes the message and survives a cut of a long body.
+  const note = view.sentAgain ? `\n<i>${escapeHtml(t.sentAgain)}</i>` : "";
+  return { text: `${fitMessage(lines.join("\n"), t.truncated, MAX_MESSAGE_CHARS - note.length)}${note}`, keyboard };
 }
 
 /** One row of answer buttons (two rows when there are more than three); "Block on all servers" follows Block IP. */

@@ -15,8 +15,12 @@ export interface RenderedAlert {
 }
 
 export interface AlertRenderer {
-  /** What the alert's message in this chat must show now; undefined for an unknown alert. */
-  render(alertId: string, chatId: number): Promise<RenderedAlert | undefined>;
+  /**
+   * What the alert's message in this chat must show now; undefined for an
+   * unknown alert. `sentAgain`: the message is about to be sent again after
+   * a send with no answer (otherwise the stored row tells).
+   */
+  render(alertId: string, chatId: number, options?: { sentAgain?: boolean }): Promise<RenderedAlert | undefined>;
   /** The derived view only (for decisions on taps). */
   view(alertId: string, chatId: number): Promise<{ record: AlertRecord; view: AlertView } | undefined>;
 }
@@ -33,7 +37,7 @@ export function chatTranslations(config: TelegramConfig, chatId: number): Transl
 /** Reads the alert, its actions and its agent from the store and derives the message. */
 export function createAlertRenderer(deps: { store: Store; messages: TelegramStore; config: TelegramConfig; now: () => number; controllerAddresses?: () => readonly string[]; fleet?: { answersAlert(alertId: string): Promise<boolean> } }): AlertRenderer {
   const { store, messages, config, now } = deps;
-  async function view(alertId: string, chatId: number): Promise<{ record: AlertRecord; view: AlertView } | undefined> {
+  async function view(alertId: string, chatId: number, sentAgain?: boolean): Promise<{ record: AlertRecord; view: AlertView } | undefined> {
     const record = await store.getAlert(alertId);
     if (!record) return undefined;
     const [agent, actions, row, answeredEverywhere] = await Promise.all([
@@ -52,13 +56,14 @@ export function createAlertRenderer(deps: { store: Store; messages: TelegramStor
       answerWindowMs: config.answerWindow,
       fleetBlocks: deps.fleet !== undefined,
       answeredEverywhere,
+      sentAgain: sentAgain ?? row?.sentAgain ?? false,
     });
     return { record, view: derived };
   }
   return {
     view,
-    async render(alertId, chatId) {
-      const found = await view(alertId, chatId);
+    async render(alertId, chatId, options) {
+      const found = await view(alertId, chatId, options?.sentAgain);
       if (!found) return undefined;
       const message = renderAlertMessage(found.view, found.record.alert, chatTranslations(config, chatId));
       const hash = createHash("sha256").update(message.text).update("\u0000").update(JSON.stringify(message.keyboard)).digest("base64url").slice(0, 22);

@@ -31,6 +31,8 @@ export interface AlertView {
   fleetBlock: boolean;
   /** Whether the alert was answered by "Block on all servers" (its Block IP is that block's part on its server). */
   answeredEverywhere: boolean;
+  /** Whether the message was sent again after a send with no answer: it says a copy may be just above. */
+  sentAgain: boolean;
 }
 
 /** An answer not offered as a button though the alert allows it: the address and the reason are shown instead. */
@@ -57,6 +59,8 @@ export interface AlertViewInput {
   fleetBlocks?: boolean;
   /** Whether a block on all servers answered this alert. Default: false. */
   answeredEverywhere?: boolean;
+  /** Whether the message is (or is about to be) a repeat of a send with no answer. Default: false. */
+  sentAgain?: boolean;
 }
 
 /** Derives what an alert's message must show now. Pure: same input, same view. */
@@ -79,6 +83,7 @@ export function deriveAlertView(input: AlertViewInput): AlertView {
     ...shown,
     fleetBlock: (input.fleetBlocks ?? false) && offersFleetBlock(alert.kind) && shown.answers.includes(Answer.BLOCK_IP),
     answeredEverywhere: input.answeredEverywhere ?? false,
+    sentAgain: input.sentAgain ?? false,
   };
 }
 

@@ -5,7 +5,7 @@ import type { InlineKeyboard } from "./alert-message.js";
 import type { ChatParking } from "./chat-parking.js";
 import type { QueueJob, TelegramStore } from "../store/telegram-store.js";
 import type { SendPace } from "./send-pace.js";
-import { backoffMs, classifySendError, toSecarcError, type SendFailure } from "./telegram-errors.js";
+import { backoffMs, classifySendError, mayHaveArrived, toSecarcError, type SendFailure } from "./telegram-errors.js";
 
 /** The two Bot API calls the queue makes. */
 export interface BotApi {
@@ -84,10 +84,16 @@ export function createSendCall(deps: SendCallDeps): SendCall {
           logger.warn({ chatId: job.chatId, retryAfterMs: failure.retryAfterMs }, "telegram: rate limited, waiting");
           return;
         case "unauthorized": // The bridge notices the refused token and pauses; the job waits.
-        case "transient":
           await messages.postpone(job.id, now() + backoffMs(job.attempts));
           logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1 }, "telegram: call failed, will retry");
           return;
+        case "transient": {
+          // A claimed send (an alert's first) whose call may have been carried out keeps its in-flight mark: the retry says it may be a repeat.
+          const unknown = mayHaveArrived(err);
+          await messages.postpone(job.id, now() + backoffMs(job.attempts), { keepInFlightMark: unknown });
+          logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1, mayHaveArrived: unknown }, "telegram: call failed, will retry");
+          return;
+        }
         case "message_gone":
           if (onGone) {
             await onGone();

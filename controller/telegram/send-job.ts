@@ -1,13 +1,12 @@
 import type { Logger } from "../../common/log.js";
 import type { Store } from "../store/store.js";
 import type { InlineKeyboard } from "./alert-message.js";
-import { chatTranslations, type AlertRenderer } from "./alert-renderer.js";
+import type { AlertRenderer } from "./alert-renderer.js";
 import { phaseKey } from "./alert-view.js";
 import type { TelegramConfig } from "./config.js";
 import { Priority, type QueueJob, type TelegramStore } from "../store/telegram-store.js";
 import type { BotApi, SendCall } from "./send-call.js";
 import type { SendDigest } from "./send-digest.js";
-import { escapeHtml } from "./text-format.js";
 
 export interface SendJobDeps {
   api: BotApi;
@@ -75,7 +74,11 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
         return;
       }
     }
-    const rendered = await renderer.render(alertId, job.chatId);
+    // A first send whose earlier try got no answer (in flight at a stop, or given up unanswered) is a possible repeat.
+    // Telegram has no idempotency key, so it is made again, saying so in this message and its later edits (docs/troubleshooting.md).
+    const again = row?.messageId === undefined && job.sendingSince !== undefined;
+    // A message to send says so or not by this job; one already sent keeps what its row records.
+    const rendered = await renderer.render(alertId, job.chatId, row?.messageId === undefined ? { sentAgain: again } : undefined);
     if (!rendered) {
       await messages.drop(job.id);
       return;
@@ -110,11 +113,9 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
       );
       return;
     }
-    // In flight from before the call until its answer is recorded: a start after kill -9 finds the mark.
-    // Telegram has no idempotency key, so such a send is made again, saying so (the window: docs/operations.md).
-    const again = job.sendingSince !== undefined;
-    if (again) deps.logger.warn({ chatId: job.chatId, alertId, inFlightSince: new Date(job.sendingSince!).toISOString() }, "telegram: an alert's send was in flight when the controller stopped; sent again, marked as a possible repeat");
-    const text = again ? `${rendered.message.text}\n<i>${escapeHtml(chatTranslations(deps.config, job.chatId).resentAfterRestart)}</i>` : rendered.message.text;
+    // In flight from before the call until its answer is recorded: a start after kill -9, or the retry of a call
+    // given up unanswered, finds the mark.
+    if (again) deps.logger.warn({ chatId: job.chatId, alertId, inFlightSince: new Date(job.sendingSince!).toISOString() }, "telegram: an earlier send of this alert got no answer; sent again, marked as a possible repeat");
     // A conditional claim: of two controllers that read this job (a lease changing hands), one sends it.
     if (!(await messages.claimSend(job, now()))) {
       deps.logger.warn({ chatId: job.chatId, alertId }, "telegram: an alert's send was claimed by another controller; left to it");
@@ -122,10 +123,10 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     }
     await call(
       job,
-      () => api.sendMessage(job.chatId, text, rendered.message.keyboard, deps.threadOf?.(job.chatId, alertId)),
+      () => api.sendMessage(job.chatId, rendered.message.text, rendered.message.keyboard, deps.threadOf?.(job.chatId, alertId)),
       (sent) =>
         messages.transaction(async (tx) => {
-          await tx.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now() });
+          await tx.saveRendered({ ...base, messageId: sent.messageId, renderedAt: now(), sentAgain: again });
           if (!(await tx.complete(job))) await tx.markSending(job.id, undefined);
         }),
     );

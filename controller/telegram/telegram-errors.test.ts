@@ -1,6 +1,9 @@
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { expect } from "chai";
-import { TelegramError } from "telegraf";
-import { backoffMs, classifySendError, reconnectBackoffMs, toSecarcError } from "./telegram-errors.js";
+import { Telegram, TelegramError } from "telegraf";
+import { withDeadline } from "./call-deadline.js";
+import { backoffMs, classifySendError, mayHaveArrived, reconnectBackoffMs, toSecarcError } from "./telegram-errors.js";
 
 function tgError(code: number, description: string, parameters?: Record<string, unknown>) {
   return new TelegramError({ ok: false, error_code: code, description, ...(parameters ? { parameters } : {}) } as never);
@@ -42,4 +45,54 @@ describe("telegram error classification", () => {
   it("backs off reaching the Bot API exponentially up to 5 minutes", () => {
     expect([0, 1, 4, 8, 9, 30].map(reconnectBackoffMs)).to.deep.equal([1_000, 2_000, 16_000, 256_000, 300_000, 300_000]);
   });
+
+  describe("whether a failed call may have been carried out (real calls through telegraf on loopback)", () => {
+    let server: Server | undefined;
+    afterEach(async () => {
+      server?.closeAllConnections();
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+      server = undefined;
+    });
+    /** A Bot API stand-in that reads the whole request, then does `answer` with it. */
+    async function botApi(answer: (res: ServerResponse) => void): Promise<string> {
+      server = createServer((req, res) => {
+        req.resume();
+        req.on("end", () => answer(res));
+      });
+      await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+    const send = (apiRoot: string, timeoutMs = 5_000) =>
+      withDeadline(timeoutMs, "sendMessage", (signal) => new Telegram("1:t", { apiRoot }).callApi("sendMessage", { chat_id: 1, text: "x" }, { signal: signal as never })).then(
+        () => expect.fail("the call succeeded"),
+        (err: unknown) => err,
+      );
+
+    it("no: the connection was refused, or Telegram answered 4xx", async () => {
+      // A port just listened on and closed again: nothing accepts there.
+      const closed = await botApi(() => {});
+      await new Promise((resolve) => server!.close(resolve));
+      const refused = await send(closed);
+      expect(describeCode(refused), String(refused)).to.equal("ECONNREFUSED");
+      expect(mayHaveArrived(refused)).to.equal(false);
+      const apiRoot = await botApi((res) => res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ ok: false, error_code: 400, description: "Bad Request: chat not found" })));
+      expect(mayHaveArrived(await send(apiRoot))).to.equal(false);
+    });
+
+    it("yes: no answer within the deadline, a connection dropped after the request, or a 5xx", async () => {
+      expect(mayHaveArrived(await send(await botApi(() => {}), 300))).to.equal(true);
+      await new Promise((resolve) => server!.close(resolve));
+      expect(mayHaveArrived(await send(await botApi((res) => res.socket?.destroy())))).to.equal(true);
+      await new Promise((resolve) => server!.close(resolve));
+      const bad = await send(await botApi((res) => res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ ok: false, error_code: 502, description: "Bad Gateway" }))));
+      expect(classifySendError(bad)).to.deep.equal({ type: "transient" });
+      expect(mayHaveArrived(bad)).to.equal(true);
+    });
+  });
 });
+
+/** The system error code of a network failure (on the error or its cause). */
+function describeCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (typeof e.code === "string") return e.code;
+  return undefined;
+}

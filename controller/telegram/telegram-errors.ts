@@ -48,6 +48,36 @@ export function classifySendError(err: unknown): SendFailure {
   return { type: "permanent" };
 }
 
+/**
+ * Network failures that happen before the request is written (no
+ * connection, no name, a refused certificate): Telegram cannot have seen
+ * the call.
+ */
+const NEVER_SENT = new Set([
+  "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EHOSTDOWN", "EADDRNOTAVAIL",
+  "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN",
+]);
+
+/**
+ * Whether a failed call may still have been carried out. An answer below
+ * 500 is Telegram refusing it; a connection never made is never seen.
+ * Everything else — no answer within the deadline, a reset or hang-up
+ * after the request went out, a 5xx (a proxy in front may answer after the
+ * backend acted) — leaves the outcome unknown: the Bot API has no
+ * idempotency key, so a retried sendMessage may show a second copy.
+ */
+export function mayHaveArrived(err: unknown): boolean {
+  const e = (err ?? {}) as TelegramLikeError & { cause?: unknown };
+  const status = typeof e.response?.error_code === "number" ? e.response.error_code : typeof e.code === "number" ? e.code : undefined;
+  if (status !== undefined) return status >= 500;
+  for (let cause: unknown = err, depth = 0; cause && depth < 4; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === "string" && NEVER_SENT.has(code)) return false;
+  }
+  return true;
+}
+
 /** A SecarcError for logs, saying whether retrying may help. */
 export function toSecarcError(err: unknown, what: string): SecarcError {
   const failure = classifySendError(err);

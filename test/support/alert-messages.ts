@@ -13,8 +13,8 @@ export interface AlertShown {
 /** What the message of an alert must say (a substring of its text) and, when set, whether it offers the Block IP button. */
 export type ExpectedMessage = (alert: AlertShown) => { says: string; offersBlock?: boolean };
 
-/** The mark the bridge adds under a message sent again because its first send was in flight when a controller died. */
-const SENT_AGAIN = "Sent again after a controller restart";
+/** The mark the bridge adds under a message sent again because an earlier send got no answer (in flight when a voice died, or given up). */
+const SENT_AGAIN = "↻ Sent again: an earlier send got no answer";
 
 /**
  * What is wrong with how the alerts stored in a controller's PostgreSQL

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { Store } from "../../controller/store/store.js";
-import { Priority, type ListLine, type MessageRow } from "../../controller/store/telegram-store.js";
+import { Priority, type ListLine, type MessageRow, type RenderedRow } from "../../controller/store/telegram-store.js";
 import type { StoreHarness } from "./store-conformance.js";
 
 // What the Telegram bridge relies on from `store.telegram` (send queue, message ids, tracked actions, list taps, fleet summaries).
@@ -10,7 +10,7 @@ const T0 = 1_700_000_000_000;
 const GROUP = -1001234567890;
 const DAY = 24 * 3_600_000;
 
-const rendered = (alertId: string, chatId: number, extra: Partial<MessageRow> = {}): Omit<MessageRow, "digestMessageId"> & { digestMessageId?: number | undefined } => ({
+const rendered = (alertId: string, chatId: number, extra: Partial<RenderedRow> = {}): RenderedRow => ({
   alertId,
   chatId,
   messageId: 10,
@@ -45,12 +45,23 @@ function messageCases(s: () => Store): void {
     expect(await t.getMessage("a1", GROUP)).to.equal(undefined);
     await t.saveRendered(rendered("a1", GROUP, { messageId: undefined, digestMessageId: 99, firstSeverity: 3 }));
     await t.saveRendered(rendered("a1", GROUP, { messageId: 2_200_000_000, renderedVersion: 4, renderedPhase: "answered:sent", renderedHash: "h2", firstSeverity: 1, renderedAt: T0 + 5 }));
-    const row = { alertId: "a1", chatId: GROUP, messageId: 2_200_000_000, digestMessageId: 99, renderedVersion: 4, renderedPhase: "answered:sent", renderedHash: "h2", firstSeverity: 3, renderedAt: T0 + 5 };
+    const row = { alertId: "a1", chatId: GROUP, messageId: 2_200_000_000, digestMessageId: 99, renderedVersion: 4, renderedPhase: "answered:sent", renderedHash: "h2", firstSeverity: 3, renderedAt: T0 + 5, sentAgain: false };
     expect(await t.getMessage("a1", GROUP)).to.deep.equal(row);
     expect(await t.findByMessage(GROUP, 2_200_000_000)).to.deep.equal(row);
     expect(await t.findByMessage(42, 2_200_000_000)).to.equal(undefined);
     await t.invalidate("a1", GROUP);
     expect((await t.getMessage("a1", GROUP))?.renderedHash).to.equal(undefined);
+  });
+
+  it("telegram messages: the sent-again mark is kept by saves that leave it out, and changed by saves that give it", async () => {
+    const t = s().telegram;
+    await t.saveRendered(rendered("a1", GROUP, { sentAgain: true }));
+    await t.saveRendered(rendered("a1", GROUP, { renderedVersion: 2 }));
+    expect(await t.getMessage("a1", GROUP)).to.deep.include({ renderedVersion: 2, sentAgain: true });
+    await t.saveRendered(rendered("a1", GROUP, { messageId: 11, sentAgain: false }));
+    expect(await t.getMessage("a1", GROUP)).to.deep.include({ messageId: 11, sentAgain: false });
+    await t.saveRendered(rendered("a2", GROUP));
+    expect((await t.getMessage("a2", GROUP))?.sentAgain).to.equal(false);
   });
 
   it("telegram messages: chats showing an alert (with a message), live or recent rows, open rows to expire", async () => {
@@ -111,16 +122,19 @@ function queueCases(s: () => Store, h: () => StoreHarness): void {
     expect(await t.depth()).to.equal(3);
   });
 
-  it("telegram queue: postponed jobs wait (attempts counted, in-flight mark cleared); fresh jobs of a chat are those not shown yet", async () => {
+  it("telegram queue: postponed jobs wait (attempts counted, the in-flight mark cleared unless the call may have been carried out); fresh jobs of a chat are those not shown yet", async () => {
     const t = s().telegram;
     expect(await t.nextNotBefore()).to.equal(undefined);
     for (const id of ["a1", "a2", "a3"]) await t.enqueueAlert(GROUP, id, Priority.fresh, T0);
     const [first] = await t.listDue(T0, 10);
     await t.markSending(first!.id, T0 + 1);
     expect((await t.listDue(T0, 10))[0]?.sendingSince).to.equal(T0 + 1);
+    // A call that may have been carried out keeps the mark through its postponement; one refused clears it.
+    await t.postpone(first!.id, T0 + 30_000, { keepInFlightMark: true });
+    expect((await t.listFresh(GROUP, T0 + 30_000, 10)).find((j) => j.id === first!.id)).to.deep.include({ attempts: 1, notBefore: T0 + 30_000, sendingSince: T0 + 1 });
     await t.postpone(first!.id, T0 + 60_000);
     const waiting = await t.listFresh(GROUP, T0 + 60_000, 10);
-    expect(waiting.find((j) => j.id === first!.id)).to.deep.include({ attempts: 1, notBefore: T0 + 60_000, sendingSince: undefined });
+    expect(waiting.find((j) => j.id === first!.id)).to.deep.include({ attempts: 2, notBefore: T0 + 60_000, sendingSince: undefined });
     expect((await t.listDue(T0, 10))[0]?.alertId).to.equal("a2");
     expect(await t.nextNotBefore()).to.equal(0);
     await t.saveRendered(rendered("a2", GROUP));

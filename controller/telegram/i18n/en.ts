@@ -165,8 +165,8 @@ export const en = {
     parked: (p: { chat: string; since: string; error: string }) => `⏸ Messages to chat ${p.chat} wait since ${p.since} (${p.error}); they go out after /start there or a successful retry`,
   },
   truncated: "… (truncated)",
-  /** Under an alert sent again because its first send was in flight when the controller stopped. */
-  resentAfterRestart: "↻ Sent again after a controller restart: an earlier copy of this alert may be just above.",
+  /** Under an alert sent again because an earlier send got no answer (in flight when the controller stopped, or given up at its deadline). */
+  sentAgain: "↻ Sent again: an earlier send got no answer, so a copy of this alert may be just above.",
   silence: silenceEn,
   fleet: fleetEn,
 };

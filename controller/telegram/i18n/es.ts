@@ -149,8 +149,7 @@ export const es = {
     parked: (p: { chat: string; since: string; error: string }) => `⏸ Los mensajes al chat ${p.chat} esperan desde ${p.since} (${p.error}); salen tras /start allí o un reintento con éxito`,
   },
   truncated: "… (recortado)",
-  /** Under an alert sent again because its first send was in flight when the controller stopped. */
-  resentAfterRestart: "↻ Enviada otra vez tras reiniciar el controlador: puede haber una copia anterior de esta alerta justo arriba.",
+  sentAgain: "↻ Enviada otra vez: un envío anterior no obtuvo respuesta, así que puede haber una copia de esta alerta justo arriba.",
   silence: silenceEs,
   fleet: fleetEs,
 } satisfies Translations;
