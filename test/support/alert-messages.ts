@@ -6,6 +6,8 @@ import { labels } from "./telegram-harness.js";
 export interface AlertShown {
   alertId: string;
   kind: number;
+  /** The agent the alert is from. */
+  agentId: string;
   /** The state of the action taken on it ("pending", "sent", "done", …); undefined when none. */
   actionState: string | undefined;
 }
@@ -26,7 +28,7 @@ const SENT_AGAIN = "↻ Sent again: an earlier send got no answer";
  * sent again.
  */
 export async function alertMessageProblems(db: postgres.Sql, api: FakeBotApi, chatId: number, expected: ExpectedMessage): Promise<string[]> {
-  const alerts = await db<Array<{ alert_id: string; kind: number }>>`SELECT alert_id, kind FROM alerts`;
+  const alerts = await db<Array<{ alert_id: string; kind: number; agent_id: string }>>`SELECT alert_id, kind, agent_id FROM alerts`;
   const rows = await db<Array<{ alert_id: string; message_id: number | null; digest_message_id: number | null }>>`
     SELECT alert_id, message_id::int AS message_id, digest_message_id::int AS digest_message_id FROM telegram_messages WHERE chat_id = ${chatId}`;
   const states = new Map((await db<Array<{ alert_id: string; state: string }>>`SELECT alert_id, state FROM actions`).map((r) => [r.alert_id, r.state]));
@@ -45,7 +47,7 @@ export async function alertMessageProblems(db: postgres.Sql, api: FakeBotApi, ch
     const message = api.message(chatId, row.message_id);
     const text = message?.text ?? "";
     if (text.includes(SENT_AGAIN)) marked += 1;
-    const shown: AlertShown = { alertId: alert.alert_id, kind: alert.kind, actionState: states.get(alert.alert_id) };
+    const shown: AlertShown = { alertId: alert.alert_id, kind: alert.kind, agentId: alert.agent_id, actionState: states.get(alert.alert_id) };
     const want = expected(shown);
     if (!text.includes(want.says)) found.push(`${alert.alert_id} (action ${shown.actionState ?? "none"}): "${want.says}" not in ${JSON.stringify(text)}`);
     if (want.offersBlock !== undefined && labels(message).includes("Block IP") !== want.offersBlock) {
