@@ -18,7 +18,7 @@ describe("agent config", () => {
       keepaliveTime: 10_000,
       keepaliveTimeout: 5_000,
       maxMessageBytes: 1_048_576,
-      connectTimeout: 15_000,
+      connectTimeout: 30_000,
     });
     expect(config.log).to.deep.equal({ level: "info", format: "json" });
     expect(config.detectors.sshSession.enabled).to.equal(true);

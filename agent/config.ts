@@ -28,8 +28,13 @@ export const agentLinkConfigSchema = z
     keepaliveTimeout: durationMs().default(5_000),
     /** Largest message sent or accepted, in bytes; larger alerts are refused at emit. Default: 1048576 (1 MiB). */
     maxMessageBytes: z.number().int().min(1024).max(64 * 1_048_576).default(1_048_576),
-    /** How long to wait for Welcome after opening a stream before giving up on it. Default: 15s. */
-    connectTimeout: durationMs().default(15_000),
+    /**
+     * How long to wait for Welcome after opening a stream before giving up on
+     * it. Default: 30s — past the wait a survivor's accept queue can hold in a
+     * reconnect herd; a shorter one makes agents give up on handshakes the
+     * controller already paid for, and come back for another (docs/performance.md).
+     */
+    connectTimeout: durationMs().default(30_000),
   })
   .refine((link) => link.backoffInitial > 0 && link.backoffInitial <= link.backoffMax, {
     message: "backoffInitial must be above 0 and at most backoffMax",

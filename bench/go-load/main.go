@@ -55,7 +55,7 @@ import (
 const (
 	backoffInitial = 500 * time.Millisecond
 	backoffMax     = 30 * time.Second
-	connectTimeout = 15 * time.Second
+	connectTimeout = 30 * time.Second
 	healthyAfter   = 5 * time.Second
 	// Below the bench controller's 30 s heartbeat interval, as agents do.
 	heartbeatEvery = 15 * time.Second
