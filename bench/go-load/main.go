@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -399,6 +400,8 @@ func (f *fleet) session(a *agent, address string, port int) (welcomed bool, reas
 		grpc.WithDisableServiceConfig(),
 		grpc.WithReadBufferSize(16*1024),
 		grpc.WithWriteBufferSize(16*1024),
+		// The dial and handshake get the agent's whole connect timeout, not grpc-go's own 20 s minimum.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout}),
 	)
 	if err != nil {
 		return false, endReason(err), false
