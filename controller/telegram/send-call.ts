@@ -84,11 +84,9 @@ export function createSendCall(deps: SendCallDeps): SendCall {
           logger.warn({ chatId: job.chatId, retryAfterMs: failure.retryAfterMs }, "telegram: rate limited, waiting");
           return;
         case "unauthorized": // The bridge notices the refused token and pauses; the job waits.
-          await messages.postpone(job.id, now() + backoffMs(job.attempts));
-          logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1 }, "telegram: call failed, will retry");
-          return;
         case "transient": {
           // A claimed send (an alert's first) whose call may have been carried out keeps its in-flight mark: the retry says it may be a repeat.
+          // (A refused token is Telegram's answer: never carried out.)
           const unknown = mayHaveArrived(err);
           await messages.postpone(job.id, now() + backoffMs(job.attempts), { keepInFlightMark: unknown });
           logger.warn({ err: toSecarcError(err, "telegram call failed"), attempts: job.attempts + 1, mayHaveArrived: unknown }, "telegram: call failed, will retry");

@@ -76,9 +76,10 @@ export function createJobRunner(deps: SendJobDeps): RunJob {
     }
     // A first send whose earlier try got no answer (in flight at a stop, or given up unanswered) is a possible repeat.
     // Telegram has no idempotency key, so it is made again, saying so in this message and its later edits (docs/troubleshooting.md).
-    const again = row?.messageId === undefined && job.sendingSince !== undefined;
+    const unsent = row?.messageId === undefined;
+    const again = unsent && job.sendingSince !== undefined;
     // A message to send says so or not by this job; one already sent keeps what its row records.
-    const rendered = await renderer.render(alertId, job.chatId, row?.messageId === undefined ? { sentAgain: again } : undefined);
+    const rendered = await renderer.render(alertId, job.chatId, unsent ? { sentAgain: again } : undefined);
     if (!rendered) {
       await messages.drop(job.id);
       return;

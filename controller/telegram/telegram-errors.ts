@@ -24,6 +24,11 @@ interface TelegramLikeError {
   message?: unknown;
 }
 
+/** The error code of Telegram's answer, if the call got one. */
+function answerCode(e: TelegramLikeError): number | undefined {
+  return typeof e.response?.error_code === "number" ? e.response.error_code : typeof e.code === "number" ? e.code : undefined;
+}
+
 /** 400 answers about the chat rather than the message. */
 const CHAT_REFUSALS = /chat not found|have no rights|not enough rights|CHAT_WRITE_FORBIDDEN|CHAT_RESTRICTED|bot was kicked|bot is not a member|need administrator rights|group chat was upgraded|PEER_ID_INVALID|user is deactivated/i;
 
@@ -33,7 +38,7 @@ const CHAT_REFUSALS = /chat not found|have no rights|not enough rights|CHAT_WRIT
  */
 export function classifySendError(err: unknown): SendFailure {
   const e = (err ?? {}) as TelegramLikeError;
-  const code = typeof e.response?.error_code === "number" ? e.response.error_code : typeof e.code === "number" ? e.code : undefined;
+  const code = answerCode(e);
   const description = String(e.response?.description ?? e.message ?? "");
   if (code === 429) {
     const retryAfter = Number(e.response?.parameters?.retry_after);
@@ -68,14 +73,19 @@ const NEVER_SENT = new Set([
  * idempotency key, so a retried sendMessage may show a second copy.
  */
 export function mayHaveArrived(err: unknown): boolean {
-  const e = (err ?? {}) as TelegramLikeError & { cause?: unknown };
-  const status = typeof e.response?.error_code === "number" ? e.response.error_code : typeof e.code === "number" ? e.code : undefined;
+  const status = answerCode((err ?? {}) as TelegramLikeError);
   if (status !== undefined) return status >= 500;
+  return !errorCodes(err).some((code) => NEVER_SENT.has(code));
+}
+
+/** The string codes along an error's chain of causes, outermost first (a system error's "ECONNREFUSED", a SecarcError's kind). */
+export function errorCodes(err: unknown): string[] {
+  const codes: string[] = [];
   for (let cause: unknown = err, depth = 0; cause && depth < 4; cause = (cause as { cause?: unknown }).cause, depth++) {
     const code = (cause as { code?: unknown }).code;
-    if (typeof code === "string" && NEVER_SENT.has(code)) return false;
+    if (typeof code === "string") codes.push(code);
   }
-  return true;
+  return codes;
 }
 
 /** A SecarcError for logs, saying whether retrying may help. */

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChildProcess } from "node:child_process";
 import { listPids, readProc, sameIp, tcpConnectionsOf } from "../../agent/proc/proc-sockets.js";
+import { eventually } from "./agent-process.js";
 import { nsExec, nsSpawn, run, runOk, startNsDaemon, tcpConnects, type ExecResult } from "./netns.js";
 
 /**
@@ -257,13 +258,8 @@ export function sessionPid(server: SshdServer, ip: string, port: number): number
  * a zombie for a moment, or still ending after the connection dropped), so a
  * test waits for it instead of reading /proc once.
  */
-export async function reaped(pid: number, timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (readProc(pid) !== undefined) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
+export function reaped(pid: number, timeoutMs = 5_000): Promise<boolean> {
+  return eventually(`pid ${pid} reaped`, () => readProc(pid) === undefined, timeoutMs).then(() => true, () => false);
 }
 
 /**
