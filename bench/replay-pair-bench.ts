@@ -97,7 +97,10 @@ if (!existsSync(FAIL2BAN_REGEX)) {
     const run = timed(FAIL2BAN_REGEX, [log, filter], FAIL2BAN_TIMEOUT_MS);
     f2b = run.seconds;
     const matched = /(\d+) matched/.exec(run.stdout)?.[1];
-    f2bNote = `fail2ban-regex ${fmt(f2b)}, ${matched ?? "?"} lines matched (replay counted ${built.summary.events} 404 events)`;
+    // Both must count the same lines: fail2ban's <HOST> also takes the generator's 404 lines whose address is no IP, which the replay refuses.
+    const same = Number(matched) === built.summary.events + generated.badAddress404Lines;
+    f2bNote = `fail2ban-regex ${fmt(f2b)}, ${matched ?? "?"} lines matched ${same ? "=" : "≠"} the replay's ${built.summary.events} 404 events + ${generated.badAddress404Lines} 404 lines whose address is not an IP (the replay refuses them)`;
+    if (!same) process.exitCode = 1;
   } catch (err) {
     f2bNote = `fail2ban-regex gave no figure (${(err as Error).message.split("\n")[0]}; limit ${FAIL2BAN_TIMEOUT_MS / 60_000} min): pairing not measured`;
   }
