@@ -3,6 +3,7 @@ import type { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { durationMs } from "../common/config.js";
 import { SecarcError } from "../common/errors.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../common/link-timeouts.js";
 import { isValidAgentId } from "../common/ids.js";
 import { certificateIdentity } from "../common/tls.js";
 import { controllerEndpointsSchema } from "./controller-endpoints.js";
@@ -34,7 +35,7 @@ export const agentLinkConfigSchema = z
      * reconnect herd; a shorter one makes agents give up on handshakes the
      * controller already paid for, and come back for another (docs/performance.md).
      */
-    connectTimeout: durationMs().default(30_000),
+    connectTimeout: durationMs().default(DEFAULT_CONNECT_TIMEOUT_MS),
   })
   .refine((link) => link.backoffInitial > 0 && link.backoffInitial <= link.backoffMax, {
     message: "backoffInitial must be above 0 and at most backoffMax",

@@ -48,7 +48,7 @@ export interface AdmissionOptions {
   initialOpening?: number;
   /** The lowest it goes. Default: where it starts. */
   minOpening?: number;
-  /** Accept→Welcome time the limit aims at, ms. Default: 5,000 (a third of the agents' 15 s connect timeout: their dial and handshake come on top). */
+  /** Accept→Welcome time the limit aims at, ms. Default: 5,000 (a sixth of the agents' 30 s connect timeout: their dial and the wait for the accept come on top). */
   targetMs?: number;
   /** How often the limit is adjusted, ms. Default: 500. */
   adjustEveryMs?: number;

@@ -5,6 +5,7 @@ import { createContextValues } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SecarcError, describeError } from "../../common/errors.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../../common/link-timeouts.js";
 import type { Logger } from "../../common/log.js";
 import type { EventBus } from "../domain/events.js";
 import type { StoreHealth } from "../store/store-health.js";
@@ -20,6 +21,14 @@ import type { SessionRegistry } from "./session-registry.js";
 import { createWriteBatcher } from "./write-batcher.js";
 import { admitConnections } from "./admission.js";
 import type { ReplicaLinkHooks } from "../replicas/replica-coordination.js";
+
+/**
+ * How long a connection may stay without a Welcome before the controller
+ * closes it (so that a client that never says Hello cannot hold a place
+ * among the opening ones): past the agents' default connect timeout, so that
+ * a connection its agent still waits for is never closed by this side.
+ */
+export const WELCOME_WITHIN_MS = DEFAULT_CONNECT_TIMEOUT_MS + 5_000;
 
 export interface LinkServerOptions {
   host: string;
@@ -158,8 +167,9 @@ export async function startLinkServer(options: LinkServerOptions): Promise<LinkS
   );
   // Who is at the other end of each connection, and why a refused handshake was refused.
   const { peerOf, remoteOf } = followPeers(server, log);
-  // A reconnect herd is let in a part at a time (the agents' connect timeout is 15 s by default; past 20 s without a Welcome a connection is closed).
-  const admission = admitConnections(server, { maxOpening: options.maxOpeningConnections ?? 500, welcomeWithinMs: 20_000, log });
+  // A reconnect herd is let in a part at a time. A connection without a Welcome is closed only once its
+  // agent has given up on it (the agents' default connect timeout, and then some).
+  const admission = admitConnections(server, { maxOpening: options.maxOpeningConnections ?? 500, welcomeWithinMs: WELCOME_WITHIN_MS, log });
 
   const tickets = options.ticketSecret ? startTicketKeyRotation({ secret: options.ticketSecret, now: options.now, apply: (keys) => server.setTicketKeys(keys) }) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
